@@ -1,0 +1,48 @@
+# The only entry points people and CI need. `make up` and `make test` are the README's quick start.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# The monolith's pytest-django suite runs on real PostgreSQL (it creates a fresh test_ database).
+TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/strangler
+
+.PHONY: install up test test-fast check lint format bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## Bring the whole stack up on the embedded default (SQLite + filesystem broker). Ctrl-C stops it.
+up: install
+	$(BIN)/strangler up
+
+## The whole test suite on real PostgreSQL and Redis (started if they are not running).
+test: install
+	bash scripts/services.sh
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest
+
+## Everything except the slow end-to-end walk.
+test-fast: install
+	bash scripts/services.sh
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -m "not slow"
+
+check: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+	$(BIN)/lint-imports
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	$(BIN)/python bench/upstream_client.py
+	$(BIN)/python bench/proxy_overhead.py
+
+clean:
+	rm -rf var build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Services extracted from the monolith, each owning its database, plus their small chassis."""

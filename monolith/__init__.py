@@ -1,0 +1,1 @@
+"""The Django monolith that owns inventory (and later orders and payments)."""

@@ -1,0 +1,130 @@
+"""The processes that make up the stack, in one place: `strangler up` runs them, tests start them.
+
+docker-compose.yml runs the same entry points on real PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def var_dir() -> Path:
+    """The folder every process keeps its files in (``STRANGLER_VAR_DIR``, default ``./var``)."""
+    return Path(os.environ.get("STRANGLER_VAR_DIR", "var")).resolve()
+
+
+@dataclass(frozen=True)
+class Ports:
+    monolith: int = 8000
+    inventory: int = 8101
+    proxy: int = 8080
+    admin: int = 8081
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    name: str
+    argv: tuple[str, ...]
+    #: URL that answers 200 once the process serves (None for workers).
+    ready_url: str | None = None
+
+
+def _bin(name: str) -> str:
+    """A console script installed beside the running interpreter (the project's venv)."""
+    return str(Path(sys.executable).parent / name)
+
+
+def stack_processes(ports: Ports) -> list[ProcessSpec]:
+    return [
+        ProcessSpec(
+            "monolith",
+            (
+                _bin("gunicorn"),
+                "monolith.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{ports.monolith}",
+                "--workers",
+                "2",
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "4",
+                "--access-logfile",
+                "-",
+            ),
+            ready_url=f"http://127.0.0.1:{ports.monolith}/health/ready",
+        ),
+        ProcessSpec(
+            "inventory",
+            (
+                _bin("uvicorn"),
+                "extracted.inventory.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(ports.inventory),
+                "--no-access-log",
+            ),
+            ready_url=f"http://127.0.0.1:{ports.inventory}/health/ready",
+        ),
+        ProcessSpec(
+            "proxy",
+            (sys.executable, "-m", "proxy"),
+            ready_url=f"http://127.0.0.1:{ports.admin}/health",
+        ),
+        ProcessSpec(
+            "worker-monolith",
+            (
+                _bin("celery"),
+                "-A",
+                "sync.monolith_worker",
+                "worker",
+                "-n",
+                "monolith@%h",
+                "--concurrency",
+                "1",
+                "--loglevel",
+                "INFO",
+            ),
+        ),
+        ProcessSpec(
+            "worker-inventory",
+            (
+                _bin("celery"),
+                "-A",
+                "sync.inventory_worker",
+                "worker",
+                "-n",
+                "inventory@%h",
+                "--concurrency",
+                "2",
+                "--loglevel",
+                "INFO",
+            ),
+        ),
+        ProcessSpec(
+            "beat",
+            (_bin("celery"), "-A", "sync.monolith_worker", "beat", "--loglevel", "INFO"),
+        ),
+    ]
+
+
+def stack_environment(ports: Ports, base: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment shared by every process of a locally started stack."""
+    env = dict(os.environ if base is None else base)
+    vd = var_dir() if "STRANGLER_VAR_DIR" not in env else Path(env["STRANGLER_VAR_DIR"])
+    env.update(
+        {
+            "STRANGLER_VAR_DIR": str(vd),
+            "PROXY_LISTEN": f"127.0.0.1:{ports.proxy}",
+            "PROXY_ADMIN_LISTEN": f"127.0.0.1:{ports.admin}",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.setdefault("PROXY_ROUTES_FILE", str(vd / "routes.yaml"))
+    return env

@@ -1,0 +1,1 @@
+"""Celery sync: outbox relay, event application by the owner, backfill."""

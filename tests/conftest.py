@@ -1,0 +1,45 @@
+"""Fixtures every suite may use: real PostgreSQL databases, real Redis, a scratch var/ folder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.support.postgres import fresh_database
+from tests.support.random_refs import random_suffix
+
+REDIS_URL = os.environ.get("STRANGLER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test (dropped afterwards)."""
+    with fresh_database("t") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The real Redis server; fails loudly when it is not there."""
+    client = redis.Redis.from_url(REDIS_URL)
+    client.ping()
+    client.close()
+    return REDIS_URL
+
+
+@pytest.fixture
+def queue_prefix() -> str:
+    """A unique prefix for broker queue names, so concurrent runs never share a queue."""
+    return f"t{random_suffix()}"
+
+
+@pytest.fixture
+def var_dir(tmp_path: Path) -> Path:
+    """A scratch STRANGLER_VAR_DIR for processes started by the test."""
+    path = tmp_path / "var"
+    path.mkdir()
+    return path

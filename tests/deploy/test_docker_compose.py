@@ -1,0 +1,108 @@
+"""docker-compose.yml is checked statically (there is no Docker engine here): it parses, each of
+our services starts a real entry point, every variable it sets is read by our settings, and the
+one-role-per-database rule it relies on really holds on PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import psycopg
+import pytest
+from django.core.management import get_commands
+from ruamel.yaml import YAML
+
+from tests.deploy.compose_check import (
+    database_url_owner,
+    entry_point_problem,
+    env_vars_read_by_code,
+    our_services,
+)
+from tests.support.postgres import ADMIN_URL
+from tests.support.processes import REPO_ROOT
+
+IMAGE_VARS = {"PYTHONUNBUFFERED"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    data = YAML(typ="safe").load((REPO_ROOT / "docker-compose.yml").read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def test_every_process_of_the_stack_is_a_service(compose: dict[str, Any]) -> None:
+    services = set(our_services(compose))
+    expected = {"monolith", "inventory", "proxy", "worker-monolith", "worker-inventory", "beat"}
+    assert expected <= services
+    assert {"postgres", "redis"} <= set(compose["services"])
+    for name in expected - {"beat"}:
+        assert "healthcheck" in compose["services"][name], f"{name} has no health check"
+
+
+def test_each_service_command_names_a_real_entry_point(compose: dict[str, Any]) -> None:
+    django_commands = set(get_commands())
+    problems = {
+        name: entry_point_problem(svc["command"], django_commands)
+        for name, svc in our_services(compose).items()
+    }
+    assert {k: v for k, v in problems.items() if v} == {}
+
+
+def test_the_entry_point_check_can_fail() -> None:
+    django_commands = set(get_commands())
+    assert entry_point_problem(["python", "-m", "proxy_missing"], django_commands)
+    assert entry_point_problem(["uvicorn", "extracted.inventory.main:nope"], django_commands)
+    assert entry_point_problem(["python", "monolith/manage.py", "no_such_cmd"], django_commands)
+
+
+def test_every_variable_set_is_read_by_the_settings(compose: dict[str, Any]) -> None:
+    read = env_vars_read_by_code()
+    unread = {
+        f"{name}:{var}"
+        for name, svc in our_services(compose).items()
+        for var in svc.get("environment", {})
+        if var not in read and var not in IMAGE_VARS
+    }
+    assert unread == set()
+    assert "BOGUS_SETTING_NOBODY_READS" not in read
+
+
+def test_each_service_uses_its_own_role_and_database(compose: dict[str, Any]) -> None:
+    for name, svc in our_services(compose).items():
+        for var, value in svc.get("environment", {}).items():
+            if str(value).startswith("postgresql://"):
+                role, database = database_url_owner(str(value))
+                assert role == database, f"{name}:{var} connects as {role} to {database}"
+
+
+def test_init_sql_keeps_each_role_out_of_the_other_databases() -> None:
+    """Run deploy/postgres/init.sql (names made unique) on the real server and try to cross over."""
+    suffix = uuid.uuid4().hex[:8]
+    owners = ("monolith", "inventory", "proxy")
+    sql = (REPO_ROOT / "deploy/postgres/init.sql").read_text()
+    for owner in owners:
+        sql = re.sub(rf"\b{owner}\b", f"{owner}_{suffix}", sql)
+    base = ADMIN_URL.rsplit("/", 1)[0].replace("postgres@", "{role}@")
+    try:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            for statement in filter(None, (s.strip() for s in sql.split(";"))):
+                lines = [ln for ln in statement.splitlines() if not ln.startswith("--")]
+                if lines:
+                    admin.execute("\n".join(lines))
+        for owner in owners:
+            role, own_db = f"{owner}_{suffix}", f"{owner}_{suffix}"
+            with psycopg.connect(f"{base.format(role=role)}/{own_db}") as conn:
+                assert conn.execute("SELECT current_user").fetchone() == (role,)
+            for other in owners:
+                if other == owner:
+                    continue
+                with pytest.raises(psycopg.OperationalError, match="permission denied"):
+                    psycopg.connect(f"{base.format(role=role)}/{other}_{suffix}").close()
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            for owner in owners:
+                admin.execute(f'DROP DATABASE IF EXISTS "{owner}_{suffix}" WITH (FORCE)')
+            for owner in owners:
+                admin.execute(f'DROP ROLE IF EXISTS "{owner}_{suffix}"')

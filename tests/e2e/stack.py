@@ -1,0 +1,127 @@
+"""The whole stack as real processes on real PostgreSQL and Redis, for end-to-end tests."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from proxy.config_edit import update_route
+from strangler.stack import Ports, stack_environment, stack_processes
+from tests.support.ports import free_port
+from tests.support.postgres import fresh_database
+from tests.support.processes import REPO_ROOT, ServerProcess
+from tests.support.random_refs import random_suffix
+from tests.support.waiting import wait_for
+
+DEFAULT_ROUTES = REPO_ROOT / "proxy" / "routes.default.yaml"
+
+
+@dataclass
+class Stack:
+    ports: Ports
+    env: dict[str, str]
+    routes_file: Path
+    processes: dict[str, ServerProcess] = field(default_factory=dict)
+
+    @property
+    def proxy_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.proxy}"
+
+    @property
+    def monolith_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.monolith}"
+
+    @property
+    def inventory_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.inventory}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.admin}"
+
+    def admin(self, path: str) -> Any:
+        token = self.env["PROXY_ADMIN_TOKEN"]
+        resp = httpx.get(
+            f"{self.admin_url}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=5
+        )
+        resp.raise_for_status()
+        return resp.json()
+
+    def set_route(self, name: str, **changes: Any) -> None:
+        """Flip a flag in the route file and wait until the running proxy serves the new table."""
+        update_route(self.routes_file, name, actor="e2e", **changes)
+        digest = hashlib.sha256(self.routes_file.read_bytes()).hexdigest()
+        wait_for(
+            lambda: self.admin("/admin/routes")["digest"] == digest,
+            timeout=10,
+            message=f"proxy to load {name} {changes}",
+        )
+
+    def run(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, *argv], env=self.env, cwd=REPO_ROOT, capture_output=True, text=True
+        )
+
+    def all_products(self, base_url: str) -> list[dict[str, Any]]:
+        """Every product row as the API shows it, following the pagination links."""
+        rows: list[dict[str, Any]] = []
+        url: str | None = f"{base_url}/api/inventory/products/?page_size=500"
+        while url:
+            page = httpx.get(url, timeout=10).json()
+            rows.extend(page["results"])
+            url = page["next"]
+        return rows
+
+
+@contextmanager
+def running_stack(tmp_path: Path, redis_url: str, *, products: int) -> Iterator[Stack]:
+    """Migrate, seed, and start every process of the stack on fresh databases."""
+    with ExitStack() as stack_cm:
+        monolith_db = stack_cm.enter_context(fresh_database("e2e_mono"))
+        inventory_db = stack_cm.enter_context(fresh_database("e2e_inv"))
+        proxy_db = stack_cm.enter_context(fresh_database("e2e_proxy"))
+        var = tmp_path / "var"
+        var.mkdir()
+        ports = Ports(free_port(), free_port(), free_port(), free_port())
+        routes_file = var / "routes.yaml"
+        text = DEFAULT_ROUTES.read_text()
+        text = text.replace("127.0.0.1:8000", f"127.0.0.1:{ports.monolith}")
+        routes_file.write_text(text.replace("127.0.0.1:8101", f"127.0.0.1:{ports.inventory}"))
+        env = stack_environment(
+            ports,
+            base={
+                **os.environ,
+                "STRANGLER_VAR_DIR": str(var),
+                "DATABASE_URL": monolith_db,
+                "INVENTORY_DATABASE_URL": inventory_db,
+                "PROXY_DIFF_DATABASE_URL": proxy_db,
+                "PROXY_ROUTES_FILE": str(routes_file),
+                "PROXY_ADMIN_TOKEN": f"e2e-{random_suffix()}",
+                "CELERY_BROKER_URL": redis_url,
+                "STRANGLER_QUEUE_PREFIX": f"e2e{random_suffix()}",
+            },
+        )
+        s = Stack(ports=ports, env=env, routes_file=routes_file)
+        for argv in (
+            ["monolith/manage.py", "migrate", "--noinput"],
+            ["monolith/manage.py", "seed_inventory", "--products", str(products)],
+        ):
+            done = s.run(*argv)
+            assert done.returncode == 0, done.stdout + done.stderr
+        for spec in stack_processes(ports):
+            proc = ServerProcess(spec.name, spec.argv, env=env, log_dir=tmp_path / "logs")
+            s.processes[spec.name] = proc.start()
+            stack_cm.callback(proc.stop)
+        for spec in stack_processes(ports):
+            if spec.ready_url:
+                s.processes[spec.name].wait_http_ok(spec.ready_url, timeout=60)
+        yield s

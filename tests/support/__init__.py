@@ -1,0 +1,1 @@
+"""Helpers the test suites share: real processes, real databases, free ports, awaited conditions."""

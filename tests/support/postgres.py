@@ -1,0 +1,34 @@
+"""Fresh PostgreSQL databases for a test run, created and dropped over a real connection."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from psycopg import sql
+
+ADMIN_URL = os.environ.get(
+    "STRANGLER_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _base_url() -> str:
+    return ADMIN_URL.rsplit("/", 1)[0]
+
+
+@contextmanager
+def fresh_database(hint: str) -> Iterator[str]:
+    """Create ``sf_<hint>_<random>``, yield its SQLAlchemy/libpq URL, drop it afterwards."""
+    name = f"sf_{hint}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield f"{_base_url()}/{name}"
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
