@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_ROUTES = REPO_ROOT / "proxy" / "routes.default.yaml"
 
 
 def var_dir() -> Path:
@@ -115,7 +116,7 @@ def stack_processes(ports: Ports) -> list[ProcessSpec]:
 
 
 def stack_environment(ports: Ports, base: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment shared by every process of a locally started stack."""
+    """Environment shared by every process of a locally started stack (and the CLI beside it)."""
     env = dict(os.environ if base is None else base)
     vd = var_dir() if "STRANGLER_VAR_DIR" not in env else Path(env["STRANGLER_VAR_DIR"])
     env.update(
@@ -123,8 +124,46 @@ def stack_environment(ports: Ports, base: dict[str, str] | None = None) -> dict[
             "STRANGLER_VAR_DIR": str(vd),
             "PROXY_LISTEN": f"127.0.0.1:{ports.proxy}",
             "PROXY_ADMIN_LISTEN": f"127.0.0.1:{ports.admin}",
+            "STRANGLER_MONOLITH_URL": f"http://127.0.0.1:{ports.monolith}",
+            "STRANGLER_INVENTORY_URL": f"http://127.0.0.1:{ports.inventory}",
+            "STRANGLER_PROXY_ADMIN_URL": f"http://127.0.0.1:{ports.admin}",
             "PYTHONUNBUFFERED": "1",
         }
     )
     env.setdefault("PROXY_ROUTES_FILE", str(vd / "routes.yaml"))
     return env
+
+
+def preparation_steps(products: int) -> list[tuple[str, list[str]]]:
+    """What runs, in order, before any server starts: schema migrations of each owner's database,
+    then demo data (the seed skips products that already exist, so it is safe on every start)."""
+    steps = [
+        ("migrate the monolith", [sys.executable, "monolith/manage.py", "migrate", "--noinput"]),
+        ("migrate the inventory service", [sys.executable, "-m", "extracted.inventory.migrate"]),
+    ]
+    if products > 0:
+        steps.append(
+            (
+                f"seed {products} products",
+                [
+                    sys.executable,
+                    "monolith/manage.py",
+                    "seed_inventory",
+                    "--products",
+                    str(products),
+                ],
+            )
+        )
+    return steps
+
+
+def write_routes_file(path: Path, ports: Ports) -> None:
+    """Write the default route table for ``ports`` to ``path`` (nothing if it exists: it holds
+    the flags someone has set)."""
+    if path.exists():
+        return
+    text = DEFAULT_ROUTES.read_text(encoding="utf-8")
+    text = text.replace("127.0.0.1:8000", f"127.0.0.1:{ports.monolith}")
+    text = text.replace("127.0.0.1:8101", f"127.0.0.1:{ports.inventory}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")

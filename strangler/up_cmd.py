@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shlex
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,30 +18,20 @@ import httpx
 import typer
 from honcho.manager import Manager
 
-from strangler.stack import REPO_ROOT, Ports, stack_environment, stack_processes, var_dir
-
-DEFAULT_ROUTES = REPO_ROOT / "proxy" / "routes.default.yaml"
+from strangler.stack import (
+    REPO_ROOT,
+    Ports,
+    preparation_steps,
+    stack_environment,
+    stack_processes,
+    var_dir,
+    write_routes_file,
+)
 
 
 def _prepare(env: dict[str, str], ports: Ports, products: int) -> None:
     """Migrate, seed and write the route file before any server starts (fails fast, exit 1)."""
-    steps = [
-        ("migrate the monolith", [sys.executable, "monolith/manage.py", "migrate", "--noinput"]),
-    ]
-    if products > 0:
-        steps.append(
-            (
-                f"seed {products} products",
-                [
-                    sys.executable,
-                    "monolith/manage.py",
-                    "seed_inventory",
-                    "--products",
-                    str(products),
-                ],
-            )
-        )
-    for what, argv in steps:
+    for what, argv in preparation_steps(products):
         typer.echo(f"strangler up: {what}")
         done = subprocess.run(argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True)
         if done.returncode != 0:
@@ -50,11 +39,7 @@ def _prepare(env: dict[str, str], ports: Ports, products: int) -> None:
             raise typer.Exit(1)
     routes = Path(env["PROXY_ROUTES_FILE"])
     if not routes.exists():
-        text = DEFAULT_ROUTES.read_text(encoding="utf-8")
-        text = text.replace("127.0.0.1:8000", f"127.0.0.1:{ports.monolith}")
-        text = text.replace("127.0.0.1:8101", f"127.0.0.1:{ports.inventory}")
-        routes.parent.mkdir(parents=True, exist_ok=True)
-        routes.write_text(text, encoding="utf-8")
+        write_routes_file(routes, ports)
         typer.echo(f"strangler up: wrote the route file {routes}")
 
 

@@ -15,14 +15,18 @@ from typing import Any
 import httpx
 
 from proxy.config_edit import update_route
-from strangler.stack import Ports, stack_environment, stack_processes
+from strangler.stack import (
+    Ports,
+    preparation_steps,
+    stack_environment,
+    stack_processes,
+    write_routes_file,
+)
 from tests.support.ports import free_port
 from tests.support.postgres import fresh_database
 from tests.support.processes import REPO_ROOT, ServerProcess
 from tests.support.random_refs import random_suffix
 from tests.support.waiting import wait_for
-
-DEFAULT_ROUTES = REPO_ROOT / "proxy" / "routes.default.yaml"
 
 
 @dataclass
@@ -93,9 +97,7 @@ def running_stack(tmp_path: Path, redis_url: str, *, products: int) -> Iterator[
         var.mkdir()
         ports = Ports(free_port(), free_port(), free_port(), free_port())
         routes_file = var / "routes.yaml"
-        text = DEFAULT_ROUTES.read_text()
-        text = text.replace("127.0.0.1:8000", f"127.0.0.1:{ports.monolith}")
-        routes_file.write_text(text.replace("127.0.0.1:8101", f"127.0.0.1:{ports.inventory}"))
+        write_routes_file(routes_file, ports)
         env = stack_environment(
             ports,
             base={
@@ -111,12 +113,9 @@ def running_stack(tmp_path: Path, redis_url: str, *, products: int) -> Iterator[
             },
         )
         s = Stack(ports=ports, env=env, routes_file=routes_file)
-        for argv in (
-            ["monolith/manage.py", "migrate", "--noinput"],
-            ["monolith/manage.py", "seed_inventory", "--products", str(products)],
-        ):
-            done = s.run(*argv)
-            assert done.returncode == 0, done.stdout + done.stderr
+        for what, argv in preparation_steps(products):
+            done = subprocess.run(argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True)
+            assert done.returncode == 0, f"could not {what}:\n{done.stdout}{done.stderr}"
         for spec in stack_processes(ports):
             proc = ServerProcess(spec.name, spec.argv, env=env, log_dir=tmp_path / "logs")
             s.processes[spec.name] = proc.start()
