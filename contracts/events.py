@@ -22,6 +22,8 @@ Origin = Literal["monolith", "inventory"]
 PRODUCT_CREATED = "inventory.product.created.v1"
 PRODUCT_STOCK_ADJUSTED = "inventory.product.stock_adjusted.v1"
 PRODUCT_RESERVED_CHANGED = "inventory.product.reserved_changed.v1"
+#: A committed reservation took its quantities out of ``on_hand`` and ``reserved`` together.
+PRODUCT_STOCK_COMMITTED = "inventory.product.stock_committed.v1"
 RESERVATION_CREATED = "inventory.reservation.created.v1"
 RESERVATION_COMMITTED = "inventory.reservation.committed.v1"
 RESERVATION_RELEASED = "inventory.reservation.released.v1"
