@@ -1,0 +1,59 @@
+"""The inventory service's ASGI app: ``uvicorn extracted.inventory.main:app``.
+
+``create_app()`` wires the chassis (request ids, dry runs, the contract's error bodies, health)
+around the service's routers. On start-up it runs the Alembic migrations to head unless
+``INVENTORY_MIGRATE_ON_START=0``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from extracted.chassis.dry_run import DryRunMiddleware
+from extracted.chassis.errors import install_error_handlers
+from extracted.chassis.health import health_router
+from extracted.chassis.request_id import RequestIdMiddleware
+from extracted.inventory import migrate
+from extracted.inventory.api import internal, products, reservations
+from extracted.inventory.config import InventorySettings
+from extracted.inventory.database import sessions_for
+
+
+def create_app(
+    settings: InventorySettings | None = None, *, sessions: sessionmaker[Session] | None = None
+) -> FastAPI:
+    settings = settings or InventorySettings()
+    url = settings.database_url
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.migrate_on_start:
+            await run_in_threadpool(migrate.upgrade, url)
+        yield
+
+    app = FastAPI(
+        title="inventory",
+        lifespan=lifespan,
+        redirect_slashes=False,  # the contract: a path without its "/" is an unknown URL
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.settings = settings
+    app.state.sessions = sessions if sessions is not None else sessions_for(url)
+    install_error_handlers(app)
+    app.add_middleware(DryRunMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(health_router(lambda: app.state.sessions))
+    app.include_router(products.router)
+    app.include_router(reservations.router)
+    app.include_router(internal.router)
+    return app
+
+
+app = create_app()

@@ -1,0 +1,142 @@
+"""The inventory database: SQLAlchemy 2 typed mappings.
+
+``sku`` columns sort in byte order everywhere: collation ``C`` on PostgreSQL, SQLite's default
+``BINARY``. Timestamps keep microseconds and are aware UTC in Python (``UTCDateTime``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from extracted.chassis.db_types import ExactDecimal, UTCDateTime
+
+SKU_LENGTH = 64
+#: Largest stock figure a row holds (PostgreSQL ``integer``, as in the monolith).
+MAX_STOCK = 2_147_483_647
+
+
+def sku_type() -> String:
+    """VARCHAR(64) in byte order: ``COLLATE "C"`` on PostgreSQL, default BINARY on SQLite."""
+    return String(SKU_LENGTH).with_variant(String(SKU_LENGTH, collation="C"), "postgresql")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Product(Base):
+    __tablename__ = "products"
+    __table_args__ = (
+        CheckConstraint("on_hand >= 0", name="products_on_hand_non_negative"),
+        CheckConstraint("reserved >= 0", name="products_reserved_non_negative"),
+        CheckConstraint("reserved <= on_hand", name="products_reserved_within_on_hand"),
+    )
+
+    sku: Mapped[str] = mapped_column(sku_type(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    price: Mapped[Decimal] = mapped_column(ExactDecimal(10, 2))
+    on_hand: Mapped[int] = mapped_column(Integer)
+    reserved: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+
+class Reservation(Base):
+    __tablename__ = "reservations"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    order_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    status: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    lines: Mapped[list[ReservationLine]] = relationship(
+        order_by="ReservationLine.sku",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="selectin",
+    )
+
+
+class ReservationLine(Base):
+    """A reserved quantity of one sku. No foreign key to products: synced reservations may
+    arrive before the product they name (events of different aggregates are not ordered)."""
+
+    __tablename__ = "reservation_lines"
+    __table_args__ = (CheckConstraint("quantity >= 1", name="reservation_lines_quantity_positive"),)
+
+    reservation_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("reservations.id", ondelete="CASCADE"), primary_key=True
+    )
+    sku: Mapped[str] = mapped_column(sku_type(), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+
+
+class ProcessedEvent(Base):
+    """Every event id sync delivered once (dedup), with what it did and its lag."""
+
+    __tablename__ = "processed_events"
+    __table_args__ = (Index("processed_events_applied_at", "applied_at"),)
+
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    aggregate_type: Mapped[str] = mapped_column(String(32))
+    aggregate_id: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    #: "applied" or "stale" (a stale event is processed but changes nothing).
+    outcome: Mapped[str] = mapped_column(String(16))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: Commit at the origin to applied here, in seconds.
+    lag_s: Mapped[float]
+
+
+class BackfillCheckpoint(Base):
+    __tablename__ = "backfill_checkpoints"
+
+    job: Mapped[str] = mapped_column(String(200), primary_key=True)
+    last_key: Mapped[str | None] = mapped_column(String(200))
+    rows: Mapped[int] = mapped_column(BigInteger)
+    done: Mapped[bool]
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutboxEvent(Base):
+    """The service's own writes, for the reverse sync (origin "inventory"; nothing publishes
+    them yet). Events applied from sync are never recorded here, so nothing loops."""
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (Index("outbox_events_pending", "published_at", "seq"),)
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
+    aggregate_type: Mapped[str] = mapped_column(String(32))
+    aggregate_id: Mapped[str] = mapped_column(String(200))
+    event_type: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    origin: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

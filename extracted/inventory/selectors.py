@@ -1,0 +1,63 @@
+"""Reads: products and reservations as the API shows them, and the sync statistics."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from extracted.chassis.timefmt import format_timestamp
+from extracted.inventory.models import BackfillCheckpoint, ProcessedEvent, Product, Reservation
+
+
+def product_exists(session: Session, sku: str) -> bool:
+    return session.scalar(select(Product.sku).where(Product.sku == sku)) is not None
+
+
+def product_get(session: Session, sku: str) -> Product | None:
+    return session.get(Product, sku)
+
+
+def product_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Product)) or 0
+
+
+def product_page(session: Session, offset: int, limit: int) -> Sequence[Product]:
+    """Products in sku byte order (the column's collation)."""
+    return session.scalars(select(Product).order_by(Product.sku).offset(offset).limit(limit)).all()
+
+
+def reservation_get(session: Session, reservation_id: uuid.UUID) -> Reservation | None:
+    return session.get(Reservation, reservation_id)
+
+
+def sync_stats(session: Session) -> dict[str, Any]:
+    """The shape of ``GET /internal/sync/stats`` (docs/inventory-api.md)."""
+    by_outcome = dict(
+        session.execute(
+            select(ProcessedEvent.outcome, func.count()).group_by(ProcessedEvent.outcome)
+        ).all()
+    )
+    last_lag = session.scalar(
+        select(ProcessedEvent.lag_s).order_by(ProcessedEvent.applied_at.desc()).limit(1)
+    )
+    checkpoints = session.scalars(select(BackfillCheckpoint).order_by(BackfillCheckpoint.job))
+    return {
+        "events_processed": sum(by_outcome.values()),
+        "events_applied": by_outcome.get("applied", 0),
+        "events_skipped": by_outcome.get("stale", 0),
+        "last_lag_s": last_lag,
+        "backfills": [
+            {
+                "job": cp.job,
+                "last_key": cp.last_key,
+                "rows": cp.rows,
+                "done": cp.done,
+                "updated_at": format_timestamp(cp.updated_at),
+            }
+            for cp in checkpoints
+        ],
+    }

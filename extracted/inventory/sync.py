@@ -1,0 +1,276 @@
+"""What sync delivers, applied by the owner: events (dedup + compare-and-set on ``version``) and
+backfill batches (bulk upsert + checkpoint). Celery glue lives in ``sync/`` and calls these.
+
+Both are safe under concurrent workers on PostgreSQL: the dedup row is claimed with
+``INSERT ... ON CONFLICT DO NOTHING`` (a second worker with the same event id waits on the first's
+uncommitted row and then sees the conflict), and aggregates are written with
+``INSERT ... ON CONFLICT DO UPDATE ... WHERE excluded.version > table.version``, which locks the
+row it compares, so there is no read-then-write race. Nothing here records an own-outbox event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import Table, delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from contracts.events import EventEnvelope, ProductState, ReservationState
+from extracted.chassis.timefmt import as_utc, utcnow
+from extracted.inventory.database import default_sessions
+from extracted.inventory.models import (
+    BackfillCheckpoint,
+    ProcessedEvent,
+    Product,
+    Reservation,
+    ReservationLine,
+)
+
+Outcome = Literal["applied", "duplicate", "stale"]
+AGGREGATE_TYPES = ("product", "reservation")
+
+_products: Table = Product.__table__  # type: ignore[assignment]
+_reservations: Table = Reservation.__table__  # type: ignore[assignment]
+_lines: Table = ReservationLine.__table__  # type: ignore[assignment]
+_processed: Table = ProcessedEvent.__table__  # type: ignore[assignment]
+_checkpoints: Table = BackfillCheckpoint.__table__  # type: ignore[assignment]
+
+
+class SyncInputError(ValueError):
+    """The envelope or batch is not what the contract says; nothing was applied."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    job: str
+    last_key: str | None
+    rows: int
+    done: bool
+    updated_at: datetime
+
+
+def _insert(session: Session, table: Table) -> Any:
+    """The dialect's INSERT with ``on_conflict_*`` (PostgreSQL and SQLite share the API)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"no upsert for dialect {dialect!r}")
+
+
+def _product_row(state: ProductState) -> dict[str, Any]:
+    return {
+        "sku": state.sku,
+        "name": state.name,
+        "price": Decimal(state.price),
+        "on_hand": state.on_hand,
+        "reserved": state.reserved,
+        "version": state.version,
+        "created_at": as_utc(state.created_at),
+        "updated_at": as_utc(state.updated_at),
+    }
+
+
+def _reservation_row(state: ReservationState) -> dict[str, Any]:
+    return {
+        "id": state.id,
+        "order_id": state.order_id,
+        "status": state.status,
+        "version": state.version,
+        "created_at": as_utc(state.created_at),
+        "updated_at": as_utc(state.updated_at),
+    }
+
+
+def _merged_lines(state: ReservationState) -> list[dict[str, Any]]:
+    merged: dict[str, int] = {}
+    for line in state.lines:
+        merged[line.sku] = merged.get(line.sku, 0) + line.quantity
+    return [
+        {"reservation_id": state.id, "sku": sku, "quantity": quantity}
+        for sku, quantity in sorted(merged.items())
+    ]
+
+
+def _upsert_newer(
+    session: Session, table: Table, key: str, rows: list[dict[str, Any]]
+) -> list[Any]:
+    """One bulk INSERT ... ON CONFLICT DO UPDATE ... WHERE newer; the keys actually written."""
+    if not rows:
+        return []
+    stmt = _insert(session, table)
+    updates = {col: stmt.excluded[col] for col in rows[0] if col != key}
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[key],
+        set_=updates,
+        where=table.c.version < stmt.excluded.version,
+    ).returning(table.c[key])
+    return list(session.scalars(stmt, rows).all())
+
+
+def _write_products(session: Session, states: Sequence[ProductState]) -> int:
+    return len(_upsert_newer(session, _products, "sku", [_product_row(s) for s in states]))
+
+
+def _write_reservations(session: Session, states: Sequence[ReservationState]) -> int:
+    written = set(
+        _upsert_newer(session, _reservations, "id", [_reservation_row(s) for s in states])
+    )
+    if not written:
+        return 0
+    session.execute(delete(_lines).where(_lines.c.reservation_id.in_(written)))
+    lines = [line for s in states if s.id in written for line in _merged_lines(s)]
+    if lines:
+        session.execute(insert(_lines), lines)
+    return len(written)
+
+
+def _newest_per_key(states: Sequence[Any], key: str) -> list[Any]:
+    """A batch naming one row twice keeps its newest version (one statement may not touch a
+    row twice on PostgreSQL)."""
+    newest: dict[Any, Any] = {}
+    for state in states:
+        k = getattr(state, key)
+        if k not in newest or state.version > newest[k].version:
+            newest[k] = state
+    return list(newest.values())
+
+
+def _parse_states(aggregate_type: str, rows: list[dict[str, Any]]) -> list[Any]:
+    model: Any
+    if aggregate_type == "product":
+        model = ProductState
+    elif aggregate_type == "reservation":
+        model = ReservationState
+    else:
+        raise SyncInputError(
+            f"unknown aggregate_type {aggregate_type!r} (expected one of {AGGREGATE_TYPES})"
+        )
+    try:
+        return TypeAdapter(list[model]).validate_python(rows)
+    except ValidationError as exc:
+        raise SyncInputError(f"invalid {aggregate_type} rows: {exc}") from None
+
+
+def apply_event(
+    envelope: dict[str, Any], *, sessions: sessionmaker[Session] | None = None
+) -> Outcome:
+    """Apply one outbox event in one transaction: ``duplicate`` when its id was seen,
+    ``stale`` when the stored row is as new or newer (still recorded as processed),
+    else ``applied``."""
+    try:
+        event = EventEnvelope.model_validate(envelope)
+    except ValidationError as exc:
+        raise SyncInputError(f"invalid envelope: {exc}") from None
+    states = _parse_states(event.aggregate_type, [event.payload])
+    if states[0].version != event.version:
+        raise SyncInputError(
+            f"envelope version {event.version} differs from payload version {states[0].version}"
+        )
+    sessions = sessions or default_sessions()
+    with sessions.begin() as session:
+        now = utcnow()
+        occurred_at = as_utc(event.occurred_at)
+        claim = (
+            _insert(session, _processed)
+            .values(
+                event_id=event.event_id,
+                aggregate_type=event.aggregate_type,
+                aggregate_id=event.aggregate_id,
+                version=event.version,
+                outcome="stale",
+                occurred_at=occurred_at,
+                applied_at=now,
+                lag_s=(now - occurred_at).total_seconds(),
+            )
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(_processed.c.event_id)
+        )
+        if session.scalar(claim) is None:
+            return "duplicate"
+        if event.aggregate_type == "product":
+            written = _write_products(session, states)
+        else:
+            written = _write_reservations(session, states)
+        if not written:
+            return "stale"
+        session.execute(
+            _processed.update()
+            .where(_processed.c.event_id == event.event_id)
+            .values(outcome="applied")
+        )
+        return "applied"
+
+
+def apply_backfill_batch(
+    *,
+    job: str,
+    aggregate_type: str,
+    rows: list[dict[str, Any]],
+    last_key: str | None,
+    done: bool,
+    sessions: sessionmaker[Session] | None = None,
+) -> int:
+    """Upsert a keyset page where each row is newer (or missing) and move the job's checkpoint,
+    all in one transaction. Returns the number of rows actually written."""
+    if not job:
+        raise SyncInputError("job must be a non-empty string")
+    states = _newest_per_key(
+        _parse_states(aggregate_type, rows), "sku" if aggregate_type == "product" else "id"
+    )
+    sessions = sessions or default_sessions()
+    with sessions.begin() as session:
+        if aggregate_type == "product":
+            written = _write_products(session, states)
+        else:
+            written = _write_reservations(session, states)
+        stmt = _insert(session, _checkpoints).values(
+            job=job, last_key=last_key, rows=len(rows), done=done, updated_at=utcnow()
+        )
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["job"],
+                set_={
+                    "last_key": stmt.excluded.last_key,
+                    "rows": _checkpoints.c.rows + stmt.excluded.rows,
+                    "done": stmt.excluded.done,
+                    "updated_at": stmt.excluded.updated_at,
+                },
+            )
+        )
+    return written
+
+
+def backfill_checkpoint(
+    job: str, *, sessions: sessionmaker[Session] | None = None
+) -> Checkpoint | None:
+    """Where a backfill job stands, or None when it never ran."""
+    sessions = sessions or default_sessions()
+    with sessions() as session:
+        row = session.execute(select(_checkpoints).where(_checkpoints.c.job == job)).one_or_none()
+    if row is None:
+        return None
+    return Checkpoint(
+        job=row.job,
+        last_key=row.last_key,
+        rows=row.rows,
+        done=bool(row.done),
+        updated_at=as_utc(row.updated_at),
+    )
+
+
+__all__ = [
+    "Checkpoint",
+    "Outcome",
+    "SyncInputError",
+    "apply_backfill_batch",
+    "apply_event",
+    "backfill_checkpoint",
+]

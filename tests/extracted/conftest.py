@@ -1,0 +1,56 @@
+"""Fixtures of the extracted services' suites: a migrated inventory database (PostgreSQL by
+default, SQLite where a test asks for it), its session factory, and an in-process HTTP client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.orm import Session, sessionmaker
+
+from extracted.chassis.db import make_engine, make_sessions
+from extracted.inventory import migrate
+from extracted.inventory.config import InventorySettings
+from extracted.inventory.main import create_app
+from tests.extracted.asgi_client import BlockingASGIClient
+
+
+@pytest.fixture
+def inventory_url(pg_url: str) -> str:
+    """A fresh PostgreSQL database migrated to head."""
+    migrate.upgrade(pg_url)
+    return pg_url
+
+
+@pytest.fixture
+def sqlite_inventory_url(tmp_path: Path) -> str:
+    """A fresh SQLite file (the embedded mode) migrated to head."""
+    url = f"sqlite:///{tmp_path / 'inventory.sqlite3'}"
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture
+def sessions(inventory_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(inventory_url)
+    yield make_sessions(engine)
+    engine.dispose()
+
+
+def build_app(url: str, sessions: sessionmaker[Session]) -> FastAPI:
+    settings = InventorySettings(inventory_database_url=url, migrate_on_start=False)
+    return create_app(settings, sessions=sessions)
+
+
+@pytest.fixture
+def app(inventory_url: str, sessions: sessionmaker[Session]) -> FastAPI:
+    return build_app(inventory_url, sessions)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[BlockingASGIClient]:
+    c = BlockingASGIClient(app)
+    yield c
+    c.close()
