@@ -1,6 +1,190 @@
-"""`strangler compare` (placeholder until its owner fills it in)."""
+"""`strangler compare`: replay a scenario against the monolith and a target and diff the answers.
+
+Exit codes: 0 every step matches, 1 any mismatch, 2 bad input (unreadable scenario, unknown route,
+a side that cannot be reached, a report that cannot be written) with one line on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from proxy.compare import Difference
+from proxy.config import CompareRules, ConfigError, load_route_table
+from proxy.scenario import ScenarioError, ScenarioReport, load_scenario, run_scenario
+
+_VALUE_WIDTH = 120
 
 
-def compare() -> None:
+def compare(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file (YAML).")],
+    monolith: Annotated[
+        str,
+        typer.Option(envvar="STRANGLER_MONOLITH_URL", help="Monolith base URL (the reference)."),
+    ] = "http://127.0.0.1:8000",
+    target: Annotated[
+        str,
+        typer.Option(envvar="STRANGLER_INVENTORY_URL", help="Base URL of the side under test."),
+    ] = "http://127.0.0.1:8101",
+    routes: Annotated[
+        Path | None, typer.Option(help="Route file whose --route's compare rules to use.")
+    ] = None,
+    route: Annotated[str | None, typer.Option(help="Route name in --routes.")] = None,
+    aa: Annotated[
+        bool, typer.Option("--aa", help="A/A: monolith vs monolith, to find its own noise.")
+    ] = False,
+    report: Annotated[Path | None, typer.Option(help="Write the full report as JSON here.")] = None,
+    live_writes: Annotated[
+        bool,
+        typer.Option("--live-writes", help="Send writes for real (no X-Strangler-Dry-Run)."),
+    ] = False,
+    host: Annotated[
+        str | None, typer.Option(help="Host header for both sides (default: the monolith's).")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Per-request timeout in seconds.")] = 10.0,
+) -> None:
     """Replay a scenario against the monolith and a service and diff the answers."""
-    raise NotImplementedError
+    console = Console(highlight=False)
+    try:
+        loaded = load_scenario(scenario)
+        rules = _route_rules(routes, route)
+        result = run_scenario(
+            loaded,
+            monolith_url=monolith,
+            target_url=target,
+            rules=rules,
+            aa=aa,
+            live_writes=live_writes,
+            host=host,
+            timeout_s=timeout,
+        )
+        if report is not None:
+            _write_json(report, result.as_dict())
+    except (ScenarioError, ConfigError, OSError) as err:
+        typer.echo(f"strangler compare: {_one_line(str(err))}", err=True)
+        raise typer.Exit(2) from err
+    print_report(console, result)
+    raise typer.Exit(0 if result.ok else 1)
+
+
+def _route_rules(routes: Path | None, route: str | None) -> CompareRules | None:
+    if routes is None and route is None:
+        return None
+    if routes is None or route is None:
+        raise ScenarioError("--routes and --route go together")
+    table = load_route_table(routes)
+    try:
+        return table.route(route).compare
+    except KeyError:
+        raise ScenarioError(f"{routes}: no route named {route!r}") from None
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Temp file beside the target, then rename: a report is whole or absent."""
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    directory = path.resolve().parent
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def print_report(console: Console, report: ScenarioReport) -> None:
+    mode = "A/A (monolith vs monolith)" if report.aa else "monolith vs target"
+    console.print(
+        f"[bold]{escape(report.scenario)}[/bold]: {mode}  "
+        f"{escape(report.monolith_url)} → {escape(report.target_url)}  (run {report.run}"
+        f"{', live writes' if report.live_writes else ', writes as dry runs'})"
+    )
+    table = Table(show_lines=False)
+    table.add_column("#", justify="right")
+    table.add_column("step")
+    table.add_column("request")
+    table.add_column("status", justify="center")
+    table.add_column("result")
+    for number, step in enumerate(report.steps, 1):
+        status = f"{step.expected.status} → {step.actual.status}"
+        if step.ok:
+            verdict = "[green]match[/green]"
+        else:
+            problems = len(step.differences) + len(step.dry_run_problems)
+            problems += 1 if step.expectation else 0
+            verdict = f"[red]{problems} problem{'s' if problems != 1 else ''}[/red]"
+        table.add_row(
+            str(number), escape(step.name), escape(f"{step.method} {step.path}"), status, verdict
+        )
+    console.print(table)
+    for step in report.failed:
+        console.print(f"\n[bold red]✗ {escape(step.name)}[/bold red]  {step.method} {step.path}")
+        if step.expectation:
+            console.print(f"  [yellow]scenario:[/yellow] {escape(step.expectation)}")
+        for problem in step.dry_run_problems:
+            console.print(f"  [yellow]dry run:[/yellow] {escape(problem)}")
+        for difference in step.differences:
+            console.print("  " + _difference_line(difference))
+    if report.aa:
+        _print_aa(console, report)
+    failed = len(report.failed)
+    if failed:
+        console.print(f"\n[red]{failed} of {len(report.steps)} steps differ.[/red]")
+    else:
+        console.print(f"\n[green]All {len(report.steps)} steps match.[/green]")
+
+
+def _print_aa(console: Console, report: ScenarioReport) -> None:
+    noisy = [step for step in report.steps if step.noise]
+    if not noisy:
+        console.print("\nA/A: the monolith answered every step identically twice.")
+        return
+    console.print("\nA/A: fields that differ between two calls to the monolith (no rules):")
+    for step in noisy:
+        for difference in step.noise:
+            console.print(f"  {escape(step.name)}: {escape(difference.where)}")
+    proposals = report.proposed_ignores()
+    if proposals:
+        console.print("\nProposed compare rules (not yet ignored):")
+        console.print("  compare:\n    ignore:")
+        for path in proposals:
+            console.print(f"      - {escape(path)}")
+    else:
+        console.print("The current rules already ignore all of it.")
+
+
+def _difference_line(difference: Difference) -> str:
+    where = escape(difference.where)
+    if difference.kind == "missing":
+        return (
+            f"[cyan]{where}[/cyan] missing on the target (monolith: {_show(difference.expected)})"
+        )
+    if difference.kind == "extra":
+        return f"[cyan]{where}[/cyan] only on the target: {_show(difference.actual)}"
+    label = "type " if difference.kind == "type" else ""
+    return (
+        f"[cyan]{where}[/cyan] {label}[red]{_show(difference.expected)}[/red] → "
+        f"[green]{_show(difference.actual)}[/green]"
+    )
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    if len(text) > _VALUE_WIDTH:
+        text = text[: _VALUE_WIDTH - 1] + "…"
+    return escape(text)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
