@@ -1,5 +1,295 @@
-"""`strangler routes` (placeholder until its owner fills it in)."""
+"""`strangler routes`: read, explain, lint and flip the proxy's route flags.
 
+Thin over the proxy's own modules: the file is read with ``proxy.config``, changed only through
+``proxy.config_edit.update_route`` (validated, atomic, audited; the running proxy hot-reloads
+it), decisions come from ``proxy.routing`` and stored mismatches from the admin API.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import httpx
 import typer
+from rich.console import Console
+from rich.table import Table
 
-app = typer.Typer(help="routes commands", no_args_is_help=True)
+from proxy.config import MODES, ConfigError, Route, RouteTable, load_route_table
+from proxy.config_edit import update_route
+from proxy.lint import lint_file
+from proxy.routing import RequestFacts, Router
+from proxy.settings import read_token_file
+from strangler.stack import var_dir
+
+app = typer.Typer(
+    help="Show, explain, lint and change the proxy's route flags.", no_args_is_help=True
+)
+out = Console(highlight=False)
+
+FileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--file",
+        "-f",
+        help="Route file (default: $PROXY_ROUTES_FILE, else $STRANGLER_VAR_DIR/routes.yaml).",
+        show_default=False,
+    ),
+]
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"strangler routes: {' '.join(message.split())}", err=True)
+    raise typer.Exit(1)
+
+
+def _routes_file(given: Path | None) -> Path:
+    if given is not None:
+        return given
+    env = os.environ.get("PROXY_ROUTES_FILE")
+    return Path(env) if env else var_dir() / "routes.yaml"
+
+
+def _load(path: Path) -> RouteTable:
+    try:
+        return load_route_table(path)
+    except ConfigError as err:
+        _fail(str(err))
+
+
+def _match_text(route: Route) -> str:
+    rule = (
+        f"= {route.match.path}" if route.match.path is not None else f"{route.match.path_prefix}*"
+    )
+    methods = ",".join(route.match.methods) or "any"
+    return f"{methods} {rule}"
+
+
+def _flag_text(route: Route) -> str:
+    if route.mode == "canary":
+        return f"canary {route.percent:g}%"
+    return route.mode
+
+
+@app.command("list")
+def list_routes(file: FileOption = None) -> None:
+    """Every route with its match, mode and target."""
+    path = _routes_file(file)
+    table = _load(path)
+    grid = Table(title=f"{path} (digest {table.digest[:12]})")
+    for column in ("route", "match", "mode", "target", "sticky", "fallback"):
+        grid.add_column(column)
+    for route in table.routes:
+        grid.add_row(
+            route.name,
+            _match_text(route),
+            _flag_text(route),
+            route.target or "-",
+            route.sticky if route.mode == "canary" else "-",
+            route.fallback or "-",
+        )
+    grid.caption = "no route matches -> monolith; /internal/ is never forwarded"
+    out.print(grid)
+
+
+@app.command()
+def show(name: str, file: FileOption = None) -> None:
+    """One route in full, with its upstreams and lint findings."""
+    path = _routes_file(file)
+    table = _load(path)
+    try:
+        route = table.route(name)
+    except KeyError:
+        _fail(f"no route named {name!r} in {path}")
+    out.print(f"[bold]{route.name}[/bold]  {_match_text(route)}")
+    out.print(f"  mode      {_flag_text(route)}")
+    for label, upstream in (("target", route.target), ("fallback", route.fallback)):
+        if upstream:
+            spec = table.upstreams[upstream]
+            extra = ", dry-run" if spec.dry_run else ""
+            out.print(f"  {label:<9} {upstream} ({spec.url}, timeout {spec.timeout_s:g}s{extra})")
+    out.print(f"  sticky    {route.sticky}")
+    out.print(
+        f"  compare   ignore={list(route.compare.ignore)} unordered={list(route.compare.unordered)}"
+    )
+    for finding in lint_file(path):
+        if finding.route == name:
+            out.print(f"  {finding.severity}: {finding.message}")
+
+
+def _actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER") or "cli"
+
+
+@app.command("set")
+def set_route(
+    name: str,
+    mode: Annotated[
+        str | None, typer.Option(help=f"One of {', '.join(MODES)}.", show_default=False)
+    ] = None,
+    percent: Annotated[
+        float | None, typer.Option(help="Canary share, 0-100.", show_default=False)
+    ] = None,
+    target: Annotated[str | None, typer.Option(help="Target upstream.", show_default=False)] = None,
+    fallback: Annotated[
+        str | None, typer.Option(help="Fallback upstream ('none' removes it).", show_default=False)
+    ] = None,
+    sticky: Annotated[
+        str | None,
+        typer.Option(
+            help="jwt:sub, header:<Name>, cookie:<name>, client:addr.", show_default=False
+        ),
+    ] = None,
+    file: FileOption = None,
+) -> None:
+    """Change a route's flags; the running proxy picks the change up within a second."""
+    changes: dict[str, Any] = {}
+    if mode is not None:
+        if mode not in MODES:
+            raise typer.BadParameter(f"choose from {', '.join(MODES)}", param_hint="--mode")
+        changes["mode"] = mode
+    if percent is not None:
+        changes["percent"] = int(percent) if percent == int(percent) else percent
+    if target is not None:
+        changes["target"] = target
+    if fallback is not None:
+        changes["fallback"] = None if fallback.lower() == "none" else fallback
+    if sticky is not None:
+        changes["sticky"] = sticky
+    if not changes:
+        raise typer.BadParameter(
+            "give at least one of --mode, --percent, --target, --fallback, --sticky"
+        )
+    path = _routes_file(file)
+    try:
+        change = update_route(path, name, actor=_actor(), **changes)
+    except KeyError:
+        _fail(f"no route named {name!r} in {path}")
+    except ConfigError as err:
+        _fail(f"refused, file unchanged: {err}")
+    if not change.changed:
+        out.print(f"{name}: nothing to change")
+        return
+    before = ", ".join(f"{k}={v}" for k, v in change.before.items())
+    after = ", ".join(f"{k}={v}" for k, v in change.after.items())
+    out.print(f"{name}: {before} -> {after} (digest {change.digest[:12]})")
+
+
+def _parse_header(spec: str) -> tuple[str, str]:
+    name, sep, value = spec.partition(":")
+    if not sep or not name.strip():
+        raise typer.BadParameter(f"expected 'Name: value', got {spec!r}", param_hint="--header")
+    return name.strip(), value.strip()
+
+
+@app.command()
+def explain(
+    method: str,
+    path: str,
+    key: Annotated[
+        str | None, typer.Option(help="The sticky key to assume (skips reading it).")
+    ] = None,
+    header: Annotated[
+        list[str] | None, typer.Option(help="A request header, 'Name: value' (repeatable).")
+    ] = None,
+    client: Annotated[str, typer.Option(help="The client address to assume.")] = "127.0.0.1",
+    file: FileOption = None,
+) -> None:
+    """Which route, mode, bucket and upstream a request would get, and why."""
+    from multidict import CIMultiDict  # aiohttp's header mapping: case-insensitive, like HTTP
+
+    table = _load(_routes_file(file))
+    headers: CIMultiDict[str] = CIMultiDict(_parse_header(h) for h in header or ())
+    decision = Router(table).decide(
+        RequestFacts(method.upper(), path.split("?", 1)[0], headers, client, key_override=key)
+    )
+    out.print(f"route     {decision.route_name}")
+    out.print(f"mode      {decision.mode}")
+    if decision.bucket is not None:
+        out.print(f"bucket    {decision.bucket} of 10000")
+    if decision.primary is None:
+        out.print("upstream  - (the proxy answers 404)")
+    else:
+        url = table.upstreams[decision.primary].url
+        out.print(f"upstream  {decision.primary} ({url})")
+    if decision.shadow:
+        out.print(f"shadow    {decision.shadow}")
+    if decision.fallback:
+        out.print(f"fallback  {decision.fallback} (idempotent requests, when the target fails)")
+    out.print(f"why       {decision.reason}")
+
+
+@app.command()
+def lint(
+    file_arg: Annotated[Path | None, typer.Argument(metavar="[FILE]", show_default=False)] = None,
+    file: FileOption = None,
+) -> None:
+    """Check the route file: schema, unreachable or overlapping routes, risky flags."""
+    path = file_arg or _routes_file(file)
+    findings = lint_file(path)
+    for finding in findings:
+        style = "red" if finding.severity == "error" else "yellow"
+        out.print(f"[{style}]{finding}[/{style}]")
+    errors = sum(f.severity == "error" for f in findings)
+    warnings = len(findings) - errors
+    out.print(f"{path}: {errors} error(s), {warnings} warning(s)")
+    if errors:
+        raise typer.Exit(1)
+
+
+def _admin_get(path: str, params: dict[str, Any]) -> Any:
+    base = os.environ.get("STRANGLER_PROXY_ADMIN_URL", "http://127.0.0.1:8081").rstrip("/")
+    token = os.environ.get("PROXY_ADMIN_TOKEN") or read_token_file(var_dir() / "admin-token")
+    if not token:
+        _fail(
+            "no admin token: set PROXY_ADMIN_TOKEN or start the proxy once "
+            "(it writes $STRANGLER_VAR_DIR/admin-token)"
+        )
+    try:
+        resp = httpx.get(
+            f"{base}{path}",
+            params={k: v for k, v in params.items() if v is not None},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+    except httpx.HTTPError as err:
+        _fail(f"cannot reach the proxy admin API at {base}: {err}")
+    if resp.status_code == 401:
+        _fail(f"the proxy admin API at {base} refused the token")
+    if resp.status_code != 200:
+        _fail(f"the proxy admin API answered {resp.status_code}: {resp.text[:200]}")
+    return resp.json()
+
+
+@app.command()
+def mismatches(
+    route: Annotated[str | None, typer.Option(help="Only this route.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 20,
+    since: Annotated[str | None, typer.Option(help="ISO 8601 date-time.")] = None,
+) -> None:
+    """Shadow mismatches stored by the running proxy, newest first."""
+    data = _admin_get("/admin/mismatches", {"route": route, "limit": limit, "since": since})
+    grid = Table(title=f"{data['count']} mismatch(es)" + (f" on {route}" if route else ""))
+    for column in ("at", "route", "request", "status", "differences"):
+        grid.add_column(column)
+    for row in data["results"]:
+        diffs = row["differences"]
+        shown = "; ".join(
+            f"{d['where']} {d['kind']}: {d.get('expected')!r} -> {d.get('actual')!r}"
+            for d in diffs[:3]
+        )
+        if len(diffs) > 3:
+            shown += f"; +{len(diffs) - 3} more"
+        grid.add_row(
+            row["at"],
+            row["route"],
+            f"{row['method']} {row['path']}",
+            f"{row['expected']['status']} vs {row['actual']['status']}",
+            shown,
+        )
+    out.print(grid)

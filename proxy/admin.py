@@ -1,0 +1,209 @@
+"""The admin API (its own port): health, Prometheus metrics, and — with the bearer token — the
+route table, flag changes, per-route stats, stored shadow mismatches and the audit log."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from proxy.config import ConfigError, Route, RouteTable
+from proxy.config_edit import EDITABLE_KEYS, read_audit, update_route
+from proxy.diffstore import DiffStore
+from proxy.metrics import ProxyMetrics
+from proxy.reload import RouteWatcher
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_LIMIT = 1000
+
+_WATCHER = web.AppKey("watcher", RouteWatcher)
+_METRICS = web.AppKey("metrics", ProxyMetrics)
+_STORE = web.AppKey("store", DiffStore)
+_TOKEN = web.AppKey("token", str)
+
+
+def _error(status: int, code: str, detail: str) -> web.Response:
+    return web.json_response({"error": code, "detail": detail}, status=status)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def route_json(route: Route) -> dict[str, Any]:
+    match = route.match.model_dump(mode="json", exclude_none=True)
+    return {
+        "name": route.name,
+        "match": match,
+        "mode": route.mode,
+        "target": route.target,
+        "percent": route.percent,
+        "sticky": route.sticky,
+        "fallback": route.fallback,
+        "compare": route.compare.model_dump(mode="json"),
+    }
+
+
+def table_json(table: RouteTable) -> dict[str, Any]:
+    return {
+        "upstreams": {
+            name: upstream.model_dump(mode="json") for name, upstream in table.upstreams.items()
+        },
+        "routes": [route_json(route) for route in table.routes],
+    }
+
+
+@web.middleware
+async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path.startswith("/admin/"):
+        given = request.headers.get("Authorization", "")
+        scheme, _, token = given.partition(" ")
+        expected = request.app[_TOKEN]
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            token.strip().encode(), expected.encode()
+        ):
+            resp = _error(401, "unauthorized", "A valid admin bearer token is required.")
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="strangler-proxy"'
+            return resp
+    return await handler(request)
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPNotFound:
+        return _error(404, "not_found", "Not found.")
+    except web.HTTPMethodNotAllowed:
+        return _error(405, "method_not_allowed", f'Method "{request.method}" not allowed.')
+
+
+def _limit(request: web.Request, default: int) -> int:
+    raw = request.query.get("limit")
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise ValueError(f"limit must be an integer from 1 to {MAX_LIMIT}")
+    return int(raw)
+
+
+def _since(request: web.Request) -> datetime | None:
+    raw = request.query.get("since")
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace(" ", "+"))
+    except ValueError as err:
+        raise ValueError(f"since must be an ISO 8601 date-time, got {raw!r}") from err
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def health(request: web.Request) -> web.Response:
+    watcher = request.app[_WATCHER]
+    return web.json_response(
+        {"status": "ok", "digest": watcher.current.digest, "last_error": watcher.last_error}
+    )
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[_METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def get_routes(request: web.Request) -> web.Response:
+    watcher = request.app[_WATCHER]
+    snap = watcher.current
+    return web.json_response(
+        {
+            "digest": snap.digest,
+            "file": str(snap.file),
+            "loaded_at": _iso(snap.loaded_at),
+            "last_error": watcher.last_error,
+            **table_json(snap.table),
+        }
+    )
+
+
+async def patch_route(request: web.Request) -> web.Response:
+    watcher = request.app[_WATCHER]
+    name = request.match_info["name"]
+    try:
+        changes = json.loads(await request.read() or b"null")
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "malformed_request", "Body is not valid JSON.")
+    if not isinstance(changes, dict) or not changes:
+        return _error(
+            400,
+            "invalid_config",
+            f"Send a JSON object with any of: {', '.join(EDITABLE_KEYS)}.",
+        )
+    actor = request.headers.get("X-Actor", "").strip() or "admin-api"
+    try:
+        await asyncio.to_thread(update_route, watcher.path, name, actor=actor[:200], **changes)
+    except KeyError:
+        return _error(404, "not_found", f"Route {name!r} not found.")
+    except ConfigError as err:
+        return _error(400, "invalid_config", str(err))
+    watcher.check_now(force=True)
+    snap = watcher.current
+    try:
+        route = snap.table.route(name)
+    except KeyError:  # renamed by a concurrent hand edit
+        return _error(404, "not_found", f"Route {name!r} not found.")
+    return web.json_response({"route": route_json(route), "digest": snap.digest})
+
+
+async def get_stats(request: web.Request) -> web.Response:
+    names = [r.name for r in request.app[_WATCHER].current.table.routes]
+    return web.json_response(request.app[_METRICS].summary(names))
+
+
+async def get_mismatches(request: web.Request) -> web.Response:
+    try:
+        limit = _limit(request, 50)
+        since = _since(request)
+    except ValueError as err:
+        return _error(400, "validation_error", str(err))
+    store = request.app[_STORE]
+    total, rows = await store.run(
+        store.list, route=request.query.get("route") or None, since=since, limit=limit
+    )
+    return web.json_response({"count": total, "results": rows})
+
+
+async def get_audit(request: web.Request) -> web.Response:
+    try:
+        limit = _limit(request, 100)
+    except ValueError as err:
+        return _error(400, "validation_error", str(err))
+    watcher = request.app[_WATCHER]
+    records = await asyncio.to_thread(read_audit, watcher.path, limit=limit)
+    return web.json_response({"results": records})
+
+
+def admin_app(
+    *,
+    token: str,
+    watcher: RouteWatcher,
+    metrics: ProxyMetrics,
+    store: DiffStore,
+) -> web.Application:
+    app = web.Application(middlewares=[_json_errors, _auth], client_max_size=64 * 1024)
+    app[_WATCHER] = watcher
+    app[_METRICS] = metrics
+    app[_STORE] = store
+    app[_TOKEN] = token
+    app.router.add_get("/health", health)
+    app.router.add_get("/metrics", get_metrics)
+    app.router.add_get("/admin/routes", get_routes)
+    app.router.add_patch("/admin/routes/{name}", patch_route)
+    app.router.add_get("/admin/stats", get_stats)
+    app.router.add_get("/admin/mismatches", get_mismatches)
+    app.router.add_get("/admin/audit", get_audit)
+    return app

@@ -1,0 +1,268 @@
+"""The proxy process: the client-facing hot path, and wiring of every part of the façade.
+
+Server side: aiohttp's low-level ``web.Server`` on uvloop. It shares one event loop with the
+aiohttp upstream client (no thread hops, no second HTTP stack), has no router or middleware on
+the hot path (the routing decision is ours), and on this machine serves the whole proxy at the
+rates in ``bench/README.md`` (``bench/proxy_overhead.py``). The admin API runs as a separate,
+ordinary ``web.Application`` on its own port.
+
+A request, top to bottom (:meth:`ProxyServer.handle`): refuse ambiguous paths -> decide the route
+-> read the body (limit) -> clean the headers -> send to the primary upstream -> on failure, an
+idempotent request retries once on the fallback -> queue a shadow copy -> answer, and count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import signal
+import time
+from dataclasses import dataclass
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+from proxy import headers as hdr
+from proxy.admin import admin_app
+from proxy.diffstore import DiffStore
+from proxy.forward import UpstreamFailure, UpstreamPool, UpstreamResponse, should_fall_back
+from proxy.metrics import ProxyMetrics
+from proxy.reload import RouteWatcher
+from proxy.routing import RequestFacts
+from proxy.settings import ProxySettings, split_host_port
+from proxy.shadow import ShadowJob, ShadowQueue
+
+log = logging.getLogger("proxy")
+
+#: Encodings that make one path mean two things to two parsers: refused before matching.
+_AMBIGUOUS = re.compile(r"%(2[fF]|5[cC]|00)|\\")
+
+
+class ProxyError(Exception):
+    """An answer the proxy gives itself, in the contract's error shape."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+
+def _error_response(err: ProxyError, *, route: str, request_id: str) -> web.Response:
+    resp = web.Response(
+        status=err.status,
+        body=json.dumps({"error": err.code, "detail": err.detail}).encode(),
+        content_type="application/json",
+    )
+    resp.headers[hdr.UPSTREAM] = "-"
+    resp.headers[hdr.ROUTE] = route
+    resp.headers[hdr.REQUEST_ID] = request_id
+    return resp
+
+
+def _check_path(raw_path: str, path: str) -> None:
+    if not raw_path.startswith("/"):
+        raise ProxyError(400, "malformed_request", "Only origin-form request targets are served.")
+    raw = raw_path.split("?", 1)[0]
+    if _AMBIGUOUS.search(raw) or any(seg in (".", "..") for seg in path.split("/")):
+        raise ProxyError(400, "malformed_request", "Ambiguous path encoding refused.")
+
+
+async def _read_body(request: web.BaseRequest, limit: int) -> bytes:
+    length = request.content_length
+    if length is not None and length > limit:
+        raise ProxyError(413, "payload_too_large", f"Request body exceeds {limit} bytes.")
+    if not request.body_exists:
+        return b""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.readany():
+        size += len(chunk)
+        if size > limit:
+            raise ProxyError(413, "payload_too_large", f"Request body exceeds {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _failure_error(failure: UpstreamFailure) -> ProxyError:
+    if failure.kind == "timeout":
+        return ProxyError(504, "gateway_timeout", f"Upstream {failure.detail}.")
+    return ProxyError(502, "bad_gateway", f"Upstream {failure.upstream}: {failure.detail}.")
+
+
+@dataclass
+class ProxyServer:
+    settings: ProxySettings
+    watcher: RouteWatcher
+    pool: UpstreamPool
+    metrics: ProxyMetrics
+    shadow: ShadowQueue
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        started = time.perf_counter()
+        method = request.method
+        client_addr = request.remote or "unknown"
+        request_id = hdr.request_id(request.headers)
+        snapshot = self.watcher.current  # one read: this request uses one table throughout
+        route_name, mode, upstream_name = "-", "monolith", "-"
+        try:
+            _check_path(request.raw_path, request.path)
+            decision = snapshot.router.decide(
+                RequestFacts(method, request.path, request.headers, client_addr)
+            )
+            route_name, mode = decision.route_name, decision.mode
+            if decision.primary is None:
+                raise ProxyError(404, "not_found", "Not found.")
+            body = await _read_body(request, self.settings.max_body_bytes)
+            upstream_headers = hdr.upstream_request_headers(
+                request.headers,
+                client_addr=client_addr,
+                scheme=request.scheme,
+                request_id=request_id,
+                traceparent=hdr.traceparent(request.headers),
+            )
+            path_qs = request.raw_path
+            upstream_name = decision.primary
+            upstreams = snapshot.table.upstreams
+            answer: UpstreamResponse | None = None
+            failure: UpstreamFailure | None = None
+            try:
+                answer = await self.pool.send(
+                    upstream_name, upstreams[upstream_name], method, path_qs, upstream_headers, body
+                )
+            except UpstreamFailure as err:
+                failure = err
+                self.metrics.observe_upstream_error(upstream=upstream_name, kind=err.kind)
+            status = answer.status if answer is not None else None
+            if status is not None and status >= 500:
+                self.metrics.observe_upstream_error(upstream=upstream_name, kind="5xx")
+            if decision.fallback and should_fall_back(
+                method, fallback=decision.fallback, status=status
+            ):
+                self.metrics.observe_fallback(
+                    route=route_name, from_upstream=upstream_name, to_upstream=decision.fallback
+                )
+                upstream_name = decision.fallback
+                answer, failure = None, None
+                try:
+                    answer = await self.pool.send(
+                        upstream_name,
+                        upstreams[upstream_name],
+                        method,
+                        path_qs,
+                        upstream_headers,
+                        body,
+                    )
+                except UpstreamFailure as err:
+                    failure = err
+                    self.metrics.observe_upstream_error(upstream=upstream_name, kind=err.kind)
+            if answer is None:
+                assert failure is not None
+                raise _failure_error(failure)
+            if decision.shadow is not None and decision.route is not None:
+                self.shadow.submit(
+                    ShadowJob(
+                        route=route_name,
+                        rules=decision.route.compare,
+                        target_name=decision.shadow,
+                        target=upstreams[decision.shadow],
+                        method=method,
+                        path_qs=path_qs,
+                        headers=upstream_headers,
+                        body=body,
+                        stored_headers=hdr.sanitised_for_storage(request.headers),
+                        expected=answer,
+                    )
+                )
+            response = _client_response(
+                answer, upstream=upstream_name, route=route_name, request_id=request_id
+            )
+        except ProxyError as err:
+            response = _error_response(err, route=route_name, request_id=request_id)
+            if err.status == 413:
+                response.force_close()  # the rest of the body is not worth reading
+        self.metrics.observe_request(
+            route=route_name,
+            upstream=upstream_name,
+            mode=mode,
+            status=response.status,
+            seconds=time.perf_counter() - started,
+        )
+        return response
+
+
+def _client_response(
+    answer: UpstreamResponse, *, upstream: str, route: str, request_id: str
+) -> web.Response:
+    headers: CIMultiDict[str] = hdr.client_response_headers(
+        answer.headers, upstream=upstream, route=route, request_id=request_id
+    )
+    response = web.Response(status=answer.status, body=answer.body, headers=headers)
+    length = answer.headers.get("Content-Length")
+    if not answer.body and length is not None:
+        # HEAD (or 304): keep the length the upstream announced for the body it did not send.
+        response.headers["Content-Length"] = length
+    return response
+
+
+async def serve(settings: ProxySettings, *, stop: asyncio.Event | None = None) -> None:
+    """Run the proxy and its admin API until ``stop`` is set (or SIGTERM/SIGINT)."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    pool = UpstreamPool()
+    watcher = RouteWatcher(
+        settings.routes_path,
+        interval_s=settings.reload_interval_s,
+        on_table=lambda t: pool.sync(t.upstreams),
+    )
+    metrics = ProxyMetrics()
+    store = DiffStore(settings.diff_url)
+    await store.run(store.create_schema)
+    shadow = ShadowQueue(
+        pool=pool,
+        metrics=metrics,
+        store=store,
+        size=settings.shadow_queue_size,
+        workers=settings.shadow_workers,
+    )
+    shadow.start()
+    proxy = ProxyServer(settings, watcher, pool, metrics, shadow)
+
+    server = web.Server(proxy.handle, access_log=None)
+    runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=5)
+    await runner.setup()
+    host, port = split_host_port(settings.listen)
+    await web.TCPSite(runner, host, port, backlog=2048, reuse_address=True).start()
+
+    admin = admin_app(
+        token=settings.resolve_admin_token(),
+        watcher=watcher,
+        metrics=metrics,
+        store=store,
+    )
+    admin_runner = web.AppRunner(admin, handle_signals=False, access_log=None)
+    await admin_runner.setup()
+    admin_host, admin_port = split_host_port(settings.admin_listen)
+    await web.TCPSite(admin_runner, admin_host, admin_port, reuse_address=True).start()
+
+    watch = loop.create_task(watcher.run(), name="route-watcher")
+    log.info(
+        "proxy: serving on %s, admin on %s, routes %s (digest %s)",
+        settings.listen,
+        settings.admin_listen,
+        settings.routes_path,
+        watcher.current.digest[:12],
+    )
+    try:
+        await stop.wait()
+    finally:
+        log.info("proxy: stopping")
+        watch.cancel()
+        await runner.cleanup()
+        await admin_runner.cleanup()
+        await shadow.stop()
+        await pool.close()
+        await asyncio.to_thread(store.close)

@@ -1,0 +1,125 @@
+"""Header hygiene at the façade: what crosses the proxy, in each direction, and what it adds.
+
+Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are dropped both ways, along
+with every header the ``Connection`` header names. Clients cannot speak for the proxy: their
+``X-Strangler-*``, ``X-Forwarded-*`` and ``Forwarded`` headers are removed and the proxy sets its
+own. ``Host`` passes through unchanged, because the upstreams build pagination links from it.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+
+from multidict import CIMultiDict, CIMultiDictProxy
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+#: Recomputed by whoever writes the (buffered) body next.
+_FRAMING = frozenset({"content-length"})
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+_TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
+
+REQUEST_ID = "X-Request-Id"
+TRACEPARENT = "traceparent"
+DRY_RUN = "X-Strangler-Dry-Run"
+UPSTREAM = "X-Strangler-Upstream"
+ROUTE = "X-Strangler-Route"
+
+RawHeaders = CIMultiDict[str] | CIMultiDictProxy[str]
+
+
+def _dropped(headers: RawHeaders) -> set[str]:
+    """Lower-cased names never forwarded: hop-by-hop, framing, and those named in Connection."""
+    drop = set(HOP_BY_HOP) | _FRAMING
+    for value in headers.getall("Connection", ()):
+        drop.update(token.strip().lower() for token in value.split(",") if token.strip())
+    return drop
+
+
+def _is_proxy_owned(lower: str) -> bool:
+    return (
+        lower.startswith("x-strangler-") or lower.startswith("x-forwarded-") or lower == "forwarded"
+    )
+
+
+def request_id(headers: RawHeaders) -> str:
+    """The client's ``X-Request-Id`` when it is sane (short, printable), else a new one."""
+    given = headers.get(REQUEST_ID)
+    if given and _SANE_REQUEST_ID.match(given):
+        return given
+    return uuid.uuid4().hex
+
+
+def traceparent(headers: RawHeaders) -> str:
+    """W3C trace context: continue the client's trace with a new span id, or start a trace."""
+    match = _TRACEPARENT.match(headers.get(TRACEPARENT, "").strip())
+    if match and match.group(1) != "ff":
+        trace_id, parent, flags = match.group(2), match.group(3), match.group(4)
+        if trace_id != "0" * 32 and parent != "0" * 16:
+            return f"00-{trace_id}-{secrets.token_hex(8)}-{flags}"
+    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
+
+
+def upstream_request_headers(
+    headers: RawHeaders,
+    *,
+    client_addr: str,
+    scheme: str,
+    request_id: str,
+    traceparent: str,
+) -> CIMultiDict[str]:
+    """The headers sent upstream for a client request (Host kept as the client sent it)."""
+    drop = _dropped(headers)
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower in drop or _is_proxy_owned(lower) or lower in ("x-request-id", "traceparent"):
+            continue
+        out.add(name, value)
+    out["X-Forwarded-For"] = client_addr
+    out["X-Forwarded-Proto"] = scheme
+    host = headers.get("Host")
+    if host:
+        out["X-Forwarded-Host"] = host
+    out[REQUEST_ID] = request_id
+    out[TRACEPARENT] = traceparent
+    return out
+
+
+def client_response_headers(
+    headers: RawHeaders, *, upstream: str, route: str, request_id: str
+) -> CIMultiDict[str]:
+    """The headers returned to the client for an upstream response."""
+    drop = _dropped(headers)
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers.items():
+        if name.lower() not in drop:
+            out.add(name, value)
+    out[UPSTREAM] = upstream
+    out[ROUTE] = route
+    out[REQUEST_ID] = request_id
+    return out
+
+
+def sanitised_for_storage(headers: RawHeaders) -> dict[str, str]:
+    """Request headers as kept in the diff store: credentials replaced by a marker."""
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower in ("authorization", "cookie", "proxy-authorization"):
+            value = "[redacted]"
+        out[name] = value if name not in out else f"{out[name]}, {value}"
+    return out

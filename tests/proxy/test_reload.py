@@ -1,0 +1,123 @@
+"""Start-up and hot reload of the route file, on a real proxy process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.proxy.harness import (
+    Echo,
+    proxy_env,
+    route,
+    routes_yaml,
+    running_proxy,
+    upstream,
+    write_atomically,
+)
+from tests.support.processes import REPO_ROOT
+from tests.support.waiting import wait_for
+
+
+def table_text(monolith: Echo, inventory: Echo, mode: str) -> str:
+    return routes_yaml(
+        {"monolith": upstream(monolith.url), "inventory": upstream(inventory.url)},
+        [route("reads", mode=mode, target="inventory")],
+    )
+
+
+def served_by(url: str) -> str:
+    return httpx.get(f"{url}/api/x/").headers["X-Strangler-Upstream"]
+
+
+def test_valid_change_is_picked_up(tmp_path: Path, monolith: Echo, inventory: Echo) -> None:
+    with running_proxy(tmp_path, table_text(monolith, inventory, "monolith")) as proxy:
+        assert served_by(proxy.url) == "monolith"
+        before = proxy.admin_json("/admin/routes")
+        write_atomically(proxy.routes_file, table_text(monolith, inventory, "extracted"))
+        wait_for(lambda: served_by(proxy.url) == "inventory", message="the new table")
+        after = proxy.admin_json("/admin/routes")
+        assert after["digest"] != before["digest"]
+        assert after["loaded_at"] > before["loaded_at"]
+        assert after["routes"][0]["mode"] == "extracted"
+        assert after["last_error"] is None
+
+
+def test_in_place_edit_is_picked_up(tmp_path: Path, monolith: Echo, inventory: Echo) -> None:
+    with running_proxy(tmp_path, table_text(monolith, inventory, "monolith")) as proxy:
+        # Same size, written in place (not renamed): the digest check notices it.
+        text = table_text(monolith, inventory, "monolith").replace(
+            "mode: monolith", "mode: shadow__"
+        )
+        proxy.routes_file.write_text(text.replace("shadow__", "shadow"))
+        wait_for(
+            lambda: proxy.admin_json("/admin/routes")["routes"][0]["mode"] == "shadow",
+            message="the in-place edit",
+        )
+
+
+def test_invalid_change_is_refused_and_last_table_keeps_serving(
+    tmp_path: Path, monolith: Echo, inventory: Echo
+) -> None:
+    with running_proxy(tmp_path, table_text(monolith, inventory, "extracted")) as proxy:
+        good = proxy.admin_json("/admin/routes")
+        broken = table_text(monolith, inventory, "extracted").replace("extracted", "sideways")
+        write_atomically(proxy.routes_file, broken)
+        state = wait_for(
+            lambda: (r := proxy.admin_json("/admin/routes"))["last_error"] and r,
+            message="the refusal",
+        )
+        assert "sideways" in state["last_error"] or "mode" in state["last_error"]
+        assert state["digest"] == good["digest"]
+        assert [served_by(proxy.url) for _ in range(5)] == ["inventory"] * 5
+        assert "refused" in proxy.process.log_tail(200)
+
+        write_atomically(proxy.routes_file, "upstreams: [not, a, mapping")  # not even YAML
+        wait_for(
+            lambda: "YAML" in (proxy.admin_json("/admin/routes")["last_error"] or ""),
+            message="the YAML error",
+        )
+        assert served_by(proxy.url) == "inventory"
+
+        write_atomically(proxy.routes_file, table_text(monolith, inventory, "monolith"))
+        wait_for(lambda: served_by(proxy.url) == "monolith", message="the fixed file")
+        assert proxy.admin_json("/admin/routes")["last_error"] is None
+
+
+def test_invalid_file_at_start_exits_2_with_one_line(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text("upstreams:\n  inventory: {url: http://127.0.0.1:1}\nroutes: []\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "proxy"],
+        env={**os.environ, **proxy_env(tmp_path, routes)},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "monolith" in lines[0]
+
+
+def test_missing_file_is_copied_from_the_template(
+    tmp_path: Path, monolith: Echo, inventory: Echo
+) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(table_text(monolith, inventory, "extracted"))
+    var = tmp_path / "var"
+    var.mkdir()
+    with running_proxy(var, None, PROXY_ROUTES_TEMPLATE=str(template)) as proxy:
+        assert proxy.routes_file.read_text() == template.read_text()
+        assert served_by(proxy.url) == "inventory"
+
+
+def test_default_template_is_the_shipped_one(tmp_path: Path) -> None:
+    with running_proxy(tmp_path, None) as proxy:
+        shipped = (REPO_ROOT / "proxy" / "routes.default.yaml").read_text()
+        assert proxy.routes_file.read_text() == shipped
+        names = [r["name"] for r in proxy.admin_json("/admin/routes")["routes"]]
+        assert names == ["inventory-reads", "inventory-writes"]

@@ -1,0 +1,221 @@
+"""`strangler routes` as a user runs it: a subprocess, its exit code, its output, the file."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from proxy.config_edit import read_audit
+from proxy.sticky import bucket_of
+from tests.proxy.harness import Echo, route, routes_yaml, running_proxy, upstream
+from tests.support.processes import REPO_ROOT, VENV_BIN
+from tests.support.waiting import wait_for
+
+
+def table_text(
+    monolith_url: str = "http://127.0.0.1:1", inventory_url: str = "http://127.0.0.1:2"
+) -> str:
+    return routes_yaml(
+        {"monolith": upstream(monolith_url), "inventory": upstream(inventory_url)},
+        [
+            route(
+                "inventory-reads",
+                match={"path_prefix": "/api/inventory/", "methods": ["GET", "HEAD"]},
+                target="inventory",
+                sticky="header:X-Client-Id",
+                fallback="monolith",
+            ),
+            route(
+                "inventory-writes",
+                match={"path_prefix": "/api/inventory/", "methods": ["POST"]},
+                target="inventory",
+            ),
+        ],
+    )
+
+
+@pytest.fixture
+def routes_file(tmp_path: Path) -> Path:
+    path = tmp_path / "routes.yaml"
+    path.write_text(table_text())
+    return path
+
+
+def strangler(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(VENV_BIN / "strangler"), "routes", *args],
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+def test_list_and_show(routes_file: Path) -> None:
+    listed = strangler("list", "--file", str(routes_file))
+    assert listed.returncode == 0, listed.stderr
+    assert "inventory-reads" in listed.stdout and "inventory-writes" in listed.stdout
+    shown = strangler("show", "inventory-reads", "--file", str(routes_file))
+    assert shown.returncode == 0
+    assert "header:X-Client-Id" in shown.stdout and "http://127.0.0.1:2" in shown.stdout
+    missing = strangler("show", "nope", "--file", str(routes_file))
+    assert missing.returncode == 1 and "nope" in one_line_error(missing)
+
+
+def test_file_comes_from_the_environment(routes_file: Path) -> None:
+    listed = strangler("list", env={"PROXY_ROUTES_FILE": str(routes_file)})
+    assert listed.returncode == 0 and "inventory-writes" in listed.stdout
+    absent = strangler("list", env={"PROXY_ROUTES_FILE": str(routes_file.with_name("absent.yaml"))})
+    assert absent.returncode == 1 and "cannot read" in one_line_error(absent)
+
+
+def test_set_writes_through_config_edit(routes_file: Path) -> None:
+    done = strangler(
+        "set", "inventory-reads", "--mode", "canary", "--percent", "25", "--file", str(routes_file)
+    )
+    assert done.returncode == 0, done.stderr
+    assert "canary" in done.stdout
+    text = routes_file.read_text()
+    assert "mode: canary" in text and "percent: 25" in text
+    assert text.startswith("# route file written by a test")  # comments survive
+    (record,) = read_audit(routes_file)
+    assert record["actor"] == getpass.getuser()
+    assert record["after"] == {"mode": "canary", "percent": 25}
+    removed = strangler("set", "inventory-reads", "--fallback", "none", "--file", str(routes_file))
+    assert removed.returncode == 0 and "fallback" not in routes_file.read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["inventory-reads", "--percent", "150"], 1),
+        (["inventory-reads", "--target", "nowhere"], 1),
+        (["inventory-reads", "--sticky", "ip"], 1),
+        (["no-such-route", "--mode", "shadow"], 1),
+        (["inventory-reads", "--mode", "sideways"], 2),
+        (["inventory-reads"], 2),
+        (["inventory-reads", "--percent", "lots"], 2),
+    ],
+)
+def test_set_refuses_bad_input_and_leaves_the_file(
+    routes_file: Path, args: list[str], code: int
+) -> None:
+    original = routes_file.read_bytes()
+    done = strangler("set", *args, "--file", str(routes_file))
+    assert done.returncode == code, done.stdout + done.stderr
+    if code == 1:
+        one_line_error(done)
+    assert routes_file.read_bytes() == original
+    assert read_audit(routes_file) == []
+
+
+def test_explain(routes_file: Path) -> None:
+    strangler(
+        "set", "inventory-reads", "--mode", "canary", "--percent", "40", "--file", str(routes_file)
+    )
+    done = strangler(
+        "explain", "GET", "/api/inventory/products/", "--key", "k-1", "--file", str(routes_file)
+    )
+    assert done.returncode == 0, done.stderr
+    bucket = bucket_of("inventory-reads", "k-1")
+    upstream_name = "inventory" if bucket < 4000 else "monolith"
+    assert f"bucket    {bucket} of 10000" in done.stdout
+    assert f"upstream  {upstream_name}" in done.stdout
+    assert "inventory-reads" in done.stdout and "canary" in done.stdout
+
+    by_header = strangler(
+        "explain",
+        "GET",
+        "/api/inventory/products/",
+        "--header",
+        "X-Client-Id: k-1",
+        "--file",
+        str(routes_file),
+    )
+    assert f"bucket    {bucket} of 10000" in by_header.stdout
+
+    internal = strangler("explain", "GET", "/internal/outbox/stats", "--file", str(routes_file))
+    assert "404" in internal.stdout and "internal" in internal.stdout
+    write = strangler("explain", "POST", "/api/inventory/products/", "--file", str(routes_file))
+    assert "inventory-writes" in write.stdout and "upstream  monolith" in write.stdout
+    bad = strangler("explain", "GET", "/x", "--header", "no colon", "--file", str(routes_file))
+    assert bad.returncode == 2
+
+
+def test_lint(routes_file: Path, tmp_path: Path) -> None:
+    clean = strangler("lint", str(routes_file))
+    assert clean.returncode == 0 and "0 error(s)" in clean.stdout
+    hidden = tmp_path / "hidden.yaml"
+    hidden.write_text(
+        routes_yaml(
+            {
+                "monolith": upstream("http://127.0.0.1:1"),
+                "inventory": upstream("http://127.0.0.1:2"),
+            },
+            [
+                route("first", match={"path_prefix": "/api/"}),
+                route("second", match={"path_prefix": "/api/", "methods": ["GET"]}),
+                route(
+                    "full",
+                    match={"path_prefix": "/b/"},
+                    mode="canary",
+                    target="inventory",
+                    percent=100,
+                ),
+            ],
+        )
+    )
+    found = strangler("lint", str(hidden))
+    assert found.returncode == 1
+    assert "never match" in found.stdout and "mode extracted" in found.stdout
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("routes: [")
+    assert strangler("lint", str(broken)).returncode == 1
+
+
+def test_set_reaches_a_running_proxy_and_mismatches_reads_the_admin_api(
+    tmp_path: Path, monolith: Echo, inventory: Echo
+) -> None:
+    with running_proxy(tmp_path, table_text(monolith.url, inventory.url)) as proxy:
+        env = {
+            "PROXY_ROUTES_FILE": str(proxy.routes_file),
+            "STRANGLER_PROXY_ADMIN_URL": proxy.admin_url,
+            "PROXY_ADMIN_TOKEN": proxy.token,
+        }
+        assert strangler("set", "inventory-reads", "--mode", "shadow", env=env).returncode == 0
+        wait_for(
+            lambda: (
+                httpx.get(f"{proxy.url}/api/inventory/x/").status_code == 200
+                and proxy.stats("inventory-reads")["shadow"]["mismatched"] >= 1
+            ),
+            message="the proxy to shadow after `strangler routes set`",
+        )
+        wait_for(lambda: proxy.admin_json("/admin/mismatches")["count"] >= 1, message="stored")
+        listed = strangler("mismatches", "--route", "inventory-reads", "--limit", "5", env=env)
+        assert listed.returncode == 0, listed.stderr
+        assert "GET /api/inventory/x/" in listed.stdout and "$.upstream" in listed.stdout
+
+        # The token from $STRANGLER_VAR_DIR/admin-token when PROXY_ADMIN_TOKEN is not set.
+        (tmp_path / "admin-token").write_text(proxy.token + "\n")
+        from_file = strangler(
+            "mismatches",
+            env={**env, "PROXY_ADMIN_TOKEN": "", "STRANGLER_VAR_DIR": str(tmp_path)},
+        )
+        assert from_file.returncode == 0, from_file.stderr
+
+        refused = strangler("mismatches", env={**env, "PROXY_ADMIN_TOKEN": "wrong"})
+        assert refused.returncode == 1 and "refused" in one_line_error(refused)
+    down = strangler("mismatches", env=env)
+    assert down.returncode == 1 and "cannot reach" in one_line_error(down)

@@ -1,0 +1,219 @@
+"""Routing decisions (pure): matching order, methods, /internal/, modes, canary, sticky keys."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+from multidict import CIMultiDict
+
+from proxy.config import RouteTable
+from proxy.routing import Decision, RequestFacts, Router
+from proxy.sticky import BUCKETS, bucket_of, in_canary, jwt_subject, sticky_key
+from tests.support.random_refs import random_suffix
+
+UPSTREAMS = {
+    "monolith": {"url": "http://127.0.0.1:1"},
+    "inventory": {"url": "http://127.0.0.1:2"},
+    "payments": {"url": "http://127.0.0.1:3"},
+}
+
+
+def table(*routes: dict[str, Any]) -> RouteTable:
+    return RouteTable.model_validate({"upstreams": UPSTREAMS, "routes": list(routes)})
+
+
+def decide(router: Router, method: str, path: str, **headers: str) -> Decision:
+    facts = RequestFacts(method, path, CIMultiDict(headers), "10.0.0.7")
+    return router.decide(facts)
+
+
+MATCHING = table(
+    {"name": "api", "match": {"path_prefix": "/api/"}, "mode": "extracted", "target": "payments"},
+    {
+        "name": "inv-reads",
+        "match": {"path_prefix": "/api/inventory/", "methods": ["GET", "HEAD"]},
+        "mode": "extracted",
+        "target": "inventory",
+    },
+    {
+        "name": "inv-products-list",
+        "match": {"path": "/api/inventory/products/"},
+        "mode": "shadow",
+        "target": "inventory",
+    },
+    {
+        "name": "inv-deep",
+        "match": {"path_prefix": "/api/inventory/products/"},
+        "mode": "monolith",
+        "target": "inventory",
+    },
+    {
+        "name": "inv-deep-twin",
+        "match": {"path_prefix": "/api/inventory/products/"},
+        "mode": "extracted",
+        "target": "payments",
+    },
+)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "route", "primary", "shadow"),
+    [
+        # No route: the monolith.
+        ("GET", "/health/live", "-", "monolith", None),
+        ("GET", "/ap", "-", "monolith", None),
+        # The exact path beats every prefix, whatever the prefix's length.
+        ("GET", "/api/inventory/products/", "inv-products-list", "monolith", "inventory"),
+        ("POST", "/api/inventory/products/", "inv-products-list", "monolith", "inventory"),
+        # The longest prefix wins; the first of two equal prefixes wins.
+        ("GET", "/api/inventory/products/SKU-1/", "inv-deep", "monolith", None),
+        ("GET", "/api/inventory/reservations/x/", "inv-reads", "inventory", None),
+        # Methods: a POST skips the GET/HEAD route and lands on the shorter prefix.
+        ("POST", "/api/inventory/reservations/", "api", "payments", None),
+        ("HEAD", "/api/inventory/reservations/", "inv-reads", "inventory", None),
+        ("DELETE", "/api/orders/1/", "api", "payments", None),
+        # Prefixes are plain string prefixes.
+        ("GET", "/api", "-", "monolith", None),
+    ],
+)
+def test_route_matching(
+    method: str, path: str, route: str, primary: str, shadow: str | None
+) -> None:
+    decision = decide(Router(MATCHING), method, path)
+    assert (decision.route_name, decision.primary, decision.shadow) == (route, primary, shadow)
+
+
+@pytest.mark.parametrize(
+    "path", ["/internal/", "/internal", "/internal/outbox/stats", "/internal/sync/stats"]
+)
+def test_internal_paths_are_never_forwarded(path: str) -> None:
+    catch_all = table(
+        {"name": "all", "match": {"path_prefix": "/"}, "mode": "extracted", "target": "inventory"}
+    )
+    decision = decide(Router(catch_all), "GET", path)
+    assert decision.primary is None
+    assert "internal" in decision.reason
+
+
+def test_internal_lookalike_is_forwarded() -> None:
+    assert decide(Router(table()), "GET", "/internals/x").primary == "monolith"
+
+
+@pytest.mark.parametrize(
+    ("mode", "extra", "primary", "shadow", "fallback"),
+    [
+        ("monolith", {}, "monolith", None, None),
+        ("shadow", {"fallback": "monolith"}, "monolith", "inventory", None),
+        ("extracted", {}, "inventory", None, None),
+        ("extracted", {"fallback": "monolith"}, "inventory", None, "monolith"),
+        ("canary", {"percent": 100, "fallback": "monolith"}, "inventory", None, "monolith"),
+        ("canary", {"percent": 0, "fallback": "monolith"}, "monolith", None, None),
+    ],
+)
+def test_modes_pick_upstreams(
+    mode: str, extra: dict[str, Any], primary: str, shadow: str | None, fallback: str | None
+) -> None:
+    spec = {"name": "r", "match": {"path_prefix": "/api/"}, "mode": mode, "target": "inventory"}
+    decision = decide(Router(table({**spec, **extra})), "GET", "/api/x/")
+    assert (decision.mode, decision.primary, decision.shadow, decision.fallback) == (
+        mode,
+        primary,
+        shadow,
+        fallback,
+    )
+
+
+def test_buckets_are_stable_and_in_range() -> None:
+    keys = [f"user-{n}" for n in range(2000)]
+    first = [bucket_of("inventory-reads", k) for k in keys]
+    assert first == [bucket_of("inventory-reads", k) for k in keys]
+    assert all(0 <= b < BUCKETS for b in first)
+    # Another route shuffles keys differently (a key is not in every route's first 10%).
+    assert first != [bucket_of("other-route", k) for k in keys]
+
+
+def test_canary_is_monotonic_and_shares_are_exact() -> None:
+    route_name = f"canary-{random_suffix()}"
+    keys = [f"key-{n}" for n in range(10_000)]
+    buckets = [bucket_of(route_name, key) for key in keys]
+    previous: set[int] = set()
+    for percent in (0, 0.5, 1, 5, 10, 25, 33.33, 50, 75, 99, 100):
+        admitted = {i for i, b in enumerate(buckets) if in_canary(b, percent)}
+        assert previous <= admitted, f"raising to {percent}% moved keys back to the monolith"
+        share = 100 * len(admitted) / len(keys)
+        assert abs(share - percent) <= 1, f"{percent}% admitted {share:.2f}% of keys"
+        previous = admitted
+    assert len(previous) == len(keys)
+
+
+def test_canary_decision_follows_the_bucket_and_is_sticky() -> None:
+    spec = {
+        "name": "inv",
+        "match": {"path_prefix": "/api/"},
+        "mode": "canary",
+        "target": "inventory",
+        "percent": 30,
+        "sticky": "header:X-Client-Id",
+    }
+    router = Router(table(spec))
+    for n in range(300):
+        key = f"client-{n}"
+        decision = decide(router, "GET", "/api/x/", **{"X-Client-Id": key})
+        expected = "inventory" if bucket_of("inv", key) < 3000 else "monolith"
+        assert decision.primary == expected
+        assert decision.bucket == bucket_of("inv", key)
+        again = decide(router, "GET", "/api/other/", **{"x-client-id": key})
+        assert again.primary == decision.primary
+
+
+def _jwt(claims: dict[str, Any]) -> str:
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
+
+
+@pytest.mark.parametrize(
+    ("sticky", "headers", "key", "source"),
+    [
+        ("jwt:sub", {"Authorization": f"Bearer {_jwt({'sub': 'cust-42'})}"}, "cust-42", "jwt:sub"),
+        ("jwt:sub", {"Authorization": "Bearer not.a-jwt"}, "10.0.0.7", "client:addr (fallback)"),
+        ("jwt:sub", {"Authorization": f"Basic {_jwt({'sub': 'x'})}"}, "10.0.0.7", None),
+        ("jwt:sub", {}, "10.0.0.7", None),
+        ("header:X-Client-Id", {"x-client-id": "abc"}, "abc", "header:X-Client-Id"),
+        ("header:X-Client-Id", {"X-Other": "abc"}, "10.0.0.7", None),
+        ("cookie:session", {"Cookie": "a=1; session=s-9; b=2"}, "s-9", "cookie:session"),
+        ("cookie:session", {"Cookie": "sessions=s-9"}, "10.0.0.7", None),
+        ("client:addr", {"X-Forwarded-For": "1.2.3.4"}, "10.0.0.7", "client:addr"),
+    ],
+)
+def test_sticky_key_sources(
+    sticky: str, headers: dict[str, str], key: str, source: str | None
+) -> None:
+    got_key, got_source = sticky_key(sticky, CIMultiDict(headers), "10.0.0.7")
+    assert got_key == key
+    if source is not None:
+        assert got_source == source
+
+
+def test_jwt_subject_is_read_without_verifying() -> None:
+    assert jwt_subject(f"Bearer {_jwt({'sub': 'u-1', 'exp': 1})}") == "u-1"
+    assert jwt_subject(f"bearer {_jwt({'sub': 7})}") == "7"
+    assert jwt_subject(f"Bearer {_jwt({'name': 'no sub'})}") is None
+
+
+def test_explain_key_override_picks_the_bucket() -> None:
+    spec = {
+        "name": "inv",
+        "match": {"path_prefix": "/api/"},
+        "mode": "canary",
+        "target": "inventory",
+        "percent": 50,
+    }
+    facts = RequestFacts("GET", "/api/x/", CIMultiDict(), "10.0.0.7", key_override="given")
+    decision = Router(table(spec)).decide(facts)
+    assert decision.bucket == bucket_of("inv", "given")
+    assert "given" in decision.reason
