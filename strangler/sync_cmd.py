@@ -1,5 +1,243 @@
-"""`strangler sync` (placeholder until its owner fills it in)."""
+"""`strangler sync`: start or resume backfills, kick the outbox relay, show backlog and lag.
+
+Thin over ``sync/``: where things stand comes from the two internal stats endpoints
+(``STRANGLER_MONOLITH_URL``, ``STRANGLER_INVENTORY_URL``); work is started by sending tasks by
+name to the broker the workers use (``CELERY_BROKER_URL``, else the embedded filesystem broker
+under ``$STRANGLER_VAR_DIR``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from enum import StrEnum
+from typing import Annotated, NoReturn
 
 import typer
+from celery import Celery
+from kombu.exceptions import KombuError
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
-app = typer.Typer(help="sync commands", no_args_is_help=True)
+from sync.backfill import MAX_PAGE_SIZE, BackfillStart, jobs_named, start_backfills
+from sync.celery_app import make_celery
+from sync.lag import SyncPicture, sync_picture
+from sync.settings import SyncSettings
+from sync.stats import StatsUnavailable, SyncStats, fetch_product_count, fetch_sync_stats
+from sync.task_names import RELAY_OUTBOX
+
+app = typer.Typer(
+    help="Backfill the inventory service, kick the outbox relay, show backlog and lag.",
+    no_args_is_help=True,
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+POLL_S = 0.5
+
+
+class Aggregate(StrEnum):
+    products = "products"
+    reservations = "reservations"
+    all = "all"
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"strangler sync: {' '.join(message.split())}", err=True)
+    raise typer.Exit(1)
+
+
+def _settings() -> SyncSettings:
+    try:
+        return SyncSettings()
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        _fail(f"bad setting {'.'.join(map(str, problem['loc']))}: {problem['msg']}")
+
+
+def _sender() -> Celery:
+    return make_celery("strangler-cli")
+
+
+def _broker_text(settings: SyncSettings) -> str:
+    return settings.broker_url or f"filesystem://{settings.broker_dir}"
+
+
+def _describe(start: BackfillStart, page_size: int) -> str:
+    name = start.job.name
+    before = start.before
+    if start.action == "started":
+        return f"{name}: started from the beginning (pages of {page_size})"
+    if start.action == "restarted":
+        return f"{name}: restarted from the beginning (pages of {page_size})"
+    assert before is not None
+    if start.action == "resumed":
+        return f"{name}: resumed after {before.last_key!r} ({before.rows} rows so far)"
+    return f"{name}: already done ({before.rows} rows); --restart copies it again"
+
+
+@app.command()
+def backfill(
+    aggregate: Annotated[
+        Aggregate, typer.Option("--aggregate", "-a", help="Which job to run.")
+    ] = Aggregate.all,
+    page_size: Annotated[
+        int, typer.Option(min=1, max=MAX_PAGE_SIZE, help="Rows per keyset page.")
+    ] = 500,
+    restart: Annotated[
+        bool, typer.Option("--restart", help="Start over instead of resuming the checkpoint.")
+    ] = False,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Show progress until the checkpoint says done.")
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(min=0.1, help="With --wait: give up (exit 1) after this many seconds.")
+    ] = 600.0,
+) -> None:
+    """Copy the monolith's rows into the service in keyset pages, resuming the checkpoint."""
+    settings = _settings()
+    jobs = jobs_named(aggregate.value)
+    try:
+        stats = fetch_sync_stats(settings.inventory_url)
+        starts = start_backfills(jobs, stats, _sender(), page_size=page_size, restart=restart)
+    except StatsUnavailable as exc:
+        _fail(str(exc))
+    except (KombuError, OSError) as exc:
+        _fail(f"the broker at {_broker_text(settings)} refused the backfill: {exc}")
+    for start in starts:
+        out.print(_describe(start, page_size))
+    if wait:
+        _follow(starts, settings, timeout)
+
+
+def _totals(starts: list[BackfillStart], settings: SyncSettings) -> dict[str, int | None]:
+    """Rows each job will copy, where the monolith says (products); None when unknown."""
+    totals: dict[str, int | None] = {}
+    for start in starts:
+        totals[start.job.name] = None
+        if start.job.name == "products":
+            with contextlib.suppress(StatsUnavailable):
+                totals["products"] = fetch_product_count(settings.monolith_url)
+    return totals
+
+
+def _follow(starts: list[BackfillStart], settings: SyncSettings, timeout: float) -> None:
+    totals = _totals(starts, settings)
+    deadline = time.monotonic() + timeout
+    last_problem = ""
+    stats: SyncStats | None = None
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=False) as progress:
+        bars = {s.job.name: progress.add_task(s.job.name, total=totals[s.job.name]) for s in starts}
+        while True:
+            try:
+                stats = fetch_sync_stats(settings.inventory_url)
+                last_problem = ""
+            except StatsUnavailable as exc:
+                last_problem = str(exc)
+            if stats is not None:
+                for start in starts:
+                    rows = start.rows_done(stats)
+                    total = totals[start.job.name]
+                    if start.finished_in(stats):
+                        total = rows if total is None else max(total, rows)
+                    progress.update(bars[start.job.name], completed=rows, total=total)
+                if all(s.finished_in(stats) for s in starts):
+                    break
+            if time.monotonic() >= deadline:
+                progress.stop()
+                waiting = [s for s in starts if stats is None or not s.finished_in(stats)]
+                where = ", ".join(_position(s, stats) for s in waiting)
+                _fail(
+                    f"backfill not done after {timeout:g} s: {where}"
+                    + (f" (last error: {last_problem})" if last_problem else "")
+                )
+            time.sleep(POLL_S)
+    assert stats is not None
+    for start in starts:
+        state = stats.backfill(start.job.name)
+        out.print(f"{start.job.name}: done, {state.rows if state else 0} rows in the checkpoint")
+
+
+def _position(start: BackfillStart, stats: SyncStats | None) -> str:
+    state = stats.backfill(start.job.name) if stats else None
+    if state is None:
+        return f"{start.job.name} not started"
+    return f"{start.job.name} at {state.last_key!r} ({state.rows} rows)"
+
+
+@app.command()
+def relay() -> None:
+    """Kick the outbox relay once (beat also kicks it every half second)."""
+    settings = _settings()
+    try:
+        _sender().send_task(RELAY_OUTBOX)
+    except (KombuError, OSError) as exc:
+        _fail(f"the broker at {_broker_text(settings)} refused the relay kick: {exc}")
+    out.print("relay kicked: the monolith worker publishes the pending outbox events")
+
+
+def _age(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:.3f} s"
+
+
+def _picture_json(picture: SyncPicture) -> str:
+    return json.dumps(
+        {
+            "outbox": picture.outbox.model_dump(mode="json"),
+            "sync": picture.sync.model_dump(mode="json"),
+            "backlog": picture.backlog,
+            "in_flight": picture.in_flight,
+            "caught_up": picture.caught_up,
+        },
+        indent=2,
+    )
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Backlog, oldest pending age, events applied/skipped, last lag, backfill checkpoints."""
+    settings = _settings()
+    try:
+        picture = sync_picture(settings.monolith_url, settings.inventory_url)
+    except StatsUnavailable as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(_picture_json(picture))
+        return
+    flow = Table(title="Outbox -> inventory service", show_header=False)
+    flow.add_column("what")
+    flow.add_column("value", justify="right")
+    flow.add_row("pending in the outbox (backlog)", str(picture.backlog))
+    flow.add_row("oldest pending age", _age(picture.oldest_pending_age_s))
+    flow.add_row("published by the relay", str(picture.published))
+    flow.add_row("in flight (published, not yet processed)", str(picture.in_flight))
+    flow.add_row("processed by the service", str(picture.sync.events_processed))
+    flow.add_row("  applied", str(picture.sync.events_applied))
+    flow.add_row("  skipped (stale: the row was as new)", str(picture.sync.events_skipped))
+    flow.add_row("last commit-to-applied lag", _age(picture.last_lag_s))
+    out.print(flow)
+    jobs = Table(title="Backfills")
+    for column in ("job", "last key", "rows", "done", "updated at"):
+        jobs.add_column(column)
+    for state in picture.sync.backfills:
+        jobs.add_row(
+            state.job,
+            "-" if state.last_key is None else state.last_key,
+            str(state.rows),
+            "yes" if state.done else "no",
+            state.updated_at.isoformat(),
+        )
+    if not picture.sync.backfills:
+        jobs.add_row("-", "-", "0", "-", "never ran")
+    out.print(jobs)

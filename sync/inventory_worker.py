@@ -1,0 +1,102 @@
+"""The inventory side of sync: ``celery -A sync.inventory_worker worker``.
+
+It writes the inventory service's database only, through the service's own functions
+(``extracted.inventory.sync``); it never imports the monolith (.importlinter checks it).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+from extracted.inventory import sync as owner
+from extracted.inventory.sync import Checkpoint, SyncInputError
+from sync.backfill_lock import backfill_lock
+from sync.celery_app import make_celery, transient_retry
+from sync.task_names import APPLY_BACKFILL_BATCH, APPLY_EVENT, BACKFILL_PAGE
+
+logger = logging.getLogger(__name__)
+
+app = make_celery("inventory")
+
+#: A database restarting, a lost connection, a lock or pool timeout: worth another try.
+TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError, PoolTimeoutError)
+
+
+@app.task(name=APPLY_EVENT, **transient_retry(*TRANSIENT_DB_ERRORS))
+def apply_event(envelope: dict[str, Any]) -> str:
+    """Apply one outbox event (dedup by event id, compare-and-set on version).
+
+    A poison event (it does not fit the contract) is logged with its id and dropped: retrying
+    cannot fix it. Until the dead-letter table exists, the log line is the record of it.
+    """
+    try:
+        outcome: str = owner.apply_event(envelope)
+    except SyncInputError as err:
+        event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
+        logger.error("poison event %s refused, not retried: %s", event_id, err)
+        return "poison"
+    logger.debug("event %s: %s", envelope.get("event_id"), outcome)
+    return outcome
+
+
+def _continues(checkpoint: Checkpoint | None, after_key: str | None) -> bool:
+    """Whether a batch that starts after ``after_key`` is the next one for this checkpoint."""
+    if checkpoint is None:
+        return after_key is None
+    return not checkpoint.done and checkpoint.last_key == after_key
+
+
+@app.task(name=APPLY_BACKFILL_BATCH, **transient_retry(*TRANSIENT_DB_ERRORS))
+def apply_backfill_batch(
+    job: str,
+    aggregate_type: str,
+    rows: list[dict[str, Any]],
+    last_key: str | None,
+    done: bool,
+    page_size: int,
+    after_key: str | None = None,
+    restart: bool = False,
+) -> int:
+    """Apply one backfill page with its checkpoint (one transaction), then ask for the next.
+
+    A batch is applied only when the checkpoint stands where it starts (``after_key``), or when
+    it opens a restarted backfill. So after a crash and a resume, a page still in flight from
+    the old run and the same page from the resumed one do not both go on: the second finds the
+    checkpoint moved and is dropped, and a resume redoes at most the page that was in flight.
+    """
+    with backfill_lock(job):
+        checkpoint = owner.backfill_checkpoint(job)
+        if not restart and not _continues(checkpoint, after_key):
+            logger.info(
+                "backfill %s: dropped the batch after %r, the checkpoint is at %r%s",
+                job,
+                after_key,
+                checkpoint.last_key if checkpoint else None,
+                " (done)" if checkpoint and checkpoint.done else "",
+            )
+            return 0
+        try:
+            written = owner.apply_backfill_batch(
+                job=job, aggregate_type=aggregate_type, rows=rows, last_key=last_key, done=done
+            )
+        except SyncInputError as err:
+            logger.error("backfill %s: poison batch after %r refused: %s", job, after_key, err)
+            return 0
+    if done:
+        logger.info("backfill %s: done (last key %r)", job, last_key)
+    else:
+        # After the commit: the next page reads after this one's last key.
+        app.send_task(
+            BACKFILL_PAGE,
+            kwargs={
+                "job": job,
+                "aggregate_type": aggregate_type,
+                "after_key": last_key,
+                "page_size": page_size,
+            },
+        )
+    return written

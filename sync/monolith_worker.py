@@ -1,0 +1,113 @@
+"""The monolith side of sync: ``celery -A sync.monolith_worker worker`` (and ``beat``).
+
+It reads the monolith's database only: the outbox relay publishes pending events to the inventory
+queue, and the backfill reader turns one keyset page of rows into a batch for the inventory side.
+Both send by task name (sync.task_names), never importing the inventory side.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Final
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "monolith.settings")
+django.setup()
+
+from django.db import InterfaceError, OperationalError  # noqa: E402
+
+from monolith.inventory.selectors import (  # noqa: E402
+    product_states_after,
+    reservation_states_after,
+)
+from monolith.outbox.relay import relay_batch  # noqa: E402
+from sync.backfill_jobs import job_for_aggregate  # noqa: E402
+from sync.celery_app import make_celery, transient_retry  # noqa: E402
+from sync.task_names import (  # noqa: E402
+    APPLY_BACKFILL_BATCH,
+    APPLY_EVENT,
+    BACKFILL_PAGE,
+    RELAY_OUTBOX,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Events per relay transaction; the relay keeps going while batches come back full.
+RELAY_BATCH: Final = 500
+#: How often beat kicks the relay.
+RELAY_INTERVAL_S: Final = 0.5
+#: A kick nobody ran within this long is dropped: a newer one is queued behind it anyway.
+RELAY_KICK_EXPIRES_S: Final = 10
+
+app = make_celery("monolith")
+app.conf.beat_schedule = {
+    "relay-outbox": {
+        "task": RELAY_OUTBOX,
+        "schedule": RELAY_INTERVAL_S,
+        "options": {"expires": RELAY_KICK_EXPIRES_S},
+    }
+}
+
+_READERS = {
+    "product": product_states_after,
+    "reservation": reservation_states_after,
+}
+
+
+@app.task(name=RELAY_OUTBOX, default_retry_delay=1)
+def relay_outbox(limit: int = RELAY_BATCH) -> int:
+    """Publish pending outbox events until a batch comes back short, so a backlog drains in one
+    run. An event is marked published only after the broker accepted it (``relay_batch`` marks
+    the batch after every ``publish`` returned); when the broker refuses, the exception
+    propagates, nothing of the batch is marked, and the next kick tries again. No retry here:
+    beat kicks every RELAY_INTERVAL_S anyway."""
+    total = 0
+    # One producer (one broker connection) for the whole run instead of one per event.
+    with app.producer_or_acquire() as producer:
+
+        def publish(envelope: dict[str, Any]) -> None:
+            # send_task returns once the broker has the message (Redis: the LPUSH reply; AMQP:
+            # the publisher confirm, see celery_app) and raises when it cannot be delivered.
+            app.send_task(APPLY_EVENT, args=[envelope], producer=producer)
+
+        while True:
+            published = relay_batch(publish, limit=limit)
+            total += published
+            if published < limit:
+                break
+    if total:
+        logger.info("relay published %d outbox event(s)", total)
+    return total
+
+
+@app.task(name=BACKFILL_PAGE, **transient_retry(OperationalError, InterfaceError))
+def backfill_page(
+    job: str, aggregate_type: str, after_key: str | None, page_size: int, restart: bool = False
+) -> int:
+    """Read the keyset page after ``after_key`` and send it to the inventory side as one batch.
+
+    The inventory side applies it with its checkpoint in one transaction and then asks for the
+    next page (``after_key`` = this page's last key); a short page is the last one. ``restart``
+    marks the first page of a backfill started over (the inventory side then takes it whatever
+    its checkpoint says).
+    """
+    if page_size < 1:
+        raise ValueError(f"page_size must be at least 1, got {page_size}")
+    rows = _READERS[aggregate_type](after_key=after_key, limit=page_size)
+    last_key = job_for_aggregate(aggregate_type).key_of(rows[-1]) if rows else after_key
+    app.send_task(
+        APPLY_BACKFILL_BATCH,
+        kwargs={
+            "job": job,
+            "aggregate_type": aggregate_type,
+            "rows": rows,
+            "last_key": last_key,
+            "done": len(rows) < page_size,
+            "page_size": page_size,
+            "after_key": after_key,
+            "restart": restart,
+        },
+    )
+    return len(rows)

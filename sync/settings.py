@@ -1,0 +1,44 @@
+"""Settings of the sync processes and the `strangler sync` CLI: environment only.
+
+Defaults are the embedded mode (docs/components.md "Settings"): no ``CELERY_BROKER_URL`` means the
+kombu ``filesystem://`` transport under ``$STRANGLER_VAR_DIR/broker``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SyncSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    var_dir: Path = Field(default=Path("var"), validation_alias=AliasChoices("STRANGLER_VAR_DIR"))
+    broker_url: str | None = Field(default=None, validation_alias=AliasChoices("CELERY_BROKER_URL"))
+    # Queue names end up in file names (filesystem transport) and Redis keys: keep them plain.
+    queue_prefix: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9_-]{0,40}$",
+        validation_alias=AliasChoices("STRANGLER_QUEUE_PREFIX"),
+    )
+    monolith_url: str = Field(
+        default="http://127.0.0.1:8000", validation_alias=AliasChoices("STRANGLER_MONOLITH_URL")
+    )
+    inventory_url: str = Field(
+        default="http://127.0.0.1:8101", validation_alias=AliasChoices("STRANGLER_INVENTORY_URL")
+    )
+
+    @property
+    def var(self) -> Path:
+        return self.var_dir.resolve()
+
+    @property
+    def broker_dir(self) -> Path:
+        """Where the embedded filesystem transport keeps its queues."""
+        return self.var / "broker"
+
+    @property
+    def embedded_broker(self) -> bool:
+        return not self.broker_url or self.broker_url.startswith("filesystem:")

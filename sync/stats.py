@@ -1,0 +1,99 @@
+"""Both sides' internal stats endpoints, read over HTTP (shapes in docs/inventory-api.md).
+
+The CLI and the backfill starter read where the monolith's outbox and the service's sync stand
+from these endpoints only: no process reads a database it does not own.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import httpx
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+TIMEOUT_S = 5.0
+
+
+class StatsUnavailable(RuntimeError):
+    """An endpoint could not be read; ``str(err)`` is one line for the operator."""
+
+
+class _Stats(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class OutboxStats(_Stats):
+    """Monolith ``GET /internal/outbox/stats``."""
+
+    pending: int
+    total: int
+    oldest_pending_age_s: float | None
+    by_aggregate_type: dict[str, int]
+
+
+class BackfillState(_Stats):
+    job: str
+    last_key: str | None
+    rows: int
+    done: bool
+    updated_at: datetime
+
+
+class SyncStats(_Stats):
+    """Service ``GET /internal/sync/stats``."""
+
+    events_processed: int
+    events_applied: int
+    events_skipped: int
+    last_lag_s: float | None
+    backfills: list[BackfillState]
+
+    def backfill(self, job: str) -> BackfillState | None:
+        return next((b for b in self.backfills if b.job == job), None)
+
+
+def _get_json(what: str, url: str, client: httpx.Client | None) -> object:
+    try:
+        if client is None:
+            response = httpx.get(url, timeout=TIMEOUT_S)
+        else:
+            response = client.get(url, timeout=TIMEOUT_S)
+    except httpx.HTTPError as err:
+        raise StatsUnavailable(
+            f"{what} at {url} is unreachable: {err or type(err).__name__}"
+        ) from err
+    if response.status_code != 200:
+        raise StatsUnavailable(f"{what} at {url} answered {response.status_code}")
+    try:
+        return response.json()
+    except ValueError:
+        raise StatsUnavailable(f"{what} at {url} did not answer JSON") from None
+
+
+def fetch_outbox_stats(monolith_url: str, *, client: httpx.Client | None = None) -> OutboxStats:
+    url = f"{monolith_url.rstrip('/')}/internal/outbox/stats"
+    data = _get_json("the monolith", url, client)
+    try:
+        return OutboxStats.model_validate(data)
+    except ValidationError:
+        raise StatsUnavailable(f"the monolith at {url} answered an unexpected shape") from None
+
+
+def fetch_sync_stats(inventory_url: str, *, client: httpx.Client | None = None) -> SyncStats:
+    url = f"{inventory_url.rstrip('/')}/internal/sync/stats"
+    data = _get_json("the inventory service", url, client)
+    try:
+        return SyncStats.model_validate(data)
+    except ValidationError:
+        raise StatsUnavailable(
+            f"the inventory service at {url} answered an unexpected shape"
+        ) from None
+
+
+def fetch_product_count(monolith_url: str, *, client: httpx.Client | None = None) -> int:
+    """How many products the monolith holds (the backfill's total), from its public list."""
+    url = f"{monolith_url.rstrip('/')}/api/inventory/products/?page_size=1"
+    data = _get_json("the monolith", url, client)
+    if not isinstance(data, dict) or not isinstance(data.get("count"), int):
+        raise StatsUnavailable(f"the monolith at {url} answered an unexpected shape")
+    return int(data["count"])

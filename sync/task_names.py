@@ -1,0 +1,13 @@
+"""The task names that cross the seam between the two sides (docs/components.md, "Sync").
+
+Tasks are sent by these names, so neither worker imports the other's code.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+RELAY_OUTBOX: Final = "monolith.relay_outbox"
+BACKFILL_PAGE: Final = "monolith.backfill_page"
+APPLY_EVENT: Final = "inventory.apply_event"
+APPLY_BACKFILL_BATCH: Final = "inventory.apply_backfill_batch"

@@ -1,0 +1,40 @@
+"""Fixtures of the sync tests: the broker environment every sync process of a test shares."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import REPO_ROOT
+from tests.sync.rig import SyncRig, running_rig
+
+
+@pytest.fixture
+def redis_env(redis_url: str, queue_prefix: str, var_dir: Path) -> dict[str, str]:
+    """Real Redis as the broker, with queues no other test shares."""
+    return {
+        "CELERY_BROKER_URL": redis_url,
+        "STRANGLER_QUEUE_PREFIX": queue_prefix,
+        "STRANGLER_VAR_DIR": str(var_dir),
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+
+
+@pytest.fixture
+def filesystem_env(queue_prefix: str, var_dir: Path) -> dict[str, str]:
+    """The embedded kombu filesystem transport under this test's var folder."""
+    return {
+        "CELERY_BROKER_URL": "",
+        "STRANGLER_QUEUE_PREFIX": queue_prefix,
+        "STRANGLER_VAR_DIR": str(var_dir),
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+
+
+@pytest.fixture
+def rig(tmp_path: Path, redis_env: dict[str, str]) -> Iterator[SyncRig]:
+    """Monolith and inventory service on fresh PostgreSQL databases; Redis as the broker."""
+    with running_rig(tmp_path, redis_env) as rig:
+        yield rig

@@ -1,0 +1,192 @@
+"""The two owners (monolith and inventory service) as real processes on fresh databases, plus
+the sync processes and the CLI, for the sync tests.
+
+Writes reach the monolith through its HTTP API (gunicorn); what the service holds is read
+through its HTTP API (uvicorn), so "equal" means equal JSON as clients see it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+
+from strangler.stack import Ports, stack_processes
+from tests.support.ports import free_port
+from tests.support.postgres import fresh_database
+from tests.support.processes import REPO_ROOT, VENV_BIN, ServerProcess
+from tests.sync.factories import adjustment_body, product_body, reservation_body
+from tests.sync.workers import running_beat, running_worker
+
+PRODUCTS = "/api/inventory/products/"
+RESERVATIONS = "/api/inventory/reservations/"
+
+
+@dataclass
+class SyncRig:
+    env: dict[str, str]
+    log_dir: Path
+    monolith_url: str
+    inventory_url: str
+    processes: list[ServerProcess] = field(default_factory=list)
+
+    # --- processes -------------------------------------------------------------------------
+
+    def run(self, *argv: str, **env: str) -> subprocess.CompletedProcess[str]:
+        """``python *argv`` in this rig's environment (``env`` overrides)."""
+        return self.run_program(sys.executable, *argv, **env)
+
+    def run_program(self, *argv: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            list(argv),
+            env={**os.environ, **self.env, **env},
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    def strangler_sync(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        """The installed ``strangler`` console script, as a user runs it."""
+        return self.run_program(str(VENV_BIN / "strangler"), "sync", *args, **env)
+
+    def worker(
+        self, process: str, *, concurrency: int | None = None
+    ) -> AbstractContextManager[ServerProcess]:
+        return running_worker(process, env=self.env, log_dir=self.log_dir, concurrency=concurrency)
+
+    def beat(self) -> AbstractContextManager[ServerProcess]:
+        return running_beat(env=self.env, log_dir=self.log_dir)
+
+    # --- monolith writes (HTTP) ------------------------------------------------------------
+
+    def _post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = httpx.post(f"{self.monolith_url}{path}", json=body or {}, timeout=10)
+        assert response.status_code in (200, 201), (path, response.status_code, response.text)
+        data: dict[str, Any] = response.json()
+        return data
+
+    def create_product(self, **overrides: Any) -> dict[str, Any]:
+        return self._post(PRODUCTS, product_body(**overrides))
+
+    def adjust(self, sku: str, **overrides: Any) -> dict[str, Any]:
+        return self._post(f"{PRODUCTS}{sku}/adjustments/", adjustment_body(**overrides))
+
+    def reserve(self, lines: list[tuple[str, int]]) -> dict[str, Any]:
+        return self._post(RESERVATIONS, reservation_body(lines))
+
+    def commit(self, reservation_id: str) -> dict[str, Any]:
+        return self._post(f"{RESERVATIONS}{reservation_id}/commit/")
+
+    # --- reads (HTTP) ----------------------------------------------------------------------
+
+    def get(self, base_url: str, path: str) -> tuple[int, Any]:
+        response = httpx.get(f"{base_url}{path}", timeout=10)
+        return response.status_code, response.json()
+
+    def product_on_both(self, sku: str) -> tuple[Any, Any]:
+        path = f"{PRODUCTS}{sku}/"
+        return self.get(self.monolith_url, path), self.get(self.inventory_url, path)
+
+    def reservation_on_both(self, reservation_id: str) -> tuple[Any, Any]:
+        path = f"{RESERVATIONS}{reservation_id}/"
+        return self.get(self.monolith_url, path), self.get(self.inventory_url, path)
+
+    def product_synced(self, sku: str) -> bool:
+        monolith, service = self.product_on_both(sku)
+        return bool(monolith[0] == 200 and monolith == service)
+
+    def reservation_synced(self, reservation_id: str) -> bool:
+        monolith, service = self.reservation_on_both(reservation_id)
+        return bool(monolith[0] == 200 and monolith == service)
+
+    def all_products(self, base_url: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        url: str | None = f"{base_url}{PRODUCTS}?page_size=500"
+        while url:
+            page = httpx.get(url, timeout=10).json()
+            rows.extend(page["results"])
+            url = page["next"]
+        return rows
+
+    def outbox_stats(self) -> dict[str, Any]:
+        data: dict[str, Any] = httpx.get(f"{self.monolith_url}/internal/outbox/stats").json()
+        return data
+
+    def sync_stats(self) -> dict[str, Any]:
+        data: dict[str, Any] = httpx.get(f"{self.inventory_url}/internal/sync/stats").json()
+        return data
+
+    def checkpoint(self, job: str) -> dict[str, Any] | None:
+        return next((b for b in self.sync_stats()["backfills"] if b["job"] == job), None)
+
+
+def _database_urls(stack: ExitStack, var: Path, kind: str) -> tuple[str, str]:
+    if kind == "sqlite":
+        return f"sqlite:///{var / 'monolith.sqlite3'}", f"sqlite:///{var / 'inventory.sqlite3'}"
+    return (
+        stack.enter_context(fresh_database("sync_mono")),
+        stack.enter_context(fresh_database("sync_inv")),
+    )
+
+
+@contextmanager
+def running_rig(
+    tmp_path: Path,
+    broker_env: dict[str, str],
+    *,
+    databases: Literal["postgres", "sqlite"] = "postgres",
+    seed_products: int = 0,
+    seed_reservations: int = 0,
+) -> Iterator[SyncRig]:
+    """Fresh, migrated databases for both owners, and both HTTP servers on free ports."""
+    with ExitStack() as stack:
+        var = Path(broker_env["STRANGLER_VAR_DIR"])
+        monolith_db, inventory_db = _database_urls(stack, var, databases)
+        ports = Ports(free_port(), free_port(), free_port(), free_port())
+        env = {
+            **broker_env,
+            "DATABASE_URL": monolith_db,
+            "INVENTORY_DATABASE_URL": inventory_db,
+            "STRANGLER_MONOLITH_URL": f"http://127.0.0.1:{ports.monolith}",
+            "STRANGLER_INVENTORY_URL": f"http://127.0.0.1:{ports.inventory}",
+        }
+        rig = SyncRig(
+            env=env,
+            log_dir=tmp_path / "logs",
+            monolith_url=env["STRANGLER_MONOLITH_URL"],
+            inventory_url=env["STRANGLER_INVENTORY_URL"],
+        )
+        prepare = [
+            ("monolith/manage.py", "migrate", "--noinput"),
+            ("-m", "extracted.inventory.migrate"),
+        ]
+        if seed_products:
+            prepare.append(
+                (
+                    "monolith/manage.py",
+                    "seed_inventory",
+                    "--products",
+                    str(seed_products),
+                    "--reservations",
+                    str(seed_reservations),
+                )
+            )
+        for argv in prepare:
+            done = rig.run(*argv)
+            assert done.returncode == 0, done.stdout + done.stderr
+        servers = [s for s in stack_processes(ports) if s.name in ("monolith", "inventory")]
+        for spec in servers:
+            proc = ServerProcess(spec.name, spec.argv, env=env, log_dir=rig.log_dir)
+            rig.processes.append(stack.enter_context(proc))
+        for spec, proc in zip(servers, rig.processes, strict=True):
+            assert spec.ready_url is not None
+            proc.wait_http_ok(spec.ready_url, timeout=60)
+        yield rig

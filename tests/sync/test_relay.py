@@ -1,0 +1,70 @@
+"""The outbox relay and the event worker: monolith writes reach the service's rows."""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+
+from tests.support.ports import free_port
+from tests.support.waiting import wait_for
+from tests.sync.rig import SyncRig
+
+RELAY_ONCE = "from sync.monolith_worker import relay_outbox; print(relay_outbox(limit={limit}))"
+
+
+def test_monolith_writes_reach_the_service_rows_through_relay_and_worker(rig: SyncRig) -> None:
+    with rig.worker("worker-monolith"), rig.worker("worker-inventory"), rig.beat():
+        product = rig.create_product(on_hand=8)
+        other = rig.create_product(on_hand=5)
+        rig.adjust(product["sku"], delta=4)
+        reservation = rig.reserve([(product["sku"], 3), (other["sku"], 1)])
+        rig.commit(reservation["id"])
+
+        for sku in (product["sku"], other["sku"]):
+            wait_for(partial(rig.product_synced, sku), message=f"{sku} in the service")
+        wait_for(
+            lambda: rig.reservation_synced(reservation["id"]),
+            message="the reservation in the service",
+        )
+        (_, monolith_row), (_, service_row) = rig.product_on_both(product["sku"])
+        assert service_row == monolith_row
+        assert service_row["version"] == 4  # create, adjust, reserve, commit
+        assert service_row["on_hand"] == 12 - 3
+
+        picture = json.loads(rig.strangler_sync("status", "--json").stdout)
+        assert picture["outbox"]["pending"] == 0
+        assert picture["sync"]["events_applied"] == picture["outbox"]["total"]
+        assert picture["sync"]["last_lag_s"] is not None
+
+
+def test_a_refused_broker_marks_nothing_published_and_everything_goes_once_it_is_back(
+    rig: SyncRig,
+) -> None:
+    skus = [rig.create_product()["sku"] for _ in range(3)]
+    rig.adjust(skus[0], delta=-2)
+    assert rig.outbox_stats()["pending"] == 4
+
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    refused = rig.run("-c", RELAY_ONCE.format(limit=500), CELERY_BROKER_URL=nowhere)
+    assert refused.returncode != 0
+    assert "OperationalError" in refused.stderr
+    assert rig.outbox_stats()["pending"] == 4
+
+    with rig.worker("worker-inventory"):
+        # A small limit: the relay keeps going while batches come back full.
+        relayed = rig.run("-c", RELAY_ONCE.format(limit=3))
+        assert relayed.returncode == 0, relayed.stderr
+        assert relayed.stdout.split()[-1] == "4"
+        assert rig.outbox_stats()["pending"] == 0
+        for sku in skus:
+            wait_for(partial(rig.product_synced, sku), message=f"{sku} in the service")
+    assert rig.sync_stats()["events_applied"] == 4
+
+
+def test_the_cli_kicks_the_relay(rig: SyncRig) -> None:
+    sku = rig.create_product()["sku"]
+    with rig.worker("worker-monolith"), rig.worker("worker-inventory"):
+        kicked = rig.strangler_sync("relay")
+        assert kicked.returncode == 0, kicked.stderr
+        wait_for(lambda: rig.product_synced(sku), message=f"{sku} in the service")
+    assert rig.outbox_stats()["pending"] == 0

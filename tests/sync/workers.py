@@ -1,0 +1,61 @@
+"""Real Celery worker and beat processes for the sync tests (never eager mode)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from strangler.stack import Ports, stack_processes
+from tests.support.processes import ServerProcess
+from tests.support.random_refs import random_suffix
+from tests.support.waiting import wait_for
+
+
+def _stack_argv(process: str) -> list[str]:
+    """The argv `strangler up` uses for ``process``, so tests run what the stack runs."""
+    for spec in stack_processes(Ports()):
+        if spec.name == process:
+            return list(spec.argv)
+    raise KeyError(process)
+
+
+@contextmanager
+def running_worker(
+    process: str,
+    *,
+    env: Mapping[str, str],
+    log_dir: Path,
+    concurrency: int | None = None,
+    app: str | None = None,
+) -> Iterator[ServerProcess]:
+    """Run ``worker-monolith`` / ``worker-inventory`` (or another ``app``) and wait until it
+    consumes; stop it on exit. A unique node name keeps parallel runs apart."""
+    argv = _stack_argv("worker-inventory" if app else process)
+    if app:
+        argv[argv.index("-A") + 1] = app
+    argv[argv.index("-n") + 1] = f"{process}-{random_suffix()}@%h"
+    if concurrency is not None:
+        argv[argv.index("--concurrency") + 1] = str(concurrency)
+    with ServerProcess(f"{process}-{random_suffix()}", argv, env=env, log_dir=log_dir) as worker:
+        wait_until_ready(worker)
+        yield worker
+
+
+def wait_until_ready(worker: ServerProcess) -> None:
+    def ready() -> bool:
+        if not worker.alive():
+            raise RuntimeError(f"{worker.name} exited early:\n{worker.log_tail()}")
+        return " ready." in worker.log_path.read_text(errors="replace")
+
+    try:
+        wait_for(ready, timeout=60, message=f"{worker.name} to be ready")
+    except AssertionError as err:
+        raise AssertionError(f"{err}\n--- {worker.name} log ---\n{worker.log_tail()}") from err
+
+
+@contextmanager
+def running_beat(*, env: Mapping[str, str], log_dir: Path) -> Iterator[ServerProcess]:
+    argv = _stack_argv("beat")
+    with ServerProcess(f"beat-{random_suffix()}", argv, env=env, log_dir=log_dir) as beat:
+        yield beat
