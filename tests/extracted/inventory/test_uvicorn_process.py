@@ -1,0 +1,71 @@
+"""The service as a real uvicorn process on a free port and a fresh PostgreSQL database: it
+migrates on start-up and answers over a real socket."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from extracted.chassis.db import normalise_url
+from tests.extracted.inventory.factories import product_body, reservation_body
+from tests.support.ports import free_port
+from tests.support.processes import VENV_BIN, ServerProcess
+
+
+@pytest.fixture
+def service(pg_url: str, tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    proc = ServerProcess(
+        "inventory",
+        [
+            str(VENV_BIN / "uvicorn"),
+            "extracted.inventory.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env={"INVENTORY_DATABASE_URL": pg_url, "STRANGLER_VAR_DIR": str(tmp_path / "var")},
+        log_dir=tmp_path,
+    )
+    with proc:
+        proc.wait_http_ok(f"http://127.0.0.1:{port}/health/ready", timeout=60)
+        yield f"http://127.0.0.1:{port}"
+
+
+def test_serves_the_contract_over_a_socket(service: str, pg_url: str) -> None:
+    with httpx.Client(base_url=service, timeout=10) as http:
+        body = product_body(on_hand=3)
+        created = http.post(
+            "/api/inventory/products/", json=body, headers={"X-Request-Id": "req-1"}
+        )
+        assert created.status_code == 201 and created.headers["x-request-id"] == "req-1"
+        reserved = http.post(
+            "/api/inventory/reservations/", json=reservation_body([(body["sku"], 2)])
+        )
+        assert reserved.status_code == 201
+        state = http.get(f"/api/inventory/products/{body['sku']}/").json()
+        assert (state["available"], state["version"]) == (1, 2)
+        head = http.head(f"/api/inventory/products/{body['sku']}/")
+        assert head.status_code == 200 and head.content == b""
+        assert http.get("/api/inventory/products").json() == {
+            "error": "not_found",
+            "detail": "Not found.",
+        }
+    engine = create_engine(normalise_url(pg_url))
+    try:
+        with engine.connect() as conn:
+            collation = conn.scalar(
+                text(
+                    "SELECT collation_name FROM information_schema.columns"
+                    " WHERE table_name = 'products' AND column_name = 'sku'"
+                )
+            )
+            head_revision = conn.scalar(text("SELECT version_num FROM alembic_version"))
+    finally:
+        engine.dispose()
+    assert (collation, head_revision) == ("C", "0001_initial")
