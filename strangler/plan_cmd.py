@@ -1,5 +1,220 @@
-"""`strangler plan` (placeholder until its owner fills it in)."""
+"""`strangler plan`: walk the migration plan (migrations_plan/plan.yaml) step by step.
+
+Thin over :mod:`migrations_plan.walker`. Exit codes: 0 done, 1 refused (a gate fails, a plan or
+state file is unusable, the route file refuses the change) with one line on stderr for errors.
+"""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.markup import escape
+from rich.table import Table
 
-app = typer.Typer(help="plan commands", no_args_is_help=True)
+from migrations_plan.gates import GateResult
+from migrations_plan.model import PlanError, page_text
+from migrations_plan.settings import WalkerSettings
+from migrations_plan.walker import Outcome, Walker
+
+app = typer.Typer(
+    help="Walk the migration plan: status, show, next, verify, rollback, reset.",
+    no_args_is_help=True,
+)
+
+PlanOption = Annotated[
+    Path | None,
+    typer.Option("--plan", help="Plan file (default: STRANGLER_PLAN_FILE or the built-in plan)."),
+]
+
+
+def _console() -> Console:
+    return Console(highlight=False)
+
+
+def _walker(plan: Path | None) -> Walker:
+    settings = WalkerSettings()
+    if plan is not None:
+        settings = settings.model_copy(update={"plan_file": plan})
+    return Walker(settings)
+
+
+def _actor() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"plan:{user}"
+
+
+def _fail(err: Exception) -> typer.Exit:
+    typer.echo(f"strangler plan: {' '.join(str(err).split())}", err=True)
+    return typer.Exit(1)
+
+
+def _gate_table(gates: list[GateResult]) -> Table:
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("gate")
+    table.add_column("result")
+    table.add_column("observed")
+    table.add_column("needs")
+    for gate in gates:
+        verdict = "[green]pass[/green]" if gate.passed else "[red]FAIL[/red]"
+        observed = gate.observed + (f" — {gate.reason}" if gate.reason else "")
+        table.add_row(escape(gate.gate), verdict, escape(observed), escape(gate.threshold))
+    return table
+
+
+@app.command()
+def status(
+    plan: PlanOption = None,
+    gates: Annotated[bool, typer.Option(help="Evaluate the current step's gates.")] = True,
+) -> None:
+    """The steps, the current one, and its gates evaluated now."""
+    console = _console()
+    try:
+        walker = _walker(plan)
+        result = walker.status(check_gates=gates)
+    except PlanError as err:
+        raise _fail(err) from err
+    console.print(f"[bold]{escape(result.plan.title)}[/bold] ({result.plan.name})")
+    table = Table()
+    table.add_column("#", justify="right")
+    table.add_column("step")
+    table.add_column("title")
+    table.add_column("state")
+    table.add_column("started (UTC)")
+    for view in result.steps:
+        state = {"done": "[green]done[/green]", "current": "[bold cyan]▶ current[/bold cyan]"}.get(
+            view.status, "[dim]pending[/dim]"
+        )
+        started = view.record.started_at.strftime("%Y-%m-%d %H:%M:%S") if view.record else ""
+        table.add_row(str(view.number), view.step.id, escape(view.step.title), state, started)
+    console.print(table)
+    if result.current is None:
+        console.print("The walk has not started. [bold]strangler plan next[/bold] takes step 1.")
+    else:
+        step = result.current.step
+        console.print(f"\nCurrent step {result.current.number}: [bold]{escape(step.title)}[/bold]")
+        for line in step.instructions:
+            console.print(f"  $ {escape(line)}")
+        if result.gates:
+            console.print(_gate_table(result.gates))
+            if all(g.passed for g in result.gates) and result.next_step is not None:
+                console.print("All gates pass: [bold]strangler plan next[/bold] may move on.")
+    if result.next_step is not None:
+        console.print(f"\nNext: [bold]{escape(result.next_step.title)}[/bold]")
+        for action in result.next_step.actions:
+            console.print(f"  sets {escape(action.describe())}")
+    elif result.current is not None:
+        console.print("\nThis is the last step of the plan.")
+
+
+@app.command()
+def show(
+    step: Annotated[
+        str | None, typer.Argument(help="Step id or number (default: current).")
+    ] = None,
+    plan: PlanOption = None,
+) -> None:
+    """Print a step's workshop page."""
+    try:
+        walker = _walker(plan)
+        if step is None:
+            current = walker.state().current
+            chosen = walker.plan.find(current) if current else walker.plan.steps[0]
+        else:
+            chosen = walker.plan.find(step)
+        text = page_text(walker.settings.plan_file, chosen)
+    except PlanError as err:
+        raise _fail(err) from err
+    _console().print(Markdown(text))
+
+
+def _print_outcome(console: Console, outcome: Outcome) -> None:
+    if outcome.gates:
+        console.print(_gate_table(outcome.gates))
+    for change in outcome.changes:
+        if change.changed:
+            flags = ", ".join(
+                f"{key} {change.before[key]!r} → {change.after[key]!r}" for key in change.after
+            )
+            console.print(f"  {escape(change.route)}: {escape(flags)}")
+
+
+@app.command(name="next")
+def next_step(plan: PlanOption = None) -> None:
+    """Check the current step's gates; all pass → apply the next step's flags."""
+    console = _console()
+    try:
+        walker = _walker(plan)
+        outcome = walker.next(actor=_actor())
+    except PlanError as err:
+        raise _fail(err) from err
+    if not outcome.moved:
+        if outcome.failed_gates:
+            console.print(f"[red]Not moving:[/red] {escape(outcome.message)}")
+            _print_outcome(console, outcome)
+            for gate in outcome.failed_gates:
+                why = f" ({gate.reason})" if gate.reason else ""
+                typer.echo(
+                    f"gate failed: {gate.gate}: observed {gate.observed}, needs "
+                    f"{gate.threshold}{why}",
+                    err=True,
+                )
+            raise typer.Exit(1)
+        console.print(escape(outcome.message))
+        return
+    assert outcome.to_step is not None
+    number = walker.plan.index(outcome.to_step.id) + 1
+    console.print(f"[green]Step {number}:[/green] [bold]{escape(outcome.to_step.title)}[/bold]")
+    _print_outcome(console, outcome)
+    for line in outcome.to_step.instructions:
+        console.print(f"  $ {escape(line)}")
+    console.print(f"Read the page: strangler plan show {outcome.to_step.id}")
+
+
+@app.command()
+def verify(plan: PlanOption = None) -> None:
+    """Evaluate the current step's gates now (exit 0 all pass, 1 otherwise); changes nothing."""
+    console = _console()
+    try:
+        outcome = _walker(plan).verify()
+    except PlanError as err:
+        raise _fail(err) from err
+    console.print(escape(outcome.message))
+    _print_outcome(console, outcome)
+    raise typer.Exit(0 if outcome.moved else 1)
+
+
+@app.command()
+def rollback(plan: PlanOption = None) -> None:
+    """Apply the current step's rollback flags and step back one."""
+    console = _console()
+    try:
+        outcome = _walker(plan).rollback(actor=_actor())
+    except PlanError as err:
+        raise _fail(err) from err
+    console.print(f"[yellow]{escape(outcome.message)}[/yellow]")
+    _print_outcome(console, outcome)
+
+
+@app.command()
+def reset(
+    plan: PlanOption = None,
+    keep_flags: Annotated[
+        bool, typer.Option("--keep-flags", help="Only forget the walk; leave the route flags.")
+    ] = False,
+) -> None:
+    """Undo every step taken (newest first) and forget the walk."""
+    console = _console()
+    try:
+        outcome = _walker(plan).reset(actor=_actor(), keep_flags=keep_flags)
+    except PlanError as err:
+        raise _fail(err) from err
+    console.print(escape(outcome.message))
+    _print_outcome(console, outcome)

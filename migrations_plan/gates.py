@@ -1,0 +1,249 @@
+"""Gate evaluation: each gate reads a live endpoint and says pass/fail, what it saw, what it needs.
+
+A gate whose endpoint is down, refuses the token or answers something unexpected *fails* with
+that reason; it never raises. Counters from the proxy (``GET /admin/stats``) are cumulative since
+the proxy started, so a step records a baseline when it starts and gates count from there (when
+the proxy restarted since, its counters started over and are taken as they are).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from migrations_plan.model import (
+    BackfillDoneGate,
+    ErrorRateGate,
+    Gate,
+    ShadowParityGate,
+    Step,
+    SyncBacklogGate,
+)
+from migrations_plan.settings import WalkerSettings
+
+
+@dataclass(frozen=True)
+class GateResult:
+    gate: str
+    passed: bool
+    observed: str
+    threshold: str
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "gate": self.gate,
+            "passed": self.passed,
+            "observed": self.observed,
+            "threshold": self.threshold,
+            "reason": self.reason,
+        }
+
+
+class EndpointError(Exception):
+    """An endpoint could not give a usable answer; the message says why (one line)."""
+
+
+class Endpoints:
+    """The three HTTP sources gates read, over one pooled client."""
+
+    def __init__(self, settings: WalkerSettings) -> None:
+        self.settings = settings
+        self.client = httpx.Client(timeout=settings.http_timeout_s)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> Endpoints:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _get(
+        self,
+        what: str,
+        url: str,
+        *,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        try:
+            response = self.client.get(url, params=params, headers=headers)
+        except httpx.HTTPError as err:
+            detail = " ".join(str(err).split()) or type(err).__name__
+            raise EndpointError(f"{what} unreachable at {url}: {detail}") from err
+        if response.status_code != 200:
+            raise EndpointError(f"{what} answered {response.status_code} at {url}")
+        try:
+            return response.json()
+        except ValueError as err:
+            raise EndpointError(f"{what} answered something that is not JSON at {url}") from err
+
+    def _admin(self, path: str, params: dict[str, str] | None = None) -> Any:
+        token = self.settings.token()
+        if token is None:
+            raise EndpointError("no proxy admin token (set PROXY_ADMIN_TOKEN or $VAR/admin-token)")
+        url = self.settings.proxy_admin_url.rstrip("/") + path
+        return self._get(
+            "proxy admin API", url, params=params, headers={"Authorization": f"Bearer {token}"}
+        )
+
+    def proxy_stats(self) -> dict[str, Any]:
+        data = self._admin("/admin/stats")
+        if not isinstance(data, dict) or not isinstance(data.get("routes"), dict):
+            raise EndpointError("proxy admin API: /admin/stats has no 'routes'")
+        return data
+
+    def mismatch_count(self, route: str, since: datetime) -> int:
+        data = self._admin(
+            "/admin/mismatches", {"route": route, "since": since.isoformat(), "limit": "1"}
+        )
+        return _int(data, "count", "proxy admin API: /admin/mismatches")
+
+    def outbox_stats(self) -> dict[str, Any]:
+        url = self.settings.monolith_url.rstrip("/") + "/internal/outbox/stats"
+        data = self._get("monolith", url)
+        _int(data, "pending", "monolith: /internal/outbox/stats")
+        return dict(data)
+
+    def sync_stats(self) -> dict[str, Any]:
+        url = self.settings.inventory_url.rstrip("/") + "/internal/sync/stats"
+        data = self._get("inventory service", url)
+        if not isinstance(data, dict) or not isinstance(data.get("backfills"), list):
+            raise EndpointError("inventory service: /internal/sync/stats has no 'backfills'")
+        return data
+
+
+def _int(data: Any, key: str, where: str) -> int:
+    value = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise EndpointError(f"{where}: no integer {key!r} in the answer")
+    return value
+
+
+def route_counters(stats: dict[str, Any], route: str) -> dict[str, Any]:
+    """The counters a baseline keeps for one route (zeros when the proxy has not seen it)."""
+    entry = stats["routes"].get(route) or {}
+    requests = entry.get("requests") or {}
+    shadow = entry.get("shadow") or {}
+    return {
+        "requests": int(sum(v for v in requests.values() if isinstance(v, int))),
+        "errors": int(entry.get("errors") or 0),
+        "compared": int(shadow.get("compared") or 0),
+        "mismatched": int(shadow.get("mismatched") or 0),
+    }
+
+
+def take_baseline(endpoints: Endpoints, step: Step) -> dict[str, Any] | None:
+    """The proxy counters of the routes ``step``'s gates watch, or None if the proxy is down."""
+    routes = step.routes_watched()
+    if not routes:
+        return None
+    try:
+        stats = endpoints.proxy_stats()
+    except EndpointError:
+        return None
+    return {
+        "since": stats.get("since"),
+        "routes": {route: route_counters(stats, route) for route in routes},
+    }
+
+
+def _since_step(
+    stats: dict[str, Any], route: str, baseline: dict[str, Any] | None
+) -> tuple[dict[str, int], str]:
+    now = route_counters(stats, route)
+    if baseline and baseline.get("since") == stats.get("since"):
+        start = (baseline.get("routes") or {}).get(route)
+        if start:
+            return {k: now[k] - int(start.get(k, 0)) for k in now}, "since the step started"
+    return now, "since the proxy started"
+
+
+def evaluate_gate(
+    gate: Gate,
+    endpoints: Endpoints,
+    *,
+    started_at: datetime,
+    baseline: dict[str, Any] | None,
+) -> GateResult:
+    try:
+        return _evaluate(gate, endpoints, started_at=started_at, baseline=baseline)
+    except EndpointError as err:
+        return GateResult(gate.describe(), False, "unavailable", _threshold(gate), str(err))
+
+
+def evaluate_gates(
+    step: Step,
+    endpoints: Endpoints,
+    *,
+    started_at: datetime,
+    baseline: dict[str, Any] | None,
+) -> list[GateResult]:
+    return [
+        evaluate_gate(gate, endpoints, started_at=started_at, baseline=baseline)
+        for gate in step.gates
+    ]
+
+
+def _threshold(gate: Gate) -> str:
+    if isinstance(gate, ShadowParityGate):
+        return f"compared ≥ {gate.min_compared}, mismatches ≤ {gate.max_mismatches}"
+    if isinstance(gate, SyncBacklogGate):
+        return f"pending ≤ {gate.max_pending}, oldest ≤ {gate.max_age_s:g}s"
+    if isinstance(gate, BackfillDoneGate):
+        return "done"
+    return f"rate ≤ {gate.max_rate:.2%}, requests ≥ {gate.min_requests}"
+
+
+def _evaluate(
+    gate: Gate,
+    endpoints: Endpoints,
+    *,
+    started_at: datetime,
+    baseline: dict[str, Any] | None,
+) -> GateResult:
+    threshold = _threshold(gate)
+    if isinstance(gate, ShadowParityGate):
+        counters, window = _since_step(endpoints.proxy_stats(), gate.route, baseline)
+        mismatches = endpoints.mismatch_count(gate.route, started_at)
+        passed = counters["compared"] >= gate.min_compared and mismatches <= gate.max_mismatches
+        observed = f"compared {counters['compared']} {window}, mismatches {mismatches}"
+        return GateResult(gate.describe(), passed, observed, threshold)
+    if isinstance(gate, SyncBacklogGate):
+        stats = endpoints.outbox_stats()
+        pending = int(stats["pending"])
+        age = stats.get("oldest_pending_age_s")
+        age_s = float(age) if isinstance(age, int | float) else 0.0
+        passed = pending <= gate.max_pending and age_s <= gate.max_age_s
+        observed = f"pending {pending}, oldest {age_s:.1f}s"
+        return GateResult(gate.describe(), passed, observed, threshold)
+    if isinstance(gate, BackfillDoneGate):
+        jobs = {
+            job.get("job"): job
+            for job in endpoints.sync_stats()["backfills"]
+            if isinstance(job, dict)
+        }
+        job = jobs.get(gate.job)
+        if job is None:
+            return GateResult(
+                gate.describe(),
+                False,
+                "not started",
+                threshold,
+                f"the service has no backfill checkpoint {gate.job!r} yet "
+                "(run 'strangler sync backfill')",
+            )
+        observed = f"{'done' if job.get('done') else 'running'}, {job.get('rows', 0)} rows"
+        return GateResult(gate.describe(), job.get("done") is True, observed, threshold)
+    assert isinstance(gate, ErrorRateGate)
+    counters, window = _since_step(endpoints.proxy_stats(), gate.route, baseline)
+    requests, errors = counters["requests"], counters["errors"]
+    rate = errors / requests if requests else 0.0
+    passed = requests >= gate.min_requests and rate <= gate.max_rate
+    observed = f"{errors} errors in {requests} requests ({rate:.2%}) {window}"
+    return GateResult(gate.describe(), passed, observed, threshold)

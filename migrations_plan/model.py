@@ -1,0 +1,223 @@
+"""The plan file's schema (pydantic) and its loader: steps, route actions, gates, rollbacks.
+
+``load_plan`` either returns a complete, checked :class:`Plan` or raises :class:`PlanError` with
+one line saying what is wrong — including a rollback that would not restore the flags the
+previous step left (checked by replaying the actions symbolically).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from proxy.config_edit import EDITABLE_KEYS
+
+DEFAULT_PLAN = Path(__file__).resolve().parent / "plan.yaml"
+_SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
+
+class PlanError(ValueError):
+    """The plan or its state cannot be used; ``str(err)`` is one line."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RouteAction(_Strict):
+    """Set flags of one route (``None`` removes an optional key), via proxy.config_edit."""
+
+    route: str
+    set: dict[str, Any]
+
+    @field_validator("set")
+    @classmethod
+    def _editable(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            raise ValueError("set at least one flag")
+        unknown = sorted(set(value) - set(EDITABLE_KEYS))
+        if unknown:
+            raise ValueError(
+                f"cannot set {', '.join(unknown)}: flags are {', '.join(EDITABLE_KEYS)}"
+            )
+        return value
+
+    def describe(self) -> str:
+        flags = ", ".join(f"{key}={'(removed)' if v is None else v}" for key, v in self.set.items())
+        return f"{self.route}: {flags}"
+
+
+class ShadowParityGate(_Strict):
+    """Enough shadowed requests compared, and few enough mismatches, since the step started."""
+
+    kind: Literal["shadow_parity"]
+    route: str
+    min_compared: Annotated[int, Field(ge=0)] = 100
+    max_mismatches: Annotated[int, Field(ge=0)] = 0
+
+    def describe(self) -> str:
+        return (
+            f"shadow parity on {self.route}: ≥ {self.min_compared} compared, "
+            f"≤ {self.max_mismatches} mismatches"
+        )
+
+
+class SyncBacklogGate(_Strict):
+    """The monolith's outbox is drained: few pending events, none of them old."""
+
+    kind: Literal["sync_backlog"]
+    max_pending: Annotated[int, Field(ge=0)] = 0
+    max_age_s: Annotated[float, Field(ge=0)] = 5.0
+
+    def describe(self) -> str:
+        return f"sync backlog: ≤ {self.max_pending} pending, oldest ≤ {self.max_age_s:g}s"
+
+
+class BackfillDoneGate(_Strict):
+    """The service's backfill checkpoint for ``job`` says done."""
+
+    kind: Literal["backfill_done"]
+    job: str
+
+    def describe(self) -> str:
+        return f"backfill {self.job!r} done"
+
+
+class ErrorRateGate(_Strict):
+    """Few enough proxy errors on a route since the step started (and enough traffic to say)."""
+
+    kind: Literal["error_rate"]
+    route: str
+    max_rate: Annotated[float, Field(ge=0, le=1)] = 0.01
+    min_requests: Annotated[int, Field(ge=0)] = 0
+
+    def describe(self) -> str:
+        return (
+            f"error rate on {self.route}: ≤ {self.max_rate:.2%} over ≥ {self.min_requests} requests"
+        )
+
+
+Gate = Annotated[
+    ShadowParityGate | SyncBacklogGate | BackfillDoneGate | ErrorRateGate,
+    Field(discriminator="kind"),
+]
+
+
+class Step(_Strict):
+    id: Annotated[str, Field(pattern=_SLUG)]
+    title: str
+    #: The workshop page, relative to the plan file.
+    page: str
+    #: What the attendee runs by hand during this step (shown by status/next).
+    instructions: tuple[str, ...] = ()
+    actions: tuple[RouteAction, ...] = ()
+    #: What must hold before the walk may leave this step.
+    gates: tuple[Gate, ...] = ()
+    #: The flag changes that undo this step's actions.
+    rollback: tuple[RouteAction, ...] = ()
+
+    def routes_watched(self) -> list[str]:
+        return sorted(
+            {g.route for g in self.gates if isinstance(g, ShadowParityGate | ErrorRateGate)}
+        )
+
+
+class Plan(_Strict):
+    name: Annotated[str, Field(pattern=_SLUG)]
+    title: str
+    description: str = ""
+    steps: Annotated[tuple[Step, ...], Field(min_length=1)]
+
+    @field_validator("steps")
+    @classmethod
+    def _unique_ids(cls, steps: tuple[Step, ...]) -> tuple[Step, ...]:
+        seen: set[str] = set()
+        for step in steps:
+            if step.id in seen:
+                raise ValueError(f"duplicate step id {step.id!r}")
+            seen.add(step.id)
+        return steps
+
+    def index(self, step_id: str) -> int:
+        for number, step in enumerate(self.steps):
+            if step.id == step_id:
+                return number
+        raise PlanError(f"the plan has no step {step_id!r}")
+
+    def find(self, ref: str) -> Step:
+        """A step by id or by 1-based number."""
+        if ref.isdigit() and 1 <= int(ref) <= len(self.steps):
+            return self.steps[int(ref) - 1]
+        return self.steps[self.index(ref)]
+
+
+def rollback_problems(plan: Plan) -> list[str]:
+    """Steps whose rollback does not put back the flags their actions changed.
+
+    The walk is replayed on a symbolic flag table: a flag's value before step N is known when an
+    earlier step set it; the rollback of N must restore every known flag N's actions changed.
+    """
+    flags: dict[tuple[str, str], Any] = {}
+    problems: list[str] = []
+    for step in plan.steps:
+        before = dict(flags)
+        for action in step.actions:
+            for key, value in action.set.items():
+                flags[(action.route, key)] = value
+        undone = dict(flags)
+        for action in step.rollback:
+            for key, value in action.set.items():
+                undone[(action.route, key)] = value
+        for action in step.actions:
+            for key in action.set:
+                flag = (action.route, key)
+                if flag in before and undone[flag] != before[flag]:
+                    problems.append(
+                        f"step {step.id!r}: rollback leaves {action.route}.{key}="
+                        f"{undone[flag]!r}, the previous step left {before[flag]!r}"
+                    )
+    return problems
+
+
+def load_plan(path: Path | None = None) -> Plan:
+    path = Path(path) if path is not None else DEFAULT_PLAN
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise PlanError(f"{path}: cannot read plan: {err.strerror or err}") from err
+    except UnicodeDecodeError as err:
+        raise PlanError(f"{path}: cannot read plan: not UTF-8 text") from err
+    try:
+        data = YAML(typ="safe").load(text)
+    except YAMLError as err:
+        raise PlanError(f"{path}: not valid YAML: {' '.join(str(err).split())}") from err
+    if not isinstance(data, dict):
+        raise PlanError(f"{path}: expected a mapping with 'name', 'title' and 'steps'")
+    try:
+        plan = Plan.model_validate(data)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'plan'}: "
+            f"{e['msg'].removeprefix('Value error, ')}"
+            for e in err.errors()
+        )
+        raise PlanError(f"{path}: invalid plan: {problems}") from err
+    missing = [step.page for step in plan.steps if not (path.parent / step.page).is_file()]
+    if missing:
+        raise PlanError(f"{path}: invalid plan: missing step page(s): {', '.join(missing)}")
+    undo_problems = rollback_problems(plan)
+    if undo_problems:
+        raise PlanError(f"{path}: invalid plan: {'; '.join(undo_problems)}")
+    return plan
+
+
+def page_text(plan_file: Path | None, step: Step) -> str:
+    base = (Path(plan_file) if plan_file is not None else DEFAULT_PLAN).parent
+    try:
+        return (base / step.page).read_text(encoding="utf-8")
+    except OSError as err:
+        raise PlanError(f"{base / step.page}: cannot read step page: {err.strerror}") from err
