@@ -1,0 +1,1 @@
+"""What every API of the monolith shares: error bodies, pagination, content negotiation."""

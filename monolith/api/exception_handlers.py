@@ -1,0 +1,87 @@
+"""The one exception handler of the monolith's APIs: every refusal gets the contract's body,
+``{"error": <code>, "detail": <sentence>, ...extra keys}`` (docs/inventory-api.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+
+from monolith.errors import ApplicationError
+
+#: HTTP status of each domain error code.
+STATUS_BY_CODE = {
+    "validation_error": 400,
+    "not_found": 404,
+    "conflict": 409,
+    "insufficient_stock": 409,
+    "invalid_state": 409,
+}
+
+
+def contract_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's ``EXCEPTION_HANDLER``; ``None`` lets anything unexpected become a 500."""
+    if isinstance(exc, ApplicationError):
+        return _error(STATUS_BY_CODE.get(exc.code, 400), exc.code, exc.detail, **exc.extra())
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if isinstance(exc, exceptions.ValidationError):
+        return _error(400, "validation_error", "Invalid input.", fields=flatten_errors(exc.detail))
+    if isinstance(exc, exceptions.ParseError):
+        return _error(400, "malformed_request", "Body is not valid JSON.")
+    if isinstance(exc, exceptions.UnsupportedMediaType):
+        media_type = _media_type_as_sent(context)
+        detail = f'Unsupported media type "{media_type}" in request.'
+        return _error(exc.status_code, "unsupported_media_type", detail)
+    if isinstance(exc, exceptions.APIException):
+        headers = {}
+        auth_header = getattr(exc, "auth_header", None)
+        if auth_header:
+            headers["WWW-Authenticate"] = str(auth_header)
+        wait = getattr(exc, "wait", None)
+        if wait:
+            headers["Retry-After"] = str(wait)
+        return _error(exc.status_code, exc.default_code, str(exc.detail), headers=headers)
+    return None
+
+
+def flatten_errors(detail: Any) -> dict[str, list[str]]:
+    """DRF's nested error detail -> ``{"dotted.key": [messages]}``, keys sorted.
+
+    ``{"lines": {0: {"quantity": [...]}}}`` becomes ``{"lines.0.quantity": [...]}``; errors that
+    belong to no field are keyed ``non_field_errors``.
+    """
+    flat: dict[str, list[str]] = {}
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, f"{path}.{key}" if path else str(key))
+        elif isinstance(node, list) and any(isinstance(item, dict | list) for item in node):
+            for index, item in enumerate(node):
+                walk(item, f"{path}.{index}" if path else str(index))
+        elif isinstance(node, list):
+            flat.setdefault(path or api_settings.NON_FIELD_ERRORS_KEY, []).extend(map(str, node))
+        else:
+            flat.setdefault(path or api_settings.NON_FIELD_ERRORS_KEY, []).append(str(node))
+
+    walk(detail, "")
+    return dict(sorted(flat.items()))
+
+
+def _media_type_as_sent(context: dict[str, Any]) -> str:
+    request = context.get("request")
+    content_type = str(getattr(request, "content_type", "") or "")
+    return content_type.split(";", 1)[0].strip()
+
+
+def _error(
+    status: int, code: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
+    return Response({"error": code, "detail": detail, **extra}, status=status, headers=headers)

@@ -1,0 +1,1 @@
+"""Inventory: products, stock adjustments and reservations (the capability being extracted)."""

@@ -1,0 +1,179 @@
+"""The inventory's HTTP API (docs/inventory-api.md): thin views over services and selectors.
+
+Input serializers only shape and validate the body (plain DRF, so the messages are DRF's); every
+rule that needs the database is the services' business, and every refusal becomes the contract's
+error body in ``monolith.api.exception_handlers``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from monolith.api.bodies import request_body
+from monolith.api.pagination import ContractPagination
+from monolith.inventory.models import MAX_STOCK, SKU_MAX_LENGTH, SKU_PATTERN
+from monolith.inventory.selectors import product_get, product_list, reservation_get
+from monolith.inventory.services import (
+    product_adjust_stock,
+    product_create,
+    reservation_commit,
+    reservation_create,
+    reservation_release,
+)
+
+MAX_LINES = 100
+
+
+class SkuField(serializers.RegexField):
+    """1..64 characters of ``[A-Za-z0-9._-]``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(SKU_PATTERN, max_length=SKU_MAX_LENGTH, **kwargs)
+
+
+class BoundedListField(serializers.ListField):
+    """DRF's ``ListField``, except that a list longer than ``max_length`` is refused before its
+    items are validated (DRF checks the length only after validating every item: unbounded work
+    for a huge list, and item errors that hide the real problem)."""
+
+    def to_internal_value(self, data: Any) -> list[Any]:
+        if isinstance(data, list) and self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().to_internal_value(data)
+
+
+class ProductOutputSerializer(serializers.Serializer):
+    sku = serializers.CharField()
+    name = serializers.CharField()
+    price = serializers.DecimalField(max_digits=10, decimal_places=2)
+    on_hand = serializers.IntegerField()
+    reserved = serializers.IntegerField()
+    available = serializers.IntegerField()
+    version = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class ReservationLineOutputSerializer(serializers.Serializer):
+    sku = serializers.CharField(source="product_id")
+    quantity = serializers.IntegerField()
+
+
+class ReservationOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    order_id = serializers.UUIDField()
+    status = serializers.CharField()
+    lines = ReservationLineOutputSerializer(many=True)
+    version = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class ProductListCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        sku = SkuField()
+        name = serializers.CharField(max_length=200)
+        price = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=Decimal("0"))
+        on_hand = serializers.IntegerField(min_value=0, max_value=MAX_STOCK, default=0)
+
+    OutputSerializer = ProductOutputSerializer
+
+    def get(self, request: Request) -> Response:
+        paginator = ContractPagination()
+        page = paginator.paginate_queryset(product_list(), request, view=self)
+        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request_body(request))
+        serializer.is_valid(raise_exception=True)
+        product = product_create(**serializer.validated_data)
+        return Response(self.OutputSerializer(product).data, status=status.HTTP_201_CREATED)
+
+
+class ProductDetailApi(APIView):
+    OutputSerializer = ProductOutputSerializer
+
+    def get(self, request: Request, sku: str) -> Response:
+        return Response(self.OutputSerializer(product_get(sku=sku)).data)
+
+
+class ProductAdjustStockApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        delta = serializers.IntegerField()
+        reason = serializers.CharField(max_length=200)
+
+        def validate_delta(self, value: int) -> int:
+            if value == 0:
+                raise serializers.ValidationError("Must not be zero.")
+            return value
+
+    OutputSerializer = ProductOutputSerializer
+
+    def post(self, request: Request, sku: str) -> Response:
+        product_get(sku=sku)  # an unknown product is a 404 whatever the body says
+        serializer = self.InputSerializer(data=request_body(request))
+        serializer.is_valid(raise_exception=True)
+        product = product_adjust_stock(sku=sku, **serializer.validated_data)
+        return Response(self.OutputSerializer(product).data)
+
+
+class ReservationCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        class LineSerializer(serializers.Serializer):
+            sku = SkuField()
+            quantity = serializers.IntegerField(min_value=1)
+
+        order_id = serializers.UUIDField()
+        lines = BoundedListField(child=LineSerializer(), allow_empty=False, max_length=MAX_LINES)
+
+    OutputSerializer = ReservationOutputSerializer
+
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request_body(request))
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        reservation = reservation_create(
+            order_id=data["order_id"],
+            lines=[(line["sku"], line["quantity"]) for line in data["lines"]],
+        )
+        return Response(
+            self.OutputSerializer(reservation_get(reservation_id=reservation.id)).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class ReservationDetailApi(APIView):
+    OutputSerializer = ReservationOutputSerializer
+
+    def get(self, request: Request, reservation_id: uuid.UUID) -> Response:
+        reservation = reservation_get(reservation_id=reservation_id)
+        return Response(self.OutputSerializer(reservation).data)
+
+
+class ReservationCommitApi(APIView):
+    """Takes no body: whatever is sent is never parsed."""
+
+    OutputSerializer = ReservationOutputSerializer
+
+    def post(self, request: Request, reservation_id: uuid.UUID) -> Response:
+        reservation_commit(reservation_id=reservation_id)
+        reservation = reservation_get(reservation_id=reservation_id)
+        return Response(self.OutputSerializer(reservation).data)
+
+
+class ReservationReleaseApi(APIView):
+    """Takes no body: whatever is sent is never parsed."""
+
+    OutputSerializer = ReservationOutputSerializer
+
+    def post(self, request: Request, reservation_id: uuid.UUID) -> Response:
+        reservation_release(reservation_id=reservation_id)
+        reservation = reservation_get(reservation_id=reservation_id)
+        return Response(self.OutputSerializer(reservation).data)

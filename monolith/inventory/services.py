@@ -1,0 +1,246 @@
+"""Writes of the inventory.
+
+Each service runs in one ``transaction.atomic()``, locks the product rows it changes with
+``select_for_update()`` in sku order (so two writers never wait on each other in a cycle), bumps
+``version`` by exactly 1 on every row it writes, and records one outbox event per row written in
+the same transaction. A refusal raises before anything is written, or inside the block so the
+whole write rolls back: a refused write leaves no row and no event behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from contracts import events
+from monolith.inventory.errors import (
+    InsufficientStock,
+    OrderAlreadyReserved,
+    ProductAlreadyExists,
+    ProductNotFound,
+    ReservationNotFound,
+    ReservationNotPending,
+    Shortage,
+    StockLimitExceeded,
+)
+from monolith.inventory.models import (
+    MAX_STOCK,
+    Product,
+    Reservation,
+    ReservationLine,
+    ReservationStatus,
+)
+from monolith.inventory.states import product_state, reservation_state
+from monolith.outbox.services import outbox_record
+
+logger = logging.getLogger(__name__)
+
+
+def _record_product(product: Product, event_type: str) -> None:
+    outbox_record(
+        aggregate_type="product",
+        aggregate_id=product.sku,
+        event_type=event_type,
+        version=product.version,
+        payload=product_state(product),
+        occurred_at=product.updated_at,
+    )
+
+
+def _record_reservation(reservation: Reservation, event_type: str) -> None:
+    outbox_record(
+        aggregate_type="reservation",
+        aggregate_id=str(reservation.id),
+        event_type=event_type,
+        version=reservation.version,
+        payload=reservation_state(reservation),
+        occurred_at=reservation.updated_at,
+    )
+
+
+def _save_product(product: Product, now: datetime, event_type: str) -> None:
+    """Write the changed stock figures of a locked product as its next version."""
+    product.version += 1
+    product.updated_at = now
+    product.save(update_fields=["on_hand", "reserved", "version", "updated_at"])
+    _record_product(product, event_type)
+
+
+def _lock_products(skus: Iterable[str]) -> dict[str, Product]:
+    """Lock the products with these skus, in sku order; unknown skus are simply absent."""
+    locked = Product.objects.select_for_update().filter(sku__in=list(skus)).order_by("sku")
+    return {product.sku: product for product in locked}
+
+
+def product_create(*, sku: str, name: str, price: Decimal, on_hand: int = 0) -> Product:
+    now = timezone.now()
+    product = Product(
+        sku=sku,
+        name=name,
+        price=price,
+        on_hand=on_hand,
+        reserved=0,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    with transaction.atomic():
+        try:
+            # A savepoint: a concurrent create of the same sku fails here, not the whole block.
+            with transaction.atomic():
+                product.save(force_insert=True)
+        except IntegrityError:
+            if Product.objects.filter(sku=sku).exists():
+                raise ProductAlreadyExists(sku) from None
+            raise
+        _record_product(product, events.PRODUCT_CREATED)
+    return product
+
+
+def product_adjust_stock(*, sku: str, delta: int, reason: str) -> Product:
+    """Add ``delta`` (negative: remove) to ``on_hand``; never below what is reserved."""
+    with transaction.atomic():
+        product = _lock_products([sku]).get(sku)
+        if product is None:
+            raise ProductNotFound(sku)
+        new_on_hand = product.on_hand + delta
+        if new_on_hand < product.reserved:
+            raise InsufficientStock(
+                [Shortage(sku=sku, requested=-delta, available=product.available)]
+            )
+        if new_on_hand > MAX_STOCK:
+            raise StockLimitExceeded(field="delta", limit=MAX_STOCK - product.on_hand)
+        product.on_hand = new_on_hand
+        _save_product(product, timezone.now(), events.PRODUCT_STOCK_ADJUSTED)
+    logger.info(
+        "stock adjusted",
+        extra={"sku": sku, "delta": delta, "reason": reason, "version": product.version},
+    )
+    return product
+
+
+def _merged(lines: Iterable[tuple[str, int]]) -> dict[str, int]:
+    """Sum the quantities of repeated skus; keys in sku order."""
+    merged: dict[str, int] = {}
+    for sku, quantity in lines:
+        merged[sku] = merged.get(sku, 0) + quantity
+    return dict(sorted(merged.items()))
+
+
+def reservation_create(
+    *,
+    order_id: uuid.UUID,
+    lines: Iterable[tuple[str, int]],
+    reservation_id: uuid.UUID | None = None,
+) -> Reservation:
+    """Reserve every line for ``order_id``, or nothing at all.
+
+    Refusals, in the contract's order: the order already has a reservation (whatever its status);
+    the first unknown sku in sku order; every line that is short of stock.
+    """
+    wanted = _merged(lines)
+    if not wanted:
+        raise ValueError("a reservation needs at least one line")
+    with transaction.atomic():
+        if Reservation.objects.filter(order_id=order_id).exists():
+            raise OrderAlreadyReserved(order_id)
+        products = _lock_products(wanted)
+        for sku in wanted:
+            if sku not in products:
+                raise ProductNotFound(sku)
+        shortages = [
+            Shortage(sku=sku, requested=quantity, available=products[sku].available)
+            for sku, quantity in wanted.items()
+            if quantity > products[sku].available
+        ]
+        if shortages:
+            raise InsufficientStock(shortages)
+
+        now = timezone.now()
+        reservation = Reservation(
+            id=reservation_id or uuid.uuid4(),
+            order_id=order_id,
+            status=ReservationStatus.PENDING,
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            # A savepoint: a concurrent reservation for the same order fails here.
+            with transaction.atomic():
+                reservation.save(force_insert=True)
+        except IntegrityError:
+            if Reservation.objects.filter(order_id=order_id).exists():
+                raise OrderAlreadyReserved(order_id) from None
+            raise
+        ReservationLine.objects.bulk_create(
+            ReservationLine(reservation=reservation, product_id=sku, quantity=quantity)
+            for sku, quantity in wanted.items()
+        )
+        for sku, quantity in wanted.items():
+            product = products[sku]
+            product.reserved += quantity
+            _save_product(product, now, events.PRODUCT_RESERVED_CHANGED)
+        _record_reservation(reservation, events.RESERVATION_CREATED)
+    return reservation
+
+
+def _settle(
+    reservation_id: uuid.UUID,
+    *,
+    status: ReservationStatus,
+    consume: bool,
+    product_event: str,
+    reservation_event: str,
+) -> Reservation:
+    """Move a pending reservation to ``status``; its quantities leave ``reserved`` (and
+    ``on_hand`` too when ``consume``)."""
+    with transaction.atomic():
+        reservation = Reservation.objects.select_for_update().filter(id=reservation_id).first()
+        if reservation is None:
+            raise ReservationNotFound(reservation_id)
+        if reservation.status != ReservationStatus.PENDING:
+            raise ReservationNotPending(reservation.status)
+        quantities = {line.product_id: line.quantity for line in reservation.lines.all()}
+        products = _lock_products(quantities)
+        now = timezone.now()
+        for sku, quantity in sorted(quantities.items()):
+            product = products[sku]
+            product.reserved -= quantity
+            if consume:
+                product.on_hand -= quantity
+            _save_product(product, now, product_event)
+        reservation.status = status
+        reservation.version += 1
+        reservation.updated_at = now
+        reservation.save(update_fields=["status", "version", "updated_at"])
+        _record_reservation(reservation, reservation_event)
+    return reservation
+
+
+def reservation_commit(*, reservation_id: uuid.UUID) -> Reservation:
+    """The reserved stock leaves the warehouse: ``on_hand -= q`` and ``reserved -= q``."""
+    return _settle(
+        reservation_id,
+        status=ReservationStatus.COMMITTED,
+        consume=True,
+        product_event=events.PRODUCT_STOCK_COMMITTED,
+        reservation_event=events.RESERVATION_COMMITTED,
+    )
+
+
+def reservation_release(*, reservation_id: uuid.UUID) -> Reservation:
+    """The reserved stock becomes available again: ``reserved -= q``."""
+    return _settle(
+        reservation_id,
+        status=ReservationStatus.RELEASED,
+        consume=False,
+        product_event=events.PRODUCT_RESERVED_CHANGED,
+        reservation_event=events.RESERVATION_RELEASED,
+    )

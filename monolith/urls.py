@@ -1,0 +1,22 @@
+"""The monolith's URLs. Paths are exact (``APPEND_SLASH = False``); anything else is the
+contract's JSON 404."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+
+from monolith.health import HealthLiveApi, HealthReadyApi
+
+urlpatterns = [
+    path("api/inventory/", include("monolith.inventory.urls")),
+    path("internal/outbox/", include("monolith.outbox.urls")),
+    path("health/live", HealthLiveApi.as_view(), name="health-live"),
+    path("health/ready", HealthReadyApi.as_view(), name="health-ready"),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "monolith.api.error_views.bad_request"
+handler403 = "monolith.api.error_views.permission_denied"
+handler404 = "monolith.api.error_views.not_found"
+handler500 = "monolith.api.error_views.server_error"
