@@ -1,6 +1,7 @@
 """Request bodies parsed the way DRF's ``Request`` + ``JSONParser`` do.
 
 * No body bytes (``Content-Length`` missing, zero or not a number) is ``{}``, whatever the type.
+* A JSON body larger than Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is a 400 ``bad_request``.
 * Only JSON is parsed: the ``Content-Type`` must match ``application/json`` the way DRF's
   ``media_type_matches`` decides (case-insensitive, wildcards ``*/*`` and ``application/*``
   match); otherwise 415 with the media type as sent, without parameters.
@@ -22,10 +23,12 @@ from typing import Any
 
 from fastapi import Request
 
-from extracted.chassis.errors import MalformedRequest, UnsupportedMediaType
+from extracted.chassis.errors import ApiError, MalformedRequest, UnsupportedMediaType
 
 #: DRF's ``DefaultContentNegotiation.max_media_type_length``: longer types are refused unread.
 MAX_MEDIA_TYPE_LENGTH = 256
+#: Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE``: a larger JSON body is a 400 ``bad_request``.
+MAX_BODY_BYTES = 2_621_440
 DEFAULT_CHARSET = "utf-8"
 
 
@@ -83,6 +86,8 @@ class RequestBody:
             return {}
         if not is_json_media_type(self.content_type):
             raise UnsupportedMediaType(without_parameters(self.content_type))
+        if length > MAX_BODY_BYTES:
+            raise ApiError(400, "bad_request", "Bad request.")
         encoding = DEFAULT_CHARSET
         try:
             charset = parse_media_type(self.content_type)[1].get("charset")

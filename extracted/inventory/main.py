@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from extracted.chassis.dry_run import DryRunMiddleware
 from extracted.chassis.errors import install_error_handlers
 from extracted.chassis.health import health_router
+from extracted.chassis.host_check import HostCheckMiddleware
 from extracted.chassis.request_id import RequestIdMiddleware
 from extracted.inventory import migrate
 from extracted.inventory.api import internal, products, reservations
@@ -48,6 +49,7 @@ def create_app(
     app.state.sessions = sessions if sessions is not None else sessions_for(url)
     install_error_handlers(app)
     app.add_middleware(DryRunMiddleware)
+    app.add_middleware(HostCheckMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(health_router(lambda: app.state.sessions))
     app.include_router(products.router)

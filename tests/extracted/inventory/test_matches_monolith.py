@@ -18,8 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
+from psycopg.rows import dict_row
 
+from contracts.events import EventEnvelope
+from extracted.chassis.db import make_engine, make_sessions
+from extracted.inventory.sync import apply_event
 from tests.support.ports import free_port
 from tests.support.postgres import fresh_database
 from tests.support.processes import REPO_ROOT, VENV_BIN, ServerProcess
@@ -34,6 +39,8 @@ WRITER_CHOSEN = {"created_at", "updated_at"}
 class Pair:
     monolith: httpx.Client
     service: httpx.Client
+    monolith_db: str
+    inventory_db: str
 
     def send(
         self,
@@ -142,7 +149,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
             stack.enter_context(httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10))
             for port in (mono_port, svc_port)
         ]
-        yield Pair(*clients)
+        yield Pair(*clients, monolith_db=mono_db, inventory_db=inv_db)
 
 
 def _environ() -> dict[str, str]:
@@ -493,6 +500,7 @@ URL_VECTORS: list[tuple[str, str]] = [
     ("GET", "/health/live"),
     ("GET", "/health/ready"),
     ("GET", "/health/live/"),
+    ("POST", "/api/inventory/products/x/adjustments"),
 ]
 
 
@@ -550,6 +558,82 @@ def test_dry_runs_answer_alike_and_persist_nothing(pair: Pair, stocked: list[str
     reservation = {"order_id": str(uuid.uuid4()), "lines": [{"sku": stocked[2], "quantity": 1}]}
     pair.same("POST", "/api/inventory/reservations/", body=reservation, headers=dry)
     pair.same("GET", f"/api/inventory/products/{stocked[2]}/")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Forwarded-Proto": "https"},
+        {"Host": "UPPER.example:9"},
+        {"Host": "under_score"},
+        {"Host": "[::1]:8000"},
+        {"Host": "trailing.dot."},
+        {"X-Forwarded-Host": "elsewhere.example"},
+    ],
+    ids=["forwarded-proto", "upper-host", "invalid-host", "ipv6-host", "trailing-dot", "fwd-host"],
+)
+def test_host_and_scheme_vectors(pair: Pair, stocked: list[str], headers: dict[str, str]) -> None:
+    pair.same("GET", "/api/inventory/products/?page_size=1&page=2", headers=headers)
+    pair.same("POST", "/nope/", body={}, headers={**headers, "X-Strangler-Dry-Run": "1"})
+
+
+def test_oversized_and_unsized_bodies(pair: Pair) -> None:
+    huge = json.dumps({"sku": "x", "name": "n" * 2_700_000}).encode()
+    pair.same(
+        "POST",
+        "/api/inventory/products/",
+        content=huge,
+        headers={"Content-Type": "application/json"},
+    )
+    pair.same(
+        "POST", "/api/inventory/products/", content=huge, headers={"Content-Type": "text/plain"}
+    )
+    pair.same(
+        "POST",
+        "/api/inventory/products/nope/adjustments/",
+        content=huge,
+        headers={"Content-Type": "application/json"},
+    )
+
+
+def _monolith_events(pair: Pair, aggregate_ids: list[str]) -> list[dict[str, Any]]:
+    """The monolith's outbox rows for these aggregates, as the envelopes its relay publishes."""
+    with psycopg.connect(pair.monolith_db, row_factory=dict_row) as conn:
+        rows = conn.execute(
+            "SELECT event_id, seq, aggregate_type, aggregate_id, event_type, version, occurred_at,"
+            " origin, payload FROM outbox_outboxevent WHERE aggregate_id = ANY(%s) ORDER BY seq",
+            (aggregate_ids,),
+        ).fetchall()
+    return [EventEnvelope.model_validate(row).model_dump(mode="json") for row in rows]
+
+
+def test_rows_synced_from_the_monolith_answer_byte_for_byte(pair: Pair) -> None:
+    skus = [sku("synced-1"), sku("synced-2")]
+    for s in skus:
+        created = pair.monolith.post("/api/inventory/products/", json=_create_body(s, {"sku": s}))
+        assert created.status_code == 201
+    adjusted = pair.monolith.post(
+        f"/api/inventory/products/{skus[0]}/adjustments/", json={"delta": 5, "reason": "r"}
+    )
+    assert adjusted.status_code == 200
+    order = {"order_id": str(uuid.uuid4()), "lines": [{"sku": s, "quantity": 2} for s in skus]}
+    reservation = pair.monolith.post("/api/inventory/reservations/", json=order).json()
+    assert pair.monolith.post(f"/api/inventory/reservations/{reservation['id']}/commit/").is_success
+    events = _monolith_events(pair, [*skus, reservation["id"]])
+    assert len(events) == 2 + 1 + 3 + 3  # creates, adjustment, reserve (2 + 1), commit (2 + 1)
+    engine = make_engine(pair.inventory_db)
+    try:
+        sessions = make_sessions(engine)
+        outcomes = [apply_event(e, sessions=sessions) for e in reversed(events)]  # newest first
+        assert [apply_event(e, sessions=sessions) for e in events] == ["duplicate"] * len(events)
+    finally:
+        engine.dispose()
+    assert outcomes.count("applied") == 3  # the newest of each aggregate; the rest are stale
+    paths = [f"/api/inventory/products/{s}/" for s in skus]
+    paths.append(f"/api/inventory/reservations/{reservation['id']}/")
+    for path in paths:
+        mono, svc = pair.send("GET", path)
+        assert (svc.status_code, svc.content) == (mono.status_code, mono.content), path
 
 
 def test_listing_after_everything(pair: Pair) -> None:
