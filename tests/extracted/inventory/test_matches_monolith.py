@@ -149,7 +149,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
             stack.enter_context(httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10))
             for port in (mono_port, svc_port)
         ]
-        yield Pair(*clients, monolith_db=mono_db, inventory_db=inv_db)
+        yield Pair(clients[0], clients[1], monolith_db=mono_db, inventory_db=inv_db)
 
 
 def _environ() -> dict[str, str]:
