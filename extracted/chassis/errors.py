@@ -14,9 +14,15 @@ from starlette.responses import Response
 
 from extracted.chassis.responses import ContractJSONResponse
 
+#: Request-state key set when a refusal is one Django makes outside any DRF view (no ``Allow``).
+OUTSIDE_VIEW_STATE = "answered_outside_view"
+
 
 class ApiError(Exception):
     """A refusal with the contract's body; raise it anywhere below an endpoint."""
+
+    #: True for refusals the monolith makes outside its DRF views (Django's handler400).
+    outside_view = False
 
     def __init__(
         self,
@@ -78,6 +84,15 @@ class UnsupportedMediaType(ApiError):
         )
 
 
+class BadRequest(ApiError):
+    """Django's own 400 (bad Host, oversized body), answered by its ``handler400``."""
+
+    outside_view = True
+
+    def __init__(self) -> None:
+        super().__init__(400, "bad_request", "Bad request.")
+
+
 class MethodNotAllowed(ApiError):
     def __init__(self, method: str, *, allow: str | None = None) -> None:
         super().__init__(
@@ -88,8 +103,10 @@ class MethodNotAllowed(ApiError):
         )
 
 
-async def _api_error(_request: Request, exc: Exception) -> Response:
+async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
+    if exc.outside_view:
+        setattr(request.state, OUTSIDE_VIEW_STATE, True)
     return exc.response()
 
 

@@ -11,7 +11,7 @@ import re
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from extracted.chassis.errors import ApiError
+from extracted.chassis.errors import BadRequest
 
 _HOST = re.compile(r"^([a-z0-9.-]+|\[[a-f0-9]*:[a-f0-9.:]+\])(?::([0-9]+))?$")
 
@@ -20,10 +20,6 @@ def valid_host(host: str) -> bool:
     """Django's ``split_domain_port`` finds a domain (``validate_host`` with ``*`` then agrees)."""
     match = _HOST.fullmatch(host.lower())
     return bool(match and match.group(1).removesuffix("."))
-
-
-def bad_request() -> ApiError:
-    return ApiError(400, "bad_request", "Bad request.")
 
 
 class HostCheckMiddleware:
@@ -35,7 +31,7 @@ class HostCheckMiddleware:
             for name, value in scope["headers"]:
                 if name == b"host":
                     if not valid_host(value.decode("latin-1")):
-                        await bad_request().response()(scope, receive, send)
+                        await BadRequest().response()(scope, receive, send)
                         return
                     break
         await self.app(scope, receive, send)

@@ -23,7 +23,7 @@ from typing import Any
 
 from fastapi import Request
 
-from extracted.chassis.errors import ApiError, MalformedRequest, UnsupportedMediaType
+from extracted.chassis.errors import BadRequest, MalformedRequest, UnsupportedMediaType
 
 #: DRF's ``DefaultContentNegotiation.max_media_type_length``: longer types are refused unread.
 MAX_MEDIA_TYPE_LENGTH = 256
@@ -87,7 +87,7 @@ class RequestBody:
         if not is_json_media_type(self.content_type):
             raise UnsupportedMediaType(without_parameters(self.content_type))
         if length > MAX_BODY_BYTES:
-            raise ApiError(400, "bad_request", "Bad request.")
+            raise BadRequest()
         encoding = DEFAULT_CHARSET
         try:
             charset = parse_media_type(self.content_type)[1].get("charset")

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from extracted.chassis.allow_header import AllowHeaderMiddleware
 from extracted.chassis.dry_run import DryRunMiddleware
 from extracted.chassis.errors import install_error_handlers
 from extracted.chassis.health import health_router
@@ -48,13 +49,18 @@ def create_app(
     app.state.settings = settings
     app.state.sessions = sessions if sessions is not None else sessions_for(url)
     install_error_handlers(app)
+    routers = [
+        health_router(lambda: app.state.sessions),
+        products.router,
+        reservations.router,
+        internal.router,
+    ]
+    app.add_middleware(AllowHeaderMiddleware, routes=[r for rt in routers for r in rt.routes])
     app.add_middleware(DryRunMiddleware)
     app.add_middleware(HostCheckMiddleware)
     app.add_middleware(RequestIdMiddleware)
-    app.include_router(health_router(lambda: app.state.sessions))
-    app.include_router(products.router)
-    app.include_router(reservations.router)
-    app.include_router(internal.router)
+    for router in routers:
+        app.include_router(router)
     return app
 
 

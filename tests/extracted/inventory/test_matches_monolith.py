@@ -67,7 +67,8 @@ class Pair:
         where = f"{method} {path} {kwargs}"
         assert (svc.status_code, _body(svc)) == (mono.status_code, _body(mono)), where
         assert svc.headers.get("content-type") == mono.headers.get("content-type"), where
-        assert svc.headers.get("x-strangler-dry-run") == mono.headers.get("x-strangler-dry-run")
+        for header in ("x-strangler-dry-run", "allow"):
+            assert svc.headers.get(header) == mono.headers.get(header), (header, where)
         return _json(mono), _json(svc)
 
 

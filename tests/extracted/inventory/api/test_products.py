@@ -183,3 +183,18 @@ def test_bodies_that_are_not_json_objects(client: BlockingASGIClient) -> None:
         "error": "unsupported_media_type",
         "detail": 'Unsupported media type "text/plain" in request.',
     }
+
+
+def test_known_paths_carry_drf_allow_headers(client: BlockingASGIClient) -> None:
+    sku = create_product(client)["sku"]
+    expected = {
+        ("GET", PRODUCTS): "GET, POST, HEAD, OPTIONS",
+        ("GET", f"{PRODUCTS}{sku}/"): "GET, HEAD, OPTIONS",
+        ("GET", f"{PRODUCTS}missing/"): "GET, HEAD, OPTIONS",
+        ("DELETE", f"{PRODUCTS}{sku}/"): "GET, HEAD, OPTIONS",
+        ("POST", f"{PRODUCTS}{sku}/adjustments/"): "POST, OPTIONS",
+        ("GET", "/health/live"): "GET, HEAD, OPTIONS",
+    }
+    for (method, path), allow in expected.items():
+        assert client.request(method, path).headers.get("allow") == allow, (method, path)
+    assert "allow" not in client.get("/nope/").headers
