@@ -19,6 +19,7 @@ from extracted.chassis.dry_run import DryRunMiddleware
 from extracted.chassis.errors import install_error_handlers
 from extracted.chassis.health import health_router
 from extracted.chassis.host_check import HostCheckMiddleware
+from extracted.chassis.path_decoding import DjangoPathMiddleware
 from extracted.chassis.request_id import RequestIdMiddleware
 from extracted.inventory import migrate
 from extracted.inventory.api import internal, products, reservations
@@ -58,6 +59,7 @@ def create_app(
     app.add_middleware(AllowHeaderMiddleware, routes=[r for rt in routers for r in rt.routes])
     app.add_middleware(DryRunMiddleware)
     app.add_middleware(HostCheckMiddleware)
+    app.add_middleware(DjangoPathMiddleware)
     app.add_middleware(RequestIdMiddleware)
     for router in routers:
         app.include_router(router)

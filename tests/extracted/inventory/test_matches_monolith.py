@@ -502,6 +502,13 @@ URL_VECTORS: list[tuple[str, str]] = [
     ("GET", "/health/ready"),
     ("GET", "/health/live/"),
     ("POST", "/api/inventory/products/x/adjustments"),
+    ("GET", "/api/inventory/products/%FF/"),
+    ("GET", "/api/inventory/products/caf%C3%A9%FFx/"),
+    ("GET", "/api/inventory/products/caf%C3%A9/"),
+    ("GET", "/api/inventory/products/a%2Fb/"),
+    ("GET", "/api/inventory/products/%2E%2E/"),
+    ("GET", "/api/inventory/products/%20/"),
+    ("POST", "/api/inventory/products/%FF/adjustments/"),
 ]
 
 
