@@ -8,13 +8,22 @@ tasks call — so the parity suite does not depend on a broker and workers. It r
 process because it needs Django configured for *that* monolith database, which the pytest
 process (pytest-django, its own test database) is not.
 
+Jobs are named like the real backfill's (``products``, ``reservations``), so the service's
+``/internal/sync/stats`` reports them done afterwards. The outbox is then relayed into the
+service's ``apply_event`` (the relay's own ``relay_batch``), so the monolith has no backlog.
+
 Prints one JSON object: ``{"products": n, "reservations": [{"id", "order_id", "status"}, ...]}``.
+
+``python -m tests.parity.copy_rows --drift SKU`` instead makes the service's copy of one product
+differ (a newer version with another price), the way a sync bug would: the service's own
+``apply_backfill_batch`` writes it, and the monolith is untouched.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -26,8 +35,9 @@ def main() -> None:
     import django
 
     django.setup()
-    from extracted.inventory.sync import apply_backfill_batch
+    from extracted.inventory.sync import apply_backfill_batch, apply_event
     from monolith.inventory.selectors import product_states_after, reservation_states_after
+    from monolith.outbox.relay import relay_batch
 
     def copy(
         job: str,
@@ -49,10 +59,27 @@ def main() -> None:
                 return copied
             after = last
 
-    products = copy("parity-products", "product", product_states_after, "sku")
-    reservations = copy("parity-reservations", "reservation", reservation_states_after, "id")
+    if len(sys.argv) == 3 and sys.argv[1] == "--drift":
+        sku = sys.argv[2]
+        (row,) = [r for r in product_states_after(after_key=None, limit=10_000) if r["sku"] == sku]
+        drifted = {**row, "price": "0.01", "version": row["version"] + 1}
+        apply_backfill_batch(
+            job="drift", aggregate_type="product", rows=[drifted], last_key=sku, done=True
+        )
+        print(json.dumps({"drifted": sku}))
+        return
+
+    products = copy("products", "product", product_states_after, "sku")
+    reservations = copy("reservations", "reservation", reservation_states_after, "id")
+    # Then the outbox, relayed straight into the service's apply_event (what the relay task and
+    # the inventory worker do over the broker): events older than the copied rows are skipped as
+    # stale, and the monolith's backlog ends empty.
+    relayed = 0
+    while batch := relay_batch(apply_event, limit=500):
+        relayed += batch
     summary = {
         "products": len(products),
+        "events_relayed": relayed,
         "reservations": [
             {"id": str(r["id"]), "order_id": str(r["order_id"]), "status": r["status"]}
             for r in reservations

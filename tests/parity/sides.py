@@ -1,4 +1,4 @@
-"""The two sides of the parity suite as real processes on fresh PostgreSQL databases.
+"""The two sides of a comparison as real processes on fresh PostgreSQL databases.
 
 The monolith is migrated and seeded (``seed_inventory``), its rows are copied into the service's
 database by ``tests/parity/copy_rows.py`` (the backfill's own functions), and then gunicorn serves
@@ -12,12 +12,10 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.support.ports import free_port
 from tests.support.postgres import fresh_database
@@ -43,9 +41,9 @@ def _run(argv: list[str], env: dict[str, str]) -> str:
     return done.stdout
 
 
-@pytest.fixture(scope="package")
-def sides(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sides]:
-    logs = tmp_path_factory.mktemp("parity")
+@contextmanager
+def running_sides(logs: Path) -> Iterator[Sides]:
+    """Migrate and seed the monolith, copy its rows to the service, serve both."""
     with ExitStack() as stack:
         monolith_db = stack.enter_context(fresh_database("par_mono"))
         service_db = stack.enter_context(fresh_database("par_inv"))
@@ -113,6 +111,11 @@ def sides(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sides]:
             copied["reservations"],
             logs,
         )
+
+
+def drift_product(sides: Sides, sku: str) -> None:
+    """Make the service's copy of ``sku`` differ from the monolith's (see copy_rows --drift)."""
+    _run([sys.executable, "-m", "tests.parity.copy_rows", "--drift", sku], sides.env)
 
 
 def reservation_by_status(sides: Sides, status: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from proxy.scenario import Scenario, ScenarioReport, load_scenario, parse_scenario, run_scenario
-from tests.parity.conftest import PRODUCTS, Sides, reservation_by_status
+from tests.parity.sides import PRODUCTS, Sides, reservation_by_status
 from tests.support.processes import REPO_ROOT, VENV_BIN
 
 SCENARIO = REPO_ROOT / "proxy" / "scenarios" / "inventory.yaml"
