@@ -18,6 +18,7 @@ from proxy.config_edit import EDITABLE_KEYS, read_audit, update_route
 from proxy.diffstore import DiffStore
 from proxy.metrics import ProxyMetrics
 from proxy.reload import RouteWatcher
+from proxy.resilience import Breakers
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_LIMIT = 1000
@@ -26,6 +27,7 @@ _WATCHER = web.AppKey("watcher", RouteWatcher)
 _METRICS = web.AppKey("metrics", ProxyMetrics)
 _STORE = web.AppKey("store", DiffStore)
 _TOKEN = web.AppKey("token", str)
+_BREAKERS = web.AppKey("breakers", Breakers)
 
 
 def _error(status: int, code: str, detail: str) -> web.Response:
@@ -161,7 +163,11 @@ async def patch_route(request: web.Request) -> web.Response:
 
 async def get_stats(request: web.Request) -> web.Response:
     names = [r.name for r in request.app[_WATCHER].current.table.routes]
-    return web.json_response(request.app[_METRICS].summary(names))
+    summary = request.app[_METRICS].summary(names)
+    summary["upstreams"] = {
+        name: {"breaker": state} for name, state in request.app[_BREAKERS].states().items()
+    }
+    return web.json_response(summary)
 
 
 async def get_mismatches(request: web.Request) -> web.Response:
@@ -193,12 +199,14 @@ def admin_app(
     watcher: RouteWatcher,
     metrics: ProxyMetrics,
     store: DiffStore,
+    breakers: Breakers,
 ) -> web.Application:
     app = web.Application(middlewares=[_json_errors, _auth], client_max_size=64 * 1024)
     app[_WATCHER] = watcher
     app[_METRICS] = metrics
     app[_STORE] = store
     app[_TOKEN] = token
+    app[_BREAKERS] = breakers
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/admin/routes", get_routes)

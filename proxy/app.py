@@ -19,6 +19,7 @@ import logging
 import re
 import signal
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -26,10 +27,18 @@ from multidict import CIMultiDict
 
 from proxy import headers as hdr
 from proxy.admin import admin_app
+from proxy.config import RouteTable, Upstream
 from proxy.diffstore import DiffStore
-from proxy.forward import UpstreamFailure, UpstreamPool, UpstreamResponse, should_fall_back
+from proxy.forward import (
+    IDEMPOTENT,
+    UpstreamFailure,
+    UpstreamPool,
+    UpstreamResponse,
+    should_fall_back,
+)
 from proxy.metrics import ProxyMetrics
 from proxy.reload import RouteWatcher
+from proxy.resilience import Breakers
 from proxy.routing import RequestFacts
 from proxy.settings import ProxySettings, split_host_port
 from proxy.shadow import ShadowJob, ShadowQueue
@@ -87,6 +96,10 @@ async def _read_body(request: web.BaseRequest, limit: int) -> bytes:
 def _failure_error(failure: UpstreamFailure) -> ProxyError:
     if failure.kind == "timeout":
         return ProxyError(504, "gateway_timeout", f"Upstream {failure.detail}.")
+    if failure.kind == "breaker_open":
+        return ProxyError(
+            503, "service_unavailable", f"Upstream {failure.upstream}: circuit is open."
+        )
     return ProxyError(502, "bad_gateway", f"Upstream {failure.upstream}: {failure.detail}.")
 
 
@@ -97,6 +110,35 @@ class ProxyServer:
     pool: UpstreamPool
     metrics: ProxyMetrics
     shadow: ShadowQueue
+    breakers: Breakers
+
+    async def _send(
+        self,
+        name: str,
+        upstreams: Mapping[str, Upstream],
+        method: str,
+        path_qs: str,
+        headers: CIMultiDict[str],
+        body: bytes,
+    ) -> UpstreamResponse:
+        """One call to an upstream; its breaker and error counters see the outcome."""
+        breaker = self.breakers.get(name)
+        try:
+            answer = await self.pool.send(name, upstreams[name], method, path_qs, headers, body)
+        except UpstreamFailure as err:
+            self.metrics.observe_upstream_error(upstream=name, kind=err.kind)
+            if breaker is not None:
+                breaker.record(ok=False)
+            raise
+        except BaseException:  # cancelled (client went away): no verdict on the upstream
+            if breaker is not None:
+                breaker.abandon()
+            raise
+        if answer.status >= 500:
+            self.metrics.observe_upstream_error(upstream=name, kind="5xx")
+        if breaker is not None:
+            breaker.record(ok=answer.status < 500)
+        return answer
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         started = time.perf_counter()
@@ -122,20 +164,22 @@ class ProxyServer:
                 traceparent=hdr.traceparent(request.headers),
             )
             path_qs = request.raw_path
-            upstream_name = decision.primary
             upstreams = snapshot.table.upstreams
+            upstream_name = decision.primary
+            can_fall_back = decision.fallback is not None and method in IDEMPOTENT
             answer: UpstreamResponse | None = None
             failure: UpstreamFailure | None = None
-            try:
-                answer = await self.pool.send(
-                    upstream_name, upstreams[upstream_name], method, path_qs, upstream_headers, body
-                )
-            except UpstreamFailure as err:
-                failure = err
-                self.metrics.observe_upstream_error(upstream=upstream_name, kind=err.kind)
+            breaker = self.breakers.get(upstream_name)
+            if can_fall_back and breaker is not None and not breaker.allow():
+                failure = UpstreamFailure(upstream_name, "breaker_open", "circuit is open")
+            else:
+                try:
+                    answer = await self._send(
+                        upstream_name, upstreams, method, path_qs, upstream_headers, body
+                    )
+                except UpstreamFailure as err:
+                    failure = err
             status = answer.status if answer is not None else None
-            if status is not None and status >= 500:
-                self.metrics.observe_upstream_error(upstream=upstream_name, kind="5xx")
             if decision.fallback and should_fall_back(
                 method, fallback=decision.fallback, status=status
             ):
@@ -145,17 +189,11 @@ class ProxyServer:
                 upstream_name = decision.fallback
                 answer, failure = None, None
                 try:
-                    answer = await self.pool.send(
-                        upstream_name,
-                        upstreams[upstream_name],
-                        method,
-                        path_qs,
-                        upstream_headers,
-                        body,
+                    answer = await self._send(
+                        upstream_name, upstreams, method, path_qs, upstream_headers, body
                     )
                 except UpstreamFailure as err:
                     failure = err
-                    self.metrics.observe_upstream_error(upstream=upstream_name, kind=err.kind)
             if answer is None:
                 assert failure is not None
                 raise _failure_error(failure)
@@ -213,12 +251,17 @@ async def serve(settings: ProxySettings, *, stop: asyncio.Event | None = None) -
         loop.add_signal_handler(sig, stop.set)
 
     pool = UpstreamPool()
+    breakers = Breakers()
+
+    def on_table(table: RouteTable) -> None:
+        pool.sync(table.upstreams)
+        breakers.sync(table.upstreams)
+
     watcher = RouteWatcher(
-        settings.routes_path,
-        interval_s=settings.reload_interval_s,
-        on_table=lambda t: pool.sync(t.upstreams),
+        settings.routes_path, interval_s=settings.reload_interval_s, on_table=on_table
     )
     metrics = ProxyMetrics()
+    metrics.watch_breakers(breakers)
     store = DiffStore(settings.diff_url)
     await store.run(store.create_schema)
     shadow = ShadowQueue(
@@ -229,7 +272,7 @@ async def serve(settings: ProxySettings, *, stop: asyncio.Event | None = None) -
         workers=settings.shadow_workers,
     )
     shadow.start()
-    proxy = ProxyServer(settings, watcher, pool, metrics, shadow)
+    proxy = ProxyServer(settings, watcher, pool, metrics, shadow, breakers)
 
     server = web.Server(proxy.handle, access_log=None)
     runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=5)
@@ -242,6 +285,7 @@ async def serve(settings: ProxySettings, *, stop: asyncio.Event | None = None) -
         watcher=watcher,
         metrics=metrics,
         store=store,
+        breakers=breakers,
     )
     admin_runner = web.AppRunner(admin, handle_signals=False, access_log=None)
     await admin_runner.setup()

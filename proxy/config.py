@@ -32,11 +32,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Breaker(_Strict):
+    """When a route's target stops answering, skip it (reads go to the route's fallback)."""
+
+    #: Consecutive failures (no answer, or a 5xx) that open the circuit.
+    failures: Annotated[int, Field(ge=1, le=1000)] = 5
+    #: How long an open circuit skips the upstream before one probe request tries it again.
+    cooldown_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
+
+
 class Upstream(_Strict):
     url: Annotated[str, Field(pattern=r"^https?://[^/\s]+$")]
     timeout_s: Annotated[float, Field(gt=0, le=300)] = 5.0
     #: Whether the upstream honours ``X-Strangler-Dry-Run`` (shadowed writes go only to those).
     dry_run: bool = False
+    breaker: Breaker = Breaker()
 
 
 class Match(_Strict):

@@ -26,10 +26,15 @@ from proxy.config import Upstream
 
 log = logging.getLogger("proxy.forward")
 
-FailureKind = Literal["connect", "timeout", "protocol"]
+FailureKind = Literal["connect", "timeout", "protocol", "breaker_open"]
 IDEMPOTENT = frozenset({"GET", "HEAD"})
 #: How long a client for an upstream that left the route table stays open for in-flight calls.
 _RETIRE_AFTER_S = 310.0
+#: Idle keep-alive connections are closed by us before the upstream closes them (gunicorn's
+#: default keep-alive is 2 s, uvicorn's 5 s): a write sent on a connection the server is just
+#: closing fails and is never retried. (aiohttp itself retries GET/HEAD/PUT/DELETE once when a
+#: *reused* connection turns out closed, as RFC 9112 §9.3.1 allows; POST and PATCH never.)
+_KEEPALIVE_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +45,8 @@ class UpstreamResponse:
 
 
 class UpstreamFailure(Exception):
-    """The upstream gave no HTTP answer: it could not be reached, timed out, or broke protocol."""
+    """The upstream gave no HTTP answer: it could not be reached, timed out, broke protocol, or
+    was not tried because its circuit breaker is open."""
 
     def __init__(self, upstream: str, kind: FailureKind, detail: str) -> None:
         super().__init__(f"{upstream}: {detail}")
@@ -64,7 +70,7 @@ class UpstreamPool:
     def _new_client(self, upstream: Upstream) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
-                limit=self._limit, ttl_dns_cache=60, enable_cleanup_closed=False
+                limit=self._limit, ttl_dns_cache=60, keepalive_timeout=_KEEPALIVE_S
             ),
             timeout=aiohttp.ClientTimeout(total=upstream.timeout_s),
             auto_decompress=False,

@@ -8,9 +8,9 @@ own. ``Host`` passes through unchanged, because the upstreams build pagination l
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
-import uuid
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -60,7 +60,7 @@ def request_id(headers: RawHeaders) -> str:
     given = headers.get(REQUEST_ID)
     if given and _SANE_REQUEST_ID.match(given):
         return given
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 def traceparent(headers: RawHeaders) -> str:

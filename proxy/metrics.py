@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client import Counter as PromCounter
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from proxy.resilience import Breakers
 
 ShadowOutcome = Literal["compared", "mismatched", "dropped", "skipped"]
 SHADOW_OUTCOMES: tuple[ShadowOutcome, ...] = (
@@ -79,6 +84,10 @@ class ProxyMetrics:
             registry=self.registry,
         )
 
+    def watch_breakers(self, breakers: Breakers) -> None:
+        """Export each upstream's breaker state at scrape time."""
+        self.registry.register(_BreakerCollector(breakers))
+
     def _route(self, route: str) -> _RouteStats:
         stats = self._routes.get(route)
         if stats is None:
@@ -115,3 +124,18 @@ class ProxyMetrics:
             names = list(dict.fromkeys([*route_names, *self._routes]))
             routes = {name: self._routes.get(name, _RouteStats()).as_dict() for name in names}
         return {"since": self.since.isoformat().replace("+00:00", "Z"), "routes": routes}
+
+
+class _BreakerCollector(Collector):
+    def __init__(self, breakers: Breakers) -> None:
+        self._breakers = breakers
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "strangler_proxy_breaker_open",
+            "1 while the upstream's circuit breaker skips it (open or half-open), else 0.",
+            labels=["upstream"],
+        )
+        for name, state in self._breakers.states().items():
+            family.add_metric([name], 0.0 if state == "closed" else 1.0)
+        yield family
