@@ -21,6 +21,7 @@ from extracted.chassis.health import health_router
 from extracted.chassis.host_check import HostCheckMiddleware
 from extracted.chassis.path_decoding import DjangoPathMiddleware
 from extracted.chassis.request_id import RequestIdMiddleware
+from extracted.chassis.server_error import ServerErrorMiddleware
 from extracted.inventory import migrate
 from extracted.inventory.api import internal, products, reservations
 from extracted.inventory.config import InventorySettings
@@ -57,6 +58,7 @@ def create_app(
         internal.router,
     ]
     app.add_middleware(AllowHeaderMiddleware, routes=[r for rt in routers for r in rt.routes])
+    app.add_middleware(ServerErrorMiddleware)
     app.add_middleware(DryRunMiddleware)
     app.add_middleware(HostCheckMiddleware)
     app.add_middleware(DjangoPathMiddleware)

@@ -295,6 +295,12 @@ BODY_VECTORS: list[tuple[str, bytes | None, str | None]] = [
         "application/json; charset=latin-1",
     ),
     ("unknown-charset", b"{}", "application/json; charset=nope"),
+    ("huge-number", b'{"on_hand": 1' + b"0" * 5000 + b"}", "application/json"),
+    (
+        "overflowing-float",
+        b'{"sku": "x", "name": "n", "price": 1e400, "on_hand": 1e400}',
+        "application/json",
+    ),
 ]
 
 
@@ -306,6 +312,14 @@ def test_body_parsing_vectors(
 ) -> None:
     headers = {"Content-Type": content_type} if content_type else {}
     pair.same("POST", "/api/inventory/products/", content=raw, headers=headers)
+
+
+def test_a_server_error_answers_alike_and_keeps_the_connection(pair: Pair) -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000  # the JSON parser's recursion limit: a crash
+    for headers in ({}, {"X-Strangler-Dry-Run": "1"}):
+        sent = {"Content-Type": "application/json", **headers}
+        pair.same("POST", "/api/inventory/products/", content=deep, headers=sent)
+        pair.same("GET", "/health/live")
 
 
 # -- products: adjustments -----------------------------------------------------------------------
