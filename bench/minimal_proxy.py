@@ -1,8 +1,10 @@
-"""The smallest proxy that forwards GETs with a chosen upstream client; the server side is the
-same for every client (aiohttp's low-level server on uvloop, as in ``proxy/app.py``).
+"""The smallest proxy that forwards GETs with a chosen upstream client, on a chosen server.
 
-Run: ``python -m bench.minimal_proxy CLIENT PORT UPSTREAM_URL`` with CLIENT one of
-``aiohttp``, ``httpx``, ``httpx-aiohttp``.
+The default server is the one ``proxy/app.py`` uses (aiohttp's low-level server on uvloop);
+``uvicorn`` (raw ASGI on uvloop + httptools, no framework) is the alternative measured.
+
+Run: ``python -m bench.minimal_proxy CLIENT PORT UPSTREAM_URL [SERVER]`` with CLIENT one of
+``aiohttp``, ``httpx``, ``httpx-aiohttp`` and SERVER ``aiohttp`` (default) or ``uvicorn``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import httpx
@@ -73,5 +76,46 @@ async def _serve(kind: str, port: int, base: str) -> None:
     await asyncio.Event().wait()
 
 
+def _serve_uvicorn(kind: str, port: int, base: str) -> None:
+    import uvicorn
+
+    fetch: Fetch | None = None
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        nonlocal fetch
+        if scope["type"] != "http":
+            return
+        if fetch is None:  # the client must be made inside the server's loop
+            fetch = make_fetch(kind, base)
+        path = scope["raw_path"].decode() + (
+            "?" + scope["query_string"].decode() if scope["query_string"] else ""
+        )
+        status, body, content_type = await fetch(path)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", content_type.encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="off",
+        access_log=False,
+        log_level="warning",
+        backlog=1024,
+    )
+
+
 if __name__ == "__main__":
-    uvloop.run(_serve(sys.argv[1], int(sys.argv[2]), sys.argv[3]))
+    server = sys.argv[4] if len(sys.argv) > 4 else "aiohttp"
+    if server == "uvicorn":
+        _serve_uvicorn(sys.argv[1], int(sys.argv[2]), sys.argv[3])
+    else:
+        uvloop.run(_serve(sys.argv[1], int(sys.argv[2]), sys.argv[3]))

@@ -23,6 +23,8 @@ from bench.processes import REPO_ROOT, free_port, running
 from bench.wrk import WrkResult, run_wrk, wait_http
 
 CLIENTS = ("httpx", "httpx-aiohttp", "aiohttp")
+#: Extra rows: (label, client, server) - the same client on the other server measured.
+SERVERS = (("aiohttp on uvicorn", "aiohttp", "uvicorn"),)
 BASELINE = "httpx"
 RESULTS = REPO_ROOT / "bench" / "results" / "upstream_client.json"
 
@@ -65,30 +67,39 @@ def main() -> None:
         wait_http(upstream + "/")
         direct = run_wrk(upstream + "/", seconds=2, connections=args.connections, cpus="1")
         print(f"upstream alone: {direct.requests_per_s:,.0f} req/s (ceiling for every proxy)")
-        for client in CLIENTS:
+        variants = [(client, client, "aiohttp") for client in CLIENTS] + list(SERVERS)
+        for label, client, server in variants:
             port = free_port()
-            argv = [sys.executable, "-m", "bench.minimal_proxy", client, str(port), upstream]
-            with running(argv, log=logs / f"proxy-{client}.log", cpus="0"):
+            argv = [
+                sys.executable,
+                "-m",
+                "bench.minimal_proxy",
+                client,
+                str(port),
+                upstream,
+                server,
+            ]
+            with running(argv, log=logs / f"proxy-{client}-{server}.log", cpus="0"):
                 url = f"http://127.0.0.1:{port}/api/inventory/products/SKU-00001/"
                 wait_http(url)
                 run_wrk(url, seconds=1, connections=args.connections, cpus="1")  # warm up
                 result = run_wrk(url, seconds=args.seconds, connections=args.connections, cpus="1")
             if result.non_2xx or result.socket_errors:
                 raise SystemExit(
-                    f"{client}: {result.non_2xx} non-2xx, {result.socket_errors} errors"
+                    f"{label}: {result.non_2xx} non-2xx, {result.socket_errors} errors"
                 )
-            results[client] = result
-        results["proxy (full)"] = _full_proxy(upstream, logs, args.seconds, args.connections)
+            results[label] = result
+        results["proxy/app.py (full)"] = _full_proxy(upstream, logs, args.seconds, args.connections)
 
     base = results[BASELINE]
-    print(f"\n{'client':<15}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'x ' + BASELINE:>12}")
-    for client, r in results.items():
+    print(f"\n{'client':<20}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'x ' + BASELINE:>12}")
+    for label, r in results.items():
         ratio = r.requests_per_s / base.requests_per_s
         print(
-            f"{client:<15}{r.requests_per_s:>10,.0f}{r.p50_ms:>10.2f}{r.p99_ms:>10.2f}"
+            f"{label:<20}{r.requests_per_s:>10,.0f}{r.p50_ms:>10.2f}{r.p99_ms:>10.2f}"
             f"{ratio:>11.2f}x"
         )
-    best = max(results, key=lambda c: results[c].requests_per_s)
+    best = max(CLIENTS, key=lambda c: results[c].requests_per_s)
     print(
         f"\nfastest: {best}, {results[best].requests_per_s / base.requests_per_s:.1f}x {BASELINE}"
     )

@@ -1,14 +1,16 @@
 """The proxy process: the client-facing hot path, and wiring of every part of the façade.
 
-Server side: aiohttp's low-level ``web.Server`` on uvloop. It shares one event loop with the
-aiohttp upstream client (no thread hops, no second HTTP stack), has no router or middleware on
-the hot path (the routing decision is ours), and on this machine serves the whole proxy at the
-rates in ``bench/README.md`` (``bench/proxy_overhead.py``). The admin API runs as a separate,
-ordinary ``web.Application`` on its own port.
+Server side: aiohttp's low-level ``web.Server`` on uvloop, chosen by measurement:
+``bench/upstream_client.py`` runs the same minimal proxy (aiohttp client) on this server and on
+uvicorn (raw ASGI, uvloop + httptools, no framework), and this one served about 1.35x more
+requests/s on one core (figures in ``bench/README.md``). It also shares one event loop and one
+HTTP stack with the upstream client, and has no router or middleware on the hot path (the routing
+decision is ours). The admin API is an ordinary ``web.Application`` on its own port.
 
 A request, top to bottom (:meth:`ProxyServer.handle`): refuse ambiguous paths -> decide the route
--> read the body (limit) -> clean the headers -> send to the primary upstream -> on failure, an
-idempotent request retries once on the fallback -> queue a shadow copy -> answer, and count.
+-> read the body (limit) -> clean the headers -> send to the primary upstream; an idempotent
+request goes once to the route's fallback when the primary gives no answer, a 5xx, or has its
+circuit open (:meth:`ProxyServer._forward`) -> queue a shadow copy -> answer, and count.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from proxy.forward import (
 from proxy.metrics import ProxyMetrics
 from proxy.reload import RouteWatcher
 from proxy.resilience import Breakers
-from proxy.routing import RequestFacts
+from proxy.routing import Decision, RequestFacts
 from proxy.settings import ProxySettings, split_host_port
 from proxy.shadow import ShadowJob, ShadowQueue
 
@@ -140,6 +142,47 @@ class ProxyServer:
             breaker.record(ok=answer.status < 500)
         return answer
 
+    async def _forward(
+        self,
+        decision: Decision,
+        upstreams: Mapping[str, Upstream],
+        method: str,
+        path_qs: str,
+        headers: CIMultiDict[str],
+        body: bytes,
+    ) -> tuple[str, UpstreamResponse]:
+        """The primary upstream's answer, or the fallback's for an idempotent request when the
+        primary gave none, gave a 5xx, or its circuit is open. ProxyError when nobody answered."""
+        name = decision.primary
+        assert name is not None
+        answer: UpstreamResponse | None = None
+        failure: UpstreamFailure | None = None
+        breaker = self.breakers.get(name)
+        can_fall_back = decision.fallback is not None and method in IDEMPOTENT
+        if can_fall_back and breaker is not None and not breaker.allow():
+            failure = UpstreamFailure(name, "breaker_open", "circuit is open")
+        else:
+            try:
+                answer = await self._send(name, upstreams, method, path_qs, headers, body)
+            except UpstreamFailure as err:
+                failure = err
+        status = answer.status if answer is not None else None
+        if decision.fallback and should_fall_back(
+            method, fallback=decision.fallback, status=status
+        ):
+            self.metrics.observe_fallback(
+                route=decision.route_name, from_upstream=name, to_upstream=decision.fallback
+            )
+            name, answer = decision.fallback, None
+            try:
+                answer = await self._send(name, upstreams, method, path_qs, headers, body)
+            except UpstreamFailure as err:
+                failure = err
+        if answer is None:
+            assert failure is not None
+            raise _failure_error(failure)
+        return name, answer
+
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         started = time.perf_counter()
         method = request.method
@@ -165,38 +208,9 @@ class ProxyServer:
             )
             path_qs = request.raw_path
             upstreams = snapshot.table.upstreams
-            upstream_name = decision.primary
-            can_fall_back = decision.fallback is not None and method in IDEMPOTENT
-            answer: UpstreamResponse | None = None
-            failure: UpstreamFailure | None = None
-            breaker = self.breakers.get(upstream_name)
-            if can_fall_back and breaker is not None and not breaker.allow():
-                failure = UpstreamFailure(upstream_name, "breaker_open", "circuit is open")
-            else:
-                try:
-                    answer = await self._send(
-                        upstream_name, upstreams, method, path_qs, upstream_headers, body
-                    )
-                except UpstreamFailure as err:
-                    failure = err
-            status = answer.status if answer is not None else None
-            if decision.fallback and should_fall_back(
-                method, fallback=decision.fallback, status=status
-            ):
-                self.metrics.observe_fallback(
-                    route=route_name, from_upstream=upstream_name, to_upstream=decision.fallback
-                )
-                upstream_name = decision.fallback
-                answer, failure = None, None
-                try:
-                    answer = await self._send(
-                        upstream_name, upstreams, method, path_qs, upstream_headers, body
-                    )
-                except UpstreamFailure as err:
-                    failure = err
-            if answer is None:
-                assert failure is not None
-                raise _failure_error(failure)
+            upstream_name, answer = await self._forward(
+                decision, upstreams, method, path_qs, upstream_headers, body
+            )
             if decision.shadow is not None and decision.route is not None:
                 self.shadow.submit(
                     ShadowJob(

@@ -64,7 +64,9 @@ def main() -> None:
     parser.add_argument("--same", action="store_true", help="answer identically to other --same")
     args = parser.parse_args()
     app = build_app(args.name, status=args.status, delay=args.delay, same=args.same)
-    web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)
+    web.run_app(
+        app, host="127.0.0.1", port=args.port, access_log=None, print=None, shutdown_timeout=1
+    )
 
 
 if __name__ == "__main__":

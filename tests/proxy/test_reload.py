@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.proxy.harness import (
     Echo,
@@ -121,3 +123,34 @@ def test_default_template_is_the_shipped_one(tmp_path: Path) -> None:
         assert proxy.routes_file.read_text() == shipped
         names = [r["name"] for r in proxy.admin_json("/admin/routes")["routes"]]
         assert names == ["inventory-reads", "inventory-writes"]
+
+
+def test_bad_settings_exit_2_with_one_line(tmp_path: Path) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(table_text_static())
+    done = subprocess.run(
+        [sys.executable, "-m", "proxy"],
+        env={**os.environ, **proxy_env(tmp_path, routes), "PROXY_LISTEN": "no-port-here"},
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert "HOST:PORT" in line
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stops_cleanly_on_a_signal(tmp_path: Path, sig: signal.Signals) -> None:
+    with running_proxy(tmp_path, table_text_static()) as proxy:
+        assert proxy.process.proc is not None
+        proxy.process.proc.send_signal(sig)
+        assert proxy.process.proc.wait(timeout=20) == 0
+        assert "proxy: stopping" in proxy.process.log_tail()
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{proxy.admin_url}/health")
+
+
+def table_text_static() -> str:
+    return routes_yaml({"monolith": upstream("http://127.0.0.1:1")}, [])

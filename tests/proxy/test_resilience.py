@@ -86,7 +86,7 @@ def test_open_breaker_sends_reads_straight_to_the_fallback(
     text = routes_yaml(
         {
             "monolith": upstream(monolith.url),
-            "failing": upstream(failing.url, breaker={"failures": 3, "cooldown_s": 0.5}),
+            "failing": upstream(failing.url, breaker={"failures": 3, "cooldown_s": 4}),
         },
         [
             route(

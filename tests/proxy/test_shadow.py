@@ -38,7 +38,7 @@ def twin_b(upstream_logs: Path) -> Iterator[Echo]:
 
 @pytest.fixture(scope="module")
 def slow(upstream_logs: Path) -> Iterator[Echo]:
-    with echo_upstream("slow", upstream_logs, "--delay", "3") as echo:
+    with echo_upstream("slow", upstream_logs, "--delay", "10") as echo:
         yield echo
 
 
@@ -131,11 +131,11 @@ def test_full_queue_drops_without_slowing_clients(
 ) -> None:
     with running_proxy(
         tmp_path,
-        shadow_table(monolith, slow, timeout_s=10),
+        shadow_table(monolith, slow, timeout_s=30),
         PROXY_SHADOW_QUEUE_SIZE="1",
         PROXY_SHADOW_WORKERS="1",
     ) as proxy:
-        with httpx.Client(base_url=proxy.url, timeout=2.5) as client:  # below the target's delay
+        with httpx.Client(base_url=proxy.url, timeout=5) as client:  # below the target's delay
             answers = [client.get(f"/api/busy/{n}/") for n in range(8)]
         assert [r.status_code for r in answers] == [200] * 8
         assert {r.headers["X-Strangler-Upstream"] for r in answers} == {"monolith"}
