@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+from django.http import HttpResponse
 from django.test import RequestFactory
 
+from monolith.api import error_views
 from monolith.request_ids import RequestIdLogFilter, current_request_id, request_id_from
 from tests.monolith.api_client import JsonClient
 
@@ -84,3 +89,44 @@ def test_log_filter_falls_back_to_the_request_django_logs_with() -> None:
 
     assert record.request_id == "late-1"  # type: ignore[attr-defined]
     assert outside.request_id == "-"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("view", "status", "body"),
+    [
+        (error_views.bad_request, 400, {"error": "bad_request", "detail": "Bad request."}),
+        (
+            error_views.permission_denied,
+            403,
+            {
+                "error": "permission_denied",
+                "detail": "You do not have permission to perform this action.",
+            },
+        ),
+        (error_views.not_found, 404, {"error": "not_found", "detail": "Not found."}),
+    ],
+)
+def test_django_error_views_answer_with_the_contract_body(
+    view: Callable[..., HttpResponse], status: int, body: dict[str, str]
+) -> None:
+    resp = view(RequestFactory().get("/x"), Exception("boom"))
+
+    assert resp.status_code == status
+    assert resp["Content-Type"] == "application/json"
+    assert json.loads(resp.content) == body
+
+
+def test_the_500_view_answers_with_the_contract_body() -> None:
+    resp = error_views.server_error(RequestFactory().get("/x"))
+
+    assert resp.status_code == 500
+    assert json.loads(resp.content) == {"error": "server_error", "detail": "Server error."}
+
+
+def test_a_disallowed_host_is_a_json_400(settings: Any, api: JsonClient) -> None:
+    settings.ALLOWED_HOSTS = ["shop.example"]
+
+    resp = api.get("/health/live", HTTP_HOST="evil.example")
+
+    assert resp.status == 400
+    assert resp.body == {"error": "bad_request", "detail": "Bad request."}

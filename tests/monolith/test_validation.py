@@ -211,6 +211,7 @@ def test_integers_accept_integral_numbers_and_numeric_strings(
         ([], "A valid integer is required."),
         ("1" * 1001, "String value too large."),
         (-1, "Ensure this value is greater than or equal to 0."),
+        (2**31, "Ensure this value is less than or equal to 2147483647."),
         (None, "This field may not be null."),
     ],
 )
