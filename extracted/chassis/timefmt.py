@@ -21,8 +21,3 @@ def as_utc(value: datetime) -> datetime:
 def format_timestamp(value: datetime) -> str:
     """``2026-11-24T23:17:01.123456Z``, whatever zone ``value`` carries."""
     return as_utc(value).strftime(CONTRACT_FORMAT)
-
-
-def parse_timestamp(text: str) -> datetime:
-    """An ISO 8601 timestamp (``Z`` or an offset; naive means UTC) as aware UTC."""
-    return as_utc(datetime.fromisoformat(text))

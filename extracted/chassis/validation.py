@@ -377,40 +377,6 @@ class Serializer(Field):
         return value
 
 
-class ListSerializer(Field):
-    """DRF ``ListSerializer`` (``Child(many=True)``): the list's own checks come first and are
-    reported under ``non_field_errors``; item errors are keyed by index."""
-
-    def __init__(
-        self,
-        child: Field,
-        *,
-        allow_empty: bool = True,
-        max_length: int | None = None,
-        min_length: int | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.child = child
-        self.allow_empty = allow_empty
-        self.max_length = max_length
-        self.min_length = min_length
-
-    def _refuse(self, message: str) -> Invalid:
-        return Invalid({NON_FIELD_ERRORS: [message]})
-
-    def to_internal_value(self, data: Any) -> list[Any]:
-        if not isinstance(data, list):
-            raise self._refuse(f'Expected a list of items but got type "{type(data).__name__}".')
-        if not self.allow_empty and len(data) == 0:
-            raise self._refuse("This list may not be empty.")
-        if self.max_length is not None and len(data) > self.max_length:
-            raise self._refuse(f"Ensure this field has no more than {self.max_length} elements.")
-        if self.min_length is not None and len(data) < self.min_length:
-            raise self._refuse(f"Ensure this field has at least {self.min_length} elements.")
-        return _validate_items(self.child, data)
-
-
 class ListField(Field):
     """DRF ``ListField(child=...)``; its own messages are the field's list of messages.
 

@@ -1,4 +1,4 @@
-"""Dependencies the routers share: the session factory and the request's transaction mode."""
+"""Dependencies the routers share: the app's session factory."""
 
 from __future__ import annotations
 
