@@ -135,7 +135,8 @@ def _follow(starts: list[BackfillStart], settings: SyncSettings, timeout: float)
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=err, transient=False) as progress:
+    # A live bar for people at a terminal; logs and pipes get only the summary lines.
+    with Progress(*columns, console=err, disable=not err.is_terminal) as progress:
         bars = {s.job.name: progress.add_task(s.job.name, total=totals[s.job.name]) for s in starts}
         while True:
             try:

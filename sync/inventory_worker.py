@@ -13,7 +13,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from extracted.inventory import sync as owner
-from extracted.inventory.sync import Checkpoint, SyncInputError
+from extracted.inventory.sync import SyncInputError
+from sync.backfill_jobs import takes_batch
 from sync.backfill_lock import backfill_lock
 from sync.celery_app import make_celery, transient_retry
 from sync.task_names import APPLY_BACKFILL_BATCH, APPLY_EVENT, BACKFILL_PAGE
@@ -43,13 +44,6 @@ def apply_event(envelope: dict[str, Any]) -> str:
     return outcome
 
 
-def _continues(checkpoint: Checkpoint | None, after_key: str | None) -> bool:
-    """Whether a batch that starts after ``after_key`` is the next one for this checkpoint."""
-    if checkpoint is None:
-        return after_key is None
-    return not checkpoint.done and checkpoint.last_key == after_key
-
-
 @app.task(name=APPLY_BACKFILL_BATCH, **transient_retry(*TRANSIENT_DB_ERRORS))
 def apply_backfill_batch(
     job: str,
@@ -70,7 +64,7 @@ def apply_backfill_batch(
     """
     with backfill_lock(job):
         checkpoint = owner.backfill_checkpoint(job)
-        if not restart and not _continues(checkpoint, after_key):
+        if not restart and not takes_batch(checkpoint, after_key):
             logger.info(
                 "backfill %s: dropped the batch after %r, the checkpoint is at %r%s",
                 job,

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from celery import Celery
 
 from tests.support.processes import REPO_ROOT
 from tests.sync.rig import SyncRig, running_rig
@@ -38,3 +39,9 @@ def rig(tmp_path: Path, redis_env: dict[str, str]) -> Iterator[SyncRig]:
     """Monolith and inventory service on fresh PostgreSQL databases; Redis as the broker."""
     with running_rig(tmp_path, redis_env) as rig:
         yield rig
+
+
+@pytest.fixture
+def sender(rig: SyncRig, monkeypatch: pytest.MonkeyPatch) -> Celery:
+    """A Celery app in the test process that sends to the rig's broker and queues."""
+    return rig.sender(monkeypatch)

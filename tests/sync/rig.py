@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
+import pytest
+from celery import Celery
 
 from strangler.stack import Ports, stack_processes
+from sync.celery_app import make_celery
 from tests.support.ports import free_port
 from tests.support.postgres import fresh_database
 from tests.support.processes import REPO_ROOT, VENV_BIN, ServerProcess
@@ -64,6 +67,12 @@ class SyncRig:
 
     def beat(self) -> AbstractContextManager[ServerProcess]:
         return running_beat(env=self.env, log_dir=self.log_dir)
+
+    def sender(self, monkeypatch: pytest.MonkeyPatch) -> Celery:
+        """A Celery app in the test process that sends to this rig's broker and queues."""
+        for key in ("CELERY_BROKER_URL", "STRANGLER_QUEUE_PREFIX", "STRANGLER_VAR_DIR"):
+            monkeypatch.setenv(key, self.env[key])
+        return make_celery("test-sender")
 
     # --- monolith writes (HTTP) ------------------------------------------------------------
 

@@ -31,9 +31,15 @@ def test_monolith_writes_reach_the_service_rows_through_relay_and_worker(rig: Sy
         assert service_row["version"] == 4  # create, adjust, reserve, commit
         assert service_row["on_hand"] == 12 - 3
 
+        # Two pool processes may apply one row's events out of order (the later one then counts
+        # as stale), but every event is processed exactly once.
+        wait_for(
+            lambda: rig.sync_stats()["events_processed"] == rig.outbox_stats()["total"],
+            message="every event processed",
+        )
         picture = json.loads(rig.strangler_sync("status", "--json").stdout)
-        assert picture["outbox"]["pending"] == 0
-        assert picture["sync"]["events_applied"] == picture["outbox"]["total"]
+        assert picture["caught_up"] is True
+        assert picture["outbox"]["total"] == 2 + 1 + 3 + 3  # creates, adjust, reserve, commit
         assert picture["sync"]["last_lag_s"] is not None
 
 

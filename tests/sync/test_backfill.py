@@ -1,0 +1,115 @@
+"""Backfill: keyset pages from the monolith, checkpointed batches into the service, resumable."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import redis
+
+from sync.celery_app import queue_name
+from sync.task_names import BACKFILL_PAGE
+from tests.support.waiting import wait_for
+from tests.sync.rig import SyncRig, running_rig
+
+PRODUCTS = 3000
+RESERVATIONS = 150
+PAGE = 25
+
+
+@pytest.fixture
+def seeded_rig(tmp_path: Path, redis_env: dict[str, str]) -> Iterator[SyncRig]:
+    """A rig whose monolith holds a few thousand products and some reservations. No relay runs
+    in these tests, so only the backfill can carry them over."""
+    with running_rig(
+        tmp_path, redis_env, seed_products=PRODUCTS, seed_reservations=RESERVATIONS
+    ) as rig:
+        yield rig
+
+
+def _reservation_ids(rig: SyncRig) -> list[str]:
+    with psycopg.connect(rig.env["DATABASE_URL"]) as conn:
+        rows = conn.execute("SELECT id FROM inventory_reservation ORDER BY id").fetchall()
+    return [str(row[0]) for row in rows]
+
+
+def _running(checkpoint: dict[str, Any] | None, at_least: int) -> bool:
+    return checkpoint is not None and checkpoint["rows"] >= at_least and not checkpoint["done"]
+
+
+def _done(checkpoint: dict[str, Any] | None) -> bool:
+    return checkpoint is not None and bool(checkpoint["done"])
+
+
+def _queued(rig: SyncRig, side: str) -> int:
+    client = redis.Redis.from_url(rig.env["CELERY_BROKER_URL"])
+    try:
+        return int(client.llen(queue_name(side, rig.env["STRANGLER_QUEUE_PREFIX"])))  # type: ignore[arg-type]
+    finally:
+        client.close()
+
+
+def test_a_backfill_killed_mid_way_resumes_redoing_at_most_one_page(
+    seeded_rig: SyncRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig = seeded_rig
+    with rig.worker("worker-monolith"):
+        with rig.worker("worker-inventory") as doomed:
+            started = rig.strangler_sync("backfill", "--aggregate", "products", "--page-size", "25")
+            assert started.returncode == 0, started.stderr
+            assert "products: started from the beginning" in started.stdout
+            wait_for(
+                lambda: _running(rig.checkpoint("products"), 10 * PAGE),
+                message="the backfill to be under way",
+            )
+            doomed.kill()
+        at_kill = rig.checkpoint("products")
+        assert at_kill is not None and not at_kill["done"], "finished before the kill"
+
+        # The worst case for a resume: the old run still has its next page in flight (as when
+        # the worker died after asking for it). Both copies wait in the queue for the new worker.
+        rig.sender(monkeypatch).send_task(
+            BACKFILL_PAGE,
+            kwargs={
+                "job": "products",
+                "aggregate_type": "product",
+                "after_key": at_kill["last_key"],
+                "page_size": PAGE,
+            },
+        )
+        resumed = rig.strangler_sync("backfill", "--aggregate", "products", "--page-size", "25")
+        assert resumed.returncode == 0, resumed.stderr
+        assert f"products: resumed after {at_kill['last_key']!r}" in resumed.stdout
+        wait_for(lambda: _queued(rig, "inventory") >= 2, message="both copies of the page")
+
+        with rig.worker("worker-inventory") as survivor:
+            wait_for(
+                lambda: _done(rig.checkpoint("products")),
+                timeout=120,
+                message="the resumed backfill to finish",
+            )
+
+    done = rig.checkpoint("products")
+    assert done is not None and done["done"]
+    assert PRODUCTS <= done["rows"] <= PRODUCTS + PAGE  # at most one page copied twice
+    service_rows = rig.all_products(rig.inventory_url)
+    assert len(service_rows) == PRODUCTS
+    assert service_rows == rig.all_products(rig.monolith_url)
+    assert "products: dropped the batch after" in survivor.log_path.read_text()
+
+
+def test_reservations_backfill_to_equal_rows(seeded_rig: SyncRig) -> None:
+    rig = seeded_rig
+    with rig.worker("worker-monolith"), rig.worker("worker-inventory"):
+        done = rig.strangler_sync(
+            "backfill", "--aggregate", "reservations", "--page-size", "40", "--wait"
+        )
+        assert done.returncode == 0, done.stderr
+    ids = _reservation_ids(rig)
+    assert len(ids) > 2 * 40  # several pages (the seed skips what stock cannot cover)
+    assert all(rig.reservation_synced(reservation_id) for reservation_id in ids)
+    checkpoint = rig.checkpoint("reservations")
+    assert checkpoint is not None and checkpoint["rows"] == len(ids)

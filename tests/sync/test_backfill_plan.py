@@ -1,0 +1,127 @@
+"""The pure parts of backfill and lag: where a job starts, when it counts as finished, and which
+batch the inventory worker takes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from extracted.inventory.sync import Checkpoint
+from sync.backfill import BackfillStart, jobs_named, plan_start
+from sync.backfill_jobs import JOBS, takes_batch
+from sync.lag import SyncPicture
+from sync.stats import BackfillState, OutboxStats, SyncStats
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+PRODUCTS = JOBS["products"]
+
+
+def checkpoint(**overrides: Any) -> BackfillState:
+    fields: dict[str, Any] = {
+        "job": "products",
+        "last_key": "SKU-00100",
+        "rows": 100,
+        "done": False,
+        "updated_at": T0,
+    }
+    fields.update(overrides)
+    return BackfillState(**fields)
+
+
+def sync_stats(*backfills: BackfillState, **overrides: Any) -> SyncStats:
+    fields: dict[str, Any] = {
+        "events_processed": 0,
+        "events_applied": 0,
+        "events_skipped": 0,
+        "last_lag_s": None,
+        "backfills": list(backfills),
+    }
+    fields.update(overrides)
+    return SyncStats(**fields)
+
+
+@pytest.mark.parametrize(
+    ("before", "restart", "action", "after_key"),
+    [
+        (None, False, "started", None),
+        (None, True, "started", None),
+        (checkpoint(), False, "resumed", "SKU-00100"),
+        (checkpoint(), True, "restarted", None),
+        (checkpoint(done=True), False, "already done", "SKU-00100"),
+        (checkpoint(done=True), True, "restarted", None),
+    ],
+)
+def test_where_a_job_starts(
+    before: BackfillState | None, restart: bool, action: str, after_key: str | None
+) -> None:
+    start = plan_start(PRODUCTS, before, restart=restart)
+    assert (start.action, start.after_key) == (action, after_key)
+    assert start.sent == (action != "already done")
+
+
+def test_an_old_done_flag_does_not_finish_a_restart() -> None:
+    start = plan_start(PRODUCTS, checkpoint(done=True, rows=100), restart=True)
+    assert not start.finished_in(sync_stats(checkpoint(done=True, rows=100)))
+    later = checkpoint(done=True, rows=250, updated_at=T0 + timedelta(seconds=1))
+    assert start.finished_in(sync_stats(later))
+    assert start.rows_done(sync_stats(later)) == 150
+
+
+def test_a_resume_counts_the_rows_before_it() -> None:
+    start = plan_start(PRODUCTS, checkpoint(rows=100), restart=False)
+    now = checkpoint(rows=180, last_key="SKU-00180", updated_at=T0 + timedelta(seconds=1))
+    assert start.rows_done(sync_stats(now)) == 180
+    assert not start.finished_in(sync_stats(now))
+
+
+def test_jobs_by_name() -> None:
+    assert [job.name for job in jobs_named("all")] == ["products", "reservations"]
+    assert jobs_named("reservations")[0].key_field == "id"
+    with pytest.raises(ValueError, match="unknown aggregate 'orders'"):
+        jobs_named("orders")
+
+
+def _worker_checkpoint(**overrides: Any) -> Checkpoint:
+    fields: dict[str, Any] = {
+        "job": "products",
+        "last_key": "SKU-00100",
+        "rows": 100,
+        "done": False,
+        "updated_at": T0,
+    }
+    fields.update(overrides)
+    return Checkpoint(**fields)
+
+
+@pytest.mark.parametrize(
+    ("state", "after_key", "takes"),
+    [
+        (None, None, True),  # the first page of a job that never ran
+        (None, "SKU-00100", False),  # a page of a run whose start never landed
+        ({}, "SKU-00100", True),  # the next page
+        ({}, "SKU-00075", False),  # a page already applied (a copy from an older run)
+        ({}, None, False),  # a stray first page while a run is under way
+        ({"done": True}, "SKU-00100", False),  # anything after the end
+    ],
+)
+def test_which_batch_the_inventory_worker_takes(
+    state: dict[str, Any] | None, after_key: str | None, takes: bool
+) -> None:
+    current = None if state is None else _worker_checkpoint(**state)
+    assert takes_batch(current, after_key) is takes
+
+
+def test_the_lag_picture() -> None:
+    outbox = OutboxStats(
+        pending=3, total=10, oldest_pending_age_s=1.5, by_aggregate_type={"product": 10}
+    )
+    picture = SyncPicture(outbox=outbox, sync=sync_stats(events_processed=5, last_lag_s=0.2))
+    assert (picture.backlog, picture.published, picture.in_flight) == (3, 7, 2)
+    assert not picture.caught_up
+    settled = OutboxStats(
+        pending=0, total=10, oldest_pending_age_s=None, by_aggregate_type={"product": 10}
+    )
+    assert SyncPicture(outbox=settled, sync=sync_stats(events_processed=10)).caught_up
+    assert isinstance(plan_start(PRODUCTS, None, restart=False), BackfillStart)

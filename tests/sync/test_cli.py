@@ -1,0 +1,70 @@
+"""`strangler sync` as a user runs it: refusals are one line on stderr and exit 1."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from tests.support.ports import free_port
+from tests.support.processes import REPO_ROOT, VENV_BIN
+from tests.sync.rig import SyncRig
+
+
+def _one_line_refusal(done: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("strangler sync: ")
+    for word in words:
+        assert word in lines[0]
+
+
+def test_status_with_the_services_down_is_one_line_and_exit_1(redis_env: dict[str, str]) -> None:
+    env = {
+        **os.environ,
+        **redis_env,
+        "STRANGLER_MONOLITH_URL": f"http://127.0.0.1:{free_port()}",
+        "STRANGLER_INVENTORY_URL": f"http://127.0.0.1:{free_port()}",
+    }
+    done = subprocess.run(
+        [str(VENV_BIN / "strangler"), "sync", "status"],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    _one_line_refusal(done, "unreachable")
+
+
+def test_status_shows_backlog_lag_and_checkpoints(rig: SyncRig) -> None:
+    rig.create_product()
+    rig.create_product()
+    done = rig.strangler_sync("status")
+    assert done.returncode == 0, done.stderr
+    assert "pending in the outbox (backlog)" in done.stdout
+    backlog_line = next(
+        line for line in done.stdout.splitlines() if "pending in the outbox" in line
+    )
+    assert backlog_line.split("│")[2].strip() == "2"
+    assert "never ran" in done.stdout
+
+
+def test_backfill_refusals(rig: SyncRig) -> None:
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"
+    refused = rig.strangler_sync("backfill", CELERY_BROKER_URL=nowhere)
+    _one_line_refusal(refused, "broker", "refused")
+    assert rig.checkpoint("products") is None
+
+    # Nobody applies the pages: --wait gives up with where things stand.
+    timed_out = rig.strangler_sync("backfill", "-a", "products", "--wait", "--timeout", "1")
+    _one_line_refusal(timed_out, "not done after 1 s", "products not started")
+
+    bad_size = rig.strangler_sync("backfill", "--page-size", "0")
+    assert bad_size.returncode == 2
+    unknown = rig.strangler_sync("backfill", "--aggregate", "orders")
+    assert unknown.returncode == 2
+
+    kick = rig.strangler_sync("relay", CELERY_BROKER_URL=nowhere)
+    _one_line_refusal(kick, "refused the relay kick")
+    bad_prefix = rig.strangler_sync("relay", STRANGLER_QUEUE_PREFIX="no spaces")
+    _one_line_refusal(bad_prefix, "STRANGLER_QUEUE_PREFIX")

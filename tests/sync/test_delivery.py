@@ -1,0 +1,96 @@
+"""What the event worker does with redelivery, reordering, poison and a database that is away."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import psycopg
+from celery import Celery
+from psycopg import sql
+
+from sync.task_names import APPLY_EVENT
+from tests.support.postgres import ADMIN_URL
+from tests.support.waiting import wait_for
+from tests.sync.envelopes import events_of, take_pending_envelopes
+from tests.sync.rig import SyncRig
+
+
+def _deliver(sender: Celery, *envelopes: dict[str, Any]) -> None:
+    for envelope in envelopes:
+        sender.send_task(APPLY_EVENT, args=[envelope])
+
+
+def test_duplicate_and_out_of_order_delivery_leave_the_service_row_equal(
+    rig: SyncRig, sender: Celery
+) -> None:
+    sku = rig.create_product(on_hand=5)["sku"]
+    rig.adjust(sku, delta=3)
+    rig.adjust(sku, delta=-1)
+    marker = rig.create_product()["sku"]
+    envelopes = take_pending_envelopes(rig)
+    versions = events_of(envelopes, sku)
+    assert sorted(versions) == [1, 2, 3]
+
+    # One pool process: the queue is consumed in order, so the marker comes last.
+    with rig.worker("worker-inventory", concurrency=1):
+        _deliver(sender, versions[1], versions[3], versions[2], versions[3], versions[2])
+        _deliver(sender, versions[1], events_of(envelopes, marker)[1])
+        wait_for(lambda: rig.product_synced(marker), message="the marker event to be applied")
+
+    monolith, service = rig.product_on_both(sku)
+    assert service == monolith
+    assert service[1]["version"] == 3
+    stats = rig.sync_stats()
+    assert stats["events_applied"] == 3  # v1, v3 and the marker
+    assert stats["events_skipped"] == 1  # v2 came after v3: stale
+    assert stats["events_processed"] == 4  # the three repeats were recognised by event id
+
+
+def test_a_poison_event_is_logged_with_its_id_and_not_retried(rig: SyncRig, sender: Celery) -> None:
+    sku = rig.create_product()["sku"]
+    (good,) = take_pending_envelopes(rig)
+    poison = {**good, "event_id": str(uuid.uuid4()), "payload": {"sku": sku}}
+
+    with rig.worker("worker-inventory", concurrency=1) as worker:
+        _deliver(sender, poison, good)
+        wait_for(lambda: rig.product_synced(sku), message="the good event after the poison")
+        log = worker.log_path.read_text()
+
+    assert log.count(f"poison event {poison['event_id']} refused") == 1
+    assert "Retry in" not in log
+    assert rig.sync_stats()["events_processed"] == 1
+
+
+def _allow_connections(database_url: str, allowed: bool) -> None:
+    name = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}").format(
+                sql.Identifier(name), sql.Literal(allowed)
+            )
+        )
+
+
+def test_a_database_that_refuses_connections_is_retried_until_it_is_back(
+    rig: SyncRig, sender: Celery
+) -> None:
+    sku = rig.create_product()["sku"]
+    (event,) = take_pending_envelopes(rig)
+    database = rig.env["INVENTORY_DATABASE_URL"]
+
+    _allow_connections(database, False)
+    try:
+        with rig.worker("worker-inventory", concurrency=1) as worker:
+            _deliver(sender, event)
+            wait_for(
+                lambda: "retry: Retry in" in worker.log_path.read_text(),
+                timeout=30,
+                message="the worker to schedule a retry",
+            )
+            assert "OperationalError" in worker.log_path.read_text()
+            _allow_connections(database, True)
+            wait_for(lambda: rig.product_synced(sku), timeout=90, message="the retried event")
+    finally:
+        _allow_connections(database, True)
+    assert rig.sync_stats()["events_applied"] == 1
