@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from extracted.inventory.models import OutboxEvent, ProcessedEvent, Product, Reservation
@@ -182,7 +183,7 @@ def test_a_backfill_batch_is_all_or_nothing_with_its_checkpoint(
     # Valid JSON shape, but a row the database refuses (reserved > on_hand): the whole batch and
     # its checkpoint roll back together.
     refused = [product_state(), product_state(on_hand=1, reserved=5)]
-    with pytest.raises(Exception, match="products_reserved_within_on_hand"):
+    with pytest.raises(IntegrityError, match="products_reserved_within_on_hand"):
         apply_backfill_batch(
             job=job,
             aggregate_type="product",
