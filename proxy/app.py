@@ -1,11 +1,12 @@
 """The proxy process: the client-facing hot path, and wiring of every part of the façade.
 
-Server side: aiohttp's low-level ``web.Server`` on uvloop, chosen by measurement:
-``bench/upstream_client.py`` runs the same minimal proxy (aiohttp client) on this server and on
-uvicorn (raw ASGI, uvloop + httptools, no framework), and this one served about 1.35x more
-requests/s on one core (figures in ``bench/README.md``). It also shares one event loop and one
-HTTP stack with the upstream client, and has no router or middleware on the hot path (the routing
-decision is ours). The admin API is an ordinary ``web.Application`` on its own port.
+Server side: aiohttp's low-level ``web.Server`` on uvloop. ``bench/upstream_client.py`` runs the
+same minimal proxy (aiohttp client) on it and on uvicorn (raw ASGI, uvloop + httptools, no
+framework): the two are on par on one core (aiohttp/uvicorn ratio of medians 0.90x-1.36x across
+runs on this shared 2-core machine; figures in ``bench/README.md``), so the tie is broken by: one
+event loop and one HTTP stack shared with the upstream client, no ASGI translation of headers
+and bodies, and no router or middleware on the hot path (the routing decision is ours). The
+admin API is an ordinary ``web.Application`` on its own port.
 
 A request, top to bottom (:meth:`ProxyServer.handle`): refuse ambiguous paths -> decide the route
 -> read the body (limit) -> clean the headers -> send to the primary upstream; an idempotent
