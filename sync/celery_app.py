@@ -84,6 +84,11 @@ def _broker_config(settings: SyncSettings) -> dict[str, Any]:
                 "control_folder": str(control_dir),
                 "polling_interval": FILESYSTEM_POLL_S,
             },
+            # Caveat of this transport: a worker takes a message by moving its file away, and
+            # kombu re-queues unacked messages only on a clean shutdown, so a worker killed
+            # mid-task loses that one message (acks_late cannot help here). Redis keeps it until
+            # the visibility timeout. A lost event leaves the row behind until the next write of
+            # it; a lost backfill batch is picked up again by a resume.
             # Remote control (`celery inspect`, pidbox replies) needs a broadcast-and-reply
             # channel the file transport does not really provide: switched off on purpose.
             # Mingle and gossip switch themselves off on transports other than amqp/redis.
