@@ -79,8 +79,10 @@ def list_routes(file: FileOption = None) -> None:
     path = _routes_file(file)
     table = _load(path)
     grid = Table(title=f"{path} (digest {table.digest[:12]})")
-    for column in ("route", "match", "mode", "target", "sticky", "fallback"):
-        grid.add_column(column)
+    grid.add_column("route", no_wrap=True)
+    grid.add_column("match", overflow="fold")
+    for column in ("mode", "target", "sticky", "fallback"):
+        grid.add_column(column, overflow="fold")
     for route in table.routes:
         grid.add_row(
             route.name,
@@ -276,7 +278,7 @@ def mismatches(
     data = _admin_get("/admin/mismatches", {"route": route, "limit": limit, "since": since})
     grid = Table(title=f"{data['count']} mismatch(es)" + (f" on {route}" if route else ""))
     for column in ("at", "route", "request", "status", "differences"):
-        grid.add_column(column)
+        grid.add_column(column, overflow="fold")
     for row in data["results"]:
         diffs = row["differences"]
         shown = "; ".join(
