@@ -154,3 +154,28 @@ def test_stops_cleanly_on_a_signal(tmp_path: Path, sig: signal.Signals) -> None:
 
 def table_text_static() -> str:
     return routes_yaml({"monolith": upstream("http://127.0.0.1:1")}, [])
+
+
+def test_requests_never_see_a_mixed_table(tmp_path: Path, monolith: Echo, inventory: Echo) -> None:
+    """While the file flips between two tables, every answer comes from one of them whole."""
+    ups = {"monolith": upstream(monolith.url), "inventory": upstream(inventory.url)}
+    tables = {
+        "alpha": routes_yaml(ups, [route("alpha", mode="monolith", target="inventory")]),
+        "beta": routes_yaml(ups, [route("beta", mode="extracted", target="inventory")]),
+    }
+    allowed = {("alpha", "monolith"), ("beta", "inventory")}
+    with running_proxy(tmp_path, tables["alpha"]) as proxy:
+        seen: set[tuple[str, str]] = set()
+        with httpx.Client(base_url=proxy.url) as client:
+            for flip in range(12):
+                name = "beta" if flip % 2 == 0 else "alpha"
+                write_atomically(proxy.routes_file, tables[name])
+
+                def answered_by_new_table(expected: str = name) -> bool:
+                    resp = client.get("/api/x/")
+                    pair = (resp.headers["X-Strangler-Route"], resp.headers["X-Strangler-Upstream"])
+                    seen.add(pair)  # checked below: wait_for treats a raised error as "not yet"
+                    return pair[0] == expected
+
+                wait_for(answered_by_new_table, message=f"table {name}")
+        assert seen == allowed  # both tables served, and never a mix of the two
