@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from proxy.shadow import INLINE_COMPARE_BYTES
 from tests.proxy.harness import (
     Echo,
     echo_upstream,
@@ -163,3 +164,26 @@ def test_mismatches_go_to_postgresql(
         )
         assert [r["path"] for r in listed["results"]] == ["/api/pg/2/", "/api/pg/1/"]
     assert not (tmp_path / "proxy.sqlite3").exists()
+
+
+def test_large_answers_are_compared_off_the_event_loop(
+    tmp_path: Path, monolith: Echo, inventory: Echo
+) -> None:
+    """Answers above INLINE_COMPARE_BYTES are compared in a worker process: same outcome."""
+    with running_proxy(tmp_path, shadow_table(monolith, inventory, dry_run=True)) as proxy:
+        big = {"items": [{"n": n, "text": "x" * 40} for n in range(INLINE_COMPARE_BYTES // 40)]}
+        path = f"/api/big/{random_suffix()}/"
+        resp = httpx.post(f"{proxy.url}{path}", json=big)
+        assert resp.status_code == 200 and len(resp.content) > INLINE_COMPARE_BYTES
+        listed = wait_for(
+            lambda: (body := proxy.admin_json("/admin/mismatches"))["count"] == 1 and body,
+            message="the large mismatch",
+        )
+        (row,) = listed["results"]
+        assert row["path"] == path
+        wheres = [d["where"] for d in row["differences"]]
+        # The names differ, and the copy carried one more header (the dry-run one) that the
+        # echo reports back; the large body itself compared equal.
+        assert "$.upstream" in wheres
+        assert "X-Strangler-Dry-Run" in [d["actual"] for d in row["differences"]]
+        assert not any(w.startswith("$.body") for w in wheres)
