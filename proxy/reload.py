@@ -51,6 +51,8 @@ def ensure_routes_file(path: Path, template: Path) -> bool:
         os.link(tmp, path)  # never overwrites a file another process just wrote
     except FileExistsError:
         return False
+    except OSError:  # a file system without hard links: rename (atomic, may overwrite)
+        os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return True
