@@ -17,3 +17,6 @@ app.add_typer(plan_cmd.app, name="plan")
 app.add_typer(sync_cmd.app, name="sync")
 app.command(name="compare")(compare_cmd.compare)
 app.command(name="up")(up_cmd.up)
+
+if __name__ == "__main__":
+    app()

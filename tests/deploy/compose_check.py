@@ -43,14 +43,27 @@ def _settings_prefix(cls: ast.ClassDef) -> str | None:
     return None
 
 
+def _alias_names(call: ast.Call) -> set[str]:
+    """Names in ``Field(validation_alias="X")`` and ``AliasChoices("X", ...)`` (pydantic-settings
+    reads the environment variable of that name)."""
+    func = ast.unparse(call.func)
+    if func.endswith("AliasChoices"):
+        return {str(a.value) for a in call.args if isinstance(a, ast.Constant)}
+    return {
+        str(kw.value.value)
+        for kw in call.keywords
+        if kw.arg == "validation_alias" and isinstance(kw.value, ast.Constant)
+    }
+
+
 def _is_settings_class(cls: ast.ClassDef) -> bool:
     return any("Settings" in ast.unparse(base) for base in cls.bases)
 
 
 def env_vars_read_by_code() -> set[str]:
-    """Every environment variable name our code reads: os.environ/getenv literals, and the fields
-    of pydantic-settings classes (prefix + field name, upper-cased), including inherited fields
-    of settings base classes within our code."""
+    """Every environment variable name our code reads: os.environ/getenv literals, pydantic
+    validation aliases, and the fields of pydantic-settings classes (prefix + field name,
+    upper-cased), including inherited fields of settings base classes within our code."""
     names: set[str] = set()
     classes: dict[str, ast.ClassDef] = {}
     for path in _python_files():
@@ -70,6 +83,8 @@ def env_vars_read_by_code() -> set[str]:
                     names.add(str(node.slice.value))
             elif isinstance(node, ast.ClassDef):
                 classes[node.name] = node
+            if isinstance(node, ast.Call):
+                names |= _alias_names(node)
 
     def fields(cls: ast.ClassDef) -> set[str]:
         own = {

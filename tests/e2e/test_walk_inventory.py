@@ -7,6 +7,8 @@ given, no client may see an error, and at the end both databases hold the same p
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 
@@ -29,6 +31,10 @@ def _backfill_and_sync(stack: Stack) -> None:
     )
 
 
+def _await_requests(traffic: Traffic, count: int) -> None:
+    wait_for(lambda: traffic.count() >= count, timeout=60, message=f"{count} requests")
+
+
 def test_walk_reads_from_monolith_to_extracted_and_back(stack: Stack) -> None:
     _backfill_and_sync(stack)
     monolith_rows = stack.all_products(stack.monolith_url)
@@ -47,7 +53,7 @@ def test_walk_reads_from_monolith_to_extracted_and_back(stack: Stack) -> None:
 
     traffic = Traffic(stack.proxy_url, read_paths, write_skus)
     traffic.start()
-    walk = [
+    walk: list[dict[str, Any]] = [
         {"mode": "shadow"},
         {"mode": "canary", "percent": 10},
         {"mode": "canary", "percent": 50},
@@ -62,7 +68,7 @@ def test_walk_reads_from_monolith_to_extracted_and_back(stack: Stack) -> None:
         for changes in walk:
             stack.set_route(READ_ROUTE, **changes)
             start = traffic.count()
-            wait_for(lambda s=start: traffic.count() >= s + 150, timeout=60, message="traffic")
+            _await_requests(traffic, start + 150)
             seen_per_step.append((changes, traffic.upstreams_since(start)))
     finally:
         traffic.stop()

@@ -64,7 +64,11 @@ def test_a_refused_broker_marks_nothing_published_and_everything_goes_once_it_is
         assert rig.outbox_stats()["pending"] == 0
         for sku in skus:
             wait_for(partial(rig.product_synced, sku), message=f"{sku} in the service")
-    assert rig.sync_stats()["events_applied"] == 4
+        wait_for(lambda: rig.sync_stats()["events_processed"] == 4, message="4 events processed")
+    # Two pool processes may apply skus[0]'s create after its adjustment: then it is stale.
+    stats = rig.sync_stats()
+    assert stats["events_applied"] + stats["events_skipped"] == 4
+    assert stats["events_applied"] >= 3
 
 
 def test_the_cli_kicks_the_relay(rig: SyncRig) -> None:
