@@ -41,8 +41,8 @@ format: install
 	$(BIN)/ruff check --fix .
 
 bench: install
-	$(BIN)/python bench/upstream_client.py
-	$(BIN)/python bench/proxy_overhead.py
+	$(BIN)/python -m bench.upstream_client
+	$(BIN)/python -m bench.proxy_overhead
 
 clean:
 	rm -rf var build *.egg-info .mypy_cache .ruff_cache .pytest_cache

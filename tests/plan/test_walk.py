@@ -207,6 +207,7 @@ def test_a_bad_admin_token_fails_the_proxy_gates(plan_env: PlanEnv) -> None:
 
 def test_the_token_is_read_from_the_var_folder(plan_env: PlanEnv) -> None:
     walk_to(plan_env, "proxy-in-front")
+    plan_env.components.traffic(READS, requests=20)
     (plan_env.var_dir / "admin-token").write_text(plan_env.components.token + "\n")
     plan_env.overrides = {"PROXY_ADMIN_TOKEN": ""}
     assert plan_env.plan("verify").returncode == 0
