@@ -134,26 +134,21 @@ def stack_environment(ports: Ports, base: dict[str, str] | None = None) -> dict[
     return env
 
 
-def preparation_steps(products: int) -> list[tuple[str, list[str]]]:
+def preparation_steps(products: int, *, reservations: int = 0) -> list[tuple[str, list[str]]]:
     """What runs, in order, before any server starts: schema migrations of each owner's database,
-    then demo data (the seed skips products that already exist, so it is safe on every start)."""
+    then demo data: ``products`` products and ``reservations`` reservations (the seed skips rows
+    that already exist, so it is safe on every start)."""
     steps = [
         ("migrate the monolith", [sys.executable, "monolith/manage.py", "migrate", "--noinput"]),
         ("migrate the inventory service", [sys.executable, "-m", "extracted.inventory.migrate"]),
     ]
     if products > 0:
-        steps.append(
-            (
-                f"seed {products} products",
-                [
-                    sys.executable,
-                    "monolith/manage.py",
-                    "seed_inventory",
-                    "--products",
-                    str(products),
-                ],
-            )
-        )
+        seed = [sys.executable, "monolith/manage.py", "seed_inventory", "--products", str(products)]
+        what = f"seed {products} products"
+        if reservations > 0:
+            seed += ["--reservations", str(reservations)]
+            what += f" and {reservations} reservations"
+        steps.append((what, seed))
     return steps
 
 

@@ -15,42 +15,20 @@ from typing import Any
 import httpx
 
 from proxy.config_edit import update_route
-from strangler.stack import (
-    Ports,
-    preparation_steps,
-    stack_environment,
-    stack_processes,
-    write_routes_file,
-)
-from tests.support.ports import free_port
-from tests.support.postgres import fresh_database
+from strangler.stack import Ports, stack_environment, stack_processes, write_routes_file
+from tests.support.components import StackUrls, free_ports, prepare, running
+from tests.support.postgres import fresh_database, fresh_owner_databases
 from tests.support.processes import REPO_ROOT, ServerProcess
 from tests.support.random_refs import random_suffix
 from tests.support.waiting import wait_for
 
 
 @dataclass
-class Stack:
+class Stack(StackUrls):
     ports: Ports
     env: dict[str, str]
     routes_file: Path
     processes: dict[str, ServerProcess] = field(default_factory=dict)
-
-    @property
-    def proxy_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.proxy}"
-
-    @property
-    def monolith_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.monolith}"
-
-    @property
-    def inventory_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.inventory}"
-
-    @property
-    def admin_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports.admin}"
 
     def admin(self, path: str) -> Any:
         token = self.env["PROXY_ADMIN_TOKEN"]
@@ -75,27 +53,16 @@ class Stack:
             [sys.executable, *argv], env=self.env, cwd=REPO_ROOT, capture_output=True, text=True
         )
 
-    def all_products(self, base_url: str) -> list[dict[str, Any]]:
-        """Every product row as the API shows it, following the pagination links."""
-        rows: list[dict[str, Any]] = []
-        url: str | None = f"{base_url}/api/inventory/products/?page_size=500"
-        while url:
-            page = httpx.get(url, timeout=10).json()
-            rows.extend(page["results"])
-            url = page["next"]
-        return rows
-
 
 @contextmanager
 def running_stack(tmp_path: Path, redis_url: str, *, products: int) -> Iterator[Stack]:
     """Migrate, seed, and start every process of the stack on fresh databases."""
     with ExitStack() as stack_cm:
-        monolith_db = stack_cm.enter_context(fresh_database("e2e_mono"))
-        inventory_db = stack_cm.enter_context(fresh_database("e2e_inv"))
+        databases = stack_cm.enter_context(fresh_owner_databases("e2e"))
         proxy_db = stack_cm.enter_context(fresh_database("e2e_proxy"))
         var = tmp_path / "var"
         var.mkdir()
-        ports = Ports(free_port(), free_port(), free_port(), free_port())
+        ports = free_ports()
         routes_file = var / "routes.yaml"
         write_routes_file(routes_file, ports)
         env = stack_environment(
@@ -103,8 +70,7 @@ def running_stack(tmp_path: Path, redis_url: str, *, products: int) -> Iterator[
             base={
                 **os.environ,
                 "STRANGLER_VAR_DIR": str(var),
-                "DATABASE_URL": monolith_db,
-                "INVENTORY_DATABASE_URL": inventory_db,
+                **databases,
                 "PROXY_DIFF_DATABASE_URL": proxy_db,
                 "PROXY_ROUTES_FILE": str(routes_file),
                 "PROXY_ADMIN_TOKEN": f"e2e-{random_suffix()}",
@@ -112,15 +78,9 @@ def running_stack(tmp_path: Path, redis_url: str, *, products: int) -> Iterator[
                 "STRANGLER_QUEUE_PREFIX": f"e2e{random_suffix()}",
             },
         )
-        s = Stack(ports=ports, env=env, routes_file=routes_file)
-        for what, argv in preparation_steps(products):
-            done = subprocess.run(argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True)
-            assert done.returncode == 0, f"could not {what}:\n{done.stdout}{done.stderr}"
-        for spec in stack_processes(ports):
-            proc = ServerProcess(spec.name, spec.argv, env=env, log_dir=tmp_path / "logs")
-            s.processes[spec.name] = proc.start()
-            stack_cm.callback(proc.stop)
-        for spec in stack_processes(ports):
-            if spec.ready_url:
-                s.processes[spec.name].wait_http_ok(spec.ready_url, timeout=60)
-        yield s
+        prepare(env, products=products)
+        names = [spec.name for spec in stack_processes(ports)]
+        processes = stack_cm.enter_context(
+            running(names, ports=ports, env=env, log_dir=tmp_path / "logs")
+        )
+        yield Stack(ports=ports, env=env, routes_file=routes_file, processes=processes)

@@ -12,8 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from strangler.stack import Ports
-from tests.support.ports import free_port
+from tests.support.components import free_ports
 from tests.support.processes import REPO_ROOT, ServerProcess
 from tests.support.random_refs import random_sku
 from tests.support.waiting import wait_for
@@ -27,7 +26,7 @@ def _listening(port: int) -> bool:
 
 
 def test_up_serves_syncs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    ports = Ports(free_port(), free_port(), free_port(), free_port())
+    ports = free_ports()
     env = {
         key: value
         for key, value in os.environ.items()

@@ -14,6 +14,7 @@ import pytest
 
 from tests.e2e.stack import Stack
 from tests.e2e.traffic import Traffic
+from tests.support.inventory_api import all_products
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -25,7 +26,7 @@ def _backfill_and_sync(stack: Stack) -> None:
     done = stack.run("-m", "strangler.cli", "sync", "backfill", "--aggregate", "all", "--wait")
     assert done.returncode == 0, done.stdout + done.stderr
     wait_for(
-        lambda: stack.all_products(stack.inventory_url) == stack.all_products(stack.monolith_url),
+        lambda: all_products(stack.inventory_url) == all_products(stack.monolith_url),
         timeout=60,
         message="service rows to equal monolith rows",
     )
@@ -37,7 +38,7 @@ def _await_requests(traffic: Traffic, count: int) -> None:
 
 def test_walk_reads_from_monolith_to_extracted_and_back(stack: Stack) -> None:
     _backfill_and_sync(stack)
-    monolith_rows = stack.all_products(stack.monolith_url)
+    monolith_rows = all_products(stack.monolith_url)
     read_skus = [row["sku"] for row in monolith_rows[:10]]
     write_skus = [row["sku"] for row in monolith_rows[-5:]]
     read_paths = [f"/api/inventory/products/{sku}/" for sku in read_skus]
@@ -98,7 +99,7 @@ def test_walk_reads_from_monolith_to_extracted_and_back(stack: Stack) -> None:
     assert stack.admin(f"/admin/mismatches?route={READ_ROUTE}")["count"] == 0
 
     wait_for(
-        lambda: stack.all_products(stack.inventory_url) == stack.all_products(stack.monolith_url),
+        lambda: all_products(stack.inventory_url) == all_products(stack.monolith_url),
         timeout=60,
         message="both databases to hold the same product rows",
     )

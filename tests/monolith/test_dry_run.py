@@ -14,13 +14,12 @@ import pytest
 from monolith.inventory.models import Product, Reservation, ReservationLine
 from monolith.outbox.models import OutboxEvent
 from tests.monolith.api_client import JsonClient, JsonResponse
-from tests.monolith.factories import (
+from tests.monolith.factories import make_product, make_reservation
+from tests.support.inventory_api import (
     PRODUCTS,
     RESERVATIONS,
     adjustment_body,
     adjustments_path,
-    make_product,
-    make_reservation,
     product_body,
     reservation_body,
     reservation_path,

@@ -20,12 +20,12 @@ from monolith.outbox.models import OutboxEvent
 from monolith.outbox.relay import envelope_of
 from monolith.outbox.services import OutboxOutsideTransaction, outbox_record
 from tests.monolith.api_client import JsonClient
-from tests.monolith.factories import (
+from tests.monolith.factories import make_product
+from tests.support.inventory_api import (
     PRODUCTS,
     RESERVATIONS,
     adjustment_body,
     adjustments_path,
-    make_product,
     product_body,
     reservation_body,
     reservation_path,

@@ -6,7 +6,8 @@ import pytest
 
 from monolith.inventory.seeding import seed_products
 from tests.monolith.api_client import JsonClient
-from tests.monolith.factories import PRODUCTS, make_product
+from tests.monolith.factories import make_product
+from tests.support.inventory_api import PRODUCTS
 from tests.support.random_refs import random_suffix
 
 pytestmark = pytest.mark.django_db

@@ -8,12 +8,11 @@ import pytest
 
 from monolith.inventory.models import MAX_STOCK, Product
 from tests.monolith.api_client import JsonClient
-from tests.monolith.factories import (
+from tests.monolith.factories import make_product, make_reservation
+from tests.support.inventory_api import (
     PRODUCTS,
     adjustment_body,
     adjustments_path,
-    make_product,
-    make_reservation,
     product_body,
     product_path,
 )

@@ -9,13 +9,8 @@ import pytest
 from monolith.inventory.models import Product, Reservation
 from monolith.outbox.models import OutboxEvent
 from tests.monolith.api_client import JsonClient
-from tests.monolith.factories import (
-    RESERVATIONS,
-    make_product,
-    make_reservation,
-    reservation_body,
-    reservation_path,
-)
+from tests.monolith.factories import make_product, make_reservation
+from tests.support.inventory_api import RESERVATIONS, reservation_body, reservation_path
 from tests.support.random_refs import random_order_id, random_suffix
 
 pytestmark = pytest.mark.django_db

@@ -14,8 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from strangler.stack import Ports, stack_processes
-from tests.support.ports import free_port
+from tests.support import components
 from tests.support.processes import REPO_ROOT, ServerProcess
 from tests.support.random_refs import random_suffix
 from tests.support.waiting import wait_for
@@ -39,10 +38,9 @@ def _manage(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]
 
 
 def _monolith(env: dict[str, str], log_dir: Path) -> tuple[ServerProcess, str]:
-    port = free_port()
-    spec = next(s for s in stack_processes(Ports(monolith=port)) if s.name == "monolith")
-    server = ServerProcess("monolith", spec.argv, env=env, log_dir=log_dir, inherit_env=False)
-    return server, f"http://127.0.0.1:{port}"
+    ports = components.free_ports()
+    monolith = components.server("monolith", ports=ports, env=env, log_dir=log_dir)
+    return monolith, f"http://127.0.0.1:{ports.monolith}"
 
 
 @pytest.fixture(scope="module")

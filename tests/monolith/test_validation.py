@@ -8,12 +8,12 @@ import pytest
 
 from monolith.outbox.models import OutboxEvent
 from tests.monolith.api_client import JsonClient
-from tests.monolith.factories import (
+from tests.monolith.factories import make_product
+from tests.support.inventory_api import (
     PRODUCTS,
     RESERVATIONS,
     adjustment_body,
     adjustments_path,
-    make_product,
     product_body,
     reservation_body,
 )

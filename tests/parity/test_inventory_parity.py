@@ -41,7 +41,7 @@ def explain(report: ScenarioReport) -> str:
 
 def compare(sides: Sides, scenario: Scenario, **options: Any) -> ScenarioReport:
     return run_scenario(
-        scenario, monolith_url=sides.monolith_url, target_url=sides.service_url, **options
+        scenario, monolith_url=sides.monolith_url, target_url=sides.inventory_url, **options
     )
 
 
@@ -99,7 +99,7 @@ def test_the_seeded_reservations_answer_the_same(sides: Sides) -> None:
 def _snapshot(sides: Sides) -> dict[str, Any]:
     """Everything a comparison could have changed, as both sides show it."""
     snapshot: dict[str, Any] = {}
-    for name, url in (("monolith", sides.monolith_url), ("service", sides.service_url)):
+    for name, url in (("monolith", sides.monolith_url), ("service", sides.inventory_url)):
         with httpx.Client(base_url=url, timeout=10) as client:
             snapshot[name] = {
                 "products": client.get("/api/inventory/products/?page_size=500").json(),
@@ -141,7 +141,7 @@ def test_strangler_compare_on_the_real_sides(sides: Sides, tmp_path: Any) -> Non
             "--monolith",
             sides.monolith_url,
             "--target",
-            sides.service_url,
+            sides.inventory_url,
             "--report",
             str(report_path),
         ],

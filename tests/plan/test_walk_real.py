@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +16,10 @@ import httpx
 import pytest
 
 from proxy.config import load_route_table
+from strangler.stack import stack_environment, write_routes_file
 from tests.parity.sides import PRODUCTS, Sides, drift_product, running_sides
-from tests.support.ports import free_port
-from tests.support.processes import REPO_ROOT, VENV_BIN, ServerProcess
+from tests.support.components import running
+from tests.support.processes import REPO_ROOT, VENV_BIN
 from tests.support.random_refs import random_suffix
 from tests.support.waiting import wait_for
 
@@ -37,23 +37,19 @@ READ_PATHS = [f"/api/inventory/products/SKU-{n:05d}/" for n in range(1, 21)] + [
 @dataclass
 class RealWalk:
     sides: Sides
-    proxy_url: str
-    admin_url: str
-    token: str
-    routes_file: Path
-    var_dir: Path
+    #: The proxy's and the CLI's environment (``strangler.stack.stack_environment``).
+    env: dict[str, str]
+
+    @property
+    def token(self) -> str:
+        return self.env["PROXY_ADMIN_TOKEN"]
+
+    @property
+    def routes_file(self) -> Path:
+        return Path(self.env["PROXY_ROUTES_FILE"])
 
     def plan(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {
-            **os.environ,
-            "STRANGLER_VAR_DIR": str(self.var_dir),
-            "PROXY_ROUTES_FILE": str(self.routes_file),
-            "STRANGLER_MONOLITH_URL": self.sides.monolith_url,
-            "STRANGLER_INVENTORY_URL": self.sides.service_url,
-            "STRANGLER_PROXY_ADMIN_URL": self.admin_url,
-            "PROXY_ADMIN_TOKEN": self.token,
-            "COLUMNS": "200",
-        }
+        env = {**self.env, "COLUMNS": "200"}
         env.pop("STRANGLER_PLAN_FILE", None)
         return subprocess.run(
             [str(VENV_BIN / "strangler"), "plan", *args],
@@ -66,7 +62,9 @@ class RealWalk:
 
     def admin(self, path: str) -> Any:
         resp = httpx.get(
-            f"{self.admin_url}{path}", headers={"Authorization": f"Bearer {self.token}"}, timeout=5
+            f"{self.sides.admin_url}{path}",
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=5,
         )
         resp.raise_for_status()
         return resp.json()
@@ -82,7 +80,7 @@ class RealWalk:
         """``count`` GETs through the proxy from many clients; every answer must be a success or
         the 404 the paths ask for. Returns how many each upstream served."""
         served: dict[str, int] = {}
-        with httpx.Client(base_url=self.proxy_url, timeout=10) as client:
+        with httpx.Client(base_url=self.sides.proxy_url, timeout=10) as client:
             for i in range(count):
                 path = paths[i % len(paths)]
                 resp = client.get(path, headers={"X-Client-Id": f"client-{i % 97}"})
@@ -106,29 +104,18 @@ def walk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealWalk]:
         var_dir = logs / "walk-var"
         var_dir.mkdir()
         routes_file = var_dir / "routes.yaml"
-        text = (REPO_ROOT / "proxy" / "routes.default.yaml").read_text()
-        text = text.replace("http://127.0.0.1:8000", sides.monolith_url)
-        routes_file.write_text(text.replace("http://127.0.0.1:8101", sides.service_url))
-        proxy_port, admin_port = free_port(), free_port()
-        token = f"walk-{random_suffix()}"
-        proxy = ServerProcess(
-            "proxy",
-            [sys.executable, "-m", "proxy"],
-            env={
+        write_routes_file(routes_file, sides.ports)
+        env = stack_environment(
+            sides.ports,
+            base={
+                **os.environ,
                 "STRANGLER_VAR_DIR": str(var_dir),
-                "PROXY_LISTEN": f"127.0.0.1:{proxy_port}",
-                "PROXY_ADMIN_LISTEN": f"127.0.0.1:{admin_port}",
                 "PROXY_ROUTES_FILE": str(routes_file),
-                "PROXY_ADMIN_TOKEN": token,
+                "PROXY_ADMIN_TOKEN": f"walk-{random_suffix()}",
             },
-            log_dir=logs,
         )
-        with proxy:
-            admin_url = f"http://127.0.0.1:{admin_port}"
-            proxy.wait_http_ok(f"{admin_url}/health", timeout=30)
-            yield RealWalk(
-                sides, f"http://127.0.0.1:{proxy_port}", admin_url, token, routes_file, var_dir
-            )
+        with running(["proxy"], ports=sides.ports, env=env, log_dir=logs):
+            yield RealWalk(sides, env)
 
 
 def test_the_shipped_plan_walks_to_extracted_on_the_real_components(walk: RealWalk) -> None:

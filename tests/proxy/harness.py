@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from ruamel.yaml import YAML
 
+from tests.support.components import process_spec
 from tests.support.ports import free_port
 from tests.support.processes import ServerProcess
 from tests.support.random_refs import random_suffix
@@ -132,9 +133,8 @@ def running_proxy(
     if token:
         env["PROXY_ADMIN_TOKEN"] = token
     env.setdefault("PROXY_DIFF_DATABASE_URL", f"sqlite:///{var / 'proxy.sqlite3'}")
-    proc = ServerProcess(
-        f"proxy-{random_suffix()}", [sys.executable, "-m", "proxy"], env=env, log_dir=var / "logs"
-    )
+    argv = process_spec("proxy").argv  # what the stack runs; the listeners are in ``env``
+    proc = ServerProcess(f"proxy-{random_suffix()}", argv, env=env, log_dir=var / "logs")
     with proc:
         admin_url = f"http://{env['PROXY_ADMIN_LISTEN']}"
         proc.wait_http_ok(f"{admin_url}/health")

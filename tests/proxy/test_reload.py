@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -20,6 +19,7 @@ from tests.proxy.harness import (
     upstream,
     write_atomically,
 )
+from tests.support.components import process_spec
 from tests.support.processes import REPO_ROOT
 from tests.support.waiting import wait_for
 
@@ -93,7 +93,7 @@ def test_invalid_file_at_start_exits_2_with_one_line(tmp_path: Path) -> None:
     routes = tmp_path / "routes.yaml"
     routes.write_text("upstreams:\n  inventory: {url: http://127.0.0.1:1}\nroutes: []\n")
     done = subprocess.run(
-        [sys.executable, "-m", "proxy"],
+        process_spec("proxy").argv,
         env={**os.environ, **proxy_env(tmp_path, routes)},
         cwd=REPO_ROOT,
         capture_output=True,
@@ -129,7 +129,7 @@ def test_bad_settings_exit_2_with_one_line(tmp_path: Path) -> None:
     routes = tmp_path / "routes.yaml"
     routes.write_text(table_text_static())
     done = subprocess.run(
-        [sys.executable, "-m", "proxy"],
+        process_spec("proxy").argv,
         env={**os.environ, **proxy_env(tmp_path, routes), "PROXY_LISTEN": "no-port-here"},
         cwd=REPO_ROOT,
         capture_output=True,

@@ -32,3 +32,11 @@ def fresh_database(hint: str) -> Iterator[str]:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@contextmanager
+def fresh_owner_databases(hint: str) -> Iterator[dict[str, str]]:
+    """A fresh database for each owner, the monolith (``<hint>_mono``) and the inventory service
+    (``<hint>_inv``), as the environment variables the two read (docs/components.md)."""
+    with fresh_database(f"{hint}_mono") as monolith, fresh_database(f"{hint}_inv") as inventory:
+        yield {"DATABASE_URL": monolith, "INVENTORY_DATABASE_URL": inventory}

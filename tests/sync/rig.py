@@ -20,16 +20,22 @@ import httpx
 import pytest
 from celery import Celery
 
-from strangler.stack import Ports, stack_processes
+from strangler.stack import stack_environment
 from sync.celery_app import make_celery
-from tests.support.ports import free_port
-from tests.support.postgres import fresh_database
+from tests.support.components import free_ports, prepare, running
+from tests.support.inventory_api import (
+    PRODUCTS,
+    RESERVATIONS,
+    adjustment_body,
+    adjustments_path,
+    product_body,
+    product_path,
+    reservation_body,
+    reservation_path,
+)
+from tests.support.postgres import fresh_owner_databases
 from tests.support.processes import REPO_ROOT, VENV_BIN, ServerProcess
-from tests.sync.factories import adjustment_body, product_body, reservation_body
 from tests.sync.workers import running_beat, running_worker
-
-PRODUCTS = "/api/inventory/products/"
-RESERVATIONS = "/api/inventory/reservations/"
 
 
 @dataclass
@@ -86,13 +92,13 @@ class SyncRig:
         return self._post(PRODUCTS, product_body(**overrides))
 
     def adjust(self, sku: str, **overrides: Any) -> dict[str, Any]:
-        return self._post(f"{PRODUCTS}{sku}/adjustments/", adjustment_body(**overrides))
+        return self._post(adjustments_path(sku), adjustment_body(**overrides))
 
     def reserve(self, lines: list[tuple[str, int]]) -> dict[str, Any]:
         return self._post(RESERVATIONS, reservation_body(lines))
 
     def commit(self, reservation_id: str) -> dict[str, Any]:
-        return self._post(f"{RESERVATIONS}{reservation_id}/commit/")
+        return self._post(reservation_path(reservation_id, "commit"))
 
     # --- reads (HTTP) ----------------------------------------------------------------------
 
@@ -101,11 +107,11 @@ class SyncRig:
         return response.status_code, response.json()
 
     def product_on_both(self, sku: str) -> tuple[Any, Any]:
-        path = f"{PRODUCTS}{sku}/"
+        path = product_path(sku)
         return self.get(self.monolith_url, path), self.get(self.inventory_url, path)
 
     def reservation_on_both(self, reservation_id: str) -> tuple[Any, Any]:
-        path = f"{RESERVATIONS}{reservation_id}/"
+        path = reservation_path(reservation_id)
         return self.get(self.monolith_url, path), self.get(self.inventory_url, path)
 
     def product_synced(self, sku: str) -> bool:
@@ -115,15 +121,6 @@ class SyncRig:
     def reservation_synced(self, reservation_id: str) -> bool:
         monolith, service = self.reservation_on_both(reservation_id)
         return bool(monolith[0] == 200 and monolith == service)
-
-    def all_products(self, base_url: str) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        url: str | None = f"{base_url}{PRODUCTS}?page_size=500"
-        while url:
-            page = httpx.get(url, timeout=10).json()
-            rows.extend(page["results"])
-            url = page["next"]
-        return rows
 
     def outbox_stats(self) -> dict[str, Any]:
         data: dict[str, Any] = httpx.get(f"{self.monolith_url}/internal/outbox/stats").json()
@@ -137,13 +134,13 @@ class SyncRig:
         return next((b for b in self.sync_stats()["backfills"] if b["job"] == job), None)
 
 
-def _database_urls(stack: ExitStack, var: Path, kind: str) -> tuple[str, str]:
+def _databases(stack: ExitStack, var: Path, kind: str) -> dict[str, str]:
     if kind == "sqlite":
-        return f"sqlite:///{var / 'monolith.sqlite3'}", f"sqlite:///{var / 'inventory.sqlite3'}"
-    return (
-        stack.enter_context(fresh_database("sync_mono")),
-        stack.enter_context(fresh_database("sync_inv")),
-    )
+        return {
+            "DATABASE_URL": f"sqlite:///{var / 'monolith.sqlite3'}",
+            "INVENTORY_DATABASE_URL": f"sqlite:///{var / 'inventory.sqlite3'}",
+        }
+    return stack.enter_context(fresh_owner_databases("sync"))
 
 
 @contextmanager
@@ -158,44 +155,19 @@ def running_rig(
     """Fresh, migrated databases for both owners, and both HTTP servers on free ports."""
     with ExitStack() as stack:
         var = Path(broker_env["STRANGLER_VAR_DIR"])
-        monolith_db, inventory_db = _database_urls(stack, var, databases)
-        ports = Ports(free_port(), free_port(), free_port(), free_port())
-        env = {
-            **broker_env,
-            "DATABASE_URL": monolith_db,
-            "INVENTORY_DATABASE_URL": inventory_db,
-            "STRANGLER_MONOLITH_URL": f"http://127.0.0.1:{ports.monolith}",
-            "STRANGLER_INVENTORY_URL": f"http://127.0.0.1:{ports.inventory}",
-        }
-        rig = SyncRig(
+        ports = free_ports()
+        env = stack_environment(
+            ports, base={**os.environ, **broker_env, **_databases(stack, var, databases)}
+        )
+        prepare(env, products=seed_products, reservations=seed_reservations)
+        log_dir = tmp_path / "logs"
+        servers = stack.enter_context(
+            running(["monolith", "inventory"], ports=ports, env=env, log_dir=log_dir)
+        )
+        yield SyncRig(
             env=env,
-            log_dir=tmp_path / "logs",
+            log_dir=log_dir,
             monolith_url=env["STRANGLER_MONOLITH_URL"],
             inventory_url=env["STRANGLER_INVENTORY_URL"],
+            processes=list(servers.values()),
         )
-        prepare = [
-            ("monolith/manage.py", "migrate", "--noinput"),
-            ("-m", "extracted.inventory.migrate"),
-        ]
-        if seed_products:
-            prepare.append(
-                (
-                    "monolith/manage.py",
-                    "seed_inventory",
-                    "--products",
-                    str(seed_products),
-                    "--reservations",
-                    str(seed_reservations),
-                )
-            )
-        for argv in prepare:
-            done = rig.run(*argv)
-            assert done.returncode == 0, done.stdout + done.stderr
-        servers = [s for s in stack_processes(ports) if s.name in ("monolith", "inventory")]
-        for spec in servers:
-            proc = ServerProcess(spec.name, spec.argv, env=env, log_dir=rig.log_dir)
-            rig.processes.append(stack.enter_context(proc))
-        for spec, proc in zip(servers, rig.processes, strict=True):
-            assert spec.ready_url is not None
-            proc.wait_http_ok(spec.ready_url, timeout=60)
-        yield rig

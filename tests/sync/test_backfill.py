@@ -12,6 +12,7 @@ import redis
 
 from sync.celery_app import queue_name
 from sync.task_names import BACKFILL_PAGE
+from tests.support.inventory_api import all_products
 from tests.support.waiting import wait_for
 from tests.sync.rig import SyncRig, running_rig
 
@@ -95,9 +96,9 @@ def test_a_backfill_killed_mid_way_resumes_redoing_at_most_one_page(
     done = rig.checkpoint("products")
     assert done is not None and done["done"]
     assert PRODUCTS <= done["rows"] <= PRODUCTS + PAGE  # at most one page copied twice
-    service_rows = rig.all_products(rig.inventory_url)
+    service_rows = all_products(rig.inventory_url)
     assert len(service_rows) == PRODUCTS
-    assert service_rows == rig.all_products(rig.monolith_url)
+    assert service_rows == all_products(rig.monolith_url)
     assert "products: dropped the batch after" in survivor.log_path.read_text()
 
 

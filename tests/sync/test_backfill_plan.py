@@ -18,16 +18,19 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 PRODUCTS = JOBS["products"]
 
 
+#: A checkpoint of the products job, 100 rows in; the monolith side reads it as a
+#: ``BackfillState``, the inventory worker as a ``Checkpoint``.
+CHECKPOINT: dict[str, Any] = {
+    "job": "products",
+    "last_key": "SKU-00100",
+    "rows": 100,
+    "done": False,
+    "updated_at": T0,
+}
+
+
 def checkpoint(**overrides: Any) -> BackfillState:
-    fields: dict[str, Any] = {
-        "job": "products",
-        "last_key": "SKU-00100",
-        "rows": 100,
-        "done": False,
-        "updated_at": T0,
-    }
-    fields.update(overrides)
-    return BackfillState(**fields)
+    return BackfillState(**{**CHECKPOINT, **overrides})
 
 
 def sync_stats(*backfills: BackfillState, **overrides: Any) -> SyncStats:
@@ -84,15 +87,7 @@ def test_jobs_by_name() -> None:
 
 
 def _worker_checkpoint(**overrides: Any) -> Checkpoint:
-    fields: dict[str, Any] = {
-        "job": "products",
-        "last_key": "SKU-00100",
-        "rows": 100,
-        "done": False,
-        "updated_at": T0,
-    }
-    fields.update(overrides)
-    return Checkpoint(**fields)
+    return Checkpoint(**{**CHECKPOINT, **overrides})
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.inventory_api import all_products
 from tests.support.waiting import wait_for
 from tests.sync.rig import SyncRig, running_rig
 
@@ -35,6 +36,6 @@ def test_a_backfill_runs_on_the_filesystem_broker(embedded_rig: SyncRig) -> None
         done = rig.strangler_sync("backfill", "--page-size", "50", "--wait")
         assert done.returncode == 0, done.stderr
     assert "products: done, 120 rows" in done.stdout
-    rows = rig.all_products(rig.inventory_url)
+    rows = all_products(rig.inventory_url)
     assert len(rows) == 120
-    assert rows == rig.all_products(rig.monolith_url)
+    assert rows == all_products(rig.monolith_url)

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from strangler.stack import Ports, stack_processes
+from tests.support.components import process_spec
 from tests.support.processes import ServerProcess
 from tests.support.random_refs import random_suffix
 from tests.support.waiting import wait_for
@@ -14,10 +14,7 @@ from tests.support.waiting import wait_for
 
 def _stack_argv(process: str) -> list[str]:
     """The argv `strangler up` uses for ``process``, so tests run what the stack runs."""
-    for spec in stack_processes(Ports()):
-        if spec.name == process:
-            return list(spec.argv)
-    raise KeyError(process)
+    return list(process_spec(process).argv)
 
 
 @contextmanager

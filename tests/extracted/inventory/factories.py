@@ -1,4 +1,5 @@
-"""Factories for request bodies, event envelopes and backfill rows (unique ids per call)."""
+"""Factories for event envelopes and backfill rows (unique ids per call); request bodies are
+``tests.support.inventory_api``'s."""
 
 from __future__ import annotations
 
@@ -17,26 +18,6 @@ from contracts.events import (
 from tests.support.random_refs import random_order_id, random_sku
 
 T0 = datetime(2026, 11, 24, 23, 17, 1, 123456, tzinfo=UTC)
-
-
-def product_body(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "sku": random_sku(),
-        "name": "Blue mug",
-        "price": "12.50",
-        "on_hand": 10,
-    }
-    body.update(overrides)
-    return body
-
-
-def reservation_body(lines: list[tuple[str, int]], **overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "order_id": random_order_id(),
-        "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in lines],
-    }
-    body.update(overrides)
-    return body
 
 
 def product_state(*, sku: str | None = None, version: int = 1, **overrides: Any) -> dict[str, Any]:

@@ -9,8 +9,7 @@ Only what each side chooses itself is left out of the comparison: ``created_at``
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -25,9 +24,8 @@ from psycopg.rows import dict_row
 from contracts.events import EventEnvelope
 from extracted.chassis.db import make_engine, make_sessions
 from extracted.inventory.sync import apply_event
-from tests.support.ports import free_port
-from tests.support.postgres import fresh_database
-from tests.support.processes import REPO_ROOT, VENV_BIN, ServerProcess
+from tests.support.components import free_ports, prepare, running
+from tests.support.postgres import fresh_owner_databases
 from tests.support.random_refs import random_suffix
 
 HOST = "parity.test:8000"  # the same Host header to both, so absolute links are comparable
@@ -97,66 +95,26 @@ def _body(resp: httpx.Response) -> Any:
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     logs = tmp_path_factory.mktemp("parity-logs")
     with ExitStack() as stack:
-        mono_db = stack.enter_context(fresh_database("parity_mono"))
-        inv_db = stack.enter_context(fresh_database("parity_inv"))
+        databases = stack.enter_context(fresh_owner_databases("parity"))
         env = {
-            "DATABASE_URL": mono_db,
-            "INVENTORY_DATABASE_URL": inv_db,
+            **os.environ,
+            **databases,
             "STRANGLER_VAR_DIR": str(logs / "var"),
             "DJANGO_LOG_LEVEL": "WARNING",
         }
-        migrated = subprocess.run(
-            [sys.executable, "monolith/manage.py", "migrate", "--noinput"],
-            cwd=REPO_ROOT,
-            env={**_environ(), **env},
-            capture_output=True,
-            text=True,
-        )
-        assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-        mono_port, svc_port = free_port(), free_port()
-        monolith = ServerProcess(
-            "monolith",
-            [
-                str(VENV_BIN / "gunicorn"),
-                "monolith.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{mono_port}",
-                "--workers",
-                "1",
-                "--threads",
-                "4",
-            ],
-            env=env,
-            log_dir=logs,
-        )
-        service = ServerProcess(
-            "inventory",
-            [
-                str(VENV_BIN / "uvicorn"),
-                "extracted.inventory.main:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(svc_port),
-                "--no-access-log",
-            ],
-            env=env,
-            log_dir=logs,
-        )
-        for proc, port in ((monolith, mono_port), (service, svc_port)):
-            stack.enter_context(proc)
-            proc.wait_http_ok(f"http://127.0.0.1:{port}/health/ready", timeout=60)
+        prepare(env)
+        ports = free_ports()
+        stack.enter_context(running(["monolith", "inventory"], ports=ports, env=env, log_dir=logs))
         clients = [
             stack.enter_context(httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10))
-            for port in (mono_port, svc_port)
+            for port in (ports.monolith, ports.inventory)
         ]
-        yield Pair(clients[0], clients[1], monolith_db=mono_db, inventory_db=inv_db)
-
-
-def _environ() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
+        yield Pair(
+            clients[0],
+            clients[1],
+            monolith_db=databases["DATABASE_URL"],
+            inventory_db=databases["INVENTORY_DATABASE_URL"],
+        )
 
 
 def sku(name: str) -> str:

@@ -11,12 +11,8 @@ from extracted.chassis.db import make_engine, make_sessions
 from extracted.inventory.sync import apply_backfill_batch, apply_event, backfill_checkpoint
 from tests.extracted.asgi_client import BlockingASGIClient
 from tests.extracted.conftest import build_app
-from tests.extracted.inventory.factories import (
-    envelope,
-    product_body,
-    product_state,
-    reservation_body,
-)
+from tests.extracted.inventory.factories import envelope, product_state
+from tests.support.inventory_api import product_body, reservation_body
 from tests.support.random_refs import random_suffix
 
 

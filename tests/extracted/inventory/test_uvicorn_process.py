@@ -3,6 +3,7 @@ migrates on start-up and answers over a real socket."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,30 +12,21 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from extracted.chassis.db import normalise_url
-from tests.extracted.inventory.factories import product_body, reservation_body
-from tests.support.ports import free_port
-from tests.support.processes import VENV_BIN, ServerProcess
+from tests.support.components import free_ports, running
+from tests.support.inventory_api import product_body, reservation_body
 
 
 @pytest.fixture
 def service(pg_url: str, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    proc = ServerProcess(
-        "inventory",
-        [
-            str(VENV_BIN / "uvicorn"),
-            "extracted.inventory.main:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env={"INVENTORY_DATABASE_URL": pg_url, "STRANGLER_VAR_DIR": str(tmp_path / "var")},
-        log_dir=tmp_path,
-    )
-    with proc:
-        proc.wait_http_ok(f"http://127.0.0.1:{port}/health/ready", timeout=60)
-        yield f"http://127.0.0.1:{port}"
+    """Only the service: no preparation step, so the start-up migration is what makes the schema."""
+    env = {
+        **os.environ,
+        "INVENTORY_DATABASE_URL": pg_url,
+        "STRANGLER_VAR_DIR": str(tmp_path / "var"),
+    }
+    ports = free_ports()
+    with running(["inventory"], ports=ports, env=env, log_dir=tmp_path):
+        yield f"http://127.0.0.1:{ports.inventory}"
 
 
 def test_serves_the_contract_over_a_socket(service: str, pg_url: str) -> None:

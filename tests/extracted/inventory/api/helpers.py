@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from tests.extracted.asgi_client import BlockingASGIClient
-from tests.extracted.inventory.factories import product_body, reservation_body
-
-PRODUCTS = "/api/inventory/products/"
-RESERVATIONS = "/api/inventory/reservations/"
+from tests.support.inventory_api import (
+    PRODUCTS,
+    RESERVATIONS,
+    product_body,
+    product_path,
+    reservation_body,
+)
 
 
 def create_product(client: BlockingASGIClient, **overrides: Any) -> dict[str, Any]:
@@ -26,7 +29,7 @@ def create_reservation(client: BlockingASGIClient, lines: list[tuple[str, int]])
 
 
 def product(client: BlockingASGIClient, sku: str) -> dict[str, Any]:
-    resp = client.get(f"{PRODUCTS}{sku}/")
+    resp = client.get(product_path(sku))
     assert resp.status_code == 200, resp.text
     body: dict[str, Any] = resp.json()
     return body

@@ -7,8 +7,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from extracted.inventory.models import OutboxEvent, Product, Reservation
 from tests.extracted.asgi_client import BlockingASGIClient
-from tests.extracted.inventory.api.helpers import PRODUCTS, RESERVATIONS, create_product, product
-from tests.extracted.inventory.factories import product_body, reservation_body
+from tests.extracted.inventory.api.helpers import create_product, product
+from tests.support.inventory_api import PRODUCTS, RESERVATIONS, product_body, reservation_body
 
 DRY = {"X-Strangler-Dry-Run": "1"}
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.extracted.asgi_client import BlockingASGIClient
-from tests.extracted.inventory.api.helpers import PRODUCTS, create_product
+from tests.extracted.inventory.api.helpers import create_product
+from tests.support.inventory_api import PRODUCTS
 from tests.support.random_refs import random_suffix
 
 

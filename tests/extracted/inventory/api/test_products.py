@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from extracted.inventory.models import OutboxEvent
 from tests.extracted.asgi_client import BlockingASGIClient
-from tests.extracted.inventory.api.helpers import PRODUCTS, create_product, product
-from tests.extracted.inventory.factories import product_body
+from tests.extracted.inventory.api.helpers import create_product, product
+from tests.support.inventory_api import PRODUCTS, product_body
 from tests.support.random_refs import random_sku
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")

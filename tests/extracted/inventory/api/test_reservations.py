@@ -9,13 +9,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from extracted.inventory.models import OutboxEvent
 from tests.extracted.asgi_client import BlockingASGIClient
-from tests.extracted.inventory.api.helpers import (
-    RESERVATIONS,
-    create_product,
-    create_reservation,
-    product,
-)
-from tests.extracted.inventory.factories import reservation_body
+from tests.extracted.inventory.api.helpers import create_product, create_reservation, product
+from tests.support.inventory_api import RESERVATIONS, reservation_body
 from tests.support.random_refs import random_sku
 
 

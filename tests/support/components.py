@@ -1,0 +1,97 @@
+"""The stack's processes, started for tests from the one list `strangler up` runs
+(``strangler/stack.py``), so tests run exactly the command lines the stack runs.
+
+``prepare`` runs the preparation steps (migrations, demo data); ``running`` starts any subset of
+the processes by name, waits until each answers its ready URL, and stops them all on exit. The
+``env`` given is each child's whole environment (build it from ``os.environ`` and
+``strangler.stack.stack_environment`` as the test needs).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from strangler.stack import Ports, ProcessSpec, preparation_steps, stack_processes
+from tests.support.ports import free_port
+from tests.support.processes import REPO_ROOT, ServerProcess
+
+
+class StackUrls:
+    """The base URLs of processes started on ``ports`` (a mixin for the suites' handles)."""
+
+    ports: Ports
+
+    @property
+    def monolith_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.monolith}"
+
+    @property
+    def inventory_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.inventory}"
+
+    @property
+    def proxy_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.proxy}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.admin}"
+
+
+def free_ports() -> Ports:
+    """A free port for each listener of the stack."""
+    return Ports(free_port(), free_port(), free_port(), free_port())
+
+
+def process_spec(name: str, ports: Ports | None = None) -> ProcessSpec:
+    """The stack's process ``name`` (``monolith``, ``inventory``, ``proxy``, ``worker-monolith``,
+    ``worker-inventory``, ``beat``) as it runs on ``ports`` (the default ports when not given:
+    enough for the processes whose command line names no port)."""
+    for spec in stack_processes(ports or Ports()):
+        if spec.name == name:
+            return spec
+    raise KeyError(f"the stack has no process {name!r}")
+
+
+def server(
+    name: str, *, ports: Ports, env: Mapping[str, str], log_dir: Path, label: str | None = None
+) -> ServerProcess:
+    """The stack's process ``name``, not started yet; its log is ``<label or name>.log``."""
+    spec = process_spec(name, ports)
+    return ServerProcess(label or name, spec.argv, env=env, log_dir=log_dir, inherit_env=False)
+
+
+def prepare(env: Mapping[str, str], *, products: int = 0, reservations: int = 0) -> None:
+    """Run the stack's preparation steps in ``env``: migrate both owners' databases, then seed
+    ``products`` (and ``reservations``) when asked. Fails the test with the step's output."""
+    for what, argv in preparation_steps(products, reservations=reservations):
+        done = subprocess.run(
+            argv, env=dict(env), cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, f"could not {what}:\n{done.stdout}{done.stderr}"
+
+
+@contextmanager
+def running(
+    names: Iterable[str],
+    *,
+    ports: Ports,
+    env: Mapping[str, str],
+    log_dir: Path,
+    timeout: float = 60.0,
+) -> Iterator[dict[str, ServerProcess]]:
+    """Start the stack's processes ``names`` on ``ports``, wait for their ready URLs (workers and
+    beat have none), yield them by name, and stop them all on exit."""
+    with ExitStack() as stack:
+        started: dict[str, ServerProcess] = {}
+        for name in names:
+            proc = server(name, ports=ports, env=env, log_dir=log_dir)
+            started[name] = stack.enter_context(proc)
+        for name, proc in started.items():
+            ready_url = process_spec(name, ports).ready_url
+            if ready_url is not None:
+                proc.wait_http_ok(ready_url, timeout=timeout)
+        yield started
