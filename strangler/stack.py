@@ -41,6 +41,12 @@ def _bin(name: str) -> str:
 
 
 def stack_processes(ports: Ports) -> list[ProcessSpec]:
+    """Every process of the stack, in start order.
+
+    The Celery workers run a thread pool: their tasks wait on databases and the broker, not on the
+    CPU, and a thread pool stops within seconds when the process group gets SIGTERM (Ctrl-C
+    under `strangler up`), where a prefork pool on the embedded broker hangs until killed.
+    """
     return [
         ProcessSpec(
             "monolith",
@@ -57,6 +63,9 @@ def stack_processes(ports: Ports) -> list[ProcessSpec]:
                 "4",
                 "--access-logfile",
                 "-",
+                # gunicorn's control socket has one default path per user: several monoliths on
+                # one machine (tests, benchmarks) would fight over it, and nothing here uses it.
+                "--no-control-socket",
             ),
             ready_url=f"http://127.0.0.1:{ports.monolith}/health/ready",
         ),
@@ -87,6 +96,8 @@ def stack_processes(ports: Ports) -> list[ProcessSpec]:
                 "worker",
                 "-n",
                 "monolith@%h",
+                "--pool",
+                "threads",
                 "--concurrency",
                 "1",
                 "--loglevel",
@@ -102,6 +113,8 @@ def stack_processes(ports: Ports) -> list[ProcessSpec]:
                 "worker",
                 "-n",
                 "inventory@%h",
+                "--pool",
+                "threads",
                 "--concurrency",
                 "2",
                 "--loglevel",
