@@ -46,12 +46,14 @@ class BackfillStart:
         return self.before is None or now.updated_at > self.before.updated_at
 
     def rows_done(self, stats: SyncStats) -> int:
-        """Rows this run has copied so far (a resume counts the rows before it, too)."""
+        """Rows this run has copied so far (a resume counts the rows before it, too; a restart
+        starts the checkpoint's rows over with its first page, and counts 0 until that lands)."""
         now = stats.backfill(self.job.name)
         if now is None:
             return 0
-        baseline = self.before.rows if self.action == "restarted" and self.before else 0
-        return max(0, now.rows - baseline)
+        if self.action == "restarted" and self.before and now.updated_at <= self.before.updated_at:
+            return 0
+        return now.rows
 
 
 def jobs_named(aggregate: str) -> list[BackfillJob]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final
 
 
 @dataclass(frozen=True)
@@ -30,18 +30,3 @@ def job_for_aggregate(aggregate_type: str) -> BackfillJob:
         if job.aggregate_type == aggregate_type:
             return job
     raise ValueError(f"no backfill job for aggregate type {aggregate_type!r}")
-
-
-class CheckpointLike(Protocol):
-    @property
-    def last_key(self) -> str | None: ...
-    @property
-    def done(self) -> bool: ...
-
-
-def takes_batch(checkpoint: CheckpointLike | None, after_key: str | None) -> bool:
-    """Whether a batch that starts after ``after_key`` is the next one for this checkpoint
-    (the inventory worker drops any other: a copy from an older run, or one after the end)."""
-    if checkpoint is None:
-        return after_key is None
-    return not checkpoint.done and checkpoint.last_key == after_key

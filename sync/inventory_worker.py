@@ -14,8 +14,6 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from extracted.inventory import sync as owner
 from extracted.inventory.sync import SyncInputError
-from sync.backfill_jobs import takes_batch
-from sync.backfill_lock import backfill_lock
 from sync.celery_app import make_celery, transient_retry
 from sync.task_names import APPLY_BACKFILL_BATCH, APPLY_EVENT, BACKFILL_PAGE
 
@@ -55,31 +53,36 @@ def apply_backfill_batch(
     after_key: str | None = None,
     restart: bool = False,
 ) -> int:
-    """Apply one backfill page with its checkpoint (one transaction), then ask for the next.
+    """Hand one backfill page to the owner, then ask for the next one.
 
-    A batch is applied only when the checkpoint stands where it starts (``after_key``), or when
-    it opens a restarted backfill. So after a crash and a resume, a page still in flight from
-    the old run and the same page from the resumed one do not both go on: the second finds the
-    checkpoint moved and is dropped, and a resume redoes at most the page that was in flight.
+    The owner takes the page only when its checkpoint stands where the page starts
+    (``after_key``) or the page opens a restarted backfill, deciding and applying in one
+    transaction (``extracted.inventory.sync.apply_backfill_batch``). A page it drops (a copy from
+    an older run still in flight after a crash) ends its chain here, so only the chain whose
+    pages are taken goes on, and a resume redoes at most the page that was in flight.
     """
-    with backfill_lock(job):
-        checkpoint = owner.backfill_checkpoint(job)
-        if not restart and not takes_batch(checkpoint, after_key):
-            logger.info(
-                "backfill %s: dropped the batch after %r, the checkpoint is at %r%s",
-                job,
-                after_key,
-                checkpoint.last_key if checkpoint else None,
-                " (done)" if checkpoint and checkpoint.done else "",
-            )
-            return 0
-        try:
-            written = owner.apply_backfill_batch(
-                job=job, aggregate_type=aggregate_type, rows=rows, last_key=last_key, done=done
-            )
-        except SyncInputError as err:
-            logger.error("backfill %s: poison batch after %r refused: %s", job, after_key, err)
-            return 0
+    try:
+        result = owner.apply_backfill_batch(
+            job=job,
+            aggregate_type=aggregate_type,
+            rows=rows,
+            after_key=after_key,
+            last_key=last_key,
+            done=done,
+            restart=restart,
+        )
+    except SyncInputError as err:
+        logger.error("backfill %s: poison batch after %r refused: %s", job, after_key, err)
+        return 0
+    if not result.taken:
+        logger.info(
+            "backfill %s: dropped the batch after %r, the checkpoint is at %r%s",
+            job,
+            after_key,
+            result.checkpoint.last_key,
+            " (done)" if result.checkpoint.done else "",
+        )
+        return 0
     if done:
         logger.info("backfill %s: done (last key %r)", job, last_key)
     else:
@@ -93,4 +96,4 @@ def apply_backfill_batch(
                 "page_size": page_size,
             },
         )
-    return written
+    return result.written

@@ -1,11 +1,13 @@
 """What sync delivers, applied by the owner: events (dedup + compare-and-set on ``version``) and
-backfill batches (bulk upsert + checkpoint). Celery glue lives in ``sync/`` and calls these.
+backfill batches (compare-and-set on the job's checkpoint + bulk upsert). Celery glue lives in
+``sync/`` and calls these.
 
 Both are safe under concurrent workers on PostgreSQL: the dedup row is claimed with
 ``INSERT ... ON CONFLICT DO NOTHING`` (a second worker with the same event id waits on the first's
 uncommitted row and then sees the conflict), and aggregates are written with
 ``INSERT ... ON CONFLICT DO UPDATE ... WHERE excluded.version > table.version``, which locks the
-row it compares, so there is no read-then-write race. Nothing here records an own-outbox event.
+row it compares, so there is no read-then-write race; a backfill batch locks its job's checkpoint
+row before comparing it (see ``_locked_checkpoint``). Nothing here records an own-outbox event.
 """
 
 from __future__ import annotations
@@ -209,54 +211,109 @@ def apply_event(
         return "applied"
 
 
+@dataclass(frozen=True)
+class BatchResult:
+    """What one backfill batch did. ``taken`` is False when the job's checkpoint did not stand
+    where the batch starts: then nothing changed, and ``checkpoint`` is where the job stands (a
+    job that never ran reads as at the start, no rows). When taken, ``checkpoint`` is the moved
+    one and ``written`` the rows actually written (newer or missing here)."""
+
+    taken: bool
+    written: int
+    checkpoint: Checkpoint
+
+
+class _NotTaken(Exception):
+    """Leaves the batch's transaction (rolling it back) when the batch is out of turn."""
+
+    def __init__(self, checkpoint: Checkpoint) -> None:
+        super().__init__(checkpoint.job)
+        self.checkpoint = checkpoint
+
+
 def apply_backfill_batch(
     *,
     job: str,
     aggregate_type: str,
     rows: list[dict[str, Any]],
+    after_key: str | None,
     last_key: str | None,
     done: bool,
+    restart: bool = False,
     sessions: sessionmaker[Session] | None = None,
-) -> int:
-    """Upsert a keyset page where each row is newer (or missing) and move the job's checkpoint,
-    all in one transaction. Returns the number of rows actually written."""
+) -> BatchResult:
+    """Apply one keyset page of a backfill job if it is the job's next one, in one transaction:
+    compare-and-set on the job's checkpoint, upsert the rows where each is newer (or missing),
+    move the checkpoint.
+
+    The page is the next one when the checkpoint is not done and stands at ``after_key`` (the key
+    the page was read after), or when it opens a restarted backfill (``restart`` with no
+    ``after_key``: the checkpoint starts over). Any other page (a copy from an older run still in
+    flight after a crash, a page after the end) changes nothing: so a resumed backfill redoes at
+    most the page that was in flight, however many chains deliver pages concurrently.
+    """
     if not job:
         raise SyncInputError("job must be a non-empty string")
     states = _newest_per_key(
         _parse_states(aggregate_type, rows), "sku" if aggregate_type == "product" else "id"
     )
     sessions = sessions or default_sessions()
-    with sessions.begin() as session:
-        if aggregate_type == "product":
-            written = _write_products(session, states)
-        else:
-            written = _write_reservations(session, states)
-        stmt = _insert(session, _checkpoints).values(
-            job=job, last_key=last_key, rows=len(rows), done=done, updated_at=utcnow()
-        )
-        session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["job"],
-                set_={
-                    "last_key": stmt.excluded.last_key,
-                    "rows": _checkpoints.c.rows + stmt.excluded.rows,
-                    "done": stmt.excluded.done,
-                    "updated_at": stmt.excluded.updated_at,
-                },
+    try:
+        with sessions.begin() as session:
+            current = _locked_checkpoint(session, job)
+            if restart and after_key is None:
+                copied_before = 0
+            elif not current.done and current.last_key == after_key:
+                copied_before = current.rows
+            else:
+                raise _NotTaken(current)
+            if aggregate_type == "product":
+                written = _write_products(session, states)
+            else:
+                written = _write_reservations(session, states)
+            moved = _move_checkpoint(
+                session, job, last_key=last_key, rows=copied_before + len(rows), done=done
             )
-        )
-    return written
+    except _NotTaken as out_of_turn:
+        return BatchResult(taken=False, written=0, checkpoint=out_of_turn.checkpoint)
+    return BatchResult(taken=True, written=written, checkpoint=moved)
 
 
-def backfill_checkpoint(
-    job: str, *, sessions: sessionmaker[Session] | None = None
-) -> Checkpoint | None:
-    """Where a backfill job stands, or None when it never ran."""
-    sessions = sessions or default_sessions()
-    with sessions() as session:
-        row = session.execute(select(_checkpoints).where(_checkpoints.c.job == job)).one_or_none()
-    if row is None:
-        return None
+def _locked_checkpoint(session: Session, job: str) -> Checkpoint:
+    """The job's checkpoint, created at the start if missing, locked until the transaction ends.
+
+    PostgreSQL: ``SELECT ... FOR UPDATE`` makes a concurrent batch of the same job wait here and
+    then read the checkpoint as this transaction left it (READ COMMITTED re-reads a locked row's
+    newest version); a first batch racing another waits on the other's uncommitted INSERT first.
+    SQLite renders no FOR UPDATE, and needs none: the chassis (extracted/chassis/db.py) opens
+    every transaction with ``BEGIN IMMEDIATE``, so this transaction holds the database's only
+    write lock from its first statement, and writers run one after another.
+    """
+    ensure = (
+        _insert(session, _checkpoints)
+        .values(job=job, last_key=None, rows=0, done=False, updated_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["job"])
+    )
+    session.execute(ensure)
+    row = session.execute(
+        select(_checkpoints).where(_checkpoints.c.job == job).with_for_update()
+    ).one()
+    return _checkpoint(row)
+
+
+def _move_checkpoint(
+    session: Session, job: str, *, last_key: str | None, rows: int, done: bool
+) -> Checkpoint:
+    row = session.execute(
+        _checkpoints.update()
+        .where(_checkpoints.c.job == job)
+        .values(last_key=last_key, rows=rows, done=done, updated_at=utcnow())
+        .returning(*_checkpoints.c)
+    ).one()
+    return _checkpoint(row)
+
+
+def _checkpoint(row: Any) -> Checkpoint:
     return Checkpoint(
         job=row.job,
         last_key=row.last_key,
@@ -266,7 +323,18 @@ def backfill_checkpoint(
     )
 
 
+def backfill_checkpoint(
+    job: str, *, sessions: sessionmaker[Session] | None = None
+) -> Checkpoint | None:
+    """Where a backfill job stands, or None when it never ran."""
+    sessions = sessions or default_sessions()
+    with sessions() as session:
+        row = session.execute(select(_checkpoints).where(_checkpoints.c.job == job)).one_or_none()
+    return None if row is None else _checkpoint(row)
+
+
 __all__ = [
+    "BatchResult",
     "Checkpoint",
     "Outcome",
     "SyncInputError",

@@ -51,9 +51,17 @@ def main() -> None:
             rows = read(after_key=after, limit=PAGE_SIZE)
             last = str(rows[-1][key]) if rows else after
             done = len(rows) < PAGE_SIZE
-            apply_backfill_batch(
-                job=job, aggregate_type=aggregate_type, rows=rows, last_key=last, done=done
+            result = apply_backfill_batch(
+                job=job,
+                aggregate_type=aggregate_type,
+                rows=rows,
+                after_key=after,
+                last_key=last,
+                done=done,
+                restart=after is None,
             )
+            if not result.taken:
+                raise RuntimeError(f"{job}: the page after {after!r} was not taken")
             copied.extend(rows)
             if done:
                 return copied
@@ -64,7 +72,13 @@ def main() -> None:
         (row,) = [r for r in product_states_after(after_key=None, limit=10_000) if r["sku"] == sku]
         drifted = {**row, "price": "0.01", "version": row["version"] + 1}
         apply_backfill_batch(
-            job="drift", aggregate_type="product", rows=[drifted], last_key=sku, done=True
+            job="drift",
+            aggregate_type="product",
+            rows=[drifted],
+            after_key=None,
+            last_key=sku,
+            done=True,
+            restart=True,
         )
         print(json.dumps({"drifted": sku}))
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,10 @@ def _reservation_ids(rig: SyncRig) -> list[str]:
 
 def _running(checkpoint: dict[str, Any] | None, at_least: int) -> bool:
     return checkpoint is not None and checkpoint["rows"] >= at_least and not checkpoint["done"]
+
+
+def _at(timestamp: str) -> datetime:
+    return datetime.fromisoformat(timestamp)
 
 
 def _done(checkpoint: dict[str, Any] | None) -> bool:
@@ -102,15 +107,24 @@ def test_a_backfill_killed_mid_way_resumes_redoing_at_most_one_page(
     assert "products: dropped the batch after" in survivor.log_path.read_text()
 
 
-def test_reservations_backfill_to_equal_rows(seeded_rig: SyncRig) -> None:
+def test_reservations_backfill_to_equal_rows_and_a_restart_counts_them_again(
+    seeded_rig: SyncRig,
+) -> None:
     rig = seeded_rig
+    backfill = ("backfill", "--aggregate", "reservations", "--page-size", "40", "--wait")
     with rig.worker("worker-monolith"), rig.worker("worker-inventory"):
-        done = rig.strangler_sync(
-            "backfill", "--aggregate", "reservations", "--page-size", "40", "--wait"
-        )
+        done = rig.strangler_sync(*backfill)
         assert done.returncode == 0, done.stderr
-    ids = _reservation_ids(rig)
-    assert len(ids) > 2 * 40  # several pages (the seed skips what stock cannot cover)
-    assert all(rig.reservation_synced(reservation_id) for reservation_id in ids)
-    checkpoint = rig.checkpoint("reservations")
-    assert checkpoint is not None and checkpoint["rows"] == len(ids)
+        ids = _reservation_ids(rig)
+        assert len(ids) > 2 * 40  # several pages (the seed skips what stock cannot cover)
+        assert all(rig.reservation_synced(reservation_id) for reservation_id in ids)
+        checkpoint = rig.checkpoint("reservations")
+        assert checkpoint is not None and checkpoint["rows"] == len(ids)
+
+        again = rig.strangler_sync(*backfill, "--restart")
+        assert again.returncode == 0, again.stderr
+        assert "reservations: restarted from the beginning" in again.stdout
+    restarted = rig.checkpoint("reservations")
+    assert restarted is not None and restarted["done"]
+    assert _at(restarted["updated_at"]) > _at(checkpoint["updated_at"])
+    assert restarted["rows"] == len(ids)  # started over, not added to the first run's

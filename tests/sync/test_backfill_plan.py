@@ -1,5 +1,5 @@
-"""The pure parts of backfill and lag: where a job starts, when it counts as finished, and which
-batch the inventory worker takes."""
+"""The pure parts of backfill and lag: where a job starts and when it counts as finished. (Which
+batch is taken is the owner's rule: tests/extracted/inventory/test_backfill_batches.py.)"""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from extracted.inventory.sync import Checkpoint
 from sync.backfill import BackfillStart, jobs_named, plan_start
-from sync.backfill_jobs import JOBS, takes_batch
+from sync.backfill_jobs import JOBS
 from sync.lag import SyncPicture
 from sync.stats import BackfillState, OutboxStats, SyncStats
 
@@ -18,8 +17,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 PRODUCTS = JOBS["products"]
 
 
-#: A checkpoint of the products job, 100 rows in; the monolith side reads it as a
-#: ``BackfillState``, the inventory worker as a ``Checkpoint``.
+#: A checkpoint of the products job, 100 rows in, as the monolith side reads it.
 CHECKPOINT: dict[str, Any] = {
     "job": "products",
     "last_key": "SKU-00100",
@@ -67,7 +65,9 @@ def test_where_a_job_starts(
 def test_an_old_done_flag_does_not_finish_a_restart() -> None:
     start = plan_start(PRODUCTS, checkpoint(done=True, rows=100), restart=True)
     assert not start.finished_in(sync_stats(checkpoint(done=True, rows=100)))
-    later = checkpoint(done=True, rows=250, updated_at=T0 + timedelta(seconds=1))
+    assert start.rows_done(sync_stats(checkpoint(done=True, rows=100))) == 0  # the old run's
+    # The service starts the rows over with the restart's first page.
+    later = checkpoint(done=True, rows=150, updated_at=T0 + timedelta(seconds=1))
     assert start.finished_in(sync_stats(later))
     assert start.rows_done(sync_stats(later)) == 150
 
@@ -84,28 +84,6 @@ def test_jobs_by_name() -> None:
     assert jobs_named("reservations")[0].key_field == "id"
     with pytest.raises(ValueError, match="unknown aggregate 'orders'"):
         jobs_named("orders")
-
-
-def _worker_checkpoint(**overrides: Any) -> Checkpoint:
-    return Checkpoint(**{**CHECKPOINT, **overrides})
-
-
-@pytest.mark.parametrize(
-    ("state", "after_key", "takes"),
-    [
-        (None, None, True),  # the first page of a job that never ran
-        (None, "SKU-00100", False),  # a page of a run whose start never landed
-        ({}, "SKU-00100", True),  # the next page
-        ({}, "SKU-00075", False),  # a page already applied (a copy from an older run)
-        ({}, None, False),  # a stray first page while a run is under way
-        ({"done": True}, "SKU-00100", False),  # anything after the end
-    ],
-)
-def test_which_batch_the_inventory_worker_takes(
-    state: dict[str, Any] | None, after_key: str | None, takes: bool
-) -> None:
-    current = None if state is None else _worker_checkpoint(**state)
-    assert takes_batch(current, after_key) is takes
 
 
 def test_the_lag_picture() -> None:

@@ -67,17 +67,27 @@ def test_the_api_and_sync_work_on_sqlite(
         2,
         "2026-11-24T23:17:03.123456Z",
     )
-    assert (
-        apply_backfill_batch(
-            job="p",
-            aggregate_type="product",
-            rows=[product_state()],
-            last_key="k",
-            done=True,
-            sessions=sqlite_sessions,
-        )
-        == 1
+    batch = apply_backfill_batch(
+        job="p",
+        aggregate_type="product",
+        rows=[product_state()],
+        after_key=None,
+        last_key="k",
+        done=True,
+        sessions=sqlite_sessions,
     )
+    assert (batch.taken, batch.written) == (True, 1)
     checkpoint = backfill_checkpoint("p", sessions=sqlite_sessions)
     assert checkpoint is not None and (checkpoint.rows, checkpoint.done) == (1, True)
+    assert checkpoint == batch.checkpoint
+    late = apply_backfill_batch(
+        job="p",
+        aggregate_type="product",
+        rows=[product_state()],
+        after_key="k",
+        last_key="l",
+        done=True,
+        sessions=sqlite_sessions,
+    )
+    assert not late.taken and backfill_checkpoint("p", sessions=sqlite_sessions) == checkpoint
     assert sqlite_client.get("/health/ready").json() == {"status": "ok"}

@@ -1,4 +1,5 @@
-"""``extracted.inventory.sync`` on real PostgreSQL: dedup, version order, reservations, backfill."""
+"""``extracted.inventory.sync`` events on real PostgreSQL: dedup, version order, reservations.
+(Backfill batches: test_backfill_batches.py.)"""
 
 from __future__ import annotations
 
@@ -6,19 +7,13 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from extracted.inventory.models import OutboxEvent, ProcessedEvent, Product, Reservation
-from extracted.inventory.sync import (
-    SyncInputError,
-    apply_backfill_batch,
-    apply_event,
-    backfill_checkpoint,
-)
+from extracted.inventory.models import OutboxEvent, ProcessedEvent, Product
+from extracted.inventory.sync import SyncInputError, apply_event
 from tests.extracted.asgi_client import BlockingASGIClient
 from tests.extracted.inventory.factories import envelope, product_state, reservation_state
-from tests.support.random_refs import random_sku, random_suffix
+from tests.support.random_refs import random_sku
 
 
 def stored(sessions: sessionmaker[Session], sku: str) -> Product | None:
@@ -119,110 +114,3 @@ def test_bad_envelopes_are_refused_before_anything_changes(sessions: sessionmake
             apply_event(broken, sessions=sessions)
     assert count(sessions, ProcessedEvent) == 0
     assert count(sessions, Product) == 0
-
-
-def test_a_backfill_batch_upserts_newer_rows_and_moves_its_checkpoint(
-    sessions: sessionmaker[Session],
-) -> None:
-    job = f"products-{random_suffix()}"
-    assert backfill_checkpoint(job, sessions=sessions) is None
-    newer_here = product_state(version=5, on_hand=50)
-    apply_event(envelope(newer_here), sessions=sessions)
-    rows = [
-        product_state(version=2),
-        product_state(version=1),
-        {**newer_here, "version": 4, "on_hand": 1},
-    ]
-    written = apply_backfill_batch(
-        job=job,
-        aggregate_type="product",
-        rows=rows,
-        last_key=rows[-1]["sku"],
-        done=False,
-        sessions=sessions,
-    )
-    assert written == 2
-    kept = stored(sessions, newer_here["sku"])
-    assert kept is not None and (kept.version, kept.on_hand) == (5, 50)
-    checkpoint = backfill_checkpoint(job, sessions=sessions)
-    assert checkpoint is not None
-    assert (checkpoint.last_key, checkpoint.rows, checkpoint.done) == (rows[-1]["sku"], 3, False)
-    assert (
-        apply_backfill_batch(
-            job=job,
-            aggregate_type="product",
-            rows=rows[:1],
-            last_key="zzz",
-            done=True,
-            sessions=sessions,
-        )
-        == 0
-    )  # already there at that version
-    checkpoint = backfill_checkpoint(job, sessions=sessions)
-    assert checkpoint is not None and (checkpoint.last_key, checkpoint.rows, checkpoint.done) == (
-        "zzz",
-        4,
-        True,
-    )
-    assert checkpoint.updated_at.tzinfo is not None
-
-
-def test_a_backfill_batch_is_all_or_nothing_with_its_checkpoint(
-    sessions: sessionmaker[Session],
-) -> None:
-    job = f"products-{random_suffix()}"
-    apply_backfill_batch(
-        job=job,
-        aggregate_type="product",
-        rows=[product_state()],
-        last_key="a",
-        done=False,
-        sessions=sessions,
-    )
-    before = backfill_checkpoint(job, sessions=sessions)
-    # Valid JSON shape, but a row the database refuses (reserved > on_hand): the whole batch and
-    # its checkpoint roll back together.
-    refused = [product_state(), product_state(on_hand=1, reserved=5)]
-    with pytest.raises(IntegrityError, match="products_reserved_within_on_hand"):
-        apply_backfill_batch(
-            job=job,
-            aggregate_type="product",
-            rows=refused,
-            last_key="b",
-            done=True,
-            sessions=sessions,
-        )
-    assert stored(sessions, refused[0]["sku"]) is None
-    assert backfill_checkpoint(job, sessions=sessions) == before
-    with pytest.raises(SyncInputError):
-        apply_backfill_batch(
-            job=job,
-            aggregate_type="product",
-            rows=[{"sku": "x"}],
-            last_key="c",
-            done=True,
-            sessions=sessions,
-        )
-    assert backfill_checkpoint(job, sessions=sessions) == before
-    assert count(sessions, Product) == 1
-
-
-def test_a_reservation_backfill_writes_lines(
-    sessions: sessionmaker[Session], client: BlockingASGIClient
-) -> None:
-    job = f"reservations-{random_suffix()}"
-    rows = [reservation_state(lines=[("S-2", 1), ("S-1", 2), ("S-2", 1)]) for _ in range(3)]
-    rows.append({**rows[0], "version": 2, "status": "released"})  # the same id twice: newest wins
-    written = apply_backfill_batch(
-        job=job,
-        aggregate_type="reservation",
-        rows=rows,
-        last_key=None,
-        done=True,
-        sessions=sessions,
-    )
-    assert written == 3
-    assert count(sessions, Reservation) == 3
-    body = client.get(f"/api/inventory/reservations/{rows[0]['id']}/").json()
-    assert (body["status"], body["version"]) == ("released", 2)
-    assert body["lines"] == [{"sku": "S-1", "quantity": 2}, {"sku": "S-2", "quantity": 2}]

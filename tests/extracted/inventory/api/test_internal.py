@@ -35,6 +35,7 @@ def test_stats_count_applied_and_stale_events_and_list_backfills(
         job=job,
         aggregate_type="product",
         rows=[product_state()],
+        after_key=None,
         last_key="k1",
         done=False,
         sessions=sessions,
