@@ -7,6 +7,7 @@ given, no client may see an error, and at the end both databases hold the same p
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -68,9 +69,10 @@ def test_walk_reads_from_monolith_to_extracted_and_back(stack: Stack) -> None:
     try:
         for changes in walk:
             stack.set_route(READ_ROUTE, **changes)
+            loaded_at = time.monotonic()  # set_route returned: the proxy serves the new table
             start = traffic.count()
             _await_requests(traffic, start + 150)
-            seen_per_step.append((changes, traffic.upstreams_since(start)))
+            seen_per_step.append((changes, traffic.upstreams_sent_after(loaded_at)))
     finally:
         traffic.stop()
 
@@ -96,6 +98,7 @@ def test_walk_reads_from_monolith_to_extracted_and_back(stack: Stack) -> None:
     stats = stack.admin("/admin/stats")["routes"][READ_ROUTE]
     assert stats["shadow"]["compared"] > 0
     assert stats["shadow"]["mismatched"] == 0
+    assert stats["errors"] == 0 and stats["fallbacks"] == 0  # no failure hidden by a fallback
     assert stack.admin(f"/admin/mismatches?route={READ_ROUTE}")["count"] == 0
 
     wait_for(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,8 @@ class Observation:
     status: int
     upstream: str
     body: Any
+    #: time.monotonic() just before the request left the client.
+    sent_at: float
 
 
 @dataclass
@@ -33,7 +36,7 @@ class Traffic:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _threads: list[threading.Thread] = field(default_factory=list)
 
-    def _record(self, method: str, path: str, resp: httpx.Response) -> None:
+    def _record(self, method: str, path: str, resp: httpx.Response, sent_at: float) -> None:
         body = (
             resp.json()
             if resp.headers.get("content-type", "").startswith("application/json")
@@ -47,6 +50,7 @@ class Traffic:
                     resp.status_code,
                     resp.headers.get("X-Strangler-Upstream", "?"),
                     body,
+                    sent_at,
                 )
             )
 
@@ -57,8 +61,9 @@ class Traffic:
                 path = self.read_paths[i % len(self.read_paths)]
                 i += 1
                 try:
+                    sent_at = time.monotonic()
                     resp = client.get(path, headers={"X-Client-Id": f"client-{client_id}-{i % 50}"})
-                    self._record("GET", path, resp)
+                    self._record("GET", path, resp, sent_at)
                 except httpx.HTTPError as err:
                     with self._lock:
                         self.errors.append(f"GET {path}: {err!r}")
@@ -71,8 +76,9 @@ class Traffic:
                 i += 1
                 path = f"/api/inventory/products/{sku}/adjustments/"
                 try:
+                    sent_at = time.monotonic()
                     resp = client.post(path, json={"delta": 1 if i % 3 else -1, "reason": "e2e"})
-                    self._record("POST", path, resp)
+                    self._record("POST", path, resp, sent_at)
                 except httpx.HTTPError as err:
                     with self._lock:
                         self.errors.append(f"POST {path}: {err!r}")
@@ -92,6 +98,10 @@ class Traffic:
         with self._lock:
             return len(self.observations)
 
-    def upstreams_since(self, start: int, method: str = "GET") -> Counter[str]:
+    def upstreams_sent_after(self, moment: float, method: str = "GET") -> Counter[str]:
+        """Who served the requests sent after ``moment`` (requests still in flight from before
+        belong to the table that was current when they were sent)."""
         with self._lock:
-            return Counter(o.upstream for o in self.observations[start:] if o.method == method)
+            return Counter(
+                o.upstream for o in self.observations if o.method == method and o.sent_at > moment
+            )
