@@ -6,7 +6,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -16,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from migrations_plan.model import Plan, PlanError
+from proxy.atomic_file import write_atomically
 
 
 class StepRecord(BaseModel):
@@ -87,17 +87,7 @@ def load_state(path: Path, plan: Plan) -> PlanState:
 def save_state(path: Path, state: PlanState) -> None:
     """Temp file in the same folder, fsync, rename: the state is the old one or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = state.model_dump_json(indent=2) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, state.model_dump_json(indent=2) + "\n")
 
 
 @contextmanager

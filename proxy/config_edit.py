@@ -20,7 +20,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from ruamel.yaml.error import CommentMark, YAMLError
 from ruamel.yaml.representer import RepresenterError
 from ruamel.yaml.tokens import CommentToken
 
+from proxy.atomic_file import write_atomically
 from proxy.config import ConfigError, parse_route_table
 
 #: The route keys a flag change may touch (``match``, ``name`` and ``compare`` are edited by hand).
@@ -164,7 +164,7 @@ def update_routes(
             raise ConfigError(f"{path}: cannot write that value: {err}") from err
         new_text = buffer.getvalue()
         table = parse_route_table(new_text, source=str(path))
-        _write_atomically(path, new_text)
+        write_atomically(path, new_text)
         result = [
             RouteChange(name, actor, at, befores[name], afters[name], table.digest)
             for name in changes
@@ -284,30 +284,6 @@ def _move_trailing_comment(route: CommentedMap, *, source: str, target: str) -> 
         existing.value = existing.value + following
     else:
         target_entry[2] = CommentToken("\n" + following, CommentMark(0), None)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Temp file in the same folder, fsync, ``os.replace``, fsync the folder."""
-    try:
-        mode = path.stat().st_mode & 0o777
-    except OSError:
-        mode = 0o644
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as tmp:
-            tmp.write(text)
-            tmp.flush()
-            os.fchmod(tmp.fileno(), mode)
-            os.fsync(tmp.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _append_audit(changes: list[RouteChange], audit_path: Path) -> None:

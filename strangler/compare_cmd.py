@@ -7,8 +7,6 @@ a side that cannot be reached, a report that cannot be written) with one line on
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from proxy.atomic_file import write_atomically
 from proxy.compare import Difference
 from proxy.config import CompareRules, ConfigError, load_route_table
 from proxy.scenario import ScenarioError, ScenarioReport, load_scenario, run_scenario
@@ -89,18 +88,7 @@ def _route_rules(routes: Path | None, route: str | None) -> CompareRules | None:
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Temp file beside the target, then rename: a report is whole or absent."""
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    directory = path.resolve().parent
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path.resolve(), json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def print_report(console: Console, report: ScenarioReport) -> None:
