@@ -13,6 +13,7 @@ import pytest
 from django.core.management import get_commands
 from ruamel.yaml import YAML
 
+from proxy.config import RouteTable, Upstream, load_route_table
 from tests.deploy.compose_check import (
     database_url_owner,
     entry_point_problem,
@@ -106,3 +107,21 @@ def test_init_sql_keeps_each_role_out_of_the_other_databases() -> None:
                 admin.execute(f'DROP DATABASE IF EXISTS "{owner}_{suffix}" WITH (FORCE)')
             for owner in owners:
                 admin.execute(f'DROP ROLE IF EXISTS "{owner}_{suffix}"')
+
+
+def test_the_compose_route_template_is_the_default_table_at_compose_addresses(
+    compose: dict[str, Any],
+) -> None:
+    template = compose["services"]["proxy"]["environment"]["PROXY_ROUTES_TEMPLATE"]
+    assert template.startswith("/app/")  # the image's WORKDIR (Dockerfile)
+    in_compose = load_route_table(REPO_ROOT / template.removeprefix("/app/"))
+    default = load_route_table(REPO_ROOT / "proxy" / "routes.default.yaml")
+    assert in_compose.routes == default.routes
+    assert {name: u.url for name, u in in_compose.upstreams.items()} == {
+        "monolith": "http://monolith:8000",
+        "inventory": "http://inventory:8101",
+    }
+    same_but_url = {n: u.model_copy(update={"url": ""}) for n, u in in_compose.upstreams.items()}
+    assert same_but_url == {
+        n: u.model_copy(update={"url": ""}) for n, u in default.upstreams.items()
+    }
