@@ -33,6 +33,7 @@ from migrations_plan.state import (
     save_state,
     state_lock,
 )
+from proxy.admin_client import await_loaded
 from proxy.config import ConfigError
 from proxy.config_edit import RouteChange, update_routes
 
@@ -225,7 +226,7 @@ class Walker:
             return []
         routes_file = self.settings.routes_file
         try:
-            return update_routes(routes_file, merged, actor=actor)
+            changes = update_routes(routes_file, merged, actor=actor)
         except KeyError as err:
             raise PlanError(
                 f"{what}: route {err.args[0]!r} is not in {routes_file}; nothing changed"
@@ -233,6 +234,16 @@ class Walker:
         except ConfigError as err:
             detail = " | ".join(str(err).splitlines())
             raise PlanError(f"{what}: the route file refused the change: {detail}") from err
+        if changes:
+            # The step starts when the proxy serves its flags: counters read for the step's
+            # baseline right after this must not include traffic routed by the old table.
+            await_loaded(
+                self.settings.proxy_admin_url,
+                self.settings.token(),
+                routes_file,
+                changes[-1].digest,
+            )
+        return changes
 
     def _save(
         self,

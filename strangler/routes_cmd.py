@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from proxy.admin_client import await_loaded
 from proxy.config import MODES, ConfigError, Route, RouteTable, load_route_table
 from proxy.config_edit import update_route
 from proxy.lint import lint_file
@@ -180,6 +181,14 @@ def set_route(
     before = ", ".join(f"{k}={v}" for k, v in change.before.items())
     after = ", ".join(f"{k}={v}" for k, v in change.after.items())
     out.print(f"{name}: {before} -> {after} (digest {change.digest[:12]})")
+    base, token = _admin_target()
+    loaded = await_loaded(base, token, path, change.digest)
+    if loaded.live:
+        out.print(f"live: {loaded.detail}")
+    elif loaded.outcome in ("not_running", "other_file"):
+        out.print(f"written to the file ({loaded.detail}; a proxy loads it when it starts)")
+    else:
+        typer.echo(f"strangler routes: warning: {loaded.detail}", err=True)
 
 
 def _parse_header(spec: str) -> tuple[str, str]:
@@ -244,9 +253,15 @@ def lint(
         raise typer.Exit(1)
 
 
-def _admin_get(path: str, params: dict[str, Any]) -> Any:
+def _admin_target() -> tuple[str, str | None]:
+    """The proxy admin API's base URL and token (None when there is none to read)."""
     base = os.environ.get("STRANGLER_PROXY_ADMIN_URL", "http://127.0.0.1:8081").rstrip("/")
     token = os.environ.get("PROXY_ADMIN_TOKEN") or read_token_file(var_dir() / "admin-token")
+    return base, token
+
+
+def _admin_get(path: str, params: dict[str, Any]) -> Any:
+    base, token = _admin_target()
     if not token:
         _fail(
             "no admin token: set PROXY_ADMIN_TOKEN or start the proxy once "

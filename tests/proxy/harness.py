@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import socket
 import sys
 from collections.abc import Iterator
@@ -73,12 +72,6 @@ def routes_yaml(upstreams: dict[str, dict[str, Any]], routes: list[dict[str, Any
     buffer = io.StringIO()
     yaml.dump({"upstreams": upstreams, "routes": routes}, buffer)
     return "# route file written by a test\n" + buffer.getvalue()
-
-
-def write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from proxy.atomic_file import write_atomically
 from tests.proxy.harness import (
     Echo,
     proxy_env,
@@ -17,7 +18,6 @@ from tests.proxy.harness import (
     routes_yaml,
     running_proxy,
     upstream,
-    write_atomically,
 )
 from tests.support.components import process_spec
 from tests.support.processes import REPO_ROOT

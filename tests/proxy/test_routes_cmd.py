@@ -219,3 +219,27 @@ def test_set_reaches_a_running_proxy_and_mismatches_reads_the_admin_api(
         assert refused.returncode == 1 and "refused" in one_line_error(refused)
     down = strangler("mismatches", env=env)
     assert down.returncode == 1 and "cannot reach" in one_line_error(down)
+
+
+def test_set_returns_once_the_running_proxy_serves_the_change(
+    tmp_path: Path, monolith: Echo, inventory: Echo
+) -> None:
+    # A slow poll makes the difference visible: the command must wait for the reload.
+    with running_proxy(
+        tmp_path, table_text(monolith.url, inventory.url), PROXY_RELOAD_INTERVAL_S="1.5"
+    ) as proxy:
+        env = {
+            "PROXY_ROUTES_FILE": str(proxy.routes_file),
+            "STRANGLER_PROXY_ADMIN_URL": proxy.admin_url,
+            "PROXY_ADMIN_TOKEN": proxy.token,
+        }
+        done = strangler("set", "inventory-reads", "--mode", "extracted", env=env)
+        assert done.returncode == 0, done.stderr
+        assert "live: the proxy" in done.stdout
+        # No waiting here: the very next request meets the new table.
+        answer = httpx.get(f"{proxy.url}/api/inventory/x/", timeout=5)
+        assert answer.headers["X-Strangler-Upstream"] == "inventory"
+
+    offline = strangler("set", "inventory-reads", "--mode", "monolith", env=env)
+    assert offline.returncode == 0, offline.stderr
+    assert "a proxy loads it when it starts" in offline.stdout
