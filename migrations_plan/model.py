@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from proxy.config import validation_problems
 from proxy.config_edit import EDITABLE_KEYS
 
 DEFAULT_PLAN = Path(__file__).resolve().parent / "plan.yaml"
@@ -200,11 +201,7 @@ def load_plan(path: Path | None = None) -> Plan:
     try:
         plan = Plan.model_validate(data)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'plan'}: "
-            f"{e['msg'].removeprefix('Value error, ')}"
-            for e in err.errors()
-        )
+        problems = "; ".join(validation_problems(err, root="plan"))
         raise PlanError(f"{path}: invalid plan: {problems}") from err
     missing = [step.page for step in plan.steps if not (path.parent / step.page).is_file()]
     if missing:

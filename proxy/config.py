@@ -174,13 +174,13 @@ def _plain(node: object) -> object:
     return node
 
 
-def _format_validation_error(err: ValidationError) -> str:
-    lines = []
-    for problem in err.errors():
-        where = ".".join(str(part) for part in problem["loc"]) or "file"
-        msg = problem["msg"].removeprefix("Value error, ")
-        lines.append(f"{where}: {msg}")
-    return "\n".join(lines)
+def validation_problems(err: ValidationError, *, root: str) -> list[str]:
+    """One ``where: what`` line per problem pydantic found (``root`` names the whole document)."""
+    return [
+        f"{'.'.join(str(part) for part in problem['loc']) or root}: "
+        f"{problem['msg'].removeprefix('Value error, ')}"
+        for problem in err.errors()
+    ]
 
 
 def parse_route_table(text: str, *, source: str = "<string>") -> RouteTable:
@@ -198,7 +198,7 @@ def parse_route_table(text: str, *, source: str = "<string>") -> RouteTable:
         return RouteTable.model_validate(plain)
     except ValidationError as err:
         raise ConfigError(
-            f"{source}: invalid route table:\n{_format_validation_error(err)}"
+            f"{source}: invalid route table:\n" + "\n".join(validation_problems(err, root="file"))
         ) from err
 
 

@@ -42,7 +42,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from proxy.compare import Difference, Exchange, check_rules, compare_exchanges
-from proxy.config import HTTP_METHODS, SAFE_METHODS, CompareRules
+from proxy.config import HTTP_METHODS, SAFE_METHODS, CompareRules, validation_problems
 
 DRY_RUN_HEADER = "X-Strangler-Dry-Run"
 ROLLED_BACK = "rolled-back"
@@ -132,11 +132,7 @@ def parse_scenario(text: str, *, source: str = "<string>") -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'file'}: "
-            f"{e['msg'].removeprefix('Value error, ')}"
-            for e in err.errors()
-        )
+        problems = "; ".join(validation_problems(err, root="file"))
         raise ScenarioError(f"{source}: invalid scenario: {problems}") from err
     rule_problems = check_rules(scenario.compare) + [
         f"step {step.name!r}: {problem}"
