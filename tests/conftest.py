@@ -8,11 +8,19 @@ from pathlib import Path
 
 import pytest
 import redis
+from hypothesis import settings
 
 from tests.support.postgres import fresh_database
 from tests.support.random_refs import random_suffix
 
 REDIS_URL = os.environ.get("STRANGLER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+# Property tests: random examples on every local run (they keep finding new cases); CI runs the
+# same examples every time (`ci`), so a red build means a change broke something; `thorough`
+# digs deeper before a change to compare rules or stock invariants. HYPOTHESIS_PROFILE picks one.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("thorough", max_examples=2000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture

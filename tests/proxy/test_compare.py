@@ -351,8 +351,23 @@ def test_property_unordered_still_sees_a_changed_element(items: list[Any], data:
     ),
 )
 def test_property_find_paths_agrees_with_jsonpath_ng(document: Any, expression: str) -> None:
-    reference = [_as_path(match.full_path) for match in compile_jsonpath(expression).find(document)]
+    reference = [
+        _concrete(document, _as_path(match.full_path))
+        for match in compile_jsonpath(expression).find(document)
+    ]
     assert sorted(map(repr, find_paths(document, expression))) == sorted(map(repr, reference))
+
+
+def _concrete(document: Any, path: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """jsonpath-ng keeps a negative index as written (``[-1]``); the walk names the element."""
+    out: list[str | int] = []
+    value = document
+    for part in path:
+        if isinstance(part, int) and part < 0 and isinstance(value, list):
+            part += len(value)
+        out.append(part)
+        value = value[part]
+    return tuple(out)
 
 
 def _as_path(node: Any) -> tuple[str | int, ...]:
@@ -361,7 +376,7 @@ def _as_path(node: Any) -> tuple[str | int, ...]:
     if text == "$":
         return ()
     parts: list[str | int] = []
-    for raw in re.findall(r"\[\d+\]|'(?:[^']*)'|[^.]+", text):
+    for raw in re.findall(r"\[-?\d+\]|'(?:[^']*)'|[^.]+", text):
         if raw.startswith("["):
             parts.append(int(raw[1:-1]))
         else:
