@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -49,10 +50,76 @@ class Upstream(_Strict):
     breaker: Breaker = Breaker()
 
 
+#: ``{name}`` (one path segment) or ``{name:regex}`` (a segment the regex matches whole).
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([^{}]+))?\}")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+#: A header match value that means "present, with any value".
+ANY_VALUE = "*"
+
+
+class PathPattern:
+    """``/api/orders/{id}/cancel/`` compiled: :meth:`matches` tells whether a *whole* path fits.
+
+    A placeholder stands for exactly one non-empty segment: ``{id}`` any segment, ``{id:[0-9]+}``
+    a segment the regex matches entirely. A placeholder never spans a ``/``. Everything else is
+    literal. ValueError when the pattern cannot be compiled.
+    """
+
+    __slots__ = ("_checks", "_regex", "literal_prefix")
+
+    def __init__(self, pattern: str) -> None:
+        parts: list[str] = []
+        checks: dict[str, re.Pattern[str]] = {}
+        names: set[str] = set()
+        end = 0
+        for found in _PLACEHOLDER.finditer(pattern):
+            parts.append(_literal(pattern[end : found.start()], pattern))
+            name, regex = found.group(1), found.group(2)
+            if name in names:
+                raise ValueError(f"placeholder {{{name}}} appears twice in {pattern!r}")
+            names.add(name)
+            if regex is not None:
+                try:
+                    checks[name] = re.compile(regex)
+                except re.error as err:
+                    raise ValueError(f"placeholder {{{name}}}: bad regex {regex!r}: {err}") from err
+            parts.append(f"(?P<{name}>[^/]+)")
+            end = found.end()
+        parts.append(_literal(pattern[end:], pattern))
+        self._regex = re.compile("".join(parts))
+        self._checks = checks
+        #: The text before the first placeholder: a cheap test before the regex.
+        first = _PLACEHOLDER.search(pattern)
+        self.literal_prefix = pattern[: first.start()] if first else pattern
+
+    def matches(self, path: str) -> bool:
+        if not path.startswith(self.literal_prefix):
+            return False
+        found = self._regex.fullmatch(path)
+        if found is None:
+            return False
+        return all(check.fullmatch(found.group(name)) for name, check in self._checks.items())
+
+
+def _literal(text: str, pattern: str) -> str:
+    if "{" in text or "}" in text:
+        raise ValueError(f"unbalanced '{{' or '}}' in path_pattern {pattern!r}")
+    return re.escape(text)
+
+
 class Match(_Strict):
+    """What a request must look like for a route to take it.
+
+    Exactly one path rule: ``path`` (exact), ``path_pattern`` (segments with placeholders, see
+    :class:`PathPattern`) or ``path_prefix``. Optionally ``methods`` (none = all) and
+    ``headers`` (every named header must be present with exactly that value; ``"*"`` = any value).
+    """
+
     path_prefix: str | None = None
     path: str | None = None
+    path_pattern: str | None = None
     methods: tuple[str, ...] = ()
+    headers: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("methods")
     @classmethod
@@ -63,18 +130,54 @@ class Match(_Strict):
             raise ValueError(f"unknown HTTP method(s): {', '.join(unknown)}")
         return upper
 
+    @field_validator("headers")
+    @classmethod
+    def _header_names(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = sorted(name for name in value if not _HEADER_NAME.match(name))
+        if bad:
+            raise ValueError(f"not a header name: {', '.join(repr(b) for b in bad)}")
+        lowered = [name.lower() for name in value]
+        if len(set(lowered)) != len(lowered):
+            raise ValueError("a header is named twice (names are case-insensitive)")
+        return value
+
     @model_validator(mode="after")
     def _one_path_rule(self) -> Match:
-        if (self.path_prefix is None) == (self.path is None):
-            raise ValueError("give exactly one of path_prefix or path")
-        rule = self.path_prefix if self.path_prefix is not None else self.path
-        assert rule is not None
+        rules = [r for r in (self.path, self.path_pattern, self.path_prefix) if r is not None]
+        if len(rules) != 1:
+            raise ValueError("give exactly one of path, path_pattern or path_prefix")
+        rule = rules[0]
         if not rule.startswith("/"):
             raise ValueError(f"path rule {rule!r} must start with '/'")
+        if self.path_pattern is not None:
+            PathPattern(self.path_pattern)
         return self
+
+    @property
+    def kind(self) -> Literal["path", "path_pattern", "path_prefix"]:
+        if self.path is not None:
+            return "path"
+        return "path_pattern" if self.path_pattern is not None else "path_prefix"
+
+    @property
+    def rule(self) -> str:
+        """The path rule's text, whichever kind it is."""
+        rule = self.path if self.path is not None else self.path_pattern or self.path_prefix
+        assert rule is not None
+        return rule
 
     def accepts_method(self, method: str) -> bool:
         return not self.methods or method in self.methods
+
+    def header_mismatch(self, headers: Mapping[str, str]) -> str | None:
+        """Why ``headers`` (case-insensitive mapping) fail this match, or None when they pass."""
+        for name, wanted in self.headers.items():
+            given = headers.get(name)
+            if given is None:
+                return f"header {name} is missing"
+            if wanted != ANY_VALUE and given != wanted:
+                return f"header {name} is not {wanted!r}"
+        return None
 
     def unsafe_methods(self) -> bool:
         """True when this match admits a method that writes."""

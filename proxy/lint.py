@@ -38,10 +38,7 @@ def _methods(route: Route) -> frozenset[str]:
 
 
 def _rule(route: Route) -> tuple[str, str]:
-    if route.match.path is not None:
-        return "path", route.match.path
-    assert route.match.path_prefix is not None
-    return "path_prefix", route.match.path_prefix
+    return route.match.kind, route.match.rule
 
 
 def _shadowing(table: RouteTable) -> list[Finding]:
@@ -78,8 +75,7 @@ def _shadowing(table: RouteTable) -> list[Finding]:
 
 def _route_findings(table: RouteTable, route: Route) -> list[Finding]:
     out: list[Finding] = []
-    rule = route.match.path if route.match.path is not None else route.match.path_prefix
-    assert rule is not None
+    rule = route.match.rule
     if rule.startswith(INTERNAL_PREFIX) or rule == INTERNAL_PREFIX.rstrip("/"):
         out.append(Finding("error", route.name, f"{rule!r} is under /internal/: never forwarded"))
     if route.mode == "canary" and route.percent == 0:

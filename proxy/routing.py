@@ -1,10 +1,16 @@
 """The routing decision: which upstream answers a request, which one is shadowed, and why.
 
 Pure (no I/O). A :class:`Router` is compiled once per route table; :meth:`Router.decide` runs on
-every request. Matching: an exact ``path`` beats any ``path_prefix``; among prefixes the longest
-wins; among equals the first in the file wins; a route applies only to its ``methods`` (none
-listed = all). No route -> the ``monolith`` upstream. Paths under ``/internal/`` are never
-forwarded.
+every request, and `strangler routes explain` calls the same method. Precedence, first match wins:
+
+1. an exact ``path``;
+2. a ``path_pattern`` (``/api/orders/{id}/cancel/``), in file order;
+3. the longest ``path_prefix``.
+
+Within each tier a route with a ``headers`` condition is tried before one without (it is more
+specific); remaining ties go to the route earlier in the file. A route applies only to its
+``methods`` (none listed = all) and only when its ``headers`` match. No route -> the
+``monolith`` upstream. Paths under ``/internal/`` are never forwarded.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from proxy.config import Mode, Route, RouteTable
+from proxy.config import Mode, PathPattern, Route, RouteTable
 from proxy.sticky import bucket_of, in_canary, sticky_key
 
 MONOLITH = "monolith"
@@ -52,38 +58,90 @@ def is_internal(path: str) -> bool:
     return path == INTERNAL_PREFIX.rstrip("/") or path.startswith(INTERNAL_PREFIX)
 
 
+def _tier_order(routes: list[tuple[int, Route]]) -> list[Route]:
+    """Header-conditioned routes first, then file order (the index)."""
+    return [r for _, r in sorted(routes, key=lambda ir: (not ir[1].match.headers, ir[0]))]
+
+
 class Router:
     """A route table compiled for lookups."""
 
     def __init__(self, table: RouteTable) -> None:
         self.table = table
-        self._exact: dict[str, list[Route]] = {}
-        prefixed: list[Route] = []
-        for route in table.routes:
-            if route.match.path is not None:
-                self._exact.setdefault(route.match.path, []).append(route)
+        exact: dict[str, list[tuple[int, Route]]] = {}
+        patterns: list[tuple[int, Route]] = []
+        prefixed: list[tuple[int, Route]] = []
+        for index, route in enumerate(table.routes):
+            kind = route.match.kind
+            if kind == "path":
+                exact.setdefault(route.match.rule, []).append((index, route))
+            elif kind == "path_pattern":
+                patterns.append((index, route))
             else:
-                prefixed.append(route)
-        # Longest prefix first; sorted() is stable, so file order breaks ties.
-        self._prefixed = sorted(prefixed, key=lambda r: -len(r.match.path_prefix or ""))
+                prefixed.append((index, route))
+        self._exact = {path: _tier_order(routes) for path, routes in exact.items()}
+        self._patterns = [(route, PathPattern(route.match.rule)) for route in _tier_order(patterns)]
+        # Longest prefix first; then header-conditioned first; then file order.
+        self._prefixed = [
+            r
+            for _, r in sorted(
+                prefixed,
+                key=lambda ir: (-len(ir[1].match.rule), not ir[1].match.headers, ir[0]),
+            )
+        ]
 
-    def match(self, method: str, path: str) -> Route | None:
+    def match(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        considered: list[tuple[Route, str]] | None = None,
+    ) -> Route | None:
+        """The route that takes the request. ``considered`` (explain) collects every route
+        looked at, in order, with why it was passed over (or ``"matched"``)."""
         for route in self._exact.get(path, ()):
-            if route.match.accepts_method(method):
+            if self._takes(route, method, headers, considered):
+                return route
+        for route, pattern in self._patterns:
+            if not pattern.matches(path):
+                if considered is not None:
+                    considered.append((route, "path does not fit the pattern"))
+                continue
+            if self._takes(route, method, headers, considered):
                 return route
         for route in self._prefixed:
-            prefix = route.match.path_prefix
-            assert prefix is not None
-            if path.startswith(prefix) and route.match.accepts_method(method):
+            if not path.startswith(route.match.rule):
+                if considered is not None:
+                    considered.append((route, "path is outside the prefix"))
+                continue
+            if self._takes(route, method, headers, considered):
                 return route
         return None
 
-    def decide(self, facts: RequestFacts) -> Decision:
+    @staticmethod
+    def _takes(
+        route: Route,
+        method: str,
+        headers: Mapping[str, str],
+        considered: list[tuple[Route, str]] | None,
+    ) -> bool:
+        match = route.match
+        if not match.accepts_method(method):
+            why: str | None = f"method {method} is not one of {', '.join(match.methods)}"
+        else:
+            why = match.header_mismatch(headers) if match.headers else None
+        if considered is not None:
+            considered.append((route, why or "matched"))
+        return why is None
+
+    def decide(
+        self, facts: RequestFacts, considered: list[tuple[Route, str]] | None = None
+    ) -> Decision:
         if is_internal(facts.path):
             return Decision(
                 None, "monolith", None, None, None, None, "internal paths are never forwarded"
             )
-        route = self.match(facts.method, facts.path)
+        route = self.match(facts.method, facts.path, facts.headers, considered)
         if route is None:
             return Decision(None, "monolith", MONOLITH, None, None, None, "no route matches")
         target = route.target

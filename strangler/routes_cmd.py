@@ -20,6 +20,7 @@ from rich.table import Table
 from proxy.admin_client import await_loaded
 from proxy.config import MODES, ConfigError, Route, RouteTable, load_route_table
 from proxy.config_edit import update_route
+from proxy.forward import IDEMPOTENT
 from proxy.lint import lint_file
 from proxy.routing import RequestFacts, Router
 from proxy.settings import read_token_file
@@ -61,11 +62,12 @@ def _load(path: Path) -> RouteTable:
 
 
 def _match_text(route: Route) -> str:
-    rule = (
-        f"= {route.match.path}" if route.match.path is not None else f"{route.match.path_prefix}*"
-    )
-    methods = ",".join(route.match.methods) or "any"
-    return f"{methods} {rule}"
+    match = route.match
+    marks = {"path": f"= {match.rule}", "path_pattern": f"~ {match.rule}"}
+    rule = marks.get(match.kind, f"{match.rule}*")
+    methods = ",".join(match.methods) or "any"
+    wanted = "".join(f" [{name}: {value}]" for name, value in match.headers.items())
+    return f"{methods} {rule}{wanted}"
 
 
 def _flag_text(route: Route) -> str:
@@ -216,13 +218,17 @@ def explain(
 
     table = _load(_routes_file(file))
     headers: CIMultiDict[str] = CIMultiDict(_parse_header(h) for h in header or ())
+    considered: list[tuple[Route, str]] = []
     decision = Router(table).decide(
-        RequestFacts(method.upper(), path.split("?", 1)[0], headers, client, key_override=key)
+        RequestFacts(method.upper(), path.split("?", 1)[0], headers, client, key_override=key),
+        considered,
     )
     out.print(f"route     {decision.route_name}")
     out.print(f"mode      {decision.mode}")
-    if decision.bucket is not None:
-        out.print(f"bucket    {decision.bucket} of 10000")
+    if decision.bucket is not None and decision.route is not None:
+        threshold = round(decision.route.percent * 100)
+        side = "<" if decision.bucket < threshold else ">="
+        out.print(f"bucket    {decision.bucket} of 10000 ({side} threshold {threshold})")
     if decision.primary is None:
         out.print("upstream  - (the proxy answers 404)")
     else:
@@ -233,6 +239,34 @@ def explain(
     if decision.fallback:
         out.print(f"fallback  {decision.fallback} (idempotent requests, when the target fails)")
     out.print(f"why       {decision.reason}")
+    if decision.primary is not None:
+        out.print(f"breaker   {_breaker_text(decision.primary, decision.fallback, method.upper())}")
+    if considered:
+        out.print("considered (in precedence order):")
+        for route, why in considered:
+            out.print(f"  {route.name:<24} {_match_text(route):<40} {why}")
+
+
+def _breaker_text(upstream: str, fallback: str | None, method: str) -> str:
+    """The upstream's circuit state as the running proxy reports it, or 'unknown'."""
+    base, token = _admin_target()
+    if not token:
+        return f"{upstream}: unknown (no admin token to ask a running proxy)"
+    try:
+        resp = httpx.get(
+            f"{base}/admin/stats", headers={"Authorization": f"Bearer {token}"}, timeout=2
+        )
+    except httpx.HTTPError:
+        return f"{upstream}: unknown (no proxy admin API answers at {base})"
+    if resp.status_code != 200:
+        return f"{upstream}: unknown (the admin API at {base} answered {resp.status_code})"
+    state = resp.json().get("upstreams", {}).get(upstream, {}).get("breaker")
+    if state is None:
+        return f"{upstream}: unknown (the running proxy at {base} has no such upstream)"
+    text = f"{upstream}: {state} (running proxy at {base})"
+    if state != "closed" and fallback and method in IDEMPOTENT:
+        text += f"; while open, this request goes to {fallback}"
+    return text
 
 
 @app.command()

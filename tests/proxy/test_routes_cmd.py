@@ -154,6 +154,38 @@ def test_explain(routes_file: Path) -> None:
     assert bad.returncode == 2
 
 
+def test_explain_shows_the_routes_considered_and_the_breaker(
+    tmp_path: Path, monolith: Echo, inventory: Echo
+) -> None:
+    text = table_text(monolith.url, inventory.url).replace(
+        "routes:\n",
+        "routes:\n- name: cancel\n  match: {path_pattern: '/api/inventory/{sku}/cancel/'}\n"
+        "  mode: extracted\n  target: inventory\n  fallback: monolith\n",
+    )
+    args = ("explain", "GET", "/api/inventory/SKU-1/cancel/", "--file")
+    with running_proxy(tmp_path, text) as proxy:
+        env = {"STRANGLER_PROXY_ADMIN_URL": proxy.admin_url, "PROXY_ADMIN_TOKEN": proxy.token}
+        live = strangler(*args, str(proxy.routes_file), env=env)
+        assert live.returncode == 0, live.stderr
+        assert "route     cancel" in live.stdout and "upstream  inventory" in live.stdout
+        assert f"breaker   inventory: closed (running proxy at {proxy.admin_url})" in live.stdout
+        assert "cancel" in live.stdout.split("considered (in precedence order):")[1]
+
+        other = strangler("explain", "POST", "/api/inventory/x/", "--file", str(proxy.routes_file))
+        considered = other.stdout.split("considered (in precedence order):")[1].splitlines()
+        assert [line.split()[0] for line in considered if line.strip()] == [
+            "cancel",
+            "inventory-reads",
+            "inventory-writes",
+        ]
+        assert "path does not fit the pattern" in considered[1]
+        assert "method POST is not one of GET, HEAD" in considered[2]
+        assert considered[3].rstrip().endswith("matched")
+    down = strangler(*args, str(proxy.routes_file), env=env)
+    assert down.returncode == 0, down.stderr
+    assert "breaker   inventory: unknown (no proxy admin API answers" in down.stdout
+
+
 def test_lint(routes_file: Path, tmp_path: Path) -> None:
     clean = strangler("lint", str(routes_file))
     assert clean.returncode == 0 and "0 error(s)" in clean.stdout

@@ -86,6 +86,90 @@ def test_route_matching(
     assert (decision.route_name, decision.primary, decision.shadow) == (route, primary, shadow)
 
 
+def extracted(name: str, target: str = "inventory", **match: Any) -> dict[str, Any]:
+    """A route sending what it matches to ``target`` (so the decision names the route)."""
+    return {"name": name, "match": match, "mode": "extracted", "target": target}
+
+
+PATTERNS = table(
+    extracted("orders", path_prefix="/api/orders/"),
+    extracted("order-cancel", path_pattern="/api/orders/{id}/cancel/", methods=["POST"]),
+    extracted("order-by-number", "payments", path_pattern="/api/orders/{id:[0-9]+}/"),
+    extracted("order-any", path_pattern="/api/orders/{id}/"),
+    extracted("order-export", "payments", path="/api/orders/export/"),
+    extracted("orders-beta", "payments", path_prefix="/api/orders/", headers={"X-Beta": "1"}),
+    extracted("orders-traced", "payments", path_prefix="/api/orders/", headers={"X-Trace": "*"}),
+)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "route"),
+    [
+        # A pattern placeholder is one whole segment.
+        ("POST", "/api/orders/42/cancel/", {}, "order-cancel"),
+        ("POST", "/api/orders/4/2/cancel/", {}, "orders"),
+        ("POST", "/api/orders//cancel/", {}, "orders"),
+        ("GET", "/api/orders/42/cancel/", {}, "orders"),  # methods still apply
+        # A regex placeholder must match the whole segment; patterns go in file order.
+        ("GET", "/api/orders/42/", {}, "order-by-number"),
+        ("GET", "/api/orders/42a/", {}, "order-any"),
+        ("GET", "/api/orders/42/items/", {}, "orders"),
+        # Exact beats a pattern that also fits.
+        ("GET", "/api/orders/export/", {}, "order-export"),
+        # A header-conditioned prefix beats the same prefix without one, whatever the file order;
+        # an exact value must be equal, "*" only asks for presence; names are case-insensitive.
+        ("GET", "/api/orders/", {"X-Beta": "1"}, "orders-beta"),
+        ("GET", "/api/orders/", {"x-beta": "1"}, "orders-beta"),
+        ("GET", "/api/orders/", {"X-Beta": "2"}, "orders"),
+        ("GET", "/api/orders/", {"X-Trace": "anything"}, "orders-traced"),
+        ("GET", "/api/orders/", {"X-Beta": "1", "X-Trace": "t"}, "orders-beta"),
+        # A pattern beats a header-conditioned prefix.
+        ("GET", "/api/orders/7/", {"X-Beta": "1"}, "order-by-number"),
+    ],
+)
+def test_patterns_headers_and_precedence(
+    method: str, path: str, headers: dict[str, str], route: str
+) -> None:
+    assert decide(Router(PATTERNS), method, path, **headers).route_name == route
+
+
+def test_considered_lists_the_routes_looked_at_in_order() -> None:
+    considered: list[tuple[Any, str]] = []
+    facts = RequestFacts("GET", "/api/orders/42a/", CIMultiDict({"X-Beta": "2"}), "10.0.0.7")
+    decision = Router(PATTERNS).decide(facts, considered)
+    assert decision.route_name == "order-any"
+    assert [(r.name, why) for r, why in considered] == [
+        ("order-cancel", "path does not fit the pattern"),
+        ("order-by-number", "path does not fit the pattern"),
+        ("order-any", "matched"),
+    ]
+    considered.clear()
+    facts = RequestFacts("DELETE", "/api/orders/", CIMultiDict({"X-Beta": "2"}), "10.0.0.7")
+    assert Router(PATTERNS).decide(facts, considered).route_name == "orders"
+    assert [(r.name, why) for r, why in considered][-3:] == [
+        ("orders-beta", "header X-Beta is not '1'"),
+        ("orders-traced", "header X-Trace is missing"),
+        ("orders", "matched"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("match", "problem"),
+    [
+        ({"path_pattern": "/a/{id"}, "unbalanced"),
+        ({"path_pattern": "/a/{id}/{id}/"}, "appears twice"),
+        ({"path_pattern": "/a/{id:[}/"}, "bad regex"),
+        ({"path_pattern": "a/{id}/"}, "must start with '/'"),
+        ({"path": "/a/", "path_pattern": "/a/{id}/"}, "exactly one of"),
+        ({"path_prefix": "/a/", "headers": {"bad name": "1"}}, "not a header name"),
+        ({"path_prefix": "/a/", "headers": {"X-A": "1", "x-a": "2"}}, "named twice"),
+    ],
+)
+def test_bad_match_rules_are_refused(match: dict[str, Any], problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        table({"name": "r", "match": match})
+
+
 @pytest.mark.parametrize(
     "path", ["/internal/", "/internal", "/internal/outbox/stats", "/internal/sync/stats"]
 )
