@@ -14,10 +14,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-AggregateType = Literal["product", "reservation"]
+AggregateType = Literal["product", "reservation", "payment", "order"]
 
 #: Where an event was first written; subscribers use it to avoid loops in reverse sync.
-Origin = Literal["monolith", "inventory"]
+Origin = Literal["monolith", "inventory", "payments", "orders"]
 
 PRODUCT_CREATED = "inventory.product.created.v1"
 PRODUCT_STOCK_ADJUSTED = "inventory.product.stock_adjusted.v1"
@@ -27,6 +27,15 @@ PRODUCT_STOCK_COMMITTED = "inventory.product.stock_committed.v1"
 RESERVATION_CREATED = "inventory.reservation.created.v1"
 RESERVATION_COMMITTED = "inventory.reservation.committed.v1"
 RESERVATION_RELEASED = "inventory.reservation.released.v1"
+PAYMENT_AUTHORIZED = "payments.payment.authorized.v1"
+PAYMENT_DECLINED = "payments.payment.declined.v1"
+PAYMENT_CAPTURED = "payments.payment.captured.v1"
+PAYMENT_VOIDED = "payments.payment.voided.v1"
+PAYMENT_REFUNDED = "payments.payment.refunded.v1"
+#: The order's first write: it carries the outcome of checkout (``confirmed`` or ``cancelled``).
+ORDER_PLACED = "orders.order.placed.v1"
+ORDER_CANCELLED = "orders.order.cancelled.v1"
+ORDER_FULFILLED = "orders.order.fulfilled.v1"
 
 
 class EventEnvelope(BaseModel):
@@ -78,6 +87,61 @@ class ReservationState(BaseModel):
     order_id: uuid.UUID
     status: Literal["pending", "committed", "released"]
     lines: list[ReservationLine]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class Refund(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: uuid.UUID
+    amount: str  # money string with two places
+    created_at: datetime
+
+
+class PaymentState(BaseModel):
+    """Payload of every payment event and every backfill row for payments."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    order_id: uuid.UUID | None
+    amount: str  # money string with two places
+    status: Literal["authorized", "declined", "captured", "voided", "refunded"]
+    captured_amount: str
+    refunded_amount: str
+    decline_reason: str | None
+    gateway_reference: str | None
+    refunds: list[Refund]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrderLine(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sku: str
+    quantity: int
+    unit_price: str  # money string with two places: the product's price at checkout
+    line_total: str
+
+
+class OrderState(BaseModel):
+    """Payload of every order event and every backfill row for orders."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    status: Literal["pending", "confirmed", "cancelled", "fulfilled"]
+    cancel_reason: str | None
+    lines: list[OrderLine]
+    total: str
+    payment_id: uuid.UUID | None
+    reservation_id: uuid.UUID | None
     version: int
     created_at: datetime
     updated_at: datetime

@@ -63,9 +63,25 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "monolith.identity",
     "monolith.inventory",
+    "monolith.payments",
+    "monolith.orders",
     "monolith.outbox",
 ]
+
+AUTH_USER_MODEL = "identity.User"
+
+# Identity (monolith/identity/keys.py): the Ed25519 pair that signs access tokens. Generated on
+# first use when the private key file is missing (embedded mode); mounted secrets in real mode.
+JWT_PRIVATE_KEY_FILE = Path(
+    os.environ.get("STRANGLER_JWT_PRIVATE_KEY_FILE", VAR_DIR / "keys" / "jwt-private.pem")
+)
+JWT_PUBLIC_KEY_FILE = Path(
+    os.environ.get("STRANGLER_JWT_PUBLIC_KEY_FILE", VAR_DIR / "keys" / "jwt-public.pem")
+)
+JWT_TTL_S = int(os.environ.get("STRANGLER_JWT_TTL_S", "900"))
 
 MIDDLEWARE = [
     "monolith.request_ids.RequestIdMiddleware",
@@ -115,7 +131,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "monolith.api.negotiation.JsonOnlyNegotiation",
-    # The contract has no identity yet; session/basic auth would only add CSRF surprises.
+    # Bearer tokens only, and only on the APIs that need a caller (``AuthenticatedApi``): the
+    # inventory contract is open, and session/basic auth would only add CSRF surprises.
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     # OPTIONS is not part of the contract: without a metadata class DRF answers it with a 405.
@@ -126,6 +143,14 @@ REST_FRAMEWORK = {
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
     "EXCEPTION_HANDLER": "monolith.api.exception_handlers.contract_exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Strangler Fig shop",
+    "DESCRIPTION": "The monolith's HTTP API: the contract every extracted service is held to.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
 }
 
 LOGGING = {

@@ -9,7 +9,10 @@ from django.urls import include, path
 from monolith.health import HealthLiveApi, HealthReadyApi
 
 urlpatterns = [
+    path("api/auth/", include("monolith.identity.urls")),
     path("api/inventory/", include("monolith.inventory.urls")),
+    path("api/payments/", include("monolith.payments.urls")),
+    path("api/orders/", include("monolith.orders.urls")),
     path("internal/outbox/", include("monolith.outbox.urls")),
     path("health/live", HealthLiveApi.as_view(), name="health-live"),
     path("health/ready", HealthReadyApi.as_view(), name="health-ready"),

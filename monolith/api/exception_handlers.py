@@ -11,6 +11,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from contracts.tokens import UNAUTHENTICATED_BODY, WWW_AUTHENTICATE
 from monolith.errors import ApplicationError
 
 #: HTTP status of each domain error code.
@@ -20,6 +21,8 @@ STATUS_BY_CODE = {
     "conflict": 409,
     "insufficient_stock": 409,
     "invalid_state": 409,
+    "invalid_credentials": 401,
+    "permission_denied": 403,
 }
 
 
@@ -31,6 +34,11 @@ def contract_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        # One body for every refused credential, whatever the reason (contracts/tokens.py).
+        return Response(
+            UNAUTHENTICATED_BODY, status=401, headers={"WWW-Authenticate": WWW_AUTHENTICATE}
+        )
     if isinstance(exc, exceptions.ValidationError):
         return _error(400, "validation_error", "Invalid input.", fields=flatten_errors(exc.detail))
     if isinstance(exc, exceptions.ParseError):

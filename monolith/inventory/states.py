@@ -6,18 +6,11 @@ reader, so an event and a backfilled row of the same version are the same dict.
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from contracts.events import ProductState, ReservationLine, ReservationState
 from monolith.inventory.models import Product, Reservation
-
-_CENTS = Decimal("0.01")
-
-
-def money(value: Decimal) -> str:
-    """``Decimal`` -> the contract's money string with exactly two places (``"12.50"``)."""
-    return format(value.quantize(_CENTS), "f")
+from monolith.money import money
 
 
 def product_state(product: Product) -> dict[str, Any]:

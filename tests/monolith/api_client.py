@@ -18,13 +18,16 @@ class JsonResponse:
     raw: bytes
 
 
-def _headers(headers: dict[str, str] | None) -> dict[str, str]:
-    return {k: v for k, v in (headers or {}).items()}
-
-
 class JsonClient:
-    def __init__(self, client: Client) -> None:
+    """``headers`` go with every request (e.g. an ``Authorization`` of one caller); a request's
+    own headers win."""
+
+    def __init__(self, client: Client, *, headers: dict[str, str] | None = None) -> None:
         self.client = client
+        self.default_headers = dict(headers or {})
+
+    def _headers(self, headers: dict[str, str] | None) -> dict[str, str]:
+        return {**self.default_headers, **(headers or {})}
 
     def _wrap(self, response: Any) -> JsonResponse:
         raw = response.content
@@ -34,10 +37,10 @@ class JsonClient:
     def get(
         self, path: str, *, headers: dict[str, str] | None = None, **extra: Any
     ) -> JsonResponse:
-        return self._wrap(self.client.get(path, headers=_headers(headers), **extra))
+        return self._wrap(self.client.get(path, headers=self._headers(headers), **extra))
 
     def head(self, path: str, **extra: Any) -> JsonResponse:
-        return self._wrap(self.client.head(path, **extra))
+        return self._wrap(self.client.head(path, headers=self._headers(None), **extra))
 
     def send(
         self,
@@ -53,7 +56,7 @@ class JsonClient:
         data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
         return self._wrap(
             self.client.generic(
-                method, path, data=data, content_type=content_type, headers=_headers(headers)
+                method, path, data=data, content_type=content_type, headers=self._headers(headers)
             )
         )
 

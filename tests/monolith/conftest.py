@@ -2,13 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from django.test import Client
 
+from monolith.identity.models import User
 from tests.monolith.api_client import JsonClient
+from tests.monolith.factories import bearer, make_user
 
 
 @pytest.fixture
 def api() -> JsonClient:
     """An in-process client of the monolith that sends and reads JSON."""
     return JsonClient(Client())
+
+
+@pytest.fixture
+def customer(db: None) -> User:
+    return make_user()
+
+
+@pytest.fixture
+def other_customer(db: None) -> User:
+    return make_user()
+
+
+@pytest.fixture
+def staff(db: None) -> User:
+    return make_user(is_staff=True)
+
+
+@pytest.fixture
+def api_as() -> Callable[[User], JsonClient]:
+    """``api_as(user)``: an in-process JSON client that sends ``user``'s bearer token."""
+    return lambda user: JsonClient(Client(), headers=bearer(user))
+
+
+@pytest.fixture
+def customer_api(customer: User, api_as: Callable[[User], JsonClient]) -> JsonClient:
+    return api_as(customer)
+
+
+@pytest.fixture
+def staff_api(staff: User, api_as: Callable[[User], JsonClient]) -> JsonClient:
+    return api_as(staff)

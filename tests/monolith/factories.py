@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from typing import Any
 
+from monolith.identity.models import User
+from monolith.identity.tokens import token_issue
 from monolith.inventory.models import Product, Reservation
 from monolith.inventory.services import product_create, reservation_create
-from tests.support.random_refs import random_order_id, random_sku
+from tests.support.random_refs import random_order_id, random_sku, random_suffix
 
 
 def make_product(
@@ -19,3 +22,21 @@ def make_product(
 
 def make_reservation(lines: list[tuple[str, int]], *, order_id: str | None = None) -> Reservation:
     return reservation_create(order_id=uuid.UUID(order_id or random_order_id()), lines=lines)
+
+
+def make_user(
+    *, username: str | None = None, is_staff: bool = False, password: str | None = None
+) -> User:
+    """An account; without ``password`` it cannot log in (tests mint tokens with ``bearer``)."""
+    user = User(username=username or f"user-{random_suffix()}", is_staff=is_staff)
+    if password is None:
+        user.set_unusable_password()
+    else:
+        user.set_password(password)
+    user.save()
+    return user
+
+
+def bearer(user: User, **token_options: Any) -> dict[str, str]:
+    """The ``Authorization`` header of ``user`` (``token_issue`` options: ``ttl_s``, ``now``)."""
+    return {"Authorization": f"Bearer {token_issue(user=user, **token_options).access_token}"}

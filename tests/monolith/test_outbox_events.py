@@ -232,7 +232,12 @@ def test_outbox_stats_count_pending_and_published(api: JsonClient) -> None:
     assert resp.status == 200
     assert list(resp.body) == ["pending", "total", "oldest_pending_age_s", "by_aggregate_type"]
     assert (resp.body["pending"], resp.body["total"]) == (1, 2)
-    assert resp.body["by_aggregate_type"] == {"product": 2, "reservation": 0}
+    assert resp.body["by_aggregate_type"] == {
+        "product": 2,
+        "reservation": 0,
+        "payment": 0,
+        "order": 0,
+    }
     assert isinstance(resp.body["oldest_pending_age_s"], float)
     assert resp.body["oldest_pending_age_s"] >= 0
 
@@ -244,5 +249,5 @@ def test_outbox_stats_with_nothing_pending_has_no_age(api: JsonClient) -> None:
         "pending": 0,
         "total": 0,
         "oldest_pending_age_s": None,
-        "by_aggregate_type": {"product": 0, "reservation": 0},
+        "by_aggregate_type": {"product": 0, "reservation": 0, "payment": 0, "order": 0},
     }
