@@ -40,6 +40,8 @@ def _iso(moment: datetime) -> str:
 
 def route_json(route: Route) -> dict[str, Any]:
     match = route.match.model_dump(mode="json", exclude_none=True)
+    if not match.get("headers"):
+        match.pop("headers", None)
     return {
         "name": route.name,
         "match": match,
