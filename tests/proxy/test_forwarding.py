@@ -3,6 +3,7 @@ limits, errors and fallback."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,25 @@ def headers_of(resp: httpx.Response) -> dict[str, list[str]]:
     for name, value in resp.json()["headers"]:
         seen.setdefault(name.lower(), []).append(value)
     return seen
+
+
+STICKY_KINDS = {"jwt": "jwt:sub", "cookie": "cookie:sid", "header": "header:X-Client-Id"}
+
+
+def jwt_for(subject: str) -> str:
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'HS256'})}.{part({'sub': subject})}.c2ln"
+
+
+def key_headers(kind: str, key: str) -> dict[str, str]:
+    """Request headers that carry ``key`` the way a ``kind`` sticky route reads it."""
+    return {
+        "jwt": {"Authorization": f"Bearer {jwt_for(key)}"},
+        "cookie": {"Cookie": f"theme=dark; sid={key}"},
+        "header": {"X-Client-Id": key},
+    }[kind]
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +92,17 @@ def proxy(
                 percent=50,
                 sticky="header:X-Client-Id",
             ),
+            *[
+                route(
+                    f"canary-{kind}",
+                    match={"path_prefix": f"/canary-{kind}/"},
+                    mode="canary",
+                    target="inventory",
+                    percent=37.25,
+                    sticky=sticky,
+                )
+                for kind, sticky in STICKY_KINDS.items()
+            ],
             route(
                 "dead-fb",
                 match={"path_prefix": "/dead-fb/", **methods},
@@ -121,6 +152,27 @@ def test_canary_splits_by_sticky_key(proxy: RunningProxy) -> None:
                 assert resp.headers["X-Strangler-Upstream"] == expected
             seen.add(expected)
     assert seen == {"inventory", "monolith"}
+
+
+@pytest.mark.parametrize("kind", sorted(STICKY_KINDS))
+def test_every_sticky_key_kind_picks_the_bucket_with_a_fractional_percent(
+    proxy: RunningProxy, kind: str
+) -> None:
+    route_name = f"canary-{kind}"
+    sides = set()
+    with httpx.Client(base_url=proxy.url) as client:
+        for n in range(40):
+            key = f"user-{random_suffix()}-{n}"
+            expected = "inventory" if bucket_of(route_name, key) < 3725 else "monolith"
+            resp = client.get(f"/canary-{kind}/x/", headers=key_headers(kind, key))
+            assert resp.headers["X-Strangler-Upstream"] == expected, key
+            sides.add(expected)
+        # No key in the request: the client address (127.0.0.1 here) picks the bucket.
+        expected = "inventory" if bucket_of(route_name, "127.0.0.1") < 3725 else "monolith"
+        for _ in range(3):
+            resp = client.get(f"/canary-{kind}/x/")
+            assert resp.headers["X-Strangler-Upstream"] == expected
+    assert sides == {"inventory", "monolith"}
 
 
 def test_path_and_query_pass_unchanged(proxy: RunningProxy) -> None:

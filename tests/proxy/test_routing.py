@@ -233,6 +233,18 @@ def test_canary_is_monotonic_and_shares_are_exact() -> None:
     assert len(previous) == len(keys)
 
 
+@pytest.mark.parametrize(
+    ("percent", "ok"), [(0.5, True), (12.25, True), (0.01, True), (0.005, False)]
+)
+def test_percent_granularity_is_a_hundredth(percent: float, ok: bool) -> None:
+    spec = {"name": "c", "match": {"path_prefix": "/"}, "mode": "canary", "target": "inventory"}
+    if ok:
+        assert table({**spec, "percent": percent}).routes[0].percent == percent
+    else:
+        with pytest.raises(ValueError, match="two decimal places"):
+            table({**spec, "percent": percent})
+
+
 def test_canary_decision_follows_the_bucket_and_is_sticky() -> None:
     spec = {
         "name": "inv",
