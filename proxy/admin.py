@@ -51,6 +51,9 @@ def route_json(route: Route) -> dict[str, Any]:
         "sticky": route.sticky,
         "fallback": route.fallback,
         "compare": route.compare.model_dump(mode="json"),
+        "read_your_writes": (
+            route.read_your_writes.model_dump(mode="json") if route.read_your_writes else None
+        ),
     }
 
 

@@ -30,7 +30,7 @@ from multidict import CIMultiDict
 
 from proxy import headers as hdr
 from proxy.admin import admin_app
-from proxy.config import RouteTable, Upstream
+from proxy.config import SAFE_METHODS, RouteTable, Upstream
 from proxy.diffstore import DiffStore
 from proxy.forward import (
     IDEMPOTENT,
@@ -40,6 +40,7 @@ from proxy.forward import (
     should_fall_back,
 )
 from proxy.metrics import ProxyMetrics
+from proxy.read_your_writes import WriteMemory
 from proxy.reload import RouteWatcher
 from proxy.resilience import Breakers
 from proxy.routing import Decision, RequestFacts
@@ -114,6 +115,7 @@ class ProxyServer:
     metrics: ProxyMetrics
     shadow: ShadowQueue
     breakers: Breakers
+    writes: WriteMemory
 
     async def _send(
         self,
@@ -194,7 +196,9 @@ class ProxyServer:
         try:
             _check_path(request.raw_path, request.path)
             decision = snapshot.router.decide(
-                RequestFacts(method, request.path, request.headers, client_addr)
+                RequestFacts(method, request.path, request.headers, client_addr),
+                None,
+                self.writes,
             )
             route_name, mode = decision.route_name, decision.mode
             if decision.primary is None:
@@ -212,6 +216,12 @@ class ProxyServer:
             upstream_name, answer = await self._forward(
                 decision, upstreams, method, path_qs, upstream_headers, body
             )
+            ryw = decision.route.read_your_writes if decision.route is not None else None
+            if ryw is not None and method not in SAFE_METHODS and answer.status < 500:
+                assert decision.route is not None and decision.key is not None
+                self.writes.remember(
+                    decision.route.write_group, decision.key, upstream_name, ryw.window_s
+                )
             if decision.shadow is not None and decision.route is not None:
                 self.shadow.submit(
                     ShadowJob(
@@ -287,7 +297,8 @@ async def serve(settings: ProxySettings, *, stop: asyncio.Event | None = None) -
         workers=settings.shadow_workers,
     )
     shadow.start()
-    proxy = ProxyServer(settings, watcher, pool, metrics, shadow, breakers)
+    writes = WriteMemory(max_entries=settings.read_your_writes_max_keys)
+    proxy = ProxyServer(settings, watcher, pool, metrics, shadow, breakers, writes)
 
     server = web.Server(proxy.handle, access_log=None)
     runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=5)

@@ -191,6 +191,15 @@ class CompareRules(_Strict):
     unordered: tuple[str, ...] = ()
 
 
+class ReadYourWrites(_Strict):
+    """Keep a client's reads on the side that served its last write, for ``window_s``."""
+
+    window_s: Annotated[float, Field(gt=0, le=3600)]
+    #: Routes sharing a group share the memory (a writes route and its reads route); default:
+    #: the route's own name. Routes of one group should use the same ``sticky`` key.
+    group: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] | None = None
+
+
 class Route(_Strict):
     name: str
     match: Match
@@ -200,6 +209,13 @@ class Route(_Strict):
     sticky: str = "client:addr"
     fallback: str | None = None
     compare: CompareRules = CompareRules()
+    read_your_writes: ReadYourWrites | None = None
+
+    @property
+    def write_group(self) -> str:
+        """The read-your-writes memory this route reads and feeds."""
+        ryw = self.read_your_writes
+        return ryw.group if ryw is not None and ryw.group else self.name
 
     @field_validator("name")
     @classmethod

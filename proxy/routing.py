@@ -16,9 +16,10 @@ specific); remaining ties go to the route earlier in the file. A route applies o
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from proxy.config import Mode, PathPattern, Route, RouteTable
+from proxy.config import SAFE_METHODS, Mode, PathPattern, Route, RouteTable
+from proxy.read_your_writes import WriteMemory
 from proxy.sticky import bucket_of, in_canary, sticky_key
 
 MONOLITH = "monolith"
@@ -37,6 +38,8 @@ class Decision:
     fallback: str | None
     bucket: int | None
     reason: str
+    #: The request's sticky key, when the route needed it (canary, read-your-writes).
+    key: str | None = None
 
     @property
     def route_name(self) -> str:
@@ -135,8 +138,13 @@ class Router:
         return why is None
 
     def decide(
-        self, facts: RequestFacts, considered: list[tuple[Route, str]] | None = None
+        self,
+        facts: RequestFacts,
+        considered: list[tuple[Route, str]] | None = None,
+        writes: WriteMemory | None = None,
     ) -> Decision:
+        """The decision for one request. ``considered``: see :meth:`match`. ``writes``: the
+        process's read-your-writes memory (None: not consulted, as in explain)."""
         if is_internal(facts.path):
             return Decision(
                 None, "monolith", None, None, None, None, "internal paths are never forwarded"
@@ -144,32 +152,58 @@ class Router:
         route = self.match(facts.method, facts.path, facts.headers, considered)
         if route is None:
             return Decision(None, "monolith", MONOLITH, None, None, None, "no route matches")
-        target = route.target
-        if route.mode == "monolith" or target is None:
-            return Decision(route, "monolith", MONOLITH, None, None, None, "mode monolith")
-        if route.mode == "shadow":
-            reason = f"mode shadow: monolith answers, a copy goes to {target}"
-            return Decision(route, "shadow", MONOLITH, target, None, None, reason)
-        if route.mode == "extracted":
-            reason = f"mode extracted: everything goes to {target}"
-            if route.fallback:
-                reason += f", {route.fallback} if it fails"
-            return Decision(route, "extracted", target, None, route.fallback, None, reason)
-        # canary
-        if facts.key_override is not None:
-            key, source = facts.key_override, "given key"
-        else:
-            key, source = sticky_key(route.sticky, facts.headers, facts.client_addr)
-        bucket = bucket_of(route.name, key)
-        threshold = round(route.percent * 100)
-        if in_canary(bucket, route.percent):
-            reason = (
-                f"mode canary: key {key!r} ({source}) is in bucket {bucket} < {threshold} "
-                f"({route.percent:g}%) -> {target}"
-            )
-            return Decision(route, "canary", target, None, route.fallback, bucket, reason)
+        if route.read_your_writes is None:
+            return _by_mode(route, facts, None)
+        key = _key(route, facts)
+        decision = _by_mode(route, facts, key)
+        if writes is None or facts.method not in SAFE_METHODS:
+            return decision
+        pinned = writes.pinned(route.write_group, key[0])
+        if pinned is None or pinned[0] == decision.primary:
+            return decision
+        upstream, left = pinned
         reason = (
-            f"mode canary: key {key!r} ({source}) is in bucket {bucket} >= {threshold} "
-            f"({route.percent:g}%) -> monolith"
+            f"read-your-writes: key {key[0]!r} wrote through {upstream} {left:.1f}s before the "
+            f"end of its window (group {route.write_group}) -> {upstream}; otherwise "
+            f"{decision.reason}"
         )
-        return Decision(route, "canary", MONOLITH, None, None, bucket, reason)
+        fallback = route.fallback if upstream == route.target else None
+        return replace(decision, primary=upstream, shadow=None, fallback=fallback, reason=reason)
+
+
+def _key(route: Route, facts: RequestFacts) -> tuple[str, str]:
+    if facts.key_override is not None:
+        return facts.key_override, "given key"
+    return sticky_key(route.sticky, facts.headers, facts.client_addr)
+
+
+def _by_mode(route: Route, facts: RequestFacts, key: tuple[str, str] | None) -> Decision:
+    """What the route's mode says (``key``: the sticky key when already read)."""
+    target = route.target
+    sticky = key[0] if key is not None else None
+    if route.mode == "monolith" or target is None:
+        return Decision(route, "monolith", MONOLITH, None, None, None, "mode monolith", sticky)
+    if route.mode == "shadow":
+        reason = f"mode shadow: monolith answers, a copy goes to {target}"
+        return Decision(route, "shadow", MONOLITH, target, None, None, reason, sticky)
+    if route.mode == "extracted":
+        reason = f"mode extracted: everything goes to {target}"
+        if route.fallback:
+            reason += f", {route.fallback} if it fails"
+        return Decision(route, "extracted", target, None, route.fallback, None, reason, sticky)
+    # canary
+    key = key or _key(route, facts)
+    name, source = key
+    bucket = bucket_of(route.name, name)
+    threshold = round(route.percent * 100)
+    if in_canary(bucket, route.percent):
+        reason = (
+            f"mode canary: key {name!r} ({source}) is in bucket {bucket} < {threshold} "
+            f"({route.percent:g}%) -> {target}"
+        )
+        return Decision(route, "canary", target, None, route.fallback, bucket, reason, name)
+    reason = (
+        f"mode canary: key {name!r} ({source}) is in bucket {bucket} >= {threshold} "
+        f"({route.percent:g}%) -> monolith"
+    )
+    return Decision(route, "canary", MONOLITH, None, None, bucket, reason, name)

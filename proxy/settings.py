@@ -32,6 +32,10 @@ class ProxySettings(BaseSettings):
     shadow_queue_size: int = Field(default=1000, ge=1, validation_alias="PROXY_SHADOW_QUEUE_SIZE")
     #: Concurrent shadow senders.
     shadow_workers: int = Field(default=4, ge=1, validation_alias="PROXY_SHADOW_WORKERS")
+    #: Read-your-writes memory of one proxy process: (group, key) pairs kept, oldest dropped.
+    read_your_writes_max_keys: int = Field(
+        default=100_000, ge=1, validation_alias="PROXY_READ_YOUR_WRITES_MAX_KEYS"
+    )
     #: How often the route file is polled for changes (seconds).
     reload_interval_s: float = Field(default=0.5, gt=0, validation_alias="PROXY_RELOAD_INTERVAL_S")
 

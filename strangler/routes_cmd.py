@@ -239,6 +239,13 @@ def explain(
     if decision.fallback:
         out.print(f"fallback  {decision.fallback} (idempotent requests, when the target fails)")
     out.print(f"why       {decision.reason}")
+    ryw = decision.route.read_your_writes if decision.route is not None else None
+    if ryw is not None and decision.route is not None:
+        out.print(
+            f"ryw       group {decision.route.write_group}, window {ryw.window_s:g}s: a key that "
+            "wrote within the window reads from the upstream that took its write (memory of "
+            "each proxy process, not shown here)"
+        )
     if decision.primary is not None:
         out.print(f"breaker   {_breaker_text(decision.primary, decision.fallback, method.upper())}")
     if considered:

@@ -75,6 +75,7 @@ def test_routes_listing(tmp_path: Path, monolith: Echo, inventory: Echo) -> None
             "sticky": "header:X-Client-Id",
             "fallback": "monolith",
             "compare": {"ignore": [], "unordered": []},
+            "read_your_writes": None,
         }
 
 
