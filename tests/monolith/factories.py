@@ -11,6 +11,8 @@ from monolith.identity.models import User
 from monolith.identity.tokens import token_issue
 from monolith.inventory.models import Product, Reservation
 from monolith.inventory.services import product_create, reservation_create
+from monolith.payments.models import Payment
+from monolith.payments.services import payment_authorize
 from tests.support.random_refs import random_order_id, random_sku, random_suffix
 
 
@@ -40,3 +42,21 @@ def make_user(
 def bearer(user: User, **token_options: Any) -> dict[str, str]:
     """The ``Authorization`` header of ``user`` (``token_issue`` options: ``ttl_s``, ``now``)."""
     return {"Authorization": f"Bearer {token_issue(user=user, **token_options).access_token}"}
+
+
+def make_payment(
+    *,
+    customer_id: uuid.UUID | None = None,
+    amount: str = "20.00",
+    card_token: str = "tok_visa",
+    capture: bool = False,
+    order_id: uuid.UUID | None = None,
+) -> Payment:
+    """A payment through ``payment_authorize`` (authorised, or captured with ``capture``)."""
+    return payment_authorize(
+        customer_id=customer_id or uuid.uuid4(),
+        amount=Decimal(amount),
+        card_token=card_token,
+        order_id=order_id,
+        capture=capture,
+    )
