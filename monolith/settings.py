@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "monolith.payments",
     "monolith.orders",
     "monolith.outbox",
+    "monolith.idempotency",
 ]
 
 AUTH_USER_MODEL = "identity.User"

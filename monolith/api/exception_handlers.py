@@ -23,6 +23,10 @@ STATUS_BY_CODE = {
     "invalid_state": 409,
     "invalid_credentials": 401,
     "permission_denied": 403,
+    "payment_declined": 402,
+    "gateway_error": 502,
+    "refund_exceeds_captured": 409,
+    "idempotency_key_reused": 422,
 }
 
 

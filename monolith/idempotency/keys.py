@@ -1,0 +1,127 @@
+"""``idempotent(request, principal, handler)``: run a write once per ``Idempotency-Key``.
+
+* The key (1..255 visible ASCII characters) belongs to the calling principal: two callers never
+  share a key.
+* The first request inserts its record (fingerprint = sha256 of method, path and the canonical
+  JSON body) and runs the handler **in the same transaction**; the answer is stored in that
+  transaction too. A concurrent duplicate blocks on the unique index until the first commits
+  (``INSERT ... ON CONFLICT DO NOTHING`` waits for the inserting transaction), then replays it.
+* Same key, same request: the stored status and body again, with ``Idempotent-Replayed: true``;
+  nothing runs a second time. Same key, another request: 422 ``idempotency_key_reused``.
+* Only answers of requests that ran are kept: 2xx, 402 (a stored decline) and 409 (a refusal
+  against the current state, e.g. a cancelled order). Validation and access refusals (400, 401,
+  403, 404, 422) and failures (5xx) drop the record (the handler's own writes, if any, stay), so
+  the client may retry with the same key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.db import transaction
+from django.http import HttpResponseBase
+from django.utils import timezone
+from rest_framework.exceptions import APIException
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from monolith.api.exception_handlers import contract_exception_handler
+from monolith.errors import ApplicationError
+from monolith.idempotency.errors import (
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+)
+from monolith.idempotency.models import IdempotencyRecord
+from monolith.identity.principal import Principal
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+_META_KEY = "HTTP_IDEMPOTENCY_KEY"
+_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
+#: Statuses of answers kept for replay besides 2xx: the request ran and this was its outcome.
+KEPT_REFUSALS = frozenset({402, 409})
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The request's ``Idempotency-Key``, ``None`` when absent; 400 when malformed."""
+    key = request.META.get(_META_KEY)
+    if key is None:
+        return None
+    if not _KEY_RE.fullmatch(key):
+        raise InvalidIdempotencyKey()
+    return str(key)
+
+
+def request_fingerprint(*, method: str, path: str, body: Any) -> str:
+    """sha256 of the method, the path and the body as canonical JSON (keys sorted, no spaces)."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(f"{method.upper()}\n{path}\n{canonical}".encode()).hexdigest()
+
+
+def is_kept(status_code: int) -> bool:
+    return 200 <= status_code < 300 or status_code in KEPT_REFUSALS
+
+
+def idempotent(
+    request: Request, principal: Principal, handler: Callable[[], HttpResponseBase]
+) -> HttpResponseBase:
+    """Run ``handler`` (the view's write, returning its answer) once per key; without an
+    ``Idempotency-Key`` header it simply runs. Domain and DRF errors the handler raises become
+    the contract's error answer here, so the writes before them (a stored decline) commit."""
+    key = idempotency_key(request)
+    if key is None:
+        return handler()
+    method = request.method or "POST"
+    fingerprint = request_fingerprint(method=method, path=request.path, body=request.data)
+    with transaction.atomic():
+        record_id = uuid.uuid4()
+        IdempotencyRecord.objects.bulk_create(
+            [
+                IdempotencyRecord(
+                    id=record_id,
+                    principal_id=principal.id,
+                    key=key,
+                    fingerprint=fingerprint,
+                    method=method,
+                    path=request.path,
+                    created_at=timezone.now(),
+                )
+            ],
+            ignore_conflicts=True,  # waits for a concurrent first request to finish
+        )
+        record = IdempotencyRecord.objects.get(principal_id=principal.id, key=key)
+        if record.id != record_id:
+            return _replay(record, fingerprint)
+        response = _answer(request, handler)
+        if not is_kept(response.status_code) or not isinstance(response, Response):
+            record.delete()
+            return response
+        record.status_code = response.status_code
+        record.response_body = JSONRenderer().render(response.data).decode()
+        record.save(update_fields=["status_code", "response_body"])
+    return response
+
+
+def _answer(request: Request, handler: Callable[[], HttpResponseBase]) -> HttpResponseBase:
+    try:
+        return handler()
+    except (ApplicationError, APIException) as exc:
+        response = contract_exception_handler(exc, {"request": request})
+        assert response is not None  # both kinds always have a contract answer
+        return response
+
+
+def _replay(record: IdempotencyRecord, fingerprint: str) -> Response:
+    if record.fingerprint != fingerprint:
+        raise IdempotencyKeyReused()
+    assert record.status_code is not None and record.response_body is not None
+    return Response(
+        json.loads(record.response_body),
+        status=record.status_code,
+        headers={REPLAYED_HEADER: "true"},
+    )
