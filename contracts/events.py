@@ -16,6 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 AggregateType = Literal["product", "reservation", "payment", "order"]
 
+#: A business capability (what moves to one service) and the aggregates whose events it owns.
+Capability = Literal["inventory", "payments", "orders"]
+CAPABILITY_AGGREGATES: dict[Capability, tuple[AggregateType, ...]] = {
+    "inventory": ("product", "reservation"),
+    "payments": ("payment",),
+    "orders": ("order",),
+}
+
 #: Where an event was first written; subscribers use it to avoid loops in reverse sync.
 Origin = Literal["monolith", "inventory", "payments", "orders"]
 

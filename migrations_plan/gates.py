@@ -104,8 +104,11 @@ class Endpoints:
         )
         return _int(data, "count", "proxy admin API: /admin/mismatches")
 
-    def outbox_stats(self) -> dict[str, Any]:
-        url = self.settings.monolith_url.rstrip("/") + "/internal/outbox/stats"
+    def outbox_stats(self, capability: str) -> dict[str, Any]:
+        url = (
+            self.settings.monolith_url.rstrip("/")
+            + f"/internal/outbox/stats?capability={capability}"
+        )
         data = self._get("monolith", url)
         _int(data, "pending", "monolith: /internal/outbox/stats")
         return dict(data)
@@ -215,7 +218,7 @@ def _evaluate(
         observed = f"compared {counters['compared']} {window}, mismatches {mismatches}"
         return GateResult(gate.describe(), passed, observed, threshold)
     if isinstance(gate, SyncBacklogGate):
-        stats = endpoints.outbox_stats()
+        stats = endpoints.outbox_stats(gate.capability)
         pending = int(stats["pending"])
         age = stats.get("oldest_pending_age_s")
         age_s = float(age) if isinstance(age, int | float) else 0.0

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from contracts.events import Capability
 from proxy.config import validation_problems
 from proxy.config_edit import EDITABLE_KEYS
 
@@ -68,14 +69,18 @@ class ShadowParityGate(_Strict):
 
 
 class SyncBacklogGate(_Strict):
-    """The monolith's outbox is drained: few pending events, none of them old."""
+    """The outbox is drained of ``capability``'s events: few pending, none of them old."""
 
     kind: Literal["sync_backlog"]
+    capability: Capability = "inventory"
     max_pending: Annotated[int, Field(ge=0)] = 0
     max_age_s: Annotated[float, Field(ge=0)] = 5.0
 
     def describe(self) -> str:
-        return f"sync backlog: ≤ {self.max_pending} pending, oldest ≤ {self.max_age_s:g}s"
+        return (
+            f"sync backlog ({self.capability}): ≤ {self.max_pending} pending, "
+            f"oldest ≤ {self.max_age_s:g}s"
+        )
 
 
 class BackfillDoneGate(_Strict):

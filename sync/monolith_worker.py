@@ -30,6 +30,7 @@ from sync.task_names import (  # noqa: E402
     APPLY_EVENT,
     BACKFILL_PAGE,
     RELAY_OUTBOX,
+    RELAYED_AGGREGATES,
 )
 
 logger = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def relay_outbox(limit: int = RELAY_BATCH) -> int:
             app.send_task(APPLY_EVENT, args=[envelope], producer=producer)
 
         while True:
-            published = relay_batch(publish, limit=limit)
+            published = relay_batch(publish, limit=limit, aggregate_types=RELAYED_AGGREGATES)
             total += published
             if published < limit:
                 break

@@ -11,6 +11,8 @@ from datetime import datetime
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from contracts.events import Capability
+
 TIMEOUT_S = 5.0
 
 
@@ -70,8 +72,11 @@ def _get_json(what: str, url: str, client: httpx.Client | None) -> object:
         raise StatsUnavailable(f"{what} at {url} did not answer JSON") from None
 
 
-def fetch_outbox_stats(monolith_url: str, *, client: httpx.Client | None = None) -> OutboxStats:
-    url = f"{monolith_url.rstrip('/')}/internal/outbox/stats"
+def fetch_outbox_stats(
+    monolith_url: str, *, capability: Capability = "inventory", client: httpx.Client | None = None
+) -> OutboxStats:
+    """The monolith's backlog of ``capability``'s events (the ones this sync carries)."""
+    url = f"{monolith_url.rstrip('/')}/internal/outbox/stats?capability={capability}"
     data = _get_json("the monolith", url, client)
     try:
         return OutboxStats.model_validate(data)

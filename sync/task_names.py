@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from typing import Final
 
+from contracts.events import CAPABILITY_AGGREGATES
+
 RELAY_OUTBOX: Final = "monolith.relay_outbox"
 BACKFILL_PAGE: Final = "monolith.backfill_page"
 APPLY_EVENT: Final = "inventory.apply_event"
 APPLY_BACKFILL_BATCH: Final = "inventory.apply_backfill_batch"
+
+
+#: The aggregates whose events have a subscriber (``APPLY_EVENT``); the relay leaves the others
+#: pending until a subscriber for their capability exists.
+RELAYED_AGGREGATES: Final = CAPABILITY_AGGREGATES["inventory"]

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from contracts.events import Capability
 from monolith.outbox.selectors import outbox_stats
 
 
 class OutboxStatsApi(APIView):
+    """``GET /internal/outbox/stats[?capability=inventory]``: the backlog of one capability's
+    events (the sync gates ask for the capability being moved) or of all of them."""
+
+    class FilterSerializer(serializers.Serializer):
+        capability = serializers.ChoiceField(choices=get_args(Capability), required=False)
+
+    @extend_schema(exclude=True)
     def get(self, request: Request) -> Response:
-        return Response(outbox_stats())
+        given = self.FilterSerializer(data=request.query_params)
+        given.is_valid(raise_exception=True)
+        return Response(outbox_stats(capability=given.validated_data.get("capability")))

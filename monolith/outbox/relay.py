@@ -11,7 +11,7 @@ serialises relays instead.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from django.db import connection, transaction
@@ -40,12 +40,20 @@ def envelope_of(event: OutboxEvent) -> EventEnvelope:
     )
 
 
-def relay_batch(publish: Publisher, *, limit: int = 500) -> int:
-    """Publish up to ``limit`` pending events in seq order; return how many were published."""
+def relay_batch(
+    publish: Publisher, *, limit: int = 500, aggregate_types: Collection[str] | None = None
+) -> int:
+    """Publish up to ``limit`` pending events in seq order; return how many were published.
+
+    ``aggregate_types`` limits the batch to the events somebody subscribes to; the others stay
+    pending (not dropped), so a subscriber added later still gets them.
+    """
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
     with transaction.atomic():
         pending = OutboxEvent.objects.filter(published_at__isnull=True).order_by("seq")
+        if aggregate_types is not None:
+            pending = pending.filter(aggregate_type__in=list(aggregate_types))
         if connection.features.has_select_for_update_skip_locked:
             pending = pending.select_for_update(skip_locked=True)
         events = list(pending[:limit])

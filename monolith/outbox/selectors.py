@@ -7,20 +7,25 @@ from typing import Any, get_args
 from django.db.models import Count, Min
 from django.utils import timezone
 
-from contracts.events import AggregateType
+from contracts.events import CAPABILITY_AGGREGATES, AggregateType, Capability
 from monolith.outbox.models import OutboxEvent
 
 
-def outbox_stats() -> dict[str, Any]:
-    """``{"pending", "total", "oldest_pending_age_s", "by_aggregate_type"}``; the per-type counts
-    are of all events (every aggregate type of the contract is listed, zero included)."""
-    total = OutboxEvent.objects.count()
-    pending = OutboxEvent.objects.filter(published_at__isnull=True).aggregate(
+def outbox_stats(*, capability: Capability | None = None) -> dict[str, Any]:
+    """``{"pending", "total", "oldest_pending_age_s", "by_aggregate_type"}`` of the events of one
+    capability's aggregates (all when ``None``); the per-type counts are of all events of those
+    types (each listed, zero included)."""
+    types: tuple[str, ...] = (
+        get_args(AggregateType) if capability is None else CAPABILITY_AGGREGATES[capability]
+    )
+    events = OutboxEvent.objects.filter(aggregate_type__in=types)
+    total = events.count()
+    pending = events.filter(published_at__isnull=True).aggregate(
         count=Count("seq"), oldest=Min("occurred_at")
     )
     oldest = pending["oldest"]
-    by_type = {name: 0 for name in get_args(AggregateType)}
-    for row in OutboxEvent.objects.values("aggregate_type").annotate(n=Count("seq")):
+    by_type = dict.fromkeys(types, 0)
+    for row in events.values("aggregate_type").annotate(n=Count("seq")):
         by_type[row["aggregate_type"]] = row["n"]
     return {
         "pending": pending["count"],

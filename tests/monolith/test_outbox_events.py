@@ -251,3 +251,31 @@ def test_outbox_stats_with_nothing_pending_has_no_age(api: JsonClient) -> None:
         "oldest_pending_age_s": None,
         "by_aggregate_type": {"product": 0, "reservation": 0, "payment": 0, "order": 0},
     }
+
+
+def test_outbox_stats_of_one_capability_count_only_its_events(api: JsonClient) -> None:
+    product = make_product(on_hand=2)
+    with transaction.atomic():
+        outbox_record(
+            aggregate_type="order",
+            aggregate_id="2b3f5e0a-8a43-4d3f-9a4e-0c2f1d7b9e11",
+            event_type=events.ORDER_PLACED,
+            version=1,
+            payload={},
+        )
+
+    inventory = api.get("/internal/outbox/stats?capability=inventory").body
+    orders = api.get("/internal/outbox/stats?capability=orders").body
+
+    assert (inventory["pending"], inventory["by_aggregate_type"]) == (
+        1,
+        {"product": 1, "reservation": 0},
+    )
+    assert (orders["pending"], orders["by_aggregate_type"]) == (1, {"order": 1})
+    assert product.version == 1
+
+
+def test_outbox_stats_refuse_an_unknown_capability(api: JsonClient) -> None:
+    resp = api.get("/internal/outbox/stats?capability=billing")
+    assert resp.status == 400
+    assert list(resp.body["fields"]) == ["capability"]

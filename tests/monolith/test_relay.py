@@ -8,12 +8,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connections
+from django.db import connections, transaction
 
 from contracts.events import EventEnvelope
 from monolith.inventory.seeding import seed_products
 from monolith.outbox.models import OutboxEvent
 from monolith.outbox.relay import relay_batch
+from monolith.outbox.services import outbox_record
 from tests.monolith.databases import require_postgres
 from tests.monolith.factories import make_product, make_reservation
 
@@ -190,3 +191,27 @@ def test_two_relays_draining_together_publish_every_event_exactly_once() -> None
     assert sorted(published) == sorted(expected)
     assert len(published) == len(set(published)), "an event was published twice"
     assert _pending() == []
+
+
+def _record_payment_event() -> None:
+    """An event of another capability (written directly: only its type matters here)."""
+    with transaction.atomic():
+        outbox_record(
+            aggregate_type="payment",
+            aggregate_id="6f1c0c3e-5d7e-4c47-9a57-3f0f2b8b1a01",
+            event_type="payments.payment.authorized.v1",
+            version=1,
+            payload={},
+        )
+
+
+def test_events_nobody_subscribes_to_stay_pending_for_a_later_subscriber() -> None:
+    make_product()
+    _record_payment_event()
+    published: list[dict[str, Any]] = []
+
+    assert relay_batch(published.append, aggregate_types=("product", "reservation")) == 1
+
+    assert [envelope["aggregate_type"] for envelope in published] == ["product"]
+    (still_pending,) = OutboxEvent.objects.filter(published_at__isnull=True)
+    assert still_pending.aggregate_type == "payment"

@@ -44,7 +44,11 @@ def make_handler(state_file: Path) -> type[BaseHTTPRequestHandler]:
             if url.path == "/health":
                 self._reply(200, {"status": "ok"})
             elif url.path == "/internal/outbox/stats":
-                self._reply(200, state["outbox"])
+                # The plan moves inventory: its gates must ask for that capability's backlog.
+                if query.get("capability") != "inventory":
+                    self._reply(400, {"error": "validation_error", "detail": "capability?"})
+                else:
+                    self._reply(200, state["outbox"])
             elif url.path == "/internal/sync/stats":
                 self._reply(200, state["sync"])
             elif url.path.startswith("/admin/"):

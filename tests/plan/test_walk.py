@@ -79,8 +79,8 @@ def test_next_is_refused_while_gates_fail_and_changes_nothing(plan_env: PlanEnv)
     failed = done.stderr.strip().splitlines()
     assert failed == [
         "gate failed: backfill 'products' done: observed running, 40 rows, needs done",
-        "gate failed: sync backlog: ≤ 50 pending, oldest ≤ 10s: observed pending 120, oldest "
-        "3.0s, needs pending ≤ 50, oldest ≤ 10s",
+        "gate failed: sync backlog (inventory): ≤ 50 pending, oldest ≤ 10s: observed pending 120, "
+        "oldest 3.0s, needs pending ≤ 50, oldest ≤ 10s",
     ]
     assert "FAIL" in done.stdout and "pass" in done.stdout  # the reservations backfill passed
 
