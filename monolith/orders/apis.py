@@ -1,0 +1,159 @@
+"""The orders' HTTP API (docs/orders-api.md): thin views over services and selectors.
+
+Every view needs a caller (``AuthenticatedApi``). Reads are scoped to what the caller may see
+(``customer_scope``); checkout acts for ``acting_customer``; cancel is for the order's customer and
+staff; fulfil is for staff (the order's own customer is told 403, anyone else 404).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.http import HttpResponseBase
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from monolith.api.bodies import request_body
+from monolith.api.pagination import ContractPagination
+from monolith.errors import ApplicationError
+from monolith.idempotency.keys import idempotent
+from monolith.identity.access import acting_customer, customer_scope
+from monolith.identity.authentication import AuthenticatedApi
+from monolith.inventory.apis import BoundedListField, SkuField
+from monolith.inventory.models import MAX_STOCK
+from monolith.orders.errors import CheckoutShortOfStock, FulfilmentStaffOnly, OrderNotFound
+from monolith.orders.models import MAX_LINES, CancelReason, Order, OrderStatus
+from monolith.orders.selectors import order_exists, order_get, order_list
+from monolith.orders.services import CheckoutResult, order_cancel, order_checkout, order_fulfil
+from monolith.payments.errors import PaymentDeclined, PaymentGatewayFailed
+from monolith.payments.gateway import CARD_TOKEN_MAX_LENGTH, is_card_token
+
+
+class OrderLineOutputSerializer(serializers.Serializer):
+    sku = serializers.CharField()
+    quantity = serializers.IntegerField()
+    unit_price = serializers.DecimalField(max_digits=12, decimal_places=2)
+    line_total = serializers.DecimalField(max_digits=12, decimal_places=2)
+
+
+class OrderOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    customer_id = serializers.UUIDField()
+    status = serializers.CharField()
+    cancel_reason = serializers.CharField(allow_null=True)
+    lines = OrderLineOutputSerializer(many=True)
+    total = serializers.DecimalField(max_digits=12, decimal_places=2)
+    payment_id = serializers.UUIDField(allow_null=True)
+    reservation_id = serializers.UUIDField(allow_null=True)
+    version = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+def _order_body(order: Order) -> dict[str, Any]:
+    return dict(OrderOutputSerializer(order).data)
+
+
+def checkout_refusal(result: CheckoutResult) -> ApplicationError | None:
+    """The error a cancelled checkout answers with (its body carries the stored order)."""
+    order = result.order
+    if order.status != OrderStatus.CANCELLED:
+        return None
+    body = _order_body(order)
+    if order.cancel_reason == CancelReason.INSUFFICIENT_STOCK:
+        return CheckoutShortOfStock(result.shortages, order=body)
+    if order.cancel_reason == CancelReason.PAYMENT_DECLINED:
+        return PaymentDeclined(result.decline_reason or "declined", order=body)
+    return PaymentGatewayFailed(order=body)
+
+
+class OrderListCreateApi(AuthenticatedApi):
+    class InputSerializer(serializers.Serializer):
+        class LineSerializer(serializers.Serializer):
+            sku = SkuField()
+            quantity = serializers.IntegerField(min_value=1, max_value=MAX_STOCK)
+
+        customer_id = serializers.UUIDField(required=False, allow_null=True, default=None)
+        lines = BoundedListField(child=LineSerializer(), allow_empty=False, max_length=MAX_LINES)
+        card_token = serializers.CharField(max_length=CARD_TOKEN_MAX_LENGTH)
+
+        def validate_card_token(self, value: str) -> str:
+            if not is_card_token(value):
+                raise serializers.ValidationError("Not a card token (expected tok_ and [a-z0-9_]).")
+            return value
+
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=OrderStatus.values, required=False)
+        customer_id = serializers.UUIDField(required=False)
+
+    OutputSerializer = OrderOutputSerializer
+
+    @extend_schema(parameters=[FilterSerializer], responses={200: OutputSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        orders = order_list(scope=customer_scope(self.principal), **filters.validated_data)
+        paginator = ContractPagination()
+        page = paginator.paginate_queryset(orders, request, view=self)
+        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    def post(self, request: Request) -> HttpResponseBase:
+        """Checkout; an ``Idempotency-Key`` makes a repeat replay the first answer."""
+        return idempotent(request, self.principal, lambda: self._checkout(request))
+
+    def _checkout(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request_body(request))
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = order_checkout(
+            customer_id=acting_customer(self.principal, data["customer_id"]),
+            lines=[(line["sku"], line["quantity"]) for line in data["lines"]],
+            card_token=data["card_token"],
+        )
+        refusal = checkout_refusal(result)
+        if refusal is not None:
+            raise refusal
+        return Response(_order_body(result.order), status=status.HTTP_201_CREATED)
+
+
+class OrderDetailApi(AuthenticatedApi):
+    OutputSerializer = OrderOutputSerializer
+
+    @extend_schema(responses={200: OutputSerializer})
+    def get(self, request: Request, order_id: uuid.UUID) -> Response:
+        order = order_get(order_id=order_id, scope=customer_scope(self.principal))
+        return Response(self.OutputSerializer(order).data)
+
+
+class OrderCancelApi(AuthenticatedApi):
+    """Takes no body: whatever is sent is never parsed."""
+
+    OutputSerializer = OrderOutputSerializer
+
+    @extend_schema(request=None, responses={200: OutputSerializer})
+    def post(self, request: Request, order_id: uuid.UUID) -> Response:
+        order = order_cancel(
+            order_id=order_id,
+            scope=customer_scope(self.principal),
+            by_staff=self.principal.is_staff,
+        )
+        return Response(self.OutputSerializer(order).data)
+
+
+class OrderFulfilApi(AuthenticatedApi):
+    """Staff only; takes no body."""
+
+    OutputSerializer = OrderOutputSerializer
+
+    @extend_schema(request=None, responses={200: OutputSerializer})
+    def post(self, request: Request, order_id: uuid.UUID) -> Response:
+        principal = self.principal
+        if not principal.is_staff:
+            if order_exists(order_id=order_id, scope=principal.id):
+                raise FulfilmentStaffOnly()
+            raise OrderNotFound(order_id)
+        return Response(self.OutputSerializer(order_fulfil(order_id=order_id)).data)

@@ -1,0 +1,105 @@
+"""Checkouts racing on PostgreSQL with real concurrent connections (one per thread).
+
+To make each race certain rather than likely, the test holds the product's row lock itself,
+starts both checkouts, waits until PostgreSQL reports both blocked on that lock, and lets go:
+both then compete for the last unit at the same moment.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import pytest
+from django.db import connection, connections, transaction
+
+from monolith.inventory.models import Product, Reservation
+from monolith.orders.models import Order
+from monolith.orders.services import CheckoutResult, order_checkout
+from monolith.payments.models import Payment
+from tests.monolith.databases import require_postgres
+from tests.monolith.factories import make_product
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+RACES = 5
+
+
+def _libpq_url() -> str:
+    s = connection.settings_dict
+    return f"postgresql://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+
+
+def _blocked_on_locks(admin: psycopg.Connection[Any]) -> int:
+    row = admin.execute(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _race(sku: str, writers: list[Callable[[], Any]]) -> list[Any]:
+    """Run ``writers`` in threads, released together once all wait on ``sku``'s row lock; the
+    outcome of each (its return value or the exception it raised)."""
+    outcomes: list[Any] = [None] * len(writers)
+
+    def run(index: int, writer: Callable[[], Any]) -> None:
+        try:
+            outcomes[index] = writer()
+        except Exception as err:
+            outcomes[index] = err
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i, w)) for i, w in enumerate(writers)]
+    with psycopg.connect(_libpq_url(), autocommit=True) as admin:
+        with transaction.atomic():
+            Product.objects.select_for_update().get(sku=sku)
+            for thread in threads:
+                thread.start()
+            wait_for(
+                lambda: _blocked_on_locks(admin) >= len(writers),
+                timeout=20,
+                message="both checkouts to block on the product row lock",
+            )
+        for thread in threads:
+            thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    return outcomes
+
+
+def test_two_checkouts_racing_for_the_last_unit_exactly_one_confirms_on_postgres() -> None:
+    require_postgres()
+    for _ in range(RACES):
+        product = make_product(on_hand=1, price="9.99")
+        customers = [uuid.uuid4(), uuid.uuid4()]
+
+        def checkout(customer_id: uuid.UUID, sku: str = product.sku) -> CheckoutResult:
+            return order_checkout(customer_id=customer_id, lines=[(sku, 1)], card_token="tok_visa")
+
+        outcomes = _race(product.sku, [functools.partial(checkout, c) for c in customers])
+
+        assert all(isinstance(o, CheckoutResult) for o in outcomes), outcomes
+        statuses = sorted((o.order.status, o.order.cancel_reason) for o in outcomes)
+        assert statuses == [("cancelled", "insufficient_stock"), ("confirmed", None)]
+        loser = next(o for o in outcomes if o.order.status == "cancelled")
+        assert [(s.sku, s.requested, s.available) for s in loser.shortages] == [(product.sku, 1, 0)]
+        row = Product.objects.get(sku=product.sku)
+        assert (row.on_hand, row.reserved) == (1, 1)
+        assert 0 <= row.reserved <= row.on_hand
+        winner = next(o.order for o in outcomes if o.order.status == "confirmed")
+        assert list(
+            Reservation.objects.filter(lines__product=row).values_list("order_id", flat=True)
+        ) == [winner.id]
+        assert list(
+            Payment.objects.filter(order_id__in=[o.order.id for o in outcomes]).values_list(
+                "order_id", flat=True
+            )
+        ) == [winner.id]
+        assert Order.objects.filter(id__in=[o.order.id for o in outcomes]).count() == 2
