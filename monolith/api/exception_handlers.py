@@ -94,6 +94,8 @@ def _media_type_as_sent(context: dict[str, Any]) -> str:
 
 
 def _error(
-    status: int, code: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+    status: int, code: str, detail: str, /, *, headers: dict[str, str] | None = None, **extra: Any
 ) -> Response:
+    # Positional-only, so an error body may carry keys named like them (``"status"`` of
+    # ``invalid_state``).
     return Response({"error": code, "detail": detail, **extra}, status=status, headers=headers)
