@@ -9,6 +9,7 @@ import sys
 from pydantic import ValidationError
 
 from proxy.config import ConfigError, load_route_table
+from proxy.lint import require_clean
 from proxy.reload import ensure_routes_file
 from proxy.settings import ProxySettings
 
@@ -38,7 +39,7 @@ def main() -> int:
         )
         return 2
     try:
-        load_route_table(routes)
+        require_clean(load_route_table(routes), source=str(routes))
     except ConfigError as err:
         print(f"proxy: {_one_line(str(err))}", file=sys.stderr)
         return 2

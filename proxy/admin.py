@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from proxy.config import ConfigError, Route, RouteTable
 from proxy.config_edit import EDITABLE_KEYS, read_audit, update_route
 from proxy.diffstore import DiffStore
+from proxy.lint import lint_table
 from proxy.metrics import ProxyMetrics
 from proxy.reload import RouteWatcher
 from proxy.resilience import Breakers
@@ -163,7 +164,10 @@ async def patch_route(request: web.Request) -> web.Response:
         route = snap.table.route(name)
     except KeyError:  # renamed by a concurrent hand edit
         return _error(404, "not_found", f"Route {name!r} not found.")
-    return web.json_response({"route": route_json(route), "digest": snap.digest})
+    warnings = [f.message for f in lint_table(snap.table) if f.route == name]
+    return web.json_response(
+        {"route": route_json(route), "digest": snap.digest, "warnings": warnings}
+    )
 
 
 async def get_stats(request: web.Request) -> web.Response:

@@ -48,10 +48,14 @@ class Upstream(_Strict):
     #: Whether the upstream honours ``X-Strangler-Dry-Run`` (shadowed writes go only to those).
     dry_run: bool = False
     breaker: Breaker = Breaker()
+    #: Which way sync flows for this upstream's data (read only by lint): ``from_monolith`` -
+    #: the service is a copy fed by the monolith (writes must stay on the monolith);
+    #: ``to_monolith`` - the service is the source of truth; ``none`` - not declared.
+    sync: Literal["from_monolith", "to_monolith", "none"] = "none"
 
 
 #: ``{name}`` (one path segment) or ``{name:regex}`` (a segment the regex matches whole).
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([^{}]+))?\}")
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([^{}]+))?\}")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 #: A header match value that means "present, with any value".
 ANY_VALUE = "*"
@@ -72,7 +76,7 @@ class PathPattern:
         checks: dict[str, re.Pattern[str]] = {}
         names: set[str] = set()
         end = 0
-        for found in _PLACEHOLDER.finditer(pattern):
+        for found in PLACEHOLDER.finditer(pattern):
             parts.append(_literal(pattern[end : found.start()], pattern))
             name, regex = found.group(1), found.group(2)
             if name in names:
@@ -89,7 +93,7 @@ class PathPattern:
         self._regex = re.compile("".join(parts))
         self._checks = checks
         #: The text before the first placeholder: a cheap test before the regex.
-        first = _PLACEHOLDER.search(pattern)
+        first = PLACEHOLDER.search(pattern)
         self.literal_prefix = pattern[: first.start()] if first else pattern
 
     def matches(self, path: str) -> bool:

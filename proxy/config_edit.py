@@ -35,6 +35,7 @@ from ruamel.yaml.tokens import CommentToken
 
 from proxy.atomic_file import write_atomically
 from proxy.config import ConfigError, parse_route_table
+from proxy.lint import require_clean
 
 #: The route keys a flag change may touch (``match``, ``name`` and ``compare`` are edited by hand).
 EDITABLE_KEYS: tuple[str, ...] = ("mode", "percent", "target", "fallback", "sticky")
@@ -164,6 +165,7 @@ def update_routes(
             raise ConfigError(f"{path}: cannot write that value: {err}") from err
         new_text = buffer.getvalue()
         table = parse_route_table(new_text, source=str(path))
+        require_clean(table, source=str(path))  # lint errors refuse the change; file untouched
         write_atomically(path, new_text)
         result = [
             RouteChange(name, actor, at, befores[name], afters[name], table.digest)

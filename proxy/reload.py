@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from proxy.config import ConfigError, RouteTable, parse_route_table
+from proxy.lint import require_clean
 from proxy.routing import Router
 
 log = logging.getLogger("proxy.reload")
@@ -59,7 +60,11 @@ def ensure_routes_file(path: Path, template: Path) -> bool:
 
 
 def _parse(text: str, path: Path) -> RouteTable:
-    return parse_route_table(text, source=str(path))
+    """Validate and lint; a file with lint errors is refused like an invalid one."""
+    table = parse_route_table(text, source=str(path))
+    for warning in require_clean(table, source=str(path)):
+        log.warning("routes: %s: %s", path, warning)
+    return table
 
 
 class RouteWatcher:

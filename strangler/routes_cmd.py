@@ -183,6 +183,9 @@ def set_route(
     before = ", ".join(f"{k}={v}" for k, v in change.before.items())
     after = ", ".join(f"{k}={v}" for k, v in change.after.items())
     out.print(f"{name}: {before} -> {after} (digest {change.digest[:12]})")
+    for finding in lint_file(path):
+        if finding.route == name:
+            typer.echo(f"strangler routes: {finding}", err=True)
     base, token = _admin_target()
     loaded = await_loaded(base, token, path, change.digest)
     if loaded.live:
