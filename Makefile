@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # The monolith's pytest-django suite runs on real PostgreSQL (it creates a fresh test_ database).
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/strangler
 
-.PHONY: install up test test-fast check lint format bench clean
+.PHONY: install up test test-fast check lint format bench clean openapi
 
 install: $(STAMP)
 
@@ -39,6 +39,10 @@ check: install
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+## Regenerate the checked-in OpenAPI contract from the monolith's views (tests fail on drift).
+openapi: install
+	$(BIN)/python monolith/manage.py spectacular --validate --fail-on-warn --file contracts/openapi.yaml
 
 bench: install
 	@command -v wrk >/dev/null || { echo "make bench: needs wrk (Debian: apt-get install wrk)" >&2; exit 1; }

@@ -144,7 +144,7 @@ REST_FRAMEWORK = {
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
     "EXCEPTION_HANDLER": "monolith.api.exception_handlers.contract_exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "monolith.api.schema.ContractAutoSchema",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -152,6 +152,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "The monolith's HTTP API: the contract every extracted service is held to.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "PREPROCESSING_HOOKS": ["monolith.api.schema.only_the_public_api"],
 }
 
 LOGGING = {

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
 
 from monolith.health import HealthLiveApi, HealthReadyApi
 
 urlpatterns = [
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/auth/", include("monolith.identity.urls")),
     path("api/inventory/", include("monolith.inventory.urls")),
     path("api/payments/", include("monolith.payments.urls")),

@@ -4,12 +4,13 @@ key services verify with)."""
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from monolith.api.schema import ErrorSerializer
 from monolith.errors import ApplicationError
 from monolith.identity.authentication import AuthenticatedApi
 from monolith.identity.keys import signing_keys
@@ -36,7 +37,14 @@ class TokenCreateApi(APIView):
         token_type = serializers.CharField()
         expires_in = serializers.IntegerField()
 
-    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
+    @extend_schema(
+        responses={
+            200: OutputSerializer,
+            401: OpenApiResponse(
+                ErrorSerializer, description="`invalid_credentials`: which part is not said."
+            ),
+        }
+    )
     def post(self, request: Request) -> Response:
         given = self.InputSerializer(data=request.data)
         given.is_valid(raise_exception=True)
@@ -81,6 +89,5 @@ class MeApi(AuthenticatedApi):
         username = serializers.CharField()
         is_staff = serializers.BooleanField()
 
-    @extend_schema(responses={200: OutputSerializer})
     def get(self, request: Request) -> Response:
         return Response(self.OutputSerializer(self.principal).data)

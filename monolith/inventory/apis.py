@@ -11,6 +11,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,6 +19,7 @@ from rest_framework.views import APIView
 
 from monolith.api.bodies import request_body
 from monolith.api.pagination import ContractPagination
+from monolith.api.schema import PAGE_PARAMETERS, ErrorSerializer, paginated
 from monolith.inventory.models import MAX_STOCK, SKU_MAX_LENGTH, SKU_PATTERN
 from monolith.inventory.selectors import product_get, product_list, reservation_get
 from monolith.inventory.services import (
@@ -76,6 +78,30 @@ class ReservationOutputSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
+class ShortageSerializer(serializers.Serializer):
+    sku = serializers.CharField()
+    requested = serializers.IntegerField()
+    available = serializers.IntegerField()
+
+
+class InsufficientStockErrorSerializer(ErrorSerializer):
+    shortages = ShortageSerializer(many=True)
+
+
+class InvalidStateErrorSerializer(ErrorSerializer):
+    status = serializers.CharField(help_text="The reservation's current status.")
+
+
+_INSUFFICIENT_STOCK = OpenApiResponse(
+    InsufficientStockErrorSerializer, description="`insufficient_stock`: every short line."
+)
+
+
+_NOT_PENDING = OpenApiResponse(
+    InvalidStateErrorSerializer, description="`invalid_state`: the reservation is not pending."
+)
+
+
 class ProductListCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
         sku = SkuField()
@@ -85,11 +111,22 @@ class ProductListCreateApi(APIView):
 
     OutputSerializer = ProductOutputSerializer
 
+    @extend_schema(
+        operation_id="inventory_products_list",
+        parameters=PAGE_PARAMETERS,
+        responses=paginated(ProductOutputSerializer, "PaginatedProductList"),
+    )
     def get(self, request: Request) -> Response:
         paginator = ContractPagination()
         page = paginator.paginate_queryset(product_list(), request, view=self)
         return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
 
+    @extend_schema(
+        responses={
+            201: ProductOutputSerializer,
+            409: OpenApiResponse(ErrorSerializer, description="`conflict`: the sku exists."),
+        }
+    )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request_body(request))
         serializer.is_valid(raise_exception=True)
@@ -116,6 +153,7 @@ class ProductAdjustStockApi(APIView):
 
     OutputSerializer = ProductOutputSerializer
 
+    @extend_schema(responses={200: ProductOutputSerializer, 409: _INSUFFICIENT_STOCK})
     def post(self, request: Request, sku: str) -> Response:
         product_get(sku=sku)  # an unknown product is a 404 whatever the body says
         serializer = self.InputSerializer(data=request_body(request))
@@ -135,6 +173,16 @@ class ReservationCreateApi(APIView):
 
     OutputSerializer = ReservationOutputSerializer
 
+    @extend_schema(
+        responses={
+            201: ReservationOutputSerializer,
+            409: OpenApiResponse(
+                InsufficientStockErrorSerializer,
+                description="`insufficient_stock` (every short line), or `conflict`: the order "
+                "already has a reservation.",
+            ),
+        }
+    )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request_body(request))
         serializer.is_valid(raise_exception=True)
@@ -162,6 +210,7 @@ class ReservationCommitApi(APIView):
 
     OutputSerializer = ReservationOutputSerializer
 
+    @extend_schema(request=None, responses={200: ReservationOutputSerializer, 409: _NOT_PENDING})
     def post(self, request: Request, reservation_id: uuid.UUID) -> Response:
         reservation_commit(reservation_id=reservation_id)
         reservation = reservation_get(reservation_id=reservation_id)
@@ -173,6 +222,7 @@ class ReservationReleaseApi(APIView):
 
     OutputSerializer = ReservationOutputSerializer
 
+    @extend_schema(request=None, responses={200: ReservationOutputSerializer, 409: _NOT_PENDING})
     def post(self, request: Request, reservation_id: uuid.UUID) -> Response:
         reservation_release(reservation_id=reservation_id)
         reservation = reservation_get(reservation_id=reservation_id)
