@@ -21,7 +21,7 @@ from monolith.payments.errors import (
 )
 from monolith.payments.gateway import GatewayError, gateway_charges, gateway_reference
 from monolith.payments.models import Payment, PaymentStatus, Refund
-from monolith.payments.selectors import payment_get
+from monolith.payments.selectors import payment_get, payment_states_after
 from monolith.payments.services import (
     payment_authorize,
     payment_capture,
@@ -251,3 +251,19 @@ def test_a_write_whose_transaction_rolls_back_leaves_no_row_and_no_event() -> No
     assert Payment.objects.count() == 1
     assert not Refund.objects.exists()
     assert Payment.objects.get(id=payment.id).version == 1
+
+
+def test_the_backfill_reads_payment_states_in_id_pages() -> None:
+    payments = [make_payment(capture=True) for _ in range(3)]
+    payment_refund(payment_id=payments[0].id, amount=Decimal("1.00"))
+    ids = sorted(str(p.id) for p in payments)
+    first = payment_states_after(after_key=None, limit=2)
+    rest = payment_states_after(after_key=first[-1]["id"], limit=2)
+    assert [s["id"] for s in first + rest] == ids
+    assert payment_states_after(after_key=ids[-1], limit=2) == []
+    by_id = {s["id"]: s for s in first + rest}
+    refunded = payment_get(payment_id=payments[0].id, customer_id=None)
+    assert by_id[str(refunded.id)] == payment_state(refunded)
+    assert by_id[str(refunded.id)]["refunds"][0]["amount"] == "1.00"
+    with pytest.raises(ValueError, match="limit must be at least 1"):
+        payment_states_after(after_key=None, limit=0)
