@@ -7,6 +7,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -66,11 +67,19 @@ def run_wrk(
     threads: int = 1,
     cpus: str | None = None,
     headers: Sequence[str] = (),
+    script: Path | None = None,
+    script_args: Sequence[str] = (),
 ) -> WrkResult:
+    """``script`` is a wrk Lua script (e.g. one that builds each request); ``script_args`` reach
+    its ``init(args)``."""
     argv = [WRK, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for header in headers:
         argv += ["-H", header]
+    if script is not None:
+        argv += ["-s", str(script)]
     argv.append(url)
+    if script_args:
+        argv += ["--", *script_args]
     if cpus is not None:
         argv = ["taskset", "-c", cpus, *argv]
     done = subprocess.run(argv, capture_output=True, text=True, check=True)
