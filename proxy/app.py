@@ -23,7 +23,7 @@ import re
 import signal
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -34,15 +34,17 @@ from proxy.config import SAFE_METHODS, RouteTable, Upstream
 from proxy.diffstore import DiffStore
 from proxy.forward import (
     IDEMPOTENT,
+    RETRYABLE_STATUSES,
     UpstreamFailure,
     UpstreamPool,
     UpstreamResponse,
     should_fall_back,
+    should_retry,
 )
 from proxy.metrics import ProxyMetrics
 from proxy.read_your_writes import WriteMemory
 from proxy.reload import RouteWatcher
-from proxy.resilience import Breakers
+from proxy.resilience import Breakers, RetryBudgets
 from proxy.routing import Decision, RequestFacts
 from proxy.settings import ProxySettings, split_host_port
 from proxy.shadow import ShadowJob, ShadowQueue
@@ -116,6 +118,7 @@ class ProxyServer:
     shadow: ShadowQueue
     breakers: Breakers
     writes: WriteMemory
+    budgets: RetryBudgets = field(default_factory=RetryBudgets)
 
     async def _send(
         self,
@@ -145,6 +148,55 @@ class ProxyServer:
             breaker.record(ok=answer.status < 500)
         return answer
 
+    async def _attempt(
+        self,
+        name: str,
+        upstreams: Mapping[str, Upstream],
+        method: str,
+        path_qs: str,
+        headers: CIMultiDict[str],
+        body: bytes,
+    ) -> tuple[UpstreamResponse | None, UpstreamFailure | None]:
+        """Call ``name``, and call it again (``retry.attempts`` times at most) while the answer
+        is retryable (:func:`~proxy.forward.should_retry`), its circuit is closed and its retry
+        budget has room. The last answer or failure is returned."""
+        budgets = self.budgets
+        retry = upstreams[name].retry
+        tries_left = retry.attempts
+        retrying = False
+        budgets.begin(name)
+        try:
+            while True:
+                answer: UpstreamResponse | None = None
+                failure: UpstreamFailure | None = None
+                try:
+                    answer = await self._send(name, upstreams, method, path_qs, headers, body)
+                except UpstreamFailure as err:
+                    failure = err
+                finally:
+                    if retrying:
+                        budgets.retry_done(name)
+                        retrying = False
+                if answer is not None and answer.status not in RETRYABLE_STATUSES:
+                    return answer, None  # the common case, decided in one test
+                if not tries_left or not should_retry(
+                    method,
+                    failure=failure.kind if failure is not None else None,
+                    status=answer.status if answer is not None else None,
+                ):
+                    return answer, failure
+                breaker = self.breakers.get(name)
+                if breaker is not None and breaker.state != "closed":
+                    return answer, failure
+                if not budgets.try_retry(name, retry):
+                    self.metrics.observe_retry(upstream=name, sent=False)
+                    return answer, failure
+                self.metrics.observe_retry(upstream=name, sent=True)
+                tries_left -= 1
+                retrying = True
+        finally:
+            budgets.end(name)
+
     async def _forward(
         self,
         decision: Decision,
@@ -165,10 +217,7 @@ class ProxyServer:
         if can_fall_back and breaker is not None and not breaker.allow():
             failure = UpstreamFailure(name, "breaker_open", "circuit is open")
         else:
-            try:
-                answer = await self._send(name, upstreams, method, path_qs, headers, body)
-            except UpstreamFailure as err:
-                failure = err
+            answer, failure = await self._attempt(name, upstreams, method, path_qs, headers, body)
         status = answer.status if answer is not None else None
         if decision.fallback and should_fall_back(
             method, fallback=decision.fallback, status=status
@@ -176,11 +225,8 @@ class ProxyServer:
             self.metrics.observe_fallback(
                 route=decision.route_name, from_upstream=name, to_upstream=decision.fallback
             )
-            name, answer = decision.fallback, None
-            try:
-                answer = await self._send(name, upstreams, method, path_qs, headers, body)
-            except UpstreamFailure as err:
-                failure = err
+            name = decision.fallback
+            answer, failure = await self._attempt(name, upstreams, method, path_qs, headers, body)
         if answer is None:
             assert failure is not None
             raise _failure_error(failure)

@@ -42,12 +42,25 @@ class Breaker(_Strict):
     cooldown_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
 
 
+class Retry(_Strict):
+    """Retries of idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE; never POST or PATCH) on
+    the same upstream after a connection failure or a 502/503/504, under a budget (Envoy's
+    retry budget): retries in flight to the upstream stay below ``budget_percent`` of the
+    requests in flight to it, but ``min_concurrent`` are always allowed."""
+
+    #: Extra tries per request (0 = no retries).
+    attempts: Annotated[int, Field(ge=0, le=3)] = 1
+    budget_percent: Annotated[float, Field(ge=0, le=100)] = 20.0
+    min_concurrent: Annotated[int, Field(ge=0, le=1000)] = 3
+
+
 class Upstream(_Strict):
     url: Annotated[str, Field(pattern=r"^https?://[^/\s]+$")]
     timeout_s: Annotated[float, Field(gt=0, le=300)] = 5.0
     #: Whether the upstream honours ``X-Strangler-Dry-Run`` (shadowed writes go only to those).
     dry_run: bool = False
     breaker: Breaker = Breaker()
+    retry: Retry = Retry()
     #: Which way sync flows for this upstream's data (read only by lint): ``from_monolith`` -
     #: the service is a copy fed by the monolith (writes must stay on the monolith);
     #: ``to_monolith`` - the service is the source of truth; ``none`` - not declared.

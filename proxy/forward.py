@@ -134,6 +134,24 @@ class UpstreamPool:
             raise UpstreamFailure(name, "protocol", f"{type(err).__name__}: {err}") from err
 
 
+#: Methods retried on the same upstream: idempotent by RFC 9110 §9.2.2 (sending one twice has
+#: the effect of sending it once). POST and PATCH never are.
+RETRYABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+#: Answers that say "the gateway's upstream failed", not "your request is wrong".
+RETRYABLE_STATUSES = frozenset({502, 503, 504})
+#: Failures retried: the connection failed or dropped before an answer. A timeout is not
+#: retried (the upstream may still be working on it, and it would double the wait).
+RETRYABLE_FAILURES = frozenset({"connect", "protocol"})
+
+
+def should_retry(method: str, *, failure: FailureKind | None, status: int | None) -> bool:
+    if method not in RETRYABLE_METHODS:
+        return False
+    if status is not None:
+        return status in RETRYABLE_STATUSES
+    return failure in RETRYABLE_FAILURES
+
+
 def should_fall_back(method: str, *, fallback: str | None, status: int | None) -> bool:
     """Retry once on the fallback? Only idempotent requests, only when the target failed
     (no answer, or a 5xx). A write is never sent twice."""

@@ -84,6 +84,23 @@ class ProxyMetrics:
             registry=self.registry,
         )
 
+        self.retries = PromCounter(
+            "proxy_upstream_retries",
+            "Idempotent requests sent again to the same upstream (connection failure or 502-504).",
+            ["upstream"],
+            registry=self.registry,
+        )
+        self.retry_budget_exhausted = PromCounter(
+            "proxy_retry_budget_exhausted",
+            "Retries not sent because the upstream's retry budget was used up.",
+            ["upstream"],
+            registry=self.registry,
+        )
+
+    def observe_retry(self, *, upstream: str, sent: bool) -> None:
+        """A retry sent (``sent``) or refused by the budget."""
+        (self.retries if sent else self.retry_budget_exhausted).labels(upstream).inc()
+
     def watch_breakers(self, breakers: Breakers) -> None:
         """Export each upstream's breaker state at scrape time."""
         self.registry.register(_BreakerCollector(breakers))

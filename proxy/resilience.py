@@ -1,4 +1,11 @@
-"""Circuit breakers: one per upstream, so a failing target is skipped instead of waited on.
+"""Circuit breakers and retry budgets: one of each per upstream.
+
+A retry budget (:class:`RetryBudgets`) bounds how many retries may be in flight to an upstream
+at once: fewer than ``budget_percent`` of the requests in flight to it, but at least
+``min_concurrent`` (Envoy's retry budget). A struggling upstream therefore sees at most ~20%
+extra load from retries, never a retry storm.
+
+Circuit breakers: one per upstream, so a failing target is skipped instead of waited on.
 
 A breaker counts consecutive failures (no answer, or a 5xx). At ``failures`` it opens: for
 ``cooldown_s`` the proxy does not try that upstream where it has a choice (an idempotent request
@@ -13,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Literal
 
-from proxy.config import Breaker, Upstream
+from proxy.config import Breaker, Retry, Upstream
 
 State = Literal["closed", "open", "half_open"]
 
@@ -83,3 +90,33 @@ class Breakers:
 
     def states(self) -> dict[str, State]:
         return {name: breaker.state for name, (_, breaker) in self._by_name.items()}
+
+
+class RetryBudgets:
+    """Requests and retries in flight, per upstream name (one event loop: no locking)."""
+
+    def __init__(self) -> None:
+        self._active: dict[str, int] = {}
+        self._retrying: dict[str, int] = {}
+
+    def begin(self, name: str) -> None:
+        self._active[name] = self._active.get(name, 0) + 1
+
+    def end(self, name: str) -> None:
+        self._active[name] -= 1
+
+    def try_retry(self, name: str, retry: Retry) -> bool:
+        """Take a retry slot if the budget allows one; :meth:`retry_done` gives it back."""
+        retrying = self._retrying.get(name, 0)
+        allowed = max(retry.min_concurrent, retry.budget_percent / 100 * self._active.get(name, 0))
+        if retrying >= allowed:
+            return False
+        self._retrying[name] = retrying + 1
+        return True
+
+    def retry_done(self, name: str) -> None:
+        self._retrying[name] -= 1
+
+    def in_flight(self, name: str) -> tuple[int, int]:
+        """``(requests, retries)`` in flight to the upstream."""
+        return self._active.get(name, 0), self._retrying.get(name, 0)

@@ -3,15 +3,28 @@ reads skipping an open target for the fallback."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from proxy.config import Breaker, Upstream
-from proxy.resilience import Breakers, CircuitBreaker
-from tests.proxy.harness import Echo, echo_upstream, route, routes_yaml, running_proxy, upstream
+from proxy.config import Breaker, Retry, Upstream
+from proxy.forward import should_retry
+from proxy.resilience import Breakers, CircuitBreaker, RetryBudgets
+from tests.proxy.harness import (
+    Echo,
+    RunningProxy,
+    echo_upstream,
+    route,
+    routes_yaml,
+    running_proxy,
+    upstream,
+)
+from tests.support.random_refs import random_suffix
 from tests.support.waiting import wait_for
 
 
@@ -123,3 +136,136 @@ def test_open_breaker_sends_reads_straight_to_the_fallback(
         write = client.post("/api/w/", json={})
         assert (write.status_code, write.headers["X-Strangler-Upstream"]) == (500, "failing")
         assert "/api/w/" in failing.seen_paths() and "/api/w/" not in monolith.seen_paths()
+
+
+def budget(**overrides: Any) -> Retry:
+    return Retry(**overrides)
+
+
+def test_retry_budget_allows_min_concurrent_then_a_share_of_active_requests() -> None:
+    budgets = RetryBudgets()
+    retry = budget(budget_percent=20, min_concurrent=3)
+    for _ in range(10):
+        budgets.begin("inv")
+    granted = [budgets.try_retry("inv", retry) for _ in range(5)]
+    assert granted == [True, True, True, False, False]  # 20% of 10 = 2 < the minimum of 3
+    for _ in range(10):
+        budgets.begin("inv")  # 20 in flight: 20% = 4
+    assert budgets.try_retry("inv", retry) and not budgets.try_retry("inv", retry)
+    budgets.retry_done("inv")
+    assert budgets.try_retry("inv", retry)
+    assert budgets.in_flight("inv") == (20, 4)
+    assert budgets.try_retry("other", budget(min_concurrent=0, budget_percent=100)) is False
+
+
+@pytest.mark.parametrize(
+    ("method", "failure", "status", "retried"),
+    [
+        ("GET", "connect", None, True),
+        ("HEAD", "protocol", None, True),
+        ("OPTIONS", None, 502, True),
+        ("PUT", None, 503, True),
+        ("DELETE", None, 504, True),
+        ("GET", "timeout", None, False),
+        ("GET", None, 500, False),
+        ("GET", None, 404, False),
+        ("POST", "connect", None, False),
+        ("PATCH", None, 503, False),
+    ],
+)
+def test_only_idempotent_methods_are_retried_and_only_on_gateway_failures(
+    method: str, failure: Any, status: int | None, retried: bool
+) -> None:
+    assert should_retry(method, failure=failure, status=status) is retried
+
+
+def retries_metric(proxy: RunningProxy, name: str, upstream_name: str) -> float:
+    text = httpx.get(f"{proxy.admin_url}/metrics").text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels.get("upstream") == upstream_name:
+                return float(sample.value)
+    return 0.0
+
+
+def test_idempotent_requests_are_retried_once_under_the_budget(
+    tmp_path: Path, monolith: Echo, failing: Echo
+) -> None:
+    text = routes_yaml(
+        {
+            "monolith": upstream(monolith.url),
+            "failing": upstream(failing.url, breaker={"failures": 1000}),
+            "stingy": upstream(
+                failing.url,
+                breaker={"failures": 1000},
+                retry={"budget_percent": 0, "min_concurrent": 0},
+            ),
+        },
+        [
+            route("all", match={"path_prefix": "/r/"}, mode="extracted", target="failing"),
+            route("stingy", match={"path_prefix": "/s/"}, mode="extracted", target="stingy"),
+        ],
+    )
+    with running_proxy(tmp_path, text) as proxy, httpx.Client(base_url=proxy.url) as client:
+        for method in ("GET", "PUT", "DELETE", "POST", "PATCH"):
+            path = f"/r/{method.lower()}-{random_suffix()}/"
+            answer = client.request(method, path, content=b"x", headers={"X-Echo-Status": "503"})
+            assert answer.status_code == 503
+            sent = failing.seen_paths().count(path)
+            assert sent == (1 if method in ("POST", "PATCH") else 2), method
+        assert retries_metric(proxy, "proxy_upstream_retries_total", "failing") == 3
+        # A 500 says the request failed, not the gateway: not retried.
+        path = f"/r/{random_suffix()}/"
+        assert client.get(path).status_code == 500
+        assert failing.seen_paths().count(path) == 1
+        path = f"/s/{random_suffix()}/"
+        assert client.get(path, headers={"X-Echo-Status": "503"}).status_code == 503
+        assert failing.seen_paths().count(path) == 1
+        assert retries_metric(proxy, "proxy_retry_budget_exhausted_total", "stingy") == 1
+        assert retries_metric(proxy, "proxy_upstream_retries_total", "stingy") == 0
+
+
+def test_killing_the_target_under_read_load_fails_no_client_request(
+    tmp_path: Path, monolith: Echo
+) -> None:
+    with echo_upstream("victim", tmp_path / "logs") as victim:
+        text = routes_yaml(
+            {"monolith": upstream(monolith.url), "victim": upstream(victim.url)},
+            [route("moved", mode="extracted", target="victim", fallback="monolith")],
+        )
+        with running_proxy(tmp_path, text) as proxy:
+            outcomes: list[tuple[int, str]] = []
+            stop = threading.Event()
+
+            def reader(n: int) -> None:
+                with httpx.Client(base_url=proxy.url, timeout=10) as client:
+                    while not stop.is_set():
+                        try:
+                            resp = client.get(f"/api/load/{n}/")
+                            outcomes.append(
+                                (resp.status_code, resp.headers["X-Strangler-Upstream"])
+                            )
+                        except httpx.HTTPError as err:
+                            outcomes.append((0, type(err).__name__))
+
+            threads = [threading.Thread(target=reader, args=(n,)) for n in range(6)]
+            for thread in threads:
+                thread.start()
+            try:
+                wait_for(
+                    lambda: sum(u == "victim" for _, u in outcomes) >= 50,
+                    message="load on the target",
+                )
+                victim.process.kill()  # SIGKILL: no goodbye, connections just die
+                killed_at = len(outcomes)
+                wait_for(
+                    lambda: sum(u == "monolith" for _, u in outcomes[killed_at:]) >= 200,
+                    message="load carried on by the fallback",
+                )
+            finally:
+                stop.set()
+                for thread in threads:
+                    thread.join()
+    failed = [o for o in outcomes if o[0] != 200]
+    assert failed == [], f"{len(failed)} of {len(outcomes)} requests failed: {failed[:5]}"
+    assert {u for _, u in outcomes} == {"victim", "monolith"}
