@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.apps import apps
+from django.contrib import admin
 from django.test import Client
 
 from contracts import events
@@ -108,3 +110,37 @@ def test_the_outbox_is_listed_read_only(staff: Client) -> None:
     assert listing.status_code == 200
     assert events.PRODUCT_CREATED.encode() in listing.content
     assert add.status_code == 403
+
+
+def _our_models() -> list[type[Any]]:
+    return [
+        model
+        for config in apps.get_app_configs()
+        if config.name.startswith("monolith.")
+        for model in config.get_models()
+    ]
+
+
+def test_every_model_is_in_the_admin_on_its_own_or_inline() -> None:
+    inlined = {
+        inline.model
+        for model_admin in admin.site._registry.values()
+        for inline in model_admin.inlines
+    }
+    missing = [
+        model._meta.label
+        for model in _our_models()
+        if model not in admin.site._registry and model not in inlined
+    ]
+    assert not missing, f"models without an admin: {missing}"
+
+
+def test_every_registered_changelist_and_add_page_renders(admin_client: Client) -> None:
+    make_reservation([(make_product(on_hand=5).sku, 1)])
+    for model, model_admin in admin.site._registry.items():
+        meta = model._meta
+        changelist = admin_client.get(f"/admin/{meta.app_label}/{meta.model_name}/")
+        assert changelist.status_code == 200, meta.label
+        if model_admin.has_add_permission(changelist.wsgi_request):
+            added = admin_client.get(f"/admin/{meta.app_label}/{meta.model_name}/add/")
+            assert added.status_code == 200, meta.label
