@@ -31,6 +31,7 @@ from multidict import CIMultiDict
 from proxy import headers as hdr
 from proxy.admin import admin_app
 from proxy.config import SAFE_METHODS, RouteTable, Upstream
+from proxy.connection import GuardedRequestHandler, GuardedServer
 from proxy.diffstore import DiffStore
 from proxy.forward import (
     IDEMPOTENT,
@@ -119,6 +120,7 @@ class ProxyServer:
     breakers: Breakers
     writes: WriteMemory
     budgets: RetryBudgets = field(default_factory=RetryBudgets)
+    trust: hdr.ForwardedTrust = field(default_factory=hdr.ForwardedTrust)
 
     async def _send(
         self,
@@ -235,7 +237,9 @@ class ProxyServer:
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         started = time.perf_counter()
         method = request.method
-        client_addr = request.remote or "unknown"
+        peer = request.remote or "unknown"
+        trusted = self.trust.trusts(peer)
+        client_addr = self.trust.client_address(peer, request.headers) if trusted else peer
         request_id = hdr.request_id(request.headers)
         snapshot = self.watcher.current  # one read: this request uses one table throughout
         route_name, mode, upstream_name = "-", "monolith", "-"
@@ -252,10 +256,11 @@ class ProxyServer:
             body = await _read_body(request, self.settings.max_body_bytes)
             upstream_headers = hdr.upstream_request_headers(
                 request.headers,
-                client_addr=client_addr,
+                client_addr=peer,
                 scheme=request.scheme,
                 request_id=request_id,
                 traceparent=hdr.traceparent(request.headers),
+                trusted=trusted,
             )
             path_qs = request.raw_path
             upstreams = snapshot.table.upstreams
@@ -290,6 +295,9 @@ class ProxyServer:
             response = _error_response(err, route=route_name, request_id=request_id)
             if err.status == 413:
                 response.force_close()  # the rest of the body is not worth reading
+        protocol = request.protocol
+        if isinstance(protocol, GuardedRequestHandler):
+            protocol.expect_next_head()
         self.metrics.observe_request(
             route=route_name,
             upstream=upstream_name,
@@ -346,7 +354,15 @@ async def serve(settings: ProxySettings, *, stop: asyncio.Event | None = None) -
     writes = WriteMemory(max_entries=settings.read_your_writes_max_keys)
     proxy = ProxyServer(settings, watcher, pool, metrics, shadow, breakers, writes)
 
-    server = web.Server(proxy.handle, access_log=None)
+    proxy.trust = hdr.ForwardedTrust(settings.trusted_networks)
+    server = GuardedServer(
+        proxy.handle,
+        header_timeout_s=settings.header_timeout_s,
+        max_headers=settings.max_headers,
+        max_field_size=settings.max_header_bytes,
+        max_line_size=settings.max_header_bytes,
+        access_log=None,
+    )
     runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=5)
     await runner.setup()
     host, port = split_host_port(settings.listen)

@@ -2,8 +2,11 @@
 
 Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection and are dropped both ways, along
 with every header the ``Connection`` header names. Clients cannot speak for the proxy: their
-``X-Strangler-*``, ``X-Forwarded-*`` and ``Forwarded`` headers are removed and the proxy sets its
-own. ``Host`` passes through unchanged, because the upstreams build pagination links from it.
+``X-Strangler-*`` headers are always removed, and their ``X-Forwarded-*`` and ``Forwarded``
+headers are replaced by the proxy's own - unless the peer is a configured trusted proxy
+(``PROXY_TRUSTED_PROXIES``), whose forwarding headers are kept and extended (its address is
+appended to ``X-Forwarded-For``). ``Host`` passes through unchanged, because the upstreams build
+pagination links from it.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Sequence
+from ipaddress import IPv4Network, IPv6Network, ip_address
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -55,6 +60,42 @@ def _is_proxy_owned(lower: str) -> bool:
     )
 
 
+class ForwardedTrust:
+    """Which peers may speak for their clients in ``X-Forwarded-*`` / ``Forwarded``."""
+
+    def __init__(self, networks: Sequence[IPv4Network | IPv6Network] = ()) -> None:
+        self._networks = tuple(networks)
+
+    def trusts(self, addr: str) -> bool:
+        if not self._networks:
+            return False
+        try:
+            ip = ip_address(addr)
+        except ValueError:
+            return False
+        return any(ip in network for network in self._networks)
+
+    def client_address(self, peer: str, headers: RawHeaders) -> str:
+        """The client's address: the peer itself, or - when the peer is trusted - the rightmost
+        ``X-Forwarded-For`` entry that is not a trusted proxy (entries left of it could be
+        forged by the client)."""
+        if not self.trusts(peer):
+            return peer
+        chain = [
+            addr.strip()
+            for value in headers.getall("X-Forwarded-For", ())
+            for addr in value.split(",")
+            if addr.strip()
+        ]
+        for addr in reversed(chain):
+            if not self.trusts(addr):
+                try:
+                    return str(ip_address(addr))
+                except ValueError:
+                    return peer  # garbage where an address should be: only the peer is known
+        return chain[0] if chain else peer
+
+
 def request_id(headers: RawHeaders) -> str:
     """The client's ``X-Request-Id`` when it is sane (short, printable), else a new one."""
     given = headers.get(REQUEST_ID)
@@ -80,19 +121,31 @@ def upstream_request_headers(
     scheme: str,
     request_id: str,
     traceparent: str,
+    trusted: bool = False,
 ) -> CIMultiDict[str]:
-    """The headers sent upstream for a client request (Host kept as the client sent it)."""
+    """The headers sent upstream for a client request (Host kept as the client sent it).
+
+    ``client_addr`` is the peer's address; ``trusted`` says the peer is a trusted proxy."""
     drop = _dropped(headers)
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
         lower = name.lower()
-        if lower in drop or _is_proxy_owned(lower) or lower in ("x-request-id", "traceparent"):
+        if lower in drop or lower in ("x-request-id", "traceparent"):
             continue
+        if _is_proxy_owned(lower) and not (trusted and not lower.startswith("x-strangler-")):
+            continue
+        if lower == "x-forwarded-for":
+            continue  # rebuilt below
         out.add(name, value)
-    out["X-Forwarded-For"] = client_addr
-    out["X-Forwarded-Proto"] = scheme
+    if trusted:
+        chain = [v.strip() for v in headers.getall("X-Forwarded-For", ()) if v.strip()]
+        out["X-Forwarded-For"] = ", ".join([*chain, client_addr])
+        out.setdefault("X-Forwarded-Proto", scheme)
+    else:
+        out["X-Forwarded-For"] = client_addr
+        out["X-Forwarded-Proto"] = scheme
     host = headers.get("Host")
-    if host:
+    if host and "X-Forwarded-Host" not in out:
         out["X-Forwarded-Host"] = host
     out[REQUEST_ID] = request_id
     out[TRACEPARENT] = traceparent

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -32,6 +33,20 @@ class ProxySettings(BaseSettings):
     shadow_queue_size: int = Field(default=1000, ge=1, validation_alias="PROXY_SHADOW_QUEUE_SIZE")
     #: Concurrent shadow senders.
     shadow_workers: int = Field(default=4, ge=1, validation_alias="PROXY_SHADOW_WORKERS")
+    #: Most header lines one request may carry; more is a 431.
+    max_headers: int = Field(default=100, ge=1, le=10_000, validation_alias="PROXY_MAX_HEADERS")
+    #: Longest request line or header line (bytes); longer is a 431.
+    max_header_bytes: int = Field(
+        default=8190, ge=256, le=1024 * 1024, validation_alias="PROXY_MAX_HEADER_BYTES"
+    )
+    #: A client must send a whole request head within this many seconds of its first byte
+    #: (408 and close otherwise: the slowloris defence).
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, le=600, validation_alias="PROXY_HEADER_TIMEOUT_S"
+    )
+    #: Peers (comma-separated CIDRs or addresses) whose X-Forwarded-*/Forwarded headers are
+    #: kept and extended; from anyone else they are replaced. Empty: trust no one.
+    trusted_proxies: str = Field(default="", validation_alias="PROXY_TRUSTED_PROXIES")
     #: Read-your-writes memory of one proxy process: (group, key) pairs kept, oldest dropped.
     read_your_writes_max_keys: int = Field(
         default=100_000, ge=1, validation_alias="PROXY_READ_YOUR_WRITES_MAX_KEYS"
@@ -44,6 +59,16 @@ class ProxySettings(BaseSettings):
     def _host_port(cls, value: str) -> str:
         split_host_port(value)
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    @property
+    def trusted_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @property
     def var(self) -> Path:
@@ -60,6 +85,19 @@ class ProxySettings(BaseSettings):
     def resolve_admin_token(self) -> str:
         """``PROXY_ADMIN_TOKEN``, else the token kept in ``$VAR/admin-token`` (made once)."""
         return self.admin_token or ensure_token_file(self.var / "admin-token")
+
+
+def parse_networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """``"10.0.0.0/8, 127.0.0.1"`` -> networks; a clear ValueError for a bad entry."""
+    networks = []
+    for entry in (part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        try:
+            networks.append(ip_network(entry, strict=False))
+        except ValueError as err:
+            raise ValueError(f"not an IP address or CIDR: {entry!r}") from err
+    return tuple(networks)
 
 
 def split_host_port(value: str) -> tuple[str, int]:
