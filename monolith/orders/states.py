@@ -6,16 +6,23 @@ the backfill reader, so an event and a backfilled row of the same version are th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from contracts.events import OrderLine as OrderLineState
 from contracts.events import OrderState
 from monolith.money import money
-from monolith.orders.models import Order
+from monolith.orders.models import Order, OrderLine
 
 
-def order_state(order: Order) -> dict[str, Any]:
-    """Needs the order's lines (prefetch them when reading many); lines by sku."""
+def order_state(order: Order, lines: Iterable[OrderLine] | None = None) -> dict[str, Any]:
+    """The order's state as a JSON dict (``order_state_model`` dumped)."""
+    return order_state_model(order, lines).model_dump(mode="json")
+
+
+def order_state_model(order: Order, lines: Iterable[OrderLine] | None = None) -> OrderState:
+    """``lines`` in sku order, by default the order's stored lines (prefetch them when reading
+    many); bulk writers pass the lines they are about to insert."""
     return OrderState(
         id=order.id,
         customer_id=order.customer_id,
@@ -28,7 +35,7 @@ def order_state(order: Order) -> dict[str, Any]:
                 unit_price=money(line.unit_price),
                 line_total=money(line.line_total),
             )
-            for line in order.lines.all()
+            for line in (order.lines.all() if lines is None else lines)
         ],
         total=money(order.total),
         payment_id=order.payment_id,
@@ -36,4 +43,4 @@ def order_state(order: Order) -> dict[str, Any]:
         version=order.version,
         created_at=order.created_at,
         updated_at=order.updated_at,
-    ).model_dump(mode="json")
+    )

@@ -1,0 +1,443 @@
+"""Demo data at benchmark volume: customers and past orders, each order with its captured payment
+and committed reservation, the same for the same seed.
+
+* Customers ``customer-0000001..C``: ids derived from the username (uuid5), unusable passwords (no
+  one can log in as them; tests and benchmarks mint tokens), nothing else.
+* Orders: the n-th order is drawn from a seeded RNG (one per chunk of ``CHUNK`` orders, so it is
+  the same whatever the count), over customers ``1..C`` and products ``SKU-00001..P`` (made by
+  ``seed_inventory``; their current prices price the lines). Every order is ``fulfilled``: it was
+  placed (a captured payment for its total, a reservation of its lines) and shipped (the
+  reservation committed), so product stock figures are untouched and every row is a state the
+  API could have produced: order version 2, reservation version 2, payment version 1.
+* Each seeded row records one outbox event in the same transaction, like ``seed_inventory``: its
+  current state at its current version (``orders.order.fulfilled.v1``,
+  ``inventory.reservation.committed.v1``, ``payments.payment.captured.v1``), pending for the relay,
+  so sync and backfill carry seeded rows exactly like written ones.
+* Rows go in with ``COPY`` on PostgreSQL (``bulk_insert``), one transaction per batch; orders that
+  exist already (same id) are skipped, so a re-run adds only what is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.contrib.auth.hashers import make_password
+from django.db import transaction
+from django.utils import timezone
+
+from contracts import events
+from contracts.events import (
+    OrderLine as OrderLineState,
+)
+from contracts.events import (
+    OrderState,
+    PaymentState,
+    ReservationLine,
+    ReservationState,
+)
+from monolith.identity.models import User
+from monolith.inventory.models import Product, Reservation, ReservationStatus
+from monolith.inventory.models import ReservationLine as ReservationLineRow
+from monolith.inventory.seeding import seed_sku
+from monolith.money import MAX_AMOUNT, cents, money
+from monolith.orders.bulk_insert import insert_rows
+from monolith.orders.models import Order, OrderLine, OrderStatus
+from monolith.outbox.models import OutboxEvent
+from monolith.payments.gateway import gateway_reference
+from monolith.payments.models import Payment, PaymentStatus
+
+#: Orders drawn from one RNG: the n-th order is the same whatever the requested count.
+CHUNK = 1000
+MAX_LINES_PER_ORDER = 4
+MAX_QUANTITY = 3
+_CUSTOMER_NAMESPACE = uuid.UUID("5d9b3c2e-7f4a-4e41-9a57-0c1f3e2d8b61")
+_DAY_US = 86_400 * 1_000_000
+ZERO = Decimal("0.00")
+
+
+class MissingProducts(ValueError):
+    """The products the orders draw from are not all there."""
+
+
+@dataclass(frozen=True)
+class OrderSeedResult:
+    customers_created: int
+    customers_existed: int
+    orders_created: int
+    orders_existed: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _OrderDraft:
+    order_id: uuid.UUID
+    payment_id: uuid.UUID
+    reservation_id: uuid.UUID
+    customer: int
+    lines: dict[str, int]  # sku order
+    age_us: int  # how long before the seeding it was placed
+    fulfilled_after_us: int
+
+
+def seed_username(number: int) -> str:
+    return f"customer-{number:07d}"
+
+
+def seed_customer_id(number: int) -> uuid.UUID:
+    """The id of seeded customer ``number`` (the same in every database and every run)."""
+    return uuid.uuid5(_CUSTOMER_NAMESPACE, seed_username(number))
+
+
+def _seed_uuid(seed: int, kind: str, number: int) -> uuid.UUID:
+    """A version-4-shaped id derived from (seed, kind, number) alone."""
+    digest = hashlib.blake2b(f"{seed}:{kind}:{number}".encode(), digest_size=16).digest()
+    return uuid.UUID(bytes=digest, version=4)
+
+
+def _order_drafts(count: int, *, products: int, customers: int, seed: int) -> Iterator[_OrderDraft]:
+    """Order ``n``'s ids depend on (seed, n) alone, so re-runs with other counts find and skip
+    the orders they made before; its contents come from its chunk's RNG."""
+    for chunk_start in range(0, count, CHUNK):
+        rng = random.Random(f"orders:{seed}:{chunk_start // CHUNK}")
+        for number in range(chunk_start, min(chunk_start + CHUNK, count)):
+            customer = rng.randint(1, customers)
+            lines: dict[str, int] = {}
+            for _ in range(rng.randint(1, MAX_LINES_PER_ORDER)):
+                sku = seed_sku(rng.randint(1, products))
+                lines[sku] = lines.get(sku, 0) + rng.randint(1, MAX_QUANTITY)
+            age_us = rng.randrange(3 * _DAY_US, 365 * _DAY_US)
+            fulfilled_after_us = rng.randrange(_DAY_US // 24, 3 * _DAY_US)
+            yield _OrderDraft(
+                _seed_uuid(seed, "order", number),
+                _seed_uuid(seed, "payment", number),
+                _seed_uuid(seed, "reservation", number),
+                customer,
+                dict(sorted(lines.items())),
+                age_us,
+                fulfilled_after_us,
+            )
+
+
+def _batches(drafts: Iterator[_OrderDraft], size: int) -> Iterator[list[_OrderDraft]]:
+    batch: list[_OrderDraft] = []
+    for draft in drafts:
+        batch.append(draft)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def seed_customers(*, count: int, batch_size: int = 10_000) -> tuple[int, int]:
+    """Create the missing customers ``1..count``; return (created, existed)."""
+    created = existed = 0
+    now = timezone.now()
+    for start in range(1, count + 1, batch_size):
+        numbers = range(start, min(start + batch_size, count + 1))
+        ids = {seed_customer_id(n): n for n in numbers}
+        with transaction.atomic():
+            there = set(User.objects.filter(id__in=list(ids)).values_list("id", flat=True))
+            rows = [
+                (
+                    customer_id,
+                    make_password(None),
+                    seed_username(number),
+                    "",
+                    "",
+                    "",
+                    False,
+                    False,
+                    True,
+                    now,
+                )
+                for customer_id, number in ids.items()
+                if customer_id not in there
+            ]
+            insert_rows(
+                User,
+                (
+                    "id",
+                    "password",
+                    "username",
+                    "first_name",
+                    "last_name",
+                    "email",
+                    "is_staff",
+                    "is_superuser",
+                    "is_active",
+                    "date_joined",
+                ),
+                rows,
+            )
+        created += len(rows)
+        existed += len(there)
+    return created, existed
+
+
+def _prices(products: int) -> dict[str, Decimal]:
+    """The price of each of ``SKU-00001..products``; ``MissingProducts`` unless all exist."""
+    catalogue = dict(Product.objects.values_list("sku", "price"))
+    skus = [seed_sku(n) for n in range(1, products + 1)]
+    missing = [sku for sku in skus if sku not in catalogue]
+    if missing:
+        raise MissingProducts(
+            f"{len(missing)} of the products {skus[0]}..{skus[-1]} do not exist (first: "
+            f"{missing[0]}); run seed_inventory --products {products} first"
+        )
+    return {sku: catalogue[sku] for sku in skus}
+
+
+class _BatchRows:
+    """Every row one batch of orders writes, table by table, in insert order."""
+
+    def __init__(self) -> None:
+        self.orders: list[tuple[object, ...]] = []
+        self.order_lines: list[tuple[object, ...]] = []
+        self.payments: list[tuple[object, ...]] = []
+        self.reservations: list[tuple[object, ...]] = []
+        self.reservation_lines: list[tuple[object, ...]] = []
+        self.events: list[tuple[object, ...]] = []
+
+    def event(
+        self, aggregate: str, key: uuid.UUID, event_type: str, state: object, when: datetime
+    ) -> None:
+        assert isinstance(state, OrderState | PaymentState | ReservationState)
+        self.events.append(
+            (
+                uuid.uuid4(),
+                aggregate,
+                str(key),
+                event_type,
+                state.version,
+                state.model_dump_json(),
+                "monolith",
+                when,
+            )
+        )
+
+    def add(self, draft: _OrderDraft, prices: dict[str, Decimal], anchor: datetime) -> None:
+        customer_id = seed_customer_id(draft.customer)
+        placed = anchor - timedelta(microseconds=draft.age_us)
+        fulfilled = placed + timedelta(microseconds=draft.fulfilled_after_us)
+        priced = [
+            (sku, quantity, prices[sku], cents(prices[sku] * quantity))
+            for sku, quantity in draft.lines.items()
+        ]
+        total = sum((line_total for *_, line_total in priced), ZERO)
+        if not ZERO < total <= MAX_AMOUNT:
+            # A draft over free products only (or out of bounds) would be no valid order.
+            return
+
+        self.payments.append(
+            (
+                draft.payment_id,
+                customer_id,
+                draft.order_id,
+                total,
+                PaymentStatus.CAPTURED.value,
+                total,
+                ZERO,
+                None,
+                gateway_reference(draft.payment_id),
+                1,
+                placed,
+                placed,
+            )
+        )
+        payment = PaymentState(
+            id=draft.payment_id,
+            customer_id=customer_id,
+            order_id=draft.order_id,
+            amount=money(total),
+            status="captured",
+            captured_amount=money(total),
+            refunded_amount=money(ZERO),
+            decline_reason=None,
+            gateway_reference=gateway_reference(draft.payment_id),
+            refunds=[],
+            version=1,
+            created_at=placed,
+            updated_at=placed,
+        )
+        self.event("payment", draft.payment_id, events.PAYMENT_CAPTURED, payment, placed)
+
+        self.reservations.append(
+            (
+                draft.reservation_id,
+                draft.order_id,
+                ReservationStatus.COMMITTED.value,
+                2,
+                placed,
+                fulfilled,
+            )
+        )
+        for sku, quantity in draft.lines.items():
+            self.reservation_lines.append((draft.reservation_id, sku, quantity))
+        reservation = ReservationState(
+            id=draft.reservation_id,
+            order_id=draft.order_id,
+            status="committed",
+            lines=[ReservationLine(sku=sku, quantity=q) for sku, q in draft.lines.items()],
+            version=2,
+            created_at=placed,
+            updated_at=fulfilled,
+        )
+        self.event(
+            "reservation",
+            draft.reservation_id,
+            events.RESERVATION_COMMITTED,
+            reservation,
+            fulfilled,
+        )
+
+        self.orders.append(
+            (
+                draft.order_id,
+                customer_id,
+                OrderStatus.FULFILLED.value,
+                None,
+                total,
+                draft.payment_id,
+                draft.reservation_id,
+                2,
+                placed,
+                fulfilled,
+            )
+        )
+        for sku, quantity, unit_price, line_total in priced:
+            self.order_lines.append((draft.order_id, sku, quantity, unit_price, line_total))
+        order = OrderState(
+            id=draft.order_id,
+            customer_id=customer_id,
+            status="fulfilled",
+            cancel_reason=None,
+            lines=[
+                OrderLineState(
+                    sku=sku, quantity=q, unit_price=money(price), line_total=money(line_total)
+                )
+                for sku, q, price, line_total in priced
+            ],
+            total=money(total),
+            payment_id=draft.payment_id,
+            reservation_id=draft.reservation_id,
+            version=2,
+            created_at=placed,
+            updated_at=fulfilled,
+        )
+        self.event("order", draft.order_id, events.ORDER_FULFILLED, order, fulfilled)
+
+    def insert(self) -> None:
+        insert_rows(
+            Order,
+            (
+                "id",
+                "customer_id",
+                "status",
+                "cancel_reason",
+                "total",
+                "payment_id",
+                "reservation_id",
+                "version",
+                "created_at",
+                "updated_at",
+            ),
+            self.orders,
+        )
+        insert_rows(
+            OrderLine,
+            ("order_id", "sku", "quantity", "unit_price", "line_total"),
+            self.order_lines,
+        )
+        insert_rows(
+            Payment,
+            (
+                "id",
+                "customer_id",
+                "order_id",
+                "amount",
+                "status",
+                "captured_amount",
+                "refunded_amount",
+                "decline_reason",
+                "gateway_reference",
+                "version",
+                "created_at",
+                "updated_at",
+            ),
+            self.payments,
+        )
+        insert_rows(
+            Reservation,
+            ("id", "order_id", "status", "version", "created_at", "updated_at"),
+            self.reservations,
+        )
+        insert_rows(
+            ReservationLineRow, ("reservation_id", "product_id", "quantity"), self.reservation_lines
+        )
+        insert_rows(
+            OutboxEvent,
+            (
+                "event_id",
+                "aggregate_type",
+                "aggregate_id",
+                "event_type",
+                "version",
+                "payload",
+                "origin",
+                "occurred_at",
+            ),
+            self.events,
+        )
+
+
+def seed_orders(
+    *,
+    count: int,
+    customers: int,
+    products: int,
+    seed: int = 0,
+    batch_size: int = 5000,
+) -> OrderSeedResult:
+    """Create customers ``1..customers`` and orders ``0..count-1`` that do not exist yet."""
+    if count < 0 or customers < 0 or products < 0:
+        raise ValueError("counts must be 0 or more")
+    if count and (customers < 1 or products < 1):
+        raise ValueError("orders need at least one customer and one product")
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    started = time.perf_counter()
+    prices = _prices(products) if count else {}  # before anything is written
+    customers_created, customers_existed = seed_customers(count=customers)
+    orders_created = orders_existed = 0
+    if count:
+        anchor = timezone.now()
+        drafts = _order_drafts(count, products=products, customers=customers, seed=seed)
+        for batch in _batches(drafts, batch_size):
+            with transaction.atomic():
+                there = set(
+                    Order.objects.filter(id__in=[d.order_id for d in batch]).values_list(
+                        "id", flat=True
+                    )
+                )
+                rows = _BatchRows()
+                for draft in batch:
+                    if draft.order_id not in there:
+                        rows.add(draft, prices, anchor)
+                rows.insert()
+            orders_created += len(rows.orders)
+            orders_existed += len(there)
+    return OrderSeedResult(
+        customers_created,
+        customers_existed,
+        orders_created,
+        orders_existed,
+        time.perf_counter() - started,
+    )
