@@ -1,0 +1,194 @@
+"""How much can one proxy process carry, next to nginx, and what does it add to one request?
+
+Two questions from issue 5, one run:
+
+* **Capacity**: one ``python -m proxy`` process and nginx with one worker (``proxy_pass`` with an
+  upstream keep-alive pool), both pinned to CPU 0, in front of the same trivial upstream
+  (``bench/fast_upstream.py``, CPU 1), driven by ``wrk`` on CPU 1 with ``--connections``
+  keep-alive connections. Rounds interleave; medians are compared. Figure: proxy / nginx.
+* **Added latency**: p50 at one connection through the proxy minus p50 straight to the upstream
+  (and the same for nginx, for scale).
+
+The proxy runs its full hot path (routing, header hygiene, request ids and trace context,
+metrics) with every route in ``monolith`` mode pointed at the fast upstream. Writes
+``bench/results/proxy_capacity.json``.
+
+Run: ``.venv/bin/python -m bench.proxy_capacity [--seconds 5] [--rounds 3] [--connections 32]``
+(needs ``nginx``; Debian: ``apt-get install nginx-light``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.processes import REPO_ROOT, free_port, running
+from bench.wrk import WrkResult, run_wrk, wait_http
+
+PATH = "/api/inventory/products/SKU-00001/"
+RESULTS = REPO_ROOT / "bench" / "results" / "proxy_capacity.json"
+
+NGINX_CONF = """\
+worker_processes 1;
+daemon off;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {work}/body;
+    proxy_temp_path {work}/proxy;
+    fastcgi_temp_path {work}/fastcgi;
+    uwsgi_temp_path {work}/uwsgi;
+    scgi_temp_path {work}/scgi;
+    upstream app {{ server 127.0.0.1:{upstream}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For $remote_addr;
+        }}
+    }}
+}}
+"""
+
+
+def _median(results: list[WrkResult]) -> WrkResult:
+    return sorted(results, key=lambda r: r.requests_per_s)[len(results) // 2]
+
+
+def _checked(label: str, result: WrkResult) -> WrkResult:
+    if result.non_2xx or result.socket_errors:
+        raise SystemExit(f"{label}: {result.non_2xx} non-2xx, {result.socket_errors} socket errors")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        raise SystemExit("bench.proxy_capacity: needs nginx (Debian: apt-get install nginx-light)")
+
+    work = Path(tempfile.mkdtemp(prefix="bench-proxy-capacity-"))
+    upstream_port, nginx_port, proxy_port, admin_port = (free_port() for _ in range(4))
+    upstream = f"http://127.0.0.1:{upstream_port}"
+    (work / "nginx.conf").write_text(
+        NGINX_CONF.format(work=work, upstream=upstream_port, port=nginx_port)
+    )
+    var = work / "var"
+    var.mkdir()
+    (var / "routes.yaml").write_text(f"upstreams:\n  monolith: {{url: {upstream}}}\nroutes: []\n")
+    proxy_env = {
+        "STRANGLER_VAR_DIR": str(var),
+        "PROXY_ROUTES_FILE": str(var / "routes.yaml"),
+        "PROXY_LISTEN": f"127.0.0.1:{proxy_port}",
+        "PROXY_ADMIN_LISTEN": f"127.0.0.1:{admin_port}",
+    }
+    urls = {
+        "direct": f"{upstream}{PATH}",
+        "nginx": f"http://127.0.0.1:{nginx_port}{PATH}",
+        "proxy": f"http://127.0.0.1:{proxy_port}{PATH}",
+    }
+    capacity: dict[str, list[WrkResult]] = {"nginx": [], "proxy": []}
+    single: dict[str, list[WrkResult]] = {"direct": [], "nginx": [], "proxy": []}
+    with ExitStack() as stack:
+        stack.enter_context(
+            running(
+                [sys.executable, "-m", "bench.fast_upstream", str(upstream_port)],
+                log=work / "upstream.log",
+                cpus="1",
+            )
+        )
+        stack.enter_context(
+            running(
+                [nginx, "-c", str(work / "nginx.conf"), "-e", str(work / "nginx-error.log")],
+                log=work / "nginx.log",
+                cpus="0",
+            )
+        )
+        stack.enter_context(
+            running(
+                [sys.executable, "-m", "proxy"], log=work / "proxy.log", env=proxy_env, cpus="0"
+            )
+        )
+        wait_http(urls["direct"])
+        wait_http(urls["nginx"])
+        wait_http(f"http://127.0.0.1:{admin_port}/health")
+        for label in ("nginx", "proxy"):  # warm up
+            run_wrk(urls[label], seconds=1, connections=args.connections, cpus="1")
+        for n in range(args.rounds):
+            for label in capacity:
+                capacity[label].append(
+                    _checked(
+                        label,
+                        run_wrk(
+                            urls[label],
+                            seconds=args.seconds,
+                            connections=args.connections,
+                            cpus="1",
+                        ),
+                    )
+                )
+            for label in single:
+                single[label].append(
+                    _checked(
+                        label, run_wrk(urls[label], seconds=args.seconds, connections=1, cpus="1")
+                    )
+                )
+            print(f"round {n + 1}/{args.rounds} done", flush=True)
+
+    cap = {label: _median(runs) for label, runs in capacity.items()}
+    lat = {label: sorted(r.p50_ms for r in runs)[len(runs) // 2] for label, runs in single.items()}
+    ratio = cap["proxy"].requests_per_s / cap["nginx"].requests_per_s
+    added_us = {label: 1000 * (lat[label] - lat["direct"]) for label in ("nginx", "proxy")}
+    print(f"\ncapacity at {args.connections} connections (one core each):")
+    for label, r in cap.items():
+        print(
+            f"  {label:<8}{r.requests_per_s:>10,.0f} req/s  "
+            f"p50 {r.p50_ms:.2f} ms  p99 {r.p99_ms:.2f} ms"
+        )
+    print(f"  proxy / nginx: {ratio:.3f}x")
+    print("p50 at one connection:")
+    for label, p50 in lat.items():
+        extra = f"  (+{added_us[label]:.0f} us over direct)" if label in added_us else ""
+        print(f"  {label:<8}{1000 * p50:>8.0f} us{extra}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "benchmark": "proxy_capacity",
+                "at": datetime.now(UTC).isoformat(),
+                "seconds": args.seconds,
+                "rounds": args.rounds,
+                "connections": args.connections,
+                "baseline": "nginx, one worker, proxy_pass with keepalive",
+                "capacity": {label: r.as_dict() for label, r in cap.items()},
+                "capacity_ratio_proxy_over_nginx": ratio,
+                "p50_one_connection_ms": lat,
+                "added_p50_us_over_direct": added_us,
+                "all_rounds": {
+                    "capacity": {k: [r.as_dict() for r in v] for k, v in capacity.items()},
+                    "one_connection": {k: [r.as_dict() for r in v] for k, v in single.items()},
+                },
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"wrote {RESULTS.relative_to(REPO_ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
