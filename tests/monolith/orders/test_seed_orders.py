@@ -72,6 +72,7 @@ def test_seeded_orders_payments_reservations_and_events_agree(
         assert all(line.line_total == line.unit_price * line.quantity for line in lines)
         assert order.total == sum(line.line_total for line in lines)
 
+        assert order.payment_id is not None and order.reservation_id is not None
         payment = Payment.objects.prefetch_related("refunds").get(id=order.payment_id)
         assert (payment.status, payment.amount, payment.captured_amount) == (
             "captured",
