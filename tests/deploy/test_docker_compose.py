@@ -126,3 +126,17 @@ def test_the_compose_route_template_is_the_default_table_at_compose_addresses(
         return {n: u.model_copy(update={"url": ""}) for n, u in table.upstreams.items()}
 
     assert without_urls(in_compose) == without_urls(default)
+
+
+def test_only_the_monolith_mounts_the_private_signing_key(compose: dict[str, Any]) -> None:
+    """Services verify tokens with the public key; none of them can sign one."""
+    mounting = {
+        name
+        for name, service in compose["services"].items()
+        for volume in service.get("volumes", [])
+        if str(volume).startswith("jwt-private:")
+    }
+    assert mounting == {"monolith"}
+    env = compose["services"]["monolith"]["environment"]
+    private_dir = env["STRANGLER_JWT_PRIVATE_KEY_FILE"].rsplit("/", 1)[0]
+    assert f"jwt-private:{private_dir}" in compose["services"]["monolith"]["volumes"]
