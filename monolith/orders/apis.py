@@ -11,23 +11,25 @@ import uuid
 from typing import Any
 
 from django.http import HttpResponseBase
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from monolith.api.bodies import request_body
 from monolith.api.pagination import ContractPagination
+from monolith.api.schema import ErrorSerializer
 from monolith.errors import ApplicationError
 from monolith.idempotency.keys import idempotent
 from monolith.identity.access import acting_customer, customer_scope
 from monolith.identity.authentication import AuthenticatedApi
-from monolith.inventory.apis import BoundedListField, SkuField
+from monolith.inventory.apis import BoundedListField, InsufficientStockErrorSerializer, SkuField
 from monolith.inventory.models import MAX_STOCK
 from monolith.orders.errors import CheckoutShortOfStock, FulfilmentStaffOnly, OrderNotFound
 from monolith.orders.models import MAX_LINES, CancelReason, Order, OrderStatus
 from monolith.orders.selectors import order_exists, order_get, order_list
 from monolith.orders.services import CheckoutResult, order_cancel, order_checkout, order_fulfil
+from monolith.payments.apis import IDEMPOTENCY_KEY
 from monolith.payments.errors import PaymentDeclined, PaymentGatewayFailed
 from monolith.payments.gateway import CARD_TOKEN_MAX_LENGTH, is_card_token
 
@@ -51,6 +53,48 @@ class OrderOutputSerializer(serializers.Serializer):
     version = serializers.IntegerField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
+
+
+class CheckoutShortOfStockErrorSerializer(InsufficientStockErrorSerializer):
+    order = OrderOutputSerializer(help_text="The order, stored cancelled (insufficient_stock).")
+
+
+class CheckoutDeclinedErrorSerializer(ErrorSerializer):
+    reason = serializers.CharField(help_text="The gateway's decline reason.")
+    order = OrderOutputSerializer(help_text="The order, stored cancelled (payment_declined).")
+
+
+class CheckoutGatewayErrorSerializer(ErrorSerializer):
+    order = OrderOutputSerializer(help_text="The order, stored cancelled (payment_error).")
+
+
+class OrderInvalidStateErrorSerializer(ErrorSerializer):
+    status = serializers.CharField(help_text="The order's current status.")
+
+
+_NOT_CONFIRMED = OpenApiResponse(
+    OrderInvalidStateErrorSerializer, description="`invalid_state`: the order is not confirmed."
+)
+_CHECKOUT_REFUSALS = {
+    402: OpenApiResponse(
+        CheckoutDeclinedErrorSerializer,
+        description="`payment_declined`: the order was stored cancelled.",
+    ),
+    403: OpenApiResponse(
+        ErrorSerializer, description="`permission_denied`: a customer named another customer."
+    ),
+    409: OpenApiResponse(
+        CheckoutShortOfStockErrorSerializer,
+        description="`insufficient_stock`: the order was stored cancelled; every short line.",
+    ),
+    422: OpenApiResponse(
+        ErrorSerializer, description="`idempotency_key_reused`: the key named another request."
+    ),
+    502: OpenApiResponse(
+        CheckoutGatewayErrorSerializer,
+        description="`gateway_error`: the order was stored cancelled; nothing was charged.",
+    ),
+}
 
 
 def _order_body(order: Order) -> dict[str, Any]:
@@ -90,17 +134,22 @@ class OrderListCreateApi(AuthenticatedApi):
         customer_id = serializers.UUIDField(required=False)
 
     OutputSerializer = OrderOutputSerializer
+    pagination_class = ContractPagination  # also tells the schema that the list is paginated
 
     @extend_schema(parameters=[FilterSerializer], responses={200: OutputSerializer(many=True)})
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         orders = order_list(scope=customer_scope(self.principal), **filters.validated_data)
-        paginator = ContractPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(orders, request, view=self)
         return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    @extend_schema(
+        parameters=[IDEMPOTENCY_KEY],
+        request=InputSerializer,
+        responses={201: OutputSerializer, **_CHECKOUT_REFUSALS},
+    )
     def post(self, request: Request) -> HttpResponseBase:
         """Checkout; an ``Idempotency-Key`` makes a repeat replay the first answer."""
         return idempotent(request, self.principal, lambda: self._checkout(request))
@@ -134,7 +183,7 @@ class OrderCancelApi(AuthenticatedApi):
 
     OutputSerializer = OrderOutputSerializer
 
-    @extend_schema(request=None, responses={200: OutputSerializer})
+    @extend_schema(request=None, responses={200: OutputSerializer, 409: _NOT_CONFIRMED})
     def post(self, request: Request, order_id: uuid.UUID) -> Response:
         order = order_cancel(
             order_id=order_id,
@@ -149,7 +198,16 @@ class OrderFulfilApi(AuthenticatedApi):
 
     OutputSerializer = OrderOutputSerializer
 
-    @extend_schema(request=None, responses={200: OutputSerializer})
+    @extend_schema(
+        request=None,
+        responses={
+            200: OutputSerializer,
+            403: OpenApiResponse(
+                ErrorSerializer, description="`permission_denied`: the order's own customer."
+            ),
+            409: _NOT_CONFIRMED,
+        },
+    )
     def post(self, request: Request, order_id: uuid.UUID) -> Response:
         principal = self.principal
         if not principal.is_staff:
