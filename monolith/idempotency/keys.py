@@ -79,32 +79,53 @@ def idempotent(
     method = request.method or "POST"
     fingerprint = request_fingerprint(method=method, path=request.path, body=request.data)
     with transaction.atomic():
-        record_id = uuid.uuid4()
-        IdempotencyRecord.objects.bulk_create(
-            [
-                IdempotencyRecord(
-                    id=record_id,
-                    principal_id=principal.id,
-                    key=key,
-                    fingerprint=fingerprint,
-                    method=method,
-                    path=request.path,
-                    created_at=timezone.now(),
-                )
-            ],
-            ignore_conflicts=True,  # waits for a concurrent first request to finish
+        record = IdempotencyRecord(
+            id=uuid.uuid4(),
+            principal_id=principal.id,
+            key=key,
+            fingerprint=fingerprint,
+            method=method,
+            path=request.path,
+            created_at=timezone.now(),
         )
-        record = IdempotencyRecord.objects.get(principal_id=principal.id, key=key)
-        if record.id != record_id:
-            return _replay(record, fingerprint)
+        if not _claim(record):
+            first = IdempotencyRecord.objects.get(principal_id=principal.id, key=key)
+            return _replay(first, fingerprint)
         response = _answer(request, handler)
+        claimed = IdempotencyRecord.objects.filter(id=record.id)
         if not is_kept(response.status_code) or not isinstance(response, Response):
-            record.delete()
+            claimed.delete()
             return response
-        record.status_code = response.status_code
-        record.response_body = JSONRenderer().render(response.data).decode()
-        record.save(update_fields=["status_code", "response_body"])
+        claimed.update(
+            status_code=response.status_code,
+            response_body=JSONRenderer().render(response.data).decode(),
+        )
     return response
+
+
+def _claim(record: IdempotencyRecord) -> bool:
+    """Insert ``record`` unless its key is taken; ``True`` when inserted. On a key that a
+    concurrent transaction has just inserted, PostgreSQL makes this statement wait for that
+    transaction to end (``ON CONFLICT`` on the unique index): then the key is taken (it
+    committed) or free (it rolled back, or dropped the record).
+
+    One statement on the common path (``bulk_create(ignore_conflicts=True)`` cannot say whether
+    it inserted, which would cost a read on every request).
+    """
+    meta = IdempotencyRecord._meta
+    connection = transaction.get_connection()
+    quote = connection.ops.quote_name
+    fields = [f for f in meta.concrete_fields if f.attname not in ("status_code", "response_body")]
+    values = [f.get_db_prep_save(getattr(record, f.attname), connection) for f in fields]
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"ON CONFLICT ({quote('principal_id')}, {quote('key')}) DO NOTHING "
+        f"RETURNING {quote('id')}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        return cursor.fetchone() is not None
 
 
 def _answer(request: Request, handler: Callable[[], HttpResponseBase]) -> HttpResponseBase:

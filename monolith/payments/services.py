@@ -106,9 +106,10 @@ def payment_authorize(
     amount = _checked_amount(amount)
     if not is_card_token(card_token):
         raise InvalidCardToken()
-    payment_id = payment_id or uuid.uuid4()
-    if Payment.objects.filter(id=payment_id).exists():
-        raise PaymentAlreadyExists(payment_id)
+    if payment_id is None:
+        payment_id = uuid.uuid4()
+    elif Payment.objects.filter(id=payment_id).exists():
+        raise PaymentAlreadyExists(payment_id)  # before the gateway charges anything
 
     outcome = gateway_authorize(payment_id=payment_id, amount=amount, card_token=card_token)
 
