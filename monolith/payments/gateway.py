@@ -17,8 +17,10 @@ A token that does not match ``CARD_TOKEN_PATTERN`` is the caller's mistake (a 40
 derived from the payment id, so the same payment always gets the same reference, in the monolith
 and in the extracted service alike.
 
-The fake keeps a statement of the charges it approved in this process (``gateway_charges``), as a
-real gateway's dashboard would: tests read it to prove that a replayed request charged once.
+The fake keeps a statement of the charges it approved in this process, as a real gateway's
+dashboard would: a count (``gateway_charge_count``) and the most recent ``STATEMENT_SIZE``
+approvals (``gateway_charges``; bounded, so a long-running server does not grow). Tests read it
+to prove that a replayed request charged once.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import re
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -72,7 +75,10 @@ class Charge:
     reference: str
 
 
-_statement: list[Charge] = []
+STATEMENT_SIZE = 10_000
+
+_statement: deque[Charge] = deque(maxlen=STATEMENT_SIZE)
+_charged = 0
 _statement_lock = threading.Lock()
 
 
@@ -100,12 +106,20 @@ def gateway_authorize(*, payment_id: uuid.UUID, amount: Decimal, card_token: str
     elif card_token not in APPROVING_TOKENS and not card_token.startswith("tok_ok_"):
         return Declined(reason=UNKNOWN_CARD)
     charge = Charge(payment_id=payment_id, amount=amount, reference=gateway_reference(payment_id))
+    global _charged
     with _statement_lock:
         _statement.append(charge)
+        _charged += 1
     return Approved(reference=charge.reference)
 
 
+def gateway_charge_count() -> int:
+    """How many approvals this process has made."""
+    with _statement_lock:
+        return _charged
+
+
 def gateway_charges(*, payment_id: uuid.UUID | None = None) -> list[Charge]:
-    """The approvals this process made (all, or those of one payment), oldest first."""
+    """The most recent approvals of this process (all, or those of one payment), oldest first."""
     with _statement_lock:
         return [c for c in _statement if payment_id is None or c.payment_id == payment_id]

@@ -8,11 +8,13 @@ from decimal import Decimal
 import pytest
 
 from monolith.payments.gateway import (
+    STATEMENT_SIZE,
     Approved,
     Declined,
     GatewayError,
     MalformedCardToken,
     gateway_authorize,
+    gateway_charge_count,
     gateway_charges,
     gateway_reference,
     is_card_token,
@@ -95,3 +97,15 @@ def test_malformed_tokens_are_refused_before_anything_happens(token: str) -> Non
 
 def test_the_longest_token_is_accepted() -> None:
     assert is_card_token("tok_ok_" + "a" * 93)
+
+
+def test_the_statement_counts_every_approval_and_keeps_only_the_most_recent() -> None:
+    count_before = gateway_charge_count()
+    ids = [uuid.uuid4() for _ in range(STATEMENT_SIZE + 1)]
+    for payment_id in ids:
+        _authorize("tok_visa", payment_id)
+    _authorize("tok_decline_x")
+    assert gateway_charge_count() == count_before + STATEMENT_SIZE + 1
+    statement = gateway_charges()
+    assert len(statement) == STATEMENT_SIZE
+    assert [c.payment_id for c in statement] == ids[1:]
