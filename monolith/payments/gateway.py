@@ -77,9 +77,31 @@ class Charge:
 
 STATEMENT_SIZE = 10_000
 
-_statement: deque[Charge] = deque(maxlen=STATEMENT_SIZE)
-_charged = 0
-_statement_lock = threading.Lock()
+
+class Statement:
+    """Approvals as the gateway's dashboard lists them: a count of all, the most recent
+    ``size`` kept (thread-safe; gunicorn's threads share one per process)."""
+
+    def __init__(self, size: int = STATEMENT_SIZE) -> None:
+        self._recent: deque[Charge] = deque(maxlen=size)
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def record(self, charge: Charge) -> None:
+        with self._lock:
+            self._recent.append(charge)
+            self._count += 1
+
+    def count(self) -> int:
+        with self._lock:
+            return self._count
+
+    def recent(self, *, payment_id: uuid.UUID | None = None) -> list[Charge]:
+        with self._lock:
+            return [c for c in self._recent if payment_id is None or c.payment_id == payment_id]
+
+
+_statement = Statement()
 
 
 def is_card_token(card_token: str) -> bool:
@@ -106,20 +128,16 @@ def gateway_authorize(*, payment_id: uuid.UUID, amount: Decimal, card_token: str
     elif card_token not in APPROVING_TOKENS and not card_token.startswith("tok_ok_"):
         return Declined(reason=UNKNOWN_CARD)
     charge = Charge(payment_id=payment_id, amount=amount, reference=gateway_reference(payment_id))
-    global _charged
-    with _statement_lock:
-        _statement.append(charge)
-        _charged += 1
+    _statement.record(charge)
     return Approved(reference=charge.reference)
 
 
 def gateway_charge_count() -> int:
     """How many approvals this process has made."""
-    with _statement_lock:
-        return _charged
+    return _statement.count()
 
 
 def gateway_charges(*, payment_id: uuid.UUID | None = None) -> list[Charge]:
-    """The most recent approvals of this process (all, or those of one payment), oldest first."""
-    with _statement_lock:
-        return [c for c in _statement if payment_id is None or c.payment_id == payment_id]
+    """The most recent ``STATEMENT_SIZE`` approvals of this process (all, or those of one
+    payment), oldest first."""
+    return _statement.recent(payment_id=payment_id)

@@ -8,11 +8,12 @@ from decimal import Decimal
 import pytest
 
 from monolith.payments.gateway import (
-    STATEMENT_SIZE,
     Approved,
+    Charge,
     Declined,
     GatewayError,
     MalformedCardToken,
+    Statement,
     gateway_authorize,
     gateway_charge_count,
     gateway_charges,
@@ -99,13 +100,21 @@ def test_the_longest_token_is_accepted() -> None:
     assert is_card_token("tok_ok_" + "a" * 93)
 
 
-def test_the_statement_counts_every_approval_and_keeps_only_the_most_recent() -> None:
-    count_before = gateway_charge_count()
-    ids = [uuid.uuid4() for _ in range(STATEMENT_SIZE + 1)]
-    for payment_id in ids:
-        _authorize("tok_visa", payment_id)
+def test_a_statement_counts_every_approval_and_keeps_only_the_most_recent() -> None:
+    statement = Statement(size=3)
+    charges = [
+        Charge(payment_id=uuid.uuid4(), amount=Decimal("1.00"), reference="gw_x") for _ in range(5)
+    ]
+    for charge in charges:
+        statement.record(charge)
+    assert statement.count() == 5
+    assert statement.recent() == charges[2:]
+    assert statement.recent(payment_id=charges[4].payment_id) == [charges[4]]
+    assert statement.recent(payment_id=charges[0].payment_id) == []
+
+
+def test_the_process_statement_counts_approvals_only() -> None:
+    before = gateway_charge_count()
+    _authorize("tok_visa")
     _authorize("tok_decline_x")
-    assert gateway_charge_count() == count_before + STATEMENT_SIZE + 1
-    statement = gateway_charges()
-    assert len(statement) == STATEMENT_SIZE
-    assert [c.payment_id for c in statement] == ids[1:]
+    assert gateway_charge_count() == before + 1
