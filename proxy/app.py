@@ -25,7 +25,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from aiohttp import web
+from aiohttp import HttpVersion10, HttpVersion11, web
 from multidict import CIMultiDict
 
 from proxy import headers as hdr
@@ -59,9 +59,11 @@ _AMBIGUOUS = re.compile(r"%(2[fF]|5[cC]|00)|\\")
 class ProxyError(Exception):
     """An answer the proxy gives itself, in the contract's error shape."""
 
-    def __init__(self, status: int, code: str, detail: str) -> None:
+    def __init__(self, status: int, code: str, detail: str, close: bool = False) -> None:
         super().__init__(detail)
         self.status, self.code, self.detail = status, code, detail
+        #: Close the connection after answering (the request's body framing is not trusted).
+        self.close = close or status == 413
 
 
 def _error_response(err: ProxyError, *, route: str, request_id: str) -> web.Response:
@@ -80,8 +82,28 @@ def _check_path(raw_path: str, path: str) -> None:
     if not raw_path.startswith("/"):
         raise ProxyError(400, "malformed_request", "Only origin-form request targets are served.")
     raw = raw_path.split("?", 1)[0]
-    if _AMBIGUOUS.search(raw) or any(seg in (".", "..") for seg in path.split("/")):
+    # A dot segment, also as ``..;x`` (servlet containers drop ``;params`` before resolving).
+    if _AMBIGUOUS.search(raw) or any(
+        seg.split(";", 1)[0] in (".", "..") for seg in path.split("/")
+    ):
         raise ProxyError(400, "malformed_request", "Ambiguous path encoding refused.")
+
+
+def _check_framing(request: web.BaseRequest) -> None:
+    """Refuse what the parser accepted but an upstream could read differently (the proxy
+    re-frames the body it forwards, so only an unambiguous request may pass)."""
+    version = request.version
+    if version != HttpVersion11 and version != HttpVersion10:
+        raise ProxyError(400, "malformed_request", "Only HTTP/1.0 and HTTP/1.1 are served.", True)
+    codings = request.headers.getall("Transfer-Encoding", None)
+    if codings is not None and (
+        version != HttpVersion11 or len(codings) != 1 or codings[0].strip().lower() != "chunked"
+    ):
+        raise ProxyError(
+            400, "malformed_request", "Transfer-Encoding other than chunked refused.", True
+        )
+    if request.rel_url.raw_fragment:
+        raise ProxyError(400, "malformed_request", "A request target has no fragment.", True)
 
 
 async def _read_body(request: web.BaseRequest, limit: int) -> bytes:
@@ -245,6 +267,7 @@ class ProxyServer:
         route_name, mode, upstream_name = "-", "monolith", "-"
         try:
             _check_path(request.raw_path, request.path)
+            _check_framing(request)
             decision = snapshot.router.decide(
                 RequestFacts(method, request.path, request.headers, client_addr),
                 None,
@@ -293,8 +316,8 @@ class ProxyServer:
             )
         except ProxyError as err:
             response = _error_response(err, route=route_name, request_id=request_id)
-            if err.status == 413:
-                response.force_close()  # the rest of the body is not worth reading
+            if err.close:
+                response.force_close()  # the rest of the body is not worth reading, or not safe
         protocol = request.protocol
         if isinstance(protocol, GuardedRequestHandler):
             protocol.expect_next_head()

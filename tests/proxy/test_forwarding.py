@@ -273,6 +273,10 @@ def test_ambiguous_paths_are_refused(proxy: RunningProxy, monolith: Echo) -> Non
         f"/mono/{tag}/%2e%2e/x",
         f"/mono/{tag}/../x",
         f"/mono/{tag}/a%5Cb",
+        f"/mono/{tag}/..;/x/",
+        f"/mono/{tag}/..;jsessionid=1/x/",
+        f"/mono/{tag}/.;/x/",
+        f"/mono/{tag}/#/x/",
         "http://evil.example/mono/x/",
     ):
         status, body = raw_request(proxy.url, target)
