@@ -12,15 +12,17 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.http import HttpResponseBase
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from monolith.api.bodies import request_body
 from monolith.api.pagination import ContractPagination
+from monolith.api.schema import ErrorSerializer
 from monolith.idempotency.keys import idempotent
+from monolith.idempotency.schema import IDEMPOTENCY_KEY, KEY_REUSED
 from monolith.identity.access import acting_customer, customer_scope
 from monolith.identity.authentication import AuthenticatedApi
 from monolith.payments.errors import PaymentDeclined, PaymentGatewayFailed
@@ -32,14 +34,6 @@ from monolith.payments.services import (
     payment_capture,
     payment_refund,
     payment_void,
-)
-
-IDEMPOTENCY_KEY = OpenApiParameter(
-    "Idempotency-Key",
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    required=False,
-    description="1..255 visible ASCII characters; the same key and request answer once.",
 )
 
 
@@ -82,6 +76,50 @@ def payment_body(payment: Payment) -> dict[str, Any]:
     return dict(PaymentOutputSerializer(payment).data)
 
 
+class PaymentDeclinedErrorSerializer(ErrorSerializer):
+    reason = serializers.CharField(help_text="The gateway's decline reason.")
+    payment = PaymentOutputSerializer(help_text="The declined attempt, as stored.")
+
+
+class PaymentInvalidStateErrorSerializer(ErrorSerializer):
+    status = serializers.CharField(help_text="The payment's current status.")
+
+
+class RefundRefusedErrorSerializer(ErrorSerializer):
+    status = serializers.CharField(
+        required=False, help_text="`invalid_state` only: the payment's current status."
+    )
+    refundable = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        required=False,
+        help_text="`refund_exceeds_captured` only: what is left to refund.",
+    )
+
+
+_CREATE_REFUSALS = {
+    402: OpenApiResponse(
+        PaymentDeclinedErrorSerializer,
+        description="`payment_declined`: the declined attempt was stored.",
+    ),
+    403: OpenApiResponse(
+        ErrorSerializer, description="`permission_denied`: a customer named another customer."
+    ),
+    422: KEY_REUSED,
+    502: OpenApiResponse(
+        ErrorSerializer, description="`gateway_error`: nothing was stored or charged."
+    ),
+}
+_NOT_AUTHORIZED = OpenApiResponse(
+    PaymentInvalidStateErrorSerializer,
+    description="`invalid_state`: the payment is not authorized.",
+)
+_REFUND_REFUSED = OpenApiResponse(
+    RefundRefusedErrorSerializer,
+    description="`invalid_state` (the payment is not captured) or `refund_exceeds_captured`.",
+)
+
+
 class PaymentListCreateApi(AuthenticatedApi):
     class InputSerializer(serializers.Serializer):
         amount = MoneyField()
@@ -117,9 +155,11 @@ class PaymentListCreateApi(AuthenticatedApi):
     @extend_schema(
         parameters=[IDEMPOTENCY_KEY],
         request=InputSerializer,
-        responses={201: OutputSerializer},
+        responses={201: OutputSerializer, **_CREATE_REFUSALS},
     )
-    def post(self, request: Request) -> Any:
+    def post(self, request: Request) -> HttpResponseBase:
+        """Authorise (and with ``capture``, capture) a payment; an ``Idempotency-Key`` makes a
+        repeat replay the first answer."""
         return idempotent(request, self.principal, lambda: self._create(request))
 
     def _create(self, request: Request) -> Response:
@@ -157,7 +197,7 @@ class PaymentCaptureApi(AuthenticatedApi):
 
     OutputSerializer = PaymentOutputSerializer
 
-    @extend_schema(request=None, responses={200: OutputSerializer})
+    @extend_schema(request=None, responses={200: OutputSerializer, 409: _NOT_AUTHORIZED})
     def post(self, request: Request, payment_id: uuid.UUID) -> Response:
         payment_get(payment_id=payment_id, customer_id=customer_scope(self.principal))
         return Response(self.OutputSerializer(payment_capture(payment_id=payment_id)).data)
@@ -168,7 +208,7 @@ class PaymentVoidApi(AuthenticatedApi):
 
     OutputSerializer = PaymentOutputSerializer
 
-    @extend_schema(request=None, responses={200: OutputSerializer})
+    @extend_schema(request=None, responses={200: OutputSerializer, 409: _NOT_AUTHORIZED})
     def post(self, request: Request, payment_id: uuid.UUID) -> Response:
         payment_get(payment_id=payment_id, customer_id=customer_scope(self.principal))
         return Response(self.OutputSerializer(payment_void(payment_id=payment_id)).data)
@@ -183,9 +223,11 @@ class PaymentRefundCreateApi(AuthenticatedApi):
     @extend_schema(
         parameters=[IDEMPOTENCY_KEY],
         request=InputSerializer,
-        responses={201: OutputSerializer},
+        responses={201: OutputSerializer, 409: _REFUND_REFUSED, 422: KEY_REUSED},
     )
-    def post(self, request: Request, payment_id: uuid.UUID) -> Any:
+    def post(self, request: Request, payment_id: uuid.UUID) -> HttpResponseBase:
+        """Refund part or (without ``amount``) all of what is left of a captured payment; an
+        ``Idempotency-Key`` makes a repeat replay the first answer."""
         return idempotent(request, self.principal, lambda: self._refund(request, payment_id))
 
     def _refund(self, request: Request, payment_id: uuid.UUID) -> Response:
