@@ -120,6 +120,17 @@ class TestReplay:
         assert Refund.objects.filter(payment_id=payment.id).count() == 1
         assert Payment.objects.get(id=payment.id).refunded_amount == 4
 
+    def test_a_bodiless_refund_of_the_rest_with_a_key_refunds_once(
+        self, customer: User, customer_api: JsonClient
+    ) -> None:
+        payment = make_payment(customer_id=customer.id, amount="10.00", capture=True)
+        key, path = idempotency_key(), payment_path(payment.id, "refunds")
+        first = customer_api.post(path, headers=key)
+        again = customer_api.post(path, headers=key)
+        assert (first.status, again.status, again.raw) == (201, 201, first.raw)
+        assert first.body["status"] == "refunded"
+        assert Refund.objects.filter(payment_id=payment.id).count() == 1
+
     def test_a_refused_refund_is_kept_as_refused(
         self, customer: User, customer_api: JsonClient
     ) -> None:
