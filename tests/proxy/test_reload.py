@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -13,6 +16,7 @@ import pytest
 from proxy.atomic_file import write_atomically
 from tests.proxy.harness import (
     Echo,
+    echo_upstream,
     proxy_env,
     route,
     routes_yaml,
@@ -179,3 +183,97 @@ def test_requests_never_see_a_mixed_table(tmp_path: Path, monolith: Echo, invent
 
                 wait_for(answered_by_new_table, message=f"table {name}")
         assert seen == allowed  # both tables served, and never a mix of the two
+
+
+@dataclass(frozen=True)
+class Served:
+    started: float
+    ended: float
+    status: int
+    route: str
+    header_upstream: str
+    body_upstream: str
+
+
+@pytest.mark.slow
+def test_a_thousand_flag_flips_under_load_fail_nothing_and_never_mix_tables(
+    tmp_path: Path, monolith: Echo, inventory: Echo
+) -> None:
+    """The admin API flips one route between two targets 1,000 times while clients read.
+
+    Every answer: 200, from an upstream one of the two tables names, and the upstream that
+    really answered (the echo's body) is the one the header names. After each flip returns,
+    the next request is served by the new table."""
+    with echo_upstream("payments", tmp_path / "logs") as payments:
+        ups = {
+            "monolith": upstream(monolith.url),
+            "inventory": upstream(inventory.url),
+            "payments": upstream(payments.url),
+        }
+        text = routes_yaml(ups, [route("flip", mode="extracted", target="inventory")])
+        with running_proxy(tmp_path, text) as proxy:
+            served: list[Served] = []
+            stop = threading.Event()
+
+            def reader() -> None:
+                with httpx.Client(base_url=proxy.url, timeout=10) as client:
+                    while not stop.is_set():
+                        started = time.perf_counter()
+                        try:
+                            resp = client.get("/api/flip/")
+                            body = resp.json()["upstream"] if resp.status_code == 200 else "-"
+                            record = Served(
+                                started,
+                                time.perf_counter(),
+                                resp.status_code,
+                                resp.headers.get("X-Strangler-Route", "-"),
+                                resp.headers.get("X-Strangler-Upstream", "-"),
+                                body,
+                            )
+                        except httpx.HTTPError as err:
+                            record = Served(started, time.perf_counter(), 0, "-", "-", repr(err))
+                        served.append(record)
+
+            flips: list[tuple[float, float, str]] = []  # (sent, answered, target now served)
+            threads = [threading.Thread(target=reader) for _ in range(3)]
+            for thread in threads:
+                thread.start()
+            try:
+                with (
+                    httpx.Client(
+                        base_url=proxy.admin_url,
+                        headers={"Authorization": f"Bearer {proxy.token}"},
+                        timeout=10,
+                    ) as admin,
+                    httpx.Client(base_url=proxy.url, timeout=10) as client,
+                ):
+                    for n in range(1000):
+                        target = "payments" if n % 2 == 0 else "inventory"
+                        sent = time.perf_counter()
+                        resp = admin.patch("/admin/routes/flip", json={"target": target})
+                        assert resp.status_code == 200, resp.text
+                        assert resp.json()["route"]["target"] == target
+                        flips.append((sent, time.perf_counter(), target))
+                        # The flip is live once the PATCH returns: the next request meets it.
+                        after = client.get("/api/flip/")
+                        assert after.headers["X-Strangler-Upstream"] == target
+            finally:
+                stop.set()
+                for thread in threads:
+                    thread.join()
+
+    failed = [s for s in served if s.status != 200]
+    assert failed == [], f"{len(failed)} of {len(served)} failed: {failed[:3]}"
+    assert {(s.route, s.header_upstream) for s in served} <= {
+        ("flip", "inventory"),
+        ("flip", "payments"),
+    }
+    assert all(s.header_upstream == s.body_upstream for s in served)
+    # A request that started after flip i answered and ended before flip i+1 was sent saw
+    # table i (the readers rarely fit in so short a window; each that does is checked).
+    windows = [(flips[i][1], flips[i + 1][0], flips[i][2]) for i in range(len(flips) - 1)]
+    for s in served:
+        for opened, closed, target in windows:
+            if opened <= s.started and s.ended <= closed:
+                assert s.header_upstream == target, "a request saw a table that was not serving"
+    assert len(served) > 1000 and {s.header_upstream for s in served} == {"inventory", "payments"}
