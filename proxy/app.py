@@ -8,10 +8,14 @@ event loop and one HTTP stack shared with the upstream client, no ASGI translati
 and bodies, and no router or middleware on the hot path (the routing decision is ours). The
 admin API is an ordinary ``web.Application`` on its own port.
 
-A request, top to bottom (:meth:`ProxyServer.handle`): refuse ambiguous paths -> decide the route
--> read the body (limit) -> clean the headers -> send to the primary upstream; an idempotent
-request goes once to the route's fallback when the primary gives no answer, a 5xx, or has its
-circuit open (:meth:`ProxyServer._forward`) -> queue a shadow copy -> answer, and count.
+A request, top to bottom (:meth:`ProxyServer.handle`): refuse ambiguous paths and framing ->
+decide the route (read-your-writes memory included) -> read the body (limit) -> clean the
+headers -> send to the primary upstream, retrying an idempotent request once on a connection
+failure or 502-504 under the upstream's retry budget (:meth:`ProxyServer._attempt`); a read goes
+once to the route's fallback when the primary gives no answer, a 5xx, or has its circuit open
+(:meth:`ProxyServer._forward`) -> remember which side took a write -> queue a shadow copy ->
+answer, and count. Head limits (431) and the head-read deadline (408) are enforced per
+connection (``proxy/connection.py``) before a request reaches :meth:`ProxyServer.handle`.
 """
 
 from __future__ import annotations
