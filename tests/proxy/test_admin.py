@@ -65,6 +65,7 @@ def test_routes_listing(tmp_path: Path, monolith: Echo, inventory: Echo) -> None
             "timeout_s": 2.0,
             "dry_run": True,
             "breaker": {"failures": 5, "cooldown_s": 5.0},
+            "retry": {"attempts": 1, "budget_percent": 20.0, "min_concurrent": 3},
             "sync": "none",
         }
         assert body["routes"][0] == {
