@@ -114,8 +114,14 @@ def show(name: str, file: FileOption = None) -> None:
         if upstream:
             spec = table.upstreams[upstream]
             extra = ", dry-run" if spec.dry_run else ""
+            extra += f", sync {spec.sync}" if spec.sync != "none" else ""
+            extra += f", retries {spec.retry.attempts}" if spec.retry.attempts != 1 else ""
             out.print(f"  {label:<9} {upstream} ({spec.url}, timeout {spec.timeout_s:g}s{extra})")
     out.print(f"  sticky    {route.sticky}")
+    if route.read_your_writes is not None:
+        out.print(
+            f"  ryw       group {route.write_group}, window {route.read_your_writes.window_s:g}s"
+        )
     out.print(
         f"  compare   ignore={list(route.compare.ignore)} unordered={list(route.compare.unordered)}"
     )

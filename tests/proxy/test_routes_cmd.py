@@ -74,6 +74,32 @@ def test_list_and_show(routes_file: Path) -> None:
     assert missing.returncode == 1 and "nope" in one_line_error(missing)
 
 
+def test_show_names_header_matches_read_your_writes_and_sync(tmp_path: Path) -> None:
+    path = tmp_path / "routes.yaml"
+    path.write_text(
+        routes_yaml(
+            {
+                "monolith": upstream("http://127.0.0.1:1"),
+                "orders": upstream("http://127.0.0.1:3", sync="to_monolith", retry={"attempts": 0}),
+            },
+            [
+                route(
+                    "beta",
+                    match={"path_pattern": "/api/orders/{id}/", "headers": {"X-Beta": "1"}},
+                    mode="extracted",
+                    target="orders",
+                    read_your_writes={"window_s": 2.5, "group": "orders"},
+                )
+            ],
+        )
+    )
+    shown = strangler("show", "beta", "--file", str(path))
+    assert shown.returncode == 0, shown.stderr
+    assert "any ~ /api/orders/{id}/ [X-Beta: 1]" in shown.stdout
+    assert "sync to_monolith, retries 0" in shown.stdout
+    assert "ryw       group orders, window 2.5s" in shown.stdout
+
+
 def test_file_comes_from_the_environment(routes_file: Path) -> None:
     listed = strangler("list", env={"PROXY_ROUTES_FILE": str(routes_file)})
     assert listed.returncode == 0 and "inventory-writes" in listed.stdout
