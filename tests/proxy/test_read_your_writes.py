@@ -136,6 +136,13 @@ def test_reads_follow_a_write_to_the_service_until_the_window_ends(proxy_for: An
         assert side(client, "GET", bystander) == "monolith"
         wait_for(lambda: side(client, "GET", writer) == "monolith", message="the window to end")
 
+        # A write the service failed (5xx) changed nothing there: reads are not pinned to it.
+        failed = client.post(
+            "/api/items/", headers={"X-Client-Id": bystander, "X-Echo-Status": "503"}
+        )
+        assert (failed.status_code, failed.headers["X-Strangler-Upstream"]) == (503, "inventory")
+        assert side(client, "GET", bystander) == "monolith"
+
 
 def test_reads_canaried_to_the_service_stay_on_the_monolith_after_a_monolith_write(
     proxy_for: Any,
