@@ -3,9 +3,12 @@ and committed reservation, the same for the same seed.
 
 * Customers ``customer-0000001..C``: ids derived from the username (uuid5), unusable passwords (no
   one can log in as them; tests and benchmarks mint tokens), nothing else.
-* Orders: the n-th order is drawn from a seeded RNG (one per chunk of ``CHUNK`` orders, so it is
-  the same whatever the count), over customers ``1..C`` and products ``SKU-00001..P`` (made by
-  ``seed_inventory``; their current prices price the lines). Every order is ``fulfilled``: it was
+* Orders: the n-th order's ids (order, payment, reservation, events) depend on (seed, n) alone;
+  its contents are drawn from a seeded RNG (one per chunk of ``CHUNK`` orders, so they are the
+  same whatever the count for the same customer and product counts), over customers ``1..C`` and
+  products ``SKU-00001..P`` (made by ``seed_inventory``; their current prices price the lines).
+  Orders are spread over the year before the seeding in order of n, and their ids grow with n
+  (``_seed_uuid``), so the load appends to the indexes. Every order is ``fulfilled``: it was
   placed (a captured payment for its total, a reservation of its lines) and shipped (the
   reservation committed), so product stock figures are untouched and every row is a state the
   API could have produced: order version 2, reservation version 2, payment version 1.
@@ -80,9 +83,10 @@ class _OrderDraft:
     order_id: uuid.UUID
     payment_id: uuid.UUID
     reservation_id: uuid.UUID
+    number: int
     customer: int
     lines: dict[str, int]  # sku order
-    age_us: int  # how long before the seeding it was placed
+    jitter: float  # where in its time slot it was placed, [0, 1)
     fulfilled_after_us: int
 
 
@@ -96,9 +100,23 @@ def seed_customer_id(number: int) -> uuid.UUID:
 
 
 def _seed_uuid(seed: int, kind: str, number: int) -> uuid.UUID:
-    """A version-4-shaped id derived from (seed, kind, number) alone."""
-    digest = hashlib.blake2b(f"{seed}:{kind}:{number}".encode(), digest_size=16).digest()
-    return uuid.UUID(bytes=digest, version=4)
+    """A UUIDv8 (RFC 9562, custom layout) derived from (seed, kind, number) alone: 16 bits of the
+    (seed, kind) hash, then ``number`` (32 bits), then 74 bits of the (seed, kind, number) hash.
+
+    Ids of one kind grow with ``number``, so a bulk load appends to the primary-key indexes
+    instead of writing all over them (the sortable-id idea of UUIDv7), and they stay unique:
+    no two (seed, kind, number) share one (the hash part keeps other seeds apart).
+    """
+    if not 0 <= number < 1 << 32:
+        raise ValueError(f"order number out of range: {number}")
+    prefix = int.from_bytes(hashlib.blake2b(f"{seed}:{kind}".encode(), digest_size=2).digest())
+    tail = int.from_bytes(
+        hashlib.blake2b(f"{seed}:{kind}:{number}".encode(), digest_size=10).digest()
+    )
+    value = (prefix << 112) | (number << 80) | (8 << 76)  # custom_a (48 bits), version 8
+    value |= ((tail >> 62) & 0xFFF) << 64  # custom_b (12 bits)
+    value |= (0b10 << 62) | (tail & ((1 << 62) - 1))  # variant, custom_c (62 bits)
+    return uuid.UUID(int=value)
 
 
 def _order_drafts(count: int, *, products: int, customers: int, seed: int) -> Iterator[_OrderDraft]:
@@ -112,15 +130,16 @@ def _order_drafts(count: int, *, products: int, customers: int, seed: int) -> It
             for _ in range(rng.randint(1, MAX_LINES_PER_ORDER)):
                 sku = seed_sku(rng.randint(1, products))
                 lines[sku] = lines.get(sku, 0) + rng.randint(1, MAX_QUANTITY)
-            age_us = rng.randrange(3 * _DAY_US, 365 * _DAY_US)
+            jitter = rng.random()
             fulfilled_after_us = rng.randrange(_DAY_US // 24, 3 * _DAY_US)
             yield _OrderDraft(
                 _seed_uuid(seed, "order", number),
                 _seed_uuid(seed, "payment", number),
                 _seed_uuid(seed, "reservation", number),
+                number,
                 customer,
                 dict(sorted(lines.items())),
-                age_us,
+                jitter,
                 fulfilled_after_us,
             )
 
@@ -195,10 +214,27 @@ def _prices(products: int) -> dict[str, Decimal]:
     return {sku: catalogue[sku] for sku in skus}
 
 
+@dataclass(frozen=True)
+class _Clock:
+    """When order ``n`` of ``count`` was placed: the orders span the year before the seeding
+    (ending 3 days ago), in order of ``n``, so newer orders have larger ids and later times (the
+    listing's index, like the primary key's, is appended to rather than written all over)."""
+
+    anchor: datetime
+    count: int
+
+    def placed(self, draft: _OrderDraft) -> datetime:
+        slot_us = (365 - 3) * _DAY_US / self.count
+        before_us = (self.count - draft.number - draft.jitter) * slot_us
+        return self.anchor - timedelta(days=3, microseconds=int(before_us))
+
+
 class _BatchRows:
     """Every row one batch of orders writes, table by table, in insert order."""
 
-    def __init__(self) -> None:
+    def __init__(self, seed: int, clock: _Clock) -> None:
+        self.seed = seed
+        self.clock = clock
         self.orders: list[tuple[object, ...]] = []
         self.order_lines: list[tuple[object, ...]] = []
         self.payments: list[tuple[object, ...]] = []
@@ -207,12 +243,18 @@ class _BatchRows:
         self.events: list[tuple[object, ...]] = []
 
     def event(
-        self, aggregate: str, key: uuid.UUID, event_type: str, state: object, when: datetime
+        self,
+        number: int,
+        aggregate: str,
+        key: uuid.UUID,
+        event_type: str,
+        state: object,
+        when: datetime,
     ) -> None:
         assert isinstance(state, OrderState | PaymentState | ReservationState)
         self.events.append(
             (
-                uuid.uuid4(),
+                _seed_uuid(self.seed, f"{aggregate}-event", number),
                 aggregate,
                 str(key),
                 event_type,
@@ -223,9 +265,9 @@ class _BatchRows:
             )
         )
 
-    def add(self, draft: _OrderDraft, prices: dict[str, Decimal], anchor: datetime) -> None:
+    def add(self, draft: _OrderDraft, prices: dict[str, Decimal]) -> None:
         customer_id = seed_customer_id(draft.customer)
-        placed = anchor - timedelta(microseconds=draft.age_us)
+        placed = self.clock.placed(draft)
         fulfilled = placed + timedelta(microseconds=draft.fulfilled_after_us)
         priced = [
             (sku, quantity, prices[sku], cents(prices[sku] * quantity))
@@ -267,7 +309,9 @@ class _BatchRows:
             created_at=placed,
             updated_at=placed,
         )
-        self.event("payment", draft.payment_id, events.PAYMENT_CAPTURED, payment, placed)
+        self.event(
+            draft.number, "payment", draft.payment_id, events.PAYMENT_CAPTURED, payment, placed
+        )
 
         self.reservations.append(
             (
@@ -291,6 +335,7 @@ class _BatchRows:
             updated_at=fulfilled,
         )
         self.event(
+            draft.number,
             "reservation",
             draft.reservation_id,
             events.RESERVATION_COMMITTED,
@@ -332,7 +377,7 @@ class _BatchRows:
             created_at=placed,
             updated_at=fulfilled,
         )
-        self.event("order", draft.order_id, events.ORDER_FULFILLED, order, fulfilled)
+        self.event(draft.number, "order", draft.order_id, events.ORDER_FULFILLED, order, fulfilled)
 
     def insert(self) -> None:
         insert_rows(
@@ -418,7 +463,7 @@ def seed_orders(
     customers_created, customers_existed = seed_customers(count=customers)
     orders_created = orders_existed = 0
     if count:
-        anchor = timezone.now()
+        clock = _Clock(anchor=timezone.now(), count=count)
         drafts = _order_drafts(count, products=products, customers=customers, seed=seed)
         for batch in _batches(drafts, batch_size):
             with transaction.atomic():
@@ -427,10 +472,10 @@ def seed_orders(
                         "id", flat=True
                     )
                 )
-                rows = _BatchRows()
+                rows = _BatchRows(seed, clock)
                 for draft in batch:
                     if draft.order_id not in there:
-                        rows.add(draft, prices, anchor)
+                        rows.add(draft, prices)
                 rows.insert()
             orders_created += len(rows.orders)
             orders_existed += len(there)

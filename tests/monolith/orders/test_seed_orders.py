@@ -16,7 +16,7 @@ from monolith.identity.models import User
 from monolith.inventory.models import Product, Reservation
 from monolith.inventory.states import reservation_state
 from monolith.orders.models import Order
-from monolith.orders.seeding import seed_customer_id
+from monolith.orders.seeding import _seed_uuid, seed_customer_id
 from monolith.orders.states import order_state
 from monolith.outbox.models import OutboxEvent
 from monolith.payments.models import Payment
@@ -184,3 +184,24 @@ def test_bad_counts_are_refused(options: dict[str, int], message: str) -> None:
     with pytest.raises(CommandError, match=message):
         _seed(**options)
     assert not Order.objects.exists()
+
+
+def test_seeded_ids_grow_with_the_order_number_and_never_collide() -> None:
+    orders = [_seed_uuid(0, "order", n) for n in range(300)]
+    payments = [_seed_uuid(0, "payment", n) for n in range(300)]
+    other_seed = [_seed_uuid(1, "order", n) for n in range(300)]
+
+    assert orders == sorted(orders)
+    assert len(set(orders) | set(payments) | set(other_seed)) == 900
+    assert {(u.version, u.variant) for u in orders} == {(8, uuid.RFC_4122)}
+    assert _seed_uuid(0, "order", 7) == orders[7]  # the same (seed, kind, n), the same id
+    with pytest.raises(ValueError, match="out of range"):
+        _seed_uuid(0, "order", 1 << 32)
+
+
+def test_newer_seeded_orders_have_later_times(catalogue: list[tuple[str, int, int, int]]) -> None:
+    _seed(orders=30, customers=3, seed=8)
+
+    by_id = list(Order.objects.order_by("id").values_list("created_at", flat=True))
+
+    assert by_id == sorted(by_id)
