@@ -17,12 +17,16 @@ import psycopg
 import pytest
 from django.db import connection, connections, transaction
 
+from monolith.identity.models import User
 from monolith.inventory.models import Product, Reservation
 from monolith.orders.models import Order
 from monolith.orders.services import CheckoutResult, order_checkout
+from monolith.payments.gateway import gateway_charges
 from monolith.payments.models import Payment
+from tests.monolith.api_client import JsonClient, JsonResponse
 from tests.monolith.databases import require_postgres
 from tests.monolith.factories import make_product
+from tests.monolith.orders.factories import ORDERS, checkout_body
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -103,3 +107,30 @@ def test_two_checkouts_racing_for_the_last_unit_exactly_one_confirms_on_postgres
             )
         ) == [winner.id]
         assert Order.objects.filter(id__in=[o.order.id for o in outcomes]).count() == 2
+
+
+def test_the_same_checkout_sent_twice_at_once_places_one_order_and_charges_once_on_postgres(
+    customer: User, api_as: Callable[[User], JsonClient]
+) -> None:
+    """The second request waits on the first one's ``Idempotency-Key`` record (which waits on the
+    product lock this test holds), then replays its answer."""
+    require_postgres()
+    product = make_product(on_hand=5, price="4.00")
+    key = {"Idempotency-Key": f"race-{uuid.uuid4().hex}"}
+    body = checkout_body([(product.sku, 1)])
+
+    def send() -> JsonResponse:
+        return api_as(customer).post(ORDERS, body, headers=key)
+
+    first, second = _race(product.sku, [send, send])
+
+    assert isinstance(first, JsonResponse) and isinstance(second, JsonResponse), (first, second)
+    assert (first.status, second.status) == (201, 201)
+    assert first.raw == second.raw
+    replayed = [r.headers.get("Idempotent-Replayed") for r in (first, second)]
+    assert sorted(replayed, key=str) == sorted([None, "true"], key=str)
+    order = Order.objects.get(customer_id=customer.id)
+    assert str(order.id) == first.body["id"]
+    payment = Payment.objects.get(order_id=order.id)
+    assert len(gateway_charges(payment_id=payment.id)) == 1
+    assert Product.objects.get(sku=product.sku).reserved == 1
