@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 
+from proxy.config import CompareRules
 from proxy.config_edit import read_audit
 from tests.proxy.harness import Echo, route, routes_yaml, running_proxy, upstream
 
@@ -76,7 +77,7 @@ def test_routes_listing(tmp_path: Path, monolith: Echo, inventory: Echo) -> None
             "percent": 0,
             "sticky": "header:X-Client-Id",
             "fallback": "monolith",
-            "compare": {"ignore": [], "unordered": []},
+            "compare": CompareRules().model_dump(mode="json"),
             "read_your_writes": None,
         }
 

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from proxy.config import CompareRules
 from proxy.shadow import INLINE_COMPARE_BYTES
 from tests.proxy.harness import (
     Echo,
@@ -75,7 +76,7 @@ def test_mismatch_is_stored_and_listed(tmp_path: Path, monolith: Echo, inventory
         assert '"upstream": "monolith"' in row["expected"]["body"]
         assert '"upstream": "inventory"' in row["actual"]["body"]
         assert "secret" not in str(row["request"]["headers"])
-        assert row["rules"] == {"ignore": [], "unordered": []}
+        assert row["rules"] == CompareRules().model_dump(mode="json")
         # The target got the same request, Host and all.
         (copy,) = [r for r in inventory.seen() if r["raw_path"] == path]
         assert dict(copy["headers"])["Host"] == proxy.url.removeprefix("http://")
