@@ -284,6 +284,19 @@ class ScenarioReport:
                     proposals.setdefault(_INDEX.sub("[*]", difference.where))
         return list(proposals)
 
+    def explained_by_proposals(self) -> bool:
+        """A/A: every problem is a field the proposed ignore rules cover (nothing else differs:
+        no status, header or key-order difference, no expectation or dry-run problem)."""
+        return all(
+            not step.expectation
+            and not step.dry_run_problems
+            and all(
+                difference.where.startswith("$") and not _is_key_order(difference)
+                for difference in step.differences
+            )
+            for step in self.steps
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "scenario": self.scenario,
