@@ -25,6 +25,8 @@ SHADOW_OUTCOMES: tuple[ShadowOutcome, ...] = (
     "skipped",
 )
 
+SkipReason = Literal["write_without_dry_run", "queue_full"]
+
 
 @dataclass
 class _RouteStats:
@@ -83,7 +85,14 @@ class ProxyMetrics:
             ["route", "outcome"],
             registry=self.registry,
         )
-
+        self.shadow_skipped = PromCounter(
+            "strangler_proxy_shadow_skipped_total",
+            "Shadow copies not sent, by route and reason (write_without_dry_run: a write whose "
+            "target does not honour X-Strangler-Dry-Run; queue_full: dropped, the queue was "
+            "full).",
+            ["route", "reason"],
+            registry=self.registry,
+        )
         self.retries = PromCounter(
             "proxy_upstream_retries",
             "Idempotent requests sent again to the same upstream (connection failure or 502-504).",
@@ -130,8 +139,12 @@ class ProxyMetrics:
         with self._lock:
             self._route(route).fallbacks += 1
 
-    def observe_shadow(self, *, route: str, outcome: ShadowOutcome) -> None:
+    def observe_shadow(
+        self, *, route: str, outcome: ShadowOutcome, reason: SkipReason | None = None
+    ) -> None:
         self.shadow.labels(route, outcome).inc()
+        if reason is not None:
+            self.shadow_skipped.labels(route, reason).inc()
         with self._lock:
             self._route(route).shadow[outcome] += 1
 

@@ -111,7 +111,9 @@ class ShadowQueue:
         """Queue a copy, or count it as skipped (unsafe write) or dropped (queue full)."""
         if job.method not in IDEMPOTENT:
             if not job.target.dry_run:
-                self._metrics.observe_shadow(route=job.route, outcome="skipped")
+                self._metrics.observe_shadow(
+                    route=job.route, outcome="skipped", reason="write_without_dry_run"
+                )
                 return
             headers = job.headers.copy()
             headers[DRY_RUN] = "1"
@@ -119,7 +121,7 @@ class ShadowQueue:
         try:
             self._queue.put_nowait(job)
         except asyncio.QueueFull:
-            self._metrics.observe_shadow(route=job.route, outcome="dropped")
+            self._metrics.observe_shadow(route=job.route, outcome="dropped", reason="queue_full")
 
     async def _work(self) -> None:
         while True:

@@ -122,6 +122,11 @@ def test_writes_shadow_only_as_dry_runs(tmp_path: Path, monolith: Echo, inventor
         path = f"/api/writes/{random_suffix()}/"
         assert httpx.post(f"{proxy.url}{path}", json={"delta": 1}).status_code == 200
         wait_for(lambda: proxy.stats("shadowed")["shadow"]["skipped"] == 1, message="skipped")
+        metrics = httpx.get(f"{proxy.admin_url}/metrics").text
+        assert (
+            'strangler_proxy_shadow_skipped_total{reason="write_without_dry_run",'
+            'route="shadowed"} 1.0'
+        ) in metrics
         # A read after the write is shadowed; once it is compared, the write would have been too.
         httpx.get(f"{proxy.url}/api/after/")
         wait_for(lambda: proxy.stats("shadowed")["shadow"]["compared"] == 1, message="compared")
@@ -146,6 +151,8 @@ def test_full_queue_drops_without_slowing_clients(
         assert shadow["dropped"] >= 6
         metrics = httpx.get(f"{proxy.admin_url}/metrics").text
         assert 'strangler_proxy_shadow_total{outcome="dropped",route="shadowed"}' in metrics
+        dropped = 'strangler_proxy_shadow_skipped_total{reason="queue_full",route="shadowed"} '
+        assert f"{dropped}{float(shadow['dropped'])}" in metrics
 
 
 def test_mismatches_go_to_postgresql(
