@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from proxy.config import ConfigError, Route, RouteTable
 from proxy.config_edit import EDITABLE_KEYS, read_audit, update_route
-from proxy.diffstore import DiffStore
+from proxy.diffstore import DiffStore, MismatchFilter
 from proxy.lint import lint_table
 from proxy.metrics import ProxyMetrics
 from proxy.reload import RouteWatcher
@@ -101,14 +101,14 @@ def _limit(request: web.Request, default: int) -> int:
     return int(raw)
 
 
-def _since(request: web.Request) -> datetime | None:
-    raw = request.query.get("since")
+def _moment(query: Mapping[str, str], name: str) -> datetime | None:
+    raw = query.get(name)
     if not raw:
         return None
     try:
         moment = datetime.fromisoformat(raw.replace(" ", "+"))
     except ValueError as err:
-        raise ValueError(f"since must be an ISO 8601 date-time, got {raw!r}") from err
+        raise ValueError(f"{name} must be an ISO 8601 date-time, got {raw!r}") from err
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -179,17 +179,52 @@ async def get_stats(request: web.Request) -> web.Response:
     return web.json_response(summary)
 
 
+def mismatch_filter(query: Mapping[str, str]) -> tuple[MismatchFilter, int | None]:
+    """The filter and cursor of ``GET /admin/mismatches``; ValueError says what is wrong."""
+    expected_status = actual_status = None
+    status = query.get("status")
+    if status:
+        expected_text, _, actual_text = status.partition(":")
+        try:
+            expected_status = _status(expected_text)
+            actual_status = _status(actual_text)
+        except ValueError:
+            raise ValueError(
+                f"status is EXPECTED:ACTUAL (e.g. 200:500, 200:* or *:404), got {status!r}"
+            ) from None
+    before = query.get("cursor")
+    if before is not None and not before.isdigit():
+        raise ValueError(f"cursor must be the next_cursor of a previous page, got {before!r}")
+    where = MismatchFilter(
+        route=query.get("route") or None,
+        since=_moment(query, "since"),
+        until=_moment(query, "until"),
+        expected_status=expected_status,
+        actual_status=actual_status,
+        path_contains=query.get("path") or None,
+    )
+    return where, int(before) if before is not None else None
+
+
+def _status(text: str) -> int | None:
+    if text in ("", "*"):
+        return None
+    if not text.isdigit() or not 0 <= int(text) <= 599:
+        raise ValueError(text)
+    return int(text)
+
+
 async def get_mismatches(request: web.Request) -> web.Response:
     try:
         limit = _limit(request, 50)
-        since = _since(request)
+        where, before = mismatch_filter(request.query)
     except ValueError as err:
         return _error(400, "validation_error", str(err))
     store = request.app[_STORE]
-    total, rows = await store.run(
-        store.list, route=request.query.get("route") or None, since=since, limit=limit
+    page = await store.run(store.list, where, limit=limit, before=before)
+    return web.json_response(
+        {"count": page.total, "next_cursor": page.next_cursor, "results": page.results}
     )
-    return web.json_response({"count": total, "results": rows})
 
 
 async def get_audit(request: web.Request) -> web.Response:

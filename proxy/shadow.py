@@ -27,6 +27,7 @@ from proxy.diffstore import DiffStore, Mismatch
 from proxy.forward import IDEMPOTENT, UpstreamFailure, UpstreamPool, UpstreamResponse
 from proxy.headers import DRY_RUN
 from proxy.metrics import ProxyMetrics
+from proxy.synclag import SyncLag
 
 log = logging.getLogger("proxy.shadow")
 
@@ -67,8 +68,10 @@ class ShadowQueue:
         size: int,
         workers: int,
         comparer: Comparer = compare_exchanges,
+        sync_lag: SyncLag | None = None,
     ) -> None:
         self._pool = pool
+        self._sync_lag = sync_lag or SyncLag(None)
         self._metrics = metrics
         self._store = store
         self._compare = comparer
@@ -78,10 +81,11 @@ class ShadowQueue:
         self._processes: ProcessPoolExecutor | None = None
 
     def start(self) -> None:
+        loop = asyncio.get_running_loop()
         self._tasks = [
-            asyncio.get_running_loop().create_task(self._work(), name=f"shadow-{n}")
-            for n in range(self._workers)
+            loop.create_task(self._work(), name=f"shadow-{n}") for n in range(self._workers)
         ]
+        self._tasks.append(loop.create_task(self._sync_lag.run(), name="sync-lag"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -154,12 +158,16 @@ class ShadowQueue:
         if not differences:
             return
         self._metrics.observe_shadow(route=job.route, outcome="mismatched")
+        path, _, query = job.path_qs.partition("?")
         await self._store.run(
             self._store.add,
             Mismatch(
                 route=job.route,
                 method=job.method,
-                path=job.path_qs,
+                path=path,
+                query=query,
+                target=job.target_name,
+                sync_lag_s=self._sync_lag.current(),
                 request_headers=job.stored_headers,
                 request_body=job.body,
                 expected_status=expected.status,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -264,6 +265,18 @@ def test_set_reaches_a_running_proxy_and_mismatches_reads_the_admin_api(
         listed = strangler("mismatches", "--route", "inventory-reads", "--limit", "5", env=env)
         assert listed.returncode == 0, listed.stderr
         assert "GET /api/inventory/x/" in listed.stdout and "$.upstream" in listed.stdout
+        assert "unknown" in listed.stdout  # the sync lag: no source configured
+
+        as_json = strangler(
+            "mismatches", "--json", "--status", "200:200", "--path", "/inventory/x", env=env
+        )
+        assert as_json.returncode == 0, as_json.stderr
+        body = json.loads(as_json.stdout)
+        assert body["count"] >= 1 and body["results"][0]["path"] == "/api/inventory/x/"
+        none = strangler("mismatches", "--json", "--status", "*:500", env=env)
+        assert json.loads(none.stdout)["count"] == 0
+        bad = strangler("mismatches", "--status", "two hundred", env=env)
+        assert bad.returncode == 1 and "status is EXPECTED:ACTUAL" in one_line_error(bad)
 
         # The token from $STRANGLER_VAR_DIR/admin-token when PROXY_ADMIN_TOKEN is not set.
         (tmp_path / "admin-token").write_text(proxy.token + "\n")
