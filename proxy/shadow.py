@@ -79,6 +79,7 @@ class ShadowQueue:
         self._workers = workers
         self._tasks: list[asyncio.Task[None]] = []
         self._processes: ProcessPoolExecutor | None = None
+        metrics.watch_shadow_queue(self._queue.qsize)
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -154,10 +155,11 @@ class ShadowQueue:
         else:
             actual = _exchange(answer)
             differences = await self._differences(expected, actual, job.rules)
-        self._metrics.observe_shadow(route=job.route, outcome="compared")
+        self._metrics.observe_comparison(
+            route=job.route, target=job.target_name, mismatched=bool(differences)
+        )
         if not differences:
             return
-        self._metrics.observe_shadow(route=job.route, outcome="mismatched")
         path, _, query = job.path_qs.partition("?")
         await self._store.run(
             self._store.add,
