@@ -1,5 +1,6 @@
 """The admin API (its own port): health, Prometheus metrics, and — with the bearer token — the
-route table, flag changes, per-route stats, stored shadow mismatches and the audit log."""
+route table, flag changes, per-route stats, stored shadow mismatches and the audit log; and the
+dashboard (:mod:`proxy.dashboard`) over the same API."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from proxy.config import ConfigError, Route, RouteTable
 from proxy.config_edit import EDITABLE_KEYS, read_audit, update_route
+from proxy.dashboard import add_dashboard_routes, valid_session
+from proxy.dashboard.session import DASHBOARD_HEADER
 from proxy.diffstore import DiffStore, MismatchFilter
 from proxy.lint import lint_table
 from proxy.metrics import ProxyMetrics
@@ -69,16 +72,24 @@ def table_json(table: RouteTable) -> dict[str, Any]:
 
 @web.middleware
 async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """``/admin/`` needs the bearer token, or the dashboard's session cookie (with the
+    dashboard's header on anything but a read: see :mod:`proxy.dashboard.session`)."""
     if request.path.startswith("/admin/"):
         given = request.headers.get("Authorization", "")
         scheme, _, token = given.partition(" ")
         expected = request.app[_TOKEN]
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
+        bearer = scheme.lower() == "bearer" and hmac.compare_digest(
             token.strip().encode(), expected.encode()
-        ):
-            resp = _error(401, "unauthorized", "A valid admin bearer token is required.")
-            resp.headers["WWW-Authenticate"] = 'Bearer realm="strangler-proxy"'
-            return resp
+        )
+        if not bearer:
+            if not valid_session(request.cookies, expected):
+                resp = _error(401, "unauthorized", "A valid admin bearer token is required.")
+                resp.headers["WWW-Authenticate"] = 'Bearer realm="strangler-proxy"'
+                return resp
+            if request.method not in ("GET", "HEAD") and not request.headers.get(DASHBOARD_HEADER):
+                return _error(
+                    403, "forbidden", f"A change from the dashboard carries {DASHBOARD_HEADER}."
+                )
     return await handler(request)
 
 
@@ -258,4 +269,5 @@ def admin_app(
     app.router.add_get("/admin/stats", get_stats)
     app.router.add_get("/admin/mismatches", get_mismatches)
     app.router.add_get("/admin/audit", get_audit)
+    add_dashboard_routes(app, token=token)
     return app
