@@ -372,7 +372,6 @@ async def serve(settings: ProxySettings, *, stop: asyncio.Event | None = None) -
     store = DiffStore(settings.diff_url)
     await store.run(store.create_schema)
     shadow = ShadowQueue(
-        pool=pool,
         metrics=metrics,
         store=store,
         size=settings.shadow_queue_size,
