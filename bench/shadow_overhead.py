@@ -10,8 +10,10 @@ running proxy reloads it — and the two modes alternate over ``--rounds``.
 "At the same load": ``wrk`` paces each of its ``--connections`` with a fixed ``--delay-ms``
 between requests (a Lua ``delay()``), so both modes are offered the same request rate, below what
 the proxy can serve; the figure is the client p50 (wrk measures from send to answer, the pacing
-excluded). The proxy is pinned to CPU 0; its shadow process, the upstreams and wrk share CPU 1. The proxy's shadow counters are read after each
-shadow round: the copies compared (and dropped, which would flatter shadow mode) are reported.
+excluded). The proxy is pinned to CPU 0; its shadow process, the upstreams and wrk share CPU 1.
+The proxy's shadow counters are read at the end: the copies compared (and dropped, which would
+flatter shadow mode) are reported, with the CPU time per request of the proxy in each mode and
+of the shadow process per copy.
 
 Prints both p50s, their ratio (passthrough = baseline; target: shadow <= 1.10x) and writes
 ``bench/results/shadow_overhead.json``.
