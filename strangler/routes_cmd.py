@@ -123,8 +123,9 @@ def show(name: str, file: FileOption = None) -> None:
         out.print(
             f"  ryw       group {route.write_group}, window {route.read_your_writes.window_s:g}s"
         )
+    rules = route.compare.model_dump(mode="json")
     out.print(
-        f"  compare   ignore={list(route.compare.ignore)} unordered={list(route.compare.unordered)}"
+        "  compare   " + " ".join(f"{key}={value}" for key, value in rules.items()), markup=False
     )
     for finding in lint_file(path):
         if finding.route == name:

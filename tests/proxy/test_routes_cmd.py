@@ -71,6 +71,9 @@ def test_list_and_show(routes_file: Path) -> None:
     shown = strangler("show", "inventory-reads", "--file", str(routes_file))
     assert shown.returncode == 0
     assert "header:X-Client-Id" in shown.stdout and "http://127.0.0.1:2" in shown.stdout
+    # Every compare rule is shown, the header allow-list and tolerances included.
+    assert "headers=['content-type', 'location']" in shown.stdout
+    assert "tolerance={}" in shown.stdout and "timestamp_precision=None" in shown.stdout
     missing = strangler("show", "nope", "--file", str(routes_file))
     assert missing.returncode == 1 and "nope" in one_line_error(missing)
 
