@@ -2,7 +2,7 @@
 
 One proxy (``python -m proxy``, pinned to CPU 0) in front of two fast upstreams
 (``bench/fast_upstream.py``, a page of ``--rows`` products each): the primary answers compact
-JSON, the shadow target the same document indented, so every shadow comparison parses and walks
+JSON, the shadow target the same document indented, so every shadow comparison parses and normalises
 both bodies (and finds them equal: no mismatch is stored, as in a healthy shadow). The same route
 is flipped between ``monolith`` (passthrough) and ``shadow`` through ``proxy.config_edit`` — the
 running proxy reloads it — and the two modes alternate over ``--rounds``.
