@@ -1,12 +1,13 @@
 """The admin API (its own port): health, Prometheus metrics, and — with the bearer token — the
-route table, flag changes, per-route stats, stored shadow mismatches and the audit log."""
+route table, flag changes, per-route stats, stored shadow mismatches and the audit log; and the
+dashboard (:mod:`proxy.dashboard`) over the same API."""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from proxy.config import ConfigError, Route, RouteTable
 from proxy.config_edit import EDITABLE_KEYS, read_audit, update_route
-from proxy.diffstore import DiffStore
+from proxy.dashboard import add_dashboard_routes, valid_session
+from proxy.dashboard.session import DASHBOARD_HEADER
+from proxy.diffstore import DiffStore, MismatchFilter
 from proxy.lint import lint_table
 from proxy.metrics import ProxyMetrics
 from proxy.reload import RouteWatcher
@@ -69,16 +72,24 @@ def table_json(table: RouteTable) -> dict[str, Any]:
 
 @web.middleware
 async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """``/admin/`` needs the bearer token, or the dashboard's session cookie (with the
+    dashboard's header on anything but a read: see :mod:`proxy.dashboard.session`)."""
     if request.path.startswith("/admin/"):
         given = request.headers.get("Authorization", "")
         scheme, _, token = given.partition(" ")
         expected = request.app[_TOKEN]
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
+        bearer = scheme.lower() == "bearer" and hmac.compare_digest(
             token.strip().encode(), expected.encode()
-        ):
-            resp = _error(401, "unauthorized", "A valid admin bearer token is required.")
-            resp.headers["WWW-Authenticate"] = 'Bearer realm="strangler-proxy"'
-            return resp
+        )
+        if not bearer:
+            if not valid_session(request.cookies, expected):
+                resp = _error(401, "unauthorized", "A valid admin bearer token is required.")
+                resp.headers["WWW-Authenticate"] = 'Bearer realm="strangler-proxy"'
+                return resp
+            if request.method not in ("GET", "HEAD") and not request.headers.get(DASHBOARD_HEADER):
+                return _error(
+                    403, "forbidden", f"A change from the dashboard carries {DASHBOARD_HEADER}."
+                )
     return await handler(request)
 
 
@@ -101,14 +112,14 @@ def _limit(request: web.Request, default: int) -> int:
     return int(raw)
 
 
-def _since(request: web.Request) -> datetime | None:
-    raw = request.query.get("since")
+def _moment(query: Mapping[str, str], name: str) -> datetime | None:
+    raw = query.get(name)
     if not raw:
         return None
     try:
         moment = datetime.fromisoformat(raw.replace(" ", "+"))
     except ValueError as err:
-        raise ValueError(f"since must be an ISO 8601 date-time, got {raw!r}") from err
+        raise ValueError(f"{name} must be an ISO 8601 date-time, got {raw!r}") from err
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -179,17 +190,52 @@ async def get_stats(request: web.Request) -> web.Response:
     return web.json_response(summary)
 
 
+def mismatch_filter(query: Mapping[str, str]) -> tuple[MismatchFilter, int | None]:
+    """The filter and cursor of ``GET /admin/mismatches``; ValueError says what is wrong."""
+    expected_status = actual_status = None
+    status = query.get("status")
+    if status:
+        expected_text, _, actual_text = status.partition(":")
+        try:
+            expected_status = _status(expected_text)
+            actual_status = _status(actual_text)
+        except ValueError:
+            raise ValueError(
+                f"status is EXPECTED:ACTUAL (e.g. 200:500, 200:* or *:404), got {status!r}"
+            ) from None
+    before = query.get("cursor")
+    if before is not None and not before.isdigit():
+        raise ValueError(f"cursor must be the next_cursor of a previous page, got {before!r}")
+    where = MismatchFilter(
+        route=query.get("route") or None,
+        since=_moment(query, "since"),
+        until=_moment(query, "until"),
+        expected_status=expected_status,
+        actual_status=actual_status,
+        path_contains=query.get("path") or None,
+    )
+    return where, int(before) if before is not None else None
+
+
+def _status(text: str) -> int | None:
+    if text in ("", "*"):
+        return None
+    if not text.isdigit() or not 0 <= int(text) <= 599:
+        raise ValueError(text)
+    return int(text)
+
+
 async def get_mismatches(request: web.Request) -> web.Response:
     try:
         limit = _limit(request, 50)
-        since = _since(request)
+        where, before = mismatch_filter(request.query)
     except ValueError as err:
         return _error(400, "validation_error", str(err))
     store = request.app[_STORE]
-    total, rows = await store.run(
-        store.list, route=request.query.get("route") or None, since=since, limit=limit
+    page = await store.run(store.list, where, limit=limit, before=before)
+    return web.json_response(
+        {"count": page.total, "next_cursor": page.next_cursor, "results": page.results}
     )
-    return web.json_response({"count": total, "results": rows})
 
 
 async def get_audit(request: web.Request) -> web.Response:
@@ -223,4 +269,5 @@ def admin_app(
     app.router.add_get("/admin/stats", get_stats)
     app.router.add_get("/admin/mismatches", get_mismatches)
     app.router.add_get("/admin/audit", get_audit)
+    add_dashboard_routes(app, token=token)
     return app

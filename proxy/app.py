@@ -53,6 +53,7 @@ from proxy.resilience import Breakers, RetryBudgets
 from proxy.routing import Decision, RequestFacts
 from proxy.settings import ProxySettings, split_host_port
 from proxy.shadow import ShadowJob, ShadowQueue
+from proxy.synclag import SyncLag
 
 log = logging.getLogger("proxy")
 
@@ -371,11 +372,11 @@ async def serve(settings: ProxySettings, *, stop: asyncio.Event | None = None) -
     store = DiffStore(settings.diff_url)
     await store.run(store.create_schema)
     shadow = ShadowQueue(
-        pool=pool,
         metrics=metrics,
         store=store,
         size=settings.shadow_queue_size,
         workers=settings.shadow_workers,
+        sync_lag=SyncLag(settings.sync_lag_url, interval_s=settings.sync_lag_interval_s),
     )
     shadow.start()
     writes = WriteMemory(max_entries=settings.read_your_writes_max_keys)

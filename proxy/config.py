@@ -201,11 +201,66 @@ class Match(_Strict):
         return not self.methods or bool(set(self.methods) - SAFE_METHODS)
 
 
+TimestampPrecision = Literal["ms", "s"]
+#: A relative tolerance: a percentage of the expected (monolith) value, e.g. ``"0.5%"``.
+_RELATIVE = re.compile(r"^(\d+(\.\d+)?)%$")
+#: Response headers compared when a route names none (the rest always differ: Date, Server...).
+DEFAULT_COMPARED_HEADERS: tuple[str, ...] = ("content-type", "location")
+
+
 class CompareRules(_Strict):
+    """How a route's shadow answers are compared (semantics in :mod:`proxy.compare`)."""
+
     #: JSONPath expressions removed from both bodies before comparing.
     ignore: tuple[str, ...] = ()
     #: JSONPath expressions of arrays compared as multisets.
     unordered: tuple[str, ...] = ()
+    #: JSONPath -> allowed difference of a number (or a decimal string such as a price): a
+    #: number is absolute (``0.005``), a string ending in ``%`` is relative to the expected
+    #: value (``"0.5%"``).
+    tolerance: dict[str, float | str] = {}
+    #: RFC 3339 date-times compared truncated to this precision after conversion to UTC: one
+    #: precision for every string that is a date-time, or JSONPath -> precision.
+    timestamp_precision: TimestampPrecision | dict[str, TimestampPrecision] | None = None
+    #: Response headers compared (case-insensitive names); every other header is ignored.
+    headers: tuple[str, ...] = DEFAULT_COMPARED_HEADERS
+
+    @field_validator("tolerance")
+    @classmethod
+    def _tolerance_values(cls, value: dict[str, float | str]) -> dict[str, float | str]:
+        for path, allowed in value.items():
+            if isinstance(allowed, str):
+                if not _RELATIVE.match(allowed.strip()):
+                    raise ValueError(
+                        f"tolerance of {path!r}: {allowed!r} is neither a number nor a "
+                        "percentage such as '0.5%'"
+                    )
+            elif not allowed >= 0 or allowed == float("inf"):
+                raise ValueError(f"tolerance of {path!r} must be a finite number >= 0")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _header_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        names = tuple(dict.fromkeys(name.strip().lower() for name in value))
+        bad = [name for name in names if not re.fullmatch(r"[a-z0-9!#$%&'*+.^_`|~-]+", name)]
+        if bad:
+            raise ValueError(f"not header names: {', '.join(map(repr, bad))}")
+        return names
+
+    @model_validator(mode="after")
+    def _usable_paths(self) -> CompareRules:
+        if not (self.ignore or self.unordered or self.tolerance) and not isinstance(
+            self.timestamp_precision, dict
+        ):
+            return self  # no JSONPath to check (and the default instance is built at import)
+        # proxy.compare imports this module; by the time rules name a path both are loaded.
+        from proxy.compare import check_rules
+
+        problems = check_rules(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class ReadYourWrites(_Strict):

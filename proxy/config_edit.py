@@ -37,7 +37,8 @@ from proxy.atomic_file import write_atomically
 from proxy.config import ConfigError, parse_route_table
 from proxy.lint import require_clean
 
-#: The route keys a flag change may touch (``match``, ``name`` and ``compare`` are edited by hand).
+#: The route keys a flag change may touch (``match`` and ``name`` are edited by hand; ``compare``
+#: by hand or, for A/A calibration's ignore rules, by :func:`add_compare_ignores`).
 EDITABLE_KEYS: tuple[str, ...] = ("mode", "percent", "target", "fallback", "sticky")
 
 #: Where a new key goes: after the last existing key that comes before it in this order.
@@ -173,6 +174,59 @@ def update_routes(
         ]
         _append_audit([change for change in result if change.changed], audit_log_path(path))
         return result
+
+
+def add_compare_ignores(
+    path: Path, name: str, expressions: list[str], *, actor: str
+) -> RouteChange:
+    """Append JSONPaths to route ``name``'s ``compare.ignore`` (the A/A calibration's output).
+
+    Same guarantees as :func:`update_route`: locked, comment-preserving, validated (a bad
+    JSONPath is a :class:`ConfigError` and the file stays byte-identical), atomic, and one audit
+    record whose before/after carry ``compare.ignore``. Paths already ignored are not repeated.
+    """
+    path = Path(path)
+    if not actor or not actor.strip():
+        raise ConfigError("a route change needs an actor (who made it)")
+    yaml = _yaml()
+    with route_file_lock(path):
+        try:
+            old_text = path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise ConfigError(f"{path}: cannot read route file: {err.strerror}") from err
+        parse_route_table(old_text, source=str(path))
+        data = yaml.load(old_text)
+        routes = data.get("routes") if isinstance(data, CommentedMap) else None
+        route = _find_route(routes, name)
+        compare = route.get("compare")
+        if compare is None:
+            compare = CommentedMap()
+            _set_key(route, "compare", compare)
+        elif not isinstance(compare, CommentedMap):
+            raise ConfigError(f"{path}: route {name!r}: compare is not a mapping")
+        ignore = compare.get("ignore")
+        before = _plain(ignore) if ignore is not None else []
+        if ignore is None:
+            ignore = CommentedSeq()
+            compare.insert(0, "ignore", ignore)
+        elif not isinstance(ignore, list):
+            raise ConfigError(f"{path}: route {name!r}: compare.ignore is not a list")
+        for expression in expressions:
+            if expression not in ignore:
+                ignore.append(expression)
+        after = _plain(ignore)
+        at = datetime.now(UTC)
+        key = "compare.ignore"
+        if before == after:
+            digest = hashlib.sha256(old_text.encode("utf-8")).hexdigest()
+            return RouteChange(name, actor, at, {key: before}, {key: after}, digest)
+        buffer = io.StringIO()
+        yaml.dump(data, buffer)
+        table = parse_route_table(buffer.getvalue(), source=str(path))
+        write_atomically(path, buffer.getvalue())
+        change = RouteChange(name, actor, at, {key: before}, {key: after}, table.digest)
+        _append_audit([change], audit_log_path(path))
+        return change
 
 
 def read_audit(routes_file: Path, *, limit: int | None = None) -> list[dict[str, Any]]:

@@ -2,6 +2,13 @@
 
 Every call here blocks; the proxy makes them from one worker thread (:class:`DiffStore` owns it),
 never from the event loop. One writer thread also keeps SQLite free of lock contention.
+
+A row holds the request (method, path, query, headers with credentials redacted, body), both
+answers (status, headers, body), the route and target, the rules applied, the differences and
+the sync lag when the copy was compared (``null`` when unknown). :meth:`DiffStore.create_schema`
+runs at every start: it creates the table and adds the columns later versions introduced
+(nullable, so older rows stay valid) — idempotent, and serialised by an advisory lock on
+PostgreSQL so two proxies starting together do not race.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ mismatches = sa.Table(
     sa.Column("at", sa.DateTime(), nullable=False, index=True),
     sa.Column("route", sa.String(64), nullable=False, index=True),
     sa.Column("method", sa.String(16), nullable=False),
+    #: The path only (rows from before the ``query`` column kept the query string here).
     sa.Column("path", sa.Text, nullable=False),
     sa.Column("request_headers", sa.JSON, nullable=False),
     sa.Column("request_body", sa.LargeBinary, nullable=False),
@@ -42,7 +50,14 @@ mismatches = sa.Table(
     sa.Column("actual_body", sa.LargeBinary, nullable=False),
     sa.Column("differences", sa.JSON, nullable=False),
     sa.Column("rules", sa.JSON, nullable=False),
+    # Added after the first version: nullable, added by create_schema to existing tables.
+    sa.Column("query", sa.Text, nullable=True),
+    sa.Column("target", sa.String(64), nullable=True),
+    sa.Column("sync_lag_s", sa.Float, nullable=True),
 )
+
+#: Taken while creating / migrating the schema on PostgreSQL (an arbitrary constant).
+_SCHEMA_LOCK = 0x5354524E  # "STRN"
 
 
 @dataclass(frozen=True)
@@ -61,6 +76,55 @@ class Mismatch:
     differences: list[dict[str, Any]]
     rules: dict[str, Any]
     at: datetime
+    #: The raw query string, without ``?`` ("" when there is none).
+    query: str = ""
+    #: The upstream that answered ``actual``.
+    target: str | None = None
+    #: Seconds the sync was behind when the copy was compared; None when unknown.
+    sync_lag_s: float | None = None
+
+
+@dataclass(frozen=True)
+class MismatchFilter:
+    """Which stored mismatches to list (every field optional)."""
+
+    route: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    expected_status: int | None = None
+    actual_status: int | None = None
+    #: A substring of the path (case-sensitive, no wildcards).
+    path_contains: str | None = None
+
+
+@dataclass(frozen=True)
+class MismatchPage:
+    #: Rows matching the filter (all pages together).
+    total: int
+    #: Newest first.
+    results: list[dict[str, Any]]
+    #: Pass as ``before`` to get the next (older) page; None on the last page.
+    next_cursor: int | None
+
+
+def _conditions(where: MismatchFilter, dialect: str) -> list[sa.ColumnElement[bool]]:
+    c = mismatches.c
+    conditions: list[sa.ColumnElement[bool]] = []
+    if where.route is not None:
+        conditions.append(c.route == where.route)
+    if where.since is not None:
+        conditions.append(c.at >= _naive_utc(where.since))
+    if where.until is not None:
+        conditions.append(c.at < _naive_utc(where.until))
+    if where.expected_status is not None:
+        conditions.append(c.expected_status == where.expected_status)
+    if where.actual_status is not None:
+        conditions.append(c.actual_status == where.actual_status)
+    if where.path_contains:
+        # A plain substring test, case-sensitive on both backends (SQLite's LIKE is not).
+        position = sa.func.instr if dialect == "sqlite" else sa.func.strpos
+        conditions.append(position(c.path, where.path_contains) > 0)
+    return conditions
 
 
 def engine_for(url: str) -> Engine:
@@ -88,8 +152,11 @@ def _row_dict(row: sa.Row[Any]) -> dict[str, Any]:
         "id": row.id,
         "at": row.at.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z"),
         "route": row.route,
+        "target": row.target,
         "method": row.method,
         "path": row.path,
+        "query": row.query or "",
+        "sync_lag_s": row.sync_lag_s,
         "request": {"headers": row.request_headers, "body": _text(row.request_body)},
         "expected": {
             "status": row.expected_status,
@@ -115,7 +182,20 @@ class DiffStore:
 
     # -- blocking API (any thread) -------------------------------------------------------------
     def create_schema(self) -> None:
-        metadata.create_all(self.engine)
+        """Create the table, or add the columns it lacks; safe to run at every start."""
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+            metadata.create_all(conn)
+            present = {column["name"] for column in sa.inspect(conn).get_columns(mismatches.name)}
+            for column in mismatches.columns:
+                if column.name in present:
+                    continue
+                assert column.nullable, f"a column added later must be nullable: {column.name}"
+                kind = column.type.compile(dialect=conn.dialect)
+                conn.execute(
+                    sa.text(f"ALTER TABLE {mismatches.name} ADD COLUMN {column.name} {kind}")
+                )
 
     def add(self, mismatch: Mismatch) -> None:
         values = {
@@ -133,30 +213,38 @@ class DiffStore:
             "actual_body": mismatch.actual_body,
             "differences": mismatch.differences,
             "rules": mismatch.rules,
+            "query": mismatch.query,
+            "target": mismatch.target,
+            "sync_lag_s": mismatch.sync_lag_s,
         }
         with self.engine.begin() as conn:
             conn.execute(mismatches.insert().values(**values))
 
     def list(
-        self, *, route: str | None = None, since: datetime | None = None, limit: int = 50
-    ) -> tuple[int, list[dict[str, Any]]]:
-        """``(total matching, newest first up to limit)``."""
-        where = []
-        if route is not None:
-            where.append(mismatches.c.route == route)
-        if since is not None:
-            where.append(mismatches.c.at >= _naive_utc(since))
-        count_q = sa.select(sa.func.count()).select_from(mismatches).where(*where)
+        self,
+        where: MismatchFilter | None = None,
+        *,
+        limit: int = 50,
+        before: int | None = None,
+    ) -> MismatchPage:
+        """Newest first, up to ``limit``, older than the row ``before`` (a cursor) if given."""
+        conditions = _conditions(where or MismatchFilter(), self.engine.dialect.name)
+        count_q = sa.select(sa.func.count()).select_from(mismatches).where(*conditions)
+        page_conditions = list(conditions)
+        if before is not None:
+            page_conditions.append(mismatches.c.id < before)
         rows_q = (
             sa.select(mismatches)
-            .where(*where)
-            .order_by(mismatches.c.at.desc(), mismatches.c.id.desc())
-            .limit(limit)
+            .where(*page_conditions)
+            .order_by(mismatches.c.id.desc())
+            .limit(limit + 1)
         )
         with self.engine.connect() as conn:
             total = conn.execute(count_q).scalar_one()
             rows = [_row_dict(row) for row in conn.execute(rows_q)]
-        return int(total), rows
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return MismatchPage(int(total), rows, rows[-1]["id"] if more and rows else None)
 
     # -- from the event loop -------------------------------------------------------------------
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:

@@ -1,21 +1,30 @@
 """What the proxy did, counted: Prometheus collectors for scraping, and the per-route summary
-that ``GET /admin/stats`` returns (the plan's gates read it)."""
+that ``GET /admin/stats`` returns (the plan's gates and the dashboard read it).
+
+Labels are bounded: route and upstream names from the route file, the mode, a status class, an
+outcome or reason from a fixed list — never a path or a client. Mismatch rate for a graph:
+``rate(strangler_proxy_shadow_mismatches_total[5m]) /
+rate(strangler_proxy_shadow_comparisons_total[5m])``; ``strangler_proxy_shadow_mismatch_ratio``
+is the same over each route's last :data:`RECENT_COMPARISONS` comparisons, for a glance.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections import Counter
-from collections.abc import Iterable
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client import Counter as PromCounter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from proxy.resilience import Breakers
+
+BREAKER_STATES = ("closed", "open", "half_open")
 
 ShadowOutcome = Literal["compared", "mismatched", "dropped", "skipped"]
 SHADOW_OUTCOMES: tuple[ShadowOutcome, ...] = (
@@ -25,6 +34,10 @@ SHADOW_OUTCOMES: tuple[ShadowOutcome, ...] = (
     "skipped",
 )
 
+SkipReason = Literal["write_without_dry_run", "queue_full"]
+#: How many of a route's latest comparisons the recent mismatch ratio covers.
+RECENT_COMPARISONS = 200
+
 
 @dataclass
 class _RouteStats:
@@ -32,6 +45,11 @@ class _RouteStats:
     errors: int = 0
     fallbacks: int = 0
     shadow: Counter[str] = field(default_factory=Counter)
+    #: 1 per recent comparison that mismatched, 0 per one that matched (newest last).
+    recent: deque[int] = field(default_factory=lambda: deque(maxlen=RECENT_COMPARISONS))
+
+    def recent_ratio(self) -> float | None:
+        return sum(self.recent) / len(self.recent) if self.recent else None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -39,6 +57,7 @@ class _RouteStats:
             "errors": self.errors,
             "fallbacks": self.fallbacks,
             "shadow": {outcome: self.shadow[outcome] for outcome in SHADOW_OUTCOMES},
+            "recent_mismatch_ratio": self.recent_ratio(),
         }
 
 
@@ -58,8 +77,8 @@ class ProxyMetrics:
         )
         self.latency = Histogram(
             "strangler_proxy_request_duration_seconds",
-            "Time from request received to response ready, by route and mode.",
-            ["route", "mode"],
+            "Time from request received to response ready, by route, upstream and mode.",
+            ["route", "upstream", "mode"],
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )
@@ -83,7 +102,33 @@ class ProxyMetrics:
             ["route", "outcome"],
             registry=self.registry,
         )
-
+        self.shadow_skipped = PromCounter(
+            "strangler_proxy_shadow_skipped_total",
+            "Shadow copies not sent, by route and reason (write_without_dry_run: a write whose "
+            "target does not honour X-Strangler-Dry-Run; queue_full: dropped, the queue was "
+            "full).",
+            ["route", "reason"],
+            registry=self.registry,
+        )
+        self.comparisons = PromCounter(
+            "strangler_proxy_shadow_comparisons_total",
+            "Shadow answers compared with the primary's, by route and target.",
+            ["route", "target"],
+            registry=self.registry,
+        )
+        self.mismatches = PromCounter(
+            "strangler_proxy_shadow_mismatches_total",
+            "Shadow answers that differed from the primary's (or gave none), by route and target.",
+            ["route", "target"],
+            registry=self.registry,
+        )
+        self.mismatch_ratio = Gauge(
+            "strangler_proxy_shadow_mismatch_ratio",
+            f"Share of the route's last {RECENT_COMPARISONS} shadow comparisons that mismatched.",
+            ["route"],
+            registry=self.registry,
+        )
+        self._queue_depth: Callable[[], int] | None = None
         self.retries = PromCounter(
             "proxy_upstream_retries",
             "Idempotent requests sent again to the same upstream (connection failure or 502-504).",
@@ -105,6 +150,11 @@ class ProxyMetrics:
         """Export each upstream's breaker state at scrape time."""
         self.registry.register(_BreakerCollector(breakers))
 
+    def watch_shadow_queue(self, depth: Callable[[], int]) -> None:
+        """Export the shadow queue's depth at scrape time (and in the summary)."""
+        self._queue_depth = depth
+        self.registry.register(_QueueCollector(depth))
+
     def _route(self, route: str) -> _RouteStats:
         stats = self._routes.get(route)
         if stats is None:
@@ -115,7 +165,7 @@ class ProxyMetrics:
         self, *, route: str, upstream: str, mode: str, status: int, seconds: float
     ) -> None:
         self.requests.labels(route, upstream, mode, f"{status // 100}xx").inc()
-        self.latency.labels(route, mode).observe(seconds)
+        self.latency.labels(route, upstream, mode).observe(seconds)
         with self._lock:
             stats = self._route(route)
             stats.requests[upstream] += 1
@@ -130,17 +180,38 @@ class ProxyMetrics:
         with self._lock:
             self._route(route).fallbacks += 1
 
-    def observe_shadow(self, *, route: str, outcome: ShadowOutcome) -> None:
+    def observe_shadow(
+        self, *, route: str, outcome: ShadowOutcome, reason: SkipReason | None = None
+    ) -> None:
         self.shadow.labels(route, outcome).inc()
+        if reason is not None:
+            self.shadow_skipped.labels(route, reason).inc()
         with self._lock:
             self._route(route).shadow[outcome] += 1
+
+    def observe_comparison(self, *, route: str, target: str, mismatched: bool) -> None:
+        """One shadow answer compared: counters for rate(), and the recent ratio."""
+        self.observe_shadow(route=route, outcome="compared")
+        self.comparisons.labels(route, target).inc()
+        if mismatched:
+            self.observe_shadow(route=route, outcome="mismatched")
+            self.mismatches.labels(route, target).inc()
+        with self._lock:
+            stats = self._route(route)
+            stats.recent.append(1 if mismatched else 0)
+            ratio = stats.recent_ratio()
+        self.mismatch_ratio.labels(route).set(ratio or 0.0)
 
     def summary(self, route_names: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
         """The ``GET /admin/stats`` body; every configured route appears, even with no traffic."""
         with self._lock:
             names = list(dict.fromkeys([*route_names, *self._routes]))
             routes = {name: self._routes.get(name, _RouteStats()).as_dict() for name in names}
-        return {"since": self.since.isoformat().replace("+00:00", "Z"), "routes": routes}
+        return {
+            "since": self.since.isoformat().replace("+00:00", "Z"),
+            "routes": routes,
+            "shadow_queue_depth": self._queue_depth() if self._queue_depth else 0,
+        }
 
 
 class _BreakerCollector(Collector):
@@ -153,6 +224,26 @@ class _BreakerCollector(Collector):
             "1 while the upstream's circuit breaker skips it (open or half-open), else 0.",
             labels=["upstream"],
         )
+        states = GaugeMetricFamily(
+            "strangler_proxy_breaker_state",
+            "1 for the state each upstream's circuit breaker is in (closed, open, half_open).",
+            labels=["upstream", "state"],
+        )
         for name, state in self._breakers.states().items():
             family.add_metric([name], 0.0 if state == "closed" else 1.0)
+            for candidate in BREAKER_STATES:
+                states.add_metric([name, candidate], 1.0 if state == candidate else 0.0)
         yield family
+        yield states
+
+
+class _QueueCollector(Collector):
+    def __init__(self, depth: Callable[[], int]) -> None:
+        self._depth = depth
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        yield GaugeMetricFamily(
+            "strangler_proxy_shadow_queue_depth",
+            "Shadow copies waiting to be sent.",
+            value=float(self._depth()),
+        )

@@ -160,10 +160,29 @@ def _one_line(text: str) -> str:
 
 
 def merge_rules(*rules: CompareRules) -> CompareRules:
-    """The union of several rule sets (order kept, duplicates dropped)."""
+    """The union of several rule sets (order kept, duplicates dropped). Tolerances and
+    per-path precisions merge with the later set winning a path; a global timestamp precision
+    or a header list of a later set replaces an earlier one when it differs from the default."""
     ignore = dict.fromkeys(path for r in rules for path in r.ignore)
     unordered = dict.fromkeys(path for r in rules for path in r.unordered)
-    return CompareRules(ignore=tuple(ignore), unordered=tuple(unordered))
+    tolerance: dict[str, float | str] = {}
+    precision: str | dict[str, str] | None = None
+    headers = CompareRules().headers
+    for r in rules:
+        tolerance.update(r.tolerance)
+        if isinstance(r.timestamp_precision, str):
+            precision = r.timestamp_precision
+        elif r.timestamp_precision and not isinstance(precision, str):
+            precision = {**(precision or {}), **r.timestamp_precision}
+        if "headers" in r.model_fields_set:
+            headers = r.headers
+    return CompareRules(
+        ignore=tuple(ignore),
+        unordered=tuple(unordered),
+        tolerance=tolerance,
+        timestamp_precision=precision,  # type: ignore[arg-type]
+        headers=headers,
+    )
 
 
 @dataclass(frozen=True)
@@ -264,6 +283,19 @@ class ScenarioReport:
                 if difference.where.startswith("$") and not _is_key_order(difference):
                     proposals.setdefault(_INDEX.sub("[*]", difference.where))
         return list(proposals)
+
+    def explained_by_proposals(self) -> bool:
+        """A/A: every problem is a field the proposed ignore rules cover (nothing else differs:
+        no status, header or key-order difference, no expectation or dry-run problem)."""
+        return all(
+            not step.expectation
+            and not step.dry_run_problems
+            and all(
+                difference.where.startswith("$") and not _is_key_order(difference)
+                for difference in step.differences
+            )
+            for step in self.steps
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {

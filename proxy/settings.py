@@ -51,6 +51,12 @@ class ProxySettings(BaseSettings):
     read_your_writes_max_keys: int = Field(
         default=100_000, ge=1, validation_alias="PROXY_READ_YOUR_WRITES_MAX_KEYS"
     )
+    #: JSON endpoint polled for the sync lag stored with each mismatch (proxy/synclag.py),
+    #: e.g. the monolith's ``/internal/outbox/stats``; unset: the lag is stored as unknown.
+    sync_lag_url: str | None = Field(default=None, validation_alias="PROXY_SYNC_LAG_URL")
+    sync_lag_interval_s: float = Field(
+        default=2.0, gt=0, validation_alias="PROXY_SYNC_LAG_INTERVAL_S"
+    )
     #: How often the route file is polled for changes (seconds).
     reload_interval_s: float = Field(default=0.5, gt=0, validation_alias="PROXY_RELOAD_INTERVAL_S")
 

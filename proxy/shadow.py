@@ -1,23 +1,40 @@
-"""Shadow traffic: the target gets a copy of the request off the hot path, and the two answers
-are compared with the route's rules; every mismatch is stored.
+"""Shadow traffic: the target gets a copy of the request off the hot path, in another process, and
+the two answers are compared with the route's rules; every mismatch is stored.
 
-A bounded queue sits between the hot path and the senders: when it is full the copy is dropped
-(and counted), so a slow or dead target never slows a client. Writes are shadowed only to
-upstreams that honour ``X-Strangler-Dry-Run`` (``dry_run: true``), always with that header;
-otherwise they are skipped (and counted). Comparing runs on the event loop for small answers
-and in one worker process for large ones, so a big diff never stalls client requests.
+The client's event loop only decides and enqueues: :meth:`ShadowQueue.submit` never waits and
+never raises. Copies go to one **shadow process** with its own event loop, upstream pool,
+diff-store connection and sync-lag poller, where ``PROXY_SHADOW_WORKERS`` tasks send each copy,
+compare and store. Sending a copy and comparing two answers cost more CPU than proxying the
+request itself (bench/shadow_overhead.py measured +320 us per request on the client's loop); in
+their own process they run on another core. The copies of one loop iteration cross as one batch
+(one pickle, one wake-up of the queue's feeder thread), a route's rules and target are pickled
+once per route table, and outcomes come back in batches, so the client's process pays a few tens
+of microseconds per copy. At most ``PROXY_SHADOW_QUEUE_SIZE`` copies are in flight (handed to the
+shadow process, not finished); beyond that a copy is dropped and counted. If the shadow process
+dies it is restarted; the copies it held are lost (logged).
+
+Writes are shadowed only to upstreams that honour ``X-Strangler-Dry-Run`` (``dry_run: true``),
+always with that header; otherwise they are skipped and counted. Outcomes (compared,
+mismatched, upstream errors) feed the proxy's metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import functools
 import logging
 import multiprocessing
-from collections.abc import Callable, Mapping
-from concurrent.futures import ProcessPoolExecutor
+import pickle
+import signal
+import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from multiprocessing.context import SpawnProcess
+from multiprocessing.queues import Queue as ProcessQueue
+from typing import Any
 
 from multidict import CIMultiDict
 
@@ -27,12 +44,16 @@ from proxy.diffstore import DiffStore, Mismatch
 from proxy.forward import IDEMPOTENT, UpstreamFailure, UpstreamPool, UpstreamResponse
 from proxy.headers import DRY_RUN
 from proxy.metrics import ProxyMetrics
+from proxy.synclag import SyncLag
 
 log = logging.getLogger("proxy.shadow")
 
-Comparer = Callable[[Exchange, Exchange, CompareRules], list[Difference]]
-#: Both bodies together up to this size are compared on the event loop (microseconds).
-INLINE_COMPARE_BYTES = 32 * 1024
+#: How often the proxy checks that its shadow process is alive.
+SUPERVISE_INTERVAL_S = 1.0
+#: How often the shadow process reports outcomes (they feed metrics and stats).
+REPORT_INTERVAL_S = 0.05
+
+Outcome = tuple[Any, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,127 +72,354 @@ class ShadowJob:
     expected: UpstreamResponse
 
 
-def _exchange(resp: UpstreamResponse) -> Exchange:
-    return Exchange(resp.status, dict(resp.headers.items()), resp.body)
+@dataclass(frozen=True, slots=True)
+class _Work:
+    """A job as it crosses to the shadow process: plain, picklable values only."""
+
+    route: str
+    #: ``pickle.dumps((rules, target))``, made once per route table (:class:`_SpecCache`).
+    spec: bytes
+    target_name: str
+    method: str
+    path_qs: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    stored_headers: dict[str, str]
+    expected_status: int
+    expected_headers: dict[str, str]
+    expected_body: bytes
+
+
+class _SpecCache:
+    """Pickled ``(rules, target)`` per pair of objects: a route table's models are immutable and
+    live as long as the table, so each pair is pickled once (~13 us), not once per copy."""
+
+    def __init__(self) -> None:
+        self._blobs: dict[tuple[int, int], tuple[CompareRules, Upstream, bytes]] = {}
+
+    def blob(self, rules: CompareRules, target: Upstream) -> bytes:
+        key = (id(rules), id(target))
+        found = self._blobs.get(key)
+        if found is None or found[0] is not rules or found[1] is not target:
+            if len(self._blobs) > 1024:  # many reloads: forget the old tables' pairs
+                self._blobs.clear()
+            found = (rules, target, pickle.dumps((rules, target)))
+            self._blobs[key] = found
+        return found[2]
+
+
+@functools.lru_cache(maxsize=256)
+def _spec(blob: bytes) -> tuple[CompareRules, Upstream]:
+    rules, target = pickle.loads(blob)
+    return rules, target
+
+
+@dataclass(frozen=True)
+class _ProcessConfig:
+    store_url: str
+    workers: int
+    sync_lag_url: str | None
+    sync_lag_interval_s: float
 
 
 class ShadowQueue:
-    """Accepts shadow jobs without waiting; ``workers`` tasks send, compare and store them."""
+    """Accepts shadow jobs without waiting; a shadow process sends, compares and stores them."""
 
     def __init__(
         self,
         *,
-        pool: UpstreamPool,
         metrics: ProxyMetrics,
         store: DiffStore,
         size: int,
         workers: int,
-        comparer: Comparer = compare_exchanges,
+        sync_lag: SyncLag | None = None,
     ) -> None:
-        self._pool = pool
         self._metrics = metrics
-        self._store = store
-        self._compare = comparer
-        self._queue: asyncio.Queue[ShadowJob] = asyncio.Queue(maxsize=size)
-        self._workers = workers
-        self._tasks: list[asyncio.Task[None]] = []
-        self._processes: ProcessPoolExecutor | None = None
+        lag = sync_lag or SyncLag(None)
+        self._config = _ProcessConfig(
+            store_url=store.engine.url.render_as_string(hide_password=False),
+            workers=workers,
+            sync_lag_url=lag.url,
+            sync_lag_interval_s=lag.interval_s,
+        )
+        self._context = multiprocessing.get_context("spawn")
+        self._jobs: ProcessQueue[list[_Work] | None] = self._context.Queue()
+        self._results: ProcessQueue[list[Outcome] | None] = self._context.Queue()
+        self._process: SpawnProcess | None = None
+        self._reader: threading.Thread | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._size = size
+        self._specs = _SpecCache()
+        self._batch: list[_Work] = []
+        self._flush_scheduled = False
+        #: Copies handed to the shadow process and not finished (the loop thread adds, the
+        #: results thread removes: under the lock).
+        self._in_flight = 0
+        self._lock = threading.Lock()
+        metrics.watch_shadow_queue(self.depth)
 
+    # -- in the proxy process ------------------------------------------------------------------
     def start(self) -> None:
-        self._tasks = [
-            asyncio.get_running_loop().create_task(self._work(), name=f"shadow-{n}")
-            for n in range(self._workers)
-        ]
+        self._process = self._spawn()
+        self._reader = threading.Thread(target=self._read_results, name="shadow-results")
+        self._reader.start()
+        self._supervisor = asyncio.get_running_loop().create_task(
+            self._supervise(), name="shadow-supervisor"
+        )
+
+    def _spawn(self) -> SpawnProcess:
+        process = self._context.Process(
+            target=_process_main,
+            args=(self._config, self._jobs, self._results),
+            name="strangler-shadow",
+            daemon=True,
+        )
+        process.start()
+        return process
+
+    async def _supervise(self) -> None:
+        while True:
+            await asyncio.sleep(SUPERVISE_INTERVAL_S)
+            if self._process is not None and not self._process.is_alive():
+                with self._lock:
+                    lost, self._in_flight = self._in_flight, 0
+                log.error(
+                    "shadow: the shadow process exited (code %s) holding %d copies; "
+                    "starting another",
+                    self._process.exitcode,
+                    lost,
+                )
+                self._process = self._spawn()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
-        if self._processes is not None:
-            self._processes.shutdown(wait=False, cancel_futures=True)
-            self._processes = None
-
-    async def _differences(
-        self, expected: Exchange, actual: Exchange, rules: CompareRules
-    ) -> list[Difference]:
-        """Compare on the event loop when it takes microseconds; in a worker process when the
-        bodies are large enough to stall every client request on the loop for milliseconds (a
-        500-row page whose bytes differ takes ~3-8 ms to compare here)."""
-        if len(expected.body) + len(actual.body) <= INLINE_COMPARE_BYTES:
-            return self._compare(expected, actual, rules)
-        if self._processes is None:
-            self._processes = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn")
-            )
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._processes, self._compare, expected, actual, rules)
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        process = self._process
+        if process is not None:
+            with contextlib.suppress(ValueError):
+                self._jobs.put(None)
+            await asyncio.to_thread(process.join, 5)
+            if process.is_alive():
+                process.terminate()
+                await asyncio.to_thread(process.join, 5)
+        self._results.put(None)
+        if self._reader is not None:
+            await asyncio.to_thread(self._reader.join, 5)
+        self._jobs.cancel_join_thread()
+        self._jobs.close()
+        self._results.close()
 
     def submit(self, job: ShadowJob) -> None:
-        """Queue a copy, or count it as skipped (unsafe write) or dropped (queue full)."""
+        """Queue a copy, or count it as skipped (unsafe write) or dropped (too many in flight)."""
         if job.method not in IDEMPOTENT:
             if not job.target.dry_run:
-                self._metrics.observe_shadow(route=job.route, outcome="skipped")
+                self._metrics.observe_shadow(
+                    route=job.route, outcome="skipped", reason="write_without_dry_run"
+                )
                 return
             headers = job.headers.copy()
             headers[DRY_RUN] = "1"
             job = dataclasses.replace(job, headers=headers)
-        try:
-            self._queue.put_nowait(job)
-        except asyncio.QueueFull:
-            self._metrics.observe_shadow(route=job.route, outcome="dropped")
+        with self._lock:
+            full = self._in_flight >= self._size
+            if not full:
+                self._in_flight += 1
+        if full:
+            self._metrics.observe_shadow(route=job.route, outcome="dropped", reason="queue_full")
+            return
+        self._batch.append(
+            _Work(
+                route=job.route,
+                spec=self._specs.blob(job.rules, job.target),
+                target_name=job.target_name,
+                method=job.method,
+                path_qs=job.path_qs,
+                headers=tuple(job.headers.items()),
+                body=job.body,
+                stored_headers=dict(job.stored_headers),
+                expected_status=job.expected.status,
+                expected_headers=dict(job.expected.headers.items()),
+                expected_body=job.expected.body,
+            )
+        )
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
 
-    async def _work(self) -> None:
+    def _flush(self) -> None:
+        """Hand this loop iteration's copies to the shadow process as one batch."""
+        batch, self._batch, self._flush_scheduled = self._batch, [], False
+        try:
+            self._jobs.put_nowait(batch)
+        except ValueError:  # closed while stopping
+            with self._lock:
+                self._in_flight -= len(batch)
+
+    def _read_results(self) -> None:
+        """Outcomes from the shadow process -> metrics (a thread: the metrics are thread-safe)."""
         while True:
-            job = await self._queue.get()
             try:
-                await self._run(job)
+                outcomes = self._results.get()
+            except (EOFError, OSError):
+                return
+            if outcomes is None:
+                return
+            done = 0
+            for kind, *fields in outcomes:
+                if kind == "compared":
+                    route, target, mismatched = fields
+                    self._metrics.observe_comparison(
+                        route=route, target=target, mismatched=mismatched
+                    )
+                    done += 1
+                elif kind == "upstream_error":
+                    upstream, failure = fields
+                    self._metrics.observe_upstream_error(upstream=upstream, kind=failure)
+                elif kind == "failed":  # the job raised (logged there): finished all the same
+                    done += 1
+            with self._lock:
+                self._in_flight = max(0, self._in_flight - done)
+
+    def depth(self) -> int:
+        """Copies handed to the shadow process and not finished yet."""
+        with self._lock:
+            return self._in_flight
+
+
+# -- in the shadow process -------------------------------------------------------------------
+
+
+def _process_main(
+    config: _ProcessConfig,
+    jobs: ProcessQueue[list[_Work] | None],
+    results: ProcessQueue[list[Outcome] | None],
+) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the proxy process decides when to stop
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        asyncio.run(_serve_shadow(config, jobs, results))
+    else:
+        uvloop.run(_serve_shadow(config, jobs, results))
+
+
+async def _serve_shadow(
+    config: _ProcessConfig,
+    jobs: ProcessQueue[list[_Work] | None],
+    results: ProcessQueue[list[Outcome] | None],
+) -> None:
+    lag = SyncLag(config.sync_lag_url, interval_s=config.sync_lag_interval_s)
+    runner = _ShadowRunner(DiffStore(config.store_url), results, lag)
+    local: asyncio.Queue[_Work] = asyncio.Queue(maxsize=config.workers)
+    tasks = [
+        asyncio.create_task(runner.work(local), name=f"shadow-{n}") for n in range(config.workers)
+    ]
+    tasks.append(asyncio.create_task(lag.run(), name="sync-lag"))
+    tasks.append(asyncio.create_task(runner.report(), name="shadow-report"))
+    loop = asyncio.get_running_loop()
+    try:
+        while (batch := await loop.run_in_executor(None, jobs.get)) is not None:
+            for item in batch:
+                await local.put(item)
+        await local.join()
+        runner.flush()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await runner.close()
+
+
+class _ShadowRunner:
+    def __init__(
+        self, store: DiffStore, results: ProcessQueue[list[Outcome] | None], lag: SyncLag
+    ) -> None:
+        self._pool = UpstreamPool()
+        self._store = store
+        self._results = results
+        self._sync_lag = lag
+        self._outcomes: list[Outcome] = []
+
+    def _tell(self, *outcome: Any) -> None:
+        self._outcomes.append(outcome)
+
+    def flush(self) -> None:
+        if self._outcomes:
+            batch, self._outcomes = self._outcomes, []
+            self._results.put(batch)
+
+    async def report(self) -> None:
+        """Send outcomes to the proxy process in batches, every :data:`REPORT_INTERVAL_S`."""
+        while True:
+            await asyncio.sleep(REPORT_INTERVAL_S)
+            self.flush()
+
+    async def close(self) -> None:
+        await self._pool.close()
+        await asyncio.to_thread(self._store.close)
+
+    async def work(self, local: asyncio.Queue[_Work]) -> None:
+        while True:
+            item = await local.get()
+            try:
+                await self.run(item)
             except asyncio.CancelledError:
                 raise
             except Exception:  # one bad job must not stop the sender
                 log.exception(
-                    "shadow: %s %s on route %s failed", job.method, job.path_qs, job.route
+                    "shadow: %s %s on route %s failed", item.method, item.path_qs, item.route
                 )
+                self._tell("failed", item.route)
             finally:
-                self._queue.task_done()
+                local.task_done()
 
-    async def _run(self, job: ShadowJob) -> None:
-        expected = _exchange(job.expected)
+    async def run(self, item: _Work) -> None:
+        rules, target = _spec(item.spec)
+        expected = Exchange(item.expected_status, item.expected_headers, item.expected_body)
         try:
             answer = await self._pool.send(
-                job.target_name, job.target, job.method, job.path_qs, job.headers, job.body
+                item.target_name,
+                target,
+                item.method,
+                item.path_qs,
+                CIMultiDict(item.headers),
+                item.body,
             )
         except UpstreamFailure as failure:
-            self._metrics.observe_upstream_error(upstream=job.target_name, kind=failure.kind)
+            self._tell("upstream_error", item.target_name, failure.kind)
             actual = Exchange(0, {}, failure.detail.encode())
             differences = [Difference("status", "missing", expected.status, None)]
         else:
-            actual = _exchange(answer)
-            differences = await self._differences(expected, actual, job.rules)
-        self._metrics.observe_shadow(route=job.route, outcome="compared")
+            actual = Exchange(answer.status, dict(answer.headers.items()), answer.body)
+            differences = compare_exchanges(expected, actual, rules)
         if not differences:
+            self._tell("compared", item.route, item.target_name, False)
             return
-        self._metrics.observe_shadow(route=job.route, outcome="mismatched")
+        path, _, query = item.path_qs.partition("?")
         await self._store.run(
             self._store.add,
             Mismatch(
-                route=job.route,
-                method=job.method,
-                path=job.path_qs,
-                request_headers=job.stored_headers,
-                request_body=job.body,
+                route=item.route,
+                method=item.method,
+                path=path,
+                query=query,
+                target=item.target_name,
+                sync_lag_s=self._sync_lag.current(),
+                request_headers=item.stored_headers,
+                request_body=item.body,
                 expected_status=expected.status,
-                expected_headers=dict(expected.headers),
+                expected_headers=expected.headers,
                 expected_body=expected.body,
                 actual_status=actual.status,
-                actual_headers=dict(actual.headers),
+                actual_headers=actual.headers,
                 actual_body=actual.body,
                 differences=[d.as_dict() for d in differences],
-                rules=job.rules.model_dump(mode="json"),
+                rules=rules.model_dump(mode="json"),
                 at=datetime.now(UTC),
             ),
         )
-
-    @property
-    def depth(self) -> int:
-        return self._queue.qsize()
+        # Counted once stored: a reader that sees the count finds the row.
+        self._tell("compared", item.route, item.target_name, True)

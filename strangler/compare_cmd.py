@@ -2,11 +2,20 @@
 
 Exit codes: 0 every step matches, 1 any mismatch, 2 bad input (unreadable scenario, unknown route,
 a side that cannot be reached, a report that cannot be written) with one line on stderr.
+
+A/A calibration (``--aa``) sends every step to the monolith twice and proposes ignore rules for
+the fields that differ by themselves; it prints them as a YAML ``compare:`` block ready to paste
+under the route, and ``--apply`` (with ``--routes`` and ``--route``) writes them into the route
+file through :func:`proxy.config_edit.add_compare_ignores` (comments kept, validated, atomic,
+audit-logged). With ``--apply`` the exit code is 0 when the proposals cover every difference.
 """
 
 from __future__ import annotations
 
+import getpass
+import io
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,10 +23,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from ruamel.yaml import YAML
 
 from proxy.atomic_file import write_atomically
 from proxy.compare import Difference
 from proxy.config import CompareRules, ConfigError, load_route_table
+from proxy.config_edit import add_compare_ignores
 from proxy.scenario import ScenarioError, ScenarioReport, load_scenario, run_scenario
 
 _VALUE_WIDTH = 120
@@ -49,10 +60,19 @@ def compare(
         str | None, typer.Option(help="Host header for both sides (default: the monolith's).")
     ] = None,
     timeout: Annotated[float, typer.Option(help="Per-request timeout in seconds.")] = 10.0,
+    apply: Annotated[
+        bool,
+        typer.Option(
+            "--apply",
+            help="With --aa, --routes and --route: add the proposed ignore rules to the route.",
+        ),
+    ] = False,
 ) -> None:
     """Replay a scenario against the monolith and a service and diff the answers."""
     console = Console(highlight=False)
     try:
+        if apply and not (aa and routes is not None and route is not None):
+            raise ScenarioError("--apply needs --aa, --routes and --route")
         loaded = load_scenario(scenario)
         rules = _route_rules(routes, route)
         result = run_scenario(
@@ -66,12 +86,56 @@ def compare(
             timeout_s=timeout,
         )
         if report is not None:
-            _write_json(report, result.as_dict())
+            data = result.as_dict()
+            if aa:
+                data["proposed_yaml"] = proposed_yaml(rules or loaded.compare, result)
+            _write_json(report, data)
     except (ScenarioError, ConfigError, OSError) as err:
         typer.echo(f"strangler compare: {_one_line(str(err))}", err=True)
         raise typer.Exit(2) from err
-    print_report(console, result)
-    raise typer.Exit(0 if result.ok else 1)
+    print_report(console, result, rules=rules if route is not None else None, route=route)
+    if not apply:
+        raise typer.Exit(0 if result.ok else 1)
+    assert routes is not None and route is not None
+    proposals = result.proposed_ignores()
+    try:
+        change = add_compare_ignores(routes, route, proposals, actor=_actor())
+    except (ConfigError, OSError) as err:
+        typer.echo(f"strangler compare: not applied: {_one_line(str(err))}", err=True)
+        raise typer.Exit(2) from err
+    if change.changed:
+        added = len(change.after["compare.ignore"]) - len(change.before["compare.ignore"])
+        console.print(
+            f"\nApplied: {added} ignore rule(s) added to route {escape(route)} in "
+            f"{escape(str(routes))} (digest {change.digest[:12]}, audit-logged); a running "
+            "proxy reloads it."
+        )
+    else:
+        console.print(f"\nApplied: route {escape(route)} already ignores all of it.")
+    raise typer.Exit(0 if result.explained_by_proposals() else 1)
+
+
+def _actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER") or "cli"
+
+
+def proposed_yaml(current: CompareRules, report: ScenarioReport) -> str:
+    """The ``compare:`` block of a route (or scenario) with the A/A proposals added: valid YAML
+    to paste in place of the current one ("" when nothing is proposed)."""
+    proposals = [p for p in report.proposed_ignores() if p not in current.ignore]
+    if not proposals:
+        return ""
+    block = current.model_dump(mode="json", exclude_defaults=True)
+    block["ignore"] = [*current.ignore, *proposals]
+    block = {"ignore": block.pop("ignore"), **block}
+    yaml = YAML(typ="safe")
+    yaml.default_flow_style = False
+    buffer = io.StringIO()
+    yaml.dump({"compare": block}, buffer)
+    return buffer.getvalue()
 
 
 def _route_rules(routes: Path | None, route: str | None) -> CompareRules | None:
@@ -91,7 +155,13 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     write_atomically(path.resolve(), json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
-def print_report(console: Console, report: ScenarioReport) -> None:
+def print_report(
+    console: Console,
+    report: ScenarioReport,
+    *,
+    rules: CompareRules | None = None,
+    route: str | None = None,
+) -> None:
     mode = "A/A (monolith vs monolith)" if report.aa else "monolith vs target"
     console.print(
         f"[bold]{escape(report.scenario)}[/bold]: {mode}  "
@@ -125,7 +195,7 @@ def print_report(console: Console, report: ScenarioReport) -> None:
         for difference in step.differences:
             console.print("  " + _difference_line(difference))
     if report.aa:
-        _print_aa(console, report)
+        _print_aa(console, report, rules if rules is not None else report.rules, route)
     failed = len(report.failed)
     if failed:
         console.print(f"\n[red]{failed} of {len(report.steps)} steps differ.[/red]")
@@ -133,7 +203,9 @@ def print_report(console: Console, report: ScenarioReport) -> None:
         console.print(f"\n[green]All {len(report.steps)} steps match.[/green]")
 
 
-def _print_aa(console: Console, report: ScenarioReport) -> None:
+def _print_aa(
+    console: Console, report: ScenarioReport, rules: CompareRules, route: str | None
+) -> None:
     noisy = [step for step in report.steps if step.noise]
     if not noisy:
         console.print("\nA/A: the monolith answered every step identically twice.")
@@ -142,12 +214,14 @@ def _print_aa(console: Console, report: ScenarioReport) -> None:
     for step in noisy:
         for difference in step.noise:
             console.print(f"  {escape(step.name)}: {escape(difference.where)}")
-    proposals = report.proposed_ignores()
-    if proposals:
-        console.print("\nProposed compare rules (not yet ignored):")
-        console.print("  compare:\n    ignore:")
-        for path in proposals:
-            console.print(f"      - {escape(path)}")
+    snippet = proposed_yaml(rules, report)
+    if snippet:
+        where = f"route {route}" if route else "the scenario"
+        console.print(
+            f"\nProposed compare rules for {escape(where)} (paste in place of its compare block, "
+            "or re-run with --apply and --routes/--route):"
+        )
+        console.print(escape(snippet), end="", soft_wrap=True)
     else:
         console.print("The current rules already ignore all of it.")
 

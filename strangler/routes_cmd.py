@@ -8,6 +8,7 @@ it), decisions come from ``proxy.routing`` and stored mismatches from the admin 
 from __future__ import annotations
 
 import getpass
+import json
 import os
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -122,8 +123,9 @@ def show(name: str, file: FileOption = None) -> None:
         out.print(
             f"  ryw       group {route.write_group}, window {route.read_your_writes.window_s:g}s"
         )
+    rules = route.compare.model_dump(mode="json")
     out.print(
-        f"  compare   ignore={list(route.compare.ignore)} unordered={list(route.compare.unordered)}"
+        "  compare   " + " ".join(f"{key}={value}" for key, value in rules.items()), markup=False
     )
     for finding in lint_file(path):
         if finding.route == name:
@@ -337,12 +339,36 @@ def _admin_get(path: str, params: dict[str, Any]) -> Any:
 def mismatches(
     route: Annotated[str | None, typer.Option(help="Only this route.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many.")] = 20,
-    since: Annotated[str | None, typer.Option(help="ISO 8601 date-time.")] = None,
+    since: Annotated[str | None, typer.Option(help="From this ISO 8601 date-time.")] = None,
+    until: Annotated[str | None, typer.Option(help="Before this ISO 8601 date-time.")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help="EXPECTED:ACTUAL status pair, '*' for any (200:500, *:404)."),
+    ] = None,
+    path: Annotated[str | None, typer.Option(help="Only paths containing this text.")] = None,
+    cursor: Annotated[
+        str | None, typer.Option(help="The next cursor a previous page printed (older rows).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the admin API's JSON.")] = False,
 ) -> None:
     """Shadow mismatches stored by the running proxy, newest first."""
-    data = _admin_get("/admin/mismatches", {"route": route, "limit": limit, "since": since})
+    data = _admin_get(
+        "/admin/mismatches",
+        {
+            "route": route,
+            "limit": limit,
+            "since": since,
+            "until": until,
+            "status": status,
+            "path": path,
+            "cursor": cursor,
+        },
+    )
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
     grid = Table(title=f"{data['count']} mismatch(es)" + (f" on {route}" if route else ""))
-    for column in ("at", "route", "request", "status", "differences"):
+    for column in ("id", "at", "route", "request", "status", "sync lag", "differences"):
         grid.add_column(column, overflow="fold")
     for row in data["results"]:
         diffs = row["differences"]
@@ -352,11 +378,17 @@ def mismatches(
         )
         if len(diffs) > 3:
             shown += f"; +{len(diffs) - 3} more"
+        query = f"?{row['query']}" if row.get("query") else ""
+        lag = row.get("sync_lag_s")
         grid.add_row(
+            str(row["id"]),
             row["at"],
             row["route"],
-            f"{row['method']} {row['path']}",
+            f"{row['method']} {row['path']}{query}",
             f"{row['expected']['status']} vs {row['actual']['status']}",
+            "unknown" if lag is None else f"{lag:.1f}s",
             shown,
         )
     out.print(grid)
+    if data.get("next_cursor") is not None:
+        out.print(f"older: --cursor {data['next_cursor']}")

@@ -144,6 +144,8 @@ def stack_environment(ports: Ports, base: dict[str, str] | None = None) -> dict[
         }
     )
     env.setdefault("PROXY_ROUTES_FILE", str(vd / "routes.yaml"))
+    # The sync lag stored with each shadow mismatch: the age of the oldest unpublished event.
+    env.setdefault("PROXY_SYNC_LAG_URL", f"http://127.0.0.1:{ports.monolith}/internal/outbox/stats")
     return env
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 
+from proxy.config import CompareRules
 from proxy.config_edit import read_audit
 from tests.proxy.harness import Echo, route, routes_yaml, running_proxy, upstream
 
@@ -76,7 +77,7 @@ def test_routes_listing(tmp_path: Path, monolith: Echo, inventory: Echo) -> None
             "percent": 0,
             "sticky": "header:X-Client-Id",
             "fallback": "monolith",
-            "compare": {"ignore": [], "unordered": []},
+            "compare": CompareRules().model_dump(mode="json"),
             "read_your_writes": None,
         }
 
@@ -151,13 +152,14 @@ def test_stats_and_metrics_count_requests(tmp_path: Path, monolith: Echo, invent
             "dropped": 0,
             "skipped": 0,
         }
+        assert routes["reads"]["recent_mismatch_ratio"] is None  # nothing compared yet
         text = httpx.get(f"{proxy.admin_url}/metrics").text
         assert (
             'strangler_proxy_requests_total{mode="monolith",route="reads",status_class="2xx",'
             'upstream="monolith"} 3.0'
         ) in text
         assert (
-            'strangler_proxy_request_duration_seconds_count{mode="monolith",route="reads"} 3.0'
-            in text
+            'strangler_proxy_request_duration_seconds_count{mode="monolith",route="reads",'
+            'upstream="monolith"} 3.0' in text
         )
         assert 'strangler_proxy_upstream_errors_total{kind="5xx",upstream="monolith"} 1.0' in text

@@ -5,11 +5,14 @@ from __future__ import annotations
 import copy
 import json
 import re
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from proxy.compare import (
     Difference,
@@ -131,10 +134,109 @@ def test_non_json_bodies_are_compared_byte_for_byte() -> None:
     assert [(d.where, d.kind) for d in undecodable] == [("body", "changed")]
 
 
-def test_headers_are_not_compared_yet() -> None:
-    left = Exchange(200, {"Date": "Mon", "Server": "gunicorn"}, b"{}")
-    right = Exchange(200, {"Date": "Tue", "Server": "uvicorn"}, b"{}")
+def test_only_allow_listed_headers_are_compared() -> None:
+    left = Exchange(
+        200,
+        {"Date": "Mon", "Server": "gunicorn", "Content-Type": "application/json; charset=utf-8"},
+        b"{}",
+    )
+    right = Exchange(
+        200,
+        {"date": "Tue", "server": "uvicorn", "content-type": "Application/JSON;charset=UTF-8"},
+        b"{}",
+    )
     assert compare_exchanges(left, right, NO_RULES) == []
+    moved = Exchange(201, {"Location": "/api/items/1/"}, b"{}")
+    elsewhere = Exchange(201, {"location": "/api/items/2/"}, b"{}")
+    assert compare_exchanges(moved, elsewhere, NO_RULES) == [
+        Difference("header:location", "changed", "/api/items/1/", "/api/items/2/")
+    ]
+    text = Exchange(200, {"Content-Type": "text/html"}, b"{}")
+    assert compare_exchanges(left, text, NO_RULES) == [
+        Difference("header:content-type", "changed", "application/json; charset=utf-8", "text/html")
+    ]
+    assert compare_exchanges(moved, left, NO_RULES) == [
+        Difference("status", "changed", 201, 200),
+        Difference("header:content-type", "extra", None, "application/json; charset=utf-8"),
+        Difference("header:location", "missing", "/api/items/1/", None),
+    ]
+    # A route's own list replaces the default: here Server is compared, Content-Type is not.
+    assert compare_exchanges(left, right, CompareRules(headers=("Server",))) == [
+        Difference("header:server", "changed", "gunicorn", "uvicorn")
+    ]
+    assert compare_exchanges(left, right, CompareRules(headers=())) == []
+
+
+def test_bad_header_names_are_refused() -> None:
+    with pytest.raises(ValidationError, match="not header names: 'content type'"):
+        CompareRules(headers=("content type",))
+
+
+def test_numeric_tolerance_absolute_and_relative() -> None:
+    rules = CompareRules(tolerance={"$.total": 0.005, "$.results[*].price": "1%"})
+    assert diff({"total": 10.0}, {"total": 10.005}, **rules.model_dump()) == []
+    assert diff({"total": 10.0}, {"total": 10.0051}, **rules.model_dump()) == [
+        Difference("$.total", "changed", 10.0, 10.0051)
+    ]
+    # An int and a float under a tolerance are numbers alike, not a type difference.
+    assert diff({"total": 10}, {"total": 10.004}, **rules.model_dump()) == []
+    # Decimal strings (prices) compare as decimals; 1% of 12.50 is 0.125.
+    rows = [product(price="12.50"), product(price="200.00")]
+    near = copy.deepcopy(rows)
+    near[0]["price"], near[1]["price"] = "12.625", "198.00"
+    assert diff(page(rows), page(near), **rules.model_dump()) == []
+    near[1]["price"] = "197.99"
+    assert diff(page(rows), page(near), **rules.model_dump()) == [
+        Difference("$.results[1].price", "changed", "200.00", "197.99")
+    ]
+    # A string on one side and a number on the other stays a type difference.
+    assert diff({"total": "10.0"}, {"total": 10.0}, **rules.model_dump()) == [
+        Difference("$.total", "type", "10.0", 10.0)
+    ]
+    # Other paths are exact.
+    assert diff({"other": 1.0}, {"other": 1.001}, **rules.model_dump()) == [
+        Difference("$.other", "changed", 1.0, 1.001)
+    ]
+
+
+@pytest.mark.parametrize("bad", [-0.1, "-1%", "1 %", "abc", "0.5", float("inf")])
+def test_bad_tolerances_are_refused(bad: Any) -> None:
+    with pytest.raises(ValidationError, match=r"tolerance of '\$\.total'"):
+        CompareRules(tolerance={"$.total": bad})
+
+
+def test_timestamp_precision_truncates_in_utc() -> None:
+    created = "2026-11-24T23:17:01.123456Z"
+    same_ms_in_paris = "2026-11-25T00:17:01.123999+01:00"
+    body = {"created_at": created, "note": "2026-11-24T23:17:01Z"}
+    other = {"created_at": same_ms_in_paris, "note": "2026-11-24T23:17:01Z"}
+    assert diff(body, other, timestamp_precision="ms") == []
+    assert diff(body, other, timestamp_precision="s") == []
+    assert diff(body, other) == [Difference("$.created_at", "changed", created, same_ms_in_paris)]
+    next_ms = {**body, "created_at": "2026-11-24T23:17:01.124Z"}
+    assert diff(body, next_ms, timestamp_precision="ms") == [
+        Difference(
+            "$.created_at", "changed", "2026-11-24T23:17:01.123Z", "2026-11-24T23:17:01.124Z"
+        )
+    ]
+    assert diff(body, next_ms, timestamp_precision="s") == []
+    # Per path: only the named fields are relaxed.
+    rules = {"timestamp_precision": {"$.created_at": "s"}}
+    assert diff(body, next_ms, **rules) == []
+    later_note = {**body, "note": "2026-11-24T23:17:01.5Z"}
+    assert [d.where for d in diff(body, later_note, **rules)] == ["$.note"]
+    # Strings that are not RFC 3339 date-times (no offset, a date alone) are left alone.
+    for text in ("2026-11-24T23:17:01.1", "2026-11-24", "2026-13-01T00:00:00Z"):
+        assert [d.where for d in diff({"v": text}, {"v": text + " "}, timestamp_precision="s")] == [
+            "$.v"
+        ]
+
+
+def test_timestamp_precision_inside_unordered_arrays() -> None:
+    events = [{"at": "2026-11-24T23:17:01.100Z"}, {"at": "2026-11-24T23:17:02.200Z"}]
+    shuffled = [{"at": "2026-11-25T00:17:02.2+01:00"}, {"at": "2026-11-24T23:17:01.1009Z"}]
+    rules = {"timestamp_precision": "ms", "unordered": ("$.events",)}
+    assert diff({"events": events}, {"events": shuffled}, **rules) == []
 
 
 def test_ignore_removes_named_paths_from_both_sides() -> None:
@@ -205,12 +307,23 @@ def test_invalid_json_paths_are_refused_clearly() -> None:
         compile_jsonpath("results[*]")
     with pytest.raises(InvalidJSONPath, match="not a JSONPath"):
         compile_jsonpath("$.results[")
-    rules = CompareRules(ignore=("$.ok", "nope"), unordered=("$.[[",))
+    # Unvalidated rules, to see every problem check_rules finds.
+    rules = CompareRules.model_construct(
+        ignore=("$.ok", "nope"),
+        unordered=("$.[[",),
+        tolerance={"total": 0.1},
+        timestamp_precision={"$.at": "s", "at": "ms"},
+    )
     problems = check_rules(rules)
-    assert len(problems) == 2
+    assert len(problems) == 4
     assert problems[0].startswith("compare.ignore: 'nope'")
     assert problems[1].startswith("compare.unordered: '$.[['")
+    assert problems[2].startswith("compare.tolerance: 'total'")
+    assert problems[3].startswith("compare.timestamp_precision: 'at'")
     assert check_rules(CompareRules(ignore=("$..x", "$.results[*].y"))) == []
+    # Building rules (as a route file or scenario does) refuses them with the same words.
+    with pytest.raises(ValidationError, match=r"compare\.tolerance: 'total' must start with"):
+        CompareRules(tolerance={"total": 0.1})
 
 
 def test_differences_serialise_as_json() -> None:
@@ -382,3 +495,128 @@ def _as_path(node: Any) -> tuple[str | int, ...]:
         else:
             parts.append(raw.strip("'"))
     return tuple(parts)
+
+
+# --- properties of tolerance, timestamp precision and the header allow-list ---------------
+
+CENTS = st.integers(-(10**7), 10**7)
+
+
+def _decimal_text(cents: int) -> str:
+    return str(Decimal(cents).scaleb(-2))
+
+
+DELTAS = st.integers(-300, 300) | st.integers(-(10**7), 10**7)
+
+
+@example(a=1000, delta=5, half_cents=10)  # exactly on the limit: accepted
+@example(a=1000, delta=-6, half_cents=10)  # just past it: reported
+@given(CENTS, DELTAS, st.integers(0, 400))
+def test_property_absolute_tolerance_is_exact_on_decimal_strings(
+    a: int, delta: int, half_cents: int
+) -> None:
+    b = a + delta
+    allowed = Decimal(half_cents).scaleb(-3) * 5  # a multiple of 0.005
+    rules = CompareRules(tolerance={"$.price": float(allowed)})
+    left, right = {"price": _decimal_text(a)}, {"price": _decimal_text(b)}
+    within = abs(Decimal(delta).scaleb(-2)) <= allowed
+    assert (compare_json(dict(left), dict(right), rules) == []) is within
+    # Absolute tolerance is symmetric.
+    assert (compare_json(dict(right), dict(left), rules) == []) is within
+
+
+@example(a=10000, delta=100, tenths_of_percent=10)  # 1% of 100.00 is 1.00: accepted
+@example(a=10000, delta=-101, tenths_of_percent=10)
+@given(CENTS, DELTAS, st.integers(0, 500))
+def test_property_relative_tolerance_is_a_share_of_the_expected_value(
+    a: int, delta: int, tenths_of_percent: int
+) -> None:
+    rules = CompareRules(tolerance={"$.total": f"{Decimal(tenths_of_percent).scaleb(-1)}%"})
+    expected, actual = Decimal(a).scaleb(-2), Decimal(a + delta).scaleb(-2)
+    limit = Decimal(tenths_of_percent).scaleb(-3) * abs(expected)
+    differences = compare_json({"total": float(expected)}, {"total": float(actual)}, rules)
+    assert (differences == []) is (abs(expected - actual) <= limit)
+
+
+@given(JSON, st.floats(0, 10, allow_nan=False), st.sampled_from(["ms", "s"]))
+def test_property_relaxations_never_create_differences(
+    document: Any, allowed: float, precision: str
+) -> None:
+    rules = CompareRules(
+        tolerance={"$..x": allowed, "$.a": "5%"},
+        timestamp_precision=precision,  # type: ignore[arg-type]
+    )
+    assert compare_json(copy.deepcopy(document), copy.deepcopy(document), rules) == []
+
+
+MOMENTS = st.datetimes(
+    min_value=datetime(1970, 1, 2), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+).map(lambda moment: moment.replace(microsecond=0))
+OFFSETS = st.integers(-(23 * 60 + 59), 23 * 60 + 59)
+FRACTIONS = st.text(alphabet="0123456789", max_size=9)
+
+
+def _rfc3339(moment: datetime, fraction: str, offset_minutes: int) -> str:
+    local = moment.astimezone(timezone(timedelta(minutes=offset_minutes)))
+    sign = "+" if offset_minutes >= 0 else "-"
+    hours, minutes = divmod(abs(offset_minutes), 60)
+    zone = (
+        "Z"
+        if offset_minutes == 0 and fraction.startswith("0")
+        else f"{sign}{hours:02}:{minutes:02}"
+    )
+    return local.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + zone
+
+
+def _instant(moment: datetime, fraction: str, precision: str) -> tuple[datetime, str]:
+    """What the rule calls equal, built from the parts (never by parsing the text)."""
+    digits = (fraction + "000")[:3] if precision == "ms" else ""
+    return moment, digits
+
+
+@given(MOMENTS, FRACTIONS, OFFSETS, st.sampled_from(["ms", "s"]), st.data())
+def test_property_timestamps_equal_iff_the_truncated_utc_instants_are(
+    moment: datetime, fraction: str, offset: int, precision: str, data: Any
+) -> None:
+    how = data.draw(st.sampled_from(["same instant", "nearby", "any"]))
+    if how == "same instant":
+        other_moment, other_fraction = moment, fraction[:3] + data.draw(FRACTIONS)[:6]
+    elif how == "nearby":
+        other_moment = moment + timedelta(seconds=data.draw(st.integers(-1, 1)))
+        other_fraction = data.draw(FRACTIONS)
+    else:
+        other_moment, other_fraction = data.draw(MOMENTS), data.draw(FRACTIONS)
+    other_offset = data.draw(OFFSETS)
+    left = {"at": _rfc3339(moment, fraction, offset)}
+    right = {"at": _rfc3339(other_moment, other_fraction, other_offset)}
+    equal = _instant(moment, fraction, precision) == _instant(
+        other_moment, other_fraction, precision
+    )
+    rules = CompareRules(timestamp_precision=precision)  # type: ignore[arg-type]
+    assert (compare_json(left, right, rules) == []) is equal
+    by_path = CompareRules(timestamp_precision={"$.at": precision})  # type: ignore[dict-item]
+    assert (compare_json(dict(left), dict(right), by_path) == []) is equal
+
+
+HEADER_NAMES = st.sampled_from(["Content-Type", "Location", "Date", "Server", "ETag", "Allow"])
+HEADERS = st.dictionaries(HEADER_NAMES, st.sampled_from(["a", "b", " a ", "text/html"]), max_size=5)
+
+
+@given(HEADERS, HEADERS, st.lists(HEADER_NAMES, unique=True, max_size=4))
+def test_property_only_listed_headers_can_differ(
+    left: dict[str, str], right: dict[str, str], listed: list[str]
+) -> None:
+    rules = CompareRules(headers=tuple(listed))
+    reported = compare_exchanges(Exchange(200, left, b"{}"), Exchange(200, right, b"{}"), rules)
+    expected_wheres = [
+        f"header:{name.lower()}"
+        for name in listed
+        if (left.get(name) is None) != (right.get(name) is None)
+        or (name in left and name in right and left[name].strip() != right[name].strip())
+    ]
+    assert [d.where for d in reported] == expected_wheres
+    # Lower-cased names on one side change nothing.
+    lowered = {k.lower(): v for k, v in right.items()}
+    assert compare_exchanges(Exchange(200, left, b"{}"), Exchange(200, lowered, b"{}"), rules) == (
+        reported
+    )

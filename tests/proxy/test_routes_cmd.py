@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -70,6 +71,9 @@ def test_list_and_show(routes_file: Path) -> None:
     shown = strangler("show", "inventory-reads", "--file", str(routes_file))
     assert shown.returncode == 0
     assert "header:X-Client-Id" in shown.stdout and "http://127.0.0.1:2" in shown.stdout
+    # Every compare rule is shown, the header allow-list and tolerances included.
+    assert "headers=['content-type', 'location']" in shown.stdout
+    assert "tolerance={}" in shown.stdout and "timestamp_precision=None" in shown.stdout
     missing = strangler("show", "nope", "--file", str(routes_file))
     assert missing.returncode == 1 and "nope" in one_line_error(missing)
 
@@ -264,6 +268,18 @@ def test_set_reaches_a_running_proxy_and_mismatches_reads_the_admin_api(
         listed = strangler("mismatches", "--route", "inventory-reads", "--limit", "5", env=env)
         assert listed.returncode == 0, listed.stderr
         assert "GET /api/inventory/x/" in listed.stdout and "$.upstream" in listed.stdout
+        assert "unknown" in listed.stdout  # the sync lag: no source configured
+
+        as_json = strangler(
+            "mismatches", "--json", "--status", "200:200", "--path", "/inventory/x", env=env
+        )
+        assert as_json.returncode == 0, as_json.stderr
+        body = json.loads(as_json.stdout)
+        assert body["count"] >= 1 and body["results"][0]["path"] == "/api/inventory/x/"
+        none = strangler("mismatches", "--json", "--status", "*:500", env=env)
+        assert json.loads(none.stdout)["count"] == 0
+        bad = strangler("mismatches", "--status", "two hundred", env=env)
+        assert bad.returncode == 1 and "status is EXPECTED:ACTUAL" in one_line_error(bad)
 
         # The token from $STRANGLER_VAR_DIR/admin-token when PROXY_ADMIN_TOKEN is not set.
         (tmp_path / "admin-token").write_text(proxy.token + "\n")

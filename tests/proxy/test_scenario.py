@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ruamel.yaml import YAML
 
-from proxy.config import CompareRules
+from proxy.config import CompareRules, load_route_table
+from proxy.config_edit import read_audit
 from proxy.scenario import (
     Placeholders,
     ScenarioError,
@@ -161,7 +163,8 @@ def test_route_rules_replace_the_scenario_rules(
     )  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr
     report = json.loads(report_path.read_text())
-    assert report["rules"] == {"ignore": ["$..price", "$.results[*].name"], "unordered": []}
+    assert report["rules"]["ignore"] == ["$..price", "$.results[*].name"]
+    assert report["rules"]["unordered"] == []
     assert [s["name"] for s in report["steps"] if not s["ok"]] == ["text"]
 
 
@@ -190,6 +193,93 @@ def test_aa_finds_the_monoliths_own_noise_and_proposes_rules(
     )
     assert again.returncode == 0, again.stdout + again.stderr
     assert "already ignore all of it" in again.stdout
+
+
+CALIBRATED_ROUTES = """\
+# routes under calibration
+upstreams:
+  monolith: {url: http://127.0.0.1:9}
+routes:
+  - name: items  # the route being calibrated
+    match: {path_prefix: /api/items/}
+    # compare rules follow
+    compare: {ignore: [$.id], tolerance: {$.total: 0.01}}
+  - name: other
+    match: {path_prefix: /api/other/}
+"""
+
+
+def test_aa_apply_writes_the_proposals_into_the_route(
+    tmp_path: Path, servers: Callable[[str], str]
+) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(CALIBRATED_ROUTES)
+    scenario = write_scenario(tmp_path)
+    args: list[str | Path] = ["--aa", "--monolith", servers("noisy"), "--routes", routes]
+    args += ["--route", "items"]
+    report_path = tmp_path / "report.json"
+
+    shown = strangler("compare", scenario, *args, "--report", report_path)
+    assert shown.returncode == 1, shown.stdout + shown.stderr
+    assert routes.read_text() == CALIBRATED_ROUTES  # proposing changes nothing
+    # The snippet is the route's whole compare block, proposals added: paste-ready YAML.
+    snippet = json.loads(report_path.read_text())["proposed_yaml"]
+    block = CompareRules(**YAML(typ="safe").load(snippet)["compare"])
+    assert block.ignore == ("$.id", "$.results[*].seen", "$.served_at", "$.seen")
+    assert block.tolerance == {"$.total": 0.01}
+    assert "$.results[*].seen" in shown.stdout
+
+    applied = strangler("compare", scenario, *args, "--apply")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "3 ignore rule(s) added to route items" in applied.stdout
+    text = routes.read_text()
+    for comment in ("# routes under calibration", "# the route being calibrated", "# compare"):
+        assert comment in text
+    table = load_route_table(routes)
+    assert table.route("items").compare.ignore == block.ignore
+    assert table.route("items").compare.tolerance == {"$.total": 0.01}
+    assert table.route("other").compare == CompareRules()
+    (record,) = read_audit(routes)
+    assert record["route"] == "items" and record["actor"]
+    assert record["before"] == {"compare.ignore": ["$.id"]}
+    assert record["after"] == {"compare.ignore": list(block.ignore)}
+
+    # Calibrated: the A/A run is clean, and applying again changes nothing.
+    again = strangler("compare", scenario, *args, "--apply")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "already ignore all of it" in again.stdout
+    assert routes.read_text() == text and len(read_audit(routes)) == 1
+
+
+def test_aa_apply_adds_a_compare_block_where_there_is_none(
+    tmp_path: Path, servers: Callable[[str], str]
+) -> None:
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(CALIBRATED_ROUTES)
+    scenario = write_scenario(tmp_path)
+    args: list[str | Path] = ["--aa", "--monolith", servers("noisy"), "--routes", routes]
+    args += ["--route", "other"]
+    assert strangler("compare", scenario, *args, "--apply").returncode == 0
+    other = load_route_table(routes).route("other").compare
+    # $.id is not proposed: the scenario's create step ignores it already.
+    assert other.ignore == ("$.results[*].seen", "$.served_at", "$.seen")
+    assert "- name: other\n    match: {path_prefix: /api/other/}\n    compare:\n" in (
+        routes.read_text()
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--apply"],
+        ["--apply", "--aa"],
+        ["--apply", "--aa", "--route", "items"],
+    ],
+)
+def test_apply_needs_aa_and_a_route(tmp_path: Path, args: list[str]) -> None:
+    done = strangler("compare", write_scenario(tmp_path), *args)
+    assert done.returncode == 2
+    assert "--apply needs --aa, --routes and --route" in done.stderr
 
 
 @pytest.mark.parametrize(

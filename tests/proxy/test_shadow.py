@@ -3,6 +3,7 @@ mismatches are stored (SQLite and PostgreSQL) and listed through the admin API."
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from proxy.shadow import INLINE_COMPARE_BYTES
+from proxy.config import CompareRules
 from tests.proxy.harness import (
     Echo,
     echo_upstream,
@@ -19,9 +20,12 @@ from tests.proxy.harness import (
     running_proxy,
     upstream,
 )
+from tests.support.ports import free_port
+from tests.support.processes import ServerProcess
 from tests.support.random_refs import random_suffix
 from tests.support.waiting import wait_for
 
+LARGE_BYTES = 256 * 1024
 BOTH = {"path_prefix": "/api/", "methods": ["GET", "HEAD", "POST"]}
 
 
@@ -69,13 +73,15 @@ def test_mismatch_is_stored_and_listed(tmp_path: Path, monolith: Echo, inventory
             message="the mismatch to be stored",
         )
         (row,) = listed["results"]
-        assert (row["route"], row["method"], row["path"]) == ("shadowed", "GET", path)
+        assert (row["route"], row["method"]) == ("shadowed", "GET")
+        assert f"{row['path']}?{row['query']}" == path
+        assert (row["target"], row["sync_lag_s"]) == ("target", None)  # no lag source set
         assert {"where": "$.upstream", "kind": "changed"}.items() <= row["differences"][0].items()
         assert row["expected"]["status"] == row["actual"]["status"] == 200
         assert '"upstream": "monolith"' in row["expected"]["body"]
         assert '"upstream": "inventory"' in row["actual"]["body"]
         assert "secret" not in str(row["request"]["headers"])
-        assert row["rules"] == {"ignore": [], "unordered": []}
+        assert row["rules"] == CompareRules().model_dump(mode="json")
         # The target got the same request, Host and all.
         (copy,) = [r for r in inventory.seen() if r["raw_path"] == path]
         assert dict(copy["headers"])["Host"] == proxy.url.removeprefix("http://")
@@ -121,6 +127,11 @@ def test_writes_shadow_only_as_dry_runs(tmp_path: Path, monolith: Echo, inventor
         path = f"/api/writes/{random_suffix()}/"
         assert httpx.post(f"{proxy.url}{path}", json={"delta": 1}).status_code == 200
         wait_for(lambda: proxy.stats("shadowed")["shadow"]["skipped"] == 1, message="skipped")
+        metrics = httpx.get(f"{proxy.admin_url}/metrics").text
+        assert (
+            'strangler_proxy_shadow_skipped_total{reason="write_without_dry_run",'
+            'route="shadowed"} 1.0'
+        ) in metrics
         # A read after the write is shadowed; once it is compared, the write would have been too.
         httpx.get(f"{proxy.url}/api/after/")
         wait_for(lambda: proxy.stats("shadowed")["shadow"]["compared"] == 1, message="compared")
@@ -145,6 +156,8 @@ def test_full_queue_drops_without_slowing_clients(
         assert shadow["dropped"] >= 6
         metrics = httpx.get(f"{proxy.admin_url}/metrics").text
         assert 'strangler_proxy_shadow_total{outcome="dropped",route="shadowed"}' in metrics
+        dropped = 'strangler_proxy_shadow_skipped_total{reason="queue_full",route="shadowed"} '
+        assert f"{dropped}{float(shadow['dropped'])}" in metrics
 
 
 def test_mismatches_go_to_postgresql(
@@ -169,12 +182,12 @@ def test_mismatches_go_to_postgresql(
 def test_large_answers_are_compared_off_the_event_loop(
     tmp_path: Path, monolith: Echo, inventory: Echo
 ) -> None:
-    """Answers above INLINE_COMPARE_BYTES are compared in a worker process: same outcome."""
+    """Large answers (hundreds of KiB) are compared like small ones."""
     with running_proxy(tmp_path, shadow_table(monolith, inventory, dry_run=True)) as proxy:
-        big = {"items": [{"n": n, "text": "x" * 40} for n in range(INLINE_COMPARE_BYTES // 40)]}
+        big = {"items": [{"n": n, "text": "x" * 40} for n in range(LARGE_BYTES // 40)]}
         path = f"/api/big/{random_suffix()}/"
         resp = httpx.post(f"{proxy.url}{path}", json=big)
-        assert resp.status_code == 200 and len(resp.content) > INLINE_COMPARE_BYTES
+        assert resp.status_code == 200 and len(resp.content) > LARGE_BYTES
         listed = wait_for(
             lambda: (body := proxy.admin_json("/admin/mismatches"))["count"] == 1 and body,
             message="the large mismatch",
@@ -187,3 +200,95 @@ def test_large_answers_are_compared_off_the_event_loop(
         assert "$.upstream" in wheres
         assert "X-Strangler-Dry-Run" in [d["actual"] for d in row["differences"]]
         assert not any(w.startswith("$.body") for w in wheres)
+
+
+@pytest.fixture
+def lag_source(upstream_logs: Path) -> Iterator[str]:
+    port = free_port()
+    argv = [sys.executable, "-m", "tests.proxy.lag_source", "--port", str(port)]
+    with ServerProcess(f"lag-source-{port}", argv, log_dir=upstream_logs) as proc:
+        url = f"http://127.0.0.1:{port}"
+        proc.wait_http_ok(f"{url}/polls")
+        yield url
+
+
+def set_lag(source: str, **state: object) -> None:
+    """Set the source's answer and wait until the proxy has read it twice since."""
+    httpx.put(f"{source}/lag", json=state, timeout=5).raise_for_status()
+    wait_for(
+        lambda: httpx.get(f"{source}/polls", timeout=5).json()["polls"] >= 2,
+        message="the proxy to poll the lag source",
+    )
+
+
+def test_each_mismatch_carries_the_sync_lag_of_its_moment(
+    tmp_path: Path, monolith: Echo, inventory: Echo, lag_source: str
+) -> None:
+    with running_proxy(
+        tmp_path,
+        shadow_table(monolith, inventory),
+        PROXY_SYNC_LAG_URL=f"{lag_source}/internal/outbox/stats",
+        PROXY_SYNC_LAG_INTERVAL_S="0.1",
+        PROXY_SHADOW_WORKERS="1",
+    ) as proxy:
+        run = random_suffix()
+        lags: list[float | None] = []
+        states: list[dict[str, object]] = [
+            {"pending": 3, "oldest_pending_age_s": 4.5},
+            {"pending": 0, "oldest_pending_age_s": None},  # caught up
+            {"status": 503},  # the source fails: unknown
+        ]
+        for n, state in enumerate(states):
+            set_lag(lag_source, **state)
+            httpx.get(f"{proxy.url}/api/lag/{run}/{n}/?q={n}").raise_for_status()
+            body = wait_for(
+                lambda n=n: (  # type: ignore[misc]
+                    (b := proxy.admin_json(f"/admin/mismatches?path={run}"))["count"] == n + 1 and b
+                ),
+                message=f"mismatch {n} stored",
+            )
+            newest = body["results"][0]
+            assert (newest["path"], newest["query"]) == (f"/api/lag/{run}/{n}/", f"q={n}")
+            lags.append(newest["sync_lag_s"])
+        assert lags == [4.5, 0.0, None]
+
+
+def test_mismatches_filter_and_page_through_the_admin_api(
+    tmp_path: Path, monolith: Echo, inventory: Echo
+) -> None:
+    with running_proxy(
+        tmp_path, shadow_table(monolith, inventory), PROXY_SHADOW_WORKERS="1"
+    ) as proxy:
+        run = random_suffix()
+        for n in range(5):
+            httpx.get(f"{proxy.url}/api/page/{run}/{n}/")
+        httpx.get(f"{proxy.url}/api/other/{run}/", headers={"X-Echo-Status": "404"})
+        wait_for(
+            lambda: proxy.admin_json(f"/admin/mismatches?path={run}")["count"] == 6,
+            message="six mismatches",
+        )
+        paths: list[str] = []
+        cursor = ""
+        while True:
+            body = proxy.admin_json(f"/admin/mismatches?path=/api/page/{run}/&limit=2{cursor}")
+            assert body["count"] == 5
+            paths.extend(row["path"] for row in body["results"])
+            if body["next_cursor"] is None:
+                break
+            cursor = f"&cursor={body['next_cursor']}"
+        assert paths == [f"/api/page/{run}/{n}/" for n in reversed(range(5))]
+        (not_found,) = proxy.admin_json(f"/admin/mismatches?status=404:*&path={run}")["results"]
+        assert not_found["path"] == f"/api/other/{run}/"
+        assert proxy.admin_json(f"/admin/mismatches?status=200:200&path={run}")["count"] == 5
+        assert proxy.admin_json(f"/admin/mismatches?status=*:500&path={run}")["count"] == 0
+        for bad, message in [
+            ("status=ok", "status is EXPECTED:ACTUAL"),
+            ("status=200:999", "status is EXPECTED:ACTUAL"),
+            ("cursor=abc", "cursor must be"),
+            ("until=soon", "until must be an ISO 8601"),
+            ("limit=0", "limit must be"),
+        ]:
+            resp = proxy.admin("GET", f"/admin/mismatches?{bad}")
+            assert resp.status_code == 400, bad
+            assert resp.json()["error"] == "validation_error"
+            assert message in resp.json()["detail"]
