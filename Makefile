@@ -20,14 +20,17 @@ $(STAMP): pyproject.toml
 up: install
 	$(BIN)/strangler up
 
-## The whole test suite on real PostgreSQL and Redis (started if they are not running).
+## The whole test suite on real PostgreSQL and Redis (started if they are not running) and a
+## headless Chromium for the dashboard test (installed from Debian if missing).
 test: install
 	bash scripts/services.sh
+	bash scripts/browser.sh
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest
 
 ## Everything except the slow end-to-end walk.
 test-fast: install
 	bash scripts/services.sh
+	bash scripts/browser.sh
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -m "not slow"
 
 check: install
