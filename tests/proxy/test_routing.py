@@ -219,18 +219,44 @@ def test_buckets_are_stable_and_in_range() -> None:
     assert first != [bucket_of("other-route", k) for k in keys]
 
 
+PERCENTS = (0, 0.5, 1, 5, 10, 25, 33.33, 50, 75, 99, 100)
+
+
 def test_canary_is_monotonic_and_shares_are_exact() -> None:
-    route_name = f"canary-{random_suffix()}"
+    """The workshop's canaried route, 10,000 keys: every share within 1 point of its setting.
+
+    Deterministic on purpose: which keys land where is a hash, so for an arbitrary route name
+    a share is binomial (sd <= 0.5 points at 10,000 keys) and a 1-point bound fails now and then
+    - a random name here made this test flaky, and ``inventory-writes`` with these keys admits
+    34.51% at 33.33%. The 1-point figure is a typical bound, not a guarantee; the next test
+    bounds arbitrary names at 3 points."""
+    route_name = "inventory-reads"
     keys = [f"key-{n}" for n in range(10_000)]
     buckets = [bucket_of(route_name, key) for key in keys]
     previous: set[int] = set()
-    for percent in (0, 0.5, 1, 5, 10, 25, 33.33, 50, 75, 99, 100):
+    for percent in PERCENTS:
         admitted = {i for i, b in enumerate(buckets) if in_canary(b, percent)}
         assert previous <= admitted, f"raising to {percent}% moved keys back to the monolith"
         share = 100 * len(admitted) / len(keys)
         assert abs(share - percent) <= 1, f"{percent}% admitted {share:.2f}% of keys"
         previous = admitted
     assert len(previous) == len(keys)
+
+
+def test_canary_shares_of_any_route_name_stay_near_the_setting() -> None:
+    """50 random route names x 10,000 keys: monotonic, and no share off by more than 3 points
+    (6 sd: a sound hash never gets there; a biased one, or a wrong threshold, does)."""
+    keys = [f"key-{n}" for n in range(10_000)]
+    for _ in range(50):
+        route_name = f"canary-{random_suffix()}"
+        buckets = [bucket_of(route_name, key) for key in keys]
+        previous: set[int] = set()
+        for percent in PERCENTS:
+            admitted = {i for i, b in enumerate(buckets) if in_canary(b, percent)}
+            assert previous <= admitted
+            share = 100 * len(admitted) / len(keys)
+            assert abs(share - percent) <= 3, f"{route_name}: {percent}% admitted {share:.2f}%"
+            previous = admitted
 
 
 @pytest.mark.parametrize(
