@@ -130,13 +130,13 @@ class ProxyMetrics:
         )
         self._queue_depth: Callable[[], int] | None = None
         self.retries = PromCounter(
-            "proxy_upstream_retries",
+            "strangler_proxy_upstream_retries_total",
             "Idempotent requests sent again to the same upstream (connection failure or 502-504).",
             ["upstream"],
             registry=self.registry,
         )
         self.retry_budget_exhausted = PromCounter(
-            "proxy_retry_budget_exhausted",
+            "strangler_proxy_retry_budget_exhausted_total",
             "Retries not sent because the upstream's retry budget was used up.",
             ["upstream"],
             registry=self.registry,

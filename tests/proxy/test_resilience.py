@@ -213,7 +213,7 @@ def test_idempotent_requests_are_retried_once_under_the_budget(
             assert answer.status_code == 503
             sent = failing.seen_paths().count(path)
             assert sent == (1 if method in ("POST", "PATCH") else 2), method
-        assert retries_metric(proxy, "proxy_upstream_retries_total", "failing") == 3
+        assert retries_metric(proxy, "strangler_proxy_upstream_retries_total", "failing") == 3
         # A 500 says the request failed, not the gateway: not retried.
         path = f"/r/{random_suffix()}/"
         assert client.get(path).status_code == 500
@@ -221,8 +221,8 @@ def test_idempotent_requests_are_retried_once_under_the_budget(
         path = f"/s/{random_suffix()}/"
         assert client.get(path, headers={"X-Echo-Status": "503"}).status_code == 503
         assert failing.seen_paths().count(path) == 1
-        assert retries_metric(proxy, "proxy_retry_budget_exhausted_total", "stingy") == 1
-        assert retries_metric(proxy, "proxy_upstream_retries_total", "stingy") == 0
+        assert retries_metric(proxy, "strangler_proxy_retry_budget_exhausted_total", "stingy") == 1
+        assert retries_metric(proxy, "strangler_proxy_upstream_retries_total", "stingy") == 0
 
 
 def test_killing_the_target_under_read_load_fails_no_client_request(
