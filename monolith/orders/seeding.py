@@ -24,15 +24,16 @@ from __future__ import annotations
 
 import hashlib
 import random
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth.hashers import make_password
-from django.db import transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from contracts import events
@@ -443,6 +444,60 @@ class _BatchRows:
         )
 
 
+def _seed_batch(
+    batch: list[_OrderDraft], *, seed: int, clock: _Clock, prices: dict[str, Decimal]
+) -> tuple[int, int]:
+    """Write one batch of orders (skipping those that exist) in one transaction; (created,
+    existed)."""
+    with transaction.atomic():
+        there = set(
+            Order.objects.filter(id__in=[d.order_id for d in batch]).values_list("id", flat=True)
+        )
+        rows = _BatchRows(seed, clock)
+        for draft in batch:
+            if draft.order_id not in there:
+                rows.add(draft, prices)
+        rows.insert()
+    return len(rows.orders), len(there)
+
+
+def _in_parallel(
+    batches: Iterator[list[_OrderDraft]],
+    write: Callable[[list[_OrderDraft]], tuple[int, int]],
+    workers: int,
+) -> tuple[int, int]:
+    """``write`` every batch on ``workers`` threads, each with its own database connection (one
+    builds its rows while another's transaction is busy in the database); (created, existed)."""
+    lock = threading.Lock()
+    totals = [0, 0]
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            while not errors:
+                with lock:
+                    batch = next(batches, None)
+                if batch is None:
+                    return
+                created, existed = write(batch)
+                with lock:
+                    totals[0] += created
+                    totals[1] += existed
+        except BaseException as err:  # re-raised in the caller's thread
+            errors.append(err)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=work, name=f"seed-orders-{i}") for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return totals[0], totals[1]
+
+
 def seed_orders(
     *,
     count: int,
@@ -450,35 +505,40 @@ def seed_orders(
     products: int,
     seed: int = 0,
     batch_size: int = 5000,
+    workers: int = 1,
 ) -> OrderSeedResult:
-    """Create customers ``1..customers`` and orders ``0..count-1`` that do not exist yet."""
+    """Create customers ``1..customers`` and orders ``0..count-1`` that do not exist yet.
+
+    ``workers`` > 1 writes batches on that many threads and connections at once (PostgreSQL
+    only: SQLite has one writer); each batch is still one transaction, and a failed batch stops
+    the others after their current one.
+    """
     if count < 0 or customers < 0 or products < 0:
         raise ValueError("counts must be 0 or more")
     if count and (customers < 1 or products < 1):
         raise ValueError("orders need at least one customer and one product")
-    if batch_size < 1:
-        raise ValueError("batch_size must be at least 1")
+    if batch_size < 1 or workers < 1:
+        raise ValueError("batch_size and workers must be at least 1")
     started = time.perf_counter()
     prices = _prices(products) if count else {}  # before anything is written
     customers_created, customers_existed = seed_customers(count=customers)
     orders_created = orders_existed = 0
     if count:
         clock = _Clock(anchor=timezone.now(), count=count)
-        drafts = _order_drafts(count, products=products, customers=customers, seed=seed)
-        for batch in _batches(drafts, batch_size):
-            with transaction.atomic():
-                there = set(
-                    Order.objects.filter(id__in=[d.order_id for d in batch]).values_list(
-                        "id", flat=True
-                    )
-                )
-                rows = _BatchRows(seed, clock)
-                for draft in batch:
-                    if draft.order_id not in there:
-                        rows.add(draft, prices)
-                rows.insert()
-            orders_created += len(rows.orders)
-            orders_existed += len(there)
+        batches = _batches(
+            _order_drafts(count, products=products, customers=customers, seed=seed), batch_size
+        )
+
+        def write(batch: list[_OrderDraft]) -> tuple[int, int]:
+            return _seed_batch(batch, seed=seed, clock=clock, prices=prices)
+
+        if workers > 1 and connection.vendor == "postgresql":
+            orders_created, orders_existed = _in_parallel(batches, write, workers)
+        else:
+            for batch in batches:
+                created, existed = write(batch)
+                orders_created += created
+                orders_existed += existed
     return OrderSeedResult(
         customers_created,
         customers_existed,

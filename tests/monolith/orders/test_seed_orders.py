@@ -21,6 +21,7 @@ from monolith.orders.states import order_state
 from monolith.outbox.models import OutboxEvent
 from monolith.payments.models import Payment
 from monolith.payments.states import payment_state
+from tests.monolith.databases import require_postgres
 from tests.monolith.orders.factories import ORDERS
 
 pytestmark = pytest.mark.django_db
@@ -177,6 +178,7 @@ def test_without_products_the_command_says_what_to_run() -> None:
         ({"orders": -1}, "--orders must be 0 or more, got -1"),
         ({"orders": 5, "customers": 0}, "--customers must be 1 or more, got 0"),
         ({"orders": 5, "batch_size": 0}, "--batch-size must be 1 or more, got 0"),
+        ({"orders": 5, "workers": 0}, "--workers must be 1 or more, got 0"),
         ({"orders": 5, "products": 0}, "--products must be 1 or more, got 0"),
     ],
 )
@@ -205,3 +207,25 @@ def test_newer_seeded_orders_have_later_times(catalogue: list[tuple[str, int, in
     by_id = list(Order.objects.order_by("id").values_list("created_at", flat=True))
 
     assert by_id == sorted(by_id)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_workers_seed_the_same_orders_on_postgres() -> None:
+    """Two workers (two connections) write the batches; the rows are those one worker writes."""
+    require_postgres()
+    call_command("seed_inventory", products=20, stdout=StringIO())
+    _seed(orders=45, customers=4, seed=9, batch_size=7, workers=2)
+    parallel = sorted(Order.objects.values_list("id", "customer_id", "total"))
+    events_parallel = OutboxEvent.objects.filter(aggregate_type="order").count()
+    Order.objects.all().delete()
+    Payment.objects.all().delete()
+    Reservation.objects.all().delete()
+    OutboxEvent.objects.exclude(aggregate_type="product").delete()
+
+    _seed(orders=45, customers=4, seed=9, batch_size=7)
+
+    assert sorted(Order.objects.values_list("id", "customer_id", "total")) == parallel
+    assert len(parallel) == events_parallel == 45
+    assert _seed(orders=45, customers=4, seed=9, batch_size=7, workers=2).startswith(
+        "customers: 0 created, 4 existed; orders: 0 created, 45 existed ("
+    )

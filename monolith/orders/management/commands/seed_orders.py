@@ -1,4 +1,4 @@
-"""``manage.py seed_orders --orders N [--customers C] [--products P] [--seed S]``."""
+"""``manage.py seed_orders --orders N [--customers C] [--products P] [--seed S] [--workers W]``."""
 
 from __future__ import annotations
 
@@ -34,6 +34,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--batch-size", type=int, default=5000, help="orders per transaction (default 5000)"
         )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=1,
+            help="batches written at once, each on its own connection (PostgreSQL; default 1)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         orders = options["orders"]
@@ -44,9 +50,11 @@ class Command(BaseCommand):
             customers = max(1, orders // 10)
         if customers < 1:
             raise CommandError(f"--customers must be 1 or more, got {customers}")
-        batch_size = options["batch_size"]
+        batch_size, workers = options["batch_size"], options["workers"]
         if batch_size < 1:
             raise CommandError(f"--batch-size must be 1 or more, got {batch_size}")
+        if workers < 1:
+            raise CommandError(f"--workers must be 1 or more, got {workers}")
         try:
             products = options["products"]
             if products is None:
@@ -63,6 +71,7 @@ class Command(BaseCommand):
                 products=products,
                 seed=options["seed"],
                 batch_size=batch_size,
+                workers=workers,
             )
         except MissingProducts as err:
             raise CommandError(str(err)) from err
