@@ -13,7 +13,11 @@ The proxy runs its full hot path (routing, header hygiene, request ids and trace
 metrics) with every route in ``monolith`` mode pointed at the fast upstream. Writes
 ``bench/results/proxy_capacity.json``.
 
-Run: ``.venv/bin/python -m bench.proxy_capacity [--seconds 5] [--rounds 3] [--connections 32]``
+``--variants nginx,proxy,raw`` adds ``bench/raw_proxy.py`` (the raw-protocol prototype of
+``docs/proxy-hot-path.md``), also pinned to CPU 0, to both questions.
+
+Run: ``.venv/bin/python -m bench.proxy_capacity [--seconds 5] [--rounds 3] [--connections 32]
+[--variants nginx,proxy,raw]``
 (needs ``nginx``; Debian: ``apt-get install nginx-light``).
 """
 
@@ -76,13 +80,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--variants",
+        default="nginx,proxy",
+        help="comma-separated, from nginx, proxy, raw (bench/raw_proxy.py); nginx is required",
+    )
     args = parser.parse_args()
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if "nginx" not in variants or not set(variants) <= {"nginx", "proxy", "raw"}:
+        raise SystemExit("bench.proxy_capacity: --variants takes nginx (required), proxy, raw")
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
         raise SystemExit("bench.proxy_capacity: needs nginx (Debian: apt-get install nginx-light)")
 
     work = Path(tempfile.mkdtemp(prefix="bench-proxy-capacity-"))
-    upstream_port, nginx_port, proxy_port, admin_port = (free_port() for _ in range(4))
+    upstream_port, nginx_port, proxy_port, admin_port, raw_port = (free_port() for _ in range(5))
     upstream = f"http://127.0.0.1:{upstream_port}"
     (work / "nginx.conf").write_text(
         NGINX_CONF.format(work=work, upstream=upstream_port, port=nginx_port)
@@ -100,9 +112,10 @@ def main() -> None:
         "direct": f"{upstream}{PATH}",
         "nginx": f"http://127.0.0.1:{nginx_port}{PATH}",
         "proxy": f"http://127.0.0.1:{proxy_port}{PATH}",
+        "raw": f"http://127.0.0.1:{raw_port}{PATH}",
     }
-    capacity: dict[str, list[WrkResult]] = {"nginx": [], "proxy": []}
-    single: dict[str, list[WrkResult]] = {"direct": [], "nginx": [], "proxy": []}
+    capacity: dict[str, list[WrkResult]] = {label: [] for label in variants}
+    single: dict[str, list[WrkResult]] = {"direct": [], **{label: [] for label in variants}}
     with ExitStack() as stack:
         stack.enter_context(
             running(
@@ -118,15 +131,29 @@ def main() -> None:
                 cpus="0",
             )
         )
-        stack.enter_context(
-            running(
-                [sys.executable, "-m", "proxy"], log=work / "proxy.log", env=proxy_env, cpus="0"
+        if "proxy" in variants:
+            stack.enter_context(
+                running(
+                    [sys.executable, "-m", "proxy"],
+                    log=work / "proxy.log",
+                    env=proxy_env,
+                    cpus="0",
+                )
             )
-        )
+            wait_http(f"http://127.0.0.1:{admin_port}/health")
+        if "raw" in variants:
+            raw_argv = ["-m", "bench.raw_proxy", "--listen", f"127.0.0.1:{raw_port}"]
+            stack.enter_context(
+                running(
+                    [sys.executable, *raw_argv, "--upstream", upstream],
+                    log=work / "raw_proxy.log",
+                    cpus="0",
+                )
+            )
+            wait_http(urls["raw"])
         wait_http(urls["direct"])
         wait_http(urls["nginx"])
-        wait_http(f"http://127.0.0.1:{admin_port}/health")
-        for label in ("nginx", "proxy"):  # warm up
+        for label in variants:  # warm up
             run_wrk(urls[label], seconds=1, connections=args.connections, cpus="1")
         for n in range(args.rounds):
             for label in capacity:
@@ -151,15 +178,20 @@ def main() -> None:
 
     cap = {label: _median(runs) for label, runs in capacity.items()}
     lat = {label: sorted(r.p50_ms for r in runs)[len(runs) // 2] for label, runs in single.items()}
-    ratio = cap["proxy"].requests_per_s / cap["nginx"].requests_per_s
-    added_us = {label: 1000 * (lat[label] - lat["direct"]) for label in ("nginx", "proxy")}
+    ratios = {
+        label: cap[label].requests_per_s / cap["nginx"].requests_per_s
+        for label in variants
+        if label != "nginx"
+    }
+    added_us = {label: 1000 * (lat[label] - lat["direct"]) for label in variants}
     print(f"\ncapacity at {args.connections} connections (one core each):")
     for label, r in cap.items():
         print(
             f"  {label:<8}{r.requests_per_s:>10,.0f} req/s  "
             f"p50 {r.p50_ms:.2f} ms  p99 {r.p99_ms:.2f} ms"
         )
-    print(f"  proxy / nginx: {ratio:.3f}x")
+    for label, ratio in ratios.items():
+        print(f"  {label} / nginx: {ratio:.3f}x")
     print("p50 at one connection:")
     for label, p50 in lat.items():
         extra = f"  (+{added_us[label]:.0f} us over direct)" if label in added_us else ""
@@ -175,7 +207,13 @@ def main() -> None:
                 "connections": args.connections,
                 "baseline": "nginx, one worker, proxy_pass with keepalive",
                 "capacity": {label: r.as_dict() for label, r in cap.items()},
-                "capacity_ratio_proxy_over_nginx": ratio,
+                "variants": variants,
+                **(
+                    {"capacity_ratio_proxy_over_nginx": ratios["proxy"]}
+                    if "proxy" in ratios
+                    else {}
+                ),
+                "capacity_ratio_over_nginx": ratios,
                 "p50_one_connection_ms": lat,
                 "added_p50_us_over_direct": added_us,
                 "all_rounds": {
