@@ -9,18 +9,22 @@ on CPU 1, ``wrk`` on CPU 1 with ``--connections`` keep-alive connections):
   hygiene, request ids and trace context, routing, metrics, glue in ``proxy/app.py``, aiohttp's
   client, aiohttp's server, asyncio/uvloop); a sample with no Python frame above the event loop
   is the loop itself (uvloop's C code: polling, socket reads and writes). With ``--native``, C
-  frames (multidict, the HTTP parser, uvloop) are sampled too and the same rules apply.
+  frames are sampled too, but py-spy must then pause the process for every sample: the
+  proxy served ~1/5 of its rate under it, so read ``--native`` for C hot spots only.
 * **Ablations** (``--ablate``): the same proxy with one part stubbed out (metrics not recorded;
-  request id and traceparent constant; headers copied without hygiene), interleaved with the
-  full proxy over ``--rounds`` rounds. The req/s each stub gains is the most that making that
-  part cheaper could gain. The stubs exist only in this benchmark's process
-  (``--serve-ablated``); ``proxy/`` is not changed.
+  request id and traceparent constant; headers copied without hygiene; all three), interleaved
+  with the full proxy over ``--rounds`` rounds. The req/s each stub gains is the most that
+  making that part cheaper could gain. One more variant, ``rawclient``, keeps everything and
+  swaps aiohttp's client for ``bench.raw_proxy.RawClientPool`` (httptools on a raw protocol).
+  The stubs exist only in this benchmark's processes (``--serve-ablated``); ``proxy/`` is not
+  changed.
 
 Prints the top costs and writes ``bench/results/profile_proxy.json``. Needs ``py-spy``
 (``pip install -e '.[dev]'``) and ``wrk``.
 
 Run: ``.venv/bin/python -m bench.profile_proxy [--seconds 8] [--connections 32] [--native]
-[--ablate --rounds 3]``
+[--ablate --rounds 3] [--target raw]`` (``--target raw`` profiles ``bench/raw_proxy.py``
+instead; the leaf frames then say which of its callbacks cost what).
 """
 
 from __future__ import annotations
@@ -79,6 +83,7 @@ PARTS: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
     ("asyncio / uvloop (Python side)", re.compile(r"asyncio/|uvloop/")),
+    ("bench/raw_proxy.py (the prototype, --target raw)", re.compile(r"bench/raw_proxy\.py")),
 ]
 #: The frames that run the loop: a sample whose innermost Python frame is one of them is in C.
 _LOOP_ROOT = re.compile(
@@ -89,7 +94,7 @@ EVENT_LOOP = "event loop (uvloop C: poll, socket I/O)"
 OTHER = "other"
 
 # The proxy with one part stubbed (--serve-ablated NAME): only this process is patched.
-ABLATIONS = ("none", "metrics", "ids", "headers", "all")
+ABLATIONS = ("none", "metrics", "ids", "headers", "all", "rawclient")
 
 
 def _serve_ablated(name: str) -> int:
@@ -118,7 +123,52 @@ def _serve_ablated(name: str) -> int:
 
         hdr.upstream_request_headers = upstream_request_headers
         hdr.client_response_headers = client_response_headers
+    if name == "rawclient":
+        _use_raw_client()
     return proxy_main.main()
+
+
+def _use_raw_client() -> None:
+    """The hybrid: aiohttp's server, the upstream call on bench/raw_proxy.py's raw client."""
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    from bench.raw_proxy import RawClientPool
+    from proxy import forward
+
+    pools: dict[str, RawClientPool] = {}
+
+    async def send(
+        self: forward.UpstreamPool,
+        name: str,
+        upstream: Any,
+        method: str,
+        path_qs: str,
+        headers: CIMultiDict[str],
+        body: bytes,
+    ) -> forward.UpstreamResponse:
+        pool = pools.get(upstream.url)
+        if pool is None:
+            host, _, port = upstream.url.removeprefix("http://").rpartition(":")
+            pool = pools[upstream.url] = RawClientPool(host, int(port))
+        head = [f"{method} {path_qs} HTTP/1.1\r\n".encode()]
+        head += [f"{k}: {v}\r\n".encode("latin-1") for k, v in headers.items()]
+        if body or method not in forward.IDEMPOTENT:
+            head.append(b"Content-Length: %d\r\n" % len(body))
+        head += (b"\r\n", body)
+        try:
+            status, raw, payload = await pool.request(
+                head, is_head=method == "HEAD", timeout_s=upstream.timeout_s
+            )
+        except TimeoutError as err:
+            raise forward.UpstreamFailure(name, "timeout", "no answer in time") from err
+        except OSError as err:
+            raise forward.UpstreamFailure(name, "connect", str(err)) from err
+        out: CIMultiDict[str] = CIMultiDict(
+            (k.decode("latin-1"), v.decode("latin-1")) for k, v in raw
+        )
+        return forward.UpstreamResponse(status, CIMultiDictProxy(out), payload)
+
+    forward.UpstreamPool.send = send  # type: ignore[method-assign]
 
 
 def classify(stack: str) -> str:
@@ -181,14 +231,20 @@ def profile(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 cpus="1",
             )
         )
+        if args.target == "raw":
+            upstream = f"http://127.0.0.1:{upstream_port}"
+            argv = ["-m", "bench.raw_proxy", "--listen", f"127.0.0.1:{proxy_port}"]
+            argv += ["--upstream", upstream]
+        else:
+            argv = ["-m", "proxy"]
         proxy = stack.enter_context(
-            running([sys.executable, "-m", "proxy"], log=work / "proxy.log", env=env, cpus="0")
+            running([sys.executable, *argv], log=work / "proxy.log", env=env, cpus="0")
         )
-        wait_http(f"http://127.0.0.1:{admin_port}/health")
+        wait_http(url if args.target == "raw" else f"http://127.0.0.1:{admin_port}/health")
         run_wrk(url, seconds=1, connections=args.connections, cpus="1")  # warm up
         argv = [pyspy, "record", "--pid", str(proxy.pid), "--duration", str(args.seconds)]
         argv += ["--rate", str(args.rate), "--format", "raw", "--output", str(out)]
-        argv += ["--nonblocking"] + (["--native"] if args.native else [])
+        argv += ["--native"] if args.native else ["--nonblocking"]  # native must pause it
         # py-spy runs on CPU 1 with wrk: it must not take the proxy's core.
         sampler = subprocess.Popen(
             ["taskset", "-c", "1", *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -209,6 +265,7 @@ def profile(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     for leaf, n in leaves.most_common(args.top):
         print(f"  {100 * n / total:5.1f}%  {leaf[:110]}")
     return {
+        "target": args.target,
         "samples": total,
         "rate_hz": args.rate,
         "native": args.native,
@@ -266,7 +323,7 @@ def ablate(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     for name, r in med.items():
         print(
             f"  {name:<8}{r.requests_per_s:>9,.0f} req/s  x{r.requests_per_s / base:.2f} "
-            f"full proxy  ({1e6 / r.requests_per_s:.0f} us CPU/req on one core)"
+            f"full proxy  ({1e6 / r.requests_per_s:.0f} us per request at this rate)"
         )
     return {
         "ablations": {name: r.as_dict() for name, r in med.items()},
@@ -282,6 +339,12 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--native", action="store_true", help="sample C frames too")
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument(
+        "--target",
+        choices=("proxy", "raw"),
+        default="proxy",
+        help="profile python -m proxy (default) or the bench/raw_proxy.py prototype",
+    )
     parser.add_argument("--ablate", action="store_true", help="also measure stubbed variants")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
