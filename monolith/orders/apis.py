@@ -21,6 +21,7 @@ from monolith.api.pagination import ContractPagination
 from monolith.api.schema import ErrorSerializer
 from monolith.errors import ApplicationError
 from monolith.idempotency.keys import idempotent
+from monolith.idempotency.schema import IDEMPOTENCY_KEY
 from monolith.identity.access import acting_customer, customer_scope
 from monolith.identity.authentication import AuthenticatedApi
 from monolith.inventory.apis import BoundedListField, InsufficientStockErrorSerializer, SkuField
@@ -29,7 +30,6 @@ from monolith.orders.errors import CheckoutShortOfStock, FulfilmentStaffOnly, Or
 from monolith.orders.models import MAX_LINES, CancelReason, Order, OrderStatus
 from monolith.orders.selectors import order_exists, order_get, order_list
 from monolith.orders.services import CheckoutResult, order_cancel, order_checkout, order_fulfil
-from monolith.payments.apis import IDEMPOTENCY_KEY
 from monolith.payments.errors import PaymentDeclined, PaymentGatewayFailed
 from monolith.payments.gateway import CARD_TOKEN_MAX_LENGTH, is_card_token
 
