@@ -16,7 +16,9 @@ What it keeps of a proxy's correctness:
   body delimited by the connection's close is passed on and the client's connection closed;
   HEAD, 204 and 304 answers have no body;
 * keep-alive both ways (HTTP/1.0 and ``Connection: close`` honoured), pipelined requests
-  answered in order;
+  answered in order; backpressure (a client that does not read pauses the reading of its
+  upstream answer); ``Expect: 100-continue`` answered by us (the body is buffered here) and not
+  forwarded;
 * hop-by-hop headers (and those ``Connection`` names) dropped both ways; the client's
   ``X-Forwarded-*``, ``Forwarded`` and ``X-Strangler-*`` replaced by ours;
   ``X-Request-Id`` kept when sane, else new; a new ``traceparent`` span; ``X-Strangler-*``
@@ -159,6 +161,8 @@ class ClientConnection(asyncio.Protocol):
         self.body: list[bytes] = []
         self.body_size = 0
         self.refused: bytes | None = None
+        self.upstream: UpstreamConnection | None = None  # carrying the current exchange
+        self.paused = False  # our write buffer is full: the upstream is not read meanwhile
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -171,6 +175,18 @@ class ClientConnection(asyncio.Protocol):
         self.closing = True
         self.transport = None
         self.server.clients.discard(self)
+        self.resume_writing()  # nothing more will be written: let the upstream answer drain
+
+    def pause_writing(self) -> None:
+        """Backpressure: a slow client stops the upstream's answer, not our memory."""
+        self.paused = True
+        if self.upstream is not None:
+            self.upstream.pause()
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        if self.upstream is not None:
+            self.upstream.resume()
 
     def data_received(self, data: bytes) -> None:
         if self.closing:
@@ -235,6 +251,16 @@ class ClientConnection(asyncio.Protocol):
                 close=True,
             )
             raise httptools.HttpParserError("framing refused")
+        expect = [v for n, v in self.headers if n.lower() == b"expect"]
+        # The body is read here, not upstream (Expect is not forwarded): say "send it".
+        if (
+            expect
+            and expect[0].strip().lower() == b"100-continue"
+            and version == "1.1"
+            and not self.busy
+            and self.transport is not None
+        ):
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
         self.body_size += len(body)
@@ -319,7 +345,7 @@ class ClientConnection(asyncio.Protocol):
             if (
                 lower.startswith(b"x-forwarded-")
                 or lower.startswith(b"x-strangler-")
-                or lower in (b"forwarded", b"x-request-id", b"traceparent")
+                or lower in (b"forwarded", b"x-request-id", b"traceparent", b"expect")
             ):
                 continue
             if lower == b"host":
@@ -389,12 +415,23 @@ class UpstreamConnection(asyncio.Protocol):
         self.reason = b""
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
+        self.reading_paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def pause(self) -> None:
+        if self.transport is not None and not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def resume(self) -> None:
+        if self.transport is not None and self.reading_paused:
+            self.reading_paused = False
+            self.transport.resume_reading()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.transport = None
@@ -414,6 +451,9 @@ class UpstreamConnection(asyncio.Protocol):
         self.started = time.monotonic()
         self.headers = []
         self.server.busy.add(self)
+        client.upstream = self
+        if client.paused:
+            self.pause()
         self.transport.writelines(head)
 
     def data_received(self, data: bytes) -> None:
@@ -507,6 +547,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.out = []
         self.client = self.request = None
         self.server.busy.discard(self)
+        client.upstream = None
+        self.resume()
         COUNTS[(request.route, self.upstream.name, self.status // 100)] += 1
         if keep_alive and self.transport is not None:
             self.reused = True
@@ -522,6 +564,8 @@ class UpstreamConnection(asyncio.Protocol):
         assert client is not None and request is not None
         self.client = self.request = None
         self.server.busy.discard(self)
+        client.upstream = None
+        self.resume()
         if self.transport is not None:
             self.transport.close()
         if self.answered:  # half an answer went out: the client cannot be told otherwise

@@ -139,6 +139,24 @@ def test_a_chunked_upload_is_sent_upstream_with_a_content_length(proxy: int) -> 
     assert framing == [("content-length", "11")]
 
 
+def test_expect_100_continue_is_answered_by_the_proxy_and_not_forwarded(proxy: int) -> None:
+    with socket.create_connection(("127.0.0.1", proxy), timeout=10) as sock:
+        sock.sendall(
+            b"POST /api/expect HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+            b"Expect: 100-continue\r\nConnection: close\r\n\r\n"
+        )
+        interim = sock.recv(65536)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(b"ok")
+        raw = b""
+        while chunk := sock.recv(65536):
+            raw += chunk
+    [(status, body)] = answers(raw)
+    seen = json.loads(body)
+    assert status == 200 and seen["body"] == "ok"
+    assert "expect" not in {name.lower() for name, _ in seen["headers"]}
+
+
 @pytest.mark.parametrize(
     "head",
     [
