@@ -8,14 +8,10 @@ both then compete for the last unit at the same moment.
 from __future__ import annotations
 
 import functools
-import threading
 import uuid
 from collections.abc import Callable
-from typing import Any
 
-import psycopg
 import pytest
-from django.db import connection, connections, transaction
 
 from monolith.identity.models import User
 from monolith.inventory.models import Product, Reservation
@@ -27,55 +23,11 @@ from tests.monolith.api_client import JsonClient, JsonResponse
 from tests.monolith.databases import require_postgres
 from tests.monolith.factories import make_product
 from tests.monolith.orders.factories import ORDERS, checkout_body
-from tests.support.waiting import wait_for
+from tests.monolith.races import hold_products, race
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 RACES = 5
-
-
-def _libpq_url() -> str:
-    s = connection.settings_dict
-    return f"postgresql://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
-
-
-def _blocked_on_locks(admin: psycopg.Connection[Any]) -> int:
-    row = admin.execute(
-        "SELECT count(*) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-def _race(sku: str, writers: list[Callable[[], Any]]) -> list[Any]:
-    """Run ``writers`` in threads, released together once all wait on ``sku``'s row lock; the
-    outcome of each (its return value or the exception it raised)."""
-    outcomes: list[Any] = [None] * len(writers)
-
-    def run(index: int, writer: Callable[[], Any]) -> None:
-        try:
-            outcomes[index] = writer()
-        except Exception as err:
-            outcomes[index] = err
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, w)) for i, w in enumerate(writers)]
-    with psycopg.connect(_libpq_url(), autocommit=True) as admin:
-        with transaction.atomic():
-            Product.objects.select_for_update().get(sku=sku)
-            for thread in threads:
-                thread.start()
-            wait_for(
-                lambda: _blocked_on_locks(admin) >= len(writers),
-                timeout=20,
-                message="both checkouts to block on the product row lock",
-            )
-        for thread in threads:
-            thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
-    return outcomes
 
 
 def test_two_checkouts_racing_for_the_last_unit_exactly_one_confirms_on_postgres() -> None:
@@ -87,9 +39,12 @@ def test_two_checkouts_racing_for_the_last_unit_exactly_one_confirms_on_postgres
         def checkout(customer_id: uuid.UUID, sku: str = product.sku) -> CheckoutResult:
             return order_checkout(customer_id=customer_id, lines=[(sku, 1)], card_token="tok_visa")
 
-        outcomes = _race(product.sku, [functools.partial(checkout, c) for c in customers])
+        raced = race(
+            [functools.partial(checkout, c) for c in customers], hold=hold_products(product.sku)
+        )
 
-        assert all(isinstance(o, CheckoutResult) for o in outcomes), outcomes
+        outcomes = [o for o in raced if isinstance(o, CheckoutResult)]
+        assert len(outcomes) == len(raced), raced
         statuses = sorted((o.order.status, o.order.cancel_reason) for o in outcomes)
         assert statuses == [("cancelled", "insufficient_stock"), ("confirmed", None)]
         loser = next(o for o in outcomes if o.order.status == "cancelled")
@@ -122,7 +77,7 @@ def test_the_same_checkout_sent_twice_at_once_places_one_order_and_charges_once_
     def send() -> JsonResponse:
         return api_as(customer).post(ORDERS, body, headers=key)
 
-    first, second = _race(product.sku, [send, send])
+    first, second = race([send, send], hold=hold_products(product.sku))
 
     assert isinstance(first, JsonResponse) and isinstance(second, JsonResponse), (first, second)
     assert (first.status, second.status) == (201, 201)

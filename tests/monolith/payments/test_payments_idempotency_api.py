@@ -3,13 +3,9 @@ concurrent PostgreSQL connections."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
-from typing import Any
 
-import psycopg
 import pytest
-from django.db import connection, connections, transaction
 
 from monolith.idempotency.models import IdempotencyRecord
 from monolith.identity.models import User
@@ -19,8 +15,8 @@ from monolith.payments.models import Payment, Refund
 from tests.monolith.api_client import JsonClient, JsonResponse
 from tests.monolith.databases import require_postgres
 from tests.monolith.factories import make_payment
+from tests.monolith.races import hold_inserts_into, race
 from tests.support.payments_api import PAYMENTS, idempotency_key, payment_body, payment_path
-from tests.support.waiting import wait_for
 
 
 def _payments_of(user: User) -> int:
@@ -153,51 +149,6 @@ class TestReplay:
 # --- racing duplicates ----------------------------------------------------------------------------
 
 
-def _libpq_url() -> str:
-    s = connection.settings_dict
-    return f"postgresql://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
-
-
-def _waiting_on_locks(admin: psycopg.Connection[Any]) -> int:
-    row = admin.execute(
-        "SELECT count(*) FROM pg_stat_activity "
-        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-def _race(requests: list[Callable[[], JsonResponse]]) -> list[JsonResponse | BaseException]:
-    """Send ``requests`` from threads (one connection each) while this connection blocks every
-    insert into the payments table; once PostgreSQL reports all of them waiting on a lock (the
-    first on the table, the others on the first one's uncommitted idempotency record), let go."""
-    outcomes: list[JsonResponse | BaseException] = [RuntimeError("not run")] * len(requests)
-
-    def run(index: int, request: Callable[[], JsonResponse]) -> None:
-        try:
-            outcomes[index] = request()
-        except BaseException as err:
-            outcomes[index] = err
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, r)) for i, r in enumerate(requests)]
-    with psycopg.connect(_libpq_url(), autocommit=True) as admin:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("LOCK TABLE payments_payment IN SHARE ROW EXCLUSIVE MODE")
-            for thread in threads:
-                thread.start()
-            wait_for(
-                lambda: _waiting_on_locks(admin) >= len(requests),
-                timeout=20,
-                message="every duplicate to block on a lock",
-            )
-        for thread in threads:
-            thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
-    return outcomes
-
-
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_duplicates_with_one_key_make_exactly_one_payment_on_postgres(
     customer: User, api_as: Callable[[User], JsonClient]
@@ -212,7 +163,7 @@ def test_concurrent_duplicates_with_one_key_make_exactly_one_payment_on_postgres
     def send() -> JsonResponse:
         return api_as(customer).post(PAYMENTS, body, headers=key)
 
-    outcomes = _race([send] * 4)
+    outcomes = race([send] * 4, hold=hold_inserts_into("payments_payment"))
 
     responses = [o for o in outcomes if isinstance(o, JsonResponse)]
     assert len(responses) == 4, outcomes
@@ -239,7 +190,7 @@ def test_concurrent_requests_reusing_a_key_for_another_body_get_422_on_postgres(
     def send(amount: str) -> Callable[[], JsonResponse]:
         return lambda: api_as(customer).post(PAYMENTS, payment_body(amount=amount), headers=key)
 
-    outcomes = _race([send("10.00"), send("11.00")])
+    outcomes = race([send("10.00"), send("11.00")], hold=hold_inserts_into("payments_payment"))
 
     statuses = sorted(o.status for o in outcomes if isinstance(o, JsonResponse))
     assert statuses == [201, 422], outcomes
