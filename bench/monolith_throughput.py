@@ -23,53 +23,34 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
-
+from bench.monolith_prep import fresh_postgres, manage
 from bench.processes import REPO_ROOT, free_port, running
 from bench.wrk import WrkResult, run_wrk, wait_http
 from strangler.stack import Ports, stack_processes
 
 RESULTS = REPO_ROOT / "bench" / "results" / "monolith_throughput.json"
 CHECKOUT_SCRIPT = REPO_ROOT / "bench" / "lua" / "checkout.lua"
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 PG_DATABASE = "strangler_bench_monolith"
 PLENTY = 1_000_000_000
 
 
-def _fresh_postgres() -> str:
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {PG_DATABASE}")
-    return f"{PG_SERVER}/{PG_DATABASE}"
-
-
-def _manage(env: dict[str, str], *args: str) -> str:
-    argv = [sys.executable, "monolith/manage.py", *args]
-    done = subprocess.run(argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout.strip()
-
-
 def _prepare(env: dict[str, str], products: int) -> str:
     """Migrate, seed, raise every product's stock; return a customer's token."""
-    _manage(env, "migrate", "--noinput")
-    _manage(env, "seed_inventory", "--products", str(products))
+    manage(env, "migrate", "--noinput")
+    manage(env, "seed_inventory", "--products", str(products))
     # Setup only (no events): every checkout of the run must find stock.
-    _manage(
+    manage(
         env,
         "shell",
         "-c",
         f"from monolith.inventory.models import Product; Product.objects.update(on_hand={PLENTY})",
     )
-    return _manage(env, "issue_token", "bench-customer", "--create", "--ttl-s", "86400")
+    return manage(env, "issue_token", "bench-customer", "--create", "--ttl-s", "86400")
 
 
 def _measure(
@@ -107,7 +88,7 @@ def main() -> None:
     var = work / "var"
     var.mkdir()
     database_url = (
-        _fresh_postgres()
+        fresh_postgres(PG_DATABASE)
         if args.database == "postgres"
         else f"sqlite:///{var / 'monolith.sqlite3'}"
     )

@@ -24,38 +24,19 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psycopg
-
+from bench.monolith_prep import fresh_postgres, manage
 from bench.processes import REPO_ROOT, free_port, running
 from bench.wrk import WrkResult, run_wrk, wait_http
 from strangler.stack import Ports, stack_processes
 
 RESULTS = REPO_ROOT / "bench" / "results" / "payments_idempotency.json"
 SCRIPT = REPO_ROOT / "bench" / "lua" / "payment.lua"
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 PG_DATABASE = "strangler_bench_payments"
 VARIANTS = {"no key": "none", "fresh key": "unique", "same key": "same"}
-
-
-def _fresh_postgres() -> str:
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {PG_DATABASE}")
-    return f"{PG_SERVER}/{PG_DATABASE}"
-
-
-def _manage(env: dict[str, str], *args: str) -> str:
-    argv = [sys.executable, "monolith/manage.py", *args]
-    done = subprocess.run(argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout.strip()
 
 
 def _median(rounds: list[WrkResult], field: str) -> float:
@@ -72,10 +53,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-payments-"))
     var = work / "var"
     var.mkdir()
-    env = {"STRANGLER_VAR_DIR": str(var), "DATABASE_URL": _fresh_postgres()}
+    env = {"STRANGLER_VAR_DIR": str(var), "DATABASE_URL": fresh_postgres(PG_DATABASE)}
     full_env = {**os.environ, **env}
-    _manage(full_env, "migrate", "--noinput")
-    token = _manage(full_env, "issue_token", "bench-payer", "--create", "--ttl-s", "86400")
+    manage(full_env, "migrate", "--noinput")
+    token = manage(full_env, "issue_token", "bench-payer", "--create", "--ttl-s", "86400")
 
     ports = Ports(free_port(), free_port(), free_port(), free_port())
     monolith = {spec.name: spec for spec in stack_processes(ports)}["monolith"]
