@@ -191,8 +191,6 @@ class ClientConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
-        if not self.head_started and not self.busy:
-            self.head_started = time.monotonic()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -209,8 +207,7 @@ class ClientConnection(asyncio.Protocol):
         self.headers = []
         self.body = []
         self.body_size = 0
-        if not self.head_started:
-            self.head_started = time.monotonic()
+        self.head_started = time.monotonic()  # the head's first byte: its deadline starts
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -381,6 +378,8 @@ class ClientConnection(asyncio.Protocol):
         """The answer to the current request is written: next one, or close."""
         self.busy = False
         self.last_active = time.monotonic()
+        if self.closing:
+            return  # the client went away: its pipelined requests are not sent
         if not keep_alive:
             if self.transport is not None:
                 self.transport.close()
