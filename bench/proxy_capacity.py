@@ -13,11 +13,13 @@ The proxy runs its full hot path (routing, header hygiene, request ids and trace
 metrics) with every route in ``monolith`` mode pointed at the fast upstream. Writes
 ``bench/results/proxy_capacity.json``.
 
+``--proxy-cpu 1`` runs nginx and the proxies on wrk's core instead (capacity figures are then
+shared-core figures; the one-connection p50 then excludes cross-core wake-ups).
 ``--variants nginx,proxy,raw`` adds ``bench/raw_proxy.py`` (the raw-protocol prototype of
 ``docs/proxy-hot-path.md``), also pinned to CPU 0, to both questions.
 
 Run: ``.venv/bin/python -m bench.proxy_capacity [--seconds 5] [--rounds 3] [--connections 32]
-[--variants nginx,proxy,raw]``
+[--variants nginx,proxy,raw] [--proxy-cpu 1]``
 (needs ``nginx``; Debian: ``apt-get install nginx-light``).
 """
 
@@ -85,6 +87,12 @@ def main() -> None:
         default="nginx,proxy",
         help="comma-separated, from nginx, proxy, raw (bench/raw_proxy.py); nginx is required",
     )
+    parser.add_argument(
+        "--proxy-cpu",
+        default="0",
+        help="CPU for nginx and the proxies (default 0; 1 puts them on the core of wrk and the "
+        "upstream: no cross-core wake-ups, so one-connection latency shows processing alone)",
+    )
     args = parser.parse_args()
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     if "nginx" not in variants or not set(variants) <= {"nginx", "proxy", "raw"}:
@@ -128,7 +136,7 @@ def main() -> None:
             running(
                 [nginx, "-c", str(work / "nginx.conf"), "-e", str(work / "nginx-error.log")],
                 log=work / "nginx.log",
-                cpus="0",
+                cpus=args.proxy_cpu,
             )
         )
         if "proxy" in variants:
@@ -137,7 +145,7 @@ def main() -> None:
                     [sys.executable, "-m", "proxy"],
                     log=work / "proxy.log",
                     env=proxy_env,
-                    cpus="0",
+                    cpus=args.proxy_cpu,
                 )
             )
             wait_http(f"http://127.0.0.1:{admin_port}/health")
@@ -147,7 +155,7 @@ def main() -> None:
                 running(
                     [sys.executable, *raw_argv, "--upstream", upstream],
                     log=work / "raw_proxy.log",
-                    cpus="0",
+                    cpus=args.proxy_cpu,
                 )
             )
             wait_http(urls["raw"])
@@ -184,7 +192,8 @@ def main() -> None:
         if label != "nginx"
     }
     added_us = {label: 1000 * (lat[label] - lat["direct"]) for label in variants}
-    print(f"\ncapacity at {args.connections} connections (one core each):")
+    where = "one core each" if args.proxy_cpu == "0" else f"all on CPU {args.proxy_cpu}"
+    print(f"\ncapacity at {args.connections} connections ({where}):")
     for label, r in cap.items():
         print(
             f"  {label:<8}{r.requests_per_s:>10,.0f} req/s  "
@@ -205,6 +214,7 @@ def main() -> None:
                 "seconds": args.seconds,
                 "rounds": args.rounds,
                 "connections": args.connections,
+                "proxy_cpu": args.proxy_cpu,
                 "baseline": "nginx, one worker, proxy_pass with keepalive",
                 "capacity": {label: r.as_dict() for label, r in cap.items()},
                 "variants": variants,
