@@ -199,3 +199,33 @@ def test_an_unreachable_upstream_is_a_502(logs: Path) -> None:
         raw = exchange(port, b"GET /api/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         [(status, body)] = answers(raw)
         assert status == 502 and json.loads(body)["error"] == "bad_gateway"
+
+
+def test_a_chunked_answer_is_passed_on_chunked_and_unchunked_to_http_1_0(logs: Path) -> None:
+    port = free_port()
+    argv = [sys.executable, "-m", "tests.bench.chunked_upstream", str(port)]
+    with ServerProcess(f"chunked-{port}", argv, log_dir=logs):
+        _wait_listening(port)
+        with raw_proxy(f"http://127.0.0.1:{port}", logs) as proxy_port:
+            raw = exchange(
+                proxy_port, b"GET /api/c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            head, _, body = raw.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200 ")
+            assert re.search(rb"(?im)^transfer-encoding: chunked\r?$", head)
+            assert not re.search(rb"(?im)^content-length:", head)
+            pieces, rest = [], body
+            while True:
+                size_line, _, rest = rest.partition(b"\r\n")
+                size = int(size_line, 16)
+                if size == 0:
+                    break
+                pieces.append(rest[:size])
+                rest = rest[size + 2 :]
+            assert b"".join(pieces) == b"one-two-/api/c" and rest == b"\r\n"
+
+            old = exchange(proxy_port, b"GET /api/old HTTP/1.0\r\nHost: x\r\n\r\n")
+            head, _, body = old.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200 ") and b"Connection: close" in head
+            assert not re.search(rb"(?im)^transfer-encoding:", head)
+            assert body == b"one-two-/api/old"  # delimited by the close
