@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--path", default=PATH, help=f"the path measured (default {PATH})")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-proxy-overhead-"))
@@ -100,8 +101,8 @@ def main() -> None:
     proxieds: list[WrkResult] = []
     proxy_cpu = 0.0
     with running(monolith_argv, log=work / "monolith.log", env=env):
-        direct_url = f"http://127.0.0.1:{ports.monolith}{PATH}"
-        proxy_url = f"http://127.0.0.1:{ports.proxy}{PATH}"
+        direct_url = f"http://127.0.0.1:{ports.monolith}{args.path}"
+        proxy_url = f"http://127.0.0.1:{ports.proxy}{args.path}"
         wait_http(direct_url)
         with running(list(proxy.argv), log=work / "proxy.log", env=env) as proxy_proc:
             assert proxy.ready_url is not None
@@ -131,7 +132,7 @@ def main() -> None:
             {
                 "benchmark": "proxy_overhead",
                 "at": datetime.now(UTC).isoformat(),
-                "path": PATH,
+                "path": args.path,
                 "seconds": args.seconds,
                 "connections": args.connections,
                 "baseline": "direct",
