@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypeVar
 
 from django.db import transaction
 from django.utils import timezone
@@ -29,6 +30,8 @@ from monolith.inventory.services import (
 )
 from monolith.inventory.states import product_state
 from monolith.outbox.services import NewEvent, outbox_record_many
+
+T = TypeVar("T")
 
 _COLOURS = ("Blue", "Red", "Green", "Black", "White", "Yellow", "Grey", "Orange", "Teal", "Plum")
 _MATERIALS = ("ceramic", "steel", "oak", "glass", "cotton", "bamboo", "copper", "wool")
@@ -64,8 +67,9 @@ def _product_drafts(count: int, seed: int) -> Iterator[_ProductDraft]:
         yield _ProductDraft(seed_sku(number), name, price, on_hand)
 
 
-def _batches(drafts: Iterator[_ProductDraft], size: int) -> Iterator[list[_ProductDraft]]:
-    batch: list[_ProductDraft] = []
+def in_batches(drafts: Iterator[T], size: int) -> Iterator[list[T]]:
+    """``drafts`` in lists of ``size`` (the last may be shorter): ``itertools.batched`` (3.12)."""
+    batch: list[T] = []
     for draft in drafts:
         batch.append(draft)
         if len(batch) == size:
@@ -78,7 +82,7 @@ def _batches(drafts: Iterator[_ProductDraft], size: int) -> Iterator[list[_Produ
 def seed_products(*, count: int, seed: int = 0, batch_size: int = 2000) -> tuple[int, int]:
     """Create the missing products of ``SKU-00001..count``; return (created, skipped)."""
     created = skipped = 0
-    for batch in _batches(_product_drafts(count, seed), batch_size):
+    for batch in in_batches(_product_drafts(count, seed), batch_size):
         with transaction.atomic():
             existing = set(
                 Product.objects.filter(sku__in=[d.sku for d in batch]).values_list("sku", flat=True)

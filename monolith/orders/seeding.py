@@ -49,7 +49,7 @@ from contracts.events import (
 from monolith.identity.models import User
 from monolith.inventory.models import Product, Reservation, ReservationStatus
 from monolith.inventory.models import ReservationLine as ReservationLineRow
-from monolith.inventory.seeding import seed_sku
+from monolith.inventory.seeding import in_batches, seed_sku
 from monolith.money import MAX_AMOUNT, cents, money
 from monolith.orders.bulk_insert import insert_rows
 from monolith.orders.models import Order, OrderLine, OrderStatus
@@ -143,17 +143,6 @@ def _order_drafts(count: int, *, products: int, customers: int, seed: int) -> It
                 jitter,
                 fulfilled_after_us,
             )
-
-
-def _batches(drafts: Iterator[_OrderDraft], size: int) -> Iterator[list[_OrderDraft]]:
-    batch: list[_OrderDraft] = []
-    for draft in drafts:
-        batch.append(draft)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def seed_customers(*, count: int, batch_size: int = 10_000) -> tuple[int, int]:
@@ -525,7 +514,7 @@ def seed_orders(
     orders_created = orders_existed = 0
     if count:
         clock = _Clock(anchor=timezone.now(), count=count)
-        batches = _batches(
+        batches = in_batches(
             _order_drafts(count, products=products, customers=customers, seed=seed), batch_size
         )
 
