@@ -39,8 +39,8 @@ def _authenticate_before_405(app: FastAPI) -> None:
     async def handler(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == 405 and request.url.path.startswith(payments.router.prefix):
-            try:
-                current_caller(request)
+            try:  # in a thread: the key may have to be fetched (JWKS)
+                await run_in_threadpool(current_caller, request)
             except ApiError as refused:
                 return refused.response()
         answer = answer_http_error(request, exc)
