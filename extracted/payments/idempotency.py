@@ -9,6 +9,8 @@
   true``. Same key, another request: 422 ``idempotency_key_reused``.
 * Kept: 2xx, 402 and 409 (the request ran). Anything else drops the record so the client may
   retry with the same key.
+* Records are honoured at least ``RETENTION`` (24 h); ``idempotency_purge`` (``python -m
+  extracted.payments.purge_idempotency_keys``) deletes older ones, after which the key is free.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -37,6 +40,8 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 _KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
 #: Statuses of answers kept for replay besides 2xx: the request ran and this was its outcome.
 KEPT_REFUSALS = frozenset({402, 409})
+#: How long a key is honoured at least; older records may be purged (as in the monolith).
+RETENTION = timedelta(hours=24)
 
 
 def idempotency_key(request: Request) -> str | None:
@@ -131,3 +136,12 @@ def idempotent(
         .values(status_code=response.status_code, response_body=bytes(response.body).decode())
     )
     return response
+
+
+def idempotency_purge(
+    session: Session, *, older_than: timedelta = RETENTION, now: datetime | None = None
+) -> int:
+    """Delete the records created more than ``older_than`` ago; returns how many."""
+    cutoff = (now or utcnow()) - older_than
+    result = session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff))
+    return int(getattr(result, "rowcount", 0) or 0)
