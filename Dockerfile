@@ -3,6 +3,7 @@ FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 STRANGLER_VAR_DIR=/data
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY card_gateway card_gateway
 COPY contracts contracts
 COPY monolith monolith
 COPY extracted extracted

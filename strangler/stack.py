@@ -25,6 +25,7 @@ class Ports:
     inventory: int = 8101
     proxy: int = 8080
     admin: int = 8081
+    payments: int = 8102
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,19 @@ def stack_processes(ports: Ports) -> list[ProcessSpec]:
                 "--no-access-log",
             ),
             ready_url=f"http://127.0.0.1:{ports.inventory}/health/ready",
+        ),
+        ProcessSpec(
+            "payments",
+            (
+                _bin("uvicorn"),
+                "extracted.payments.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(ports.payments),
+                "--no-access-log",
+            ),
+            ready_url=f"http://127.0.0.1:{ports.payments}/health/ready",
         ),
         ProcessSpec(
             "proxy",
@@ -156,6 +170,7 @@ def preparation_steps(products: int, *, reservations: int = 0) -> list[tuple[str
     steps = [
         ("migrate the monolith", [sys.executable, "monolith/manage.py", "migrate", "--noinput"]),
         ("migrate the inventory service", [sys.executable, "-m", "extracted.inventory.migrate"]),
+        ("migrate the payments service", [sys.executable, "-m", "extracted.payments.migrate"]),
     ]
     if products > 0:
         seed = [sys.executable, "monolith/manage.py", "seed_inventory", "--products", str(products)]
@@ -175,5 +190,6 @@ def write_routes_file(path: Path, ports: Ports) -> None:
     text = DEFAULT_ROUTES.read_text(encoding="utf-8")
     text = text.replace("127.0.0.1:8000", f"127.0.0.1:{ports.monolith}")
     text = text.replace("127.0.0.1:8101", f"127.0.0.1:{ports.inventory}")
+    text = text.replace("127.0.0.1:8102", f"127.0.0.1:{ports.payments}")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")

@@ -62,6 +62,7 @@ def _announce_when_ready(ports: Ports, urls: list[str], stop: threading.Event) -
     monolith (Django)          http://127.0.0.1:{ports.monolith}/api/inventory/products/
     monolith admin             http://127.0.0.1:{ports.monolith}/admin/
     inventory service          http://127.0.0.1:{ports.inventory}/api/inventory/products/
+    payments service           http://127.0.0.1:{ports.payments}/api/payments/  (bearer token)
     proxy admin API            http://127.0.0.1:{ports.admin}/admin/routes  (token: var/admin-token)
   Next: `strangler routes list`, `strangler plan status`. Ctrl-C stops everything.
 """
@@ -74,9 +75,11 @@ def up(
     inventory_port: Annotated[int, typer.Option(help="Inventory service port.")] = 8101,
     proxy_port: Annotated[int, typer.Option(help="Proxy port.")] = 8080,
     admin_port: Annotated[int, typer.Option(help="Proxy admin API port.")] = 8081,
+    payments_port: Annotated[int, typer.Option(help="Payments service port.")] = 8102,
 ) -> None:
-    """Start monolith, inventory service, proxy, Celery workers and beat; Ctrl-C stops them."""
-    ports = Ports(monolith_port, inventory_port, proxy_port, admin_port)
+    """Start monolith, inventory and payments services, proxy, Celery workers and beat; Ctrl-C
+    stops them."""
+    ports = Ports(monolith_port, inventory_port, proxy_port, admin_port, payments_port)
     vd = var_dir()
     vd.mkdir(parents=True, exist_ok=True)
     env = stack_environment(ports)

@@ -35,7 +35,15 @@ def compose() -> dict[str, Any]:
 
 def test_every_process_of_the_stack_is_a_service(compose: dict[str, Any]) -> None:
     services = set(our_services(compose))
-    expected = {"monolith", "inventory", "proxy", "worker-monolith", "worker-inventory", "beat"}
+    expected = {
+        "monolith",
+        "inventory",
+        "payments",
+        "proxy",
+        "worker-monolith",
+        "worker-inventory",
+        "beat",
+    }
     assert expected <= services
     assert {"postgres", "redis"} <= set(compose["services"])
     for name in expected - {"beat"}:
@@ -81,7 +89,7 @@ def test_each_service_uses_its_own_role_and_database(compose: dict[str, Any]) ->
 def test_init_sql_keeps_each_role_out_of_the_other_databases() -> None:
     """Run deploy/postgres/init.sql (names made unique) on the real server and try to cross over."""
     suffix = uuid.uuid4().hex[:8]
-    owners = ("monolith", "inventory", "proxy")
+    owners = ("monolith", "inventory", "payments", "proxy")
     sql = (REPO_ROOT / "deploy/postgres/init.sql").read_text()
     for owner in owners:
         sql = re.sub(rf"\b{owner}\b", f"{owner}_{suffix}", sql)
@@ -120,6 +128,7 @@ def test_the_compose_route_template_is_the_default_table_at_compose_addresses(
     assert {name: u.url for name, u in in_compose.upstreams.items()} == {
         "monolith": "http://monolith:8000",
         "inventory": "http://inventory:8101",
+        "payments": "http://payments:8102",
     }
 
     def without_urls(table: RouteTable) -> dict[str, Upstream]:

@@ -30,7 +30,13 @@ def test_up_serves_syncs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "INVENTORY_DATABASE_URL", "CELERY_BROKER_URL"}
+        if key
+        not in {
+            "DATABASE_URL",
+            "INVENTORY_DATABASE_URL",
+            "PAYMENTS_DATABASE_URL",
+            "CELERY_BROKER_URL",
+        }
     }
     env["STRANGLER_VAR_DIR"] = str(tmp_path / "var")
     up = ServerProcess(
@@ -50,6 +56,8 @@ def test_up_serves_syncs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             str(ports.proxy),
             "--admin-port",
             str(ports.admin),
+            "--payments-port",
+            str(ports.payments),
         ],
         env=env,
         log_dir=tmp_path,
@@ -90,7 +98,8 @@ def test_up_serves_syncs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         assert up.proc is not None
         up.proc.send_signal(signal.SIGINT)
         up.proc.wait(timeout=30)
-    for port in (ports.monolith, ports.inventory, ports.proxy, ports.admin):
+    for port in (ports.monolith, ports.inventory, ports.payments, ports.proxy, ports.admin):
         assert not _listening(port), f"something still listens on {port} after Ctrl-C"
     assert (tmp_path / "var" / "monolith.sqlite3").exists()
     assert (tmp_path / "var" / "inventory.sqlite3").exists()
+    assert (tmp_path / "var" / "payments.sqlite3").exists()

@@ -1,8 +1,10 @@
 """The two sides of a comparison as real processes on fresh PostgreSQL databases.
 
 The monolith is migrated and seeded (the stack's preparation steps), its rows are copied into the
-service's database by ``tests/parity/copy_rows.py`` (the backfill's own functions), and then the
-stack's gunicorn serves the monolith and its uvicorn the service, each on a free port.
+inventory service's database by ``tests/parity/copy_rows.py`` (the backfill's own functions),
+payments made by the monolith's own code are copied into the payments service's database by
+``tests/parity/copy_payments.py``, and then the stack's gunicorn serves the monolith and its
+uvicorn each service, each on a free port.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,8 @@ class Sides(StackUrls):
     #: The seeded reservations as copied: id, order_id, status.
     reservations: list[dict[str, str]]
     logs: Path
+    #: What the payments scenario reads through ``{env:NAME}``: tokens and payment ids.
+    payments_env: dict[str, str] = field(default_factory=dict)
 
 
 def _run(argv: list[str], env: dict[str, str]) -> str:
@@ -54,10 +58,13 @@ def running_sides(logs: Path) -> Iterator[Sides]:
         prepare(env, products=PRODUCTS, reservations=RESERVATIONS)
         copied = json.loads(_run([sys.executable, "-m", "tests.parity.copy_rows"], env))
         assert copied["products"] == PRODUCTS
+        payments = json.loads(_run([sys.executable, "-m", "tests.parity.copy_payments"], env))
+        assert payments["copied"] > 0
 
         ports = free_ports()
-        stack.enter_context(running(["monolith", "inventory"], ports=ports, env=env, log_dir=logs))
-        yield Sides(ports, env, copied["reservations"], logs)
+        names = ["monolith", "inventory", "payments"]
+        stack.enter_context(running(names, ports=ports, env=env, log_dir=logs))
+        yield Sides(ports, env, copied["reservations"], logs, payments["env"])
 
 
 def drift_product(sides: Sides, sku: str) -> None:

@@ -33,6 +33,10 @@ class StackUrls:
         return f"http://127.0.0.1:{self.ports.inventory}"
 
     @property
+    def payments_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.payments}"
+
+    @property
     def proxy_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.proxy}"
 
@@ -43,13 +47,13 @@ class StackUrls:
 
 def free_ports() -> Ports:
     """A free port for each listener of the stack."""
-    return Ports(free_port(), free_port(), free_port(), free_port())
+    return Ports(free_port(), free_port(), free_port(), free_port(), free_port())
 
 
 def process_spec(name: str, ports: Ports | None = None) -> ProcessSpec:
-    """The stack's process ``name`` (``monolith``, ``inventory``, ``proxy``, ``worker-monolith``,
-    ``worker-inventory``, ``beat``) as it runs on ``ports`` (the default ports when not given:
-    enough for the processes whose command line names no port)."""
+    """The stack's process ``name`` (``monolith``, ``inventory``, ``payments``, ``proxy``,
+    ``worker-monolith``, ``worker-inventory``, ``beat``) as it runs on ``ports`` (the default
+    ports when not given: enough for the processes whose command line names no port)."""
     for spec in stack_processes(ports or Ports()):
         if spec.name == name:
             return spec

@@ -36,7 +36,16 @@ def fresh_database(hint: str) -> Iterator[str]:
 
 @contextmanager
 def fresh_owner_databases(hint: str) -> Iterator[dict[str, str]]:
-    """A fresh database for each owner, the monolith (``<hint>_mono``) and the inventory service
-    (``<hint>_inv``), as the environment variables the two read (docs/components.md)."""
-    with fresh_database(f"{hint}_mono") as monolith, fresh_database(f"{hint}_inv") as inventory:
-        yield {"DATABASE_URL": monolith, "INVENTORY_DATABASE_URL": inventory}
+    """A fresh database for each owner, the monolith (``<hint>_mono``), the inventory service
+    (``<hint>_inv``) and the payments service (``<hint>_pay``), as the environment variables
+    they read (docs/components.md)."""
+    with (
+        fresh_database(f"{hint}_mono") as monolith,
+        fresh_database(f"{hint}_inv") as inventory,
+        fresh_database(f"{hint}_pay") as payments,
+    ):
+        yield {
+            "DATABASE_URL": monolith,
+            "INVENTORY_DATABASE_URL": inventory,
+            "PAYMENTS_DATABASE_URL": payments,
+        }

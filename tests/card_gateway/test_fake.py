@@ -1,4 +1,4 @@
-"""The fake gateway: the card token alone decides, deterministically (pure logic, no database)."""
+"""The fake card gateway: the card token alone decides, deterministically (pure logic)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from monolith.payments.gateway import (
+from card_gateway.fake import (
     Approved,
     Charge,
     Declined,
@@ -70,7 +70,7 @@ def test_tok_error_raises_gateway_error_and_charges_nothing() -> None:
 
 def test_tok_slow_approves_after_its_delay(monkeypatch: pytest.MonkeyPatch) -> None:
     slept: list[float] = []
-    monkeypatch.setattr("monolith.payments.gateway.time.sleep", slept.append)
+    monkeypatch.setattr("card_gateway.fake.time.sleep", slept.append)
     assert isinstance(_authorize("tok_slow_250"), Approved)
     assert isinstance(_authorize("tok_slow_999999"), Approved)
     assert slept == [0.25, 10.0]  # capped at 10 s

@@ -1,0 +1,1 @@
+"""HTTP entry points of the payments service: one router module per resource."""

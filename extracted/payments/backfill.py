@@ -1,0 +1,81 @@
+"""Loading the monolith's payments into this service's database: the owner's side of a backfill.
+
+``apply_payment_states`` takes ``contracts.events.PaymentState`` rows (what the monolith's
+``payment_states_after`` reads and its payment events carry) and upserts each by version inside
+the caller's transaction: a row newer than ours (or missing here) replaces ours, refunds
+included; an older or equal one changes nothing. Rows keep their ids and timestamps, so both
+sides then answer the same reads byte for byte.
+
+Only the apply half exists so far: no Celery task delivers pages or events to it yet (the
+parity suite calls it directly, ``tests/parity/copy_payments.py``), and nothing is recorded in
+the service's own outbox (the rows are the monolith's, not this service's writes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from contracts.events import PaymentState
+from extracted.payments.models import Payment, Refund
+
+
+def apply_payment_states(session: Session, rows: Iterable[dict[str, Any]]) -> int:
+    """Upsert ``rows`` by version; returns how many replaced (or created) a payment here.
+    A row that is not a valid ``PaymentState`` raises ``pydantic.ValidationError`` (nothing of
+    the batch should then be committed: the caller's transaction rolls back)."""
+    states = [PaymentState.model_validate(row) for row in rows]
+    newest: dict[Any, PaymentState] = {}
+    for state in states:
+        if state.id not in newest or state.version > newest[state.id].version:
+            newest[state.id] = state
+    if not newest:
+        return 0
+    existing = {
+        payment.id: payment
+        for payment in session.scalars(
+            select(Payment)
+            .where(Payment.id.in_(sorted(newest)))
+            .order_by(Payment.id)
+            .with_for_update()
+        )
+    }
+    taken = 0
+    for payment_id, state in sorted(newest.items()):
+        current = existing.get(payment_id)
+        if current is not None and current.version >= state.version:
+            continue
+        if current is None:
+            current = Payment(id=payment_id, refunds=[])
+            session.add(current)
+        _copy(current, state)
+        taken += 1
+    session.flush()
+    return taken
+
+
+def _copy(payment: Payment, state: PaymentState) -> None:
+    payment.customer_id = state.customer_id
+    payment.order_id = state.order_id
+    payment.amount = Decimal(state.amount)
+    payment.status = state.status
+    payment.captured_amount = Decimal(state.captured_amount)
+    payment.refunded_amount = Decimal(state.refunded_amount)
+    payment.decline_reason = state.decline_reason
+    payment.gateway_reference = state.gateway_reference
+    payment.version = state.version
+    payment.created_at = state.created_at
+    payment.updated_at = state.updated_at
+    # Refunds are append-only rows of the aggregate: keep ours (same id, same row), add the new.
+    wanted = {r.id for r in state.refunds}
+    payment.refunds = [r for r in payment.refunds if r.id in wanted]
+    known = {r.id for r in payment.refunds}
+    payment.refunds.extend(
+        Refund(id=r.id, payment_id=state.id, amount=Decimal(r.amount), created_at=r.created_at)
+        for r in state.refunds
+        if r.id not in known
+    )

@@ -1,0 +1,21 @@
+"""The payments service's settings (environment only; embedded-mode defaults)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+
+from extracted.chassis.identity import IdentitySettings
+
+
+class PaymentsSettings(IdentitySettings):
+    payments_database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("PAYMENTS_DATABASE_URL")
+    )
+    #: Run the Alembic migrations to head when the app starts (as in dev and the embedded mode).
+    migrate_on_start: bool = Field(
+        default=True, validation_alias=AliasChoices("PAYMENTS_MIGRATE_ON_START")
+    )
+
+    @property
+    def database_url(self) -> str:
+        return self.payments_database_url or self.sqlite_url("payments.sqlite3")
