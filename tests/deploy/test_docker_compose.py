@@ -81,7 +81,7 @@ def test_each_service_uses_its_own_role_and_database(compose: dict[str, Any]) ->
 def test_init_sql_keeps_each_role_out_of_the_other_databases() -> None:
     """Run deploy/postgres/init.sql (names made unique) on the real server and try to cross over."""
     suffix = uuid.uuid4().hex[:8]
-    owners = ("monolith", "inventory", "proxy")
+    owners = ("monolith", "inventory", "proxy", "orders")
     sql = (REPO_ROOT / "deploy/postgres/init.sql").read_text()
     for owner in owners:
         sql = re.sub(rf"\b{owner}\b", f"{owner}_{suffix}", sql)
@@ -120,6 +120,7 @@ def test_the_compose_route_template_is_the_default_table_at_compose_addresses(
     assert {name: u.url for name, u in in_compose.upstreams.items()} == {
         "monolith": "http://monolith:8000",
         "inventory": "http://inventory:8101",
+        "orders": "http://orders:8103",
     }
 
     def without_urls(table: RouteTable) -> dict[str, Upstream]:

@@ -33,6 +33,10 @@ class StackUrls:
         return f"http://127.0.0.1:{self.ports.inventory}"
 
     @property
+    def orders_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.orders}"
+
+    @property
     def proxy_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.proxy}"
 
@@ -43,7 +47,7 @@ class StackUrls:
 
 def free_ports() -> Ports:
     """A free port for each listener of the stack."""
-    return Ports(free_port(), free_port(), free_port(), free_port())
+    return Ports(free_port(), free_port(), free_port(), free_port(), free_port())
 
 
 def process_spec(name: str, ports: Ports | None = None) -> ProcessSpec:
