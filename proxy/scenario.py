@@ -14,7 +14,10 @@ A scenario file is YAML — either a list of steps or a mapping with ``steps`` a
         compare: {ignore: [$.created_at, $.updated_at]}   # added to the scenario's rules
 
 Placeholders in paths, header values and body strings: ``{run}`` is a token unique to the run (so
-creates never collide) and ``{uuid:NAME}`` a UUID chosen once per run for each NAME.
+creates never collide), ``{uuid:NAME}`` a UUID chosen once per run for each NAME, and
+``{env:NAME}`` the runner's environment variable NAME (what only the operator knows: a bearer
+token minted by the monolith, the id of a row present on both sides); a missing one is a
+``ScenarioError``.
 
 Writes go out with ``X-Strangler-Dry-Run: 1`` unless ``live_writes``: both sides roll them back,
 so a comparison never changes either database. A successful write that does not come back marked
@@ -28,6 +31,7 @@ generated ids) and the report proposes ignore rules for it. The same runner back
 from __future__ import annotations
 
 import json
+import os
 import re
 import uuid
 from collections.abc import Mapping
@@ -46,7 +50,7 @@ from proxy.config import HTTP_METHODS, SAFE_METHODS, CompareRules, validation_pr
 
 DRY_RUN_HEADER = "X-Strangler-Dry-Run"
 ROLLED_BACK = "rolled-back"
-_PLACEHOLDER = re.compile(r"\{(run|uuid:[A-Za-z0-9_.-]+)\}")
+_PLACEHOLDER = re.compile(r"\{(run|uuid:[A-Za-z0-9_.-]+|env:[A-Za-z_][A-Za-z0-9_]*)\}")
 _INDEX = re.compile(r"\[\d+\]")
 _BODY_PREVIEW = 2000
 
@@ -187,10 +191,11 @@ def merge_rules(*rules: CompareRules) -> CompareRules:
 
 @dataclass(frozen=True)
 class Placeholders:
-    """The values ``{run}`` and ``{uuid:NAME}`` take in one run."""
+    """The values ``{run}``, ``{uuid:NAME}`` and ``{env:NAME}`` take in one run."""
 
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     uuids: dict[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
     def render(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -205,6 +210,12 @@ class Placeholders:
         token = match.group(1)
         if token == "run":
             return self.run
+        if token.startswith("env:"):
+            name = token.removeprefix("env:")
+            value = self.env.get(name)
+            if value is None:
+                raise ScenarioError(f"the scenario needs the environment variable {name}")
+            return value
         name = token.removeprefix("uuid:")
         return self.uuids.setdefault(name, str(uuid.uuid4()))
 

@@ -395,6 +395,39 @@ def test_writes_are_dry_runs_and_both_sides_see_the_same_request(
     assert live.run != report.run
 
 
+def test_env_placeholders_come_from_the_runners_environment(
+    servers: Callable[[str], str],
+) -> None:
+    monolith = servers("reference")
+    scenario = parse_scenario(
+        'steps: [{name: read, path: "/echo/{env:ROW_ID}", headers: {Authorization: '
+        '"Bearer {env:TOKEN}"}}]'
+    )
+    placeholders = Placeholders(env={"ROW_ID": "r-1", "TOKEN": "t.o.k"})
+    report = run_scenario(scenario, monolith_url=monolith, aa=True, placeholders=placeholders)
+    seen = _echo(report.steps[0], "monolith")
+    assert (seen["path"], seen["headers"]["authorization"]) == ("/echo/r-1", "Bearer t.o.k")
+    with pytest.raises(ScenarioError, match="needs the environment variable TOKEN"):
+        run_scenario(
+            scenario,
+            monolith_url=monolith,
+            aa=True,
+            placeholders=Placeholders(env={"ROW_ID": "r-1"}),
+        )
+
+
+def test_a_missing_env_placeholder_is_one_line_and_exit_2(
+    tmp_path: Path, servers: Callable[[str], str]
+) -> None:
+    path = tmp_path / "scenario.yaml"
+    path.write_text('steps: [{name: read, path: "/echo/{env:STRANGLER_TEST_UNSET_VAR}"}]')
+    ref = servers("reference")
+    done = strangler("compare", path, "--monolith", ref, "--target", ref)
+    assert done.returncode == 2
+    assert "needs the environment variable STRANGLER_TEST_UNSET_VAR" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
 def test_a_side_that_keeps_a_dry_run_write_is_reported(servers: Callable[[str], str]) -> None:
     scenario = parse_scenario(ITEMS_SCENARIO)
     report = run_scenario(
