@@ -16,9 +16,10 @@ class OrdersSettings(ServiceSettings):
         default=True, validation_alias=AliasChoices("ORDERS_MIGRATE_ON_START")
     )
 
-    # Upstreams: the inventory service (or the monolith) and the payments endpoints.
+    # Upstreams: whoever owns the stock and the money (the monolith, or the inventory and
+    # payments services once they do: the same contracts).
     inventory_url: str = Field(
-        default="http://127.0.0.1:8101", validation_alias=AliasChoices("ORDERS_INVENTORY_URL")
+        default="http://127.0.0.1:8000", validation_alias=AliasChoices("ORDERS_INVENTORY_URL")
     )
     payments_url: str = Field(
         default="http://127.0.0.1:8000", validation_alias=AliasChoices("ORDERS_PAYMENTS_URL")

@@ -112,6 +112,8 @@ def running_upstreams(logs: Path) -> Iterator[Upstreams]:
             },
         )
         env.pop("ORDERS_DATABASE_URL", None)
+        # The saga reserves in the inventory service here (the stack's default is the monolith).
+        env["ORDERS_INVENTORY_URL"] = f"http://127.0.0.1:{ports.inventory}"
         # The orders processes get a fresh database each (orders_deployment).
         prepare({**env, "ORDERS_DATABASE_URL": f"sqlite:///{var / 'orders-unused.sqlite3'}"})
         stack.enter_context(running(["monolith", "inventory"], ports=ports, env=env, log_dir=logs))
