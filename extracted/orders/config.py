@@ -63,7 +63,7 @@ class OrdersSettings(ServiceSettings):
         default=1.0, validation_alias=AliasChoices("ORDERS_RECOVERY_INTERVAL_S")
     )
     #: How long a runner owns a saga before another (the recovery loop) may take it over.
-    saga_lease_s: float = Field(default=15.0, validation_alias=AliasChoices("ORDERS_SAGA_LEASE_S"))
+    saga_lease_s: float = Field(default=60.0, validation_alias=AliasChoices("ORDERS_SAGA_LEASE_S"))
     #: Failed compensation attempts after which a saga is listed as stuck (it is still retried).
     stuck_after_attempts: int = Field(
         default=5, ge=1, validation_alias=AliasChoices("ORDERS_STUCK_AFTER_ATTEMPTS")
