@@ -206,3 +206,31 @@ def test_refusals_store_nothing(upstreams: Upstreams, orders: OrdersProcess) -> 
         assert (anonymous.status_code, anonymous.json()["error"]) == (401, "not_authenticated")
         assert http.get(ORDERS, headers=me).json()["count"] == 0
     assert upstreams.stock(product["sku"])["reserved"] == 0
+
+
+def test_listing_is_newest_first_filtered_and_paginated(
+    upstreams: Upstreams, orders: OrdersProcess
+) -> None:
+    product = upstreams.product(on_hand=5)
+    customer = uuid.uuid4()
+    me = upstreams.auth(customer)
+    with orders.client() as http:
+        placed = [
+            http.post(ORDERS, json=checkout_body([(product["sku"], 1)], card), headers=me).json()
+            for card in ("tok_visa", "tok_decline_expired", "tok_visa")
+        ]
+        ids = [body.get("id") or body["order"]["id"] for body in placed]
+        first = http.get(ORDERS, params={"page_size": 2}, headers=me).json()
+        assert first["count"] == 3
+        assert [o["id"] for o in first["results"]] == [ids[2], ids[1]]  # newest first
+        assert first["next"].endswith("/api/orders/?page=2&page_size=2")
+        second = http.get(ORDERS, params={"page": 2, "page_size": 2}, headers=me).json()
+        assert [o["id"] for o in second["results"]] == [ids[0]]
+        cancelled = http.get(ORDERS, params={"status": "cancelled"}, headers=me).json()
+        assert [o["id"] for o in cancelled["results"]] == [ids[1]]
+        staff = http.get(
+            ORDERS, params={"customer_id": str(customer)}, headers=upstreams.staff()
+        ).json()
+        assert staff["count"] == 3
+        someone_else = http.get(ORDERS, headers=upstreams.auth(uuid.uuid4())).json()
+        assert someone_else["count"] == 0
