@@ -26,6 +26,7 @@ class Ports:
     proxy: int = 8080
     admin: int = 8081
     payments: int = 8102
+    orders: int = 8103
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,19 @@ def stack_processes(ports: Ports) -> list[ProcessSpec]:
             ready_url=f"http://127.0.0.1:{ports.payments}/health/ready",
         ),
         ProcessSpec(
+            "orders",
+            (
+                _bin("uvicorn"),
+                "extracted.orders.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(ports.orders),
+                "--no-access-log",
+            ),
+            ready_url=f"http://127.0.0.1:{ports.orders}/health/ready",
+        ),
+        ProcessSpec(
             "proxy",
             (sys.executable, "-m", "proxy"),
             ready_url=f"http://127.0.0.1:{ports.admin}/health",
@@ -153,11 +167,19 @@ def stack_environment(ports: Ports, base: dict[str, str] | None = None) -> dict[
             "PROXY_ADMIN_LISTEN": f"127.0.0.1:{ports.admin}",
             "STRANGLER_MONOLITH_URL": f"http://127.0.0.1:{ports.monolith}",
             "STRANGLER_INVENTORY_URL": f"http://127.0.0.1:{ports.inventory}",
+            "STRANGLER_ORDERS_URL": f"http://127.0.0.1:{ports.orders}",
             "STRANGLER_PROXY_ADMIN_URL": f"http://127.0.0.1:{ports.admin}",
             "PYTHONUNBUFFERED": "1",
         }
     )
     env.setdefault("PROXY_ROUTES_FILE", str(vd / "routes.yaml"))
+    # The orders service's upstreams: the owners of the stock and of the money. Until reverse
+    # sync makes the inventory service the source of truth, that is the monolith for both (a
+    # reservation written into the inventory service's copy would never reach the monolith);
+    # the payments and inventory services answer the same contracts and are swapped in here.
+    env.setdefault("ORDERS_INVENTORY_URL", f"http://127.0.0.1:{ports.monolith}")
+    env.setdefault("ORDERS_PAYMENTS_URL", f"http://127.0.0.1:{ports.monolith}")
+    env.setdefault("ORDERS_TOKEN_URL", f"http://127.0.0.1:{ports.monolith}/api/auth/token/")
     # The sync lag stored with each shadow mismatch: the age of the oldest unpublished event.
     env.setdefault("PROXY_SYNC_LAG_URL", f"http://127.0.0.1:{ports.monolith}/internal/outbox/stats")
     return env
@@ -171,6 +193,7 @@ def preparation_steps(products: int, *, reservations: int = 0) -> list[tuple[str
         ("migrate the monolith", [sys.executable, "monolith/manage.py", "migrate", "--noinput"]),
         ("migrate the inventory service", [sys.executable, "-m", "extracted.inventory.migrate"]),
         ("migrate the payments service", [sys.executable, "-m", "extracted.payments.migrate"]),
+        ("migrate the orders service", [sys.executable, "-m", "extracted.orders.migrate"]),
     ]
     if products > 0:
         seed = [sys.executable, "monolith/manage.py", "seed_inventory", "--products", str(products)]
@@ -182,6 +205,26 @@ def preparation_steps(products: int, *, reservations: int = 0) -> list[tuple[str
     return steps
 
 
+#: The staff account the orders service calls payments as (orders/clients/service_token.py).
+ORDERS_SERVICE_ACCOUNT = "orders-service"
+#: Its token's lifetime in the embedded stack (30 days; real mode sets a password instead).
+ORDERS_SERVICE_TOKEN_TTL_S = 30 * 24 * 3600
+
+
+def orders_service_token_step() -> list[str]:
+    """The command that prints the orders service's token (creating its staff account)."""
+    return [
+        sys.executable,
+        "monolith/manage.py",
+        "issue_token",
+        ORDERS_SERVICE_ACCOUNT,
+        "--create",
+        "--staff",
+        "--ttl-s",
+        str(ORDERS_SERVICE_TOKEN_TTL_S),
+    ]
+
+
 def write_routes_file(path: Path, ports: Ports) -> None:
     """Write the default route table for ``ports`` to ``path`` (nothing if it exists: it holds
     the flags someone has set)."""
@@ -191,5 +234,6 @@ def write_routes_file(path: Path, ports: Ports) -> None:
     text = text.replace("127.0.0.1:8000", f"127.0.0.1:{ports.monolith}")
     text = text.replace("127.0.0.1:8101", f"127.0.0.1:{ports.inventory}")
     text = text.replace("127.0.0.1:8102", f"127.0.0.1:{ports.payments}")
+    text = text.replace("127.0.0.1:8103", f"127.0.0.1:{ports.orders}")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")

@@ -21,6 +21,7 @@ from honcho.manager import Manager
 from strangler.stack import (
     REPO_ROOT,
     Ports,
+    orders_service_token_step,
     preparation_steps,
     stack_environment,
     stack_processes,
@@ -37,6 +38,15 @@ def _prepare(env: dict[str, str], ports: Ports, products: int) -> None:
         if done.returncode != 0:
             typer.echo(f"strangler up: could not {what}:\n{done.stdout}{done.stderr}", err=True)
             raise typer.Exit(1)
+    if not (env.get("ORDERS_SERVICE_TOKEN") or env.get("ORDERS_SERVICE_USERNAME")):
+        typer.echo("strangler up: issue the orders service's token")
+        done = subprocess.run(
+            orders_service_token_step(), env=env, cwd=REPO_ROOT, capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            typer.echo(f"strangler up: could not issue it:\n{done.stdout}{done.stderr}", err=True)
+            raise typer.Exit(1)
+        env["ORDERS_SERVICE_TOKEN"] = done.stdout.strip()
     routes = Path(env["PROXY_ROUTES_FILE"])
     if not routes.exists():
         write_routes_file(routes, ports)
@@ -63,6 +73,7 @@ def _announce_when_ready(ports: Ports, urls: list[str], stop: threading.Event) -
     monolith admin             http://127.0.0.1:{ports.monolith}/admin/
     inventory service          http://127.0.0.1:{ports.inventory}/api/inventory/products/
     payments service           http://127.0.0.1:{ports.payments}/api/payments/  (bearer token)
+    orders service             http://127.0.0.1:{ports.orders}/api/orders/
     proxy admin API            http://127.0.0.1:{ports.admin}/admin/routes  (token: var/admin-token)
   Next: `strangler routes list`, `strangler plan status`. Ctrl-C stops everything.
 """
@@ -76,10 +87,11 @@ def up(
     proxy_port: Annotated[int, typer.Option(help="Proxy port.")] = 8080,
     admin_port: Annotated[int, typer.Option(help="Proxy admin API port.")] = 8081,
     payments_port: Annotated[int, typer.Option(help="Payments service port.")] = 8102,
+    orders_port: Annotated[int, typer.Option(help="Orders service port.")] = 8103,
 ) -> None:
-    """Start monolith, inventory and payments services, proxy, Celery workers and beat; Ctrl-C
-    stops them."""
-    ports = Ports(monolith_port, inventory_port, proxy_port, admin_port, payments_port)
+    """Start the monolith, the inventory, payments and orders services, the proxy, Celery workers
+    and beat; Ctrl-C stops them."""
+    ports = Ports(monolith_port, inventory_port, proxy_port, admin_port, payments_port, orders_port)
     vd = var_dir()
     vd.mkdir(parents=True, exist_ok=True)
     env = stack_environment(ports)

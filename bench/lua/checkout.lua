@@ -1,18 +1,17 @@
--- wrk script: every request is a checkout of one random product (SKU-00001..N) by one customer.
--- args: <bearer token> <number of products>
-local token, products
+-- wrk script: every request checks out one unit of one product on tok_visa.
+-- args: <bearer token> <sku>
+local token, sku
 
 function init(args)
   token = args[1]
-  products = tonumber(args[2])
-  math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
+  sku = args[2]
 end
 
 function request()
-  local sku = string.format("SKU-%05d", math.random(1, products))
-  local body = '{"lines": [{"sku": "' .. sku .. '", "quantity": 1}], "card_token": "tok_visa"}'
-  return wrk.format("POST", nil, {
+  local headers = {
     ["Authorization"] = "Bearer " .. token,
     ["Content-Type"] = "application/json",
-  }, body)
+  }
+  local body = '{"lines": [{"sku": "' .. sku .. '", "quantity": 1}], "card_token": "tok_visa"}'
+  return wrk.format("POST", "/api/orders/", headers, body)
 end

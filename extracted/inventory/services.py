@@ -139,6 +139,8 @@ def reservation_create(
     taken = session.scalar(select(Reservation.id).where(Reservation.order_id == order_id))
     if taken is not None:
         raise Conflict(f"Order '{order_id}' already has a reservation.")
+    if reservation_id is not None and session.get(Reservation, reservation_id) is not None:
+        raise Conflict(f"Reservation '{reservation_id}' already exists.")
     products = _lock_products(session, [sku for sku, _ in wanted])
     for sku, _quantity in wanted:
         if sku not in products:
@@ -169,8 +171,11 @@ def reservation_create(
     session.add(reservation)
     try:
         session.flush()
-    except IntegrityError:  # a concurrent reservation for the same order committed first
-        raise Conflict(f"Order '{order_id}' already has a reservation.") from None
+    except IntegrityError:  # a concurrent reservation for the same order (or id) committed first
+        session.rollback()
+        if session.scalar(select(Reservation.id).where(Reservation.order_id == order_id)):
+            raise Conflict(f"Order '{order_id}' already has a reservation.") from None
+        raise Conflict(f"Reservation '{reservation.id}' already exists.") from None
     outbox.record_reservation(session, reservation, RESERVATION_CREATED, now)
     return reservation
 

@@ -168,6 +168,9 @@ class ReservationCreateApi(APIView):
             sku = SkuField()
             quantity = serializers.IntegerField(min_value=1)
 
+        # Optional: a writer that must find its reservation again after a crash (the orders
+        # service's saga) chooses the id; by default the service picks a uuid4.
+        id = serializers.UUIDField(required=False, allow_null=True, default=None)
         order_id = serializers.UUIDField()
         lines = BoundedListField(child=LineSerializer(), allow_empty=False, max_length=MAX_LINES)
 
@@ -179,7 +182,7 @@ class ReservationCreateApi(APIView):
             409: OpenApiResponse(
                 InsufficientStockErrorSerializer,
                 description="`insufficient_stock` (every short line), or `conflict`: the order "
-                "already has a reservation.",
+                "already has a reservation, or the chosen `id` is taken.",
             ),
         }
     )
@@ -190,6 +193,7 @@ class ReservationCreateApi(APIView):
         reservation = reservation_create(
             order_id=data["order_id"],
             lines=[(line["sku"], line["quantity"]) for line in data["lines"]],
+            reservation_id=data["id"],
         )
         return Response(
             self.OutputSerializer(reservation_get(reservation_id=reservation.id)).data,

@@ -39,6 +39,14 @@ class OrderAlreadyReserved(ConflictError):
         self.order_id = order_id
 
 
+class ReservationAlreadyExists(ConflictError):
+    """A writer-chosen reservation ``id`` is taken (by another order's reservation)."""
+
+    def __init__(self, reservation_id: uuid.UUID) -> None:
+        super().__init__(f"Reservation '{reservation_id}' already exists.")
+        self.reservation_id = reservation_id
+
+
 @dataclass(frozen=True)
 class Shortage:
     sku: str

@@ -24,6 +24,7 @@ from monolith.inventory.errors import (
     OrderAlreadyReserved,
     ProductAlreadyExists,
     ProductNotFound,
+    ReservationAlreadyExists,
     ReservationNotFound,
     ReservationNotPending,
     Shortage,
@@ -150,6 +151,8 @@ def reservation_create(
     with transaction.atomic():
         if Reservation.objects.filter(order_id=order_id).exists():
             raise OrderAlreadyReserved(order_id)
+        if reservation_id is not None and Reservation.objects.filter(id=reservation_id).exists():
+            raise ReservationAlreadyExists(reservation_id)
         products = _lock_products(wanted)
         for sku in wanted:
             if sku not in products:
@@ -178,6 +181,8 @@ def reservation_create(
         except IntegrityError:
             if Reservation.objects.filter(order_id=order_id).exists():
                 raise OrderAlreadyReserved(order_id) from None
+            if Reservation.objects.filter(id=reservation.id).exists():
+                raise ReservationAlreadyExists(reservation.id) from None
             raise
         ReservationLine.objects.bulk_create(
             ReservationLine(reservation=reservation, product_id=sku, quantity=quantity)

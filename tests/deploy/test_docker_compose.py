@@ -89,7 +89,7 @@ def test_each_service_uses_its_own_role_and_database(compose: dict[str, Any]) ->
 def test_init_sql_keeps_each_role_out_of_the_other_databases() -> None:
     """Run deploy/postgres/init.sql (names made unique) on the real server and try to cross over."""
     suffix = uuid.uuid4().hex[:8]
-    owners = ("monolith", "inventory", "payments", "proxy")
+    owners = ("monolith", "inventory", "payments", "orders", "proxy")
     sql = (REPO_ROOT / "deploy/postgres/init.sql").read_text()
     for owner in owners:
         sql = re.sub(rf"\b{owner}\b", f"{owner}_{suffix}", sql)
@@ -129,6 +129,7 @@ def test_the_compose_route_template_is_the_default_table_at_compose_addresses(
         "monolith": "http://monolith:8000",
         "inventory": "http://inventory:8101",
         "payments": "http://payments:8102",
+        "orders": "http://orders:8103",
     }
 
     def without_urls(table: RouteTable) -> dict[str, Upstream]:

@@ -37,6 +37,10 @@ class StackUrls:
         return f"http://127.0.0.1:{self.ports.payments}"
 
     @property
+    def orders_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.orders}"
+
+    @property
     def proxy_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.proxy}"
 
@@ -47,11 +51,11 @@ class StackUrls:
 
 def free_ports() -> Ports:
     """A free port for each listener of the stack."""
-    return Ports(free_port(), free_port(), free_port(), free_port(), free_port())
+    return Ports(*(free_port() for _ in range(6)))
 
 
 def process_spec(name: str, ports: Ports | None = None) -> ProcessSpec:
-    """The stack's process ``name`` (``monolith``, ``inventory``, ``payments``, ``proxy``,
+    """The stack's process ``name`` (``monolith``, ``inventory``, ``payments``, ``orders``, ``proxy``,
     ``worker-monolith``, ``worker-inventory``, ``beat``) as it runs on ``ports`` (the default
     ports when not given: enough for the processes whose command line names no port)."""
     for spec in stack_processes(ports or Ports()):

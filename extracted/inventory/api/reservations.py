@@ -27,7 +27,9 @@ def reservation_create(request: Request, sessions: Sessions, body: Body) -> Cont
     data = reservation_create_input.validate(body.json())
     lines = [(line["sku"], line["quantity"]) for line in data["lines"]]
     with transaction(sessions, dry_run=is_dry_run(request)) as session:
-        reservation = services.reservation_create(session, order_id=data["order_id"], lines=lines)
+        reservation = services.reservation_create(
+            session, order_id=data["order_id"], lines=lines, reservation_id=data["id"]
+        )
         rendered = reservation_body(reservation)
     return ContractJSONResponse(rendered, status_code=201)
 

@@ -47,6 +47,8 @@ reservation_line_input = Serializer({"sku": _sku(), "quantity": IntegerField(min
 
 reservation_create_input = Serializer(
     {
+        # Optional, writer-chosen (see the monolith's ReservationCreateApi).
+        "id": UUIDField(required=False, allow_null=True, default=None),
         "order_id": UUIDField(),
         "lines": ListField(reservation_line_input, allow_empty=False, max_length=MAX_LINES),
     }

@@ -397,6 +397,25 @@ def test_reservation_uuid_forms(pair: Pair, stocked: list[str], order_form: str)
     pair.same("POST", "/api/inventory/reservations/", body=body)
 
 
+def test_reservation_with_a_writer_chosen_id(pair: Pair, stocked: list[str]) -> None:
+    """The orders saga chooses the id, so after a crash it can repeat the create and find it."""
+    chosen = str(uuid.uuid4())
+    body = {
+        "id": chosen,
+        "order_id": str(uuid.uuid4()),
+        "lines": [{"sku": stocked[1], "quantity": 1}],
+    }
+    mono, svc = pair.same("POST", "/api/inventory/reservations/", body=body)
+    assert mono["id"] == svc["id"] == chosen
+    pair.same("POST", "/api/inventory/reservations/", body=body)  # the order already has one
+    taken = {**body, "order_id": str(uuid.uuid4())}
+    mono, _svc = pair.same("POST", "/api/inventory/reservations/", body=taken)
+    assert mono == {"error": "conflict", "detail": f"Reservation '{chosen}' already exists."}
+    mono, _svc = pair.same("POST", "/api/inventory/reservations/", body={**body, "id": "x"})
+    assert mono["fields"] == {"id": ["Must be a valid UUID."]}
+    pair.same("POST", f"/api/inventory/reservations/{chosen}/release/")
+
+
 def test_reservation_lifecycle(pair: Pair) -> None:
     a, b = sku("life-a"), sku("life-b")
     for s in (a, b):

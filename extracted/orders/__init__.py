@@ -1,0 +1,1 @@
+"""The extracted orders service: checkout as a persisted, orchestrated saga (``saga.py``)."""

@@ -1,0 +1,46 @@
+"""Dependencies the routers share: the session factory and the saga runner of the app."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Annotated
+
+from fastapi import Depends
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.requests import Request
+
+from extracted.chassis.request_id import current_request_id
+from extracted.orders.clients.upstream import CallContext
+from extracted.orders.saga import SagaRunner
+
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})$")
+
+
+def get_sessions(request: Request) -> sessionmaker[Session]:
+    sessions: sessionmaker[Session] = request.app.state.sessions
+    return sessions
+
+
+def get_runner(request: Request) -> SagaRunner:
+    runner: SagaRunner = request.app.state.runner
+    return runner
+
+
+def call_context(request: Request, *, dry_run: bool = False) -> CallContext:
+    """The request id and trace of this request, for the calls it makes upstream: the caller's
+    W3C trace when it sent a valid ``traceparent``, else a new one."""
+    match = _TRACEPARENT.match(request.headers.get("traceparent", ""))
+    trace_id, flags = (match.group(1), match.group(2)) if match else (secrets.token_hex(16), "01")
+    if trace_id == "0" * 32:
+        trace_id = secrets.token_hex(16)
+    return CallContext(
+        request_id=current_request_id() or secrets.token_hex(16),
+        trace_id=trace_id,
+        trace_flags=flags,
+        dry_run=dry_run,
+    )
+
+
+Sessions = Annotated[sessionmaker[Session], Depends(get_sessions)]
+Runner = Annotated[SagaRunner, Depends(get_runner)]

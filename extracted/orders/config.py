@@ -1,0 +1,80 @@
+"""The orders service's settings (environment only; embedded-mode defaults)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+
+from extracted.chassis.settings import ServiceSettings
+
+
+class OrdersSettings(ServiceSettings):
+    orders_database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("ORDERS_DATABASE_URL")
+    )
+    #: Run the Alembic migrations to head when the app starts (as in dev and the embedded mode).
+    migrate_on_start: bool = Field(
+        default=True, validation_alias=AliasChoices("ORDERS_MIGRATE_ON_START")
+    )
+
+    # Upstreams: whoever owns the stock and the money (the monolith, or the inventory and
+    # payments services once they do: the same contracts).
+    inventory_url: str = Field(
+        default="http://127.0.0.1:8000", validation_alias=AliasChoices("ORDERS_INVENTORY_URL")
+    )
+    payments_url: str = Field(
+        default="http://127.0.0.1:8000", validation_alias=AliasChoices("ORDERS_PAYMENTS_URL")
+    )
+    #: The service account the saga calls payments as (clients/service_token.py): a fixed token,
+    #: or a username + password exchanged at ``token_url`` (the monolith's /api/auth/token/).
+    service_token: str | None = Field(
+        default=None, validation_alias=AliasChoices("ORDERS_SERVICE_TOKEN")
+    )
+    service_username: str | None = Field(
+        default=None, validation_alias=AliasChoices("ORDERS_SERVICE_USERNAME")
+    )
+    service_password: str | None = Field(
+        default=None, validation_alias=AliasChoices("ORDERS_SERVICE_PASSWORD")
+    )
+    token_url: str = Field(
+        default="http://127.0.0.1:8000/api/auth/token/",
+        validation_alias=AliasChoices("ORDERS_TOKEN_URL"),
+    )
+
+    # Resilience of every upstream call (clients/).
+    connect_timeout_s: float = Field(
+        default=1.0, validation_alias=AliasChoices("ORDERS_CONNECT_TIMEOUT_S")
+    )
+    #: Read timeout: above the fake gateway's slowest answer (``tok_slow_<ms>`` caps at 10 s).
+    read_timeout_s: float = Field(
+        default=12.0, validation_alias=AliasChoices("ORDERS_READ_TIMEOUT_S")
+    )
+    retry_attempts: int = Field(
+        default=3, ge=1, validation_alias=AliasChoices("ORDERS_RETRY_ATTEMPTS")
+    )
+    breaker_failures: int = Field(
+        default=5, ge=1, validation_alias=AliasChoices("ORDERS_BREAKER_FAILURES")
+    )
+    breaker_reset_s: float = Field(
+        default=5.0, validation_alias=AliasChoices("ORDERS_BREAKER_RESET_S")
+    )
+
+    # The saga's recovery loop (recovery.py).
+    recovery_interval_s: float = Field(
+        default=1.0, validation_alias=AliasChoices("ORDERS_RECOVERY_INTERVAL_S")
+    )
+    #: How long a runner owns a saga before another (the recovery loop) may take it over.
+    saga_lease_s: float = Field(default=60.0, validation_alias=AliasChoices("ORDERS_SAGA_LEASE_S"))
+    #: Failed compensation attempts after which a saga is listed as stuck (it is still retried).
+    stuck_after_attempts: int = Field(
+        default=5, ge=1, validation_alias=AliasChoices("ORDERS_STUCK_AFTER_ATTEMPTS")
+    )
+    #: Longest pause between two attempts of a failing compensation.
+    retry_max_backoff_s: float = Field(
+        default=30.0, validation_alias=AliasChoices("ORDERS_RETRY_MAX_BACKOFF_S")
+    )
+    #: TEST ONLY (crash.py): SIGKILL this process at the named saga point.
+    crash_at: str | None = Field(default=None, validation_alias=AliasChoices("ORDERS_CRASH_AT"))
+
+    @property
+    def database_url(self) -> str:
+        return self.orders_database_url or self.sqlite_url("orders.sqlite3")

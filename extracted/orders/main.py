@@ -1,0 +1,125 @@
+"""The orders service's ASGI app: ``uvicorn extracted.orders.main:app``.
+
+``create_app()`` wires the chassis (request ids, dry runs, identity, the contract's error bodies,
+health) around the orders routers, builds one client per upstream (each with its breaker) and the
+saga runner, and on start-up runs the Alembic migrations (unless ``ORDERS_MIGRATE_ON_START=0``)
+and starts the saga recovery loop (recovery.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from extracted.chassis.allow_header import AllowHeaderMiddleware
+from extracted.chassis.dry_run import DryRunMiddleware
+from extracted.chassis.errors import install_error_handlers
+from extracted.chassis.health import health_router
+from extracted.chassis.host_check import HostCheckMiddleware
+from extracted.chassis.identity import IdentitySettings
+from extracted.chassis.path_decoding import DjangoPathMiddleware
+from extracted.chassis.request_id import RequestIdMiddleware
+from extracted.chassis.server_error import ServerErrorMiddleware
+from extracted.orders import migrate
+from extracted.orders.api import internal, orders
+from extracted.orders.clients.breaker import CircuitBreaker
+from extracted.orders.clients.inventory import InventoryClient
+from extracted.orders.clients.payments import PaymentsClient
+from extracted.orders.clients.service_token import ServiceToken
+from extracted.orders.clients.upstream import Upstream
+from extracted.orders.config import OrdersSettings
+from extracted.orders.crash import CrashPoints
+from extracted.orders.database import sessions_for
+from extracted.orders.metrics import OrdersMetrics
+from extracted.orders.recovery import RecoveryLoop
+from extracted.orders.saga import SagaRunner
+
+
+def _upstream(name: str, url: str, settings: OrdersSettings) -> Upstream:
+    return Upstream(
+        name,
+        url,
+        breaker=CircuitBreaker(
+            failures=settings.breaker_failures, reset_s=settings.breaker_reset_s
+        ),
+        connect_timeout_s=settings.connect_timeout_s,
+        read_timeout_s=settings.read_timeout_s,
+        retry_attempts=settings.retry_attempts,
+    )
+
+
+def create_app(
+    settings: OrdersSettings | None = None,
+    *,
+    sessions: sessionmaker[Session] | None = None,
+    recovery: bool = True,
+) -> FastAPI:
+    settings = settings or OrdersSettings()
+    url = settings.database_url
+    sessions = sessions if sessions is not None else sessions_for(url)
+    inventory = _upstream("inventory", settings.inventory_url, settings)
+    payments = _upstream("payments", settings.payments_url, settings)
+    token = ServiceToken(
+        fixed=settings.service_token,
+        username=settings.service_username,
+        password=settings.service_password,
+        token_url=settings.token_url,
+    )
+    metrics = OrdersMetrics()
+    runner = SagaRunner(
+        sessions=sessions,
+        inventory=InventoryClient(inventory),
+        payments=PaymentsClient(payments, token),
+        settings=settings,
+        metrics=metrics,
+        crash=CrashPoints(settings.crash_at),
+    )
+    loop = RecoveryLoop(runner, sessions, interval_s=settings.recovery_interval_s)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.migrate_on_start:
+            await run_in_threadpool(migrate.upgrade, url)
+        if recovery:
+            loop.start()
+        try:
+            yield
+        finally:
+            if recovery:
+                await run_in_threadpool(loop.stop)
+            inventory.close()
+            payments.close()
+
+    app = FastAPI(
+        title="orders",
+        lifespan=lifespan,
+        redirect_slashes=False,  # the contract: a path without its "/" is an unknown URL
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.settings = settings
+    app.state.sessions = sessions
+    app.state.runner = runner
+    app.state.recovery = loop
+    app.state.metrics = metrics
+    app.state.breakers = {"inventory": inventory.breaker, "payments": payments.breaker}
+    app.state.token_verifier = IdentitySettings().verifier()
+    install_error_handlers(app)
+    routers = [health_router(lambda: app.state.sessions), orders.router, internal.router]
+    app.add_middleware(AllowHeaderMiddleware, routes=[r for rt in routers for r in rt.routes])
+    app.add_middleware(ServerErrorMiddleware)
+    app.add_middleware(DryRunMiddleware)
+    app.add_middleware(HostCheckMiddleware)
+    app.add_middleware(DjangoPathMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+app = create_app()
