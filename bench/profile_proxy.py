@@ -130,7 +130,7 @@ def _serve_ablated(name: str) -> int:
 
 def _use_raw_client() -> None:
     """The hybrid: aiohttp's server, the upstream call on bench/raw_proxy.py's raw client."""
-    from multidict import CIMultiDict, CIMultiDictProxy
+    from multidict import CIMultiDict
 
     from bench.raw_proxy import RawClientPool
     from proxy import forward
@@ -163,10 +163,7 @@ def _use_raw_client() -> None:
             raise forward.UpstreamFailure(name, "timeout", "no answer in time") from err
         except OSError as err:
             raise forward.UpstreamFailure(name, "connect", str(err)) from err
-        out: CIMultiDict[str] = CIMultiDict(
-            (k.decode("latin-1"), v.decode("latin-1")) for k, v in raw
-        )
-        return forward.UpstreamResponse(status, CIMultiDictProxy(out), payload)
+        return forward.UpstreamResponse(status, raw, payload)
 
     forward.UpstreamPool.send = send  # type: ignore[method-assign]
 

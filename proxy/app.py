@@ -26,7 +26,6 @@ import logging
 import re
 import signal
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from aiohttp import HttpVersion10, HttpVersion11, web
@@ -34,23 +33,18 @@ from multidict import CIMultiDict
 
 from proxy import headers as hdr
 from proxy.admin import admin_app
-from proxy.config import SAFE_METHODS, RouteTable, Upstream
+from proxy.config import SAFE_METHODS, RouteTable
 from proxy.connection import GuardedRequestHandler, GuardedServer
 from proxy.diffstore import DiffStore
-from proxy.forward import (
-    IDEMPOTENT,
-    RETRYABLE_STATUSES,
-    UpstreamFailure,
-    UpstreamPool,
-    UpstreamResponse,
-    should_fall_back,
-    should_retry,
-)
+from proxy.forward import UpstreamPool, UpstreamResponse
 from proxy.metrics import ProxyMetrics
+from proxy.raw_client import encode_request
+from proxy.raw_http import ProxyError
 from proxy.read_your_writes import WriteMemory
 from proxy.reload import RouteWatcher
 from proxy.resilience import Breakers, RetryBudgets
-from proxy.routing import Decision, RequestFacts
+from proxy.retrying import Forwarder
+from proxy.routing import RequestFacts
 from proxy.settings import ProxySettings, split_host_port
 from proxy.shadow import ShadowJob, ShadowQueue
 from proxy.synclag import SyncLag
@@ -59,16 +53,6 @@ log = logging.getLogger("proxy")
 
 #: Encodings that make one path mean two things to two parsers: refused before matching.
 _AMBIGUOUS = re.compile(r"%(2[fF]|5[cC]|00)|\\")
-
-
-class ProxyError(Exception):
-    """An answer the proxy gives itself, in the contract's error shape."""
-
-    def __init__(self, status: int, code: str, detail: str, close: bool = False) -> None:
-        super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
-        #: Close the connection after answering (the request's body framing is not trusted).
-        self.close = close or status == 413
 
 
 def _error_response(err: ProxyError, *, route: str, request_id: str) -> web.Response:
@@ -127,16 +111,6 @@ async def _read_body(request: web.BaseRequest, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _failure_error(failure: UpstreamFailure) -> ProxyError:
-    if failure.kind == "timeout":
-        return ProxyError(504, "gateway_timeout", f"Upstream {failure.detail}.")
-    if failure.kind == "breaker_open":
-        return ProxyError(
-            503, "service_unavailable", f"Upstream {failure.upstream}: circuit is open."
-        )
-    return ProxyError(502, "bad_gateway", f"Upstream {failure.upstream}: {failure.detail}.")
-
-
 @dataclass
 class ProxyServer:
     settings: ProxySettings
@@ -149,117 +123,8 @@ class ProxyServer:
     budgets: RetryBudgets = field(default_factory=RetryBudgets)
     trust: hdr.ForwardedTrust = field(default_factory=hdr.ForwardedTrust)
 
-    async def _send(
-        self,
-        name: str,
-        upstreams: Mapping[str, Upstream],
-        method: str,
-        path_qs: str,
-        headers: CIMultiDict[str],
-        body: bytes,
-    ) -> UpstreamResponse:
-        """One call to an upstream; its breaker and error counters see the outcome."""
-        breaker = self.breakers.get(name)
-        try:
-            answer = await self.pool.send(name, upstreams[name], method, path_qs, headers, body)
-        except UpstreamFailure as err:
-            self.metrics.observe_upstream_error(upstream=name, kind=err.kind)
-            if breaker is not None:
-                breaker.record(ok=False)
-            raise
-        except BaseException:  # cancelled (client went away): no verdict on the upstream
-            if breaker is not None:
-                breaker.abandon()
-            raise
-        if answer.status >= 500:
-            self.metrics.observe_upstream_error(upstream=name, kind="5xx")
-        if breaker is not None:
-            breaker.record(ok=answer.status < 500)
-        return answer
-
-    async def _attempt(
-        self,
-        name: str,
-        upstreams: Mapping[str, Upstream],
-        method: str,
-        path_qs: str,
-        headers: CIMultiDict[str],
-        body: bytes,
-    ) -> tuple[UpstreamResponse | None, UpstreamFailure | None]:
-        """Call ``name``, and call it again (``retry.attempts`` times at most) while the answer
-        is retryable (:func:`~proxy.forward.should_retry`), its circuit is closed and its retry
-        budget has room. The last answer or failure is returned."""
-        budgets = self.budgets
-        retry = upstreams[name].retry
-        tries_left = retry.attempts
-        retrying = False
-        budgets.begin(name)
-        try:
-            while True:
-                answer: UpstreamResponse | None = None
-                failure: UpstreamFailure | None = None
-                try:
-                    answer = await self._send(name, upstreams, method, path_qs, headers, body)
-                except UpstreamFailure as err:
-                    failure = err
-                finally:
-                    if retrying:
-                        budgets.retry_done(name)
-                        retrying = False
-                if answer is not None and answer.status not in RETRYABLE_STATUSES:
-                    return answer, None  # the common case, decided in one test
-                if not tries_left or not should_retry(
-                    method,
-                    failure=failure.kind if failure is not None else None,
-                    status=answer.status if answer is not None else None,
-                ):
-                    return answer, failure
-                breaker = self.breakers.get(name)
-                if breaker is not None and breaker.state != "closed":
-                    return answer, failure
-                if not budgets.try_retry(name, retry):
-                    self.metrics.observe_retry(upstream=name, sent=False)
-                    return answer, failure
-                self.metrics.observe_retry(upstream=name, sent=True)
-                tries_left -= 1
-                retrying = True
-        finally:
-            budgets.end(name)
-
-    async def _forward(
-        self,
-        decision: Decision,
-        upstreams: Mapping[str, Upstream],
-        method: str,
-        path_qs: str,
-        headers: CIMultiDict[str],
-        body: bytes,
-    ) -> tuple[str, UpstreamResponse]:
-        """The primary upstream's answer, or the fallback's for an idempotent request when the
-        primary gave none, gave a 5xx, or its circuit is open. ProxyError when nobody answered."""
-        name = decision.primary
-        assert name is not None
-        answer: UpstreamResponse | None = None
-        failure: UpstreamFailure | None = None
-        breaker = self.breakers.get(name)
-        can_fall_back = decision.fallback is not None and method in IDEMPOTENT
-        if can_fall_back and breaker is not None and not breaker.allow():
-            failure = UpstreamFailure(name, "breaker_open", "circuit is open")
-        else:
-            answer, failure = await self._attempt(name, upstreams, method, path_qs, headers, body)
-        status = answer.status if answer is not None else None
-        if decision.fallback and should_fall_back(
-            method, fallback=decision.fallback, status=status
-        ):
-            self.metrics.observe_fallback(
-                route=decision.route_name, from_upstream=name, to_upstream=decision.fallback
-            )
-            name = decision.fallback
-            answer, failure = await self._attempt(name, upstreams, method, path_qs, headers, body)
-        if answer is None:
-            assert failure is not None
-            raise _failure_error(failure)
-        return name, answer
+    def __post_init__(self) -> None:
+        self.forwarder = Forwarder(self.pool, self.metrics, self.breakers, self.budgets)
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         started = time.perf_counter()
@@ -292,9 +157,14 @@ class ProxyServer:
             )
             path_qs = request.raw_path
             upstreams = snapshot.table.upstreams
-            upstream_name, answer = await self._forward(
-                decision, upstreams, method, path_qs, upstream_headers, body
+            head = encode_request(
+                method,
+                path_qs,
+                upstream_headers.items(),
+                body,
+                default_host=self.pool.host_header(upstreams[decision.primary]),
             )
+            upstream_name, answer = await self.forwarder.forward(decision, upstreams, method, head)
             ryw = decision.route.read_your_writes if decision.route is not None else None
             if ryw is not None and method not in SAFE_METHODS and answer.status < 500:
                 assert decision.route is not None and decision.key is not None
