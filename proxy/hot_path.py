@@ -69,6 +69,7 @@ MAX_PIPELINED = 16
 
 _SANE_ID = hdr._SANE_REQUEST_ID
 _HEAD_TOO_LARGE = ProxyError(431, "headers_too_large", "Request header fields too large.", True)
+_INTERNAL = ProxyError(500, "internal_error", "The proxy failed on this request.", True)
 _HEAD_TIMEOUT = ProxyError(
     408, "request_timeout", "The request head was not sent in time.", close=True
 )
@@ -216,6 +217,10 @@ class Exchange:
         except ProxyError as err:
             self.fail(err)
             return
+        except Exception:  # a bug must cost one 500, not a hung connection
+            log.exception("proxy: %s %r failed before going upstream", self.method, self.target)
+            self.fail(_INTERNAL)
+            return
         forwarder = hot.forwarder
         if forwarder.must_detour(decision, self.method):
             self.slow(None)
@@ -235,7 +240,11 @@ class Exchange:
                 status < 500 or not self.decision.fallback or self.method not in IDEMPOTENT
             ):
                 forwarder.budgets.end(name)
-                self.answer(name, answer)
+                try:
+                    self.answer(name, answer)
+                except Exception:  # a bug must cost this request, not the upstream connection
+                    log.exception("proxy: answering %s %r failed", self.method, self.target)
+                    self.conn.abort(_INTERNAL)
                 return
         self.slow((answer, failure))
 
@@ -252,6 +261,10 @@ class Exchange:
             )
         except ProxyError as err:
             self.fail(err)
+            return
+        except Exception:
+            log.exception("proxy: %s %r failed upstream", self.method, self.target)
+            self.fail(_INTERNAL)
             return
         self.answer(name, answer)
 
