@@ -5,18 +5,18 @@ proxy`` pinned to CPU 0, every route in ``monolith`` mode pointed at ``bench/fas
 on CPU 1, ``wrk`` on CPU 1 with ``--connections`` keep-alive connections):
 
 * **Profile**: ``py-spy record`` samples the proxy while ``wrk`` loads it. Every sample is given
-  to one part of the hot path by its innermost frame that belongs to a known part (our header
-  hygiene, request ids and trace context, routing, metrics, glue in ``proxy/app.py``, aiohttp's
-  client, aiohttp's server, asyncio/uvloop); a sample with no Python frame above the event loop
+  to one part of the hot path by its innermost frame that belongs to a known part (the client
+  listener ``proxy/hot_path.py``, header hygiene and framing ``proxy/raw_http.py``, the upstream
+  client ``proxy/raw_client.py``, routing, retries and breakers, metrics, httptools,
+  asyncio/uvloop); a sample with no Python frame above the event loop
   is the loop itself (uvloop's C code: polling, socket reads and writes). With ``--native``, C
   frames are sampled too, but py-spy must then pause the process for every sample: the
   proxy served ~1/5 of its rate under it, so read ``--native`` for C hot spots only.
-* **Ablations** (``--ablate``): the same proxy with one part stubbed out (metrics not recorded;
-  request id and traceparent constant; headers copied without hygiene; all three), interleaved
-  with the full proxy over ``--rounds`` rounds. The req/s each stub gains is the most that
-  making that part cheaper could gain. One more variant, ``rawclient``, keeps everything and
-  swaps aiohttp's client for ``bench.raw_proxy.RawClientPool`` (httptools on a raw protocol).
-  The stubs exist only in this benchmark's processes (``--serve-ablated``); ``proxy/`` is not
+* **Ablations** (``--ablate``): the same proxy with metrics not recorded, interleaved with the
+  full proxy over ``--rounds`` rounds: the req/s the stub gains is the most that making metrics
+  cheaper could gain. (The aiohttp-era stubs - request ids, header hygiene, the upstream client
+  - went with the aiohttp hot path; their figures are in docs/proxy-hot-path.md.) The stubs
+  exist only in this benchmark's processes (``--serve-ablated``); ``proxy/`` is not
   changed.
 
 Prints the top costs and writes ``bench/results/profile_proxy.json``. Needs ``py-spy``
@@ -55,33 +55,15 @@ RESULTS = REPO_ROOT / "bench" / "results" / "profile_proxy.json"
 #: metrics.
 PARTS: list[tuple[str, re.Pattern[str]]] = [
     ("metrics", re.compile(r"prometheus_client/|proxy/metrics\.py")),
-    ("request id + traceparent", re.compile(r"^(request_id|traceparent) \(.*proxy/headers\.py")),
-    ("header hygiene", re.compile(r"proxy/headers\.py")),
+    ("header hygiene + framing (proxy/raw_http.py)", re.compile(r"proxy/(raw_http|headers)\.py")),
     (
         "routing decision",
-        re.compile(
-            r"proxy/(routing|sticky|read_your_writes|config)\.py|"
-            r"^(_check_path|_check_framing) \(.*proxy/app\.py"
-        ),
+        re.compile(r"proxy/(routing|sticky|read_your_writes|config)\.py"),
     ),
-    ("retry budget + breaker", re.compile(r"proxy/resilience\.py")),
-    ("upstream call (proxy/forward.py)", re.compile(r"proxy/forward\.py")),
-    ("head limits + deadline (proxy/connection.py)", re.compile(r"proxy/connection\.py")),
-    ("handler glue (proxy/app.py)", re.compile(r"proxy/app\.py")),
-    (
-        "aiohttp client",
-        re.compile(
-            r"aiohttp/(client|connector|client_reqrep|client_proto|client_exceptions|"
-            r"tracing|cookiejar|helpers)|yarl/"
-        ),
-    ),
-    (
-        "aiohttp server",
-        re.compile(
-            r"aiohttp/(web_|http_|base_protocol|streams|abc|payload|_http|compression)|"
-            r"_http_parser|_http_writer|multidict"
-        ),
-    ),
+    ("retry budget + breaker", re.compile(r"proxy/(resilience|retrying)\.py")),
+    ("upstream client (proxy/raw_client.py)", re.compile(r"proxy/(raw_client|forward)\.py")),
+    ("client listener (proxy/hot_path.py)", re.compile(r"proxy/hot_path\.py")),
+    ("httptools", re.compile(r"httptools/")),
     ("asyncio / uvloop (Python side)", re.compile(r"asyncio/|uvloop/")),
     ("bench/raw_proxy.py (the prototype, --target raw)", re.compile(r"bench/raw_proxy\.py")),
 ]
@@ -93,82 +75,21 @@ _LOOP_ROOT = re.compile(
 EVENT_LOOP = "event loop (uvloop C: poll, socket I/O)"
 OTHER = "other"
 
-# The proxy with one part stubbed (--serve-ablated NAME): only this process is patched.
-ABLATIONS = ("none", "metrics", "ids", "headers", "all", "rawclient")
+# The proxy with one part stubbed (--serve-ablated NAME): only this process is patched. (The
+# aiohttp-era stubs of request ids, header hygiene and the upstream client are gone with the
+# aiohttp hot path; docs/proxy-hot-path.md keeps their figures.)
+ABLATIONS = ("none", "metrics")
 
 
 def _serve_ablated(name: str) -> int:
-    from multidict import CIMultiDict
-
     from proxy import __main__ as proxy_main
-    from proxy import headers as hdr
     from proxy import metrics as proxy_metrics
 
-    if name in ("metrics", "all"):
+    if name == "metrics":
         proxy_metrics.ProxyMetrics.observe_request = (  # type: ignore[method-assign]
             lambda self, **kwargs: None
         )
-    if name in ("ids", "all"):
-        hdr.request_id = lambda headers: "0" * 32
-        hdr.traceparent = lambda headers: "00-" + "1" * 32 + "-" + "2" * 16 + "-01"
-    if name in ("headers", "all"):
-
-        def upstream_request_headers(headers: Any, **kwargs: Any) -> CIMultiDict[str]:
-            out: CIMultiDict[str] = CIMultiDict(headers)
-            out.popall("Connection", None)
-            return out
-
-        def client_response_headers(headers: Any, **kwargs: Any) -> CIMultiDict[str]:
-            return CIMultiDict(headers)
-
-        hdr.upstream_request_headers = upstream_request_headers
-        hdr.client_response_headers = client_response_headers
-    if name == "rawclient":
-        _use_raw_client()
     return proxy_main.main()
-
-
-def _use_raw_client() -> None:
-    """The hybrid: aiohttp's server, the upstream call on bench/raw_proxy.py's raw client."""
-    from multidict import CIMultiDict, CIMultiDictProxy
-
-    from bench.raw_proxy import RawClientPool
-    from proxy import forward
-
-    pools: dict[str, RawClientPool] = {}
-
-    async def send(
-        self: forward.UpstreamPool,
-        name: str,
-        upstream: Any,
-        method: str,
-        path_qs: str,
-        headers: CIMultiDict[str],
-        body: bytes,
-    ) -> forward.UpstreamResponse:
-        pool = pools.get(upstream.url)
-        if pool is None:
-            host, _, port = upstream.url.removeprefix("http://").rpartition(":")
-            pool = pools[upstream.url] = RawClientPool(host, int(port))
-        head = [f"{method} {path_qs} HTTP/1.1\r\n".encode()]
-        head += [f"{k}: {v}\r\n".encode("latin-1") for k, v in headers.items()]
-        if body or method not in forward.IDEMPOTENT:
-            head.append(b"Content-Length: %d\r\n" % len(body))
-        head += (b"\r\n", body)
-        try:
-            status, raw, payload = await pool.request(
-                head, is_head=method == "HEAD", timeout_s=upstream.timeout_s
-            )
-        except TimeoutError as err:
-            raise forward.UpstreamFailure(name, "timeout", "no answer in time") from err
-        except OSError as err:
-            raise forward.UpstreamFailure(name, "connect", str(err)) from err
-        out: CIMultiDict[str] = CIMultiDict(
-            (k.decode("latin-1"), v.decode("latin-1")) for k, v in raw
-        )
-        return forward.UpstreamResponse(status, CIMultiDictProxy(out), payload)
-
-    forward.UpstreamPool.send = send  # type: ignore[method-assign]
 
 
 def classify(stack: str) -> str:

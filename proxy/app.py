@@ -1,353 +1,40 @@
-"""The proxy process: the client-facing hot path, and wiring of every part of the façade.
+"""The proxy process: wiring of every part of the façade around its hot path.
 
-Server side: aiohttp's low-level ``web.Server`` on uvloop. ``bench/upstream_client.py`` runs the
-same minimal proxy (aiohttp client) on it and on uvicorn (raw ASGI, uvloop + httptools, no
-framework): the two are on par on one core (aiohttp/uvicorn ratio of medians 0.90x-1.36x across
-runs on this shared 2-core machine; figures in ``bench/README.md``), so the tie is broken by: one
-event loop and one HTTP stack shared with the upstream client, no ASGI translation of headers
-and bodies, and no router or middleware on the hot path (the routing decision is ours). The
-admin API is an ordinary ``web.Application`` on its own port.
-
-A request, top to bottom (:meth:`ProxyServer.handle`): refuse ambiguous paths and framing ->
-decide the route (read-your-writes memory included) -> read the body (limit) -> clean the
-headers -> send to the primary upstream, retrying an idempotent request once on a connection
-failure or 502-504 under the upstream's retry budget (:meth:`ProxyServer._attempt`); a read goes
-once to the route's fallback when the primary gives no answer, a 5xx, or has its circuit open
-(:meth:`ProxyServer._forward`) -> remember which side took a write -> queue a shadow copy ->
-answer, and count. Head limits (431) and the head-read deadline (408) are enforced per
-connection (``proxy/connection.py``) before a request reaches :meth:`ProxyServer.handle`.
+The client-facing listener is ``proxy/hot_path.py`` (raw ``asyncio.Protocol`` connections,
+httptools' parser), the upstream client ``proxy/raw_client.py``; both replaced aiohttp's server
+and client, which were two thirds of the proxy's CPU (docs/proxy-hot-path.md). A request, top to
+bottom: refuse what is ambiguous (framing, head limits and deadline, paths) -> decide the route
+(read-your-writes memory included) -> clean the headers -> send to the primary upstream; a
+retryable answer, a failure or an open circuit goes through ``proxy/retrying.py`` (retries
+under budget, fallback) -> remember which side took a write -> queue a shadow copy -> answer,
+and count. The admin API (``proxy/admin.py``) is an ordinary aiohttp ``web.Application`` on its
+own port: it is not per request.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import re
 import signal
-import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 
-from aiohttp import HttpVersion10, HttpVersion11, web
-from multidict import CIMultiDict
+from aiohttp import web
 
 from proxy import headers as hdr
 from proxy.admin import admin_app
-from proxy.config import SAFE_METHODS, RouteTable, Upstream
-from proxy.connection import GuardedRequestHandler, GuardedServer
+from proxy.config import RouteTable
 from proxy.diffstore import DiffStore
-from proxy.forward import (
-    IDEMPOTENT,
-    RETRYABLE_STATUSES,
-    UpstreamFailure,
-    UpstreamPool,
-    UpstreamResponse,
-    should_fall_back,
-    should_retry,
-)
+from proxy.forward import UpstreamPool
+from proxy.hot_path import HotPath
 from proxy.metrics import ProxyMetrics
 from proxy.read_your_writes import WriteMemory
 from proxy.reload import RouteWatcher
-from proxy.resilience import Breakers, RetryBudgets
-from proxy.routing import Decision, RequestFacts
+from proxy.resilience import Breakers
+from proxy.retrying import Forwarder
 from proxy.settings import ProxySettings, split_host_port
-from proxy.shadow import ShadowJob, ShadowQueue
+from proxy.shadow import ShadowQueue
 from proxy.synclag import SyncLag
 
 log = logging.getLogger("proxy")
-
-#: Encodings that make one path mean two things to two parsers: refused before matching.
-_AMBIGUOUS = re.compile(r"%(2[fF]|5[cC]|00)|\\")
-
-
-class ProxyError(Exception):
-    """An answer the proxy gives itself, in the contract's error shape."""
-
-    def __init__(self, status: int, code: str, detail: str, close: bool = False) -> None:
-        super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
-        #: Close the connection after answering (the request's body framing is not trusted).
-        self.close = close or status == 413
-
-
-def _error_response(err: ProxyError, *, route: str, request_id: str) -> web.Response:
-    resp = web.Response(
-        status=err.status,
-        body=json.dumps({"error": err.code, "detail": err.detail}).encode(),
-        content_type="application/json",
-    )
-    resp.headers[hdr.UPSTREAM] = "-"
-    resp.headers[hdr.ROUTE] = route
-    resp.headers[hdr.REQUEST_ID] = request_id
-    return resp
-
-
-def _check_path(raw_path: str, path: str) -> None:
-    if not raw_path.startswith("/"):
-        raise ProxyError(400, "malformed_request", "Only origin-form request targets are served.")
-    raw = raw_path.split("?", 1)[0]
-    # A dot segment, also as ``..;x`` (servlet containers drop ``;params`` before resolving).
-    if _AMBIGUOUS.search(raw) or any(
-        seg.split(";", 1)[0] in (".", "..") for seg in path.split("/")
-    ):
-        raise ProxyError(400, "malformed_request", "Ambiguous path encoding refused.")
-
-
-def _check_framing(request: web.BaseRequest) -> None:
-    """Refuse what the parser accepted but an upstream could read differently (the proxy
-    re-frames the body it forwards, so only an unambiguous request may pass)."""
-    version = request.version
-    if version != HttpVersion11 and version != HttpVersion10:
-        raise ProxyError(400, "malformed_request", "Only HTTP/1.0 and HTTP/1.1 are served.", True)
-    codings = request.headers.getall("Transfer-Encoding", None)
-    if codings is not None and (
-        version != HttpVersion11 or len(codings) != 1 or codings[0].strip().lower() != "chunked"
-    ):
-        raise ProxyError(
-            400, "malformed_request", "Transfer-Encoding other than chunked refused.", True
-        )
-    if request.rel_url.raw_fragment:
-        raise ProxyError(400, "malformed_request", "A request target has no fragment.", True)
-
-
-async def _read_body(request: web.BaseRequest, limit: int) -> bytes:
-    length = request.content_length
-    if length is not None and length > limit:
-        raise ProxyError(413, "payload_too_large", f"Request body exceeds {limit} bytes.")
-    if not request.body_exists:
-        return b""
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await request.content.readany():
-        size += len(chunk)
-        if size > limit:
-            raise ProxyError(413, "payload_too_large", f"Request body exceeds {limit} bytes.")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _failure_error(failure: UpstreamFailure) -> ProxyError:
-    if failure.kind == "timeout":
-        return ProxyError(504, "gateway_timeout", f"Upstream {failure.detail}.")
-    if failure.kind == "breaker_open":
-        return ProxyError(
-            503, "service_unavailable", f"Upstream {failure.upstream}: circuit is open."
-        )
-    return ProxyError(502, "bad_gateway", f"Upstream {failure.upstream}: {failure.detail}.")
-
-
-@dataclass
-class ProxyServer:
-    settings: ProxySettings
-    watcher: RouteWatcher
-    pool: UpstreamPool
-    metrics: ProxyMetrics
-    shadow: ShadowQueue
-    breakers: Breakers
-    writes: WriteMemory
-    budgets: RetryBudgets = field(default_factory=RetryBudgets)
-    trust: hdr.ForwardedTrust = field(default_factory=hdr.ForwardedTrust)
-
-    async def _send(
-        self,
-        name: str,
-        upstreams: Mapping[str, Upstream],
-        method: str,
-        path_qs: str,
-        headers: CIMultiDict[str],
-        body: bytes,
-    ) -> UpstreamResponse:
-        """One call to an upstream; its breaker and error counters see the outcome."""
-        breaker = self.breakers.get(name)
-        try:
-            answer = await self.pool.send(name, upstreams[name], method, path_qs, headers, body)
-        except UpstreamFailure as err:
-            self.metrics.observe_upstream_error(upstream=name, kind=err.kind)
-            if breaker is not None:
-                breaker.record(ok=False)
-            raise
-        except BaseException:  # cancelled (client went away): no verdict on the upstream
-            if breaker is not None:
-                breaker.abandon()
-            raise
-        if answer.status >= 500:
-            self.metrics.observe_upstream_error(upstream=name, kind="5xx")
-        if breaker is not None:
-            breaker.record(ok=answer.status < 500)
-        return answer
-
-    async def _attempt(
-        self,
-        name: str,
-        upstreams: Mapping[str, Upstream],
-        method: str,
-        path_qs: str,
-        headers: CIMultiDict[str],
-        body: bytes,
-    ) -> tuple[UpstreamResponse | None, UpstreamFailure | None]:
-        """Call ``name``, and call it again (``retry.attempts`` times at most) while the answer
-        is retryable (:func:`~proxy.forward.should_retry`), its circuit is closed and its retry
-        budget has room. The last answer or failure is returned."""
-        budgets = self.budgets
-        retry = upstreams[name].retry
-        tries_left = retry.attempts
-        retrying = False
-        budgets.begin(name)
-        try:
-            while True:
-                answer: UpstreamResponse | None = None
-                failure: UpstreamFailure | None = None
-                try:
-                    answer = await self._send(name, upstreams, method, path_qs, headers, body)
-                except UpstreamFailure as err:
-                    failure = err
-                finally:
-                    if retrying:
-                        budgets.retry_done(name)
-                        retrying = False
-                if answer is not None and answer.status not in RETRYABLE_STATUSES:
-                    return answer, None  # the common case, decided in one test
-                if not tries_left or not should_retry(
-                    method,
-                    failure=failure.kind if failure is not None else None,
-                    status=answer.status if answer is not None else None,
-                ):
-                    return answer, failure
-                breaker = self.breakers.get(name)
-                if breaker is not None and breaker.state != "closed":
-                    return answer, failure
-                if not budgets.try_retry(name, retry):
-                    self.metrics.observe_retry(upstream=name, sent=False)
-                    return answer, failure
-                self.metrics.observe_retry(upstream=name, sent=True)
-                tries_left -= 1
-                retrying = True
-        finally:
-            budgets.end(name)
-
-    async def _forward(
-        self,
-        decision: Decision,
-        upstreams: Mapping[str, Upstream],
-        method: str,
-        path_qs: str,
-        headers: CIMultiDict[str],
-        body: bytes,
-    ) -> tuple[str, UpstreamResponse]:
-        """The primary upstream's answer, or the fallback's for an idempotent request when the
-        primary gave none, gave a 5xx, or its circuit is open. ProxyError when nobody answered."""
-        name = decision.primary
-        assert name is not None
-        answer: UpstreamResponse | None = None
-        failure: UpstreamFailure | None = None
-        breaker = self.breakers.get(name)
-        can_fall_back = decision.fallback is not None and method in IDEMPOTENT
-        if can_fall_back and breaker is not None and not breaker.allow():
-            failure = UpstreamFailure(name, "breaker_open", "circuit is open")
-        else:
-            answer, failure = await self._attempt(name, upstreams, method, path_qs, headers, body)
-        status = answer.status if answer is not None else None
-        if decision.fallback and should_fall_back(
-            method, fallback=decision.fallback, status=status
-        ):
-            self.metrics.observe_fallback(
-                route=decision.route_name, from_upstream=name, to_upstream=decision.fallback
-            )
-            name = decision.fallback
-            answer, failure = await self._attempt(name, upstreams, method, path_qs, headers, body)
-        if answer is None:
-            assert failure is not None
-            raise _failure_error(failure)
-        return name, answer
-
-    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        started = time.perf_counter()
-        method = request.method
-        peer = request.remote or "unknown"
-        trusted = self.trust.trusts(peer)
-        client_addr = self.trust.client_address(peer, request.headers) if trusted else peer
-        request_id = hdr.request_id(request.headers)
-        snapshot = self.watcher.current  # one read: this request uses one table throughout
-        route_name, mode, upstream_name = "-", "monolith", "-"
-        try:
-            _check_path(request.raw_path, request.path)
-            _check_framing(request)
-            decision = snapshot.router.decide(
-                RequestFacts(method, request.path, request.headers, client_addr),
-                None,
-                self.writes,
-            )
-            route_name, mode = decision.route_name, decision.mode
-            if decision.primary is None:
-                raise ProxyError(404, "not_found", "Not found.")
-            body = await _read_body(request, self.settings.max_body_bytes)
-            upstream_headers = hdr.upstream_request_headers(
-                request.headers,
-                client_addr=peer,
-                scheme=request.scheme,
-                request_id=request_id,
-                traceparent=hdr.traceparent(request.headers),
-                trusted=trusted,
-            )
-            path_qs = request.raw_path
-            upstreams = snapshot.table.upstreams
-            upstream_name, answer = await self._forward(
-                decision, upstreams, method, path_qs, upstream_headers, body
-            )
-            ryw = decision.route.read_your_writes if decision.route is not None else None
-            if ryw is not None and method not in SAFE_METHODS and answer.status < 500:
-                assert decision.route is not None and decision.key is not None
-                self.writes.remember(
-                    decision.route.write_group, decision.key, upstream_name, ryw.window_s
-                )
-            if decision.shadow is not None and decision.route is not None:
-                self.shadow.submit(
-                    ShadowJob(
-                        route=route_name,
-                        rules=decision.route.compare,
-                        target_name=decision.shadow,
-                        target=upstreams[decision.shadow],
-                        method=method,
-                        path_qs=path_qs,
-                        headers=upstream_headers,
-                        body=body,
-                        stored_headers=hdr.sanitised_for_storage(request.headers),
-                        expected=answer,
-                    )
-                )
-            response = _client_response(
-                answer, upstream=upstream_name, route=route_name, request_id=request_id
-            )
-        except ProxyError as err:
-            response = _error_response(err, route=route_name, request_id=request_id)
-            if err.close:
-                response.force_close()  # the rest of the body is not worth reading, or not safe
-        protocol = request.protocol
-        if isinstance(protocol, GuardedRequestHandler):
-            protocol.expect_next_head()
-        self.metrics.observe_request(
-            route=route_name,
-            upstream=upstream_name,
-            mode=mode,
-            status=response.status,
-            seconds=time.perf_counter() - started,
-        )
-        return response
-
-
-def _client_response(
-    answer: UpstreamResponse, *, upstream: str, route: str, request_id: str
-) -> web.Response:
-    headers: CIMultiDict[str] = hdr.client_response_headers(
-        answer.headers, upstream=upstream, route=route, request_id=request_id
-    )
-    response = web.Response(status=answer.status, body=answer.body, headers=headers)
-    length = answer.headers.get("Content-Length")
-    if not answer.body and length is not None:
-        # HEAD (or 304): keep the length the upstream announced for the body it did not send.
-        response.headers["Content-Length"] = length
-    return response
 
 
 async def serve(settings: ProxySettings, *, stop: asyncio.Event | None = None) -> None:
@@ -379,22 +66,19 @@ async def serve(settings: ProxySettings, *, stop: asyncio.Event | None = None) -
         sync_lag=SyncLag(settings.sync_lag_url, interval_s=settings.sync_lag_interval_s),
     )
     shadow.start()
-    writes = WriteMemory(max_entries=settings.read_your_writes_max_keys)
-    proxy = ProxyServer(settings, watcher, pool, metrics, shadow, breakers, writes)
-
-    proxy.trust = hdr.ForwardedTrust(settings.trusted_networks)
-    server = GuardedServer(
-        proxy.handle,
-        header_timeout_s=settings.header_timeout_s,
-        max_headers=settings.max_headers,
-        max_field_size=settings.max_header_bytes,
-        max_line_size=settings.max_header_bytes,
-        access_log=None,
+    hot = HotPath(
+        settings,
+        watcher,
+        pool,
+        metrics,
+        shadow,
+        Forwarder(pool, metrics, breakers),
+        WriteMemory(max_entries=settings.read_your_writes_max_keys),
+        hdr.ForwardedTrust(settings.trusted_networks),
     )
-    runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=5)
-    await runner.setup()
     host, port = split_host_port(settings.listen)
-    await web.TCPSite(runner, host, port, backlog=2048, reuse_address=True).start()
+    server = await loop.create_server(hot.connection, host, port, backlog=2048, reuse_address=True)
+    sweep = loop.create_task(hot.sweep(), name="client-sweep")
 
     admin = admin_app(
         token=settings.resolve_admin_token(),
@@ -421,7 +105,10 @@ async def serve(settings: ProxySettings, *, stop: asyncio.Event | None = None) -
     finally:
         log.info("proxy: stopping")
         watch.cancel()
-        await runner.cleanup()
+        sweep.cancel()
+        server.close()
+        hot.close_clients()
+        await server.wait_closed()
         await admin_runner.cleanup()
         await shadow.stop()
         await pool.close()

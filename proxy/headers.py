@@ -16,8 +16,12 @@ import re
 import secrets
 from collections.abc import Sequence
 from ipaddress import IPv4Network, IPv6Network, ip_address
+from typing import TYPE_CHECKING, TypeAlias
 
 from multidict import CIMultiDict, CIMultiDictProxy
+
+if TYPE_CHECKING:
+    from proxy.raw_http import HeaderView
 
 HOP_BY_HOP = frozenset(
     {
@@ -43,7 +47,8 @@ DRY_RUN = "X-Strangler-Dry-Run"
 UPSTREAM = "X-Strangler-Upstream"
 ROUTE = "X-Strangler-Route"
 
-RawHeaders = CIMultiDict[str] | CIMultiDictProxy[str]
+#: Request or answer headers as read: aiohttp's multidicts, or the raw hot path's view.
+RawHeaders: TypeAlias = "CIMultiDict[str] | CIMultiDictProxy[str] | HeaderView"
 
 
 def _dropped(headers: RawHeaders) -> set[str]:
@@ -130,7 +135,8 @@ def upstream_request_headers(
     out: CIMultiDict[str] = CIMultiDict()
     for name, value in headers.items():
         lower = name.lower()
-        if lower in drop or lower in ("x-request-id", "traceparent"):
+        # Expect: the proxy reads the whole body itself and sends it with a Content-Length.
+        if lower in drop or lower in ("x-request-id", "traceparent", "expect"):
             continue
         if _is_proxy_owned(lower) and not (trusted and not lower.startswith("x-strangler-")):
             continue

@@ -11,15 +11,20 @@ is the same over each route's last :data:`RECENT_COMPARISONS` comparisons, for a
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client import Counter as PromCounter
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
 from prometheus_client.registry import Collector
 
 from proxy.resilience import Breakers
@@ -37,6 +42,20 @@ SHADOW_OUTCOMES: tuple[ShadowOutcome, ...] = (
 SkipReason = Literal["write_without_dry_run", "queue_full"]
 #: How many of a route's latest comparisons the recent mismatch ratio covers.
 RECENT_COMPARISONS = 200
+#: Upper bounds (seconds) of the request latency histogram's buckets (+Inf implied).
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class _Series:
+    """One (route, upstream, mode, status class): a count, a latency sum and per-bucket counts
+    (not cumulative; the collector sums them up at scrape time)."""
+
+    __slots__ = ("buckets", "count", "seconds")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.seconds = 0.0
+        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)
 
 
 @dataclass
@@ -69,19 +88,12 @@ class ProxyMetrics:
         self.since = datetime.now(UTC)
         self._lock = threading.Lock()
         self._routes: dict[str, _RouteStats] = {}
-        self.requests = PromCounter(
-            "strangler_proxy_requests_total",
-            "Client requests answered, by route, upstream, mode and status class.",
-            ["route", "upstream", "mode", "status_class"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "strangler_proxy_request_duration_seconds",
-            "Time from request received to response ready, by route, upstream and mode.",
-            ["route", "upstream", "mode"],
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-            registry=self.registry,
-        )
+        #: Requests answered, kept in plain objects updated on the event loop's thread (no
+        #: lock, no label look-up per request: prometheus-client's ``labels()`` + histogram
+        #: ``observe`` were ~4-6% of the proxy's CPU, docs/proxy-hot-path.md) and exported by
+        #: :class:`_RequestCollector` at scrape time under the same names and labels.
+        self._series: dict[tuple[str, str, str, int], _Series] = {}
+        self.registry.register(_RequestCollector(self._series))
         self.upstream_errors = PromCounter(
             "strangler_proxy_upstream_errors_total",
             "Upstream calls that got no HTTP answer, or a 5xx, by upstream and kind.",
@@ -164,13 +176,21 @@ class ProxyMetrics:
     def observe_request(
         self, *, route: str, upstream: str, mode: str, status: int, seconds: float
     ) -> None:
-        self.requests.labels(route, upstream, mode, f"{status // 100}xx").inc()
-        self.latency.labels(route, upstream, mode).observe(seconds)
-        with self._lock:
-            stats = self._route(route)
-            stats.requests[upstream] += 1
-            if status >= 500:
-                stats.errors += 1
+        """One answered request. Called on the event loop's thread only (lock-free)."""
+        key = (route, upstream, mode, status // 100)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = _Series()
+        series.count += 1
+        series.seconds += seconds
+        series.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        stats = self._routes.get(route)
+        if stats is None:
+            with self._lock:
+                stats = self._route(route)
+        stats.requests[upstream] += 1
+        if status >= 500:
+            stats.errors += 1
 
     def observe_upstream_error(self, *, upstream: str, kind: str) -> None:
         self.upstream_errors.labels(upstream, kind).inc()
@@ -212,6 +232,44 @@ class ProxyMetrics:
             "routes": routes,
             "shadow_queue_depth": self._queue_depth() if self._queue_depth else 0,
         }
+
+
+class _RequestCollector(Collector):
+    """``strangler_proxy_requests_total`` and ``strangler_proxy_request_duration_seconds`` from
+    :class:`ProxyMetrics`' plain series, built at scrape time."""
+
+    def __init__(self, series: dict[tuple[str, str, str, int], _Series]) -> None:
+        self._series = series
+
+    def collect(self) -> Iterable[CounterMetricFamily | HistogramMetricFamily]:
+        requests = CounterMetricFamily(
+            "strangler_proxy_requests",
+            "Client requests answered, by route, upstream, mode and status class.",
+            labels=["route", "upstream", "mode", "status_class"],
+        )
+        latency = HistogramMetricFamily(
+            "strangler_proxy_request_duration_seconds",
+            "Time from request received to response ready, by route, upstream and mode.",
+            labels=["route", "upstream", "mode"],
+        )
+        merged: dict[tuple[str, str, str], tuple[list[int], list[float]]] = {}
+        for (route, upstream, mode, status_class), series in list(self._series.items()):
+            requests.add_metric([route, upstream, mode, f"{status_class}xx"], series.count)
+            buckets, total = merged.setdefault(
+                (route, upstream, mode), ([0] * len(series.buckets), [0.0])
+            )
+            for i, n in enumerate(series.buckets):
+                buckets[i] += n
+            total[0] += series.seconds
+        bounds = [*(str(float(b)) for b in LATENCY_BUCKETS), "+Inf"]
+        for labels, (buckets, total) in merged.items():
+            cumulative, running = [], 0
+            for bound, n in zip(bounds, buckets, strict=True):
+                running += n
+                cumulative.append((bound, float(running)))
+            latency.add_metric(list(labels), cumulative, total[0])
+        yield requests
+        yield latency
 
 
 class _BreakerCollector(Collector):

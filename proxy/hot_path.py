@@ -1,0 +1,638 @@
+"""The client-facing listener on raw protocols: one :class:`ClientConnection` (an
+``asyncio.Protocol`` with httptools' request parser, llhttp in strict mode) per connection.
+
+Why not aiohttp's server: it was 28-35% of the proxy's CPU, and with aiohttp's client
+two thirds; the raw path carried 3.5x-7.8x the requests of the aiohttp proxy in the same run
+(docs/proxy-hot-path.md). A request is a chain of callbacks - parse, check, route, write
+upstream (:meth:`proxy.raw_client.RawUpstreams.exchange`), answer - with no task, future or
+timer of its own. Only a request whose first upstream answer is not final (a retry, a fallback,
+a failure, an open circuit) drops into a coroutine (:class:`proxy.retrying.Forwarder`).
+
+What the listener guarantees (the aiohttp path's semantics, tests/proxy proves both):
+
+* head limits: more than ``max_headers`` header lines, or a request line or header line over
+  ``max_header_bytes``, is answered 431 and the connection closed. httptools buffers a header
+  until it is complete, so the bytes of an incomplete line are counted as they arrive too;
+* a request head must arrive within ``header_timeout_s`` of its first byte (408 and close;
+  checked by one sweep, :data:`SWEEP_S`); an idle keep-alive connection closes after
+  :data:`KEEPALIVE_S`;
+* framing: HTTP/1.0 and 1.1 only; ``Transfer-Encoding`` only as one ``chunked`` on 1.1;
+  llhttp refuses Content-Length with Transfer-Encoding, repeated differing lengths and bare-LF
+  heads; every refusal closes the connection after the answers before it; bodies over
+  ``max_body_bytes`` are 413 (closed); ``Expect: 100-continue`` is answered here (the body is
+  read here and sent upstream with a Content-Length), never forwarded;
+* pipelined requests are answered in order; a client that does not read its answers
+  (``pause_writing``) is not read from until it does;
+* routing, read-your-writes, shadow copies, request ids and ``traceparent``, trusted proxies,
+  header hygiene both ways, metrics - as ``proxy/app.py`` did, through the same modules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import httptools
+
+from proxy import headers as hdr
+from proxy.config import SAFE_METHODS, Upstream
+from proxy.forward import IDEMPOTENT, RETRYABLE_STATUSES, UpstreamFailure, UpstreamResponse
+from proxy.metrics import ProxyMetrics
+from proxy.raw_client import RawUpstreams
+from proxy.raw_http import (
+    HeaderView,
+    ProxyError,
+    answer_head,
+    check_target,
+    error_answer,
+    upstream_head,
+)
+from proxy.read_your_writes import WriteMemory
+from proxy.reload import RouteWatcher
+from proxy.retrying import Forwarder, Outcome
+from proxy.routing import Decision, RequestFacts
+from proxy.settings import ProxySettings
+from proxy.shadow import ShadowJob, ShadowQueue
+
+log = logging.getLogger("proxy.hot_path")
+
+#: How often head deadlines and idle keep-alive connections are checked.
+SWEEP_S = 0.25
+#: An idle client keep-alive connection is closed after this long (aiohttp's default).
+KEEPALIVE_S = 75.0
+#: Pipelined requests parsed ahead of their answers before the client is not read any more.
+MAX_PIPELINED = 16
+
+_SANE_ID = hdr._SANE_REQUEST_ID
+_HEAD_TOO_LARGE = ProxyError(431, "headers_too_large", "Request header fields too large.", True)
+_INTERNAL = ProxyError(500, "internal_error", "The proxy failed on this request.", True)
+_HEAD_TIMEOUT = ProxyError(
+    408, "request_timeout", "The request head was not sent in time.", close=True
+)
+
+
+@dataclass
+class HotPath:
+    """Process-wide state the connections share."""
+
+    settings: ProxySettings
+    watcher: RouteWatcher
+    pool: RawUpstreams
+    metrics: ProxyMetrics
+    shadow: ShadowQueue
+    forwarder: Forwarder
+    writes: WriteMemory
+    trust: hdr.ForwardedTrust
+
+    def __post_init__(self) -> None:
+        self.clients: set[ClientConnection] = set()
+        self.slow: set[asyncio.Task[None]] = set()
+        s = self.settings
+        self.max_headers = s.max_headers
+        self.max_line = s.max_header_bytes
+        self.max_body = s.max_body_bytes
+        self.head_timeout_s = s.header_timeout_s
+
+    def connection(self) -> ClientConnection:
+        return ClientConnection(self)
+
+    def close_clients(self) -> None:
+        """Stopping: close every client connection (answers in flight are cut)."""
+        for client in list(self.clients):
+            if client.transport is not None:
+                client.transport.close()
+
+    async def sweep(self) -> None:
+        """Head deadlines (408) and idle keep-alive connections: one timer for the process."""
+        while True:
+            await asyncio.sleep(SWEEP_S)
+            now = time.monotonic()
+            for client in list(self.clients):
+                if client.head_started and now - client.head_started > self.head_timeout_s:
+                    log.info(
+                        "proxy: closed a connection whose request head took over %gs",
+                        self.head_timeout_s,
+                    )
+                    client.abort(_HEAD_TIMEOUT)
+                elif (
+                    not client.busy
+                    and not client.head_started
+                    and now - client.last_active > KEEPALIVE_S
+                    and client.transport is not None
+                ):
+                    client.transport.close()
+
+
+class Exchange:
+    """One request, from its last byte to its answer."""
+
+    __slots__ = (
+        "body",
+        "client_addr",
+        "conn",
+        "decision",
+        "headers",
+        "http10",
+        "keep_alive",
+        "method",
+        "mode",
+        "primary",
+        "request_id",
+        "route",
+        "started",
+        "target",
+        "traceparent",
+        "upstream_head",
+        "upstreams",
+        "view",
+    )
+
+    def __init__(
+        self,
+        conn: ClientConnection,
+        method: str,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        keep_alive: bool,
+        http10: bool,
+        started: float,
+    ) -> None:
+        self.conn = conn
+        self.method = method
+        self.target = target
+        self.headers = headers
+        self.body = body
+        self.keep_alive = keep_alive
+        self.http10 = http10
+        self.started = started
+        self.route = "-"
+        self.mode = "monolith"
+        self.request_id = b""
+        self.primary = ""
+
+    def run(self) -> None:
+        conn = self.conn
+        hot = conn.hot
+        view = self.view = HeaderView(self.headers)
+        given = view.get(hdr.REQUEST_ID)
+        seed = os.urandom(24).hex()
+        if given and _SANE_ID.match(given):
+            self.request_id = given.encode("latin-1")
+        else:
+            self.request_id = seed[:32].encode()
+        snapshot = hot.watcher.current  # one read: this request uses one table throughout
+        try:
+            path = check_target(self.target)
+            peer = conn.peer
+            self.client_addr = hot.trust.client_address(peer, view) if conn.trusted else peer
+            decision = self.decision = snapshot.router.decide(
+                RequestFacts(self.method, path, view, self.client_addr), None, hot.writes
+            )
+            self.route, self.mode = decision.route_name, decision.mode
+            name = decision.primary
+            if name is None:
+                raise ProxyError(404, "not_found", "Not found.")
+            if hdr.TRACEPARENT in view:
+                self.traceparent = hdr.traceparent(view).encode()
+            else:
+                self.traceparent = b"00-%s-%s-01" % (seed[:32].encode(), seed[32:].encode())
+            upstreams = self.upstreams = snapshot.table.upstreams
+            head = self.upstream_head = upstream_head(
+                self.method,
+                self.target,
+                self.headers,
+                self.body,
+                peer=conn.peer_bytes,
+                scheme=b"http",
+                request_id=self.request_id,
+                traceparent=self.traceparent,
+                trusted=conn.trusted,
+                default_host=hot.pool.host_header(upstreams[name]),
+            )
+        except ProxyError as err:
+            self.fail(err)
+            return
+        except Exception:  # a bug must cost one 500, not a hung connection
+            log.exception("proxy: %s %r failed before going upstream", self.method, self.target)
+            self.fail(_INTERNAL)
+            return
+        forwarder = hot.forwarder
+        if forwarder.must_detour(decision, self.method):
+            self.slow(None)
+            return
+        self.primary = name
+        forwarder.budgets.begin(name)
+        hot.pool.exchange(name, upstreams[name], self.method, head, self.on_primary)
+
+    def on_primary(self, answer: UpstreamResponse | None, failure: UpstreamFailure | None) -> None:
+        """The primary's first answer (a callback: the fast path ends here)."""
+        forwarder = self.conn.hot.forwarder
+        name = self.primary
+        forwarder.record(name, answer, failure)
+        if answer is not None:
+            status = answer.status
+            if status not in RETRYABLE_STATUSES and (
+                status < 500 or not self.decision.fallback or self.method not in IDEMPOTENT
+            ):
+                forwarder.budgets.end(name)
+                try:
+                    self.answer(name, answer)
+                except Exception:  # a bug must cost this request, not the upstream connection
+                    log.exception("proxy: answering %s %r failed", self.method, self.target)
+                    self.conn.abort(_INTERNAL)
+                return
+        self.slow((answer, failure))
+
+    def slow(self, first: Outcome | None) -> None:
+        task = asyncio.get_running_loop().create_task(self._slow(first))
+        slow = self.conn.hot.slow
+        slow.add(task)
+        task.add_done_callback(slow.discard)
+
+    async def _slow(self, first: Outcome | None) -> None:
+        try:
+            name, answer = await self.conn.hot.forwarder.forward(
+                self.decision, self.upstreams, self.method, self.upstream_head, first
+            )
+        except ProxyError as err:
+            self.fail(err)
+            return
+        except Exception:
+            log.exception("proxy: %s %r failed upstream", self.method, self.target)
+            self.fail(_INTERNAL)
+            return
+        self.answer(name, answer)
+
+    def answer(self, name: str, answer: UpstreamResponse) -> None:
+        conn = self.conn
+        hot = conn.hot
+        decision: Decision = self.decision
+        route = decision.route
+        status = answer.status
+        if route is not None:
+            ryw = route.read_your_writes
+            if ryw is not None and self.method not in SAFE_METHODS and status < 500:
+                assert decision.key is not None
+                hot.writes.remember(route.write_group, decision.key, name, ryw.window_s)
+            if decision.shadow is not None:
+                self.submit_shadow(decision.shadow, self.upstreams[decision.shadow], answer)
+        keep_alive = self.keep_alive and conn.more_after()
+        body = answer.body
+        out = answer_head(
+            status,
+            answer.reason,
+            answer.raw_headers,
+            len(body),
+            upstream=name.encode(),
+            route=self.route.encode(),
+            request_id=self.request_id,
+            keep_alive=keep_alive,
+            http10=self.http10,
+        )
+        if body and self.method != "HEAD":
+            out.append(body)
+        conn.write(out)
+        hot.metrics.observe_request(
+            route=self.route,
+            upstream=name,
+            mode=self.mode,
+            status=status,
+            seconds=time.monotonic() - self.started,
+        )
+        conn.done(keep_alive)
+
+    def submit_shadow(self, target_name: str, target: Upstream, answer: UpstreamResponse) -> None:
+        """A copy for the shadow process (the rare path pays for the ``str`` headers)."""
+        route = self.decision.route
+        assert route is not None
+        conn = self.conn
+        view = self.view
+        conn.hot.shadow.submit(
+            ShadowJob(
+                route=self.route,
+                rules=route.compare,
+                target_name=target_name,
+                target=target,
+                method=self.method,
+                path_qs=self.target.decode("latin-1"),
+                headers=hdr.upstream_request_headers(
+                    view,
+                    client_addr=conn.peer,
+                    scheme="http",
+                    request_id=self.request_id.decode("latin-1"),
+                    traceparent=self.traceparent.decode("latin-1"),
+                    trusted=conn.trusted,
+                ),
+                body=self.body,
+                stored_headers=hdr.sanitised_for_storage(view),
+                expected=answer,
+            )
+        )
+
+    def fail(self, err: ProxyError) -> None:
+        conn = self.conn
+        keep_alive = self.keep_alive and not err.close and conn.more_after()
+        conn.write(
+            [
+                error_answer(
+                    err,
+                    route=self.route.encode(),
+                    request_id=self.request_id,
+                    keep_alive=keep_alive,
+                    http10=self.http10,
+                )
+            ]
+        )
+        conn.hot.metrics.observe_request(
+            route=self.route,
+            upstream="-",
+            mode=self.mode,
+            status=err.status,
+            seconds=time.monotonic() - self.started,
+        )
+        conn.done(keep_alive)
+
+
+class ClientConnection(asyncio.Protocol):
+    """One client connection: parse requests, answer them in order."""
+
+    def __init__(self, hot: HotPath) -> None:
+        self.hot = hot
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.peer = "unknown"
+        self.peer_bytes = b"unknown"
+        self.trusted = False
+        self.pending: deque[Exchange] = deque()
+        self.busy = False  # an exchange is in flight
+        self.closing = False
+        self.paused = False  # our write buffer is full: no next request meanwhile
+        self.last_request = False  # nothing after the current requests may be parsed
+        self.refused: ProxyError | None = None
+        self.continue_owed = False
+        self.draining = False
+        self.head_started = 0.0  # the current head's first byte came then (0: not in a head)
+        self.last_active = time.monotonic()
+        # the request being parsed
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body: list[bytes] = []
+        self.body_size = 0
+        self.partial = 0  # bytes of the head's unfinished line
+        self.lines = 0  # request lines and header lines parsed on this connection
+        self.heads = 0  # heads begun on this connection
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.peer = str(peer[0])
+            self.peer_bytes = self.peer.encode()
+        self.trusted = self.hot.trust.trusts(self.peer)
+        self.hot.clients.add(self)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.closing = True
+        self.transport = None
+        self.pending.clear()
+        self.hot.clients.discard(self)
+
+    def pause_writing(self) -> None:
+        """Backpressure: a client that does not read its answers is not read from."""
+        self.paused = True
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        if self.transport is not None and not self.closing:
+            if not self.last_request:
+                self.transport.resume_reading()
+            self._next()
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing or self.refused is not None:
+            return
+        lines, heads = self.lines, self.heads
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self.last_request = True  # the bytes after an Upgrade request are not HTTP/1.1
+            if self.transport is not None:
+                self.transport.pause_reading()
+        except httptools.HttpParserError:
+            if self.refused is None:
+                self.refused = ProxyError(400, "malformed_request", "Malformed request.", True)
+        else:
+            # Inside a head, count the bytes of its unfinished line (httptools keeps them until
+            # the line ends). Exact when the head began in an earlier piece; a piece in which
+            # a head began is not counted (at most one read, bounded by the transport).
+            if self.head_started and self.heads == heads:
+                if self.lines != lines:
+                    self.partial = len(data) - data.rfind(b"\n") - 1
+                else:
+                    self.partial += len(data)
+                if self.partial > self.hot.max_line:
+                    self.refused = _HEAD_TOO_LARGE
+        if self.refused is not None:
+            self.refuse_when_idle()
+        elif self.continue_owed and not self.busy and not self.pending:
+            self.continue_owed = False
+            if self.transport is not None:
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.headers = []
+        self.body = []
+        self.body_size = 0
+        self.partial = 0
+        self.heads += 1
+        self.head_started = time.monotonic()  # the head's first byte: its deadline starts
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        self.lines += 1
+        if len(self.url) > self.hot.max_line:
+            self.refused = _HEAD_TOO_LARGE
+            raise httptools.HttpParserError("request line too long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+        self.lines += 1
+        hot = self.hot
+        if len(self.headers) > hot.max_headers or len(name) + len(value) + 2 > hot.max_line:
+            self.refused = _HEAD_TOO_LARGE
+            raise httptools.HttpParserError("head over the limits")
+
+    def on_headers_complete(self) -> None:
+        self.head_started = 0.0
+        parser = self.parser
+        version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            self.refused = ProxyError(
+                400, "malformed_request", "Only HTTP/1.0 and HTTP/1.1 are served.", True
+            )
+            raise httptools.HttpParserError("version refused")
+        expect = upgrade = has_body = False
+        hosts = 0
+        for name, value in self.headers:
+            lower = name.lower()
+            if lower == b"host":
+                hosts += 1
+            elif lower == b"upgrade":
+                upgrade = True
+            elif lower == b"transfer-encoding":
+                has_body = True
+                if version != "1.1" or value.strip().lower() != b"chunked" or self._te_repeated():
+                    self.refused = ProxyError(
+                        400,
+                        "malformed_request",
+                        "Transfer-Encoding other than chunked refused.",
+                        True,
+                    )
+                    raise httptools.HttpParserError("framing refused")
+            elif lower == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:
+                    length = 0  # llhttp refuses it
+                has_body = has_body or length > 0
+                too_large = length > self.hot.max_body
+                if too_large:
+                    self.refused = ProxyError(
+                        413,
+                        "payload_too_large",
+                        f"Request body exceeds {self.hot.max_body} bytes.",
+                    )
+                    raise httptools.HttpParserError("body over the limit")
+            elif lower == b"expect" and value.strip().lower() == b"100-continue":
+                expect = version == "1.1"
+        if version == "1.1" and hosts != 1:
+            self.refused = ProxyError(
+                400, "malformed_request", "An HTTP/1.1 request needs exactly one Host.", True
+            )
+            raise httptools.HttpParserError("host refused")
+        if upgrade and has_body:
+            # httptools would hand the body over as upgraded bytes; nothing here upgrades.
+            self.refused = ProxyError(
+                400, "malformed_request", "Upgrade with a request body is not served.", True
+            )
+            raise httptools.HttpParserError("upgrade refused")
+        # The body is read here, not upstream (Expect is not forwarded): "send it" is said
+        # once the head is parsed and the body has not come with it (data_received), after
+        # the answers before this request.
+        self.continue_owed = expect
+
+    def _te_repeated(self) -> bool:
+        return sum(1 for n, _ in self.headers if n.lower() == b"transfer-encoding") > 1
+
+    def on_body(self, body: bytes) -> None:
+        self.body_size += len(body)
+        if self.body_size > self.hot.max_body:
+            self.refused = ProxyError(
+                413, "payload_too_large", f"Request body exceeds {self.hot.max_body} bytes."
+            )
+            raise httptools.HttpParserError("body over the limit")
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        parser = self.parser
+        body = self.body
+        exchange = Exchange(
+            self,
+            parser.get_method().decode("latin-1"),
+            self.url,
+            self.headers,
+            body[0] if len(body) == 1 else b"".join(body),
+            parser.should_keep_alive(),
+            parser.get_http_version() == "1.0",
+            self.head_started or time.monotonic(),
+        )
+        self.continue_owed = False
+        if self.busy or self.paused:
+            self.pending.append(exchange)
+            if len(self.pending) > MAX_PIPELINED and self.transport is not None:
+                self.transport.pause_reading()  # a client pipelining without reading answers
+        else:
+            self.busy = True
+            exchange.run()
+
+    # answering
+    def more_after(self) -> bool:
+        """May the connection stay open after the answer being written? Not when nothing
+        may follow it, or only a refusal would (then closing says it)."""
+        return not self.last_request and (self.refused is None or bool(self.pending))
+
+    def write(self, pieces: list[bytes]) -> None:
+        if self.transport is not None:
+            self.transport.writelines(pieces)
+
+    def refuse_when_idle(self) -> None:
+        """Answer the refusal once the requests before it are answered; then close."""
+        if self.busy or self.pending or self.transport is None or self.refused is None:
+            return
+        self.abort(self.refused)
+
+    def abort(self, err: ProxyError) -> None:
+        transport = self.transport
+        if transport is None or self.closing:
+            return
+        self.closing = True
+        self.head_started = 0.0
+        transport.write(error_answer(err, route=b"-", request_id=b"-", keep_alive=False))
+        transport.close()
+        self.hot.metrics.observe_request(
+            route="-", upstream="-", mode="monolith", status=err.status, seconds=0.0
+        )
+
+    def done(self, keep_alive: bool) -> None:
+        """The answer to the current request is written: next one, or close."""
+        self.busy = False
+        self.last_active = time.monotonic()
+        transport = self.transport
+        if self.closing or transport is None:
+            return
+        if not keep_alive:
+            self.closing = True
+            transport.close()
+            return
+        self._next()
+
+    def _next(self) -> None:
+        """Start the pipelined requests waiting (a loop, not a recursion: answers the proxy
+        gives itself complete synchronously), then what an idle connection owes."""
+        if self.draining:
+            return
+        self.draining = True
+        try:
+            while self.pending and not self.busy and not self.paused and not self.closing:
+                transport = self.transport
+                if (
+                    transport is not None
+                    and not self.last_request
+                    and len(self.pending) <= MAX_PIPELINED
+                ):
+                    transport.resume_reading()
+                self.busy = True
+                self.pending.popleft().run()
+        finally:
+            self.draining = False
+        transport = self.transport
+        if self.busy or self.pending or self.closing or transport is None:
+            return
+        if self.refused is not None:
+            self.refuse_when_idle()
+        elif self.last_request:
+            self.closing = True
+            transport.close()
+        elif self.continue_owed:
+            self.continue_owed = False
+            transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")

@@ -1,0 +1,268 @@
+"""The byte-level pieces of the raw hot path (``proxy/hot_path.py``): a header view for the
+router, the request head sent upstream, the answer head sent to the client, the proxy's own
+error answers, and the checks on a request target. Pure functions over bytes: unit-tested
+against ``proxy/headers.py``'s ``str`` versions, which stay the reference (the shadow job and
+the diff store use them).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from http import HTTPStatus
+from typing import overload
+from urllib.parse import unquote
+
+from proxy import headers as hdr
+
+#: Never forwarded in either direction (hop-by-hop, RFC 9110 §7.6.1), plus the framing the
+#: proxy recomputes for the buffered body it writes.
+_HOP_BY_HOP = frozenset(name.encode() for name in hdr.HOP_BY_HOP) | {b"content-length"}
+#: Never forwarded upstream: replaced by ours (request id, trace context), or answered by the
+#: proxy itself (``Expect: 100-continue``: the body is read here).
+_REPLACED_UPSTREAM = frozenset({b"x-request-id", b"traceparent", b"expect"})
+#: Never passed back to the client from an answer: set by the proxy.
+_REPLACED_DOWNSTREAM = frozenset({b"x-strangler-upstream", b"x-strangler-route", b"x-request-id"})
+#: Bodiless methods: no ``Content-Length: 0`` is sent upstream for them without a body.
+_NO_LENGTH_WHEN_EMPTY = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
+
+_AMBIGUOUS = re.compile(r"%(2[fF]|5[cC]|00)|\\")
+_REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
+
+
+class ProxyError(Exception):
+    """An answer the proxy gives itself, in the contract's error shape."""
+
+    def __init__(self, status: int, code: str, detail: str, close: bool = False) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+        #: Close the connection after answering (the request's body framing is not trusted).
+        self.close = close or status == 413
+
+
+class HeaderView(Mapping[str, str]):
+    """A read-only, case-insensitive ``str`` view of a raw header list (what ``Router.decide``,
+    ``proxy/headers.py`` and ``ForwardedTrust`` read). Built lazily: a request whose route
+    names no header and whose client sent no request id costs two look-ups, one pass."""
+
+    __slots__ = ("_index", "raw")
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self.raw = raw
+        self._index: dict[str, list[str]] | None = None
+
+    def _lookup(self) -> dict[str, list[str]]:
+        index = self._index
+        if index is None:
+            index = self._index = {}
+            for name, value in self.raw:
+                index.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
+        return index
+
+    def __getitem__(self, name: str) -> str:
+        return self._lookup()[name.lower()][0]
+
+    @overload  # type: ignore[override]
+    def get(self, name: str) -> str | None: ...
+    @overload
+    def get(self, name: str, default: str) -> str: ...
+    @overload
+    def get(self, name: str, default: None) -> str | None: ...
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        if self._index is None:  # one or two look-ups per request: a scan beats an index
+            key = name.lower().encode("latin-1")
+            size = len(key)
+            for raw_name, value in self.raw:
+                if len(raw_name) == size and raw_name.lower() == key:
+                    return value.decode("latin-1")
+            return default
+        values = self._index.get(name.lower())
+        return values[0] if values else default
+
+    def getall(self, name: str, default: object = None) -> list[str]:
+        values = self._lookup().get(name.lower())
+        if values:
+            return values
+        if default is None:
+            raise KeyError(name)
+        return list(default)  # type: ignore[call-overload]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return (name.decode("latin-1") for name, _ in self.raw)
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def items(self) -> Iterator[tuple[str, str]]:  # type: ignore[override]
+        """Every header in order, repeated names included (multidict semantics)."""
+        return ((n.decode("latin-1"), v.decode("latin-1")) for n, v in self.raw)
+
+
+def check_target(target: bytes) -> str:
+    """The percent-decoded path of an origin-form target, or :class:`ProxyError` (400) for a
+    target that two parsers could read differently (same rules as the aiohttp path had)."""
+    if not target.startswith(b"/"):
+        raise ProxyError(400, "malformed_request", "Only origin-form request targets are served.")
+    if b"#" in target:
+        raise ProxyError(400, "malformed_request", "A request target has no fragment.", True)
+    raw = target.split(b"?", 1)[0].decode("latin-1")
+    if _AMBIGUOUS.search(raw):
+        raise ProxyError(400, "malformed_request", "Ambiguous path encoding refused.")
+    path = unquote(raw, errors="surrogateescape") if "%" in raw else raw
+    # A dot segment, also as ``..;x`` (servlet containers drop ``;params`` before resolving).
+    if "." in path and any(seg.split(";", 1)[0] in (".", "..") for seg in path.split("/")):
+        raise ProxyError(400, "malformed_request", "Ambiguous path encoding refused.")
+    return path
+
+
+def _connection_named(headers: list[tuple[bytes, bytes]]) -> frozenset[bytes] | None:
+    named: set[bytes] | None = None
+    for name, value in headers:
+        if len(name) == 10 and name.lower() == b"connection":
+            named = named or set()
+            named.update(t.strip().lower() for t in value.split(b",") if t.strip())
+    return frozenset(named) if named else None
+
+
+def upstream_head(
+    method: str,
+    target: bytes,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes,
+    *,
+    peer: bytes,
+    scheme: bytes,
+    request_id: bytes,
+    traceparent: bytes,
+    trusted: bool,
+    default_host: bytes,
+) -> list[bytes]:
+    """The request written upstream (head and body): the bytes twin of
+    :func:`proxy.headers.upstream_request_headers` in one pass, plus framing (Content-Length
+    for the buffered body) and ``Host`` when an HTTP/1.0 client sent none."""
+    named = _connection_named(headers)
+    out = [method.encode(), b" ", target, b" HTTP/1.1\r\n"]
+    host: bytes | None = None
+    forwarded_for: list[bytes] = []
+    forwarded_proto = forwarded_host = False
+    for name, value in headers:
+        lower = name.lower()
+        if lower in _HOP_BY_HOP or lower in _REPLACED_UPSTREAM:
+            continue
+        if named is not None and lower in named:
+            continue
+        if lower.startswith(b"x-") and (
+            lower.startswith(b"x-strangler-") or lower.startswith(b"x-forwarded-")
+        ):
+            if not trusted or lower.startswith(b"x-strangler-"):
+                continue
+            if lower == b"x-forwarded-for":
+                value = value.strip()
+                if value:
+                    forwarded_for.append(value)
+                continue
+            if lower == b"x-forwarded-proto":
+                forwarded_proto = True
+            elif lower == b"x-forwarded-host":
+                forwarded_host = True
+        elif lower == b"forwarded" and not trusted:
+            continue
+        elif lower == b"host" and host is None:
+            host = value
+        out += (name, b": ", value, b"\r\n")
+    if forwarded_for:
+        out += (b"X-Forwarded-For: ", b", ".join(forwarded_for), b", ", peer, b"\r\n")
+    else:
+        out += (b"X-Forwarded-For: ", peer, b"\r\n")
+    if not forwarded_proto:
+        out += (b"X-Forwarded-Proto: ", scheme, b"\r\n")
+    if host is None:
+        out += (b"Host: ", default_host, b"\r\n")
+    elif host and not forwarded_host:
+        out += (b"X-Forwarded-Host: ", host, b"\r\n")
+    out += (b"X-Request-Id: ", request_id, b"\r\ntraceparent: ", traceparent, b"\r\n")
+    if body:
+        out += (b"Content-Length: %d\r\n\r\n" % len(body), body)
+    elif method in _NO_LENGTH_WHEN_EMPTY:
+        out.append(b"\r\n")
+    else:
+        out.append(b"Content-Length: 0\r\n\r\n")
+    return out
+
+
+def answer_head(
+    status: int,
+    reason: bytes,
+    headers: list[tuple[bytes, bytes]],
+    body_length: int,
+    *,
+    upstream: bytes,
+    route: bytes,
+    request_id: bytes,
+    keep_alive: bool,
+    http10: bool,
+) -> list[bytes]:
+    """The answer's head to the client: the bytes twin of
+    :func:`proxy.headers.client_response_headers`, framed for the buffered body. A HEAD or
+    304 answer keeps the Content-Length the upstream announced for the body it did not send."""
+    named = _connection_named(headers)
+    out = [b"HTTP/1.1 %d " % status, _REASONS.get(status) or reason or b"Unknown", b"\r\n"]
+    announced = b""
+    for name, value in headers:
+        lower = name.lower()
+        if lower in _HOP_BY_HOP or lower in _REPLACED_DOWNSTREAM:
+            if lower == b"content-length":
+                announced = value
+            continue
+        if named is not None and lower in named:
+            continue
+        out += (name, b": ", value, b"\r\n")
+    out += (
+        b"X-Strangler-Upstream: ",
+        upstream,
+        b"\r\nX-Strangler-Route: ",
+        route,
+        b"\r\nX-Request-Id: ",
+        request_id,
+        b"\r\n",
+    )
+    if body_length or not announced:
+        if status >= 200 and status != 204:
+            out.append(b"Content-Length: %d\r\n" % body_length)
+    else:
+        out += (b"Content-Length: ", announced, b"\r\n")
+    if not keep_alive:
+        out.append(b"Connection: close\r\n\r\n")
+    elif http10:
+        out.append(b"Connection: keep-alive\r\n\r\n")
+    else:
+        out.append(b"\r\n")
+    return out
+
+
+def error_answer(
+    err: ProxyError, *, route: bytes, request_id: bytes, keep_alive: bool, http10: bool = False
+) -> bytes:
+    """The proxy's own answer (the contract's error shape)."""
+    body = json.dumps({"error": err.code, "detail": err.detail}).encode()
+    return b"".join(
+        [
+            b"HTTP/1.1 %d %s\r\n" % (err.status, _REASONS.get(err.status, b"Error")),
+            b"Content-Type: application/json; charset=utf-8\r\n",
+            b"X-Strangler-Upstream: -\r\nX-Strangler-Route: ",
+            route,
+            b"\r\nX-Request-Id: ",
+            request_id,
+            b"\r\nContent-Length: %d\r\n" % len(body),
+            b"Connection: close\r\n"
+            if not keep_alive
+            else (b"Connection: keep-alive\r\n" if http10 else b""),
+            b"\r\n",
+            body,
+        ]
+    )
