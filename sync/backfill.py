@@ -18,8 +18,9 @@ from sync.stats import BackfillState, SyncStats
 from sync.task_names import BACKFILL_PAGE
 
 Action = Literal["started", "resumed", "restarted", "already done"]
+Wire = Literal["copy", "json"]
 
-MAX_PAGE_SIZE = 5000
+MAX_PAGE_SIZE = 20_000
 
 
 @dataclass(frozen=True)
@@ -88,11 +89,17 @@ def start_backfills(
     *,
     page_size: int,
     restart: bool,
+    wire: Wire = "copy",
+    rows_per_s: float | None = None,
 ) -> list[BackfillStart]:
     """Send the first page request of each job (nothing for a job that is done, unless
-    ``restart``). Raises kombu's OperationalError when the broker refuses."""
+    ``restart``). ``wire``: how pages travel (``copy``: products as COPY text, the bulk path;
+    ``json``: state dicts). ``rows_per_s``: the throttle (None: as fast as it goes). Raises
+    kombu's OperationalError when the broker refuses."""
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValueError(f"page size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
+    if rows_per_s is not None and rows_per_s <= 0:
+        raise ValueError(f"the throttle must be more than 0 rows/s, got {rows_per_s:g}")
     starts = [plan_start(job, stats.backfill(job.name), restart=restart) for job in jobs]
     for start in starts:
         if start.sent:
@@ -104,6 +111,8 @@ def start_backfills(
                     "after_key": start.after_key,
                     "page_size": page_size,
                     "restart": start.action == "restarted",
+                    "wire": wire,
+                    "rows_per_s": rows_per_s,
                 },
             )
     return starts

@@ -7,15 +7,17 @@ It writes the inventory service's database only, through the service's own funct
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from extracted.inventory import bulk_load
 from extracted.inventory import sync as owner
-from extracted.inventory.sync import SyncInputError
-from sync.celery_app import make_celery, transient_retry
-from sync.task_names import APPLY_BACKFILL_BATCH, APPLY_EVENT, BACKFILL_PAGE
+from extracted.inventory.sync import BatchResult, SyncInputError
+from sync.celery_app import MAX_RETRY_COUNTDOWN_S, make_celery, transient_retry
+from sync.task_names import APPLY_BACKFILL_BATCH, APPLY_BACKFILL_COPY, APPLY_EVENT, BACKFILL_PAGE
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +54,8 @@ def apply_backfill_batch(
     page_size: int,
     after_key: str | None = None,
     restart: bool = False,
+    rows_per_s: float | None = None,
+    read_at: float | None = None,
 ) -> int:
     """Hand one backfill page to the owner, then ask for the next one.
 
@@ -74,6 +78,81 @@ def apply_backfill_batch(
     except SyncInputError as err:
         logger.error("backfill %s: poison batch after %r refused: %s", job, after_key, err)
         return 0
+    return _next_page(
+        result,
+        job,
+        aggregate_type,
+        after_key,
+        last_key,
+        done,
+        page_size,
+        "json",
+        rows_per_s,
+        read_at,
+    )
+
+
+@app.task(name=APPLY_BACKFILL_COPY, **transient_retry(*TRANSIENT_DB_ERRORS))
+def apply_backfill_copy(
+    job: str,
+    aggregate_type: str,
+    page: str,
+    last_key: str | None,
+    done: bool,
+    page_size: int,
+    after_key: str | None = None,
+    restart: bool = False,
+    rows_per_s: float | None = None,
+    read_at: float | None = None,
+) -> int:
+    """The bulk path of ``apply_backfill_batch``: a products page as COPY text, applied by the
+    owner with COPY into staging and one merge (``extracted.inventory.bulk_load``)."""
+    if aggregate_type != "product":
+        logger.error("backfill %s: a COPY page of %r refused (products only)", job, aggregate_type)
+        return 0
+    try:
+        result = bulk_load.apply_products_copy(
+            job=job, page=page, after_key=after_key, last_key=last_key, done=done, restart=restart
+        )
+    except SyncInputError as err:
+        logger.error("backfill %s: poison page after %r refused: %s", job, after_key, err)
+        return 0
+    return _next_page(
+        result,
+        job,
+        aggregate_type,
+        after_key,
+        last_key,
+        done,
+        page_size,
+        "copy",
+        rows_per_s,
+        read_at,
+    )
+
+
+def throttle_countdown(rows: int, rows_per_s: float | None, read_at: float | None) -> float:
+    """Seconds to wait before asking for the next page so the job averages ``rows_per_s``:
+    the page's share of time (rows / rate) minus what reading and applying it took already;
+    capped at MAX_RETRY_COUNTDOWN_S (an ETA message must stay under the visibility timeout)."""
+    if not rows_per_s or read_at is None:
+        return 0.0
+    wait = read_at + rows / rows_per_s - time.time()
+    return min(max(wait, 0.0), float(MAX_RETRY_COUNTDOWN_S))
+
+
+def _next_page(
+    result: BatchResult,
+    job: str,
+    aggregate_type: str,
+    after_key: str | None,
+    last_key: str | None,
+    done: bool,
+    page_size: int,
+    wire: str,
+    rows_per_s: float | None,
+    read_at: float | None,
+) -> int:
     if not result.taken:
         logger.info(
             "backfill %s: dropped the batch after %r, the checkpoint is at %r%s",
@@ -85,15 +164,19 @@ def apply_backfill_batch(
         return 0
     if done:
         logger.info("backfill %s: done (last key %r)", job, last_key)
-    else:
-        # After the commit: the next page reads after this one's last key.
-        app.send_task(
-            BACKFILL_PAGE,
-            kwargs={
-                "job": job,
-                "aggregate_type": aggregate_type,
-                "after_key": last_key,
-                "page_size": page_size,
-            },
-        )
+        return result.written
+    # After the commit: the next page reads after this one's last key.
+    countdown = throttle_countdown(page_size, rows_per_s, read_at)
+    app.send_task(
+        BACKFILL_PAGE,
+        kwargs={
+            "job": job,
+            "aggregate_type": aggregate_type,
+            "after_key": last_key,
+            "page_size": page_size,
+            "wire": wire,
+            "rows_per_s": rows_per_s,
+        },
+        countdown=countdown or None,
+    )
     return result.written

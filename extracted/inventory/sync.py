@@ -12,7 +12,7 @@ row before comparing it (see ``_locked_checkpoint``). Nothing here records an ow
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -257,6 +257,38 @@ def apply_backfill_batch(
     states = _newest_per_key(
         _parse_states(aggregate_type, rows), "sku" if aggregate_type == "product" else "id"
     )
+
+    def write(session: Session) -> int:
+        if aggregate_type == "product":
+            return _write_products(session, states)
+        return _write_reservations(session, states)
+
+    return apply_checkpointed(
+        job=job,
+        write=write,
+        row_count=len(rows),
+        after_key=after_key,
+        last_key=last_key,
+        done=done,
+        restart=restart,
+        sessions=sessions,
+    )
+
+
+def apply_checkpointed(
+    *,
+    job: str,
+    write: Callable[[Session], int],
+    row_count: int,
+    after_key: str | None,
+    last_key: str | None,
+    done: bool,
+    restart: bool,
+    sessions: sessionmaker[Session] | None = None,
+) -> BatchResult:
+    """The checkpoint protocol of one backfill page (see ``apply_backfill_batch``) around
+    ``write``, which writes the page's rows in the same transaction and returns how many it
+    wrote. Shared by the JSON rows path and the bulk ``COPY`` path (``bulk_load``)."""
     sessions = sessions or default_sessions()
     try:
         with sessions.begin() as session:
@@ -267,12 +299,9 @@ def apply_backfill_batch(
                 copied_before = current.rows
             else:
                 raise _NotTaken(current)
-            if aggregate_type == "product":
-                written = _write_products(session, states)
-            else:
-                written = _write_reservations(session, states)
+            written = write(session)
             moved = _move_checkpoint(
-                session, job, last_key=last_key, rows=copied_before + len(rows), done=done
+                session, job, last_key=last_key, rows=copied_before + row_count, done=done
             )
     except _NotTaken as out_of_turn:
         return BatchResult(taken=False, written=0, checkpoint=out_of_turn.checkpoint)
@@ -339,6 +368,7 @@ __all__ = [
     "Outcome",
     "SyncInputError",
     "apply_backfill_batch",
+    "apply_checkpointed",
     "apply_event",
     "backfill_checkpoint",
 ]
