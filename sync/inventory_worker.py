@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -44,6 +45,54 @@ def apply_event(envelope: dict[str, Any]) -> str:
     return outcome
 
 
+@dataclass(frozen=True)
+class _Chain:
+    """What a backfill page needs to ask for the next one."""
+
+    job: str
+    aggregate_type: str
+    last_key: str | None
+    done: bool
+    page_size: int
+    wire: str
+    rows_per_s: float | None
+    read_at: float | None
+
+    def ask_for_next_page(self) -> None:
+        """Runs once the owner found the page in turn (checkpoint locked, rows not yet
+        written): the monolith reads the next page while this one is written, and that page
+        waits on the checkpoint's lock (``extracted.inventory.sync.apply_checkpointed``)."""
+        if self.done:
+            return
+        countdown = throttle_countdown(self.page_size, self.rows_per_s, self.read_at)
+        app.send_task(
+            BACKFILL_PAGE,
+            kwargs={
+                "job": self.job,
+                "aggregate_type": self.aggregate_type,
+                "after_key": self.last_key,
+                "page_size": self.page_size,
+                "wire": self.wire,
+                "rows_per_s": self.rows_per_s,
+            },
+            countdown=countdown or None,
+        )
+
+    def report(self, result: BatchResult, after_key: str | None) -> int:
+        if not result.taken:
+            logger.info(
+                "backfill %s: dropped the batch after %r, the checkpoint is at %r%s",
+                self.job,
+                after_key,
+                result.checkpoint.last_key,
+                " (done)" if result.checkpoint.done else "",
+            )
+            return 0
+        if self.done:
+            logger.info("backfill %s: done (last key %r)", self.job, self.last_key)
+        return result.written
+
+
 @app.task(name=APPLY_BACKFILL_BATCH, **transient_retry(*TRANSIENT_DB_ERRORS))
 def apply_backfill_batch(
     job: str,
@@ -57,7 +106,7 @@ def apply_backfill_batch(
     rows_per_s: float | None = None,
     read_at: float | None = None,
 ) -> int:
-    """Hand one backfill page to the owner, then ask for the next one.
+    """Hand one backfill page to the owner, which asks for the next one once it is in turn.
 
     The owner takes the page only when its checkpoint stands where the page starts
     (``after_key``) or the page opens a restarted backfill, deciding and applying in one
@@ -65,6 +114,7 @@ def apply_backfill_batch(
     an older run still in flight after a crash) ends its chain here, so only the chain whose
     pages are taken goes on, and a resume redoes at most the page that was in flight.
     """
+    chain = _Chain(job, aggregate_type, last_key, done, page_size, "json", rows_per_s, read_at)
     try:
         result = owner.apply_backfill_batch(
             job=job,
@@ -74,22 +124,12 @@ def apply_backfill_batch(
             last_key=last_key,
             done=done,
             restart=restart,
+            on_taken=chain.ask_for_next_page,
         )
     except SyncInputError as err:
         logger.error("backfill %s: poison batch after %r refused: %s", job, after_key, err)
         return 0
-    return _next_page(
-        result,
-        job,
-        aggregate_type,
-        after_key,
-        last_key,
-        done,
-        page_size,
-        "json",
-        rows_per_s,
-        read_at,
-    )
+    return chain.report(result, after_key)
 
 
 @app.task(name=APPLY_BACKFILL_COPY, **transient_retry(*TRANSIENT_DB_ERRORS))
@@ -106,77 +146,32 @@ def apply_backfill_copy(
     read_at: float | None = None,
 ) -> int:
     """The bulk path of ``apply_backfill_batch``: a products page as COPY text, applied by the
-    owner with COPY into staging and one merge (``extracted.inventory.bulk_load``)."""
+    owner with COPY (``extracted.inventory.bulk_load``)."""
     if aggregate_type != "product":
         logger.error("backfill %s: a COPY page of %r refused (products only)", job, aggregate_type)
         return 0
+    chain = _Chain(job, aggregate_type, last_key, done, page_size, "copy", rows_per_s, read_at)
     try:
         result = bulk_load.apply_products_copy(
-            job=job, page=page, after_key=after_key, last_key=last_key, done=done, restart=restart
+            job=job,
+            page=page,
+            after_key=after_key,
+            last_key=last_key,
+            done=done,
+            restart=restart,
+            on_taken=chain.ask_for_next_page,
         )
     except SyncInputError as err:
         logger.error("backfill %s: poison page after %r refused: %s", job, after_key, err)
         return 0
-    return _next_page(
-        result,
-        job,
-        aggregate_type,
-        after_key,
-        last_key,
-        done,
-        page_size,
-        "copy",
-        rows_per_s,
-        read_at,
-    )
+    return chain.report(result, after_key)
 
 
 def throttle_countdown(rows: int, rows_per_s: float | None, read_at: float | None) -> float:
     """Seconds to wait before asking for the next page so the job averages ``rows_per_s``:
-    the page's share of time (rows / rate) minus what reading and applying it took already;
-    capped at MAX_RETRY_COUNTDOWN_S (an ETA message must stay under the visibility timeout)."""
+    the page's share of time (rows / rate) minus what has passed since it was read; capped at
+    MAX_RETRY_COUNTDOWN_S (an ETA message must stay under the visibility timeout)."""
     if not rows_per_s or read_at is None:
         return 0.0
     wait = read_at + rows / rows_per_s - time.time()
     return min(max(wait, 0.0), float(MAX_RETRY_COUNTDOWN_S))
-
-
-def _next_page(
-    result: BatchResult,
-    job: str,
-    aggregate_type: str,
-    after_key: str | None,
-    last_key: str | None,
-    done: bool,
-    page_size: int,
-    wire: str,
-    rows_per_s: float | None,
-    read_at: float | None,
-) -> int:
-    if not result.taken:
-        logger.info(
-            "backfill %s: dropped the batch after %r, the checkpoint is at %r%s",
-            job,
-            after_key,
-            result.checkpoint.last_key,
-            " (done)" if result.checkpoint.done else "",
-        )
-        return 0
-    if done:
-        logger.info("backfill %s: done (last key %r)", job, last_key)
-        return result.written
-    # After the commit: the next page reads after this one's last key.
-    countdown = throttle_countdown(page_size, rows_per_s, read_at)
-    app.send_task(
-        BACKFILL_PAGE,
-        kwargs={
-            "job": job,
-            "aggregate_type": aggregate_type,
-            "after_key": last_key,
-            "page_size": page_size,
-            "wire": wire,
-            "rows_per_s": rows_per_s,
-        },
-        countdown=countdown or None,
-    )
-    return result.written

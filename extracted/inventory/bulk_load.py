@@ -13,6 +13,7 @@ SQLite (embedded mode): the text is decoded and goes through the JSON rows' upse
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
@@ -49,12 +50,52 @@ _MERGE: Final = (
 )
 
 
-def _copy_into_products(session: Session, page: str) -> int:
-    """COPY ``page`` into the staging table and merge it; the rows written."""
+def _range_is_empty(cursor: psycopg.Cursor[Any], after_key: str | None, last_key: str) -> bool:
+    if after_key is None:
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM products WHERE sku <= %s)", (last_key,))
+    else:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM products WHERE sku > %s AND sku <= %s)",
+            (after_key, last_key),
+        )
+    row = cursor.fetchone()
+    return row is not None and not row[0]
+
+
+def _copy_straight_in(cursor: psycopg.Cursor[Any], page: str) -> bool:
+    """COPY the page straight into ``products`` under a savepoint; False (and nothing written)
+    when a row of it exists already (a live event got there first)."""
+    cursor.execute("SAVEPOINT backfill_copy")
+    try:
+        with cursor.copy(f"COPY products ({_COLUMNS}) FROM STDIN") as copy:
+            copy.write(page)
+    except psycopg.errors.UniqueViolation:
+        cursor.execute("ROLLBACK TO SAVEPOINT backfill_copy")
+        return False
+    cursor.execute("RELEASE SAVEPOINT backfill_copy")
+    return True
+
+
+def _copy_into_products(
+    session: Session, page: str, *, after_key: str | None, last_key: str | None
+) -> int:
+    """Write ``page`` into products; the rows written.
+
+    When no row of the page's key range exists yet (the usual case: a backfill into an empty
+    table), the page is COPYed straight in, which costs what a raw COPY costs; a row that an
+    event inserted meanwhile makes that COPY fail on the primary key, and the page takes the
+    merge path instead. Otherwise: COPY into staging, then the version-guarded merge.
+    """
     dbapi = session.connection().connection.driver_connection
     assert isinstance(dbapi, psycopg.Connection)
     try:
         with dbapi.cursor() as cursor:
+            if (
+                last_key is not None
+                and _range_is_empty(cursor, after_key, last_key)
+                and _copy_straight_in(cursor, page)
+            ):
+                return count_rows(page)
             cursor.execute(_CREATE_STAGING)
             with cursor.copy(f"COPY {STAGING} ({_COLUMNS}) FROM STDIN") as copy:
                 copy.write(page)
@@ -87,6 +128,7 @@ def apply_products_copy(
     done: bool,
     restart: bool = False,
     sessions: sessionmaker[Session] | None = None,
+    on_taken: Callable[[], None] | None = None,
 ) -> BatchResult:
     """Apply one products page in COPY text if it is the job's next one (the same protocol as
     ``sync.apply_backfill_batch``)."""
@@ -98,7 +140,7 @@ def apply_products_copy(
     def write(session: Session) -> int:
         nonlocal states
         if session.get_bind().dialect.name == "postgresql":
-            return _copy_into_products(session, page)
+            return _copy_into_products(session, page, after_key=after_key, last_key=last_key)
         if states is None:
             states = _newest_per_key(_states_from_text(page), "sku")
         return _write_products(session, states)
@@ -113,6 +155,7 @@ def apply_products_copy(
             done=done,
             restart=restart,
             sessions=sessions,
+            on_taken=on_taken,
         )
     except (DataError, IntegrityError) as exc:
         # SQLite's constraint checks on the rows path.

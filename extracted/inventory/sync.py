@@ -241,6 +241,7 @@ def apply_backfill_batch(
     done: bool,
     restart: bool = False,
     sessions: sessionmaker[Session] | None = None,
+    on_taken: Callable[[], None] | None = None,
 ) -> BatchResult:
     """Apply one keyset page of a backfill job if it is the job's next one, in one transaction:
     compare-and-set on the job's checkpoint, upsert the rows where each is newer (or missing),
@@ -272,6 +273,7 @@ def apply_backfill_batch(
         done=done,
         restart=restart,
         sessions=sessions,
+        on_taken=on_taken,
     )
 
 
@@ -285,10 +287,17 @@ def apply_checkpointed(
     done: bool,
     restart: bool,
     sessions: sessionmaker[Session] | None = None,
+    on_taken: Callable[[], None] | None = None,
 ) -> BatchResult:
     """The checkpoint protocol of one backfill page (see ``apply_backfill_batch``) around
     ``write``, which writes the page's rows in the same transaction and returns how many it
-    wrote. Shared by the JSON rows path and the bulk ``COPY`` path (``bulk_load``)."""
+    wrote. Shared by the JSON rows path and the bulk ``COPY`` path (``bulk_load``).
+
+    ``on_taken`` runs once the page is known to be in turn, with the checkpoint still locked and
+    before the rows are written: the worker asks for the next page there, so the monolith reads
+    it while this one is written. The next page waits on the checkpoint's lock and finds it
+    where it starts once this transaction commits; if this one rolls back instead, the next page
+    finds the checkpoint behind it and is dropped, and this page's retry asks for it again."""
     sessions = sessions or default_sessions()
     try:
         with sessions.begin() as session:
@@ -299,6 +308,8 @@ def apply_checkpointed(
                 copied_before = current.rows
             else:
                 raise _NotTaken(current)
+            if on_taken is not None:
+                on_taken()
             written = write(session)
             moved = _move_checkpoint(
                 session, job, last_key=last_key, rows=copied_before + row_count, done=done

@@ -5,10 +5,12 @@ overwritten by older backfilled rows, even while both run at once."""
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -22,6 +24,7 @@ from extracted.inventory.models import Product
 from extracted.inventory.sync import SyncInputError, apply_event, backfill_checkpoint
 from tests.extracted.inventory.factories import envelope, product_state
 from tests.support.random_refs import random_suffix
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
@@ -250,3 +253,47 @@ def test_the_copy_text_round_trips_awkward_values() -> None:
             )
         )
     ]
+
+
+def test_a_row_inserted_while_the_page_is_copied_sends_it_through_the_merge(
+    inventory_url: str, sessions: sessionmaker[Session]
+) -> None:
+    """The straight COPY of a page whose key range looked empty meets a row a live event
+    inserted meanwhile (here: committed while the COPY waits on its key): the page falls back to
+    the merge, and the event's newer version stays."""
+    job = f"products-{random_suffix()}"
+    tag = random_suffix()
+    states = [product_state(sku=f"R{tag}-{i}", version=1) for i in range(5)]
+    live = {**states[2], "version": 7, "name": "live"}
+    with psycopg.connect(inventory_url) as event:
+        event.execute(
+            "INSERT INTO products (sku, name, price, on_hand, reserved, version, created_at, "
+            "updated_at) VALUES (%s, %s, %s, %s, 0, %s, now(), now())",
+            (live["sku"], live["name"], live["price"], live["on_hand"], live["version"]),
+        )
+        with ThreadPoolExecutor(1) as pool:
+            applying = pool.submit(
+                apply_products_copy,
+                job=job,
+                page=page_of(states),
+                after_key=None,
+                last_key=states[-1]["sku"],
+                done=True,
+                sessions=sessions,
+            )
+
+            def copy_waits_on_the_key() -> bool:
+                with psycopg.connect(inventory_url, autocommit=True) as watcher:
+                    row = watcher.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND query LIKE 'COPY products %%'"
+                    ).fetchone()
+                return bool(row and row[0])
+
+            wait_for(copy_waits_on_the_key, message="the page's COPY to wait on the live row")
+            event.commit()
+            result = applying.result(timeout=60)
+    assert result.taken and result.written == 4  # every row but the newer live one
+    row = stored(sessions, live["sku"])
+    assert row is not None and row.version == 7 and row.name == "live"
+    assert all(stored(sessions, s["sku"]) is not None for s in states)
