@@ -32,6 +32,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from strangler.reconcile_cmd import reconcile_command
 from sync.backfill import MAX_PAGE_SIZE, BackfillStart, jobs_named, start_backfills
 from sync.celery_app import make_celery
 from sync.lag import SyncPicture, sync_picture
@@ -47,6 +48,8 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 POLL_S = 0.5
+
+app.command("reconcile")(reconcile_command)
 
 
 class Wire(StrEnum):
