@@ -4,6 +4,8 @@ versions except for the exact row state reconciliation saw."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.reconcile import canonical_product, row_hash
@@ -15,7 +17,7 @@ from tests.extracted.inventory.factories import envelope, product_state
 BASE = "/internal/reconcile/products"
 
 
-def _seed(sessions: sessionmaker[Session], *skus: str, version: int = 1) -> list[dict[str, object]]:
+def _seed(sessions: sessionmaker[Session], *skus: str, version: int = 1) -> list[dict[str, Any]]:
     states = [product_state(sku=sku, version=version) for sku in skus]
     for state in states:
         assert apply_event(envelope(state), sessions=sessions) == "applied"
@@ -33,7 +35,12 @@ def test_checksums_are_the_sum_of_the_rows_hashes_per_run(
     expected = {
         s["sku"]: row_hash(
             canonical_product(
-                *(s[f] for f in ("sku", "name", "price", "on_hand", "reserved", "version")),
+                s["sku"],
+                s["name"],
+                s["price"],
+                s["on_hand"],
+                s["reserved"],
+                s["version"],
                 s["created_at"],
                 s["updated_at"],
             )
