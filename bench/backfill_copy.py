@@ -23,6 +23,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from contextlib import ExitStack
@@ -41,7 +42,9 @@ from sync.stats import SyncStats
 
 RESULTS = REPO_ROOT / "bench" / "results" / "backfill_copy.json"
 REDIS = "redis://127.0.0.1:6379/0"
-LOGS = REPO_ROOT / "bench" / "results" / "logs"
+#: Worker logs and the var folder of the run (printed at the start).
+WORK = Path(tempfile.mkdtemp(prefix="bench-backfill-"))
+LOGS = WORK / "logs"
 
 
 @dataclass
@@ -61,7 +64,7 @@ def _env(monolith_url: str, inventory_url: str, prefix: str) -> dict[str, str]:
         "INVENTORY_DATABASE_URL": inventory_url,
         "CELERY_BROKER_URL": REDIS,
         "STRANGLER_QUEUE_PREFIX": prefix,
-        "STRANGLER_VAR_DIR": str(REPO_ROOT / "bench" / "results" / "var"),
+        "STRANGLER_VAR_DIR": str(WORK / "var"),
         "DJANGO_SETTINGS_MODULE": "monolith.settings",
         "PYTHONPATH": str(REPO_ROOT),
     }
@@ -159,7 +162,7 @@ def main() -> None:
     env = _env(monolith_url, inventory_url, prefix)
     manage(env, "migrate", "--noinput")
     migrate.upgrade(inventory_url)
-    print(f"seeding {args.rows:,} products ...", flush=True)
+    print(f"logs in {WORK}; seeding {args.rows:,} products ...", flush=True)
     text = seed_monolith_products(monolith_url, args.rows)
 
     os.environ.update(
