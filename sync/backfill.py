@@ -8,12 +8,14 @@ stands is the service's checkpoint, read from ``GET /internal/sync/stats``; star
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Literal
 
 from celery import Celery
 
 from sync.backfill_jobs import JOBS, BackfillJob
+from sync.celery_app import MAX_RETRY_COUNTDOWN_S
 from sync.stats import BackfillState, SyncStats
 from sync.task_names import BACKFILL_PAGE
 
@@ -55,6 +57,17 @@ class BackfillStart:
         if self.action == "restarted" and self.before and now.updated_at <= self.before.updated_at:
             return 0
         return now.rows
+
+
+def throttle_countdown(rows: int, rows_per_s: float | None, read_at: float | None) -> float:
+    """Seconds to wait before asking for the next page so a job averages ``rows_per_s``: the
+    page's share of time (rows / rate) minus what has passed since it was read (``read_at``,
+    ``time.time()``); capped at MAX_RETRY_COUNTDOWN_S (an ETA message must stay under the
+    broker's visibility timeout)."""
+    if not rows_per_s or read_at is None:
+        return 0.0
+    wait = read_at + rows / rows_per_s - time.time()
+    return min(max(wait, 0.0), float(MAX_RETRY_COUNTDOWN_S))
 
 
 def jobs_named(aggregate: str) -> list[BackfillJob]:

@@ -7,7 +7,6 @@ It writes the inventory service's database only, through the service's own funct
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +16,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from extracted.inventory import bulk_load
 from extracted.inventory import sync as owner
 from extracted.inventory.sync import BatchResult, SyncInputError
-from sync.celery_app import MAX_RETRY_COUNTDOWN_S, make_celery, transient_retry
+from sync.backfill import throttle_countdown
+from sync.celery_app import make_celery, transient_retry
 from sync.task_names import APPLY_BACKFILL_BATCH, APPLY_BACKFILL_COPY, APPLY_EVENT, BACKFILL_PAGE
 
 logger = logging.getLogger(__name__)
@@ -165,13 +165,3 @@ def apply_backfill_copy(
         logger.error("backfill %s: poison page after %r refused: %s", job, after_key, err)
         return 0
     return chain.report(result, after_key)
-
-
-def throttle_countdown(rows: int, rows_per_s: float | None, read_at: float | None) -> float:
-    """Seconds to wait before asking for the next page so the job averages ``rows_per_s``:
-    the page's share of time (rows / rate) minus what has passed since it was read; capped at
-    MAX_RETRY_COUNTDOWN_S (an ETA message must stay under the visibility timeout)."""
-    if not rows_per_s or read_at is None:
-        return 0.0
-    wait = read_at + rows / rows_per_s - time.time()
-    return min(max(wait, 0.0), float(MAX_RETRY_COUNTDOWN_S))
