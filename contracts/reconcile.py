@@ -254,6 +254,16 @@ class RepairResult(_Message):
     skipped: int
 
 
+class DriftCounts(_Message):
+    missing: int
+    extra: int
+    different: int
+
+
+#: Rows of each kind a stored report keeps (the counts stay exact).
+STORED_ROWS = 100
+
+
 class ReconciliationReport(_Message):
     aggregate: str
     started_at: datetime
@@ -268,10 +278,31 @@ class ReconciliationReport(_Message):
     repair: RepairResult | None = None
     #: After a repair: whether a second pass found the tables equal.
     clean_after_repair: bool | None = None
+    #: Set when the lists were cut to STORED_ROWS (``for_record``): the full counts.
+    counts: DriftCounts | None = None
+
+    @property
+    def drift_counts(self) -> DriftCounts:
+        return self.counts or DriftCounts(
+            missing=len(self.missing), extra=len(self.extra), different=len(self.different)
+        )
 
     @property
     def drift(self) -> int:
-        return len(self.missing) + len(self.extra) + len(self.different)
+        counts = self.drift_counts
+        return counts.missing + counts.extra + counts.different
+
+    def for_record(self) -> ReconciliationReport:
+        """This report with its row lists cut to STORED_ROWS each and the full counts kept,
+        so a run that found a million missing rows still fits one request and one row."""
+        return self.model_copy(
+            update={
+                "counts": self.drift_counts,
+                "missing": self.missing[:STORED_ROWS],
+                "extra": self.extra[:STORED_ROWS],
+                "different": self.different[:STORED_ROWS],
+            }
+        )
 
     @property
     def clean(self) -> bool:

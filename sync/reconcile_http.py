@@ -91,4 +91,4 @@ class ServiceSide(HttpSide):
         return self._post("repair", request, RepairResult)
 
     def record(self, report: ReconciliationReport) -> None:
-        self._post("runs", report, _Recorded)
+        self._post("runs", report.for_record(), _Recorded)

@@ -152,14 +152,15 @@ def last_run(session: Session) -> dict[str, Any] | None:
     if run is None:
         return None
     report = ReconciliationReport.model_validate(run.report)
+    counts = report.drift_counts
     return {
         "aggregate": report.aggregate,
         "finished_at": report.finished_at.isoformat().replace("+00:00", "Z"),
         "clean": report.clean,
         "drift": report.drift,
-        "missing": len(report.missing),
-        "extra": len(report.extra),
-        "different": len(report.different),
+        "missing": counts.missing,
+        "extra": counts.extra,
+        "different": counts.different,
         "repaired": report.repair is not None,
         "clean_after_repair": report.clean_after_repair,
     }
