@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/payments/", include("monolith.payments.urls")),
     path("api/orders/", include("monolith.orders.urls")),
     path("internal/outbox/", include("monolith.outbox.urls")),
+    path("internal/reconcile/", include("monolith.inventory.reconcile_urls")),
     path("health/live", HealthLiveApi.as_view(), name="health-live"),
     path("health/ready", HealthReadyApi.as_view(), name="health-ready"),
     path("admin/", admin.site.urls),

@@ -19,9 +19,20 @@ from celery import Celery
 from kombu.exceptions import KombuError
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
+from strangler.reconcile_cmd import reconcile_command
 from sync.backfill import MAX_PAGE_SIZE, BackfillStart, jobs_named, start_backfills
 from sync.celery_app import make_celery
 from sync.lag import SyncPicture, sync_picture
@@ -37,6 +48,13 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 POLL_S = 0.5
+
+app.command("reconcile")(reconcile_command)
+
+
+class Wire(StrEnum):
+    copy = "copy"
+    json = "json"
 
 
 class Aggregate(StrEnum):
@@ -85,8 +103,13 @@ def backfill(
         Aggregate, typer.Option("--aggregate", "-a", help="Which job to run.")
     ] = Aggregate.all,
     page_size: Annotated[
-        int, typer.Option(min=1, max=MAX_PAGE_SIZE, help="Rows per keyset page.")
-    ] = 500,
+        int,
+        typer.Option(
+            min=1,
+            max=MAX_PAGE_SIZE,
+            help="Rows per keyset page (bigger pages are faster; bench/backfill_copy.py).",
+        ),
+    ] = 5000,
     restart: Annotated[
         bool, typer.Option("--restart", help="Start over instead of resuming the checkpoint.")
     ] = False,
@@ -96,13 +119,31 @@ def backfill(
     timeout: Annotated[
         float, typer.Option(min=0.1, help="With --wait: give up (exit 1) after this many seconds.")
     ] = 600.0,
+    throttle: Annotated[
+        float | None,
+        typer.Option(
+            min=0.001, help="At most this many rows per second (default: as fast as it goes)."
+        ),
+    ] = None,
+    wire: Annotated[
+        Wire,
+        typer.Option(help="How product pages travel: copy (COPY text, the bulk path) or json."),
+    ] = Wire.copy,
 ) -> None:
     """Copy the monolith's rows into the service in keyset pages, resuming the checkpoint."""
     settings = _settings()
     jobs = jobs_named(aggregate.value)
     try:
         stats = fetch_sync_stats(settings.inventory_url)
-        starts = start_backfills(jobs, stats, _sender(), page_size=page_size, restart=restart)
+        starts = start_backfills(
+            jobs,
+            stats,
+            _sender(),
+            page_size=page_size,
+            restart=restart,
+            wire=wire.value,
+            rows_per_s=throttle,
+        )
     except StatsUnavailable as exc:
         _fail(str(exc))
     except (KombuError, OSError) as exc:
@@ -111,6 +152,14 @@ def backfill(
         out.print(_describe(start, page_size))
     if wait:
         _follow(starts, settings, timeout)
+
+
+class RowsPerSecondColumn(ProgressColumn):
+    """Rows copied per second (rich's speed over its recent samples)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("- rows/s" if speed is None else f"{speed:,.0f} rows/s")
 
 
 def _totals(starts: list[BackfillStart], settings: SyncSettings) -> dict[str, int | None]:
@@ -133,7 +182,9 @@ def _follow(starts: list[BackfillStart], settings: SyncSettings, timeout: float)
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        RowsPerSecondColumn(),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
     )
     # A live bar for people at a terminal; logs and pipes get only the summary lines.
     with Progress(*columns, console=err, disable=not err.is_terminal) as progress:

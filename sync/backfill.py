@@ -8,18 +8,21 @@ stands is the service's checkpoint, read from ``GET /internal/sync/stats``; star
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Literal
 
 from celery import Celery
 
 from sync.backfill_jobs import JOBS, BackfillJob
+from sync.celery_app import MAX_RETRY_COUNTDOWN_S
 from sync.stats import BackfillState, SyncStats
 from sync.task_names import BACKFILL_PAGE
 
 Action = Literal["started", "resumed", "restarted", "already done"]
+Wire = Literal["copy", "json"]
 
-MAX_PAGE_SIZE = 5000
+MAX_PAGE_SIZE = 20_000
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,17 @@ class BackfillStart:
         return now.rows
 
 
+def throttle_countdown(rows: int, rows_per_s: float | None, read_at: float | None) -> float:
+    """Seconds to wait before asking for the next page so a job averages ``rows_per_s``: the
+    page's share of time (rows / rate) minus what has passed since it was read (``read_at``,
+    ``time.time()``); capped at MAX_RETRY_COUNTDOWN_S (an ETA message must stay under the
+    broker's visibility timeout)."""
+    if not rows_per_s or read_at is None:
+        return 0.0
+    wait = read_at + rows / rows_per_s - time.time()
+    return min(max(wait, 0.0), float(MAX_RETRY_COUNTDOWN_S))
+
+
 def jobs_named(aggregate: str) -> list[BackfillJob]:
     """``products`` | ``reservations`` | ``all``."""
     if aggregate == "all":
@@ -88,11 +102,17 @@ def start_backfills(
     *,
     page_size: int,
     restart: bool,
+    wire: Wire = "copy",
+    rows_per_s: float | None = None,
 ) -> list[BackfillStart]:
     """Send the first page request of each job (nothing for a job that is done, unless
-    ``restart``). Raises kombu's OperationalError when the broker refuses."""
+    ``restart``). ``wire``: how pages travel (``copy``: products as COPY text, the bulk path;
+    ``json``: state dicts). ``rows_per_s``: the throttle (None: as fast as it goes). Raises
+    kombu's OperationalError when the broker refuses."""
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValueError(f"page size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
+    if rows_per_s is not None and rows_per_s <= 0:
+        raise ValueError(f"the throttle must be more than 0 rows/s, got {rows_per_s:g}")
     starts = [plan_start(job, stats.backfill(job.name), restart=restart) for job in jobs]
     for start in starts:
         if start.sent:
@@ -104,6 +124,8 @@ def start_backfills(
                     "after_key": start.after_key,
                     "page_size": page_size,
                     "restart": start.action == "restarted",
+                    "wire": wire,
+                    "rows_per_s": rows_per_s,
                 },
             )
     return starts

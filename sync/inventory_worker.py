@@ -7,15 +7,18 @@ It writes the inventory service's database only, through the service's own funct
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from extracted.inventory import bulk_load
 from extracted.inventory import sync as owner
-from extracted.inventory.sync import SyncInputError
+from extracted.inventory.sync import BatchResult, SyncInputError
+from sync.backfill import throttle_countdown
 from sync.celery_app import make_celery, transient_retry
-from sync.task_names import APPLY_BACKFILL_BATCH, APPLY_EVENT, BACKFILL_PAGE
+from sync.task_names import APPLY_BACKFILL_BATCH, APPLY_BACKFILL_COPY, APPLY_EVENT, BACKFILL_PAGE
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +45,54 @@ def apply_event(envelope: dict[str, Any]) -> str:
     return outcome
 
 
+@dataclass(frozen=True)
+class _Chain:
+    """What a backfill page needs to ask for the next one."""
+
+    job: str
+    aggregate_type: str
+    last_key: str | None
+    done: bool
+    page_size: int
+    wire: str
+    rows_per_s: float | None
+    read_at: float | None
+
+    def ask_for_next_page(self) -> None:
+        """Runs once the owner found the page in turn (checkpoint locked, rows not yet
+        written): the monolith reads the next page while this one is written, and that page
+        waits on the checkpoint's lock (``extracted.inventory.sync.apply_checkpointed``)."""
+        if self.done:
+            return
+        countdown = throttle_countdown(self.page_size, self.rows_per_s, self.read_at)
+        app.send_task(
+            BACKFILL_PAGE,
+            kwargs={
+                "job": self.job,
+                "aggregate_type": self.aggregate_type,
+                "after_key": self.last_key,
+                "page_size": self.page_size,
+                "wire": self.wire,
+                "rows_per_s": self.rows_per_s,
+            },
+            countdown=countdown or None,
+        )
+
+    def report(self, result: BatchResult, after_key: str | None) -> int:
+        if not result.taken:
+            logger.info(
+                "backfill %s: dropped the batch after %r, the checkpoint is at %r%s",
+                self.job,
+                after_key,
+                result.checkpoint.last_key,
+                " (done)" if result.checkpoint.done else "",
+            )
+            return 0
+        if self.done:
+            logger.info("backfill %s: done (last key %r)", self.job, self.last_key)
+        return result.written
+
+
 @app.task(name=APPLY_BACKFILL_BATCH, **transient_retry(*TRANSIENT_DB_ERRORS))
 def apply_backfill_batch(
     job: str,
@@ -52,8 +103,10 @@ def apply_backfill_batch(
     page_size: int,
     after_key: str | None = None,
     restart: bool = False,
+    rows_per_s: float | None = None,
+    read_at: float | None = None,
 ) -> int:
-    """Hand one backfill page to the owner, then ask for the next one.
+    """Hand one backfill page to the owner, which asks for the next one once it is in turn.
 
     The owner takes the page only when its checkpoint stands where the page starts
     (``after_key``) or the page opens a restarted backfill, deciding and applying in one
@@ -61,6 +114,7 @@ def apply_backfill_batch(
     an older run still in flight after a crash) ends its chain here, so only the chain whose
     pages are taken goes on, and a resume redoes at most the page that was in flight.
     """
+    chain = _Chain(job, aggregate_type, last_key, done, page_size, "json", rows_per_s, read_at)
     try:
         result = owner.apply_backfill_batch(
             job=job,
@@ -70,30 +124,44 @@ def apply_backfill_batch(
             last_key=last_key,
             done=done,
             restart=restart,
+            on_taken=chain.ask_for_next_page,
         )
     except SyncInputError as err:
         logger.error("backfill %s: poison batch after %r refused: %s", job, after_key, err)
         return 0
-    if not result.taken:
-        logger.info(
-            "backfill %s: dropped the batch after %r, the checkpoint is at %r%s",
-            job,
-            after_key,
-            result.checkpoint.last_key,
-            " (done)" if result.checkpoint.done else "",
-        )
+    return chain.report(result, after_key)
+
+
+@app.task(name=APPLY_BACKFILL_COPY, **transient_retry(*TRANSIENT_DB_ERRORS))
+def apply_backfill_copy(
+    job: str,
+    aggregate_type: str,
+    page: str,
+    last_key: str | None,
+    done: bool,
+    page_size: int,
+    after_key: str | None = None,
+    restart: bool = False,
+    rows_per_s: float | None = None,
+    read_at: float | None = None,
+) -> int:
+    """The bulk path of ``apply_backfill_batch``: a products page as COPY text, applied by the
+    owner with COPY (``extracted.inventory.bulk_load``)."""
+    if aggregate_type != "product":
+        logger.error("backfill %s: a COPY page of %r refused (products only)", job, aggregate_type)
         return 0
-    if done:
-        logger.info("backfill %s: done (last key %r)", job, last_key)
-    else:
-        # After the commit: the next page reads after this one's last key.
-        app.send_task(
-            BACKFILL_PAGE,
-            kwargs={
-                "job": job,
-                "aggregate_type": aggregate_type,
-                "after_key": last_key,
-                "page_size": page_size,
-            },
+    chain = _Chain(job, aggregate_type, last_key, done, page_size, "copy", rows_per_s, read_at)
+    try:
+        result = bulk_load.apply_products_copy(
+            job=job,
+            page=page,
+            after_key=after_key,
+            last_key=last_key,
+            done=done,
+            restart=restart,
+            on_taken=chain.ask_for_next_page,
         )
-    return result.written
+    except SyncInputError as err:
+        logger.error("backfill %s: poison page after %r refused: %s", job, after_key, err)
+        return 0
+    return chain.report(result, after_key)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any, Final
 
 import django
@@ -18,6 +19,8 @@ django.setup()
 
 from django.db import InterfaceError, OperationalError  # noqa: E402
 
+from contracts.copy_text import count_rows, first_field_of_last_line  # noqa: E402
+from monolith.inventory.bulk_read import product_page_copy_text  # noqa: E402
 from monolith.inventory.selectors import (  # noqa: E402
     product_states_after,
     reservation_states_after,
@@ -27,6 +30,7 @@ from sync.backfill_jobs import job_for_aggregate  # noqa: E402
 from sync.celery_app import make_celery, transient_retry  # noqa: E402
 from sync.task_names import (  # noqa: E402
     APPLY_BACKFILL_BATCH,
+    APPLY_BACKFILL_COPY,
     APPLY_EVENT,
     BACKFILL_PAGE,
     RELAY_OUTBOX,
@@ -50,6 +54,9 @@ app.conf.beat_schedule = {
         "options": {"expires": RELAY_KICK_EXPIRES_S},
     }
 }
+
+#: How a backfill page travels (see backfill_page).
+WIRES: Final = ("copy", "json")
 
 _READERS = {
     "product": product_states_after,
@@ -85,30 +92,51 @@ def relay_outbox(limit: int = RELAY_BATCH) -> int:
 
 @app.task(name=BACKFILL_PAGE, **transient_retry(OperationalError, InterfaceError))
 def backfill_page(
-    job: str, aggregate_type: str, after_key: str | None, page_size: int, restart: bool = False
+    job: str,
+    aggregate_type: str,
+    after_key: str | None,
+    page_size: int,
+    restart: bool = False,
+    wire: str = "copy",
+    rows_per_s: float | None = None,
 ) -> int:
     """Read the keyset page after ``after_key`` and send it to the inventory side as one batch.
 
     The inventory side applies it with its checkpoint in one transaction and then asks for the
     next page (``after_key`` = this page's last key); a short page is the last one. ``restart``
     marks the first page of a backfill started over (the inventory side then takes it whatever
-    its checkpoint says).
+    its checkpoint says). ``wire``: ``copy`` sends a products page as COPY text (the bulk path,
+    contracts.copy_text), ``json`` as a list of state dicts (reservations always travel as
+    JSON: their lines do not fit one table). ``rows_per_s`` (the throttle) travels along the
+    chain; the inventory side spaces the next page request by it.
     """
     if page_size < 1:
         raise ValueError(f"page_size must be at least 1, got {page_size}")
+    if wire not in WIRES:
+        raise ValueError(f"wire must be one of {WIRES}, got {wire!r}")
+    read_at = time.time()
+    common = {
+        "job": job,
+        "aggregate_type": aggregate_type,
+        "page_size": page_size,
+        "after_key": after_key,
+        "restart": restart,
+        "rows_per_s": rows_per_s,
+        "read_at": read_at,
+    }
+    if wire == "copy" and aggregate_type == "product":
+        page = product_page_copy_text(after_key=after_key, limit=page_size)
+        count = count_rows(page)
+        last_key = first_field_of_last_line(page) if count else after_key
+        app.send_task(
+            APPLY_BACKFILL_COPY,
+            kwargs={**common, "page": page, "last_key": last_key, "done": count < page_size},
+        )
+        return count
     rows = _READERS[aggregate_type](after_key=after_key, limit=page_size)
     last_key = job_for_aggregate(aggregate_type).key_of(rows[-1]) if rows else after_key
     app.send_task(
         APPLY_BACKFILL_BATCH,
-        kwargs={
-            "job": job,
-            "aggregate_type": aggregate_type,
-            "rows": rows,
-            "last_key": last_key,
-            "done": len(rows) < page_size,
-            "page_size": page_size,
-            "after_key": after_key,
-            "restart": restart,
-        },
+        kwargs={**common, "rows": rows, "last_key": last_key, "done": len(rows) < page_size},
     )
     return len(rows)

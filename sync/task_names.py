@@ -13,6 +13,8 @@ RELAY_OUTBOX: Final = "monolith.relay_outbox"
 BACKFILL_PAGE: Final = "monolith.backfill_page"
 APPLY_EVENT: Final = "inventory.apply_event"
 APPLY_BACKFILL_BATCH: Final = "inventory.apply_backfill_batch"
+#: A products page as COPY text (contracts.copy_text), the backfill's bulk path.
+APPLY_BACKFILL_COPY: Final = "inventory.apply_backfill_copy"
 
 
 #: The aggregates whose events have a subscriber (``APPLY_EVENT``); the relay leaves the others

@@ -140,3 +140,18 @@ class OutboxEvent(Base):
     origin: Mapped[str] = mapped_column(String(16))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ReconciliationRun(Base):
+    """One finished ``strangler sync reconcile`` run, as its driver reported it (the last one
+    is shown by ``GET /internal/sync/stats`` as ``last_reconciliation``)."""
+
+    __tablename__ = "reconciliation_runs"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    aggregate: Mapped[str] = mapped_column(String(32))
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: The drift summary and report (contracts.reconcile.ReconciliationReport).
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from extracted.chassis.timefmt import format_timestamp
+from extracted.inventory import reconcile
 from extracted.inventory.models import BackfillCheckpoint, ProcessedEvent, Product, Reservation
 
 
@@ -60,4 +61,6 @@ def sync_stats(session: Session) -> dict[str, Any]:
             }
             for cp in checkpoints
         ],
+        # Written by `strangler sync reconcile` (extracted.inventory.reconcile); None: never ran.
+        "last_reconciliation": reconcile.last_run(session),
     }

@@ -12,7 +12,7 @@ row before comparing it (see ``_locked_checkpoint``). Nothing here records an ow
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -241,6 +241,7 @@ def apply_backfill_batch(
     done: bool,
     restart: bool = False,
     sessions: sessionmaker[Session] | None = None,
+    on_taken: Callable[[], None] | None = None,
 ) -> BatchResult:
     """Apply one keyset page of a backfill job if it is the job's next one, in one transaction:
     compare-and-set on the job's checkpoint, upsert the rows where each is newer (or missing),
@@ -257,6 +258,46 @@ def apply_backfill_batch(
     states = _newest_per_key(
         _parse_states(aggregate_type, rows), "sku" if aggregate_type == "product" else "id"
     )
+
+    def write(session: Session) -> int:
+        if aggregate_type == "product":
+            return _write_products(session, states)
+        return _write_reservations(session, states)
+
+    return apply_checkpointed(
+        job=job,
+        write=write,
+        row_count=len(rows),
+        after_key=after_key,
+        last_key=last_key,
+        done=done,
+        restart=restart,
+        sessions=sessions,
+        on_taken=on_taken,
+    )
+
+
+def apply_checkpointed(
+    *,
+    job: str,
+    write: Callable[[Session], int],
+    row_count: int,
+    after_key: str | None,
+    last_key: str | None,
+    done: bool,
+    restart: bool,
+    sessions: sessionmaker[Session] | None = None,
+    on_taken: Callable[[], None] | None = None,
+) -> BatchResult:
+    """The checkpoint protocol of one backfill page (see ``apply_backfill_batch``) around
+    ``write``, which writes the page's rows in the same transaction and returns how many it
+    wrote. Shared by the JSON rows path and the bulk ``COPY`` path (``bulk_load``).
+
+    ``on_taken`` runs once the page is known to be in turn, with the checkpoint still locked and
+    before the rows are written: the worker asks for the next page there, so the monolith reads
+    it while this one is written. The next page waits on the checkpoint's lock and finds it
+    where it starts once this transaction commits; if this one rolls back instead, the next page
+    finds the checkpoint behind it and is dropped, and this page's retry asks for it again."""
     sessions = sessions or default_sessions()
     try:
         with sessions.begin() as session:
@@ -267,12 +308,11 @@ def apply_backfill_batch(
                 copied_before = current.rows
             else:
                 raise _NotTaken(current)
-            if aggregate_type == "product":
-                written = _write_products(session, states)
-            else:
-                written = _write_reservations(session, states)
+            if on_taken is not None:
+                on_taken()
+            written = write(session)
             moved = _move_checkpoint(
-                session, job, last_key=last_key, rows=copied_before + len(rows), done=done
+                session, job, last_key=last_key, rows=copied_before + row_count, done=done
             )
     except _NotTaken as out_of_turn:
         return BatchResult(taken=False, written=0, checkpoint=out_of_turn.checkpoint)
@@ -339,6 +379,7 @@ __all__ = [
     "Outcome",
     "SyncInputError",
     "apply_backfill_batch",
+    "apply_checkpointed",
     "apply_event",
     "backfill_checkpoint",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -128,3 +129,28 @@ def test_reservations_backfill_to_equal_rows_and_a_restart_counts_them_again(
     assert restarted is not None and restarted["done"]
     assert _at(restarted["updated_at"]) > _at(checkpoint["updated_at"])
     assert restarted["rows"] == len(ids)  # started over, not added to the first run's
+
+
+def test_a_throttled_backfill_never_runs_ahead_of_its_rate(seeded_rig: SyncRig) -> None:
+    rig = seeded_rig
+    rate, page = 400.0, 100
+    with rig.worker("worker-monolith"), rig.worker("worker-inventory"):
+        started = time.monotonic()
+        begun = rig.strangler_sync(
+            "backfill", "-a", "products", "--page-size", str(page), "--throttle", str(rate)
+        )
+        assert begun.returncode == 0, begun.stderr
+        seen: list[tuple[float, int]] = []
+
+        def three_pages_in() -> bool:
+            checkpoint = rig.checkpoint("products")
+            rows = checkpoint["rows"] if checkpoint else 0
+            seen.append((time.monotonic() - started, rows))
+            return rows >= 3 * page
+
+        wait_for(three_pages_in, timeout=60, message="three throttled pages")
+    # Unthrottled, pages of 100 follow each other within a few hundredths of a second; at 400
+    # rows/s each waits for its quarter second, so no observation is ahead of the rate (plus
+    # the page in flight).
+    assert all(rows <= page + rate * elapsed for elapsed, rows in seen), seen
+    assert seen[-1][0] >= 2 * page / rate

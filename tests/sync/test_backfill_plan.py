@@ -3,12 +3,13 @@ batch is taken is the owner's rule: tests/extracted/inventory/test_backfill_batc
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from sync.backfill import BackfillStart, jobs_named, plan_start
+from sync.backfill import BackfillStart, jobs_named, plan_start, throttle_countdown
 from sync.backfill_jobs import JOBS
 from sync.lag import SyncPicture
 from sync.stats import BackfillState, OutboxStats, SyncStats
@@ -98,3 +99,12 @@ def test_the_lag_picture() -> None:
     )
     assert SyncPicture(outbox=settled, sync=sync_stats(events_processed=10)).caught_up
     assert isinstance(plan_start(PRODUCTS, None, restart=False), BackfillStart)
+
+
+def test_the_throttle_spaces_pages_by_their_share_of_time() -> None:
+    now = time.time()
+    assert throttle_countdown(500, None, now) == 0.0  # no throttle: at once
+    # 500 rows at 1000 rows/s take half a second, 0.2 s of which reading/applying used up.
+    assert throttle_countdown(500, 1000, now - 0.2) == pytest.approx(0.3, abs=0.05)
+    assert throttle_countdown(500, 1000, now - 5) == 0.0  # slower than the throttle anyway
+    assert throttle_countdown(500, 0.5, now) == 60.0  # capped under the visibility timeout

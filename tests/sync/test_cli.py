@@ -63,6 +63,9 @@ def test_backfill_refusals(rig: SyncRig) -> None:
     assert bad_size.returncode == 2
     unknown = rig.strangler_sync("backfill", "--aggregate", "orders")
     assert unknown.returncode == 2
+    for bad in (["--throttle", "0"], ["--wire", "xml"]):
+        refused_option = rig.strangler_sync("backfill", *bad)
+        assert refused_option.returncode == 2 and bad[0] in refused_option.stderr
 
     kick = rig.strangler_sync("relay", CELERY_BROKER_URL=nowhere)
     _one_line_refusal(kick, "refused the relay kick")

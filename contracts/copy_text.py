@@ -1,0 +1,104 @@
+"""The bulk wire format of a backfill page: PostgreSQL ``COPY`` text format.
+
+A products page travels as the text ``COPY ... TO STDOUT`` writes (one line per row, fields
+separated by tabs, ``\\N`` for NULL, backslash escapes), in the column order of
+``PRODUCT_COPY_COLUMNS``. On PostgreSQL both sides hand it to the server as is (the reader's
+``COPY TO STDOUT``, the owner's ``COPY FROM STDIN``), so neither side builds a Python object per
+row; that is what makes the bulk path fast (bench/backfill_copy.py measures it against JSON rows).
+Where a side runs on SQLite it encodes or decodes the same text with the functions below.
+
+Timestamps are written as ISO 8601 with an offset (``2026-11-25 14:07:34.123456+00``, what
+PostgreSQL writes in a UTC session) and decimals as their text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Final
+
+#: The columns of a products page, in order (the same names on both sides).
+PRODUCT_COPY_COLUMNS: Final = (
+    "sku",
+    "name",
+    "price",
+    "on_hand",
+    "reserved",
+    "version",
+    "created_at",
+    "updated_at",
+)
+
+NULL: Final = "\\N"
+
+_ESCAPES: Final = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+_UNESCAPES: Final = {
+    "\\": "\\",
+    "t": "\t",
+    "n": "\n",
+    "r": "\r",
+    "b": "\b",
+    "f": "\f",
+    "v": "\v",
+}
+
+
+class CopyTextError(ValueError):
+    """The text is not a COPY text page of the expected columns."""
+
+
+def encode_field(value: object) -> str:
+    if value is None:
+        return NULL
+    text = value.isoformat(sep=" ") if isinstance(value, datetime) else str(value)
+    return "".join(_ESCAPES.get(char, char) for char in text)
+
+
+def encode_rows(rows: Iterable[Sequence[object]]) -> str:
+    """COPY text of ``rows`` (each a sequence of column values), one line per row."""
+    return "".join("\t".join(encode_field(v) for v in row) + "\n" for row in rows)
+
+
+def _decode_field(text: str) -> str | None:
+    if text == NULL:
+        return None
+    if "\\" not in text:
+        return text
+    out: list[str] = []
+    chars = iter(text)
+    for char in chars:
+        if char != "\\":
+            out.append(char)
+            continue
+        escaped = next(chars, None)
+        if escaped is None or escaped not in _UNESCAPES:
+            # Octal and hex escapes are never written by COPY for text columns in UTF-8.
+            raise CopyTextError(f"unsupported escape \\{escaped or ''} in {text!r}")
+        out.append(_UNESCAPES[escaped])
+    return "".join(out)
+
+
+def decode_rows(text: str, columns: Sequence[str]) -> list[dict[str, str | None]]:
+    """The rows of a COPY text page as dicts of column -> text (None for NULL)."""
+    rows: list[dict[str, str | None]] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line:
+            continue
+        fields = line.split("\t")
+        if len(fields) != len(columns):
+            raise CopyTextError(f"line {number} has {len(fields)} fields, expected {len(columns)}")
+        rows.append(dict(zip(columns, map(_decode_field, fields), strict=True)))
+    return rows
+
+
+def first_field_of_last_line(text: str) -> str | None:
+    """The key (first column) of a page's last row, or None for an empty page."""
+    stripped = text.rstrip("\n")
+    if not stripped:
+        return None
+    last = stripped.rsplit("\n", 1)[-1]
+    return _decode_field(last.split("\t", 1)[0])
+
+
+def count_rows(text: str) -> int:
+    return text.count("\n")

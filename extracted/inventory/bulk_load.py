@@ -1,0 +1,162 @@
+"""The backfill's bulk path: a products page as COPY text (contracts.copy_text), applied by the
+owner in one transaction with the job's checkpoint (``sync.apply_checkpointed``).
+
+PostgreSQL: ``COPY`` the text into a temporary staging table, then one merge,
+``INSERT INTO products SELECT ... FROM staging ON CONFLICT (sku) DO UPDATE ... WHERE
+products.version < excluded.version``. The version guard makes the backfill safe while the relay
+is live: a row an event already brought to a newer version is left alone, and an event newer
+than the backfilled row still applies afterwards (its CAS sees the older version). The staging
+table is ``ON COMMIT DELETE ROWS``, one per connection, created once.
+
+SQLite (embedded mode): the text is decoded and goes through the JSON rows' upsert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final
+
+import psycopg
+from pydantic import ValidationError
+from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from contracts.copy_text import PRODUCT_COPY_COLUMNS, CopyTextError, count_rows, decode_rows
+from contracts.events import ProductState
+from extracted.inventory.sync import (
+    BatchResult,
+    SyncInputError,
+    _newest_per_key,
+    _write_products,
+    apply_checkpointed,
+)
+
+STAGING: Final = "backfill_products_staging"
+_COLUMNS: Final = ", ".join(PRODUCT_COPY_COLUMNS)
+_UPDATES: Final = ", ".join(f"{c} = excluded.{c}" for c in PRODUCT_COPY_COLUMNS if c != "sku")
+
+_CREATE_STAGING: Final = (
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGING} "
+    f"(LIKE products INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+)
+# DISTINCT ON: a page naming one sku twice keeps its newest version (one INSERT may not touch
+# a row twice); a keyset page never does, so this sorts an already sorted page.
+_MERGE: Final = (
+    f"INSERT INTO products ({_COLUMNS}) "
+    f"SELECT DISTINCT ON (sku) {_COLUMNS} FROM {STAGING} ORDER BY sku, version DESC "
+    f"ON CONFLICT (sku) DO UPDATE SET {_UPDATES} WHERE products.version < excluded.version"
+)
+
+
+def _range_is_empty(cursor: psycopg.Cursor[Any], after_key: str | None, last_key: str) -> bool:
+    if after_key is None:
+        cursor.execute("SELECT EXISTS (SELECT 1 FROM products WHERE sku <= %s)", (last_key,))
+    else:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM products WHERE sku > %s AND sku <= %s)",
+            (after_key, last_key),
+        )
+    row = cursor.fetchone()
+    return row is not None and not row[0]
+
+
+def _copy_straight_in(cursor: psycopg.Cursor[Any], page: str) -> bool:
+    """COPY the page straight into ``products`` under a savepoint; False (and nothing written)
+    when a row of it exists already (a live event got there first)."""
+    cursor.execute("SAVEPOINT backfill_copy")
+    try:
+        with cursor.copy(f"COPY products ({_COLUMNS}) FROM STDIN") as copy:
+            copy.write(page)
+    except psycopg.errors.UniqueViolation:
+        cursor.execute("ROLLBACK TO SAVEPOINT backfill_copy")
+        return False
+    cursor.execute("RELEASE SAVEPOINT backfill_copy")
+    return True
+
+
+def _copy_into_products(
+    session: Session, page: str, *, after_key: str | None, last_key: str | None
+) -> int:
+    """Write ``page`` into products; the rows written.
+
+    When no row of the page's key range exists yet (the usual case: a backfill into an empty
+    table), the page is COPYed straight in, which costs what a raw COPY costs; a row that an
+    event inserted meanwhile makes that COPY fail on the primary key, and the page takes the
+    merge path instead. Otherwise: COPY into staging, then the version-guarded merge.
+    """
+    dbapi = session.connection().connection.driver_connection
+    assert isinstance(dbapi, psycopg.Connection)
+    try:
+        with dbapi.cursor() as cursor:
+            if (
+                last_key is not None
+                and _range_is_empty(cursor, after_key, last_key)
+                and _copy_straight_in(cursor, page)
+            ):
+                return count_rows(page)
+            cursor.execute(_CREATE_STAGING)
+            with cursor.copy(f"COPY {STAGING} ({_COLUMNS}) FROM STDIN") as copy:
+                copy.write(page)
+            cursor.execute(_MERGE)
+            return cursor.rowcount
+    except (psycopg.DataError, psycopg.IntegrityError) as exc:
+        # A field that does not parse or a row a constraint refuses: the page is poison.
+        raise SyncInputError(f"invalid products page: {str(exc).splitlines()[0]}") from None
+
+
+def _states_from_text(page: str) -> list[ProductState]:
+    try:
+        rows: list[dict[str, Any]] = decode_rows(page, PRODUCT_COPY_COLUMNS)
+        for row in rows:
+            for column in ("created_at", "updated_at"):
+                # "+00" offsets (what PostgreSQL writes) are ISO 8601 but not RFC 3339.
+                row[column] = datetime.fromisoformat(row[column])
+            Decimal(row["price"])  # the rows path takes the text as is; refuse it here
+        return [ProductState.model_validate(row) for row in rows]
+    except (CopyTextError, ValidationError, TypeError, ValueError, ArithmeticError) as exc:
+        raise SyncInputError(f"invalid products page: {exc}") from None
+
+
+def apply_products_copy(
+    *,
+    job: str,
+    page: str,
+    after_key: str | None,
+    last_key: str | None,
+    done: bool,
+    restart: bool = False,
+    sessions: sessionmaker[Session] | None = None,
+    on_taken: Callable[[], None] | None = None,
+) -> BatchResult:
+    """Apply one products page in COPY text if it is the job's next one (the same protocol as
+    ``sync.apply_backfill_batch``)."""
+    if not job:
+        raise SyncInputError("job must be a non-empty string")
+    row_count = count_rows(page)
+    states: list[ProductState] | None = None
+
+    def write(session: Session) -> int:
+        nonlocal states
+        if session.get_bind().dialect.name == "postgresql":
+            return _copy_into_products(session, page, after_key=after_key, last_key=last_key)
+        if states is None:
+            states = _newest_per_key(_states_from_text(page), "sku")
+        return _write_products(session, states)
+
+    try:
+        return apply_checkpointed(
+            job=job,
+            write=write,
+            row_count=row_count,
+            after_key=after_key,
+            last_key=last_key,
+            done=done,
+            restart=restart,
+            sessions=sessions,
+            on_taken=on_taken,
+        )
+    except (DataError, IntegrityError) as exc:
+        # SQLite's constraint checks on the rows path.
+        raise SyncInputError(f"invalid products page: {exc.orig}") from None

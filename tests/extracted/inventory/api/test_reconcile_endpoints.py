@@ -1,0 +1,88 @@
+"""The service's reconciliation endpoints in process: checksums agree with the rows they cover,
+bad bodies are refused with the contract's 400 before anything runs, and repair respects
+versions except for the exact row state reconciliation saw."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from contracts.reconcile import canonical_product, row_hash
+from extracted.inventory.models import Product
+from extracted.inventory.sync import apply_event
+from tests.extracted.asgi_client import BlockingASGIClient
+from tests.extracted.inventory.factories import envelope, product_state
+
+BASE = "/internal/reconcile/products"
+
+
+def _seed(sessions: sessionmaker[Session], *skus: str, version: int = 1) -> list[dict[str, Any]]:
+    states = [product_state(sku=sku, version=version) for sku in skus]
+    for state in states:
+        assert apply_event(envelope(state), sessions=sessions) == "applied"
+    return states
+
+
+def test_checksums_are_the_sum_of_the_rows_hashes_per_run(
+    client: BlockingASGIClient, sessions: sessionmaker[Session]
+) -> None:
+    states = _seed(sessions, "a1", "B2", "c3", "_4")
+    answer = client.post(f"{BASE}/checksums", json={"bounds": ["a"]})
+    assert answer.status_code == 200
+    below, above = answer.json()["ranges"]
+    # Byte order: "B2" < "_4" < "a" <= "a1" < "c3".
+    expected = {
+        s["sku"]: row_hash(
+            canonical_product(
+                s["sku"],
+                s["name"],
+                s["price"],
+                s["on_hand"],
+                s["reserved"],
+                s["version"],
+                s["created_at"],
+                s["updated_at"],
+            )
+        )
+        for s in states
+    }
+    assert below == {"count": 2, "checksum": str(expected["B2"] + expected["_4"])}
+    assert above == {"count": 2, "checksum": str(expected["a1"] + expected["c3"])}
+    rows = client.post(f"{BASE}/rows", json={"lo": "_", "hi": "b"}).json()["rows"]
+    assert [r["key"] for r in rows] == ["_4", "a1"]
+
+
+def test_bad_bodies_are_a_400(client: BlockingASGIClient) -> None:
+    for path, body in [
+        ("bounds", {"parts": 1}),
+        ("checksums", {"bounds": ["b", "a"]}),
+        ("checksums", {"lo": "m", "bounds": ["a"]}),
+        ("rows", {"limit": 0}),
+        ("repair", {"states": [{"sku": "x"}]}),
+        ("runs", {"aggregate": "products"}),
+        ("checksums", {"unknown": 1}),
+    ]:
+        answer = client.post(f"{BASE}/{path}", json=body)
+        assert answer.status_code == 400, (path, body, answer.text)
+        assert answer.json()["error"] == "invalid"
+
+
+def test_repair_overrides_only_the_state_it_saw(
+    client: BlockingASGIClient, sessions: sessionmaker[Session]
+) -> None:
+    [corrupt, moved_on] = _seed(sessions, "R1", "R2", version=9)
+    truth = [product_state(sku="R1", version=3), product_state(sku="R2", version=3)]
+    answer = client.post(
+        f"{BASE}/repair",
+        # Reconciliation saw R1 at version 9 (it still is: overwritten although 3 < 9) and R2
+        # at version 8 (it moved on to 9 since: left alone).
+        json={"states": truth, "observed": {"R1": 9, "R2": 8}, "extra": {"gone": 1}},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"written": 1, "deleted": 0, "skipped": 2}
+    with sessions() as session:
+        r1, r2 = session.get(Product, "R1"), session.get(Product, "R2")
+    assert r1 is not None and r1.version == 3 and r1.name == truth[0]["name"]
+    assert r2 is not None and r2.version == 9 and r2.name == moved_on["name"]
+    assert corrupt["sku"] == "R1"

@@ -1,0 +1,161 @@
+"""Reconciliation end to end: the monolith and the service (real servers on real PostgreSQL, or
+the embedded SQLite files) compute range checksums in their own databases, `strangler sync
+reconcile` bisects down to the rows that differ, and `--repair` fixes them through the owner.
+
+The rows get to the service through the real backfill (workers on Redis); drift is then made
+behind sync's back with direct SQL in the service's database. Every test leaves the tables equal
+again (its last step is a clean reconciliation), so the module shares one backfilled rig.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.support.inventory_api import product_path
+from tests.support.random_refs import random_suffix
+from tests.sync.rig import SyncRig, running_rig
+
+SEEDED = 1500
+#: The exit status of a reconciliation that found drift (and did not repair it).
+DRIFT = 3
+#: SKUs whose byte order differs from a locale's order ("B" < "_" < "a" < "b" in byte order).
+AWKWARD = ("b-zeta", "B-alpha", "_under", "a.dot", "Z9")
+
+
+def _backfill(rig: SyncRig) -> None:
+    with rig.worker("worker-monolith"), rig.worker("worker-inventory"):
+        done = rig.strangler_sync(
+            "backfill", "--aggregate", "products", "--page-size", "400", "--wait"
+        )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture(scope="module")
+def synced(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[SyncRig]:
+    tmp = tmp_path_factory.mktemp("reconcile")
+    var = tmp / "var"
+    var.mkdir()
+    env = {
+        "CELERY_BROKER_URL": redis_url,
+        "STRANGLER_QUEUE_PREFIX": f"t{random_suffix()}",
+        "STRANGLER_VAR_DIR": str(var),
+    }
+    with running_rig(tmp, env, seed_products=SEEDED) as rig:
+        for sku in AWKWARD:
+            rig.create_product(sku=sku, price="12.50")
+        _backfill(rig)
+        yield rig
+
+
+def reconcile(rig: SyncRig, *args: str) -> tuple[int, dict[str, Any]]:
+    done = rig.strangler_sync("reconcile", "--json", *args)
+    assert done.returncode in (0, DRIFT), done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    return done.returncode, report
+
+
+def service_sql(rig: SyncRig, statement: str, *params: object) -> None:
+    with psycopg.connect(rig.env["INVENTORY_DATABASE_URL"], autocommit=True) as conn:
+        conn.execute(statement, params)
+
+
+def test_identical_tables_show_no_drift_and_the_run_is_recorded(synced: SyncRig) -> None:
+    code, report = reconcile(synced, "--parts", "8", "--leaf-rows", "50")
+    assert code == 0
+    assert report["clean"] and report["drift"] == 0
+    assert report["source_rows"] == report["target_rows"] == SEEDED + len(AWKWARD)
+    last = synced.sync_stats()["last_reconciliation"]
+    assert last["clean"] and last["aggregate"] == "products" and last["drift"] == 0
+
+
+def test_a_row_corrupted_behind_syncs_back_is_found_with_its_fields_and_repaired(
+    synced: SyncRig,
+) -> None:
+    sku = "SKU-00777"
+    # A version as high as the source's or higher: compare-and-set alone could never fix it.
+    service_sql(
+        synced,
+        "UPDATE products SET on_hand = on_hand + 1, version = version + 5 WHERE sku = %s",
+        sku,
+    )
+    code, report = reconcile(synced, "--parts", "8", "--leaf-rows", "50")
+    assert code == DRIFT
+    assert report["missing"] == [] and report["extra"] == []
+    [drift] = report["different"]
+    assert drift["key"] == sku
+    assert drift["fields"] == ["on_hand", "version"]
+    assert drift["target_version"] == drift["source_version"] + 5
+    assert synced.sync_stats()["last_reconciliation"]["different"] == 1
+
+    code, repaired = reconcile(synced, "--repair", "--parts", "8", "--leaf-rows", "50")
+    assert code == 0
+    assert repaired["repair"] == {"written": 1, "deleted": 0, "skipped": 0}
+    assert repaired["clean_after_repair"] is True
+    monolith, service = synced.product_on_both(sku)
+    assert monolith == service
+    assert reconcile(synced)[1]["clean"]
+
+
+def test_missing_and_extra_rows_are_found_and_repaired(synced: SyncRig) -> None:
+    service_sql(synced, "DELETE FROM products WHERE sku IN ('SKU-00001', 'a.dot')")
+    service_sql(
+        synced,
+        "INSERT INTO products (sku, name, price, on_hand, reserved, version, created_at, "
+        "updated_at) VALUES ('SKU-99999x', 'stray', 1, 1, 0, 1, now(), now())",
+    )
+    code, report = reconcile(synced)
+    assert code == DRIFT
+    assert report["missing"] == ["SKU-00001", "a.dot"]
+    assert report["extra"] == [{"key": "SKU-99999x", "target_version": 1}]
+    assert report["different"] == []
+    assert report["target_rows"] == report["source_rows"] - 1
+
+    code, repaired = reconcile(synced, "--repair")
+    assert code == 0 and repaired["repair"] == {"written": 2, "deleted": 1, "skipped": 0}
+    status, _ = synced.get(synced.inventory_url, product_path("SKU-99999x"))
+    assert status == 404
+    assert synced.product_synced("a.dot")
+    assert reconcile(synced)[1]["clean"]
+
+
+def test_the_table_report_and_bad_options(synced: SyncRig) -> None:
+    service_sql(synced, "UPDATE products SET name = 'renamed' WHERE sku = '_under'")
+    shown = synced.strangler_sync("reconcile")
+    assert shown.returncode == DRIFT, shown.stderr
+    assert "_under" in shown.stdout and "name" in shown.stdout
+    assert "0 missing, 0 extra, 1 different" in shown.stdout
+    assert synced.strangler_sync("reconcile", "--repair").returncode == 0
+
+    bad = synced.strangler_sync("reconcile", "--parts", "1")
+    assert bad.returncode != 0 and "--parts" in bad.stderr
+    down = synced.strangler_sync("reconcile", STRANGLER_INVENTORY_URL="http://127.0.0.1:9")
+    assert down.returncode == 1
+    assert down.stderr.startswith("strangler sync reconcile: the inventory service")
+    assert len(down.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_reconciliation_works_on_the_embedded_sqlite_files(
+    tmp_path: Path, filesystem_env: dict[str, str]
+) -> None:
+    with running_rig(tmp_path, filesystem_env, databases="sqlite", seed_products=300) as rig:
+        for sku in AWKWARD:
+            rig.create_product(sku=sku, price="3.10")
+        _backfill(rig)
+        code, report = reconcile(rig, "--parts", "4", "--leaf-rows", "20")
+        assert code == 0 and report["source_rows"] == 300 + len(AWKWARD), report
+
+        service = rig.env["INVENTORY_DATABASE_URL"].removeprefix("sqlite:///")
+        with sqlite3.connect(service) as conn:
+            conn.execute("UPDATE products SET price = '3.11' WHERE sku = 'B-alpha'")
+        code, report = reconcile(rig, "--repair", "--parts", "4", "--leaf-rows", "20")
+        assert code == 0
+        assert [d["fields"] for d in report["different"]] == [["price"]]
+        assert report["clean_after_repair"] is True
