@@ -55,9 +55,9 @@ def free_ports() -> Ports:
 
 
 def process_spec(name: str, ports: Ports | None = None) -> ProcessSpec:
-    """The stack's process ``name`` (``monolith``, ``inventory``, ``payments``, ``orders``, ``proxy``,
-    ``worker-monolith``, ``worker-inventory``, ``beat``) as it runs on ``ports`` (the default
-    ports when not given: enough for the processes whose command line names no port)."""
+    """The stack's process ``name`` (one of ``strangler.stack.stack_processes``) as it runs on
+    ``ports`` (the default ports when not given: enough for the processes whose command line
+    names no port)."""
     for spec in stack_processes(ports or Ports()):
         if spec.name == name:
             return spec
