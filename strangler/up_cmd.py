@@ -75,7 +75,8 @@ def up(
     proxy_port: Annotated[int, typer.Option(help="Proxy port.")] = 8080,
     admin_port: Annotated[int, typer.Option(help="Proxy admin API port.")] = 8081,
 ) -> None:
-    """Start monolith, inventory service, proxy, Celery workers and beat; Ctrl-C stops them."""
+    """Start monolith, inventory service, proxy, Celery workers and the outbox relay; Ctrl-C
+    stops them."""
     ports = Ports(monolith_port, inventory_port, proxy_port, admin_port)
     vd = var_dir()
     vd.mkdir(parents=True, exist_ok=True)

@@ -35,10 +35,10 @@ def compose() -> dict[str, Any]:
 
 def test_every_process_of_the_stack_is_a_service(compose: dict[str, Any]) -> None:
     services = set(our_services(compose))
-    expected = {"monolith", "inventory", "proxy", "worker-monolith", "worker-inventory", "beat"}
+    expected = {"monolith", "inventory", "proxy", "worker-monolith", "worker-inventory", "relay"}
     assert expected <= services
     assert {"postgres", "redis"} <= set(compose["services"])
-    for name in expected - {"beat"}:
+    for name in expected - {"relay"}:
         assert "healthcheck" in compose["services"][name], f"{name} has no health check"
 
 

@@ -48,7 +48,7 @@ def free_ports() -> Ports:
 
 def process_spec(name: str, ports: Ports | None = None) -> ProcessSpec:
     """The stack's process ``name`` (``monolith``, ``inventory``, ``proxy``, ``worker-monolith``,
-    ``worker-inventory``, ``beat``) as it runs on ``ports`` (the default ports when not given:
+    ``worker-inventory``, ``relay``) as it runs on ``ports`` (the default ports when not given:
     enough for the processes whose command line names no port)."""
     for spec in stack_processes(ports or Ports()):
         if spec.name == name:
@@ -84,7 +84,7 @@ def running(
     timeout: float = 60.0,
 ) -> Iterator[dict[str, ServerProcess]]:
     """Start the stack's processes ``names`` on ``ports``, wait for their ready URLs (workers and
-    beat have none), yield them by name, and stop them all on exit."""
+    the relay have none), yield them by name, and stop them all on exit."""
     with ExitStack() as stack:
         started: dict[str, ServerProcess] = {}
         for name in names:

@@ -1,7 +1,8 @@
-"""Real Celery worker and beat processes for the sync tests (never eager mode)."""
+"""Real Celery worker and outbox relay processes for the sync tests (never eager mode)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,6 +11,9 @@ from tests.support.components import process_spec
 from tests.support.processes import ServerProcess
 from tests.support.random_refs import random_suffix
 from tests.support.waiting import wait_for
+
+#: What a Celery worker ("celery@host ready.") and the relay ("relay: ready") log once serving.
+_READY = re.compile(r" ready\.|relay: ready")
 
 
 def _stack_argv(process: str) -> list[str]:
@@ -43,7 +47,7 @@ def wait_until_ready(worker: ServerProcess) -> None:
     def ready() -> bool:
         if not worker.alive():
             raise RuntimeError(f"{worker.name} exited early:\n{worker.log_tail()}")
-        return " ready." in worker.log_path.read_text(errors="replace")
+        return _READY.search(worker.log_path.read_text(errors="replace")) is not None
 
     try:
         wait_for(ready, timeout=60, message=f"{worker.name} to be ready")
@@ -52,7 +56,10 @@ def wait_until_ready(worker: ServerProcess) -> None:
 
 
 @contextmanager
-def running_beat(*, env: Mapping[str, str], log_dir: Path) -> Iterator[ServerProcess]:
-    argv = _stack_argv("beat")
-    with ServerProcess(f"beat-{random_suffix()}", argv, env=env, log_dir=log_dir) as beat:
-        yield beat
+def running_relay(*, env: Mapping[str, str], log_dir: Path) -> Iterator[ServerProcess]:
+    """The stack's outbox relay process, once it listens (PostgreSQL) or polls (SQLite)."""
+    with ServerProcess(
+        f"relay-{random_suffix()}", _stack_argv("relay"), env=env, log_dir=log_dir
+    ) as relay:
+        wait_until_ready(relay)
+        yield relay
