@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from strangler import dead_letters_cmd
 from sync.backfill import MAX_PAGE_SIZE, BackfillStart, jobs_named, start_backfills
 from sync.celery_app import make_celery
 from sync.lag import SyncPicture, sync_picture
@@ -33,6 +34,7 @@ app = typer.Typer(
     help="Backfill the inventory service, kick the outbox relay, show backlog and lag.",
     no_args_is_help=True,
 )
+app.add_typer(dead_letters_cmd.app, name="dead-letters")
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -177,7 +179,7 @@ def _position(start: BackfillStart, stats: SyncStats | None) -> str:
 
 @app.command()
 def relay() -> None:
-    """Kick the outbox relay once (beat also kicks it every half second)."""
+    """Kick the outbox relay once (the relay process wakes on every outbox commit anyway)."""
     settings = _settings()
     try:
         _sender().send_task(RELAY_OUTBOX)
@@ -207,7 +209,8 @@ def _picture_json(picture: SyncPicture) -> str:
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
-    """Backlog, oldest pending age, events applied/skipped, last lag, backfill checkpoints."""
+    """Backlog, oldest pending age, events applied/skipped, lag, dead letters, last
+    reconciliation per capability, backfill checkpoints."""
     settings = _settings()
     try:
         picture = sync_picture(settings.monolith_url, settings.inventory_url)
@@ -227,7 +230,22 @@ def status(
     flow.add_row("  applied", str(picture.sync.events_applied))
     flow.add_row("  skipped (stale: the row was as new)", str(picture.sync.events_skipped))
     flow.add_row("last commit-to-applied lag", _age(picture.last_lag_s))
+    flow.add_row("dead letters (strangler sync dead-letters list)", str(picture.sync.dead_letters))
     out.print(flow)
+    per = Table(title="Per capability")
+    for column in ("capability", "backlog", "oldest pending", "lag", "dead letters"):
+        per.add_column(column)
+    per.add_column("last reconciliation")
+    reconciled = picture.sync.last_reconciliation
+    per.add_row(
+        "inventory",
+        str(picture.backlog),
+        _age(picture.oldest_pending_age_s),
+        _age(picture.last_lag_s),
+        str(picture.sync.dead_letters),
+        "never" if reconciled is None else reconciled.isoformat(),
+    )
+    out.print(per)
     jobs = Table(title="Backfills")
     for column in ("job", "last key", "rows", "done", "updated at"):
         jobs.add_column(column)

@@ -22,7 +22,7 @@ from extracted.chassis.host_check import HostCheckMiddleware
 from extracted.chassis.path_decoding import DjangoPathMiddleware
 from extracted.chassis.request_id import RequestIdMiddleware
 from extracted.chassis.server_error import ServerErrorMiddleware
-from extracted.inventory import migrate
+from extracted.inventory import dead_letters, migrate
 from extracted.inventory.api import internal, products, reservations
 from extracted.inventory.config import InventorySettings
 from extracted.inventory.database import sessions_for
@@ -56,6 +56,7 @@ def create_app(
         products.router,
         reservations.router,
         internal.router,
+        dead_letters.router,
     ]
     app.add_middleware(AllowHeaderMiddleware, routes=[r for rt in routers for r in rt.routes])
     app.add_middleware(ServerErrorMiddleware)

@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from extracted.chassis.db_types import ExactDecimal, UTCDateTime
+from extracted.chassis.dead_letters import DeadLetterColumns
 
 SKU_LENGTH = 64
 #: Largest stock figure a row holds (PostgreSQL ``integer``, as in the monolith).
@@ -140,3 +141,10 @@ class OutboxEvent(Base):
     origin: Mapped[str] = mapped_column(String(16))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DeadLetter(DeadLetterColumns, Base):
+    """Events sync could not apply for a reason retrying cannot fix, parked with the error
+    (``extracted.chassis.dead_letters``); `strangler sync dead-letters` lists and replays them."""
+
+    __tablename__ = "dead_letters"
