@@ -25,7 +25,7 @@ SIDES: Final[tuple[Side, ...]] = ("monolith", "inventory")
 #: The longest countdown any task of ours waits before a retry (exponential backoff is capped
 #: here). Every ETA message is held unacknowledged by the worker until it runs, so the Redis
 #: visibility timeout below must be longer, or Redis would hand the message out a second time.
-MAX_RETRY_COUNTDOWN_S: Final = 60
+MAX_RETRY_COUNTDOWN_S: Final = 30
 
 #: How long Redis waits for an ack before it redelivers a message to another worker (default of
 #: ``STRANGLER_BROKER_VISIBILITY_TIMEOUT_S``). Long, because redelivery only matters after a
@@ -46,7 +46,7 @@ FILESYSTEM_POLL_S: Final = 0.1
 
 
 #: Transient errors (a database restarting, a lock timeout) are retried with exponential backoff
-#: capped at MAX_RETRY_COUNTDOWN_S; after this many attempts (about an hour and a half) the task
+#: capped at MAX_RETRY_COUNTDOWN_S; after this many attempts (about 50 minutes) the task
 #: fails and Celery logs it. Errors that are not transient never retry: the event worker parks
 #: them as dead letters (sync.inventory_worker).
 TRANSIENT_MAX_RETRIES: Final = 100
@@ -115,6 +115,11 @@ def _broker_config(settings: SyncSettings) -> dict[str, Any]:
         "visibility_timeout": settings.visibility_timeout_s,
         # A broker address that does not answer fails within seconds instead of hanging.
         "socket_connect_timeout": 5,
+        # A worker killed mid-task leaves its message in Redis's unacked set; every worker looks
+        # for ones older than the visibility timeout every 10 s and puts them back. kombu skips
+        # 9 of 10 looks by default (redelivery up to 100 s late); the look is one ZRANGE.
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
     }
     if url.startswith(("amqp", "pyamqp")):
         # Publisher confirms: send_task returns only once the broker has the message. Redis has
