@@ -24,7 +24,7 @@ from rich.table import Table
 
 from strangler import dead_letters_cmd
 from sync.backfill import MAX_PAGE_SIZE, BackfillStart, jobs_named, start_backfills
-from sync.celery_app import make_celery
+from sync.celery_app import BrokerSettingsError, make_celery
 from sync.lag import SyncPicture, sync_picture
 from sync.settings import SyncSettings
 from sync.stats import StatsUnavailable, SyncStats, fetch_product_count, fetch_sync_stats
@@ -61,7 +61,10 @@ def _settings() -> SyncSettings:
 
 
 def _sender() -> Celery:
-    return make_celery("strangler-cli")
+    try:
+        return make_celery("strangler-cli")
+    except BrokerSettingsError as exc:
+        _fail(str(exc))
 
 
 def _broker_text(settings: SyncSettings) -> str:

@@ -21,6 +21,30 @@ def _stack_argv(process: str) -> list[str]:
     return list(process_spec(process).argv)
 
 
+def worker_process(
+    process: str,
+    *,
+    env: Mapping[str, str],
+    log_dir: Path,
+    concurrency: int | None = None,
+    app: str | None = None,
+) -> ServerProcess:
+    """``worker-monolith`` / ``worker-inventory`` (or another ``app``), not started yet. A unique
+    node name keeps parallel runs apart."""
+    argv = _stack_argv("worker-inventory" if app else process)
+    if app:
+        argv[argv.index("-A") + 1] = app
+    argv[argv.index("-n") + 1] = f"{process}-{random_suffix()}@%h"
+    if concurrency is not None:
+        argv[argv.index("--concurrency") + 1] = str(concurrency)
+    return ServerProcess(f"{process}-{random_suffix()}", argv, env=env, log_dir=log_dir)
+
+
+def relay_process(*, env: Mapping[str, str], log_dir: Path) -> ServerProcess:
+    """The stack's outbox relay, not started yet."""
+    return ServerProcess(f"relay-{random_suffix()}", _stack_argv("relay"), env=env, log_dir=log_dir)
+
+
 @contextmanager
 def running_worker(
     process: str,
@@ -30,15 +54,9 @@ def running_worker(
     concurrency: int | None = None,
     app: str | None = None,
 ) -> Iterator[ServerProcess]:
-    """Run ``worker-monolith`` / ``worker-inventory`` (or another ``app``) and wait until it
-    consumes; stop it on exit. A unique node name keeps parallel runs apart."""
-    argv = _stack_argv("worker-inventory" if app else process)
-    if app:
-        argv[argv.index("-A") + 1] = app
-    argv[argv.index("-n") + 1] = f"{process}-{random_suffix()}@%h"
-    if concurrency is not None:
-        argv[argv.index("--concurrency") + 1] = str(concurrency)
-    with ServerProcess(f"{process}-{random_suffix()}", argv, env=env, log_dir=log_dir) as worker:
+    """Run a worker (``worker_process``) and wait until it consumes; stop it on exit."""
+    spec = worker_process(process, env=env, log_dir=log_dir, concurrency=concurrency, app=app)
+    with spec as worker:
         wait_until_ready(worker)
         yield worker
 
@@ -58,8 +76,6 @@ def wait_until_ready(worker: ServerProcess) -> None:
 @contextmanager
 def running_relay(*, env: Mapping[str, str], log_dir: Path) -> Iterator[ServerProcess]:
     """The stack's outbox relay process, once it listens (PostgreSQL) or polls (SQLite)."""
-    with ServerProcess(
-        f"relay-{random_suffix()}", _stack_argv("relay"), env=env, log_dir=log_dir
-    ) as relay:
+    with relay_process(env=env, log_dir=log_dir) as relay:
         wait_until_ready(relay)
         yield relay
