@@ -8,6 +8,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from monolith.health import HealthLiveApi, HealthReadyApi
+from monolith.outbox.metrics import metrics_view
 
 urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -17,6 +18,7 @@ urlpatterns = [
     path("api/orders/", include("monolith.orders.urls")),
     path("internal/outbox/", include("monolith.outbox.urls")),
     path("internal/reconcile/", include("monolith.inventory.reconcile_urls")),
+    path("metrics", metrics_view, name="metrics"),
     path("health/live", HealthLiveApi.as_view(), name="health-live"),
     path("health/ready", HealthReadyApi.as_view(), name="health-ready"),
     path("admin/", admin.site.urls),

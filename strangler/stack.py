@@ -149,10 +149,8 @@ def stack_processes(ports: Ports) -> list[ProcessSpec]:
                 "INFO",
             ),
         ),
-        ProcessSpec(
-            "beat",
-            (_bin("celery"), "-A", "sync.monolith_worker", "beat", "--loglevel", "INFO"),
-        ),
+        # The outbox relay: wakes on the outbox's NOTIFY (PostgreSQL) or polls (SQLite).
+        ProcessSpec("relay", (sys.executable, "-m", "sync.relay")),
     ]
 
 

@@ -32,9 +32,10 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from strangler import dead_letters_cmd
 from strangler.reconcile_cmd import reconcile_command
 from sync.backfill import MAX_PAGE_SIZE, BackfillStart, jobs_named, start_backfills
-from sync.celery_app import make_celery
+from sync.celery_app import BrokerSettingsError, make_celery
 from sync.lag import SyncPicture, sync_picture
 from sync.settings import SyncSettings
 from sync.stats import StatsUnavailable, SyncStats, fetch_product_count, fetch_sync_stats
@@ -44,6 +45,7 @@ app = typer.Typer(
     help="Backfill the inventory service, kick the outbox relay, show backlog and lag.",
     no_args_is_help=True,
 )
+app.add_typer(dead_letters_cmd.app, name="dead-letters")
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -77,7 +79,10 @@ def _settings() -> SyncSettings:
 
 
 def _sender() -> Celery:
-    return make_celery("strangler-cli")
+    try:
+        return make_celery("strangler-cli")
+    except BrokerSettingsError as exc:
+        _fail(str(exc))
 
 
 def _broker_text(settings: SyncSettings) -> str:
@@ -228,7 +233,7 @@ def _position(start: BackfillStart, stats: SyncStats | None) -> str:
 
 @app.command()
 def relay() -> None:
-    """Kick the outbox relay once (beat also kicks it every half second)."""
+    """Kick the outbox relay once (the relay process wakes on every outbox commit anyway)."""
     settings = _settings()
     try:
         _sender().send_task(RELAY_OUTBOX)
@@ -258,7 +263,8 @@ def _picture_json(picture: SyncPicture) -> str:
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
-    """Backlog, oldest pending age, events applied/skipped, last lag, backfill checkpoints."""
+    """Backlog, oldest pending age, events applied/skipped, lag, dead letters, last
+    reconciliation per capability, backfill checkpoints."""
     settings = _settings()
     try:
         picture = sync_picture(settings.monolith_url, settings.inventory_url)
@@ -278,7 +284,22 @@ def status(
     flow.add_row("  applied", str(picture.sync.events_applied))
     flow.add_row("  skipped (stale: the row was as new)", str(picture.sync.events_skipped))
     flow.add_row("last commit-to-applied lag", _age(picture.last_lag_s))
+    flow.add_row("dead letters (strangler sync dead-letters list)", str(picture.sync.dead_letters))
     out.print(flow)
+    per = Table(title="Per capability")
+    for column in ("capability", "backlog", "oldest pending", "lag", "dead letters"):
+        per.add_column(column)
+    per.add_column("last reconciliation")
+    reconciled = picture.sync.last_reconciliation
+    per.add_row(
+        "inventory",
+        str(picture.backlog),
+        _age(picture.oldest_pending_age_s),
+        _age(picture.last_lag_s),
+        str(picture.sync.dead_letters),
+        "never" if reconciled is None else reconciled.isoformat(),
+    )
+    out.print(per)
     jobs = Table(title="Backfills")
     for column in ("job", "last key", "rows", "done", "updated at"):
         jobs.add_column(column)

@@ -90,7 +90,7 @@ def up(
     orders_port: Annotated[int, typer.Option(help="Orders service port.")] = 8103,
 ) -> None:
     """Start the monolith, the inventory, payments and orders services, the proxy, Celery workers
-    and beat; Ctrl-C stops them."""
+    and the outbox relay; Ctrl-C stops them."""
     ports = Ports(monolith_port, inventory_port, proxy_port, admin_port, payments_port, orders_port)
     vd = var_dir()
     vd.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""The one place Celery is configured, for both worker apps, beat and the CLI.
+"""The one place Celery is configured, for both worker apps, the relay and the CLI.
 
 Two sides, two queues: ``<STRANGLER_QUEUE_PREFIX>monolith`` (read the monolith's database) and
 ``<prefix>inventory`` (write the inventory service's database). A worker app built for one side
@@ -25,12 +25,20 @@ SIDES: Final[tuple[Side, ...]] = ("monolith", "inventory")
 #: The longest countdown any task of ours waits before a retry (exponential backoff is capped
 #: here). Every ETA message is held unacknowledged by the worker until it runs, so the Redis
 #: visibility timeout below must be longer, or Redis would hand the message out a second time.
-MAX_RETRY_COUNTDOWN_S: Final = 60
+MAX_RETRY_COUNTDOWN_S: Final = 30
 
-#: How long Redis waits for an ack before it redelivers a message to another worker. Long, because
-#: redelivery only matters after a worker died (a short one would duplicate slow or retried work);
-#: the relay and the backfill are idempotent, so a redelivered message does no harm.
+#: How long Redis waits for an ack before it redelivers a message to another worker (default of
+#: ``STRANGLER_BROKER_VISIBILITY_TIMEOUT_S``). Long, because redelivery only matters after a
+#: worker died (a short one would duplicate slow or retried work); every task is idempotent, so a
+#: redelivered message does no harm. It must exceed MAX_RETRY_COUNTDOWN_S: a retry is a message
+#: with an ETA that the worker holds unacknowledged until then, and Redis would hand it out a
+#: second time otherwise. ``make_celery`` refuses a setting that breaks this.
 VISIBILITY_TIMEOUT_S: Final = 3600
+
+
+class BrokerSettingsError(ValueError):
+    """The broker settings break the at-least-once rules above."""
+
 
 #: The embedded transport lists its folder this often while idle (kombu's default is 1 s, which
 #: would add up to a second per hop of relay -> worker).
@@ -38,8 +46,9 @@ FILESYSTEM_POLL_S: Final = 0.1
 
 
 #: Transient errors (a database restarting, a lock timeout) are retried with exponential backoff
-#: capped at MAX_RETRY_COUNTDOWN_S; after this many attempts (about an hour and a half) the task
-#: fails and Celery logs it. A dead-letter table for what gives up comes later.
+#: capped at MAX_RETRY_COUNTDOWN_S; after this many attempts (about 50 minutes) the task
+#: fails and Celery logs it. Errors that are not transient never retry: the event worker parks
+#: them as dead letters (sync.inventory_worker).
 TRANSIENT_MAX_RETRIES: Final = 100
 
 
@@ -76,7 +85,7 @@ def _broker_config(settings: SyncSettings) -> dict[str, Any]:
         return {
             "broker_url": "filesystem://",
             "broker_transport_options": {
-                # One folder for in and out: every process (workers, beat, CLI) publishes into
+                # One folder for in and out: every process (workers, relay, CLI) publishes into
                 # and consumes from the same place, so they all see the same queues.
                 "data_folder_in": str(queue_dir),
                 "data_folder_out": str(queue_dir),
@@ -96,11 +105,21 @@ def _broker_config(settings: SyncSettings) -> dict[str, Any]:
         }
     url = settings.broker_url
     assert url is not None
+    if settings.visibility_timeout_s <= MAX_RETRY_COUNTDOWN_S:
+        raise BrokerSettingsError(
+            f"STRANGLER_BROKER_VISIBILITY_TIMEOUT_S={settings.visibility_timeout_s} must be longer"
+            f" than the longest retry countdown ({MAX_RETRY_COUNTDOWN_S} s)"
+        )
     options: dict[str, Any] = {
         # Longer than any retry countdown (see MAX_RETRY_COUNTDOWN_S): see above.
-        "visibility_timeout": VISIBILITY_TIMEOUT_S,
+        "visibility_timeout": settings.visibility_timeout_s,
         # A broker address that does not answer fails within seconds instead of hanging.
         "socket_connect_timeout": 5,
+        # A worker killed mid-task leaves its message in Redis's unacked set; every worker looks
+        # for ones older than the visibility timeout every 10 s and puts them back. kombu skips
+        # 9 of 10 looks by default (redelivery up to 100 s late); the look is one ZRANGE.
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
     }
     if url.startswith(("amqp", "pyamqp")):
         # Publisher confirms: send_task returns only once the broker has the message. Redis has

@@ -10,10 +10,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-
-from extracted.inventory import bulk_load
+from extracted.chassis.dead_letters import TRANSIENT_DB_ERRORS
+from extracted.inventory import bulk_load, dead_letters
 from extracted.inventory import sync as owner
 from extracted.inventory.sync import BatchResult, SyncInputError
 from sync.backfill import throttle_countdown
@@ -24,23 +22,25 @@ logger = logging.getLogger(__name__)
 
 app = make_celery("inventory")
 
-#: A database restarting, a lost connection, a lock or pool timeout: worth another try.
-TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError, PoolTimeoutError)
-
 
 @app.task(name=APPLY_EVENT, **transient_retry(*TRANSIENT_DB_ERRORS))
-def apply_event(envelope: dict[str, Any]) -> str:
+def apply_event(envelope: Any) -> str:
     """Apply one outbox event (dedup by event id, compare-and-set on version).
 
-    A poison event (it does not fit the contract) is logged with its id and dropped: retrying
-    cannot fix it. Until the dead-letter table exists, the log line is the record of it.
+    A transient database error propagates and is retried (``transient_retry``). Any other
+    failure (the envelope does not fit the contract, applying it breaks a constraint) cannot be
+    fixed by retrying: the event is parked as a dead letter with the error, and the queue moves
+    on (`strangler sync dead-letters` lists and replays them).
     """
     try:
         outcome: str = owner.apply_event(envelope)
-    except SyncInputError as err:
+    except TRANSIENT_DB_ERRORS:
+        raise
+    except Exception as err:
         event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
-        logger.error("poison event %s refused, not retried: %s", event_id, err)
-        return "poison"
+        letter = dead_letters.park_event(envelope, err)
+        logger.error("poison event %s parked as dead letter %d: %s", event_id, letter, err)
+        return "dead-lettered"
     logger.debug("event %s: %s", envelope.get("event_id"), outcome)
     return outcome
 

@@ -1,8 +1,9 @@
-"""The monolith side of sync: ``celery -A sync.monolith_worker worker`` (and ``beat``).
+"""The monolith side of sync: ``celery -A sync.monolith_worker worker``.
 
-It reads the monolith's database only: the outbox relay publishes pending events to the inventory
-queue, and the backfill reader turns one keyset page of rows into a batch for the inventory side.
-Both send by task name (sync.task_names), never importing the inventory side.
+It reads the monolith's database only: the on-demand relay pass (the relay process,
+``sync.relay``, does the continuous work) publishes pending events to the inventory queue, and
+the backfill reader turns one keyset page of rows into a batch for the inventory side. Both
+send by task name (sync.task_names), never importing the inventory side.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any, Final
+from typing import Final
 
 import django
 
@@ -25,35 +26,20 @@ from monolith.inventory.selectors import (  # noqa: E402
     product_states_after,
     reservation_states_after,
 )
-from monolith.outbox.relay import relay_batch  # noqa: E402
 from sync.backfill_jobs import job_for_aggregate  # noqa: E402
 from sync.celery_app import make_celery, transient_retry  # noqa: E402
+from sync.relay import BATCH as RELAY_BATCH  # noqa: E402
+from sync.relay import drain  # noqa: E402
 from sync.task_names import (  # noqa: E402
     APPLY_BACKFILL_BATCH,
     APPLY_BACKFILL_COPY,
-    APPLY_EVENT,
     BACKFILL_PAGE,
     RELAY_OUTBOX,
-    RELAYED_AGGREGATES,
 )
 
 logger = logging.getLogger(__name__)
 
-#: Events per relay transaction; the relay keeps going while batches come back full.
-RELAY_BATCH: Final = 500
-#: How often beat kicks the relay.
-RELAY_INTERVAL_S: Final = 0.5
-#: A kick nobody ran within this long is dropped: a newer one is queued behind it anyway.
-RELAY_KICK_EXPIRES_S: Final = 10
-
 app = make_celery("monolith")
-app.conf.beat_schedule = {
-    "relay-outbox": {
-        "task": RELAY_OUTBOX,
-        "schedule": RELAY_INTERVAL_S,
-        "options": {"expires": RELAY_KICK_EXPIRES_S},
-    }
-}
 
 #: How a backfill page travels (see backfill_page).
 WIRES: Final = ("copy", "json")
@@ -66,25 +52,11 @@ _READERS = {
 
 @app.task(name=RELAY_OUTBOX, default_retry_delay=1)
 def relay_outbox(limit: int = RELAY_BATCH) -> int:
-    """Publish pending outbox events until a batch comes back short, so a backlog drains in one
-    run. An event is marked published only after the broker accepted it (``relay_batch`` marks
-    the batch after every ``publish`` returned); when the broker refuses, the exception
-    propagates, nothing of the batch is marked, and the next kick tries again. No retry here:
-    beat kicks every RELAY_INTERVAL_S anyway."""
-    total = 0
-    # One producer (one broker connection) for the whole run instead of one per event.
-    with app.producer_or_acquire() as producer:
-
-        def publish(envelope: dict[str, Any]) -> None:
-            # send_task returns once the broker has the message (Redis: the LPUSH reply; AMQP:
-            # the publisher confirm, see celery_app) and raises when it cannot be delivered.
-            app.send_task(APPLY_EVENT, args=[envelope], producer=producer)
-
-        while True:
-            published = relay_batch(publish, limit=limit, aggregate_types=RELAYED_AGGREGATES)
-            total += published
-            if published < limit:
-                break
+    """One relay pass on demand (`strangler sync relay`): publish every pending event. The relay
+    process (``sync.relay``) does the same on each notification; both may run at once (rows are
+    locked with SKIP LOCKED). No retry: a refused broker leaves the events pending for the next
+    pass."""
+    total = drain(app, limit=limit)
     if total:
         logger.info("relay published %d outbox event(s)", total)
     return total

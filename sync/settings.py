@@ -23,6 +23,14 @@ class SyncSettings(BaseSettings):
         pattern=r"^[A-Za-z0-9_-]{0,40}$",
         validation_alias=AliasChoices("STRANGLER_QUEUE_PREFIX"),
     )
+    #: How long Redis waits for an ack before handing a message out again (sync.celery_app).
+    #: Only lower it where workers are killed on purpose and redelivery must come soon (the
+    #: fault test); it must stay above the longest retry countdown, which make_celery checks.
+    visibility_timeout_s: int = Field(
+        default=3600,
+        ge=1,
+        validation_alias=AliasChoices("STRANGLER_BROKER_VISIBILITY_TIMEOUT_S"),
+    )
     monolith_url: str = Field(
         default="http://127.0.0.1:8000", validation_alias=AliasChoices("STRANGLER_MONOLITH_URL")
     )

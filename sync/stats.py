@@ -49,6 +49,11 @@ class SyncStats(_Stats):
     events_skipped: int
     last_lag_s: float | None
     backfills: list[BackfillState]
+    #: Events parked because applying them failed for good (`strangler sync dead-letters`).
+    dead_letters: int = 0
+    #: When the service last compared itself with the monolith (the reconciliation writes it);
+    #: None: never, or a service that does not report it yet.
+    last_reconciliation: datetime | None = None
 
     def backfill(self, job: str) -> BackfillState | None:
         return next((b for b in self.backfills if b.job == job), None)

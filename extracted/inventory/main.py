@@ -22,10 +22,12 @@ from extracted.chassis.host_check import HostCheckMiddleware
 from extracted.chassis.path_decoding import DjangoPathMiddleware
 from extracted.chassis.request_id import RequestIdMiddleware
 from extracted.chassis.server_error import ServerErrorMiddleware
-from extracted.inventory import migrate
+from extracted.chassis.sync_metrics import SyncCollector, metrics_router
+from extracted.inventory import dead_letters, migrate
 from extracted.inventory.api import internal, products, reconcile, reservations
 from extracted.inventory.config import InventorySettings
 from extracted.inventory.database import sessions_for
+from extracted.inventory.models import DeadLetter, ProcessedEvent
 
 
 def create_app(
@@ -57,6 +59,15 @@ def create_app(
         reservations.router,
         internal.router,
         reconcile.router,
+        dead_letters.router,
+        metrics_router(
+            SyncCollector(
+                capability="inventory",
+                sessions=lambda: app.state.sessions,
+                lag_column=ProcessedEvent.lag_s,
+                dead_letter_model=DeadLetter,
+            )
+        ),
     ]
     app.add_middleware(AllowHeaderMiddleware, routes=[r for rt in routers for r in rt.routes])
     app.add_middleware(ServerErrorMiddleware)

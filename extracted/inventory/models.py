@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from extracted.chassis.db_types import ExactDecimal, UTCDateTime
+from extracted.chassis.dead_letters import DeadLetterColumns
 
 SKU_LENGTH = 64
 #: Largest stock figure a row holds (PostgreSQL ``integer``, as in the monolith).
@@ -155,3 +156,10 @@ class ReconciliationRun(Base):
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
     #: The drift summary and report (contracts.reconcile.ReconciliationReport).
     report: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class DeadLetter(DeadLetterColumns, Base):
+    """Events sync could not apply for a reason retrying cannot fix, parked with the error
+    (``extracted.chassis.dead_letters``); `strangler sync dead-letters` lists and replays them."""
+
+    __tablename__ = "dead_letters"

@@ -9,9 +9,16 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from extracted.chassis.dead_letters import dead_letter_count
 from extracted.chassis.timefmt import format_timestamp
 from extracted.inventory import reconcile
-from extracted.inventory.models import BackfillCheckpoint, ProcessedEvent, Product, Reservation
+from extracted.inventory.models import (
+    BackfillCheckpoint,
+    DeadLetter,
+    ProcessedEvent,
+    Product,
+    Reservation,
+)
 
 
 def product_exists(session: Session, sku: str) -> bool:
@@ -51,6 +58,7 @@ def sync_stats(session: Session) -> dict[str, Any]:
         "events_applied": by_outcome.get("applied", 0),
         "events_skipped": by_outcome.get("stale", 0),
         "last_lag_s": last_lag,
+        "dead_letters": dead_letter_count(session, DeadLetter),
         "backfills": [
             {
                 "job": cp.job,

@@ -135,7 +135,9 @@ def entry_point_problem(command: list[str], django_commands: set[str]) -> str | 
         if args[:1] == ["-m"]:
             module = args[1]
             main = f"{module}.__main__"
-            if importlib.util.find_spec(module) is None or importlib.util.find_spec(main) is None:
+            spec = importlib.util.find_spec(module)
+            is_package = spec is not None and spec.submodule_search_locations is not None
+            if spec is None or (is_package and importlib.util.find_spec(main) is None):
                 return f"python -m {module}: no such runnable module"
             return None
         if args[:1] == ["-c"]:

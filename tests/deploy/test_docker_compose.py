@@ -39,14 +39,15 @@ def test_every_process_of_the_stack_is_a_service(compose: dict[str, Any]) -> Non
         "monolith",
         "inventory",
         "payments",
+        "orders",
         "proxy",
         "worker-monolith",
         "worker-inventory",
-        "beat",
+        "relay",
     }
     assert expected <= services
     assert {"postgres", "redis"} <= set(compose["services"])
-    for name in expected - {"beat"}:
+    for name in expected - {"relay"}:
         assert "healthcheck" in compose["services"][name], f"{name} has no health check"
 
 

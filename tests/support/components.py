@@ -92,7 +92,7 @@ def running(
     timeout: float = 60.0,
 ) -> Iterator[dict[str, ServerProcess]]:
     """Start the stack's processes ``names`` on ``ports``, wait for their ready URLs (workers and
-    beat have none), yield them by name, and stop them all on exit."""
+    the relay have none), yield them by name, and stop them all on exit."""
     with ExitStack() as stack:
         started: dict[str, ServerProcess] = {}
         for name in names:

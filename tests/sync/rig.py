@@ -35,7 +35,7 @@ from tests.support.inventory_api import (
 )
 from tests.support.postgres import fresh_owner_databases
 from tests.support.processes import REPO_ROOT, VENV_BIN, ServerProcess
-from tests.sync.workers import running_beat, running_worker
+from tests.sync.workers import running_relay, running_worker
 
 
 @dataclass
@@ -71,8 +71,8 @@ class SyncRig:
     ) -> AbstractContextManager[ServerProcess]:
         return running_worker(process, env=self.env, log_dir=self.log_dir, concurrency=concurrency)
 
-    def beat(self) -> AbstractContextManager[ServerProcess]:
-        return running_beat(env=self.env, log_dir=self.log_dir)
+    def relay(self) -> AbstractContextManager[ServerProcess]:
+        return running_relay(env=self.env, log_dir=self.log_dir)
 
     def sender(self, monkeypatch: pytest.MonkeyPatch) -> Celery:
         """A Celery app in the test process that sends to this rig's broker and queues."""

@@ -3,6 +3,7 @@ transport."""
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -14,9 +15,11 @@ from kombu.exceptions import EncodeError
 from sync.celery_app import (
     MAX_RETRY_COUNTDOWN_S,
     VISIBILITY_TIMEOUT_S,
+    BrokerSettingsError,
     make_celery,
     queue_name,
 )
+from tests.support.processes import REPO_ROOT
 from tests.support.random_refs import random_suffix
 from tests.support.waiting import wait_for
 from tests.sync.workers import running_worker
@@ -108,3 +111,60 @@ def test_the_visibility_timeout_exceeds_every_retry_countdown(
                     countdowns.append(task.retry_backoff_max)  # type: ignore[attr-defined]
     assert len(countdowns) >= 4
     assert max(countdowns) <= MAX_RETRY_COUNTDOWN_S < visibility
+
+
+def test_every_app_is_configured_for_at_least_once(
+    redis_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in redis_env.items():
+        monkeypatch.setenv(key, value)
+    for name in ("monolith", "inventory", "relay", "strangler-cli"):
+        conf = make_celery(name).conf
+        assert conf.task_acks_late is True, name
+        assert conf.task_reject_on_worker_lost is True, name
+        assert conf.worker_prefetch_multiplier == 1, name
+        assert conf.broker_transport_options["visibility_timeout"] > MAX_RETRY_COUNTDOWN_S, name
+
+
+def test_a_visibility_timeout_within_the_retry_countdown_is_refused(
+    redis_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in redis_env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("STRANGLER_BROKER_VISIBILITY_TIMEOUT_S", str(MAX_RETRY_COUNTDOWN_S))
+    with pytest.raises(BrokerSettingsError, match="must be longer than the longest retry"):
+        make_celery("inventory")
+    monkeypatch.setenv("STRANGLER_BROKER_VISIBILITY_TIMEOUT_S", str(MAX_RETRY_COUNTDOWN_S + 1))
+    options = make_celery("inventory").conf.broker_transport_options
+    assert options["visibility_timeout"] == MAX_RETRY_COUNTDOWN_S + 1
+
+
+#: Keyword arguments that make a broker message wait before it runs (held unacked by a worker).
+_DELAYS = {"countdown", "eta", "default_retry_delay", "retry_backoff_max"}
+
+
+def _delays_in_code() -> list[tuple[str, str]]:
+    """Every delay keyword passed anywhere in the sync code and the subscribers, as source."""
+    found = []
+    for folder in ("sync", "extracted", "monolith"):
+        for path in (REPO_ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Call):
+                    for kw in node.keywords:
+                        if kw.arg in _DELAYS:
+                            found.append((f"{path.name}:{node.lineno}", ast.unparse(kw.value)))
+                elif isinstance(node, ast.Dict):
+                    for key, value in zip(node.keys, node.values, strict=True):
+                        if isinstance(key, ast.Constant) and key.value in _DELAYS:
+                            found.append((f"{path.name}:{node.lineno}", ast.unparse(value)))
+    return found
+
+
+def test_no_delay_in_the_code_reaches_the_visibility_timeout() -> None:
+    """Every countdown, ETA or retry delay in the code is a literal within the cap or the cap
+    itself, so the visibility timeout (checked above to exceed the cap) exceeds them all."""
+    delays = _delays_in_code()
+    assert delays, "the scan found nothing: it would pass whatever the code does"
+    for where, value in delays:
+        if value != "MAX_RETRY_COUNTDOWN_S":
+            assert float(value) <= MAX_RETRY_COUNTDOWN_S, f"{where}: delay {value}"

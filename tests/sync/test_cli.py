@@ -71,3 +71,5 @@ def test_backfill_refusals(rig: SyncRig) -> None:
     _one_line_refusal(kick, "refused the relay kick")
     bad_prefix = rig.strangler_sync("relay", STRANGLER_QUEUE_PREFIX="no spaces")
     _one_line_refusal(bad_prefix, "STRANGLER_QUEUE_PREFIX")
+    short = rig.strangler_sync("relay", STRANGLER_BROKER_VISIBILITY_TIMEOUT_S="5")
+    _one_line_refusal(short, "STRANGLER_BROKER_VISIBILITY_TIMEOUT_S=5", "retry countdown")

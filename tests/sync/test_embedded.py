@@ -20,7 +20,7 @@ def embedded_rig(tmp_path: Path, filesystem_env: dict[str, str]) -> Iterator[Syn
 
 def test_an_event_travels_the_filesystem_broker_end_to_end(embedded_rig: SyncRig) -> None:
     rig = embedded_rig
-    with rig.worker("worker-monolith"), rig.worker("worker-inventory"), rig.beat():
+    with rig.worker("worker-monolith"), rig.worker("worker-inventory"), rig.relay():
         sku = rig.create_product(on_hand=4)["sku"]
         rig.adjust(sku, delta=6)
         wait_for(lambda: rig.product_synced(sku), timeout=60, message=f"{sku} in the service")

@@ -13,7 +13,7 @@ RELAY_ONCE = "from sync.monolith_worker import relay_outbox; print(relay_outbox(
 
 
 def test_monolith_writes_reach_the_service_rows_through_relay_and_worker(rig: SyncRig) -> None:
-    with rig.worker("worker-monolith"), rig.worker("worker-inventory"), rig.beat():
+    with rig.worker("worker-monolith"), rig.worker("worker-inventory"), rig.relay():
         product = rig.create_product(on_hand=8)
         other = rig.create_product(on_hand=5)
         rig.adjust(product["sku"], delta=4)

@@ -1,0 +1,72 @@
+"""`strangler sync dead-letters`: list the events a subscriber parked, and replay them after a
+fix. Thin over the service's ``/internal/sync/dead-letters`` (``sync.dead_letter_client``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sync.dead_letter_client import DeadLetterRefused, fetch_dead_letters, replay_dead_letters
+from sync.settings import SyncSettings
+from sync.stats import StatsUnavailable
+
+app = typer.Typer(
+    help="List and replay the events the inventory service parked as dead letters.",
+    no_args_is_help=True,
+)
+out = Console(highlight=False, width=160)
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"strangler sync: {' '.join(message.split())}", err=True)
+    raise typer.Exit(1)
+
+
+@app.command("list")
+def list_letters(
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Show at most this many.")] = 100,
+) -> None:
+    """The parked events, oldest first, with their error."""
+    try:
+        page = fetch_dead_letters(SyncSettings().inventory_url, limit=limit)
+    except (StatsUnavailable, DeadLetterRefused) as exc:
+        _fail(str(exc))
+    table = Table(title=f"Dead letters: {page.count}")
+    for column in ("id", "event id", "attempts", "parked at", "error"):
+        table.add_column(column, overflow="fold")
+    for letter in page.dead_letters:
+        table.add_row(
+            str(letter.id),
+            letter.event_id or "-",
+            str(letter.attempts),
+            letter.parked_at,
+            letter.error,
+        )
+    out.print(table)
+
+
+@app.command()
+def replay(
+    ids: Annotated[list[int] | None, typer.Argument(help="Dead letter ids to replay.")] = None,
+    replay_all: Annotated[bool, typer.Option("--all", help="Replay every dead letter.")] = False,
+) -> None:
+    """Apply parked events again (dedup and compare-and-set still hold); exit 1 if any failed."""
+    if bool(ids) == replay_all:
+        _fail("give dead letter ids or --all (not both)")
+    try:
+        results = replay_dead_letters(SyncSettings().inventory_url, ids=None if replay_all else ids)
+    except (StatsUnavailable, DeadLetterRefused) as exc:
+        _fail(str(exc))
+    failed = 0
+    for result in results:
+        if result.result == "replayed":
+            out.print(f"{result.id} ({result.event_id}): replayed, {result.outcome}")
+        else:
+            failed += 1
+            out.print(f"{result.id} ({result.event_id}): failed again: {result.error}")
+    out.print(f"{len(results) - failed} replayed, {failed} failed")
+    if failed:
+        raise typer.Exit(1)
