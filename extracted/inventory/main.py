@@ -14,14 +14,8 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from extracted.chassis.allow_header import AllowHeaderMiddleware
-from extracted.chassis.dry_run import DryRunMiddleware
-from extracted.chassis.errors import install_error_handlers
+from extracted.chassis.app import service_app
 from extracted.chassis.health import health_router
-from extracted.chassis.host_check import HostCheckMiddleware
-from extracted.chassis.path_decoding import DjangoPathMiddleware
-from extracted.chassis.request_id import RequestIdMiddleware
-from extracted.chassis.server_error import ServerErrorMiddleware
 from extracted.chassis.sync_metrics import SyncCollector, metrics_router
 from extracted.inventory import dead_letters, migrate
 from extracted.inventory.api import internal, products, reconcile, reservations
@@ -42,41 +36,28 @@ def create_app(
             await run_in_threadpool(migrate.upgrade, url)
         yield
 
-    app = FastAPI(
-        title="inventory",
+    app = service_app(
+        "inventory",
         lifespan=lifespan,
-        redirect_slashes=False,  # the contract: a path without its "/" is an unknown URL
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
+        routers=[
+            health_router(lambda: app.state.sessions),
+            products.router,
+            reservations.router,
+            internal.router,
+            reconcile.router,
+            dead_letters.router,
+            metrics_router(
+                SyncCollector(
+                    capability="inventory",
+                    sessions=lambda: app.state.sessions,
+                    lag_column=ProcessedEvent.lag_s,
+                    dead_letter_model=DeadLetter,
+                )
+            ),
+        ],
     )
     app.state.settings = settings
     app.state.sessions = sessions if sessions is not None else sessions_for(url)
-    install_error_handlers(app)
-    routers = [
-        health_router(lambda: app.state.sessions),
-        products.router,
-        reservations.router,
-        internal.router,
-        reconcile.router,
-        dead_letters.router,
-        metrics_router(
-            SyncCollector(
-                capability="inventory",
-                sessions=lambda: app.state.sessions,
-                lag_column=ProcessedEvent.lag_s,
-                dead_letter_model=DeadLetter,
-            )
-        ),
-    ]
-    app.add_middleware(AllowHeaderMiddleware, routes=[r for rt in routers for r in rt.routes])
-    app.add_middleware(ServerErrorMiddleware)
-    app.add_middleware(DryRunMiddleware)
-    app.add_middleware(HostCheckMiddleware)
-    app.add_middleware(DjangoPathMiddleware)
-    app.add_middleware(RequestIdMiddleware)
-    for router in routers:
-        app.include_router(router)
     return app
 
 

@@ -15,15 +15,9 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from extracted.chassis.allow_header import AllowHeaderMiddleware
-from extracted.chassis.dry_run import DryRunMiddleware
-from extracted.chassis.errors import install_error_handlers
+from extracted.chassis.app import service_app
 from extracted.chassis.health import health_router
-from extracted.chassis.host_check import HostCheckMiddleware
 from extracted.chassis.identity import IdentitySettings
-from extracted.chassis.path_decoding import DjangoPathMiddleware
-from extracted.chassis.request_id import RequestIdMiddleware
-from extracted.chassis.server_error import ServerErrorMiddleware
 from extracted.orders import migrate
 from extracted.orders.api import internal, orders
 from extracted.orders.clients.breaker import CircuitBreaker
@@ -94,13 +88,10 @@ def create_app(
             inventory.close()
             payments.close()
 
-    app = FastAPI(
-        title="orders",
+    app = service_app(
+        "orders",
         lifespan=lifespan,
-        redirect_slashes=False,  # the contract: a path without its "/" is an unknown URL
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
+        routers=[health_router(lambda: app.state.sessions), orders.router, internal.router],
     )
     app.state.settings = settings
     app.state.sessions = sessions
@@ -109,16 +100,6 @@ def create_app(
     app.state.metrics = metrics
     app.state.breakers = {"inventory": inventory.breaker, "payments": payments.breaker}
     app.state.token_verifier = IdentitySettings().verifier()
-    install_error_handlers(app)
-    routers = [health_router(lambda: app.state.sessions), orders.router, internal.router]
-    app.add_middleware(AllowHeaderMiddleware, routes=[r for rt in routers for r in rt.routes])
-    app.add_middleware(ServerErrorMiddleware)
-    app.add_middleware(DryRunMiddleware)
-    app.add_middleware(HostCheckMiddleware)
-    app.add_middleware(DjangoPathMiddleware)
-    app.add_middleware(RequestIdMiddleware)
-    for router in routers:
-        app.include_router(router)
     return app
 
 

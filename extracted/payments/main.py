@@ -16,15 +16,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from extracted.chassis.allow_header import AllowHeaderMiddleware
-from extracted.chassis.dry_run import DryRunMiddleware
-from extracted.chassis.errors import ApiError, install_error_handlers
+from extracted.chassis.app import service_app
+from extracted.chassis.errors import ApiError
 from extracted.chassis.health import health_router
-from extracted.chassis.host_check import HostCheckMiddleware
 from extracted.chassis.identity import TokenVerifier, current_caller
-from extracted.chassis.path_decoding import DjangoPathMiddleware
-from extracted.chassis.request_id import RequestIdMiddleware
-from extracted.chassis.server_error import ServerErrorMiddleware
 from extracted.payments import migrate
 from extracted.payments.api import payments
 from extracted.payments.config import PaymentsSettings
@@ -64,28 +59,15 @@ def create_app(
             await run_in_threadpool(migrate.upgrade, url)
         yield
 
-    app = FastAPI(
-        title="payments",
+    app = service_app(
+        "payments",
         lifespan=lifespan,
-        redirect_slashes=False,  # the contract: a path without its "/" is an unknown URL
-        docs_url=None,
-        redoc_url=None,
-        openapi_url=None,
+        routers=[health_router(lambda: app.state.sessions), payments.router],
     )
     app.state.settings = settings
     app.state.sessions = sessions if sessions is not None else sessions_for(url)
     app.state.token_verifier = verifier if verifier is not None else settings.verifier()
-    install_error_handlers(app)
     _authenticate_before_405(app)
-    routers = [health_router(lambda: app.state.sessions), payments.router]
-    app.add_middleware(AllowHeaderMiddleware, routes=[r for rt in routers for r in rt.routes])
-    app.add_middleware(ServerErrorMiddleware)
-    app.add_middleware(DryRunMiddleware)
-    app.add_middleware(HostCheckMiddleware)
-    app.add_middleware(DjangoPathMiddleware)
-    app.add_middleware(RequestIdMiddleware)
-    for router in routers:
-        app.include_router(router)
     return app
 
 
