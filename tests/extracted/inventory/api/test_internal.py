@@ -19,6 +19,7 @@ def test_stats_start_empty(client: BlockingASGIClient) -> None:
         "events_skipped": 0,
         "last_lag_s": None,
         "backfills": [],
+        "dead_letters": 0,
         "last_reconciliation": None,
     }
 
