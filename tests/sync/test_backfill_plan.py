@@ -11,6 +11,7 @@ import pytest
 
 from sync.backfill import BackfillStart, jobs_named, plan_start, throttle_countdown
 from sync.backfill_jobs import JOBS
+from sync.celery_app import MAX_RETRY_COUNTDOWN_S
 from sync.lag import SyncPicture
 from sync.stats import BackfillState, OutboxStats, SyncStats
 
@@ -107,4 +108,5 @@ def test_the_throttle_spaces_pages_by_their_share_of_time() -> None:
     # 500 rows at 1000 rows/s take half a second, 0.2 s of which reading/applying used up.
     assert throttle_countdown(500, 1000, now - 0.2) == pytest.approx(0.3, abs=0.05)
     assert throttle_countdown(500, 1000, now - 5) == 0.0  # slower than the throttle anyway
-    assert throttle_countdown(500, 0.5, now) == 60.0  # capped under the visibility timeout
+    # Capped at the longest countdown the broker's visibility timeout is checked against.
+    assert throttle_countdown(500, 0.5, now) == MAX_RETRY_COUNTDOWN_S
