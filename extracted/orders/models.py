@@ -16,7 +16,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -31,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from extracted.chassis.db_types import ExactDecimal, UTCDateTime
+from extracted.chassis.outbox_columns import OutboxEventColumns
 
 SKU_LENGTH = 64
 #: Most lines one order may hold (after repeated skus are merged).
@@ -158,21 +158,8 @@ class IdempotencyRecord(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class OutboxEvent(Base):
+class OutboxEvent(OutboxEventColumns, Base):
     """The service's own order events (origin "orders"; nothing publishes them yet)."""
 
     __tablename__ = "outbox_events"
     __table_args__ = (Index("outbox_events_pending", "published_at", "seq"),)
-
-    seq: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
-    event_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
-    aggregate_type: Mapped[str] = mapped_column(String(32))
-    aggregate_id: Mapped[str] = mapped_column(String(200))
-    event_type: Mapped[str] = mapped_column(String(100))
-    version: Mapped[int] = mapped_column(Integer)
-    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    origin: Mapped[str] = mapped_column(String(16))
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
