@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "monolith.orders",
     "monolith.outbox",
     "monolith.idempotency",
+    "monolith.reverse_sync",
 ]
 
 AUTH_USER_MODEL = "identity.User"

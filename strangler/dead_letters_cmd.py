@@ -1,8 +1,11 @@
 """`strangler sync dead-letters`: list the events a subscriber parked, and replay them after a
-fix. Thin over the service's ``/internal/sync/dead-letters`` (``sync.dead_letter_client``)."""
+fix. Thin over the subscriber's ``/internal/sync/dead-letters`` (``sync.dead_letter_client``):
+the inventory service's (forward sync, the default) or the monolith's (``--owner monolith``:
+reverse sync), which answer the same shapes."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, NoReturn
 
 import typer
@@ -14,10 +17,29 @@ from sync.settings import SyncSettings
 from sync.stats import StatsUnavailable
 
 app = typer.Typer(
-    help="List and replay the events the inventory service parked as dead letters.",
+    help="List and replay the events a subscriber (the inventory service, or the monolith with "
+    "--owner monolith) parked as dead letters.",
     no_args_is_help=True,
 )
 out = Console(highlight=False, width=160)
+
+
+class Owner(StrEnum):
+    inventory = "inventory"
+    monolith = "monolith"
+
+
+OwnerOption = Annotated[
+    Owner,
+    typer.Option(
+        "--owner", help="Whose dead letters: the inventory service's or the monolith's (reverse)."
+    ),
+]
+
+
+def _owner_url(owner: Owner) -> str:
+    settings = SyncSettings()
+    return settings.monolith_url if owner is Owner.monolith else settings.inventory_url
 
 
 def _fail(message: str) -> NoReturn:
@@ -28,10 +50,11 @@ def _fail(message: str) -> NoReturn:
 @app.command("list")
 def list_letters(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Show at most this many.")] = 100,
+    owner: OwnerOption = Owner.inventory,
 ) -> None:
     """The parked events, oldest first, with their error."""
     try:
-        page = fetch_dead_letters(SyncSettings().inventory_url, limit=limit)
+        page = fetch_dead_letters(_owner_url(owner), limit=limit)
     except (StatsUnavailable, DeadLetterRefused) as exc:
         _fail(str(exc))
     table = Table(title=f"Dead letters: {page.count}")
@@ -52,12 +75,13 @@ def list_letters(
 def replay(
     ids: Annotated[list[int] | None, typer.Argument(help="Dead letter ids to replay.")] = None,
     replay_all: Annotated[bool, typer.Option("--all", help="Replay every dead letter.")] = False,
+    owner: OwnerOption = Owner.inventory,
 ) -> None:
     """Apply parked events again (dedup and compare-and-set still hold); exit 1 if any failed."""
     if bool(ids) == replay_all:
         _fail("give dead letter ids or --all (not both)")
     try:
-        results = replay_dead_letters(SyncSettings().inventory_url, ids=None if replay_all else ids)
+        results = replay_dead_letters(_owner_url(owner), ids=None if replay_all else ids)
     except (StatsUnavailable, DeadLetterRefused) as exc:
         _fail(str(exc))
     failed = 0

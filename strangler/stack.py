@@ -6,6 +6,7 @@ docker-compose.yml runs the same entry points on real PostgreSQL and Redis.
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,6 +152,9 @@ def stack_processes(ports: Ports) -> list[ProcessSpec]:
         ),
         # The outbox relay: wakes on the outbox's NOTIFY (PostgreSQL) or polls (SQLite).
         ProcessSpec("relay", (sys.executable, "-m", "sync.relay")),
+        # The reverse relay: the inventory service's own outbox to the monolith (reverse sync);
+        # it sends only what the service wrote while it is the source (docs/reverse-sync.md).
+        ProcessSpec("relay-inventory", (sys.executable, "-m", "sync.service_relay", "inventory")),
     ]
 
 
@@ -221,6 +225,18 @@ def orders_service_token_step() -> list[str]:
         "--ttl-s",
         str(ORDERS_SERVICE_TOKEN_TTL_S),
     ]
+
+
+def ensure_sync_token(var: Path) -> Path:
+    """``$VAR/sync-token``: the bearer token of the owners' direction endpoints
+    (contracts.direction), generated once (owner-only file) unless it exists."""
+    path = var / "sync-token"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+    return path
 
 
 def write_routes_file(path: Path, ports: Ports) -> None:

@@ -36,6 +36,7 @@ from strangler import dead_letters_cmd
 from strangler.reconcile_cmd import reconcile_command
 from sync.backfill import MAX_PAGE_SIZE, BackfillStart, jobs_named, start_backfills
 from sync.celery_app import BrokerSettingsError, make_celery
+from sync.direction import DirectionPicture, Owners, SwitchError, direction_picture
 from sync.lag import SyncPicture, sync_picture
 from sync.settings import SyncSettings
 from sync.stats import StatsUnavailable, SyncStats, fetch_product_count, fetch_sync_stats
@@ -259,6 +260,24 @@ def _picture_json(picture: SyncPicture) -> str:
     )
 
 
+def _direction_table(pictures: list[DirectionPicture]) -> Table:
+    """Who takes each capability's writes, and the reverse flow (service -> monolith)."""
+    table = Table(title="Direction (reverse sync: docs/reverse-sync.md)")
+    for column in ("capability", "monolith", "service", "reverse backlog", "oldest pending"):
+        table.add_column(column)
+    table.add_column("monolith dead letters")
+    for picture in pictures:
+        table.add_row(
+            picture.capability,
+            picture.monolith,
+            picture.service,
+            str(picture.reverse_pending),
+            _age(picture.reverse_oldest_pending_age_s),
+            str(picture.monolith_dead_letters),
+        )
+    return table
+
+
 @app.command()
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
@@ -268,10 +287,15 @@ def status(
     settings = _settings()
     try:
         picture = sync_picture(settings.monolith_url, settings.inventory_url)
-    except StatsUnavailable as exc:
+        direction = direction_picture(
+            Owners("inventory", settings.monolith_url, settings.inventory_url)
+        )
+    except (StatsUnavailable, SwitchError) as exc:
         _fail(str(exc))
     if as_json:
-        typer.echo(_picture_json(picture))
+        data = json.loads(_picture_json(picture))
+        data["directions"] = [direction.as_json()]
+        typer.echo(json.dumps(data, indent=2))
         return
     flow = Table(title="Outbox -> inventory service", show_header=False)
     flow.add_column("what")
@@ -300,6 +324,7 @@ def status(
         "never" if reconciled is None else reconciled.isoformat(),
     )
     out.print(per)
+    out.print(_direction_table([direction]))
     jobs = Table(title="Backfills")
     for column in ("job", "last key", "rows", "done", "updated at"):
         jobs.add_column(column)

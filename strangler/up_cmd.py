@@ -21,6 +21,7 @@ from honcho.manager import Manager
 from strangler.stack import (
     REPO_ROOT,
     Ports,
+    ensure_sync_token,
     orders_service_token_step,
     preparation_steps,
     stack_environment,
@@ -47,6 +48,8 @@ def _prepare(env: dict[str, str], ports: Ports, products: int) -> None:
             typer.echo(f"strangler up: could not issue it:\n{done.stdout}{done.stderr}", err=True)
             raise typer.Exit(1)
         env["ORDERS_SERVICE_TOKEN"] = done.stdout.strip()
+    if not env.get("STRANGLER_SYNC_TOKEN"):
+        ensure_sync_token(Path(env["STRANGLER_VAR_DIR"]))
     routes = Path(env["PROXY_ROUTES_FILE"])
     if not routes.exists():
         write_routes_file(routes, ports)
@@ -90,7 +93,7 @@ def up(
     orders_port: Annotated[int, typer.Option(help="Orders service port.")] = 8103,
 ) -> None:
     """Start the monolith, the inventory, payments and orders services, the proxy, Celery workers
-    and the outbox relay; Ctrl-C stops them."""
+    and the outbox relays (forward and reverse); Ctrl-C stops them."""
     ports = Ports(monolith_port, inventory_port, proxy_port, admin_port, payments_port, orders_port)
     vd = var_dir()
     vd.mkdir(parents=True, exist_ok=True)

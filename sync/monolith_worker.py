@@ -1,8 +1,9 @@
 """The monolith side of sync: ``celery -A sync.monolith_worker worker``.
 
-It reads the monolith's database only: the on-demand relay pass (the relay process,
-``sync.relay``, does the continuous work) publishes pending events to the inventory queue, and
-the backfill reader turns one keyset page of rows into a batch for the inventory side. Both
+It works on the monolith's database only: the on-demand relay pass (the relay process,
+``sync.relay``, does the continuous work) publishes pending events to the inventory queue, the
+backfill reader turns one keyset page of rows into a batch for the inventory side, and reverse
+sync's subscriber (``apply_event``) applies the services' own events to the monolith's tables. All
 send by task name (sync.task_names), never importing the inventory side.
 """
 
@@ -18,6 +19,8 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "monolith.settings")
 django.setup()
 
+from typing import Any  # noqa: E402
+
 from django.db import InterfaceError, OperationalError  # noqa: E402
 
 from contracts.copy_text import count_rows, first_field_of_last_line  # noqa: E402
@@ -26,6 +29,7 @@ from monolith.inventory.selectors import (  # noqa: E402
     product_states_after,
     reservation_states_after,
 )
+from monolith.reverse_sync import dead_letters, inbox  # noqa: E402
 from sync.backfill_jobs import job_for_aggregate  # noqa: E402
 from sync.celery_app import make_celery, transient_retry  # noqa: E402
 from sync.relay import BATCH as RELAY_BATCH  # noqa: E402
@@ -34,6 +38,7 @@ from sync.task_names import (  # noqa: E402
     APPLY_BACKFILL_BATCH,
     APPLY_BACKFILL_COPY,
     BACKFILL_PAGE,
+    MONOLITH_APPLY_EVENT,
     RELAY_OUTBOX,
 )
 
@@ -60,6 +65,24 @@ def relay_outbox(limit: int = RELAY_BATCH) -> int:
     if total:
         logger.info("relay published %d outbox event(s)", total)
     return total
+
+
+@app.task(name=MONOLITH_APPLY_EVENT, **transient_retry(*dead_letters.TRANSIENT_DB_ERRORS))
+def apply_event(envelope: Any) -> str:
+    """Reverse sync: apply one event of a service's own outbox to the monolith's tables
+    (``monolith.reverse_sync.inbox``: dedup by event id, compare-and-set on version, no outbox
+    event recorded, so nothing loops). A transient database error is retried; any other failure
+    parks the event as a dead letter (`strangler sync dead-letters --owner monolith`)."""
+    try:
+        outcome: str = inbox.apply_event(envelope)
+    except dead_letters.TRANSIENT_DB_ERRORS:
+        raise
+    except Exception as err:
+        event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
+        letter = dead_letters.park(envelope, err)
+        logger.error("poison event %s parked as dead letter %d: %s", event_id, letter, err)
+        return "dead-lettered"
+    return outcome
 
 
 @app.task(name=BACKFILL_PAGE, **transient_retry(OperationalError, InterfaceError))

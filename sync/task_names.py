@@ -15,6 +15,8 @@ APPLY_EVENT: Final = "inventory.apply_event"
 APPLY_BACKFILL_BATCH: Final = "inventory.apply_backfill_batch"
 #: A products page as COPY text (contracts.copy_text), the backfill's bulk path.
 APPLY_BACKFILL_COPY: Final = "inventory.apply_backfill_copy"
+#: Reverse sync: a service's own event, applied by the monolith (sync.service_relay sends it).
+MONOLITH_APPLY_EVENT: Final = "monolith.apply_event"
 
 
 #: The aggregates whose events have a subscriber (``APPLY_EVENT``); the relay leaves the others

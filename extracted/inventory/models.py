@@ -25,7 +25,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from extracted.chassis.db_types import ExactDecimal, UTCDateTime
 from extracted.chassis.dead_letters import DeadLetterColumns
-from extracted.chassis.outbox_columns import OutboxEventColumns
+from extracted.chassis.direction import DirectionColumns
+from extracted.chassis.outbox_relay import RelayedOutbox
 
 SKU_LENGTH = 64
 #: Largest stock figure a row holds (PostgreSQL ``integer``, as in the monolith).
@@ -123,9 +124,11 @@ class BackfillCheckpoint(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class OutboxEvent(OutboxEventColumns, Base):
-    """The service's own writes, for the reverse sync (origin "inventory"; nothing publishes
-    them yet). Events applied from sync are never recorded here, so nothing loops."""
+class OutboxEvent(RelayedOutbox, Base):
+    """The service's own writes, for the reverse sync (origin "inventory"): the service relay
+    (``sync.service_relay``) sends them to the monolith while the service is the source; the
+    ones written while it is not are recorded ``skipped``. Events applied from sync are never
+    recorded here, so nothing loops."""
 
     __tablename__ = "outbox_events"
     __table_args__ = (Index("outbox_events_pending", "published_at", "seq"),)
@@ -144,6 +147,12 @@ class ReconciliationRun(Base):
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
     #: The drift summary and report (contracts.reconcile.ReconciliationReport).
     report: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class SyncDirection(DirectionColumns, Base):
+    """Who takes the inventory's writes (contracts.direction); one row, ``inventory``."""
+
+    __tablename__ = "sync_direction"
 
 
 class DeadLetter(DeadLetterColumns, Base):

@@ -1,7 +1,9 @@
 """The service's own outbox: one event per row its own writes change (origin "inventory").
 
-Recorded in the same transaction as the write; nothing publishes them yet (reverse sync comes
-later). ``sync.apply_event`` never records here, so nothing loops.
+Recorded in the same transaction as the write. While the service is the source (direction
+``reverse``), the service relay (``sync.service_relay``) sends them to the monolith; written while
+it is not, they are recorded ``skipped`` (born published, never sent). ``sync.apply_event`` never
+records here, so nothing loops.
 """
 
 from __future__ import annotations
@@ -12,9 +14,19 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from contracts.events import ProductState, ReservationLine, ReservationState
+from extracted.inventory.direction import is_source
 from extracted.inventory.models import OutboxEvent, Product, Reservation
 
 ORIGIN = "inventory"
+#: The channel the outbox trigger notifies at each commit (alembic 0004_reverse_sync).
+NOTIFY_CHANNEL = "inventory_outbox"
+
+
+def _delivery(session: Session, at: datetime) -> dict[str, object]:
+    """Pending when the service is the source; else skipped (born published, never sent)."""
+    if is_source(session):
+        return {"skipped": False, "published_at": None}
+    return {"skipped": True, "published_at": at}
 
 
 def product_state(product: Product) -> ProductState:
@@ -53,6 +65,7 @@ def record_product(session: Session, product: Product, event_type: str, at: date
             occurred_at=at,
             origin=ORIGIN,
             payload=product_state(product).model_dump(mode="json"),
+            **_delivery(session, at),
         )
     )
 
@@ -70,5 +83,6 @@ def record_reservation(
             occurred_at=at,
             origin=ORIGIN,
             payload=reservation_state(reservation).model_dump(mode="json"),
+            **_delivery(session, at),
         )
     )

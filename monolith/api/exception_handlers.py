@@ -27,13 +27,17 @@ STATUS_BY_CODE = {
     "gateway_error": 502,
     "refund_exceeds_captured": 409,
     "idempotency_key_reused": 422,
+    "unavailable": 503,
 }
 
 
 def contract_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's ``EXCEPTION_HANDLER``; ``None`` lets anything unexpected become a 500."""
     if isinstance(exc, ApplicationError):
-        return _error(STATUS_BY_CODE.get(exc.code, 400), exc.code, exc.detail, **exc.extra())
+        retry_after = getattr(exc, "retry_after_s", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        status = STATUS_BY_CODE.get(exc.code, 400)
+        return _error(status, exc.code, exc.detail, headers=headers, **exc.extra())
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

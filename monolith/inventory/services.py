@@ -3,7 +3,9 @@
 Each service runs in one ``transaction.atomic()``, locks the product rows it changes with
 ``select_for_update()`` in sku order (so two writers never wait on each other in a cycle), bumps
 ``version`` by exactly 1 on every row it writes, and records one outbox event per row written in
-the same transaction. A refusal raises before anything is written, or inside the block so the
+the same transaction. Each first checks that the monolith takes the inventory's writes
+(``reverse_sync.direction.require_writable``: 503 while sync changes direction or once the service
+is the source). A refusal raises before anything is written, or inside the block so the
 whole write rolls back: a refused write leaves no row and no event behind.
 """
 
@@ -39,6 +41,7 @@ from monolith.inventory.models import (
 )
 from monolith.inventory.states import product_state, reservation_state
 from monolith.outbox.services import outbox_record
+from monolith.reverse_sync.direction import require_writable
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +95,7 @@ def product_create(*, sku: str, name: str, price: Decimal, on_hand: int = 0) -> 
         updated_at=now,
     )
     with transaction.atomic():
+        require_writable("inventory")
         try:
             # A savepoint: a concurrent create of the same sku fails here, not the whole block.
             with transaction.atomic():
@@ -107,6 +111,7 @@ def product_create(*, sku: str, name: str, price: Decimal, on_hand: int = 0) -> 
 def product_adjust_stock(*, sku: str, delta: int, reason: str) -> Product:
     """Add ``delta`` (negative: remove) to ``on_hand``; never below what is reserved."""
     with transaction.atomic():
+        require_writable("inventory")
         product = _lock_products([sku]).get(sku)
         if product is None:
             raise ProductNotFound(sku)
@@ -149,6 +154,7 @@ def reservation_create(
     if not wanted:
         raise ValueError("a reservation needs at least one line")
     with transaction.atomic():
+        require_writable("inventory")
         if Reservation.objects.filter(order_id=order_id).exists():
             raise OrderAlreadyReserved(order_id)
         if reservation_id is not None and Reservation.objects.filter(id=reservation_id).exists():
@@ -207,6 +213,7 @@ def _settle(
     """Move a pending reservation to ``status``; its quantities leave ``reserved`` (and
     ``on_hand`` too when ``consume``)."""
     with transaction.atomic():
+        require_writable("inventory")
         reservation = Reservation.objects.select_for_update().filter(id=reservation_id).first()
         if reservation is None:
             raise ReservationNotFound(reservation_id)

@@ -7,6 +7,7 @@ from typing import Any, get_args
 from django.db.models import Count, Min
 from django.utils import timezone
 
+from contracts.direction import OutboxTail
 from contracts.events import CAPABILITY_AGGREGATES, AggregateType, Capability
 from monolith.outbox.models import OutboxEvent
 
@@ -35,3 +36,21 @@ def outbox_stats(*, capability: Capability | None = None) -> dict[str, Any]:
         ),
         "by_aggregate_type": by_type,
     }
+
+
+def outbox_tail(*, capability: Capability, limit: int) -> OutboxTail:
+    """The capability's outbox as a drain reads it: pending events, the oldest one's age, and
+    the ids of the newest ``limit`` events the relay published (newest first)."""
+    events = OutboxEvent.objects.filter(aggregate_type__in=CAPABILITY_AGGREGATES[capability])
+    pending = events.filter(published_at__isnull=True).aggregate(
+        count=Count("seq"), oldest=Min("occurred_at")
+    )
+    oldest = pending["oldest"]
+    recent = events.filter(published_at__isnull=False).order_by("-seq")[:limit]
+    return OutboxTail(
+        pending=pending["count"],
+        oldest_pending_age_s=(
+            (timezone.now() - oldest).total_seconds() if oldest is not None else None
+        ),
+        recent_event_ids=list(recent.values_list("event_id", flat=True)),
+    )

@@ -8,4 +8,5 @@ app_name = "outbox"
 
 urlpatterns = [
     path("stats", apis.OutboxStatsApi.as_view(), name="stats"),
+    path("tail", apis.OutboxTailApi.as_view(), name="tail"),
 ]

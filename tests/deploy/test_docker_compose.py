@@ -44,10 +44,11 @@ def test_every_process_of_the_stack_is_a_service(compose: dict[str, Any]) -> Non
         "worker-monolith",
         "worker-inventory",
         "relay",
+        "relay-inventory",
     }
     assert expected <= services
     assert {"postgres", "redis"} <= set(compose["services"])
-    for name in expected - {"relay"}:
+    for name in expected - {"relay", "relay-inventory"}:
         assert "healthcheck" in compose["services"][name], f"{name} has no health check"
 
 

@@ -1,0 +1,82 @@
+"""Which owner takes a capability's writes, and the wire shapes of the direction switch.
+
+* ``forward``: the monolith takes the writes; its outbox flows to the service (the forward relay).
+* ``frozen``: nobody on this side takes writes (the owner answers 503 with ``Retry-After``): the
+  transitional state while the other flow drains.
+* ``reverse``: the service takes the writes; its own outbox flows back into the monolith (the
+  service relay), and the monolith stays read-only for the capability.
+
+Each owner stores its own direction in its own database; ``sync.direction`` moves both, with a
+drain in between (docs/reverse-sync.md).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Direction = Literal["forward", "frozen", "reverse"]
+
+#: Environment variable holding the bearer token the direction endpoints require.
+SYNC_TOKEN_ENV: Final = "STRANGLER_SYNC_TOKEN"
+#: ... else this file under ``$STRANGLER_VAR_DIR`` (written by `strangler up`).
+SYNC_TOKEN_FILE: Final = "sync-token"
+#: What a frozen owner asks clients to wait before they retry a refused write (seconds).
+RETRY_AFTER_S: Final = 1
+#: How many of the newest relayed event ids a drain check looks at.
+TAIL_LIMIT_MAX: Final = 1000
+
+
+def sync_token() -> str | None:
+    """The direction endpoints' token: ``STRANGLER_SYNC_TOKEN``, else ``$VAR/sync-token``;
+    None when neither is set (then every direction change is refused)."""
+    value = os.environ.get("STRANGLER_SYNC_TOKEN", "").strip()
+    if value:
+        return value
+    var = Path(os.environ.get("STRANGLER_VAR_DIR", "var"))
+    try:
+        return (var / SYNC_TOKEN_FILE).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DirectionChange(_Wire):
+    """``PUT .../direction`` body."""
+
+    direction: Direction
+
+
+class DirectionView(_Wire):
+    """What an owner answers about its direction."""
+
+    capability: str
+    direction: Direction
+    changed_at: datetime
+
+
+class ProcessedQuery(_Wire):
+    """``POST /internal/sync/processed``: which of these event ids has the owner not processed?"""
+
+    event_ids: list[uuid.UUID] = Field(max_length=TAIL_LIMIT_MAX)
+
+
+class ProcessedAnswer(_Wire):
+    missing: list[uuid.UUID]
+
+
+class OutboxTail(_Wire):
+    """An owner's outbox for one capability, as the drain reads it: what is still pending, and
+    the ids of the newest events its relay sent (newest first)."""
+
+    pending: int
+    oldest_pending_age_s: float | None
+    recent_event_ids: list[uuid.UUID]

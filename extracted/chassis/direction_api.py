@@ -1,0 +1,123 @@
+"""``/internal/sync/...`` endpoints of the direction switch (not routed by the proxy; called by
+``sync.direction``). One router per service, built around its tables:
+
+* ``GET /internal/sync/direction``: the capability's direction (contracts.direction).
+* ``PUT /internal/sync/direction`` with ``{"direction": "forward" | "frozen" | "reverse"}`` and
+  ``Authorization: Bearer <STRANGLER_SYNC_TOKEN>``: moves it (401 without the token; 403 when
+  the service has no token configured, so nobody can move it).
+* ``GET /internal/sync/outbox?limit=N``: the service's own outbox as the reverse drain reads it.
+* ``POST /internal/sync/processed`` with ``{"event_ids": [...]}``: which of them this service
+  has not processed yet (the forward drain's question).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from contracts.direction import (
+    TAIL_LIMIT_MAX,
+    DirectionChange,
+    ProcessedAnswer,
+    ProcessedQuery,
+    sync_token,
+)
+from extracted.chassis import direction, outbox_relay
+from extracted.chassis.errors import ApiError
+from extracted.chassis.request_body import RequestBody, request_body
+from extracted.chassis.responses import ContractJSONResponse
+
+
+def _check_token(authorization: str | None) -> None:
+    expected = sync_token()
+    if expected is None:
+        raise ApiError(
+            403, "permission_denied", "Direction changes are disabled: no STRANGLER_SYNC_TOKEN."
+        )
+    scheme, _, given = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), expected):
+        raise ApiError(
+            401,
+            "not_authenticated",
+            "Authentication credentials were not provided or are invalid.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+def _parsed(model: Any, body: RequestBody) -> Any:
+    try:
+        return model.model_validate(body.json())
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        detail = f"{where}: {first['msg']}" if where else str(first["msg"])
+        raise ApiError(400, "invalid", detail) from None
+
+
+def direction_router(
+    *,
+    capability: str,
+    direction_model: type[direction.DirectionColumns],
+    outbox_model: type[outbox_relay.RelayedOutbox],
+    processed_event_ids: Callable[[Session, list[Any]], set[Any]],
+    get_sessions: Callable[..., sessionmaker[Session]],
+) -> APIRouter:
+    router = APIRouter(prefix="/internal/sync")
+    sessions_dependency = Depends(get_sessions)
+
+    @router.api_route("/direction", methods=["GET", "HEAD"])
+    def direction_get(sessions: sessionmaker[Session] = sessions_dependency) -> Any:
+        with sessions() as session:
+            view = direction.view(session, direction_model, capability)
+        return ContractJSONResponse(view.model_dump(mode="json"))
+
+    @router.put("/direction")
+    def direction_put(
+        body: Annotated[RequestBody, Depends(request_body)],
+        authorization: Annotated[str | None, Header()] = None,
+        sessions: sessionmaker[Session] = sessions_dependency,
+    ) -> Any:
+        _check_token(authorization)
+        change: DirectionChange = _parsed(DirectionChange, body)
+        with sessions.begin() as session:
+            view = direction.set_direction(session, direction_model, capability, change.direction)
+        return ContractJSONResponse(view.model_dump(mode="json"))
+
+    @router.api_route("/outbox", methods=["GET", "HEAD"])
+    def outbox_get(
+        limit: Annotated[int, Query(ge=0, le=TAIL_LIMIT_MAX)] = 100,
+        sessions: sessionmaker[Session] = sessions_dependency,
+    ) -> Any:
+        with sessions() as session:
+            tail = outbox_relay.outbox_tail(session, outbox_model, limit=limit)
+        return ContractJSONResponse(tail.model_dump(mode="json"))
+
+    @router.post("/processed")
+    def processed_post(
+        body: Annotated[RequestBody, Depends(request_body)],
+        sessions: sessionmaker[Session] = sessions_dependency,
+    ) -> Any:
+        query: ProcessedQuery = _parsed(ProcessedQuery, body)
+        with sessions() as session:
+            seen = processed_event_ids(session, list(query.event_ids))
+        answer = ProcessedAnswer(missing=[i for i in query.event_ids if i not in seen])
+        return ContractJSONResponse(answer.model_dump(mode="json"))
+
+    return router
+
+
+def processed_ids_of(model: Any) -> Callable[[Session, list[Any]], set[Any]]:
+    """``processed_event_ids`` for a processed-events table with an ``event_id`` column."""
+
+    def seen(session: Session, event_ids: list[Any]) -> set[Any]:
+        if not event_ids:
+            return set()
+        return set(session.scalars(select(model.event_id).where(model.event_id.in_(event_ids))))
+
+    return seen

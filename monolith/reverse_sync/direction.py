@@ -1,0 +1,60 @@
+"""The direction of each capability in the monolith's database (contracts.direction).
+
+Every monolith write of a capability calls ``require_writable`` first, inside its transaction: it
+takes the capability's row ``FOR SHARE`` (writers do not wait on each other) and refuses with 503
+unless the direction is ``forward``. ``direction_set`` takes the row ``FOR UPDATE``, so a freeze
+waits for the writes in flight to commit, and no write commits after it: once the freeze has
+returned, the outbox holds every event the monolith will write for that capability. SQLite has no
+row locks; there one writer runs at a time anyway.
+"""
+
+from __future__ import annotations
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from contracts.direction import Direction, DirectionView
+from monolith.reverse_sync.errors import CapabilityFrozen
+from monolith.reverse_sync.models import CapabilityDirection
+
+
+def _locked_direction(capability: str, *, share: bool) -> str:
+    table = CapabilityDirection._meta.db_table
+    lock = ""
+    if connection.vendor == "postgresql":
+        lock = " FOR SHARE" if share else " FOR UPDATE"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT direction FROM {table} WHERE capability = %s{lock}", [capability])
+        row = cursor.fetchone()
+    # No row (a test database flushed after the migrations created it): the default, forward.
+    return "forward" if row is None else str(row[0])
+
+
+def require_writable(capability: str) -> None:
+    """Refuse (503) a write of ``capability`` unless the monolith takes its writes; call it first
+    inside the write's ``transaction.atomic()``."""
+    direction = _locked_direction(capability, share=True)
+    if direction != "forward":
+        raise CapabilityFrozen(capability, direction)
+
+
+def direction_get(*, capability: str) -> DirectionView:
+    row, _ = CapabilityDirection.objects.get_or_create(
+        capability=capability, defaults={"direction": "forward", "changed_at": timezone.now()}
+    )
+    return DirectionView(
+        capability=row.capability,
+        direction=row.direction,  # type: ignore[arg-type]  # the check constraint holds it
+        changed_at=row.changed_at,
+    )
+
+
+def direction_set(*, capability: str, direction: Direction) -> DirectionView:
+    direction_get(capability=capability)  # the row exists from here on (see _locked_direction)
+    with transaction.atomic():
+        current = _locked_direction(capability, share=False)
+        if current != direction:
+            CapabilityDirection.objects.filter(capability=capability).update(
+                direction=direction, changed_at=timezone.now()
+            )
+    return direction_get(capability=capability)

@@ -1,0 +1,170 @@
+"""The reverse relay process: ``python -m sync.service_relay inventory`` (the stack's
+``relay-inventory``).
+
+It reads one service's database only (never the monolith's) and publishes the service's pending
+own-outbox events to the monolith's queue as ``monolith.apply_event`` tasks, in batches
+(``extracted.chassis.outbox_relay.relay_batch``: ``FOR UPDATE SKIP LOCKED``, marked published
+only after the broker took them), so several may run at once. Only events the service wrote
+while it was the source are pending; the others are born ``skipped``.
+
+Waking: on PostgreSQL it ``LISTEN``\\ s on the channel the service's outbox trigger notifies at
+each commit (Alembic ``0004_reverse_sync``), like the forward relay: no busy polling, and the
+lag is the commit's, not a poll interval's. A fallback pass every FALLBACK_S catches what a lost
+connection missed. On SQLite (no notifications) it polls every SQLITE_POLL_S.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import psycopg
+from celery import Celery
+from kombu.exceptions import KombuError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from extracted.chassis.outbox_relay import RelayedOutbox, relay_batch
+from sync.celery_app import make_celery
+from sync.task_names import MONOLITH_APPLY_EVENT
+
+logger = logging.getLogger("sync.service_relay")
+
+BATCH: Final = 500
+FALLBACK_S: Final = float(os.environ.get("STRANGLER_RELAY_FALLBACK_S", "5"))
+SQLITE_POLL_S: Final = float(os.environ.get("STRANGLER_RELAY_POLL_S", "0.5"))
+ERROR_BACKOFF_S: Final = 1.0
+
+
+@dataclass(frozen=True)
+class ServiceOutbox:
+    """What the relay needs of one service: its database, its outbox table, its channel."""
+
+    capability: str
+    database_url: str
+    sessions: sessionmaker[Session]
+    model: type[RelayedOutbox]
+    channel: str
+
+
+def inventory_outbox() -> ServiceOutbox:
+    from extracted.inventory.config import InventorySettings
+    from extracted.inventory.database import sessions_for
+    from extracted.inventory.models import OutboxEvent
+    from extracted.inventory.outbox import NOTIFY_CHANNEL
+
+    url = InventorySettings().database_url
+    return ServiceOutbox("inventory", url, sessions_for(url), OutboxEvent, NOTIFY_CHANNEL)
+
+
+#: The services whose outbox flows back (payments and orders follow the same shape).
+SERVICES: Final[dict[str, Callable[[], ServiceOutbox]]] = {"inventory": inventory_outbox}
+
+
+def drain(app: Celery, service: ServiceOutbox, *, limit: int = BATCH) -> int:
+    """Publish pending events until a batch comes back short; how many were published."""
+    total = 0
+    with app.producer_or_acquire() as producer:
+
+        def publish(envelope: dict[str, Any]) -> None:
+            app.send_task(MONOLITH_APPLY_EVENT, args=[envelope], producer=producer)
+
+        while True:
+            published = relay_batch(service.sessions, service.model, publish, limit=limit)
+            total += published
+            if published < limit:
+                return total
+
+
+class Waker:
+    """Blocks between passes: a notification on PostgreSQL, a timer on SQLite."""
+
+    def __init__(self, service: ServiceOutbox) -> None:
+        url = make_url(service.database_url)
+        self.notifying = url.get_backend_name() == "postgresql"
+        self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._channel = service.channel
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def wait(self) -> None:
+        if not self.notifying:
+            time.sleep(SQLITE_POLL_S)
+            return
+        try:
+            if self._conn is None:
+                # Listening starts before the pass that follows, so a commit during that pass
+                # still wakes the next wait.
+                self._conn = psycopg.connect(self._dsn, autocommit=True)
+                self._conn.execute(f"LISTEN {self._channel}")
+                return
+            for _ in self._conn.notifies(timeout=FALLBACK_S, stop_after=1):
+                pass
+            # Whatever else is queued belongs to the same wake-up.
+            for _ in self._conn.notifies(timeout=0):
+                pass
+        except psycopg.Error as err:
+            logger.warning("service relay: lost the notification connection (%s)", err)
+            self.close()
+            time.sleep(ERROR_BACKOFF_S)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+
+def run(capability: str, *, stop: Callable[[], bool] = lambda: False) -> None:
+    service = SERVICES[capability]()
+    app = make_celery(f"relay-{capability}")
+    waker = Waker(service)
+    how = "LISTEN/NOTIFY" if waker.notifying else f"polling every {SQLITE_POLL_S:g} s"
+    try:
+        waker.wait()
+        logger.info("relay: ready (%s outbox), waking on %s", capability, how)
+        while not stop():
+            try:
+                published = drain(app, service)
+                if published:
+                    logger.info("service relay: published %d %s event(s)", published, capability)
+            except (KombuError, OSError) as err:
+                logger.error("service relay: the broker refused the batch (%s)", err)
+                time.sleep(ERROR_BACKOFF_S)
+                continue
+            except SQLAlchemyError as err:
+                logger.error("service relay: the %s database failed (%s)", capability, err)
+                time.sleep(ERROR_BACKOFF_S)
+                continue
+            waker.wait()
+    finally:
+        waker.close()
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m sync.service_relay",
+        description="Publish a service's own outbox to the monolith (reverse sync).",
+    )
+    parser.add_argument("capability", choices=sorted(SERVICES))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    with contextlib.suppress(KeyboardInterrupt):
+        run(args.capability)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""The inventory service's side of reverse sync: its direction (frozen writes answer 503), its
+own outbox recorded ``skipped`` unless it is the source, and the chassis relay over that outbox
+(batches, SKIP LOCKED, marked published only after the publisher took them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from extracted.chassis.outbox_relay import relay_batch
+from extracted.inventory.models import OutboxEvent
+from extracted.inventory.sync import apply_event
+from tests.extracted.asgi_client import BlockingASGIClient
+from tests.extracted.inventory.factories import envelope, product_state
+from tests.support.inventory_api import PRODUCTS, adjustment_body, adjustments_path, product_body
+
+TOKEN = "test-sync-token"
+DIRECTION = "/internal/sync/direction"
+
+
+@pytest.fixture(autouse=True)
+def sync_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRANGLER_SYNC_TOKEN", TOKEN)
+
+
+def _set(client: BlockingASGIClient, direction: str) -> None:
+    answer = client.request(
+        "PUT",
+        DIRECTION,
+        json={"direction": direction},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert (answer.status_code, answer.json()["direction"]) == (200, direction)
+
+
+def _events(sessions: sessionmaker[Session], sku: str) -> list[OutboxEvent]:
+    with sessions() as session:
+        return list(
+            session.scalars(
+                select(OutboxEvent).where(OutboxEvent.aggregate_id == sku).order_by(OutboxEvent.seq)
+            )
+        )
+
+
+def _collect(sessions: sessionmaker[Session]) -> list[dict[str, Any]]:
+    sent: list[dict[str, Any]] = []
+    while relay_batch(sessions, OutboxEvent, sent.append, limit=2):
+        pass
+    return sent
+
+
+def test_while_forward_the_services_events_are_born_skipped(
+    client: BlockingASGIClient, sessions: sessionmaker[Session]
+) -> None:
+    _collect(sessions)  # whatever earlier tests left pending
+    sku = client.post(PRODUCTS, json=product_body()).json()["sku"]
+    [event] = _events(sessions, sku)
+    assert (event.skipped, event.published_at is not None) == (True, True)
+    assert _collect(sessions) == []
+    tail = client.get("/internal/sync/outbox?limit=1000").json()
+    assert str(event.event_id) not in tail["recent_event_ids"]
+
+
+def test_once_the_source_its_events_are_relayed_once_in_order(
+    client: BlockingASGIClient, sessions: sessionmaker[Session]
+) -> None:
+    _set(client, "reverse")
+    _collect(sessions)
+    sku = client.post(PRODUCTS, json=product_body(on_hand=5)).json()["sku"]
+    for _ in range(3):
+        assert client.post(adjustments_path(sku), json=adjustment_body(delta=1)).status_code == 200
+    assert client.get("/internal/sync/outbox").json()["pending"] == 4
+
+    def refuse(envelope: dict[str, Any]) -> None:
+        raise ConnectionError("broker away")
+
+    with pytest.raises(ConnectionError):
+        relay_batch(sessions, OutboxEvent, refuse)
+    assert client.get("/internal/sync/outbox").json()["pending"] == 4  # nothing marked
+
+    sent = _collect(sessions)
+    assert [(e["aggregate_id"], e["version"], e["origin"]) for e in sent] == [
+        (sku, v, "inventory") for v in (1, 2, 3, 4)
+    ]
+    assert sent[-1]["payload"]["on_hand"] == 8
+    assert _collect(sessions) == []
+    tail = client.get("/internal/sync/outbox?limit=4").json()
+    assert tail["pending"] == 0
+    assert tail["recent_event_ids"] == [e["event_id"] for e in reversed(sent)]
+
+
+def test_two_relays_never_hand_over_the_same_event(
+    client: BlockingASGIClient, sessions: sessionmaker[Session]
+) -> None:
+    _set(client, "reverse")
+    _collect(sessions)
+    for _ in range(3):
+        client.post(PRODUCTS, json=product_body())
+    inner: list[dict[str, Any]] = []
+    outer: list[dict[str, Any]] = []
+
+    def publish_and_race(envelope: dict[str, Any]) -> None:
+        if not outer:  # while this relay holds its rows, a second one finds none of them
+            relay_batch(sessions, OutboxEvent, inner.append)
+        outer.append(envelope)
+
+    assert relay_batch(sessions, OutboxEvent, publish_and_race) == 3
+    assert inner == []
+    assert len({e["event_id"] for e in outer}) == 3
+
+
+def test_frozen_writes_answer_503_and_reads_still_work(client: BlockingASGIClient) -> None:
+    sku = client.post(PRODUCTS, json=product_body(on_hand=5)).json()["sku"]
+    _set(client, "frozen")
+    refused = client.post(adjustments_path(sku), json=adjustment_body(delta=1))
+    assert refused.status_code == 503
+    assert refused.headers["retry-after"] == "1"
+    assert refused.json()["error"] == "unavailable"
+    assert client.post(PRODUCTS, json=product_body()).status_code == 503
+    assert client.get(f"{PRODUCTS}{sku}/").json()["on_hand"] == 5
+    _set(client, "forward")
+    assert client.post(adjustments_path(sku), json=adjustment_body(delta=1)).status_code == 200
+
+
+def test_applied_sync_events_are_never_relayed(
+    client: BlockingASGIClient, sessions: sessionmaker[Session]
+) -> None:
+    _set(client, "reverse")
+    _collect(sessions)
+    state = product_state()
+    assert apply_event(envelope(state), sessions=sessions) == "applied"
+    assert _events(sessions, state["sku"]) == []
+    assert _collect(sessions) == []
+
+
+def test_direction_changes_need_the_token_and_a_known_direction(
+    client: BlockingASGIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert client.get(DIRECTION).json()["direction"] == "forward"
+    assert client.request("PUT", DIRECTION, json={"direction": "reverse"}).status_code == 401
+    wrong = {"Authorization": "Bearer nope"}
+    assert (
+        client.request("PUT", DIRECTION, json={"direction": "reverse"}, headers=wrong).status_code
+        == 401
+    )
+    right = {"Authorization": f"Bearer {TOKEN}"}
+    bad = client.request("PUT", DIRECTION, json={"direction": "up"}, headers=right)
+    assert (bad.status_code, bad.json()["error"]) == (400, "invalid")
+    monkeypatch.delenv("STRANGLER_SYNC_TOKEN")
+    monkeypatch.setenv("STRANGLER_VAR_DIR", "/nonexistent-var")
+    assert (
+        client.request("PUT", DIRECTION, json={"direction": "reverse"}, headers=right).status_code
+        == 403
+    )
+    assert client.get(DIRECTION).json()["direction"] == "forward"
+
+
+def test_processed_lists_the_ids_not_applied_here(
+    client: BlockingASGIClient, sessions: sessionmaker[Session]
+) -> None:
+    event = envelope(product_state())
+    apply_event(event, sessions=sessions)
+    other = "7d0f8a44-5b3c-4b0e-9a51-8a3c2f0e9d11"
+    answer = client.post("/internal/sync/processed", json={"event_ids": [event["event_id"], other]})
+    assert answer.json() == {"missing": [other]}
+    assert client.post("/internal/sync/processed", json={"event_ids": 3}).status_code == 400
