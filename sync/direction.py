@@ -262,7 +262,7 @@ def _switch(
         _await_drained(check, timeout_s=drain_timeout_s, poll_s=poll_s)
     except SwitchError as err:
         write_direction(http, old_url, old_name, old_before)
-        raise SwitchError(f"{err}; {old_name} is {old_before} again, nothing switched") from err
+        raise type(err)(f"{err}; {old_name} is {old_before} again, nothing switched") from err
     report.steps.append("drained: every event it wrote is applied on the other side")
     write_direction(http, new_url, new_name, new_source)
     report.steps.append(f"{new_name} takes the writes of {owners.capability}")

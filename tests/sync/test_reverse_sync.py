@@ -1,0 +1,227 @@
+"""Reverse sync and the direction switch on real processes: gunicorn, uvicorn, both Celery
+workers, the forward relay and the service relay, PostgreSQL and Redis.
+
+The switch is proven by writing continuously through it, both ways: every write answered 2xx
+must be on both sides afterwards (on_hand = start + accepted adjustments, on both owners), none
+twice, and the monolith's outbox gains nothing while it only applies the service's events.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from celery import Celery
+
+from sync.direction import DrainTimeout, Owners, directions, switch
+from sync.task_names import MONOLITH_APPLY_EVENT
+from tests.extracted.inventory.factories import envelope, reservation_state
+from tests.support.components import process_spec
+from tests.support.inventory_api import adjustment_body, adjustments_path, product_path
+from tests.support.processes import ServerProcess
+from tests.support.random_refs import random_sku, random_suffix
+from tests.support.waiting import wait_for
+from tests.sync.rig import SyncRig, running_rig
+from tests.sync.workers import wait_until_ready
+
+START = 1000
+
+
+@pytest.fixture
+def rig(tmp_path: Path, redis_env: dict[str, str]) -> Iterator[SyncRig]:
+    """The sync rig, with the owners' direction endpoints open to this test's token."""
+    with running_rig(tmp_path, {**redis_env, "STRANGLER_SYNC_TOKEN": f"t-{random_suffix()}"}) as r:
+        yield r
+
+
+@pytest.fixture
+def token_env(rig: SyncRig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process (which drives the switch) holds the token too."""
+    monkeypatch.setenv("STRANGLER_SYNC_TOKEN", rig.env["STRANGLER_SYNC_TOKEN"])
+
+
+def owners(rig: SyncRig) -> Owners:
+    return Owners("inventory", rig.monolith_url, rig.inventory_url)
+
+
+@contextmanager
+def service_relay(rig: SyncRig) -> Iterator[ServerProcess]:
+    """The stack's reverse relay (``relay-inventory``), once it listens."""
+    argv = process_spec("relay-inventory").argv
+    with ServerProcess(
+        f"relay-inventory-{random_suffix()}", argv, env=rig.env, log_dir=rig.log_dir
+    ) as p:
+        wait_until_ready(p)
+        yield p
+
+
+class Writer(threading.Thread):
+    """Adjusts the products' stock by +1, round robin, as fast as it can, against whichever owner
+    the (test's) route points at; a 503 is retried (it honours ``Retry-After`` as a client would,
+    but shorter); anything else but 200 is a failure."""
+
+    def __init__(self, rig: SyncRig, skus: list[str]) -> None:
+        super().__init__(daemon=True)
+        self.skus = skus
+        self.target = rig.monolith_url
+        self.accepted = dict.fromkeys(skus, 0)
+        self.by_target: dict[str, int] = {}
+        self.refused = 0
+        self.errors: list[str] = []
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        with httpx.Client(timeout=10) as client:
+            n = 0
+            while not self.halt.is_set():
+                sku = self.skus[n % len(self.skus)]
+                target = self.target
+                try:
+                    answer = client.post(
+                        f"{target}{adjustments_path(sku)}", json=adjustment_body(delta=1)
+                    )
+                except httpx.HTTPError as err:
+                    self.errors.append(f"{target}: {err!r}")
+                    return
+                if answer.status_code == 503:
+                    self.refused += 1
+                    assert answer.headers["Retry-After"].isdigit()
+                    time.sleep(0.02)  # a client's pause before its retry, not a test's wait
+                    continue
+                if answer.status_code != 200:
+                    self.errors.append(f"{target}: {answer.status_code} {answer.text}")
+                    return
+                self.accepted[sku] += 1
+                self.by_target[target] = self.by_target.get(target, 0) + 1
+                n += 1
+
+    def total(self, target: str | None = None) -> int:
+        return sum(self.accepted.values()) if target is None else self.by_target.get(target, 0)
+
+
+def _on_hand(base_url: str, sku: str) -> tuple[int, int]:
+    body = httpx.get(f"{base_url}{product_path(sku)}", timeout=10).json()
+    return body["on_hand"], body["version"]
+
+
+def _converged(rig: SyncRig, writer: Writer) -> bool:
+    for sku in writer.skus:
+        expected = START + writer.accepted[sku]
+        monolith, service = _on_hand(rig.monolith_url, sku), _on_hand(rig.inventory_url, sku)
+        if monolith != service or monolith[0] != expected:
+            return False
+    return True
+
+
+@pytest.mark.usefixtures("token_env")
+def test_writes_through_the_switch_and_back_lose_nothing(rig: SyncRig) -> None:
+    with (
+        rig.worker("worker-monolith"),
+        rig.worker("worker-inventory"),
+        rig.relay(),
+        service_relay(rig),
+    ):
+        skus = [rig.create_product(on_hand=START)["sku"] for _ in range(4)]
+        wait_for(lambda: all(rig.product_synced(s) for s in skus), message="products synced")
+        writer = Writer(rig, skus)
+        writer.start()
+        try:
+            wait_for(lambda: writer.total(rig.monolith_url) >= 30, message="forward writes")
+
+            def to_service() -> None:
+                writer.target = rig.inventory_url
+
+            report = switch(owners(rig), "reverse", move_route=to_service, drain_timeout_s=60)
+            assert report.changed, report.steps
+            with httpx.Client() as http:
+                assert directions(http, owners(rig)) == ("reverse", "reverse")
+            outbox_total = rig.outbox_stats()["total"]
+            wait_for(lambda: writer.total(rig.inventory_url) >= 30, message="reverse writes")
+            # The service's writes reach the monolith ...
+            writer_snapshot = dict(writer.accepted)
+            wait_for(
+                lambda: all(
+                    _on_hand(rig.monolith_url, s)[0] >= START + writer_snapshot[s] for s in skus
+                ),
+                timeout=60,
+                message="reverse events applied by the monolith",
+            )
+            # ... and applying them recorded nothing in its outbox: nothing travels forward again.
+            assert rig.outbox_stats()["total"] == outbox_total
+
+            def to_monolith() -> None:
+                writer.target = rig.monolith_url
+
+            back = switch(owners(rig), "forward", move_route=to_monolith, drain_timeout_s=60)
+            assert back.changed, back.steps
+            before = writer.total(rig.monolith_url)
+            wait_for(lambda: writer.total(rig.monolith_url) >= before + 30, message="writes again")
+        finally:
+            writer.halt.set()
+            writer.join(timeout=30)
+        assert writer.errors == []
+        wait_for(lambda: _converged(rig, writer), timeout=60, message="both owners converged")
+        with httpx.Client() as http:
+            assert directions(http, owners(rig)) == ("forward", "forward")
+        assert rig.sync_stats()["dead_letters"] == 0
+        letters = httpx.get(f"{rig.monolith_url}/internal/sync/dead-letters").json()
+        assert letters["count"] == 0
+
+
+@pytest.mark.usefixtures("token_env")
+def test_a_drain_that_times_out_leaves_everything_as_it_was(rig: SyncRig) -> None:
+    # No relay runs: the monolith's event stays pending, so the forward flow never drains.
+    sku = rig.create_product(on_hand=5)["sku"]
+    moved: list[str] = []
+    with pytest.raises(DrainTimeout, match="pending in the monolith's outbox"):
+        switch(owners(rig), "reverse", move_route=lambda: moved.append("x"), drain_timeout_s=1)
+    assert moved == []
+    with httpx.Client() as http:
+        assert directions(http, owners(rig)) == ("forward", "forward")
+    assert rig.adjust(sku, delta=1)["on_hand"] == 6  # the monolith takes writes again
+
+
+def _sender(rig: SyncRig, monkeypatch: pytest.MonkeyPatch) -> Celery:
+    return rig.sender(monkeypatch)
+
+
+def test_poison_reverse_events_are_parked_by_the_monolith_and_replayed_by_the_cli(
+    rig: SyncRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sku = random_sku()
+    orphan = {
+        **envelope(reservation_state(lines=[(sku, 1)]), aggregate_type="reservation"),
+        "origin": "inventory",
+    }
+    sender = _sender(rig, monkeypatch)
+    with rig.worker("worker-monolith"):
+        sender.send_task(MONOLITH_APPLY_EVENT, args=[{"event_id": "garbled"}])
+        sender.send_task(MONOLITH_APPLY_EVENT, args=[orphan])  # names a product not there yet
+
+        def listed() -> dict[str, Any]:
+            done = rig.strangler_sync("dead-letters", "list", "--owner", "monolith")
+            assert done.returncode == 0, done.stderr
+            return {"out": done.stdout} if "Dead letters: 2" in done.stdout else {}
+
+        wait_for(listed, timeout=30, message="two dead letters on the monolith")
+        rig.create_product(sku=sku, on_hand=5)
+        replayed = rig.strangler_sync("dead-letters", "replay", "--all", "--owner", "monolith")
+        assert replayed.returncode == 1  # the garbled one fails again
+        assert "1 replayed, 1 failed" in replayed.stdout
+        assert "replayed, applied" in replayed.stdout
+    monolith, _ = rig.reservation_on_both(orphan["aggregate_id"])
+    assert monolith[0] == 200 and monolith[1]["lines"] == [{"sku": sku, "quantity": 1}]
+    status = rig.strangler_sync("status", "--json")
+    assert status.returncode == 0, status.stderr
+    [direction] = json.loads(status.stdout)["directions"]
+    assert direction["monolith"] == direction["service"] == "forward"
+    assert direction["monolith_dead_letters"] == 1
+    table = rig.strangler_sync("status", COLUMNS="200")
+    assert "Direction (reverse sync" in table.stdout and "forward" in table.stdout
