@@ -18,11 +18,13 @@ from migrations_plan.model import (
     BackfillDoneGate,
     ErrorRateGate,
     Gate,
+    ReverseBacklogGate,
     ShadowParityGate,
     Step,
     SyncBacklogGate,
 )
 from migrations_plan.settings import WalkerSettings
+from sync.direction import DirectionPicture, Owners, SwitchError, direction_picture
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,13 @@ class Endpoints:
             raise EndpointError("inventory service: /internal/sync/stats has no 'backfills'")
         return data
 
+    def reverse_picture(self, capability: str) -> DirectionPicture:
+        owners = Owners(capability, self.settings.monolith_url, self.settings.inventory_url)
+        try:
+            return direction_picture(owners, client=self.client)
+        except SwitchError as err:
+            raise EndpointError(str(err)) from err
+
 
 def _int(data: Any, key: str, where: str) -> int:
     value = data.get(key) if isinstance(data, dict) else None
@@ -200,6 +209,11 @@ def _threshold(gate: Gate) -> str:
         return f"pending ≤ {gate.max_pending}, oldest ≤ {gate.max_age_s:g}s"
     if isinstance(gate, BackfillDoneGate):
         return "done"
+    if isinstance(gate, ReverseBacklogGate):
+        return (
+            f"pending ≤ {gate.max_pending}, oldest ≤ {gate.max_age_s:g}s, "
+            f"dead letters ≤ {gate.max_dead_letters}"
+        )
     return f"rate ≤ {gate.max_rate:.2%}, requests ≥ {gate.min_requests}"
 
 
@@ -243,6 +257,20 @@ def _evaluate(
             )
         observed = f"{'done' if job.get('done') else 'running'}, {job.get('rows', 0)} rows"
         return GateResult(gate.describe(), job.get("done") is True, observed, threshold)
+    if isinstance(gate, ReverseBacklogGate):
+        picture = endpoints.reverse_picture(gate.capability)
+        age_s = picture.reverse_oldest_pending_age_s or 0.0
+        passed = (
+            picture.reverse_pending <= gate.max_pending
+            and age_s <= gate.max_age_s
+            and picture.monolith_dead_letters <= gate.max_dead_letters
+        )
+        observed = (
+            f"monolith {picture.monolith}, service {picture.service}; pending "
+            f"{picture.reverse_pending}, oldest {age_s:.1f}s, dead letters "
+            f"{picture.monolith_dead_letters}"
+        )
+        return GateResult(gate.describe(), passed, observed, threshold)
     assert isinstance(gate, ErrorRateGate)
     counters, window = _since_step(endpoints.proxy_stats(), gate.route, baseline)
     requests, errors = counters["requests"], counters["errors"]

@@ -53,6 +53,24 @@ class RouteAction(_Strict):
         return f"{self.route}: {flags}"
 
 
+class SyncAction(_Strict):
+    """Switch which owner takes ``sync``'s writes, with a drain (``sync.direction.switch``):
+    ``reverse`` makes the service the source (its outbox flows back into the monolith),
+    ``forward`` gives the writes back to the monolith. The step's route actions run inside the
+    switch, once the new source takes writes (before that, the old source answers 503)."""
+
+    sync: Capability
+    direction: Literal["forward", "reverse"]
+    #: How long the drain may take before the switch gives up and undoes its freeze.
+    drain_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+
+    def describe(self) -> str:
+        return f"sync {self.sync}: writes {self.direction} (drain ≤ {self.drain_timeout_s:g}s)"
+
+
+Action = RouteAction | SyncAction
+
+
 class ShadowParityGate(_Strict):
     """Enough shadowed requests compared, and few enough mismatches, since the step started."""
 
@@ -107,8 +125,25 @@ class ErrorRateGate(_Strict):
         )
 
 
+class ReverseBacklogGate(_Strict):
+    """Reverse sync keeps up: few of the service's own events unsent, none old, and no event the
+    monolith had to park as a dead letter."""
+
+    kind: Literal["reverse_backlog"]
+    capability: Capability = "inventory"
+    max_pending: Annotated[int, Field(ge=0)] = 0
+    max_age_s: Annotated[float, Field(ge=0)] = 5.0
+    max_dead_letters: Annotated[int, Field(ge=0)] = 0
+
+    def describe(self) -> str:
+        return (
+            f"reverse backlog ({self.capability}): ≤ {self.max_pending} pending, "
+            f"oldest ≤ {self.max_age_s:g}s, ≤ {self.max_dead_letters} dead letters"
+        )
+
+
 Gate = Annotated[
-    ShadowParityGate | SyncBacklogGate | BackfillDoneGate | ErrorRateGate,
+    ShadowParityGate | SyncBacklogGate | BackfillDoneGate | ErrorRateGate | ReverseBacklogGate,
     Field(discriminator="kind"),
 ]
 
@@ -120,11 +155,11 @@ class Step(_Strict):
     page: str
     #: What the attendee runs by hand during this step (shown by status/next).
     instructions: tuple[str, ...] = ()
-    actions: tuple[RouteAction, ...] = ()
+    actions: tuple[Action, ...] = ()
     #: What must hold before the walk may leave this step.
     gates: tuple[Gate, ...] = ()
-    #: The flag changes that undo this step's actions.
-    rollback: tuple[RouteAction, ...] = ()
+    #: The flag changes (and direction switches) that undo this step's actions.
+    rollback: tuple[Action, ...] = ()
 
     def routes_watched(self) -> list[str]:
         return sorted(
@@ -165,25 +200,38 @@ def rollback_problems(plan: Plan) -> list[str]:
     """Steps whose rollback does not put back the flags their actions changed.
 
     The walk is replayed on a symbolic flag table: a flag's value before step N is known when an
-    earlier step set it; the rollback of N must restore every known flag N's actions changed.
+    earlier step set it; the rollback of N must restore every known flag N's actions changed. A
+    direction switch is undone by the opposite switch of the same capability.
     """
     flags: dict[tuple[str, str], Any] = {}
     problems: list[str] = []
     for step in plan.steps:
         before = dict(flags)
-        for action in step.actions:
+        routes = [a for a in step.actions if isinstance(a, RouteAction)]
+        for action in routes:
             for key, value in action.set.items():
                 flags[(action.route, key)] = value
         undone = dict(flags)
-        for action in step.rollback:
-            for key, value in action.set.items():
-                undone[(action.route, key)] = value
-        for action in step.actions:
-            for key in action.set:
-                flag = (action.route, key)
+        for undo in step.rollback:
+            if isinstance(undo, RouteAction):
+                for key, value in undo.set.items():
+                    undone[(undo.route, key)] = value
+        switches = [a for a in step.actions if isinstance(a, SyncAction)]
+        if len(switches) > 1:
+            problems.append(f"step {step.id!r}: at most one sync switch per step")
+        for sync_switch in switches:
+            mirror = {(a.sync, a.direction) for a in step.rollback if isinstance(a, SyncAction)}
+            opposite = "forward" if sync_switch.direction == "reverse" else "reverse"
+            if (sync_switch.sync, opposite) not in mirror:
+                problems.append(
+                    f"step {step.id!r}: rollback must switch {sync_switch.sync} back to {opposite}"
+                )
+        for route_action in routes:
+            for key in route_action.set:
+                flag = (route_action.route, key)
                 if flag in before and undone[flag] != before[flag]:
                     problems.append(
-                        f"step {step.id!r}: rollback leaves {action.route}.{key}="
+                        f"step {step.id!r}: rollback leaves {route_action.route}.{key}="
                         f"{undone[flag]!r}, the previous step left {before[flag]!r}"
                     )
     return problems

@@ -6,6 +6,11 @@
 * ``rollback`` applies the current step's rollback flags and steps back one.
 * ``reset`` rolls back every step taken (or, with ``keep_flags``, only forgets the walk).
 
+A ``sync`` action switches the direction of a capability's writes with a drain
+(``sync.direction.switch``); the step's route changes are applied inside the switch, once the
+new source takes writes. A drain that times out changes nothing (the step is not entered, or not
+left), like a failing gate.
+
 Running the backfill is deliberately *not* an action: it is long, it belongs to the sync
 component (`strangler sync backfill`), and it cannot be undone by a rollback. The plan lists it
 as an instruction for the attendee and checks it with a ``backfill_done`` gate, so actions stay
@@ -23,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from migrations_plan.gates import Endpoints, GateResult, evaluate_gates, take_baseline
-from migrations_plan.model import Plan, PlanError, RouteAction, Step, load_plan
+from migrations_plan.model import Action, Plan, PlanError, RouteAction, Step, SyncAction, load_plan
 from migrations_plan.settings import WalkerSettings
 from migrations_plan.state import (
     HistoryEntry,
@@ -36,6 +41,7 @@ from migrations_plan.state import (
 from proxy.admin_client import await_loaded
 from proxy.config import ConfigError
 from proxy.config_edit import RouteChange, update_routes
+from sync.direction import Owners, SwitchError, switch
 
 
 @dataclass(frozen=True)
@@ -217,7 +223,40 @@ class Walker:
         with Endpoints(self.settings) as endpoints:
             return take_baseline(endpoints, step)
 
-    def _apply(self, actions: Iterable[RouteAction], *, actor: str, what: str) -> list[RouteChange]:
+    def _apply(self, actions: Iterable[Action], *, actor: str, what: str) -> list[RouteChange]:
+        """The route flags in one validated, atomic write; with a direction switch, that write
+        happens inside the switch (after the drain, once the new source takes writes)."""
+        actions = list(actions)
+        routes = [a for a in actions if isinstance(a, RouteAction)]
+        switches = [a for a in actions if isinstance(a, SyncAction)]
+        if not switches:
+            return self._apply_routes(routes, actor=actor, what=what)
+        changes: list[RouteChange] = []
+
+        def move_route() -> None:
+            changes.extend(self._apply_routes(routes, actor=actor, what=what))
+
+        for number, action in enumerate(switches):
+            last = number == len(switches) - 1
+            try:
+                switch(
+                    self._owners(action),
+                    action.direction,
+                    move_route=move_route if last else lambda: None,
+                    drain_timeout_s=action.drain_timeout_s,
+                )
+            except SwitchError as err:
+                raise PlanError(f"{what}: {err}") from None
+        return changes
+
+    def _owners(self, action: SyncAction) -> Owners:
+        if action.sync != "inventory":
+            raise PlanError(f"no reverse sync for {action.sync} yet (inventory only)")
+        return Owners(action.sync, self.settings.monolith_url, self.settings.inventory_url)
+
+    def _apply_routes(
+        self, actions: Iterable[RouteAction], *, actor: str, what: str
+    ) -> list[RouteChange]:
         """All the flags in one validated, atomic write (later actions win on the same flag)."""
         merged: dict[str, dict[str, Any]] = {}
         for action in actions:

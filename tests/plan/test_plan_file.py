@@ -13,7 +13,10 @@ from migrations_plan.model import (
     BackfillDoneGate,
     ErrorRateGate,
     PlanError,
+    ReverseBacklogGate,
+    RouteAction,
     ShadowParityGate,
+    SyncAction,
     SyncBacklogGate,
     load_plan,
     page_text,
@@ -29,7 +32,7 @@ PAGE_SECTIONS = (
 )
 
 
-def test_the_shipped_plan_walks_inventory_reads_from_monolith_to_extracted() -> None:
+def test_the_shipped_plan_walks_inventory_reads_then_writes_to_extracted() -> None:
     plan = load_plan()
     assert [s.id for s in plan.steps] == [
         "proxy-in-front",
@@ -39,12 +42,13 @@ def test_the_shipped_plan_walks_inventory_reads_from_monolith_to_extracted() -> 
         "canary-50",
         "canary-100",
         "extracted",
+        "writes-extracted",
     ]
     reads: dict[str, Any] = {}
     seen: list[dict[str, Any]] = []
     for step in plan.steps:
         for action in step.actions:
-            if action.route == "inventory-reads":
+            if isinstance(action, RouteAction) and action.route == "inventory-reads":
                 reads.update(action.set)
         seen.append({k: v for k, v in reads.items() if v is not None})
     assert seen == [
@@ -55,9 +59,24 @@ def test_the_shipped_plan_walks_inventory_reads_from_monolith_to_extracted() -> 
         {"mode": "canary", "percent": 50},
         {"mode": "canary", "percent": 100},
         {"mode": "extracted"},
+        {"mode": "extracted"},
     ]
     kinds = {type(g) for s in plan.steps for g in s.gates}
-    assert kinds == {ShadowParityGate, SyncBacklogGate, BackfillDoneGate, ErrorRateGate}
+    assert kinds == {
+        ShadowParityGate,
+        SyncBacklogGate,
+        BackfillDoneGate,
+        ErrorRateGate,
+        ReverseBacklogGate,
+    }
+    # Only the last step moves the writes, and its rollback switches them back.
+    switches = [(s.id, a) for s in plan.steps for a in s.actions if isinstance(a, SyncAction)]
+    assert [(step, a.sync, a.direction) for step, a in switches] == [
+        ("writes-extracted", "inventory", "reverse")
+    ]
+    last = plan.steps[-1]
+    assert SyncAction(sync="inventory", direction="forward") in last.rollback
+    assert RouteAction(route="inventory-writes", set={"mode": "extracted"}) in last.actions
     assert rollback_problems(plan) == []
     for step in plan.steps[2:]:
         assert step.rollback, f"{step.id} changes flags and needs a rollback"
@@ -113,6 +132,27 @@ def route_action(mode: str, **more: Any) -> dict[str, Any]:
             ],
             "step 'b': rollback leaves inventory-reads.mode='canary', the previous step left "
             "'monolith'",
+        ),
+        (
+            [step_factory("a", actions=[{"sync": "inventory", "direction": "reverse"}])],
+            "step 'a': rollback must switch inventory back to forward",
+        ),
+        (
+            [step_factory("a", actions=[{"sync": "shoes", "direction": "reverse"}])],
+            "sync",
+        ),
+        (
+            [
+                step_factory(
+                    "a",
+                    actions=[{"sync": "inventory", "direction": "reverse", "drain_timeout_s": 0}],
+                )
+            ],
+            "drain_timeout_s",
+        ),
+        (
+            [step_factory("a", gates=[{"kind": "reverse_backlog", "max_dead_letters": -1}])],
+            "max_dead_letters",
         ),
     ],
 )

@@ -155,10 +155,16 @@ def test_the_whole_plan_walks_to_extracted_and_reset_undoes_it(plan_env: PlanEnv
     history = [(h["from_step"], h["to_step"]) for h in plan_env.state()["history"]]
     assert history[0] == (None, "proxy-in-front") and history[-1] == ("canary-100", "extracted")
 
+    # The next step switches the writes' direction; these fake components have no direction
+    # endpoints, so the switch cannot start: one line, exit 1, nothing changed.
     plan_env.components.traffic(READS, requests=600)
-    end = plan_env.plan("next")
-    assert end.returncode == 0 and "the plan is complete" in end.stdout
+    routes_before = plan_env.routes_file.read_bytes()
+    refused = plan_env.plan("next")
+    assert refused.returncode == 1
+    assert "step 'writes-extracted'" in refused.stderr and "answered 404" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
     assert plan_env.state()["current"] == "extracted"
+    assert plan_env.routes_file.read_bytes() == routes_before
 
     assert plan_env.plan("rollback").returncode == 0
     assert reads(plan_env) == ("canary", 100)

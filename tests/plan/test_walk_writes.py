@@ -1,0 +1,204 @@
+"""Step 8 of the shipped plan (writes extracted + reverse sync) walked on real components: the
+monolith and the inventory service on fresh PostgreSQL databases, the real proxy in front, Redis,
+both Celery workers and both relays. Writes go through the proxy, as clients send them.
+
+The step is taken from the shipped plan file as it is (only its drain timeout shortened), after a
+one-step stand-in for steps 1-7 (reads extracted)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from ruamel.yaml import YAML
+
+from migrations_plan.model import DEFAULT_PLAN
+from proxy.config import load_route_table
+from strangler.stack import Ports, stack_environment, write_routes_file
+from sync.direction import Owners, directions
+from tests.support.components import free_ports, prepare, running
+from tests.support.inventory_api import (
+    PRODUCTS,
+    adjustment_body,
+    adjustments_path,
+    product_body,
+    product_path,
+)
+from tests.support.postgres import fresh_owner_databases
+from tests.support.processes import REPO_ROOT, VENV_BIN
+from tests.support.random_refs import random_suffix
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.slow
+
+WRITES = "inventory-writes"
+SYNC_PROCESSES = ["worker-monolith", "worker-inventory", "relay", "relay-inventory"]
+
+
+def _plan_file(folder: Path) -> Path:
+    """The shipped step 8 after a stand-in step for the read extraction."""
+    shipped = YAML(typ="safe").load(DEFAULT_PLAN.read_text(encoding="utf-8"))
+    step8 = dict(shipped["steps"][-1])
+    assert step8["id"] == "writes-extracted"
+    step8["actions"] = [{**a, "drain_timeout_s": 3} if "sync" in a else a for a in step8["actions"]]
+    (folder / "steps").mkdir(parents=True)
+    (folder / step8["page"]).write_text((DEFAULT_PLAN.parent / step8["page"]).read_text())
+    (folder / "steps" / "reads.md").write_text("# Step 1 — reads extracted\n")
+    reads = {"route": "inventory-reads", "set": {"mode": "extracted"}}
+    plan = {
+        "name": "inventory",
+        "title": "Step 8 after the reads",
+        "steps": [
+            {
+                "id": "reads-extracted",
+                "title": "Reads extracted",
+                "page": "steps/reads.md",
+                "actions": [reads],
+                "rollback": [{"route": "inventory-reads", "set": {"mode": "monolith"}}],
+            },
+            step8,
+        ],
+    }
+    path = folder / "plan.yaml"
+    YAML().dump(plan, path)
+    return path
+
+
+@dataclass
+class WritesWalk:
+    ports: Ports
+    env: dict[str, str]
+    logs: Path
+
+    @property
+    def proxy_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.proxy}"
+
+    @property
+    def owners(self) -> Owners:
+        return Owners(
+            "inventory", self.env["STRANGLER_MONOLITH_URL"], self.env["STRANGLER_INVENTORY_URL"]
+        )
+
+    def plan(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(VENV_BIN / "strangler"), "plan", *args],
+            env={**self.env, "COLUMNS": "200"},
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def current(self) -> str | None:
+        state = json.loads((Path(self.env["STRANGLER_VAR_DIR"]) / "plan-state.json").read_text())
+        current: str | None = state["current"]
+        return current
+
+    def writes_mode(self) -> str:
+        return load_route_table(Path(self.env["PROXY_ROUTES_FILE"])).route(WRITES).mode
+
+    def directions(self) -> tuple[str, str]:
+        with httpx.Client() as http:
+            return directions(http, self.owners)
+
+    def adjust(self, sku: str) -> str:
+        """One write through the proxy; which upstream took it."""
+        answer = httpx.post(
+            f"{self.proxy_url}{adjustments_path(sku)}", json=adjustment_body(delta=1), timeout=10
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.headers["X-Strangler-Upstream"]
+
+    def on_hand(self, base_url: str, sku: str) -> tuple[int, int]:
+        body: dict[str, Any] = httpx.get(f"{base_url}{product_path(sku)}", timeout=10).json()
+        return body["on_hand"], body["version"]
+
+    def same_on_both(self, sku: str) -> bool:
+        return self.on_hand(self.owners.monolith_url, sku) == self.on_hand(
+            self.owners.service_url, sku
+        )
+
+
+@pytest.fixture
+def walk(tmp_path: Path, redis_url: str, queue_prefix: str) -> Iterator[WritesWalk]:
+    with ExitStack() as stack:
+        var = tmp_path / "var"
+        var.mkdir()
+        ports = free_ports()
+        routes_file = var / "routes.yaml"
+        write_routes_file(routes_file, ports)
+        base = {
+            **os.environ,
+            **stack.enter_context(fresh_owner_databases("walkw")),
+            "STRANGLER_VAR_DIR": str(var),
+            "PROXY_ROUTES_FILE": str(routes_file),
+            "PROXY_ADMIN_TOKEN": f"walk-{random_suffix()}",
+            "STRANGLER_SYNC_TOKEN": secrets.token_urlsafe(16),
+            "STRANGLER_PLAN_FILE": str(_plan_file(tmp_path / "plan")),
+            "CELERY_BROKER_URL": redis_url,
+            "STRANGLER_QUEUE_PREFIX": queue_prefix,
+        }
+        env = stack_environment(ports, base=base)
+        prepare(env)
+        logs = tmp_path / "logs"
+        stack.enter_context(
+            running(["monolith", "inventory", "proxy"], ports=ports, env=env, log_dir=logs)
+        )
+        yield WritesWalk(ports, env, logs)
+
+
+def test_step_8_moves_the_writes_with_a_drain_and_rolls_back(walk: WritesWalk) -> None:
+    created = httpx.post(f"{walk.proxy_url}{PRODUCTS}", json=product_body(on_hand=100), timeout=10)
+    assert created.status_code == 201
+    sku = created.json()["sku"]
+    assert walk.plan("next").returncode == 0  # the stand-in: reads extracted
+
+    # No relay runs yet: the product's event is pending, the drain times out, nothing changes.
+    refused = walk.plan("next")
+    assert refused.returncode == 1
+    assert "pending in the monolith's outbox" in refused.stderr, refused.stderr
+    assert "nothing switched" in refused.stderr
+    assert walk.current() == "reads-extracted"
+    assert walk.directions() == ("forward", "forward")
+    assert walk.writes_mode() == "monolith"
+    assert walk.adjust(sku) == "monolith"
+
+    with running(SYNC_PROCESSES, ports=walk.ports, env=walk.env, log_dir=walk.logs):
+        moved = walk.plan("next")
+        assert moved.returncode == 0, moved.stdout + moved.stderr
+        assert walk.current() == "writes-extracted"
+        assert walk.directions() == ("reverse", "reverse")
+        assert walk.writes_mode() == "extracted"
+        assert walk.adjust(sku) == "inventory"
+        wait_for(lambda: walk.same_on_both(sku), timeout=30, message="the write flowed back")
+        assert walk.on_hand(walk.owners.monolith_url, sku)[0] == 102
+
+        # The gates: the reverse backlog is fine, the write route has not seen enough traffic.
+        held = walk.plan("verify")
+        assert held.returncode == 1
+        assert "reverse backlog (inventory)" in held.stdout
+        assert walk.current() == "writes-extracted"
+        for _ in range(100):
+            assert walk.adjust(sku) == "inventory"
+        wait_for(lambda: walk.same_on_both(sku), timeout=30, message="the writes flowed back")
+        passed = walk.plan("verify")
+        assert passed.returncode == 0, passed.stdout
+
+        rolled = walk.plan("rollback")
+        assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+        assert walk.current() == "reads-extracted"
+        assert walk.directions() == ("forward", "forward")
+        assert walk.writes_mode() == "monolith"
+        assert walk.adjust(sku) == "monolith"
+        wait_for(lambda: walk.same_on_both(sku), timeout=30, message="forward sync again")
+        assert walk.on_hand(walk.owners.service_url, sku)[0] == 203
