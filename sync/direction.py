@@ -232,6 +232,18 @@ def _switch(
         move_route()
         report.steps.append(f"{owners.capability} is already {target}: nothing to switch")
         return report
+    # A switch interrupted after the drain (the new source takes writes, the old one is still
+    # frozen): finish it. The new source was set only once the drain had finished.
+    halfway = {"reverse": ("frozen", "reverse"), "forward": ("forward", "frozen")}[target]
+    if (monolith, service) == halfway:
+        move_route()
+        if target == "reverse":
+            write_direction(http, m_url, "the monolith", "reverse")
+        else:
+            write_direction(http, s_url, "the service", "forward")
+        report.steps.append(f"finished an interrupted switch of {owners.capability} to {target}")
+        report.changed = True
+        return report
     if target == "reverse":
         if service != "forward" or monolith == "reverse":
             raise SwitchError(

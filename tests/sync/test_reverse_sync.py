@@ -20,7 +20,7 @@ import httpx
 import pytest
 from celery import Celery
 
-from sync.direction import DrainTimeout, Owners, directions, switch
+from sync.direction import DrainTimeout, Owners, directions, switch, write_direction
 from sync.task_names import MONOLITH_APPLY_EVENT
 from tests.extracted.inventory.factories import envelope, reservation_state
 from tests.support.components import process_spec
@@ -186,6 +186,15 @@ def test_a_drain_that_times_out_leaves_everything_as_it_was(rig: SyncRig) -> Non
     with httpx.Client() as http:
         assert directions(http, owners(rig)) == ("forward", "forward")
     assert rig.adjust(sku, delta=1)["on_hand"] == 6  # the monolith takes writes again
+
+    # A switch interrupted after its drain (the service took over, the monolith still frozen)
+    # is finished by the next one, without a second drain.
+    with httpx.Client() as http:
+        write_direction(http, owners(rig).monolith_direction_url(), "monolith", "frozen")
+        write_direction(http, owners(rig).service_direction_url(), "service", "reverse")
+        report = switch(owners(rig), "reverse", move_route=lambda: moved.append("route"))
+        assert report.changed and moved == ["route"]
+        assert directions(http, owners(rig)) == ("reverse", "reverse")
 
 
 def _sender(rig: SyncRig, monkeypatch: pytest.MonkeyPatch) -> Celery:
