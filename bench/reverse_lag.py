@@ -14,7 +14,8 @@ fresh monolith database, with Redis as the broker. Then:
 
 Prints p50/p99 of both and the ratio, writes ``bench/results/reverse_lag.json``.
 
-Run: ``.venv/bin/python -m bench.reverse_lag [--rate 200] [--seconds 30] [--products 200]``
+Run: ``.venv/bin/python -m bench.reverse_lag [--rate 200] [--seconds 30] [--products 200]
+[--concurrency N]``
 """
 
 from __future__ import annotations
@@ -44,6 +45,15 @@ MONOLITH_DB = "strangler_bench_reverse_mono"
 INVENTORY_DB = "strangler_bench_reverse_inv"
 
 
+def _worker_argv(ports: Ports, concurrency: int | None) -> list[str]:
+    """The stack's monolith worker, with ``--concurrency`` overridden when asked (to see how
+    far more threads move the figure; the stack runs its own setting)."""
+    argv = _argv("worker-monolith", ports)
+    if concurrency is not None:
+        argv[argv.index("--concurrency") + 1] = str(concurrency)
+    return argv
+
+
 def _applied(monolith_url: str, since: datetime) -> list[float]:
     with psycopg.connect(monolith_url) as conn:
         return [
@@ -60,7 +70,7 @@ def _figure(
     service = f"http://127.0.0.1:{ports.inventory}"
     with (
         running(_argv("inventory", ports), log=logs / "inventory.log", env=env),
-        running(_argv("worker-monolith", ports), log=logs / "worker.log", env=env),
+        running(_worker_argv(ports, args.concurrency), log=logs / "worker.log", env=env),
         running(_argv("relay-inventory", ports), log=logs / "relay.log", env=env),
     ):
         wait_http(f"{service}/health/ready")
@@ -110,6 +120,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--products", type=int, default=200)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--concurrency", type=int, default=None, help="monolith worker threads (default: stack's)"
+    )
     args = parser.parse_args(argv)
     if args.rate <= 0 or args.seconds < 1 or args.products < 1:
         parser.error("--rate must be > 0, --seconds >= 1, --products >= 1")
@@ -160,6 +173,7 @@ def main(argv: list[str] | None = None) -> None:
                 "rate_asked": args.rate,
                 "rate_achieved": round(achieved, 1),
                 "seconds": args.seconds,
+                "monolith_worker_concurrency": args.concurrency,
                 "baseline_empty_task": baseline,
                 "commit_to_applied": figure,
                 "p99_ratio_to_baseline": round(ratio, 2),
