@@ -99,7 +99,7 @@ def _broker_text(settings: SyncSettings) -> str:
 def _describe(start: BackfillStart, page_size: int, parallel: int) -> str:
     name = start.job.name
     before = start.before
-    chains = f", up to {parallel} ranges side by side" if parallel > 1 else ""
+    chains = f", up to {parallel} ranges side by side" if parallel > 1 and start.job.splits else ""
     if start.action == "started":
         return f"{name}: started from the beginning (pages of {page_size}{chains})"
     if start.action == "restarted":
@@ -126,7 +126,7 @@ def backfill(
             max=MAX_PAGE_SIZE,
             help="Rows per keyset page (bigger pages are faster; bench/backfill_copy.py).",
         ),
-    ] = 5000,
+    ] = MAX_PAGE_SIZE,
     restart: Annotated[
         bool, typer.Option("--restart", help="Start over instead of resuming the checkpoint.")
     ] = False,

@@ -139,7 +139,8 @@ def start_backfills(
     ``restart``). ``wire``: how pages travel (``copy``: products as COPY text, the bulk path;
     ``json``: state dicts). ``rows_per_s``: the throttle of each job, all its chains together
     (None: as fast as it goes). ``parallel``: how many key ranges a start or restart splits a
-    job into (1: one chain, no split). Raises kombu's OperationalError when the broker refuses."""
+    job into (1: one chain, no split; a job that does not split always runs in one chain).
+    Raises kombu's OperationalError when the broker refuses."""
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValueError(f"page size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
     if rows_per_s is not None and rows_per_s <= 0:
@@ -169,7 +170,7 @@ def start_backfills(
                     kwargs={**common, **page},
                     countdown=stagger(number, page_size, rows_per_s) or None,
                 )
-        elif start.action != "resumed" and parallel > 1:
+        elif start.action != "resumed" and parallel > 1 and start.job.splits:
             sender.send_task(
                 BACKFILL_SPLIT,
                 kwargs={
