@@ -16,7 +16,7 @@ from extracted.inventory import sync as owner
 from extracted.inventory.sync import BatchResult, SyncInputError
 from sync.backfill import stagger, throttle_countdown
 from sync.celery_app import make_celery, transient_retry
-from sync.page_store import store_for
+from sync.page_store import TRANSIENT_STORE_ERRORS, store_for
 from sync.settings import SyncSettings
 from sync.task_names import (
     APPLY_BACKFILL_BATCH,
@@ -149,7 +149,9 @@ def apply_backfill_batch(
     return chain.report(result, after_key)
 
 
-@app.task(name=APPLY_BACKFILL_COPY, **transient_retry(*TRANSIENT_DB_ERRORS))
+@app.task(
+    name=APPLY_BACKFILL_COPY, **transient_retry(*TRANSIENT_DB_ERRORS, *TRANSIENT_STORE_ERRORS)
+)
 def apply_backfill_copy(
     job: str,
     aggregate_type: str,
@@ -182,9 +184,19 @@ def apply_backfill_copy(
             # Expired, or deleted after this message was handled once (a crash before its
             # ack): ask for the page again; the checkpoint takes or drops that copy.
             logger.warning("backfill %s: the page after %r is gone; asking again", job, after_key)
-            _Chain(
-                job, aggregate_type, after_key, False, page_size, "copy", rows_per_s, None, end_key
-            ).ask_for_next_page(countdown=0.0)
+            app.send_task(
+                BACKFILL_PAGE,
+                kwargs={
+                    "job": job,
+                    "aggregate_type": aggregate_type,
+                    "after_key": after_key,
+                    "page_size": page_size,
+                    "restart": restart,
+                    "wire": "copy",
+                    "rows_per_s": rows_per_s,
+                    **({"end_key": end_key} if end_key is not None else {}),
+                },
+            )
             return 0
     if content is None:
         logger.error("backfill %s: a COPY page after %r without a page refused", job, after_key)

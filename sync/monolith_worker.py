@@ -30,7 +30,7 @@ from monolith.inventory.selectors import (  # noqa: E402
 )
 from sync.backfill_jobs import job_for_aggregate  # noqa: E402
 from sync.celery_app import make_celery, transient_retry  # noqa: E402
-from sync.page_store import store_for  # noqa: E402
+from sync.page_store import TRANSIENT_STORE_ERRORS, store_for  # noqa: E402
 from sync.relay import BATCH as RELAY_BATCH  # noqa: E402
 from sync.relay import drain  # noqa: E402
 from sync.settings import SyncSettings  # noqa: E402
@@ -84,7 +84,10 @@ def relay_outbox(limit: int = RELAY_BATCH) -> int:
     return total
 
 
-@app.task(name=BACKFILL_PAGE, **transient_retry(OperationalError, InterfaceError))
+@app.task(
+    name=BACKFILL_PAGE,
+    **transient_retry(OperationalError, InterfaceError, *TRANSIENT_STORE_ERRORS),
+)
 def backfill_page(
     job: str,
     aggregate_type: str,

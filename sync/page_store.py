@@ -29,6 +29,9 @@ from sync.settings import SyncSettings
 #: Redis key prefix of stored pages (after the deployment's queue prefix).
 KEY_PREFIX: Final = "backfill-page:"
 
+#: Redis going away for a moment: the tasks that store or fetch pages retry on these.
+TRANSIENT_STORE_ERRORS: Final = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
 
 class PageStore:
     def __init__(self, url: str, queue_prefix: str, ttl_s: int) -> None:
