@@ -127,8 +127,9 @@ def stack_processes(ports: Ports) -> list[ProcessSpec]:
                 "monolith@%h",
                 "--pool",
                 "threads",
+                # A slot per backfill chain (sync.backfill.DEFAULT_PARALLEL ranges run at once).
                 "--concurrency",
-                "1",
+                "4",
                 "--loglevel",
                 "INFO",
             ),
@@ -144,8 +145,9 @@ def stack_processes(ports: Ports) -> list[ProcessSpec]:
                 "inventory@%h",
                 "--pool",
                 "threads",
+                # A slot per backfill chain, and events keep flowing beside them.
                 "--concurrency",
-                "2",
+                "4",
                 "--loglevel",
                 "INFO",
             ),

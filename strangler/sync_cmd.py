@@ -34,7 +34,14 @@ from rich.text import Text
 
 from strangler import dead_letters_cmd
 from strangler.reconcile_cmd import reconcile_command
-from sync.backfill import MAX_PAGE_SIZE, BackfillStart, jobs_named, start_backfills
+from sync.backfill import (
+    DEFAULT_PARALLEL,
+    MAX_PAGE_SIZE,
+    MAX_PARALLEL,
+    BackfillStart,
+    jobs_named,
+    start_backfills,
+)
 from sync.celery_app import BrokerSettingsError, make_celery
 from sync.direction import DirectionPicture, Owners, SwitchError, direction_picture
 from sync.lag import SyncPicture, sync_picture
@@ -90,14 +97,19 @@ def _broker_text(settings: SyncSettings) -> str:
     return settings.broker_url or f"filesystem://{settings.broker_dir}"
 
 
-def _describe(start: BackfillStart, page_size: int) -> str:
+def _describe(start: BackfillStart, page_size: int, parallel: int) -> str:
     name = start.job.name
     before = start.before
+    chains = f", up to {parallel} ranges side by side" if parallel > 1 and start.job.splits else ""
     if start.action == "started":
-        return f"{name}: started from the beginning (pages of {page_size})"
+        return f"{name}: started from the beginning (pages of {page_size}{chains})"
     if start.action == "restarted":
-        return f"{name}: restarted from the beginning (pages of {page_size})"
+        return f"{name}: restarted from the beginning (pages of {page_size}{chains})"
     assert before is not None
+    if start.action == "resumed" and start.ranges:
+        lines = [f"{name}: resumed {len(start.ranges)} range(s) ({before.rows} rows so far)"]
+        lines += [f"  {part.job}: resumed after {part.last_key!r}" for part in start.ranges]
+        return "\n".join(lines)
     if start.action == "resumed":
         return f"{name}: resumed after {before.last_key!r} ({before.rows} rows so far)"
     return f"{name}: already done ({before.rows} rows); --restart copies it again"
@@ -115,7 +127,7 @@ def backfill(
             max=MAX_PAGE_SIZE,
             help="Rows per keyset page (bigger pages are faster; bench/backfill_copy.py).",
         ),
-    ] = 5000,
+    ] = MAX_PAGE_SIZE,
     restart: Annotated[
         bool, typer.Option("--restart", help="Start over instead of resuming the checkpoint.")
     ] = False,
@@ -135,8 +147,20 @@ def backfill(
         Wire,
         typer.Option(help="How product pages travel: copy (COPY text, the bulk path) or json."),
     ] = Wire.copy,
+    parallel: Annotated[
+        int,
+        typer.Option(
+            help=(
+                f"Split a job that starts (or restarts) into this many key ranges, copied side"
+                f" by side, 1 to {MAX_PARALLEL}; a resume keeps the job's ranges."
+            ),
+        ),
+    ] = DEFAULT_PARALLEL,
 ) -> None:
     """Copy the monolith's rows into the service in keyset pages, resuming the checkpoint."""
+    if not 1 <= parallel <= MAX_PARALLEL:
+        # Checked here rather than by typer, whose refusal is a multi-line panel.
+        _fail(f"--parallel must be between 1 and {MAX_PARALLEL}, got {parallel}")
     settings = _settings()
     jobs = jobs_named(aggregate.value)
     try:
@@ -149,13 +173,14 @@ def backfill(
             restart=restart,
             wire=wire.value,
             rows_per_s=throttle,
+            parallel=parallel,
         )
     except StatsUnavailable as exc:
         _fail(str(exc))
     except (KombuError, OSError) as exc:
         _fail(f"the broker at {_broker_text(settings)} refused the backfill: {exc}")
     for start in starts:
-        out.print(_describe(start, page_size))
+        out.print(_describe(start, page_size, parallel))
     if wait:
         _follow(starts, settings, timeout)
 
@@ -331,7 +356,9 @@ def status(
     for state in picture.sync.backfills:
         jobs.add_row(
             state.job,
-            "-" if state.last_key is None else state.last_key,
+            f"{state.ranges} ranges"
+            if state.ranges
+            else ("-" if state.last_key is None else state.last_key),
             str(state.rows),
             "yes" if state.done else "no",
             state.updated_at.isoformat(),

@@ -3,7 +3,13 @@
 A job is named by its aggregate (``products``, ``reservations``; sync.backfill_jobs). Where a job
 stands is the service's checkpoint, read from ``GET /internal/sync/stats``; starting means sending
 ``monolith.backfill_page`` from the checkpoint's ``last_key`` (or from the start with
-``restart``). From there the two workers pass the job back and forth page by page.
+``restart``). From there the two workers pass the job back and forth page by page: one chain.
+
+With ``parallel`` above 1, a start (or restart) sends ``monolith.backfill_split`` instead: the
+monolith picks key ranges, the service opens a checkpoint per range, and one chain runs per range,
+side by side (one chain moves one page at a time, so a single chain is bound by the fixed cost
+of its two hops per page; bench/README.md). A resume continues whatever layout the job has: each
+unfinished range from its own checkpoint. The job's entry in the stats sums its ranges.
 """
 
 from __future__ import annotations
@@ -17,12 +23,17 @@ from celery import Celery
 from sync.backfill_jobs import JOBS, BackfillJob
 from sync.celery_app import MAX_RETRY_COUNTDOWN_S
 from sync.stats import BackfillState, SyncStats
-from sync.task_names import BACKFILL_PAGE
+from sync.task_names import BACKFILL_PAGE, BACKFILL_SPLIT
 
 Action = Literal["started", "resumed", "restarted", "already done"]
 Wire = Literal["copy", "json"]
 
 MAX_PAGE_SIZE = 20_000
+#: Most chains one job may run side by side (each holds a worker slot per side while busy).
+MAX_PARALLEL = 64
+#: Chains per job unless told: enough to hide one chain's per-page hops behind the others' work
+#: on a couple of cores (bench/README.md, "backfill_copy").
+DEFAULT_PARALLEL = 4
 
 
 @dataclass(frozen=True)
@@ -34,6 +45,8 @@ class BackfillStart:
     after_key: str | None
     #: The checkpoint as it was before this start (None: the job never ran).
     before: BackfillState | None
+    #: The unfinished ranges a resume continues (empty: the job runs in one chain).
+    ranges: tuple[BackfillState, ...] = ()
 
     @property
     def sent(self) -> bool:
@@ -70,6 +83,16 @@ def throttle_countdown(rows: int, rows_per_s: float | None, read_at: float | Non
     return min(max(wait, 0.0), float(MAX_RETRY_COUNTDOWN_S))
 
 
+def stagger(number: int, page_size: int, rows_per_s: float | None) -> float:
+    """When the ``number``-th (0-based) of a throttled job's chains asks for its first page:
+    chain after chain, a page's share of time apart, so the chains together run at the
+    throttle from the first page on instead of starting with one page each at once. Capped
+    like ``throttle_countdown``."""
+    if not rows_per_s:
+        return 0.0
+    return min(number * page_size / rows_per_s, float(MAX_RETRY_COUNTDOWN_S))
+
+
 def jobs_named(aggregate: str) -> list[BackfillJob]:
     """``products`` | ``reservations`` | ``all``."""
     if aggregate == "all":
@@ -83,16 +106,22 @@ def jobs_named(aggregate: str) -> list[BackfillJob]:
 
 
 def plan_start(
-    job: BackfillJob, checkpoint: BackfillState | None, *, restart: bool
+    job: BackfillJob,
+    checkpoint: BackfillState | None,
+    *,
+    restart: bool,
+    ranges: list[BackfillState] | None = None,
 ) -> BackfillStart:
-    """Where a job starts: from scratch, from its checkpoint, or nowhere (it is done)."""
+    """Where a job starts: from scratch, from its checkpoint (or its unfinished ranges', when it
+    was split), or nowhere (it is done)."""
     if checkpoint is None:
         return BackfillStart(job, "started", None, None)
     if restart:
         return BackfillStart(job, "restarted", None, checkpoint)
     if checkpoint.done:
         return BackfillStart(job, "already done", checkpoint.last_key, checkpoint)
-    return BackfillStart(job, "resumed", checkpoint.last_key, checkpoint)
+    unfinished = tuple(r for r in ranges or [] if not r.done)
+    return BackfillStart(job, "resumed", checkpoint.last_key, checkpoint, unfinished)
 
 
 def start_backfills(
@@ -104,27 +133,61 @@ def start_backfills(
     restart: bool,
     wire: Wire = "copy",
     rows_per_s: float | None = None,
+    parallel: int = 1,
 ) -> list[BackfillStart]:
     """Send the first page request of each job (nothing for a job that is done, unless
     ``restart``). ``wire``: how pages travel (``copy``: products as COPY text, the bulk path;
-    ``json``: state dicts). ``rows_per_s``: the throttle (None: as fast as it goes). Raises
-    kombu's OperationalError when the broker refuses."""
+    ``json``: state dicts). ``rows_per_s``: the throttle of each job, all its chains together
+    (None: as fast as it goes). ``parallel``: how many key ranges a start or restart splits a
+    job into (1: one chain, no split; a job that does not split always runs in one chain).
+    Raises kombu's OperationalError when the broker refuses."""
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValueError(f"page size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
     if rows_per_s is not None and rows_per_s <= 0:
         raise ValueError(f"the throttle must be more than 0 rows/s, got {rows_per_s:g}")
-    starts = [plan_start(job, stats.backfill(job.name), restart=restart) for job in jobs]
+    if not 1 <= parallel <= MAX_PARALLEL:
+        raise ValueError(f"parallel must be between 1 and {MAX_PARALLEL}, got {parallel}")
+    starts = [
+        plan_start(job, stats.backfill(job.name), restart=restart, ranges=stats.ranges_of(job.name))
+        for job in jobs
+    ]
     for start in starts:
-        if start.sent:
+        if not start.sent:
+            continue
+        common = {
+            "aggregate_type": start.job.aggregate_type,
+            "page_size": page_size,
+            "wire": wire,
+        }
+        if start.ranges:
+            share = rows_per_s / len(start.ranges) if rows_per_s else None
+            for number, part in enumerate(start.ranges):
+                page = {"job": part.job, "after_key": part.last_key, "rows_per_s": share}
+                if part.end_key is not None:
+                    page["end_key"] = part.end_key
+                sender.send_task(
+                    BACKFILL_PAGE,
+                    kwargs={**common, **page},
+                    countdown=stagger(number, page_size, rows_per_s) or None,
+                )
+        elif start.action != "resumed" and parallel > 1 and start.job.splits:
+            sender.send_task(
+                BACKFILL_SPLIT,
+                kwargs={
+                    **common,
+                    "job": start.job.name,
+                    "parallel": parallel,
+                    "rows_per_s": rows_per_s,
+                },
+            )
+        else:
             sender.send_task(
                 BACKFILL_PAGE,
                 kwargs={
+                    **common,
                     "job": start.job.name,
-                    "aggregate_type": start.job.aggregate_type,
                     "after_key": start.after_key,
-                    "page_size": page_size,
                     "restart": start.action == "restarted",
-                    "wire": wire,
                     "rows_per_s": rows_per_s,
                 },
             )

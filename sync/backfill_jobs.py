@@ -14,13 +14,17 @@ class BackfillJob:
     aggregate_type: str
     #: The field of a state row that the keyset pages are ordered by.
     key_field: str
+    #: Whether the monolith splits its keys into ranges (``sync.monolith_worker._RANGE_ENDS``)
+    #: and the inventory side opens them, so ``--parallel`` runs a chain per range; other jobs
+    #: run in one chain.
+    splits: bool = False
 
     def key_of(self, row: dict[str, object]) -> str:
         return str(row[self.key_field])
 
 
 JOBS: Final[dict[str, BackfillJob]] = {
-    "products": BackfillJob("products", "product", "sku"),
+    "products": BackfillJob("products", "product", "sku", splits=True),
     "reservations": BackfillJob("reservations", "reservation", "id"),
 }
 

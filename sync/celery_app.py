@@ -120,6 +120,12 @@ def _broker_config(settings: SyncSettings) -> dict[str, Any]:
         # 9 of 10 looks by default (redelivery up to 100 s late); the look is one ZRANGE.
         "unacked_restore_interval": 10,
         "unacked_restore_throttle": 1,
+        # Message bodies go into Redis as the JSON text itself, not base64 of it (kombu's
+        # default for virtual transports): a backfill page of 20,000 rows is ~2 MB of JSON,
+        # and base64 added a third to it and ~30% to the CPU of sending and receiving it
+        # (bench/README.md, "backfill_copy"). Receivers decode by each message's own
+        # ``body_encoding`` property, so base64 messages still in the queue read as before.
+        "body_encoding": None,
     }
     if url.startswith(("amqp", "pyamqp")):
         # Publisher confirms: send_task returns only once the broker has the message. Redis has

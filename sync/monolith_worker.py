@@ -23,8 +23,10 @@ from typing import Any  # noqa: E402
 
 from django.db import InterfaceError, OperationalError  # noqa: E402
 
-from contracts.copy_text import count_rows, first_field_of_last_line  # noqa: E402
-from monolith.inventory.bulk_read import product_page_copy_text  # noqa: E402
+from contracts.copy_text import first_field_of_last_line  # noqa: E402
+from contracts.reconcile import BoundsRequest  # noqa: E402
+from monolith.inventory import reconcile as product_keys  # noqa: E402
+from monolith.inventory.bulk_read import product_page_copy_bytes  # noqa: E402
 from monolith.inventory.selectors import (  # noqa: E402
     product_states_after,
     reservation_states_after,
@@ -32,13 +34,17 @@ from monolith.inventory.selectors import (  # noqa: E402
 from monolith.reverse_sync import dead_letters, inbox  # noqa: E402
 from sync.backfill_jobs import job_for_aggregate  # noqa: E402
 from sync.celery_app import make_celery, transient_retry  # noqa: E402
+from sync.page_store import TRANSIENT_STORE_ERRORS, store_for  # noqa: E402
 from sync.relay import BATCH as RELAY_BATCH  # noqa: E402
 from sync.relay import drain  # noqa: E402
+from sync.settings import SyncSettings  # noqa: E402
 from sync.task_names import (  # noqa: E402
     APPLY_BACKFILL_BATCH,
     APPLY_BACKFILL_COPY,
     BACKFILL_PAGE,
+    BACKFILL_SPLIT,
     MONOLITH_APPLY_EVENT,
+    OPEN_BACKFILL_RANGES,
     RELAY_OUTBOX,
 )
 
@@ -52,6 +58,22 @@ WIRES: Final = ("copy", "json")
 _READERS = {
     "product": product_states_after,
     "reservation": reservation_states_after,
+}
+
+
+def _product_range_ends(parts: int) -> list[str]:
+    """Keys that split the products into ``parts`` runs of about equal size: the bounds the
+    reconciliation splits by (a ``TABLESAMPLE`` of a large table, exact counts of a small one);
+    fewer when there are fewer products."""
+    if parts < 2:
+        return []
+    return product_keys.bounds(BoundsRequest(parts=parts)).bounds
+
+
+#: How each aggregate's keys are split into backfill ranges; an aggregate not named here is
+#: backfilled in one range.
+_RANGE_ENDS = {
+    "product": _product_range_ends,
 }
 
 
@@ -85,7 +107,10 @@ def apply_event(envelope: Any) -> str:
     return outcome
 
 
-@app.task(name=BACKFILL_PAGE, **transient_retry(OperationalError, InterfaceError))
+@app.task(
+    name=BACKFILL_PAGE,
+    **transient_retry(OperationalError, InterfaceError, *TRANSIENT_STORE_ERRORS),
+)
 def backfill_page(
     job: str,
     aggregate_type: str,
@@ -94,6 +119,7 @@ def backfill_page(
     restart: bool = False,
     wire: str = "copy",
     rows_per_s: float | None = None,
+    end_key: str | None = None,
 ) -> int:
     """Read the keyset page after ``after_key`` and send it to the inventory side as one batch.
 
@@ -103,7 +129,9 @@ def backfill_page(
     its checkpoint says). ``wire``: ``copy`` sends a products page as COPY text (the bulk path,
     contracts.copy_text), ``json`` as a list of state dicts (reservations always travel as
     JSON: their lines do not fit one table). ``rows_per_s`` (the throttle) travels along the
-    chain; the inventory side spaces the next page request by it.
+    chain; the inventory side spaces the next page request by it. ``end_key``: the page is of a
+    range of a split job (``backfill_split``) that ends there (inclusive); the page stops there
+    and the range is done when it is reached.
     """
     if page_size < 1:
         raise ValueError(f"page_size must be at least 1, got {page_size}")
@@ -118,20 +146,64 @@ def backfill_page(
         "restart": restart,
         "rows_per_s": rows_per_s,
         "read_at": read_at,
+        # Sent only for a range, so a page of a job in one range reads as before.
+        **({"end_key": end_key} if end_key is not None else {}),
     }
     if wire == "copy" and aggregate_type == "product":
-        page = product_page_copy_text(after_key=after_key, limit=page_size)
-        count = count_rows(page)
-        last_key = first_field_of_last_line(page) if count else after_key
+        data = product_page_copy_bytes(after_key=after_key, limit=page_size, end_key=end_key)
+        count = data.count(b"\n")
+        last_line = data[data.rfind(b"\n", 0, len(data) - 1) + 1 :].decode()
+        last_key = first_field_of_last_line(last_line) if count else after_key
+        # With a Redis broker the page waits beside the message as bytes (sync.page_store).
+        store = store_for(SyncSettings())
+        page = {"page_ref": store.put(data)} if store else {"page": data.decode()}
         app.send_task(
             APPLY_BACKFILL_COPY,
-            kwargs={**common, "page": page, "last_key": last_key, "done": count < page_size},
+            kwargs={**common, **page, "last_key": last_key, "done": count < page_size},
         )
         return count
+    key_of = job_for_aggregate(aggregate_type).key_of
     rows = _READERS[aggregate_type](after_key=after_key, limit=page_size)
-    last_key = job_for_aggregate(aggregate_type).key_of(rows[-1]) if rows else after_key
+    full = len(rows) == page_size
+    if end_key is not None:
+        # The readers know no end; the keys compare in Python as the "C" collation orders them.
+        within = [row for row in rows if key_of(row) <= end_key]
+        full = full and len(within) == len(rows)
+        rows = within
+    last_key = key_of(rows[-1]) if rows else after_key
     app.send_task(
         APPLY_BACKFILL_BATCH,
-        kwargs={**common, "rows": rows, "last_key": last_key, "done": len(rows) < page_size},
+        kwargs={**common, "rows": rows, "last_key": last_key, "done": not full},
     )
     return len(rows)
+
+
+@app.task(name=BACKFILL_SPLIT, **transient_retry(OperationalError, InterfaceError))
+def backfill_split(
+    job: str,
+    aggregate_type: str,
+    parallel: int,
+    page_size: int,
+    wire: str = "copy",
+    rows_per_s: float | None = None,
+) -> int:
+    """Start (or restart) ``job`` as ``parallel`` key ranges read and written side by side: pick
+    the ranges' ends from this side's keys and ask the inventory side to open them (one
+    checkpoint each) and start a chain of ``backfill_page`` per range. An aggregate with no
+    splitter, or too few rows, gets fewer ranges (one at least). Returns how many."""
+    if parallel < 1:
+        raise ValueError(f"parallel must be at least 1, got {parallel}")
+    split = _RANGE_ENDS.get(aggregate_type)
+    ends = split(parallel) if split is not None else []
+    app.send_task(
+        OPEN_BACKFILL_RANGES,
+        kwargs={
+            "job": job,
+            "aggregate_type": aggregate_type,
+            "ends": ends,
+            "page_size": page_size,
+            "wire": wire,
+            "rows_per_s": rows_per_s,
+        },
+    )
+    return len(ends) + 1

@@ -39,6 +39,12 @@ class BackfillState(_Stats):
     rows: int
     done: bool
     updated_at: datetime
+    #: A range of a job split into key ranges: the job's name (its entry sums the ranges).
+    parent: str | None = None
+    #: Where the range ends (inclusive); None: the last range, or not a range.
+    end_key: str | None = None
+    #: On a split job's entry: how many ranges it has (0: not split).
+    ranges: int = 0
 
 
 class SyncStats(_Stats):
@@ -57,6 +63,11 @@ class SyncStats(_Stats):
 
     def backfill(self, job: str) -> BackfillState | None:
         return next((b for b in self.backfills if b.job == job), None)
+
+    def ranges_of(self, job: str) -> list[BackfillState]:
+        """The checkpoints of ``job``'s ranges, in key order (none: not split)."""
+        parts = [b for b in self.backfills if b.parent == job]
+        return sorted(parts, key=lambda b: int(b.job.rsplit("#", 1)[1]))
 
 
 def _get_json(what: str, url: str, client: httpx.Client | None) -> object:

@@ -62,7 +62,7 @@ def _range_is_empty(cursor: psycopg.Cursor[Any], after_key: str | None, last_key
     return row is not None and not row[0]
 
 
-def _copy_straight_in(cursor: psycopg.Cursor[Any], page: str) -> bool:
+def _copy_straight_in(cursor: psycopg.Cursor[Any], page: str | bytes) -> bool:
     """COPY the page straight into ``products`` under a savepoint; False (and nothing written)
     when a row of it exists already (a live event got there first)."""
     cursor.execute("SAVEPOINT backfill_copy")
@@ -77,7 +77,7 @@ def _copy_straight_in(cursor: psycopg.Cursor[Any], page: str) -> bool:
 
 
 def _copy_into_products(
-    session: Session, page: str, *, after_key: str | None, last_key: str | None
+    session: Session, page: str | bytes, *, after_key: str | None, last_key: str | None
 ) -> int:
     """Write ``page`` into products; the rows written.
 
@@ -95,7 +95,7 @@ def _copy_into_products(
                 and _range_is_empty(cursor, after_key, last_key)
                 and _copy_straight_in(cursor, page)
             ):
-                return count_rows(page)
+                return _row_count(page)
             cursor.execute(_CREATE_STAGING)
             with cursor.copy(f"COPY {STAGING} ({_COLUMNS}) FROM STDIN") as copy:
                 copy.write(page)
@@ -119,22 +119,28 @@ def _states_from_text(page: str) -> list[ProductState]:
         raise SyncInputError(f"invalid products page: {exc}") from None
 
 
+def _row_count(page: str | bytes) -> int:
+    return page.count(b"\n") if isinstance(page, bytes) else count_rows(page)
+
+
 def apply_products_copy(
     *,
     job: str,
-    page: str,
+    page: str | bytes,
     after_key: str | None,
     last_key: str | None,
     done: bool,
     restart: bool = False,
     sessions: sessionmaker[Session] | None = None,
     on_taken: Callable[[], None] | None = None,
+    end_key: str | None = None,
 ) -> BatchResult:
-    """Apply one products page in COPY text if it is the job's next one (the same protocol as
-    ``sync.apply_backfill_batch``)."""
+    """Apply one products page in COPY text (``str``, or its UTF-8 ``bytes`` as they travel
+    beside the message) if it is the job's next one (the same protocol as
+    ``sync.apply_backfill_batch``, ranges included)."""
     if not job:
         raise SyncInputError("job must be a non-empty string")
-    row_count = count_rows(page)
+    row_count = _row_count(page)
     states: list[ProductState] | None = None
 
     def write(session: Session) -> int:
@@ -142,7 +148,11 @@ def apply_products_copy(
         if session.get_bind().dialect.name == "postgresql":
             return _copy_into_products(session, page, after_key=after_key, last_key=last_key)
         if states is None:
-            states = _newest_per_key(_states_from_text(page), "sku")
+            try:
+                text = page.decode() if isinstance(page, bytes) else page
+            except UnicodeDecodeError as exc:
+                raise SyncInputError(f"invalid products page: {exc}") from None
+            states = _newest_per_key(_states_from_text(text), "sku")
         return _write_products(session, states)
 
     try:
@@ -156,6 +166,7 @@ def apply_products_copy(
             restart=restart,
             sessions=sessions,
             on_taken=on_taken,
+            end_key=end_key,
         )
     except (DataError, IntegrityError) as exc:
         # SQLite's constraint checks on the rows path.

@@ -122,6 +122,10 @@ class BackfillCheckpoint(Base):
     rows: Mapped[int] = mapped_column(BigInteger)
     done: Mapped[bool]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: A range of a job split into key ranges: the job's name (NULL: a job's own checkpoint).
+    parent: Mapped[str | None] = mapped_column(String(200), index=True)
+    #: Where the range ends (inclusive); NULL: to the end of the keys.
+    end_key: Mapped[str | None] = mapped_column(String(200))
 
 
 class OutboxEvent(RelayedOutbox, Base):

@@ -42,6 +42,46 @@ def reservation_get(session: Session, reservation_id: uuid.UUID) -> Reservation 
     return session.get(Reservation, reservation_id)
 
 
+def _backfill_entry(cp: BackfillCheckpoint) -> dict[str, Any]:
+    return {
+        "job": cp.job,
+        "last_key": cp.last_key,
+        "rows": cp.rows,
+        "done": cp.done,
+        "updated_at": format_timestamp(cp.updated_at),
+        "parent": cp.parent,
+        "end_key": cp.end_key,
+        "ranges": 0,
+    }
+
+
+def _backfills(checkpoints: list[BackfillCheckpoint]) -> list[dict[str, Any]]:
+    """Every checkpoint, plus one entry per job split into ranges (``sync.open_backfill_ranges``)
+    that sums them: its rows, done when every range is, updated when the latest range was, and
+    ``ranges``: how many. So a split job reads like one job (progress bars, the plan's
+    ``backfill_done`` gate), and its ranges are listed as well."""
+    own = {cp.job for cp in checkpoints if cp.parent is None}
+    ranges: dict[str, list[BackfillCheckpoint]] = {}
+    for cp in checkpoints:
+        if cp.parent is not None and cp.parent not in own:
+            ranges.setdefault(cp.parent, []).append(cp)
+    entries = [_backfill_entry(cp) for cp in checkpoints]
+    for job, parts in ranges.items():
+        entries.append(
+            {
+                "job": job,
+                "last_key": None,
+                "rows": sum(cp.rows for cp in parts),
+                "done": all(cp.done for cp in parts),
+                "updated_at": format_timestamp(max(cp.updated_at for cp in parts)),
+                "parent": None,
+                "end_key": None,
+                "ranges": len(parts),
+            }
+        )
+    return sorted(entries, key=lambda entry: str(entry["job"]))
+
+
 def sync_stats(session: Session) -> dict[str, Any]:
     """The shape of ``GET /internal/sync/stats`` (docs/inventory-api.md)."""
     by_outcome = dict(
@@ -52,23 +92,14 @@ def sync_stats(session: Session) -> dict[str, Any]:
     last_lag = session.scalar(
         select(ProcessedEvent.lag_s).order_by(ProcessedEvent.applied_at.desc()).limit(1)
     )
-    checkpoints = session.scalars(select(BackfillCheckpoint).order_by(BackfillCheckpoint.job))
+    checkpoints = list(session.scalars(select(BackfillCheckpoint).order_by(BackfillCheckpoint.job)))
     return {
         "events_processed": sum(by_outcome.values()),
         "events_applied": by_outcome.get("applied", 0),
         "events_skipped": by_outcome.get("stale", 0),
         "last_lag_s": last_lag,
         "dead_letters": dead_letter_count(session, DeadLetter),
-        "backfills": [
-            {
-                "job": cp.job,
-                "last_key": cp.last_key,
-                "rows": cp.rows,
-                "done": cp.done,
-                "updated_at": format_timestamp(cp.updated_at),
-            }
-            for cp in checkpoints
-        ],
+        "backfills": _backfills(checkpoints),
         # Written by `strangler sync reconcile` (extracted.inventory.reconcile); None: never ran.
         "last_reconciliation": reconcile.last_run(session),
     }

@@ -12,10 +12,12 @@ row before comparing it (see ``_locked_checkpoint``). Nothing here records an ow
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
@@ -55,6 +57,9 @@ class Checkpoint:
     rows: int
     done: bool
     updated_at: datetime
+    #: A range of a split job: the job's name, and where the range ends (None: the last range).
+    parent: str | None = None
+    end_key: str | None = None
 
 
 def _insert(session: Session, table: Table) -> Any:
@@ -242,6 +247,7 @@ def apply_backfill_batch(
     restart: bool = False,
     sessions: sessionmaker[Session] | None = None,
     on_taken: Callable[[], None] | None = None,
+    end_key: str | None = None,
 ) -> BatchResult:
     """Apply one keyset page of a backfill job if it is the job's next one, in one transaction:
     compare-and-set on the job's checkpoint, upsert the rows where each is newer (or missing),
@@ -252,6 +258,9 @@ def apply_backfill_batch(
     ``after_key``: the checkpoint starts over). Any other page (a copy from an older run still in
     flight after a crash, a page after the end) changes nothing: so a resumed backfill redoes at
     most the page that was in flight, however many chains deliver pages concurrently.
+
+    A range of a split job (``open_backfill_ranges``) is a job of its own; its pages name the
+    range's end (``end_key``), and a page whose end differs (from an older split) is not in turn.
     """
     if not job:
         raise SyncInputError("job must be a non-empty string")
@@ -274,6 +283,7 @@ def apply_backfill_batch(
         restart=restart,
         sessions=sessions,
         on_taken=on_taken,
+        end_key=end_key,
     )
 
 
@@ -288,6 +298,7 @@ def apply_checkpointed(
     restart: bool,
     sessions: sessionmaker[Session] | None = None,
     on_taken: Callable[[], None] | None = None,
+    end_key: str | None = None,
 ) -> BatchResult:
     """The checkpoint protocol of one backfill page (see ``apply_backfill_batch``) around
     ``write``, which writes the page's rows in the same transaction and returns how many it
@@ -302,7 +313,11 @@ def apply_checkpointed(
     try:
         with sessions.begin() as session:
             current = _locked_checkpoint(session, job)
+            if current.end_key != end_key:
+                raise _NotTaken(current)
             if restart and after_key is None:
+                # A job restarted in one chain: the ranges of an older split go.
+                session.execute(_checkpoints.delete().where(_checkpoints.c.parent == job))
                 copied_before = 0
             elif not current.done and current.last_key == after_key:
                 copied_before = current.rows
@@ -321,6 +336,8 @@ def apply_checkpointed(
 
 def _locked_checkpoint(session: Session, job: str) -> Checkpoint:
     """The job's checkpoint, created at the start if missing, locked until the transaction ends.
+    A range's checkpoint is only ever created by ``open_backfill_ranges``: a page of a range
+    that is gone (a newer split has fewer) reads as a range that ends nowhere, so it is dropped.
 
     PostgreSQL: ``SELECT ... FOR UPDATE`` makes a concurrent batch of the same job wait here and
     then read the checkpoint as this transaction left it (READ COMMITTED re-reads a locked row's
@@ -329,15 +346,18 @@ def _locked_checkpoint(session: Session, job: str) -> Checkpoint:
     every transaction with ``BEGIN IMMEDIATE``, so this transaction holds the database's only
     write lock from its first statement, and writers run one after another.
     """
-    ensure = (
-        _insert(session, _checkpoints)
-        .values(job=job, last_key=None, rows=0, done=False, updated_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["job"])
-    )
-    session.execute(ensure)
+    if "#" not in job:
+        ensure = (
+            _insert(session, _checkpoints)
+            .values(job=job, last_key=None, rows=0, done=False, updated_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["job"])
+        )
+        session.execute(ensure)
     row = session.execute(
         select(_checkpoints).where(_checkpoints.c.job == job).with_for_update()
-    ).one()
+    ).one_or_none()
+    if row is None:
+        return Checkpoint(job, None, 0, True, utcnow(), parent=job.split("#")[0], end_key="")
     return _checkpoint(row)
 
 
@@ -360,7 +380,59 @@ def _checkpoint(row: Any) -> Checkpoint:
         rows=row.rows,
         done=bool(row.done),
         updated_at=as_utc(row.updated_at),
+        parent=row.parent,
+        end_key=row.end_key,
     )
+
+
+def range_job(job: str, number: int) -> str:
+    """The checkpoint name of range ``number`` (1-based) of ``job``."""
+    return f"{job}#{number}"
+
+
+def open_backfill_ranges(
+    *, job: str, ends: list[str], sessions: sessionmaker[Session] | None = None
+) -> list[Checkpoint]:
+    """Split ``job`` into ``len(ends) + 1`` key ranges, each with a checkpoint at its start, in
+    one transaction: range 1 holds the keys up to ``ends[0]``, range i the keys after
+    ``ends[i - 2]`` up to ``ends[i - 1]``, the last one the keys after ``ends[-1]``.
+
+    Whatever the job had before (its own checkpoint, the ranges of an older split) is replaced:
+    opening is how a split backfill starts or restarts. Pages still in flight from before find
+    a checkpoint that does not stand where they start, or a different range end, and are
+    dropped. The ranges' checkpoints are returned in key order."""
+    if not job or "#" in job:
+        raise SyncInputError(f"job must be a non-empty name without '#', got {job!r}")
+    if any(not isinstance(end, str) or not end for end in ends):
+        raise SyncInputError("range ends must be non-empty keys")
+    if any(a >= b for a, b in itertools.pairwise(ends)):
+        # Byte order, as the keys' "C" collation orders them (Python compares code points, which
+        # for UTF-8 text is the same order).
+        raise SyncInputError("range ends must be strictly increasing")
+    sessions = sessions or default_sessions()
+    now = utcnow()
+    starts: list[str | None] = [None, *ends]
+    stops: list[str | None] = [*ends, None]
+    rows = [
+        {
+            "job": range_job(job, number),
+            "last_key": start,
+            "rows": 0,
+            "done": False,
+            "updated_at": now,
+            "parent": job,
+            "end_key": stop,
+        }
+        for number, (start, stop) in enumerate(zip(starts, stops, strict=True), start=1)
+    ]
+    with sessions.begin() as session:
+        session.execute(
+            _checkpoints.delete().where(
+                (_checkpoints.c.job == job) | (_checkpoints.c.parent == job)
+            )
+        )
+        session.execute(_checkpoints.insert(), rows)
+    return [_checkpoint(SimpleNamespace(**row)) for row in rows]
 
 
 def backfill_checkpoint(
@@ -382,4 +454,6 @@ __all__ = [
     "apply_checkpointed",
     "apply_event",
     "backfill_checkpoint",
+    "open_backfill_ranges",
+    "range_job",
 ]

@@ -21,6 +21,8 @@ from tests.sync.rig import SyncRig, running_rig
 PRODUCTS = 3000
 RESERVATIONS = 150
 PAGE = 25
+#: The products job in a single chain (split into ranges: tests/sync/test_backfill_ranges.py).
+ONE_CHAIN = ("backfill", "--aggregate", "products", "--parallel", "1")
 
 
 @pytest.fixture
@@ -65,7 +67,7 @@ def test_a_backfill_killed_mid_way_resumes_redoing_at_most_one_page(
     rig = seeded_rig
     with rig.worker("worker-monolith"):
         with rig.worker("worker-inventory") as doomed:
-            started = rig.strangler_sync("backfill", "--aggregate", "products", "--page-size", "25")
+            started = rig.strangler_sync(*ONE_CHAIN, "--page-size", "25")
             assert started.returncode == 0, started.stderr
             assert "products: started from the beginning" in started.stdout
             wait_for(
@@ -87,7 +89,7 @@ def test_a_backfill_killed_mid_way_resumes_redoing_at_most_one_page(
                 "page_size": PAGE,
             },
         )
-        resumed = rig.strangler_sync("backfill", "--aggregate", "products", "--page-size", "25")
+        resumed = rig.strangler_sync(*ONE_CHAIN, "--page-size", "25")
         assert resumed.returncode == 0, resumed.stderr
         assert f"products: resumed after {at_kill['last_key']!r}" in resumed.stdout
         wait_for(lambda: _queued(rig, "inventory") >= 2, message="both copies of the page")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from sync.backfill import BackfillStart, jobs_named, plan_start, throttle_countdown
+from sync.backfill import BackfillStart, jobs_named, plan_start, stagger, throttle_countdown
 from sync.backfill_jobs import JOBS
 from sync.celery_app import MAX_RETRY_COUNTDOWN_S
 from sync.lag import SyncPicture
@@ -110,3 +110,40 @@ def test_the_throttle_spaces_pages_by_their_share_of_time() -> None:
     assert throttle_countdown(500, 1000, now - 5) == 0.0  # slower than the throttle anyway
     # Capped at the longest countdown the broker's visibility timeout is checked against.
     assert throttle_countdown(500, 0.5, now) == MAX_RETRY_COUNTDOWN_S
+
+
+def _range(number: int, **overrides: Any) -> BackfillState:
+    return checkpoint(job=f"products#{number}", parent="products", **overrides)
+
+
+def test_a_split_job_resumes_its_unfinished_ranges_and_reads_as_their_sum() -> None:
+    ranges = [_range(n, done=n % 2 == 0, end_key=f"k{n}") for n in (10, 9, 2, 1)]
+    whole = checkpoint(last_key=None, rows=400, ranges=4)
+    stats = sync_stats(whole, *ranges)
+    assert [r.job for r in stats.ranges_of("products")] == [
+        "products#1",
+        "products#2",
+        "products#9",
+        "products#10",
+    ]
+    start = plan_start(
+        PRODUCTS, stats.backfill("products"), restart=False, ranges=stats.ranges_of("products")
+    )
+    assert start.action == "resumed"
+    assert [r.job for r in start.ranges] == ["products#1", "products#9"]  # the unfinished ones
+    assert start.rows_done(stats) == 400
+    # A restart or a finished job continues no range.
+    assert plan_start(PRODUCTS, whole, restart=True, ranges=ranges).ranges == ()
+    done = plan_start(PRODUCTS, checkpoint(done=True), restart=False, ranges=ranges)
+    assert (done.action, done.ranges) == ("already done", ())
+
+
+def test_only_jobs_with_a_splitter_split() -> None:
+    assert [job.name for job in JOBS.values() if job.splits] == ["products"]
+
+
+def test_the_chains_of_a_throttled_job_start_one_page_apart() -> None:
+    assert [stagger(n, 500, None) for n in range(3)] == [0.0, 0.0, 0.0]  # no throttle: at once
+    # 4 chains sharing 1000 rows/s, pages of 500: one starts every half second.
+    assert [stagger(n, 500, 1000) for n in range(4)] == [0.0, 0.5, 1.0, 1.5]
+    assert stagger(63, 500, 1000) == MAX_RETRY_COUNTDOWN_S

@@ -13,7 +13,7 @@ import redis
 from celery import Celery
 from kombu.exceptions import EncodeError
 
-from sync.backfill import throttle_countdown
+from sync.backfill import stagger, throttle_countdown
 from sync.celery_app import (
     MAX_RETRY_COUNTDOWN_S,
     VISIBILITY_TIMEOUT_S,
@@ -164,7 +164,12 @@ def _delays_in_code() -> list[tuple[str, str]]:
 
 #: Delays computed at run time, by source text, each from a function that caps it at
 #: MAX_RETRY_COUNTDOWN_S (checked below).
-_CAPPED_AT_RUN_TIME = {"countdown or None"}  # sync.backfill.throttle_countdown (the throttle)
+_CAPPED_AT_RUN_TIME = {
+    "countdown or None",  # sync.backfill.throttle_countdown (the throttle)
+    # sync.backfill.stagger (the start of a throttled job's chains, one after another)
+    "stagger(number, page_size, rows_per_s)",
+    "stagger(number, page_size, rows_per_s) or None",
+}
 
 
 def test_no_delay_in_the_code_reaches_the_visibility_timeout() -> None:
@@ -178,3 +183,5 @@ def test_no_delay_in_the_code_reaches_the_visibility_timeout() -> None:
             assert float(value) <= MAX_RETRY_COUNTDOWN_S, f"{where}: delay {value}"
     # The throttle's wait for a page a day long at one row a second still stays under the cap.
     assert throttle_countdown(86_400, 1.0, time.time()) == MAX_RETRY_COUNTDOWN_S
+    # ... and so does the start of the last of many chains of day-long pages.
+    assert stagger(64, 86_400, 1.0) == MAX_RETRY_COUNTDOWN_S

@@ -45,7 +45,8 @@ def seeded_rig(tmp_path: Path, redis_env: dict[str, str]) -> Iterator[SyncRig]:
 
 def _queued_event_ids(rig: SyncRig) -> list[str]:
     """The event id of every message waiting in the inventory queue (Celery protocol 2: a JSON
-    envelope with a base64 body ``[args, kwargs, embed]``)."""
+    envelope whose body is ``[args, kwargs, embed]`` as JSON text, or base64 of it where the
+    message's ``body_encoding`` says so; sync.celery_app sends the text)."""
     client = redis.Redis.from_url(rig.env["CELERY_BROKER_URL"])
     try:
         queue = queue_name("inventory", rig.env["STRANGLER_QUEUE_PREFIX"])
@@ -55,7 +56,11 @@ def _queued_event_ids(rig: SyncRig) -> list[str]:
         client.close()
     ids = []
     for message in raw:
-        args, _kwargs, _embed = json.loads(base64.b64decode(json.loads(message)["body"]))
+        envelope = json.loads(message)
+        body = envelope["body"]
+        if envelope["properties"].get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args, _kwargs, _embed = json.loads(body)
         ids.append(args[0]["event_id"])
     return ids
 
