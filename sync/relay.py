@@ -1,9 +1,11 @@
 """The outbox relay process: ``python -m sync.relay`` (the stack's ``relay``).
 
 It reads the monolith's database only and publishes pending outbox events to the subscribers'
-queue, by task name. Several may run at once: each batch locks its rows with ``FOR UPDATE SKIP
-LOCKED`` (``monolith.outbox.relay.relay_batch``), so two relays never publish the same event in
-one pass, and an event is marked published only after the broker took it.
+queues, by task name: each aggregate's events to its capability's event task
+(``sync.task_names.EVENT_TASKS``: ``inventory.*``, ``payments.*``, ``orders.*``, one queue
+each). Several may run at once: each batch locks its rows with ``FOR UPDATE SKIP LOCKED``
+(``monolith.outbox.relay.relay_batch``), so two relays never publish the same event in one pass,
+and an event is marked published only after the broker took it.
 
 It does not poll on PostgreSQL: it ``LISTEN``\\ s on the channel the outbox trigger notifies at
 each commit (``monolith.outbox.notify``), drains every pending event, and blocks until the next
@@ -34,7 +36,7 @@ from kombu.exceptions import KombuError  # noqa: E402
 from monolith.outbox.notify import OutboxListener, notifications_supported  # noqa: E402
 from monolith.outbox.relay import relay_batch  # noqa: E402
 from sync.celery_app import make_celery  # noqa: E402
-from sync.task_names import APPLY_EVENT, RELAYED_AGGREGATES  # noqa: E402
+from sync.task_names import EVENT_TASKS, RELAYED_AGGREGATES  # noqa: E402
 
 logger = logging.getLogger("sync.relay")
 
@@ -60,7 +62,8 @@ def drain(app: Celery, *, limit: int = BATCH) -> int:
     with app.producer_or_acquire() as producer:
 
         def publish(envelope: dict[str, Any]) -> None:
-            app.send_task(APPLY_EVENT, args=[envelope], producer=producer)
+            task = EVENT_TASKS[envelope["aggregate_type"]]
+            app.send_task(task, args=[envelope], producer=producer)
 
         while True:
             published = relay_batch(publish, limit=limit, aggregate_types=RELAYED_AGGREGATES)

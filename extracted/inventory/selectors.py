@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from extracted.chassis.dead_letters import dead_letter_count
+from extracted.chassis.subscriber import event_stats
 from extracted.chassis.timefmt import format_timestamp
 from extracted.inventory import reconcile
 from extracted.inventory.models import (
@@ -44,21 +44,9 @@ def reservation_get(session: Session, reservation_id: uuid.UUID) -> Reservation 
 
 def sync_stats(session: Session) -> dict[str, Any]:
     """The shape of ``GET /internal/sync/stats`` (docs/inventory-api.md)."""
-    by_outcome = dict(
-        session.execute(
-            select(ProcessedEvent.outcome, func.count()).group_by(ProcessedEvent.outcome)
-        ).all()
-    )
-    last_lag = session.scalar(
-        select(ProcessedEvent.lag_s).order_by(ProcessedEvent.applied_at.desc()).limit(1)
-    )
     checkpoints = session.scalars(select(BackfillCheckpoint).order_by(BackfillCheckpoint.job))
     return {
-        "events_processed": sum(by_outcome.values()),
-        "events_applied": by_outcome.get("applied", 0),
-        "events_skipped": by_outcome.get("stale", 0),
-        "last_lag_s": last_lag,
-        "dead_letters": dead_letter_count(session, DeadLetter),
+        **event_stats(session, ProcessedEvent, DeadLetter),
         "backfills": [
             {
                 "job": cp.job,

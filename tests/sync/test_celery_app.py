@@ -102,16 +102,17 @@ def test_the_visibility_timeout_exceeds_every_retry_countdown(
     assert visibility == VISIBILITY_TIMEOUT_S
 
     # Imported here, with a scratch var folder: the worker modules build their apps on import.
-    from sync import inventory_worker, monolith_worker
+    from sync import inventory_worker, monolith_worker, orders_worker, payments_worker
 
     countdowns = []
-    for app in (monolith_worker.app, inventory_worker.app):
+    apps = (monolith_worker.app, inventory_worker.app, payments_worker.app, orders_worker.app)
+    for app in apps:
         for name, task in app.tasks.items():
-            if name.startswith(("monolith.", "inventory.")):
+            if name.startswith(("monolith.", "inventory.", "payments.", "orders.")):
                 countdowns.append(task.default_retry_delay)
                 if getattr(task, "retry_backoff", False):
                     countdowns.append(task.retry_backoff_max)  # type: ignore[attr-defined]
-    assert len(countdowns) >= 4
+    assert len(countdowns) >= 8
     assert max(countdowns) <= MAX_RETRY_COUNTDOWN_S < visibility
 
 
@@ -120,7 +121,7 @@ def test_every_app_is_configured_for_at_least_once(
 ) -> None:
     for key, value in redis_env.items():
         monkeypatch.setenv(key, value)
-    for name in ("monolith", "inventory", "relay", "strangler-cli"):
+    for name in ("monolith", "inventory", "payments", "orders", "relay", "strangler-cli"):
         conf = make_celery(name).conf
         assert conf.task_acks_late is True, name
         assert conf.task_reject_on_worker_lost is True, name
