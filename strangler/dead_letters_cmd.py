@@ -1,8 +1,10 @@
 """`strangler sync dead-letters`: list the events a subscriber parked, and replay them after a
-fix. Thin over the service's ``/internal/sync/dead-letters`` (``sync.dead_letter_client``)."""
+fix. Thin over the owner's ``/internal/sync/dead-letters`` (``sync.dead_letter_client``);
+``--capability`` picks the owner (inventory by default; STRANGLER_<OWNER>_URL)."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, NoReturn
 
 import typer
@@ -14,10 +16,24 @@ from sync.settings import SyncSettings
 from sync.stats import StatsUnavailable
 
 app = typer.Typer(
-    help="List and replay the events the inventory service parked as dead letters.",
+    help="List and replay the events a subscriber (inventory, payments, orders) parked.",
     no_args_is_help=True,
 )
 out = Console(highlight=False, width=160)
+
+
+class Owner(StrEnum):
+    inventory = "inventory"
+    payments = "payments"
+    orders = "orders"
+
+    def url(self) -> str:
+        return SyncSettings().service_url(self.value)
+
+
+OwnerOption = Annotated[
+    Owner, typer.Option("--capability", "-c", help="Whose subscriber's dead letters.")
+]
 
 
 def _fail(message: str) -> NoReturn:
@@ -28,13 +44,14 @@ def _fail(message: str) -> NoReturn:
 @app.command("list")
 def list_letters(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Show at most this many.")] = 100,
+    capability: OwnerOption = Owner.inventory,
 ) -> None:
     """The parked events, oldest first, with their error."""
     try:
-        page = fetch_dead_letters(SyncSettings().inventory_url, limit=limit)
+        page = fetch_dead_letters(capability.url(), limit=limit)
     except (StatsUnavailable, DeadLetterRefused) as exc:
         _fail(str(exc))
-    table = Table(title=f"Dead letters: {page.count}")
+    table = Table(title=f"Dead letters: {page.count} ({capability.value})")
     for column in ("id", "event id", "attempts", "parked at", "error"):
         table.add_column(column, overflow="fold")
     for letter in page.dead_letters:
@@ -52,12 +69,13 @@ def list_letters(
 def replay(
     ids: Annotated[list[int] | None, typer.Argument(help="Dead letter ids to replay.")] = None,
     replay_all: Annotated[bool, typer.Option("--all", help="Replay every dead letter.")] = False,
+    capability: OwnerOption = Owner.inventory,
 ) -> None:
     """Apply parked events again (dedup and compare-and-set still hold); exit 1 if any failed."""
     if bool(ids) == replay_all:
         _fail("give dead letter ids or --all (not both)")
     try:
-        results = replay_dead_letters(SyncSettings().inventory_url, ids=None if replay_all else ids)
+        results = replay_dead_letters(capability.url(), ids=None if replay_all else ids)
     except (StatsUnavailable, DeadLetterRefused) as exc:
         _fail(str(exc))
     failed = 0
