@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -220,3 +221,21 @@ def test_stats_dead_letters_and_metrics_over_the_app(
     assert client.get("/internal/sync/stats").json()["dead_letters"] == 0
     shown = stored(sessions, poison["aggregate_id"])
     assert shown is not None and shown[2:4] == ("77.00", 1)
+
+
+def test_the_embedded_default_sqlite_applies_by_version_too(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'orders.sqlite3'}"
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    try:
+        lite = make_sessions(engine)
+        first = order_state()
+        second = {**first, "version": 2, "status": "fulfilled"}
+        assert apply_event(envelope(second), sessions=lite) == "applied"
+        event = envelope(first)
+        assert apply_event(event, sessions=lite) == "stale"
+        assert apply_event(event, sessions=lite) == "duplicate"
+        shown = stored(lite, first["id"])
+        assert shown is not None and (shown[0], shown[3], len(shown[4])) == ("fulfilled", 2, 2)
+    finally:
+        engine.dispose()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.events import PAYMENT_CAPTURED, EventEnvelope
-from extracted.payments import dead_letters
+from extracted.chassis.db import make_engine, make_sessions
+from extracted.payments import dead_letters, migrate
 from extracted.payments.models import OutboxEvent, Payment, ProcessedEvent
 from extracted.payments.sync import SyncInputError, apply_event
 from monolith.identity.models import User
@@ -178,3 +180,21 @@ def test_stats_dead_letters_and_metrics_over_the_app(
     assert client.get("/internal/sync/stats").json()["dead_letters"] == 0
     shown = client.get(payment_path(poison["aggregate_id"]), headers=bearer(customer))
     assert shown.status_code == 200 and shown.json()["version"] == 1
+
+
+def test_the_embedded_default_sqlite_applies_by_version_too(tmp_path: Path, customer: User) -> None:
+    url = f"sqlite:///{tmp_path / 'payments.sqlite3'}"
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    try:
+        lite = make_sessions(engine)
+        first = payment_state(customer)
+        second = {**first, "version": 2, "status": "voided"}
+        assert apply_event(envelope(second), sessions=lite) == "applied"
+        event = envelope(first)
+        assert apply_event(event, sessions=lite) == "stale"
+        assert apply_event(event, sessions=lite) == "duplicate"
+        row = stored(lite, first["id"])
+        assert row is not None and (row.version, row.status) == (2, "voided")
+    finally:
+        engine.dispose()
