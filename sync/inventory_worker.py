@@ -16,15 +16,21 @@ from extracted.inventory import sync as owner
 from extracted.inventory.sync import BatchResult, SyncInputError
 from sync.backfill import throttle_countdown
 from sync.celery_app import make_celery, transient_retry
-from sync.task_names import APPLY_BACKFILL_BATCH, APPLY_BACKFILL_COPY, APPLY_EVENT, BACKFILL_PAGE
+from sync.event_batches import apply_message
+from sync.task_names import (
+    APPLY_BACKFILL_BATCH,
+    APPLY_BACKFILL_COPY,
+    APPLY_EVENT,
+    APPLY_EVENTS,
+    BACKFILL_PAGE,
+)
 
 logger = logging.getLogger(__name__)
 
 app = make_celery("inventory")
 
 
-@app.task(name=APPLY_EVENT, **transient_retry(*TRANSIENT_DB_ERRORS))
-def apply_event(envelope: Any) -> str:
+def apply_one_event(envelope: Any) -> str:
     """Apply one outbox event (dedup by event id, compare-and-set on version).
 
     A transient database error propagates and is retried (``transient_retry``). Any other
@@ -43,6 +49,26 @@ def apply_event(envelope: Any) -> str:
         return "dead-lettered"
     logger.debug("event %s: %s", envelope.get("event_id"), outcome)
     return outcome
+
+
+@app.task(name=APPLY_EVENT, **transient_retry(*TRANSIENT_DB_ERRORS))
+def apply_event(envelope: Any) -> str:
+    """One outbox event per message (``apply_one_event``); the relay sends batches
+    (``apply_events``), this stays for single events sent by hand and messages already queued."""
+    return apply_one_event(envelope)
+
+
+@app.task(name=APPLY_EVENTS, **transient_retry(*TRANSIENT_DB_ERRORS))
+def apply_events(envelopes: Any) -> dict[str, int]:
+    """Apply a batch of outbox events (what the relay sends): in one transaction, or, when one
+    of them is poison, one by one as ``apply_one_event`` does
+    (``sync.event_batches.apply_message``)."""
+    return apply_message(
+        envelopes,
+        apply_all=owner.apply_events,
+        apply_one=apply_one_event,
+        transient=TRANSIENT_DB_ERRORS,
+    )
 
 
 @dataclass(frozen=True)

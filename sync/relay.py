@@ -2,7 +2,7 @@
 
 It reads the monolith's database only and publishes pending outbox events to the subscribers'
 queue, by task name. Several may run at once: each batch locks its rows with ``FOR UPDATE SKIP
-LOCKED`` (``monolith.outbox.relay.relay_batch``), so two relays never publish the same event in
+LOCKED`` (``monolith.outbox.relay.relay_batches``), so two relays never publish the same event in
 one pass, and an event is marked published only after the broker took it.
 
 It does not poll on PostgreSQL: it ``LISTEN``\\ s on the channel the outbox trigger notifies at
@@ -32,9 +32,10 @@ from django.db import DatabaseError, close_old_connections  # noqa: E402
 from kombu.exceptions import KombuError  # noqa: E402
 
 from monolith.outbox.notify import OutboxListener, notifications_supported  # noqa: E402
-from monolith.outbox.relay import relay_batch  # noqa: E402
+from monolith.outbox.relay import relay_batches  # noqa: E402
 from sync.celery_app import make_celery  # noqa: E402
-from sync.task_names import APPLY_EVENT, RELAYED_AGGREGATES  # noqa: E402
+from sync.event_batches import pack  # noqa: E402
+from sync.task_names import EVENT_BATCH_TASKS, RELAYED_AGGREGATES  # noqa: E402
 
 logger = logging.getLogger("sync.relay")
 
@@ -51,19 +52,22 @@ ERROR_BACKOFF_S: Final = 1.0
 def drain(app: Celery, *, limit: int = BATCH) -> int:
     """Publish pending events until a batch comes back short; how many were published.
 
+    A batch goes out as few messages: one per capability and ``sync.event_batches.
+    ENVELOPES_PER_MESSAGE`` envelopes (``pack``), to that capability's batch task.
     ``send_task`` returns once the broker has the message (Redis: the LPUSH reply; AMQP: the
     publisher confirm, see celery_app) and raises when it cannot deliver: then the exception
-    propagates out of ``relay_batch``'s transaction and nothing of that batch is marked.
+    propagates out of ``relay_batches``'s transaction and nothing of that batch is marked.
     """
     total = 0
-    # One producer (one broker connection) for the whole drain instead of one per event.
+    # One producer (one broker connection) for the whole drain instead of one per message.
     with app.producer_or_acquire() as producer:
 
-        def publish(envelope: dict[str, Any]) -> None:
-            app.send_task(APPLY_EVENT, args=[envelope], producer=producer)
+        def publish(envelopes: list[dict[str, Any]]) -> None:
+            for task, chunk in pack(envelopes, EVENT_BATCH_TASKS):
+                app.send_task(task, args=[chunk], producer=producer)
 
         while True:
-            published = relay_batch(publish, limit=limit, aggregate_types=RELAYED_AGGREGATES)
+            published = relay_batches(publish, limit=limit, aggregate_types=RELAYED_AGGREGATES)
             total += published
             if published < limit:
                 return total

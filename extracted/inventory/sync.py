@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.events import EventEnvelope, ProductState, ReservationState
+from extracted.chassis.event_batch import apply_in_one_transaction
 from extracted.chassis.timefmt import as_utc, utcnow
 from extracted.inventory.database import default_sessions
 from extracted.inventory.models import (
@@ -167,6 +168,21 @@ def apply_event(
     """Apply one outbox event in one transaction: ``duplicate`` when its id was seen,
     ``stale`` when the stored row is as new or newer (still recorded as processed),
     else ``applied``."""
+    sessions = sessions or default_sessions()
+    with sessions.begin() as session:
+        return apply_event_in(session, envelope)
+
+
+def apply_events(
+    envelopes: Sequence[Any], *, sessions: sessionmaker[Session] | None = None
+) -> list[Outcome]:
+    """Apply several outbox events in one transaction, each exactly as ``apply_event`` does;
+    all or nothing (``extracted.chassis.event_batch``)."""
+    return apply_in_one_transaction(sessions or default_sessions(), envelopes, apply_event_in)
+
+
+def apply_event_in(session: Session, envelope: Any) -> Outcome:
+    """``apply_event`` inside the caller's transaction (which commits or rolls back)."""
     try:
         event = EventEnvelope.model_validate(envelope)
     except ValidationError as exc:
@@ -176,39 +192,35 @@ def apply_event(
         raise SyncInputError(
             f"envelope version {event.version} differs from payload version {states[0].version}"
         )
-    sessions = sessions or default_sessions()
-    with sessions.begin() as session:
-        now = utcnow()
-        occurred_at = as_utc(event.occurred_at)
-        claim = (
-            _insert(session, _processed)
-            .values(
-                event_id=event.event_id,
-                aggregate_type=event.aggregate_type,
-                aggregate_id=event.aggregate_id,
-                version=event.version,
-                outcome="stale",
-                occurred_at=occurred_at,
-                applied_at=now,
-                lag_s=(now - occurred_at).total_seconds(),
-            )
-            .on_conflict_do_nothing(index_elements=["event_id"])
-            .returning(_processed.c.event_id)
+    now = utcnow()
+    occurred_at = as_utc(event.occurred_at)
+    claim = (
+        _insert(session, _processed)
+        .values(
+            event_id=event.event_id,
+            aggregate_type=event.aggregate_type,
+            aggregate_id=event.aggregate_id,
+            version=event.version,
+            outcome="stale",
+            occurred_at=occurred_at,
+            applied_at=now,
+            lag_s=(now - occurred_at).total_seconds(),
         )
-        if session.scalar(claim) is None:
-            return "duplicate"
-        if event.aggregate_type == "product":
-            written = _write_products(session, states)
-        else:
-            written = _write_reservations(session, states)
-        if not written:
-            return "stale"
-        session.execute(
-            _processed.update()
-            .where(_processed.c.event_id == event.event_id)
-            .values(outcome="applied")
-        )
-        return "applied"
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(_processed.c.event_id)
+    )
+    if session.scalar(claim) is None:
+        return "duplicate"
+    if event.aggregate_type == "product":
+        written = _write_products(session, states)
+    else:
+        written = _write_reservations(session, states)
+    if not written:
+        return "stale"
+    session.execute(
+        _processed.update().where(_processed.c.event_id == event.event_id).values(outcome="applied")
+    )
+    return "applied"
 
 
 @dataclass(frozen=True)
@@ -381,5 +393,7 @@ __all__ = [
     "apply_backfill_batch",
     "apply_checkpointed",
     "apply_event",
+    "apply_event_in",
+    "apply_events",
     "backfill_checkpoint",
 ]

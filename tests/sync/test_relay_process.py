@@ -16,6 +16,7 @@ import pytest
 import redis
 
 from sync.celery_app import queue_name
+from sync.task_names import APPLY_EVENTS
 from tests.support.processes import REPO_ROOT
 from tests.support.redis_server import OwnRedis
 from tests.support.waiting import wait_for
@@ -43,9 +44,10 @@ def seeded_rig(tmp_path: Path, redis_env: dict[str, str]) -> Iterator[SyncRig]:
         yield rig
 
 
-def _queued_event_ids(rig: SyncRig) -> list[str]:
-    """The event id of every message waiting in the inventory queue (Celery protocol 2: a JSON
-    envelope with a base64 body ``[args, kwargs, embed]``)."""
+def _queued_event_ids(rig: SyncRig) -> list[list[str]]:
+    """The event id of every envelope waiting in the inventory queue, one list per message
+    (Celery protocol 2: a JSON envelope with a base64 body ``[args, kwargs, embed]``; the relay
+    sends ``APPLY_EVENTS`` with a list of envelopes)."""
     client = redis.Redis.from_url(rig.env["CELERY_BROKER_URL"])
     try:
         queue = queue_name("inventory", rig.env["STRANGLER_QUEUE_PREFIX"])
@@ -53,11 +55,13 @@ def _queued_event_ids(rig: SyncRig) -> list[str]:
         client.delete(queue)
     finally:
         client.close()
-    ids = []
+    messages = []
     for message in raw:
-        args, _kwargs, _embed = json.loads(base64.b64decode(json.loads(message)["body"]))
-        ids.append(args[0]["event_id"])
-    return ids
+        decoded = json.loads(message)
+        assert decoded["headers"]["task"] == APPLY_EVENTS
+        args, _kwargs, _embed = json.loads(base64.b64decode(decoded["body"]))
+        messages.append([envelope["event_id"] for envelope in args[0]])
+    return messages
 
 
 def test_three_relays_at_once_publish_every_event_exactly_once(
@@ -86,7 +90,11 @@ def test_three_relays_at_once_publish_every_event_exactly_once(
 
     assert sum(published) == EVENTS, published
     assert sum(1 for n in published if n > 0) >= 2, published  # they really ran side by side
-    ids = _queued_event_ids(rig)
+    messages = _queued_event_ids(rig)
+    # Several events to a message: a relay batch of 20 is one message.
+    assert all(len(batch) <= 20 for batch in messages)
+    assert len(messages) < EVENTS
+    ids = [event_id for batch in messages for event_id in batch]
     assert len(ids) == EVENTS
     assert len(set(ids)) == EVENTS  # no event published by two relays
     assert rig.outbox_stats()["pending"] == 0
