@@ -11,7 +11,9 @@ import sys
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 import redis
 
@@ -137,3 +139,59 @@ def test_a_broker_that_goes_away_leaves_events_pending_until_it_is_back(
                 wait_for(partial(rig.product_synced, sku), timeout=60, message=f"{sku} relayed")
         assert rig.outbox_stats()["pending"] == 0
         assert rig.sync_stats()["events_processed"] == 3
+
+
+_SLEEPERS = "SELECT cardinality(pids) FROM outbox_relay_sleepers WHERE id = 1"
+_COPY_EVENT = """
+INSERT INTO outbox_outboxevent
+    (event_id, aggregate_type, aggregate_id, event_type, version, payload, origin, occurred_at)
+SELECT gen_random_uuid(), aggregate_type, aggregate_id, event_type, version, payload, origin, now()
+FROM outbox_outboxevent ORDER BY seq LIMIT 1
+"""
+_SLEEP_WAITING = """
+SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND wait_event_type = 'Lock'
+    AND query LIKE '%outbox_relay_sleepers%FOR UPDATE%'
+"""
+
+
+def _sql(conn: psycopg.Connection[Any], query: str) -> Any:
+    row = conn.execute(query).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def test_a_write_in_flight_while_the_relay_goes_to_sleep_is_relayed_without_a_notification(
+    rig: SyncRig,
+) -> None:
+    # Nothing but the relay's own pass after registering as a sleeper can find the write: no
+    # fallback pass, and the write saw no sleeper, so it sends no notification.
+    rig.env["STRANGLER_RELAY_FALLBACK_S"] = "3600"
+    rig.env["STRANGLER_RELAY_AWAKE_S"] = "0.3"
+    url = rig.env["DATABASE_URL"]
+    with (
+        rig.worker("worker-inventory"),
+        rig.relay(),
+        psycopg.connect(url, autocommit=True) as watcher,
+        psycopg.connect(url) as writer,
+    ):
+        first = rig.create_product()["sku"]
+        wait_for(partial(rig.product_synced, first), message="the first product relayed")
+        wait_for(lambda: _sql(watcher, _SLEEPERS) == 1, message="the relay asleep")
+
+        def write_seen_by_no_sleeper() -> bool:
+            rig.create_product()  # wakes the relay: it unregisters and polls for a while
+            wait_for(lambda: _sql(watcher, _SLEEPERS) == 0, message="the relay awake")
+            writer.execute(_COPY_EVENT)  # the trigger read the registrations here
+            if _sql(writer, _SLEEPERS) == 0:
+                return True  # ... and saw none: no notification at commit
+            writer.rollback()  # the relay went back to sleep first: once more
+            return False
+
+        wait_for(write_seen_by_no_sleeper, timeout=60, message="a write that saw no sleeper")
+        # The relay, going back to sleep, waits for this uncommitted write ...
+        wait_for(lambda: _sql(watcher, _SLEEP_WAITING) == 1, message="the relay waiting for it")
+        writer.commit()
+        # ... and its pass right after registering publishes it.
+        wait_for(lambda: rig.outbox_stats()["pending"] == 0, message="the write relayed")
+        wait_for(lambda: _sql(watcher, _SLEEPERS) == 1, message="the relay asleep again")
