@@ -16,19 +16,28 @@ from extracted.inventory import sync as owner
 from extracted.inventory.sync import BatchResult, SyncInputError
 from sync.backfill import throttle_countdown
 from sync.celery_app import make_celery, transient_retry
-from sync.event_task import register_apply_event
-from sync.task_names import APPLY_BACKFILL_BATCH, APPLY_BACKFILL_COPY, APPLY_EVENT, BACKFILL_PAGE
+from sync.event_task import register_event_tasks
+from sync.task_names import (
+    APPLY_BACKFILL_BATCH,
+    APPLY_BACKFILL_COPY,
+    APPLY_EVENT,
+    APPLY_EVENTS,
+    BACKFILL_PAGE,
+)
 
 logger = logging.getLogger(__name__)
 
 app = make_celery("inventory")
 
 
-#: Apply one outbox event of a product or a reservation (``sync.event_task``).
-apply_event = register_apply_event(
+#: Apply outbox events of a product or a reservation, one or several per message
+#: (``sync.event_task``).
+tasks = register_event_tasks(
     app,
-    APPLY_EVENT,
+    event_task=APPLY_EVENT,
+    batch_task=APPLY_EVENTS,
     apply=owner.apply_event,
+    apply_many=owner.apply_events,
     park=dead_letters.park_event,
     logger=logger,
 )

@@ -12,18 +12,20 @@ import logging
 from extracted.orders import dead_letters
 from extracted.orders import sync as owner
 from sync.celery_app import make_celery
-from sync.event_task import register_apply_event
-from sync.task_names import ORDERS_APPLY_EVENT
+from sync.event_task import register_event_tasks
+from sync.task_names import ORDERS_APPLY_EVENT, ORDERS_APPLY_EVENTS
 
 logger = logging.getLogger(__name__)
 
 app = make_celery("orders")
 
-#: Apply one outbox event of a order (``sync.event_task``).
-apply_event = register_apply_event(
+#: Apply outbox events of an order, one or several per message (``sync.event_task``).
+tasks = register_event_tasks(
     app,
-    ORDERS_APPLY_EVENT,
+    event_task=ORDERS_APPLY_EVENT,
+    batch_task=ORDERS_APPLY_EVENTS,
     apply=owner.apply_event,
+    apply_many=owner.apply_events,
     park=dead_letters.park_event,
     logger=logger,
 )

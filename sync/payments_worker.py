@@ -12,18 +12,20 @@ import logging
 from extracted.payments import dead_letters
 from extracted.payments import sync as owner
 from sync.celery_app import make_celery
-from sync.event_task import register_apply_event
-from sync.task_names import PAYMENTS_APPLY_EVENT
+from sync.event_task import register_event_tasks
+from sync.task_names import PAYMENTS_APPLY_EVENT, PAYMENTS_APPLY_EVENTS
 
 logger = logging.getLogger(__name__)
 
 app = make_celery("payments")
 
-#: Apply one outbox event of a payment (``sync.event_task``).
-apply_event = register_apply_event(
+#: Apply outbox events of a payment, one or several per message (``sync.event_task``).
+tasks = register_event_tasks(
     app,
-    PAYMENTS_APPLY_EVENT,
+    event_task=PAYMENTS_APPLY_EVENT,
+    batch_task=PAYMENTS_APPLY_EVENTS,
     apply=owner.apply_event,
+    apply_many=owner.apply_events,
     park=dead_letters.park_event,
     logger=logger,
 )

@@ -7,25 +7,48 @@ from __future__ import annotations
 
 from typing import Final
 
-from contracts.events import CAPABILITY_AGGREGATES, AggregateType
+from contracts.events import CAPABILITY_AGGREGATES, AggregateType, Capability
 
 RELAY_OUTBOX: Final = "monolith.relay_outbox"
 BACKFILL_PAGE: Final = "monolith.backfill_page"
-#: Each capability's event task, consumed by that capability's worker (its own queue).
+#: Each capability's event tasks, consumed by that capability's worker (its own queue,
+#: ``sync.event_task``): one event per message (sent by hand, and messages queued before batches)
+#: and several per message (what the relay sends; ``sync.event_batches``).
 APPLY_EVENT: Final = "inventory.apply_event"
+APPLY_EVENTS: Final = "inventory.apply_events"
 PAYMENTS_APPLY_EVENT: Final = "payments.apply_event"
+PAYMENTS_APPLY_EVENTS: Final = "payments.apply_events"
 ORDERS_APPLY_EVENT: Final = "orders.apply_event"
+ORDERS_APPLY_EVENTS: Final = "orders.apply_events"
 APPLY_BACKFILL_BATCH: Final = "inventory.apply_backfill_batch"
 #: A products page as COPY text (contracts.copy_text), the backfill's bulk path.
 APPLY_BACKFILL_COPY: Final = "inventory.apply_backfill_copy"
 
 
-#: Where the relay sends each aggregate's events: the event task of the capability that owns it.
-EVENT_TASKS: Final[dict[AggregateType, str]] = {
-    **{aggregate: APPLY_EVENT for aggregate in CAPABILITY_AGGREGATES["inventory"]},
-    **{aggregate: PAYMENTS_APPLY_EVENT for aggregate in CAPABILITY_AGGREGATES["payments"]},
-    **{aggregate: ORDERS_APPLY_EVENT for aggregate in CAPABILITY_AGGREGATES["orders"]},
+#: Per capability with a subscriber: the batch task the relay sends its events to. A capability
+#: missing here has no subscriber: the relay leaves its events pending (not dropped), so a
+#: subscriber added later still gets them.
+EVENT_BATCH_TASKS: Final[dict[Capability, str]] = {
+    "inventory": APPLY_EVENTS,
+    "payments": PAYMENTS_APPLY_EVENTS,
+    "orders": ORDERS_APPLY_EVENTS,
 }
 
-#: The aggregates whose events have a subscriber: every capability's.
-RELAYED_AGGREGATES: Final = tuple(EVENT_TASKS)
+#: Per capability with a subscriber: its single-event task.
+_EVENT_TASK_OF: Final[dict[Capability, str]] = {
+    "inventory": APPLY_EVENT,
+    "payments": PAYMENTS_APPLY_EVENT,
+    "orders": ORDERS_APPLY_EVENT,
+}
+
+#: Where one event of an aggregate is sent by hand: the single-event task of its owner.
+EVENT_TASKS: Final[dict[AggregateType, str]] = {
+    aggregate: task
+    for capability, task in _EVENT_TASK_OF.items()
+    for aggregate in CAPABILITY_AGGREGATES[capability]
+}
+
+#: The aggregates whose events have a subscriber (one of EVENT_BATCH_TASKS): every capability's.
+RELAYED_AGGREGATES: Final = tuple(
+    aggregate for capability in EVENT_BATCH_TASKS for aggregate in CAPABILITY_AGGREGATES[capability]
+)

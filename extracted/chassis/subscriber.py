@@ -2,7 +2,9 @@
 claim its event id, write the aggregate by version, say what happened.
 
 Each service declares its ``processed_events`` table with ``ProcessedEventColumns`` and its own
-``Base``, and calls ``apply_envelope`` with how to read its payload and how to write it. Safe
+``Base``, and builds an ``EventApplier`` with how to read its payload and how to write it: one
+event in its own transaction (``apply``), in the caller's (``apply_in``), or several in one
+(``apply_many``, what the relay's batch messages are applied with). Safe
 under concurrent workers on PostgreSQL: the dedup row is claimed with
 ``INSERT ... ON CONFLICT DO NOTHING`` in the apply transaction (a second worker with the same
 event id waits on the first's uncommitted row and then sees the conflict), and the service's
@@ -13,7 +15,7 @@ never emits one (no loops in reverse sync).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
@@ -97,9 +99,32 @@ class EventApplier(Generic[S]):
             raise SyncInputError(f"invalid {aggregate_type} rows: {exc}") from None
 
     def apply(self, envelope: Any, sessions: sessionmaker[Session]) -> Outcome:
-        """Apply one outbox event in one transaction: ``duplicate`` when its id was seen,
-        ``stale`` when the stored row is as new or newer (still recorded as processed),
-        else ``applied``."""
+        """Apply one outbox event in its own transaction (``apply_in``)."""
+        with sessions.begin() as session:
+            return self.apply_in(session, envelope)
+
+    def apply_many(self, envelopes: Sequence[Any], sessions: sessionmaker[Session]) -> list[Outcome]:
+        """Apply several outbox events in one transaction, each exactly as ``apply`` does; their
+        outcomes in the order given. All or nothing: when any one raises, nothing is applied (the
+        worker then applies them one by one and parks the poison ones, ``sync.event_batches``).
+
+        Why one transaction: the relay sends a subscriber its events several to a message, and
+        one commit (one round trip per statement) for the lot instead of one per event is most of
+        what the subscriber saves. Envelopes are applied in aggregate order (type, id, version),
+        not in the order received: two batches applied at once by two workers then lock the rows
+        they share in the same order and never deadlock. Versions, not arrival order, decide what
+        is newest, so the order is free."""
+        order = sorted(range(len(envelopes)), key=lambda i: _lock_order(envelopes[i]))
+        outcomes: dict[int, Outcome] = {}
+        with sessions.begin() as session:
+            for i in order:
+                outcomes[i] = self.apply_in(session, envelopes[i])
+        return [outcomes[i] for i in range(len(envelopes))]
+
+    def apply_in(self, session: Session, envelope: Any) -> Outcome:
+        """Apply one outbox event inside the caller's transaction (which commits or rolls back):
+        ``duplicate`` when its id was seen, ``stale`` when the stored row is as new or newer
+        (still recorded as processed), else ``applied``."""
         try:
             event = EventEnvelope.model_validate(envelope)
         except ValidationError as exc:
@@ -111,32 +136,43 @@ class EventApplier(Generic[S]):
                 f"envelope version {event.version} differs from payload version {version}"
             )
         table = self.processed
-        with sessions.begin() as session:
-            now = utcnow()
-            occurred_at = as_utc(event.occurred_at)
-            claim = (
-                dialect_insert(session, table)
-                .values(
-                    event_id=event.event_id,
-                    aggregate_type=event.aggregate_type,
-                    aggregate_id=event.aggregate_id,
-                    version=event.version,
-                    outcome="stale",
-                    occurred_at=occurred_at,
-                    applied_at=now,
-                    lag_s=(now - occurred_at).total_seconds(),
-                )
-                .on_conflict_do_nothing(index_elements=["event_id"])
-                .returning(table.c.event_id)
+        now = utcnow()
+        occurred_at = as_utc(event.occurred_at)
+        claim = (
+            dialect_insert(session, table)
+            .values(
+                event_id=event.event_id,
+                aggregate_type=event.aggregate_type,
+                aggregate_id=event.aggregate_id,
+                version=event.version,
+                outcome="stale",
+                occurred_at=occurred_at,
+                applied_at=now,
+                lag_s=(now - occurred_at).total_seconds(),
             )
-            if session.scalar(claim) is None:
-                return "duplicate"
-            if not self.write(session, event.aggregate_type, state):
-                return "stale"
-            session.execute(
-                table.update().where(table.c.event_id == event.event_id).values(outcome="applied")
-            )
-            return "applied"
+            .on_conflict_do_nothing(index_elements=["event_id"])
+            .returning(table.c.event_id)
+        )
+        if session.scalar(claim) is None:
+            return "duplicate"
+        if not self.write(session, event.aggregate_type, state):
+            return "stale"
+        session.execute(
+            table.update().where(table.c.event_id == event.event_id).values(outcome="applied")
+        )
+        return "applied"
+
+
+def _lock_order(envelope: Any) -> tuple[str, str, int]:
+    """Where an envelope sorts in a batch; anything malformed sorts first (and fails there)."""
+    if not isinstance(envelope, dict):
+        return ("", "", 0)
+    version = envelope.get("version")
+    return (
+        str(envelope.get("aggregate_type", "")),
+        str(envelope.get("aggregate_id", "")),
+        version if isinstance(version, int) else 0,
+    )
 
 
 def event_stats(

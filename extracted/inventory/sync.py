@@ -156,6 +156,19 @@ def apply_event(
     return _EVENTS.apply(envelope, sessions or default_sessions())
 
 
+def apply_event_in(session: Session, envelope: Any) -> Outcome:
+    """``apply_event`` inside the caller's transaction (which commits or rolls back)."""
+    return _EVENTS.apply_in(session, envelope)
+
+
+def apply_events(
+    envelopes: Sequence[Any], *, sessions: sessionmaker[Session] | None = None
+) -> list[Outcome]:
+    """Apply several inventory events in one transaction, each exactly as ``apply_event``
+    does; all or nothing (``extracted.chassis.subscriber.EventApplier.apply_many``)."""
+    return _EVENTS.apply_many(envelopes, sessions or default_sessions())
+
+
 @dataclass(frozen=True)
 class BatchResult:
     """What one backfill batch did. ``taken`` is False when the job's checkpoint did not stand
@@ -326,5 +339,7 @@ __all__ = [
     "apply_backfill_batch",
     "apply_checkpointed",
     "apply_event",
+    "apply_event_in",
+    "apply_events",
     "backfill_checkpoint",
 ]

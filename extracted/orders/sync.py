@@ -13,7 +13,7 @@ checkout), and record nothing in this service's own outbox, so applying never em
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -121,4 +121,25 @@ def apply_event(
     return _EVENTS.apply(envelope, sessions or default_sessions())
 
 
-__all__ = ["AGGREGATE_TYPES", "Outcome", "SyncInputError", "apply_event", "apply_order_states"]
+def apply_event_in(session: Session, envelope: Any) -> Outcome:
+    """``apply_event`` inside the caller's transaction (which commits or rolls back)."""
+    return _EVENTS.apply_in(session, envelope)
+
+
+def apply_events(
+    envelopes: Sequence[Any], *, sessions: sessionmaker[Session] | None = None
+) -> list[Outcome]:
+    """Apply several order events in one transaction, each exactly as ``apply_event``
+    does; all or nothing (``extracted.chassis.subscriber.EventApplier.apply_many``)."""
+    return _EVENTS.apply_many(envelopes, sessions or default_sessions())
+
+
+__all__ = [
+    "AGGREGATE_TYPES",
+    "Outcome",
+    "SyncInputError",
+    "apply_event",
+    "apply_event_in",
+    "apply_events",
+    "apply_order_states",
+]

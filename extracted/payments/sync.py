@@ -7,6 +7,7 @@ records an own-outbox event, so applying never emits one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Table
@@ -41,4 +42,24 @@ def apply_event(
     return _EVENTS.apply(envelope, sessions or default_sessions())
 
 
-__all__ = ["AGGREGATE_TYPES", "Outcome", "SyncInputError", "apply_event"]
+def apply_event_in(session: Session, envelope: Any) -> Outcome:
+    """``apply_event`` inside the caller's transaction (which commits or rolls back)."""
+    return _EVENTS.apply_in(session, envelope)
+
+
+def apply_events(
+    envelopes: Sequence[Any], *, sessions: sessionmaker[Session] | None = None
+) -> list[Outcome]:
+    """Apply several payment events in one transaction, each exactly as ``apply_event``
+    does; all or nothing (``extracted.chassis.subscriber.EventApplier.apply_many``)."""
+    return _EVENTS.apply_many(envelopes, sessions or default_sessions())
+
+
+__all__ = [
+    "AGGREGATE_TYPES",
+    "Outcome",
+    "SyncInputError",
+    "apply_event",
+    "apply_event_in",
+    "apply_events",
+]
