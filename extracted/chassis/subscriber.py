@@ -103,7 +103,9 @@ class EventApplier(Generic[S]):
         with sessions.begin() as session:
             return self.apply_in(session, envelope)
 
-    def apply_many(self, envelopes: Sequence[Any], sessions: sessionmaker[Session]) -> list[Outcome]:
+    def apply_many(
+        self, envelopes: Sequence[Any], sessions: sessionmaker[Session]
+    ) -> list[Outcome]:
         """Apply several outbox events in one transaction, each exactly as ``apply`` does; their
         outcomes in the order given. All or nothing: when any one raises, nothing is applied (the
         worker then applies them one by one and parks the poison ones, ``sync.event_batches``).

@@ -13,6 +13,7 @@ import redis
 from celery import Celery
 from kombu.exceptions import EncodeError
 
+from contracts.events import CAPABILITY_AGGREGATES, Capability
 from sync.backfill import throttle_countdown
 from sync.celery_app import (
     MAX_RETRY_COUNTDOWN_S,
@@ -21,6 +22,7 @@ from sync.celery_app import (
     make_celery,
     queue_name,
 )
+from sync.task_names import EVENT_BATCH_TASKS, EVENT_TASKS, RELAYED_AGGREGATES
 from tests.support.processes import REPO_ROOT
 from tests.support.random_refs import random_suffix
 from tests.support.waiting import wait_for
@@ -179,3 +181,26 @@ def test_no_delay_in_the_code_reaches_the_visibility_timeout() -> None:
             assert float(value) <= MAX_RETRY_COUNTDOWN_S, f"{where}: delay {value}"
     # The throttle's wait for a page a day long at one row a second still stays under the cap.
     assert throttle_countdown(86_400, 1.0, time.time()) == MAX_RETRY_COUNTDOWN_S
+
+
+def test_the_relay_sends_every_capability_to_a_batch_task_its_worker_registers(
+    redis_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in redis_env.items():
+        monkeypatch.setenv(key, value)
+    from sync import inventory_worker, orders_worker, payments_worker
+
+    workers: dict[Capability, Celery] = {
+        "inventory": inventory_worker.app,
+        "payments": payments_worker.app,
+        "orders": orders_worker.app,
+    }
+    assert set(EVENT_BATCH_TASKS) == set(CAPABILITY_AGGREGATES) == set(workers)
+    assert sorted(RELAYED_AGGREGATES) == sorted(
+        aggregate for aggregates in CAPABILITY_AGGREGATES.values() for aggregate in aggregates
+    )
+    for capability, app in workers.items():
+        assert EVENT_BATCH_TASKS[capability] == f"{capability}.apply_events"
+        assert {f"{capability}.apply_event", f"{capability}.apply_events"} <= set(app.tasks)
+    for aggregate, task in EVENT_TASKS.items():
+        assert task.endswith(".apply_event") and task.split(".")[0] in workers, aggregate

@@ -1,7 +1,8 @@
 """The payments and orders subscribers as real processes: a payment and an order written through
 the monolith's API reach the payments and orders services through the relay, Redis and each
 capability's own worker; a redelivered envelope changes nothing; a poison event is parked in the
-owner's database, listed and replayed after the fix by `strangler sync dead-letters -c`."""
+owner's database, listed and replayed after the fix by `strangler sync dead-letters -c`; a poison
+event in a batch message (what the relay sends) is parked and the rest of the batch applied."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ import psycopg
 import pytest
 from celery import Celery
 
-from sync.task_names import EVENT_TASKS
+from contracts.events import Capability
+from sync.task_names import EVENT_BATCH_TASKS, EVENT_TASKS
 from tests.support.orders_stack import ORDERS, checkout_body, order_path
 from tests.support.payments_api import PAYMENTS, idempotency_key, payment_body, payment_path
 from tests.support.processes import VENV_BIN
@@ -254,3 +256,40 @@ def test_a_poison_event_is_parked_listed_and_replayed_after_the_fix(
     # The other owners' dead letters are their own: inventory parked nothing.
     inventory = rig.strangler_sync("dead-letters", "list")
     assert inventory.returncode == 0 and "Dead letters: 0 (inventory)" in inventory.stdout
+
+
+@pytest.mark.parametrize("capability", ["payments", "orders"])
+def test_a_poison_event_in_a_batch_is_parked_and_the_rest_of_the_batch_applied(
+    owners_rig: SyncRig, owners_sender: Celery, capability: Capability
+) -> None:
+    rig = owners_rig
+    customer = Customer(rig)
+    sku = rig.create_product(on_hand=10, price="7.00")["sku"]
+    if capability == "payments":
+        writes = [
+            customer.post(PAYMENTS, payment_body(amount=a)) for a in ("10.00", "77.00", "12.00")
+        ]
+        paths, check = [payment_path(w["id"]) for w in writes], "amount <> 77"
+    else:
+        writes = [customer.post(ORDERS, checkout_body([(sku, n)])) for n in (1, 2, 3)]
+        paths, check = [order_path(w["id"]) for w in writes], "total <> 14"
+    ids = [w["id"] for w in writes]
+    events = [e for e in take_pending_envelopes(rig) if e["aggregate_id"] in ids]
+    assert [e["aggregate_id"] for e in events] == ids
+    stats = partial(rig.sync_stats, capability)
+
+    with rig.worker(f"worker-{capability}", concurrency=1) as worker:
+        with _service_refuses(rig, capability, check):
+            owners_sender.send_task(EVENT_BATCH_TASKS[capability], args=[events])
+            wait_for(lambda: stats()["dead_letters"] == 1, message="the poison parked")
+            wait_for(
+                lambda: stats()["events_processed"] == 2, message="the rest of the batch applied"
+            )
+        log = worker.log_path.read_text()
+
+    assert "applying them one by one" in log
+    assert f"poison event {events[1]['event_id']} parked as dead letter" in log
+    assert "Retry in" not in log
+    assert customer.synced(capability, paths[0]) and customer.synced(capability, paths[2])
+    assert customer.get(rig.service_url(capability), paths[1])[0] == 404
+    assert stats()["events_applied"] == 2

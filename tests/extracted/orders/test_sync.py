@@ -23,7 +23,7 @@ from extracted.orders import dead_letters, migrate
 from extracted.orders.config import OrdersSettings
 from extracted.orders.main import create_app
 from extracted.orders.models import Order, OrderLine, OutboxEvent, ProcessedEvent, Saga
-from extracted.orders.sync import SyncInputError, apply_event, apply_order_states
+from extracted.orders.sync import SyncInputError, apply_event, apply_events, apply_order_states
 from tests.extracted.asgi_client import BlockingASGIClient
 from tests.support.at_once import run_at_once
 from tests.support.random_refs import random_sku
@@ -153,6 +153,34 @@ def test_a_batch_keeps_its_newest_row(sessions: sessionmaker[Session]) -> None:
         assert apply_order_states(session, [first]) == 0
     shown = stored(sessions, first["id"])
     assert shown is not None and shown[3] == 2
+
+
+def test_a_batch_applies_in_one_transaction_each_event_as_alone(
+    sessions: sessionmaker[Session],
+) -> None:
+    placed = order_state()
+    cancelled = {**placed, "version": 2, "status": "cancelled", "cancel_reason": "by_customer"}
+    other = order_state()
+    seen = envelope({**other, "version": 2})
+    assert apply_event(seen, sessions=sessions) == "applied"
+
+    batch = [envelope(cancelled), envelope(placed), envelope(other), seen, envelope(order_state())]
+    # Applied in aggregate order (version 1 before 2), outcomes reported in the order given.
+    outcomes = apply_events(batch, sessions=sessions)
+    assert outcomes == ["applied", "applied", "stale", "duplicate", "applied"]
+    shown = stored(sessions, placed["id"])
+    assert shown is not None and shown[:4] == ("cancelled", "by_customer", "12.50", 2)
+    assert count(sessions, Order) == 3
+    assert count(sessions, ProcessedEvent) == 5
+
+
+def test_a_batch_with_a_poison_event_applies_nothing(sessions: sessionmaker[Session]) -> None:
+    good = envelope(order_state())
+    poison = envelope(order_state(status="lost"))
+    with pytest.raises(SyncInputError):
+        apply_events([good, poison], sessions=sessions)
+    assert count(sessions, Order) == 0
+    assert count(sessions, ProcessedEvent) == 0
 
 
 @pytest.mark.parametrize(

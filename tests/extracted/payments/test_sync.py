@@ -19,7 +19,7 @@ from contracts.events import PAYMENT_CAPTURED, EventEnvelope
 from extracted.chassis.db import make_engine, make_sessions
 from extracted.payments import dead_letters, migrate
 from extracted.payments.models import OutboxEvent, Payment, ProcessedEvent
-from extracted.payments.sync import SyncInputError, apply_event
+from extracted.payments.sync import SyncInputError, apply_event, apply_events
 from monolith.identity.models import User
 from tests.extracted.asgi_client import BlockingASGIClient
 from tests.extracted.payments.conftest import bearer
@@ -122,6 +122,37 @@ def test_an_event_that_breaks_the_contract_is_refused_and_nothing_applied(
     event = spoil(envelope(payment_state(customer)))
     with pytest.raises(SyncInputError):
         apply_event(event, sessions=sessions)
+    assert count(sessions, Payment) == 0
+    assert count(sessions, ProcessedEvent) == 0
+
+
+def test_a_batch_applies_in_one_transaction_each_event_as_alone(
+    sessions: sessionmaker[Session], customer: User
+) -> None:
+    first = payment_state(customer)
+    second = {**first, "version": 2, "status": "refunded", "refunded_amount": "50.00"}
+    other = payment_state(customer)
+    seen = envelope({**other, "version": 2})
+    assert apply_event(seen, sessions=sessions) == "applied"
+
+    batch = [envelope(second), envelope(first), envelope(other), seen]
+    batch.append(envelope(payment_state(customer)))
+    # Applied in aggregate order (version 1 before 2), outcomes reported in the order given.
+    outcomes = apply_events(batch, sessions=sessions)
+    assert outcomes == ["applied", "applied", "stale", "duplicate", "applied"]
+    row = stored(sessions, first["id"])
+    assert row is not None and (row.status, row.version) == ("refunded", 2)
+    assert count(sessions, Payment) == 3
+    assert count(sessions, ProcessedEvent) == 5
+
+
+def test_a_batch_with_a_poison_event_applies_nothing(
+    sessions: sessionmaker[Session], customer: User
+) -> None:
+    good = envelope(payment_state(customer))
+    poison = envelope(payment_state(customer, status="lost"))
+    with pytest.raises(SyncInputError):
+        apply_events([good, poison], sessions=sessions)
     assert count(sessions, Payment) == 0
     assert count(sessions, ProcessedEvent) == 0
 
