@@ -33,12 +33,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
 import redis
 
 from bench.monolith_prep import PG_SERVER, fresh_postgres, manage
+from bench.proc_cpu import cpu_seconds, process_tree
 from bench.processes import REPO_ROOT, free_port, running
 from bench.wrk import wait_http
 from strangler.stack import Ports, stack_processes
@@ -129,40 +131,128 @@ def _wait_relay(log: Path, timeout: float = 60) -> None:
     raise SystemExit(f"relay not ready: see {log}")
 
 
+def _backend_pids(urls: list[str]) -> list[int]:
+    """The PostgreSQL server processes serving the bench's databases (same host: /proc works)."""
+    names = [url.rsplit("/", 1)[-1] for url in urls]
+    with psycopg.connect(urls[0]) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = ANY(%s) AND pid <> pg_backend_pid()",
+            (names,),
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+class _CpuMeter:
+    """CPU seconds per process group between ``start`` and ``stop`` (``bench.proc_cpu``)."""
+
+    def __init__(self, groups: dict[str, Callable[[], list[int]]]) -> None:
+        self._groups = groups
+        self._pids: dict[str, list[int]] = {}
+        self._before: dict[str, float] = {}
+
+    def start(self) -> None:
+        self._pids = {name: pids() for name, pids in self._groups.items()}
+        self._before = {name: cpu_seconds(p) for name, p in self._pids.items()}
+        self._before["writer (this process)"] = time.process_time()
+
+    def stop(self) -> dict[str, float]:
+        # Processes that appeared since (a backend opened mid-run) count from zero.
+        pids = {name: sorted(set(p) | set(self._groups[name]())) for name, p in self._pids.items()}
+        used = {name: cpu_seconds(p) - self._before[name] for name, p in pids.items()}
+        used["writer (this process)"] = time.process_time() - self._before["writer (this process)"]
+        return used
+
+
+def _stages(monolith_url: str, inventory_url: str, since: datetime) -> dict[str, Any]:
+    """Split each event's lag at the relay's mark: occurred -> published (the commit, the relay's
+    wake-up and its batch) and published -> applied (broker, worker queue, apply). The relay
+    stamps ``published_at`` after the whole batch went out, so a worker may apply an event
+    before it (a negative second stage)."""
+    with psycopg.connect(monolith_url) as conn:
+        published = {
+            str(event_id): (occurred, marked)
+            for event_id, occurred, marked in conn.execute(
+                "SELECT event_id, occurred_at, published_at FROM outbox_outboxevent"
+                " WHERE occurred_at >= %s AND published_at IS NOT NULL",
+                (since,),
+            )
+        }
+    with psycopg.connect(inventory_url) as conn:
+        applied = {
+            str(event_id): at
+            for event_id, at in conn.execute(
+                "SELECT event_id, applied_at FROM processed_events WHERE occurred_at >= %s",
+                (since,),
+            )
+        }
+    first, second = [], []
+    for event_id, (occurred, marked) in published.items():
+        if event_id in applied:
+            first.append((marked - occurred).total_seconds())
+            second.append((applied[event_id] - marked).total_seconds())
+    batches = len({marked for _, marked in published.values()})
+    return {
+        "occurred_to_published": _percentiles(first),
+        "published_to_applied": _percentiles(second),
+        "relay_batches": batches,
+        "events_per_batch": round(len(published) / batches, 1) if batches else 0.0,
+    }
+
+
 def _figure(
     args: argparse.Namespace, env: dict[str, str], ports: Ports, logs: Path
-) -> tuple[dict[str, float], float]:
+) -> dict[str, Any]:
     monolith = f"http://127.0.0.1:{ports.monolith}"
     skus = [f"SKU-{i:05d}" for i in range(1, args.products + 1)]
+    inventory_url = env["INVENTORY_DATABASE_URL"]
     with (
         # The monolith without its per-write INFO lines (the relay logs at INFO: it says ready).
         running(
             _argv("monolith", ports),
             log=logs / "monolith.log",
             env={**env, "DJANGO_LOG_LEVEL": "WARNING"},
-        ),
-        running(_argv("worker-inventory", ports), log=logs / "worker.log", env=env),
-        running(_argv("relay", ports), log=logs / "relay.log", env=env),
+        ) as gunicorn,
+        running(_argv("worker-inventory", ports), log=logs / "worker.log", env=env) as worker,
+        running(_argv("relay", ports), log=logs / "relay.log", env=env) as relay,
     ):
         wait_http(f"{monolith}/health/ready")
         _wait_worker(logs / "worker.log")
         _wait_relay(logs / "relay.log")
-        window_start = datetime.now(UTC)
 
         local = threading.local()
+        write_s: list[float] = []
 
         def send(i: int) -> None:
             if not hasattr(local, "client"):
-                local.client = httpx.Client(base_url=monolith, timeout=30)
+                # gunicorn closes a keep-alive connection idle for 2 s; reusing one it is closing
+                # gets a reset (seen at 60 writes/s over 32 threads): drop them sooner.
+                local.client = httpx.Client(
+                    base_url=monolith, timeout=30, limits=httpx.Limits(keepalive_expiry=1.0)
+                )
             sku = skus[i % len(skus)]
             body = {"delta": 1 if i % 2 else -1, "reason": "bench"}
+            began = time.perf_counter()
             response = local.client.post(f"/api/inventory/products/{sku}/adjustments/", json=body)
+            write_s.append(time.perf_counter() - began)
             if response.status_code not in (200, 201):
                 raise SystemExit(f"write refused: {response.status_code} {response.text}")
 
+        # One warm-up write: gunicorn's workers and the database connections exist before the
+        # meter lists the processes.
+        send(0)
+        meter = _CpuMeter(
+            {
+                "monolith (gunicorn)": lambda: process_tree(gunicorn.pid),
+                "relay": lambda: process_tree(relay.pid),
+                "event worker": lambda: process_tree(worker.pid),
+                "postgresql backends": lambda: _backend_pids([env["DATABASE_URL"], inventory_url]),
+            }
+        )
+        write_s.clear()
+        window_start = datetime.now(UTC)
+        meter.start()
         achieved = _paced(args.rate, args.seconds, send, threads=32)
         expected = int(args.rate * args.seconds)
-        inventory_url = env["INVENTORY_DATABASE_URL"]
         deadline = time.monotonic() + 120
         lags: list[float] = []
         while time.monotonic() < deadline:
@@ -177,9 +267,16 @@ def _figure(
             if len(lags) >= expected:
                 break
             time.sleep(0.5)
+        cpu = meter.stop()
     if len(lags) < expected:
         raise SystemExit(f"only {len(lags)} of {expected} events applied within 120 s")
-    return _percentiles(lags), achieved
+    return {
+        "lag": _percentiles(lags),
+        "achieved": achieved,
+        "write": _percentiles(write_s),
+        "cpu_ms_per_write": {name: round(s * 1000 / expected, 2) for name, s in cpu.items()},
+        "stages": _stages(env["DATABASE_URL"], inventory_url, window_start),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -224,10 +321,16 @@ def main(argv: list[str] | None = None) -> None:
     subprocess.run(migrate, env=env, cwd=REPO_ROOT, check=True, capture_output=True)
 
     baseline = _baseline(args, env, logs)
-    figure, achieved = _figure(args, env, ports, logs)
+    result = _figure(args, env, ports, logs)
+    figure, achieved, stages = result["lag"], result["achieved"], result["stages"]
     ratio = figure["p99_ms"] / baseline["p99_ms"] if baseline["p99_ms"] else float("nan")
     total = int(args.rate * args.seconds)
-    print(f"writes: {total} through the monolith API at {achieved:.1f}/s (asked {args.rate:g}/s)")
+    load = os.getloadavg()
+    write = result["write"]
+    print(
+        f"writes: {total} through the monolith API at {achieved:.1f}/s (asked {args.rate:g}/s); "
+        f"each POST p50 {write['p50_ms']} ms, p99 {write['p99_ms']} ms"
+    )
     print(
         f"baseline (empty task, broker round trip): p50 {baseline['p50_ms']} ms, "
         f"p99 {baseline['p99_ms']} ms (n={baseline['n']})"
@@ -236,6 +339,18 @@ def main(argv: list[str] | None = None) -> None:
         f"commit-to-applied: p50 {figure['p50_ms']} ms, p99 {figure['p99_ms']} ms, "
         f"max {figure['max_ms']} ms (n={figure['n']}); p99 = {ratio:.1f}x the baseline's; "
         f"target p99 <= 250 ms: {'met' if figure['p99_ms'] <= 250 else 'NOT met'}"
+    )
+    for stage in ("occurred_to_published", "published_to_applied"):
+        cut = stages[stage]
+        print(
+            f"  {stage.replace('_', ' ')}: p50 {cut['p50_ms']} ms, p99 {cut['p99_ms']} ms, "
+            f"max {cut['max_ms']} ms"
+        )
+    print(f"  relay batches: {stages['relay_batches']} ({stages['events_per_batch']} events each)")
+    cpu = result["cpu_ms_per_write"]
+    print(
+        f"CPU ms per write: {', '.join(f'{name} {ms}' for name, ms in cpu.items())}; "
+        f"total {sum(cpu.values()):.2f} (load average {load[0]:.1f})"
     )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(
@@ -248,8 +363,11 @@ def main(argv: list[str] | None = None) -> None:
                 "baseline_empty_task": baseline,
                 "commit_to_applied": figure,
                 "p99_ratio_to_baseline": round(ratio, 2),
+                "write_request": write,
+                "stages": stages,
+                "cpu_ms_per_write": cpu,
                 "target_p99_ms": 250,
-                "load_average": os.getloadavg(),
+                "load_average": load,
                 "pg_server": PG_SERVER,
             },
             indent=2,

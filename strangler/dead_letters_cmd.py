@@ -1,7 +1,7 @@
 """`strangler sync dead-letters`: list the events a subscriber parked, and replay them after a
-fix. Thin over the subscriber's ``/internal/sync/dead-letters`` (``sync.dead_letter_client``):
-the inventory service's (forward sync, the default) or the monolith's (``--owner monolith``:
-reverse sync), which answer the same shapes."""
+fix. Thin over the owner's ``/internal/sync/dead-letters`` (``sync.dead_letter_client``):
+``--owner`` picks the subscriber: a service (forward sync; inventory by default,
+STRANGLER_<OWNER>_URL) or the monolith (reverse sync); all answer the same shapes."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from contracts.events import Capability
 from sync.dead_letter_client import DeadLetterRefused, fetch_dead_letters, replay_dead_letters
 from sync.settings import SyncSettings
 from sync.stats import StatsUnavailable
 
 app = typer.Typer(
-    help="List and replay the events a subscriber (the inventory service, or the monolith with "
-    "--owner monolith) parked as dead letters.",
+    help="List and replay the events a subscriber (inventory, payments, orders, or the monolith "
+    "under reverse sync) parked.",
     no_args_is_help=True,
 )
 out = Console(highlight=False, width=160)
@@ -26,20 +27,31 @@ out = Console(highlight=False, width=160)
 
 class Owner(StrEnum):
     inventory = "inventory"
+    payments = "payments"
+    orders = "orders"
     monolith = "monolith"
+
+    def url(self) -> str:
+        settings = SyncSettings()
+        services: dict[Owner, Capability] = {
+            Owner.inventory: "inventory",
+            Owner.payments: "payments",
+            Owner.orders: "orders",
+        }
+        if self is Owner.monolith:
+            return settings.monolith_url
+        return settings.service_url(services[self])
 
 
 OwnerOption = Annotated[
     Owner,
     typer.Option(
-        "--owner", help="Whose dead letters: the inventory service's or the monolith's (reverse)."
+        "--owner",
+        "--capability",
+        "-c",
+        help="Whose dead letters: a service's (forward sync) or the monolith's (reverse sync).",
     ),
 ]
-
-
-def _owner_url(owner: Owner) -> str:
-    settings = SyncSettings()
-    return settings.monolith_url if owner is Owner.monolith else settings.inventory_url
 
 
 def _fail(message: str) -> NoReturn:
@@ -50,14 +62,14 @@ def _fail(message: str) -> NoReturn:
 @app.command("list")
 def list_letters(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Show at most this many.")] = 100,
-    owner: OwnerOption = Owner.inventory,
+    capability: OwnerOption = Owner.inventory,
 ) -> None:
     """The parked events, oldest first, with their error."""
     try:
-        page = fetch_dead_letters(_owner_url(owner), limit=limit)
+        page = fetch_dead_letters(capability.url(), limit=limit)
     except (StatsUnavailable, DeadLetterRefused) as exc:
         _fail(str(exc))
-    table = Table(title=f"Dead letters: {page.count}")
+    table = Table(title=f"Dead letters: {page.count} ({capability.value})")
     for column in ("id", "event id", "attempts", "parked at", "error"):
         table.add_column(column, overflow="fold")
     for letter in page.dead_letters:
@@ -75,13 +87,13 @@ def list_letters(
 def replay(
     ids: Annotated[list[int] | None, typer.Argument(help="Dead letter ids to replay.")] = None,
     replay_all: Annotated[bool, typer.Option("--all", help="Replay every dead letter.")] = False,
-    owner: OwnerOption = Owner.inventory,
+    capability: OwnerOption = Owner.inventory,
 ) -> None:
     """Apply parked events again (dedup and compare-and-set still hold); exit 1 if any failed."""
     if bool(ids) == replay_all:
         _fail("give dead letter ids or --all (not both)")
     try:
-        results = replay_dead_letters(_owner_url(owner), ids=None if replay_all else ids)
+        results = replay_dead_letters(capability.url(), ids=None if replay_all else ids)
     except (StatsUnavailable, DeadLetterRefused) as exc:
         _fail(str(exc))
     failed = 0

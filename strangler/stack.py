@@ -152,12 +152,35 @@ def stack_processes(ports: Ports) -> list[ProcessSpec]:
                 "INFO",
             ),
         ),
+        *(_subscriber_worker(side) for side in ("payments", "orders")),
         # The outbox relay: wakes on the outbox's NOTIFY (PostgreSQL) or polls (SQLite).
         ProcessSpec("relay", (sys.executable, "-m", "sync.relay")),
         # The reverse relay: the inventory service's own outbox to the monolith (reverse sync);
         # it sends only what the service wrote while it is the source (docs/reverse-sync.md).
         ProcessSpec("relay-inventory", (sys.executable, "-m", "sync.service_relay", "inventory")),
     ]
+
+
+def _subscriber_worker(side: str) -> ProcessSpec:
+    """``worker-<side>``: the event subscriber writing that service's database
+    (``sync/<side>_worker.py``)."""
+    return ProcessSpec(
+        f"worker-{side}",
+        (
+            _bin("celery"),
+            "-A",
+            f"sync.{side}_worker",
+            "worker",
+            "-n",
+            f"{side}@%h",
+            "--pool",
+            "threads",
+            "--concurrency",
+            "2",
+            "--loglevel",
+            "INFO",
+        ),
+    )
 
 
 def stack_environment(ports: Ports, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -171,6 +194,7 @@ def stack_environment(ports: Ports, base: dict[str, str] | None = None) -> dict[
             "PROXY_ADMIN_LISTEN": f"127.0.0.1:{ports.admin}",
             "STRANGLER_MONOLITH_URL": f"http://127.0.0.1:{ports.monolith}",
             "STRANGLER_INVENTORY_URL": f"http://127.0.0.1:{ports.inventory}",
+            "STRANGLER_PAYMENTS_URL": f"http://127.0.0.1:{ports.payments}",
             "STRANGLER_ORDERS_URL": f"http://127.0.0.1:{ports.orders}",
             "STRANGLER_PROXY_ADMIN_URL": f"http://127.0.0.1:{ports.admin}",
             "PYTHONUNBUFFERED": "1",

@@ -1,7 +1,8 @@
 """`strangler sync`: start or resume backfills, kick the outbox relay, show backlog and lag.
 
-Thin over ``sync/``: where things stand comes from the two internal stats endpoints
-(``STRANGLER_MONOLITH_URL``, ``STRANGLER_INVENTORY_URL``); work is started by sending tasks by
+Thin over ``sync/``: where things stand comes from the internal stats endpoints of the monolith
+and of each capability's owner (``STRANGLER_MONOLITH_URL``, ``STRANGLER_INVENTORY_URL``,
+``STRANGLER_PAYMENTS_URL``, ``STRANGLER_ORDERS_URL``); work is started by sending tasks by
 name to the broker the workers use (``CELERY_BROKER_URL``, else the embedded filesystem broker
 under ``$STRANGLER_VAR_DIR``).
 """
@@ -32,6 +33,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from contracts.events import Capability
 from strangler import dead_letters_cmd
 from strangler.reconcile_cmd import reconcile_command
 from sync.backfill import (
@@ -272,17 +274,15 @@ def _age(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds:.3f} s"
 
 
-def _picture_json(picture: SyncPicture) -> str:
-    return json.dumps(
-        {
-            "outbox": picture.outbox.model_dump(mode="json"),
-            "sync": picture.sync.model_dump(mode="json"),
-            "backlog": picture.backlog,
-            "in_flight": picture.in_flight,
-            "caught_up": picture.caught_up,
-        },
-        indent=2,
-    )
+class CapabilityChoice(StrEnum):
+    inventory = "inventory"
+    payments = "payments"
+    orders = "orders"
+    all = "all"
+
+    def capabilities(self) -> list[Capability]:
+        every: list[Capability] = ["inventory", "payments", "orders"]
+        return every if self is CapabilityChoice.all else [c for c in every if c == self.value]
 
 
 def _direction_table(pictures: list[DirectionPicture]) -> Table:
@@ -303,26 +303,18 @@ def _direction_table(pictures: list[DirectionPicture]) -> Table:
     return table
 
 
-@app.command()
-def status(
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
-) -> None:
-    """Backlog, oldest pending age, events applied/skipped, lag, dead letters, last
-    reconciliation per capability, backfill checkpoints."""
-    settings = _settings()
-    try:
-        picture = sync_picture(settings.monolith_url, settings.inventory_url)
-        direction = direction_picture(
-            Owners("inventory", settings.monolith_url, settings.inventory_url)
-        )
-    except (StatsUnavailable, SwitchError) as exc:
-        _fail(str(exc))
-    if as_json:
-        data = json.loads(_picture_json(picture))
-        data["directions"] = [direction.as_json()]
-        typer.echo(json.dumps(data, indent=2))
-        return
-    flow = Table(title="Outbox -> inventory service", show_header=False)
+def _picture_dict(picture: SyncPicture) -> dict[str, object]:
+    return {
+        "outbox": picture.outbox.model_dump(mode="json"),
+        "sync": picture.sync.model_dump(mode="json"),
+        "backlog": picture.backlog,
+        "in_flight": picture.in_flight,
+        "caught_up": picture.caught_up,
+    }
+
+
+def _flow_table(capability: Capability, picture: SyncPicture) -> Table:
+    flow = Table(title=f"Outbox -> {capability} service", show_header=False)
     flow.add_column("what")
     flow.add_column("value", justify="right")
     flow.add_row("pending in the outbox (backlog)", str(picture.backlog))
@@ -334,26 +326,67 @@ def status(
     flow.add_row("  skipped (stale: the row was as new)", str(picture.sync.events_skipped))
     flow.add_row("last commit-to-applied lag", _age(picture.last_lag_s))
     flow.add_row("dead letters (strangler sync dead-letters list)", str(picture.sync.dead_letters))
-    out.print(flow)
+    return flow
+
+
+@app.command()
+def status(
+    capability: Annotated[
+        CapabilityChoice,
+        typer.Option("--capability", "-c", help="Which capability's sync to show."),
+    ] = CapabilityChoice.all,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (one object per capability) instead.")
+    ] = False,
+) -> None:
+    """Backlog, oldest pending age, events applied/skipped, lag, dead letters, last
+    reconciliation per capability, backfill checkpoints. Each owner is read over HTTP
+    (STRANGLER_INVENTORY_URL, STRANGLER_PAYMENTS_URL, STRANGLER_ORDERS_URL)."""
+    settings = _settings()
+    pictures: dict[Capability, SyncPicture] = {}
+    # Reverse sync exists for inventory so far (docs/reverse-sync.md).
+    directions: dict[Capability, DirectionPicture] = {}
+    try:
+        for name in capability.capabilities():
+            pictures[name] = sync_picture(
+                settings.monolith_url, settings.service_url(name), capability=name
+            )
+            if name == "inventory":
+                directions[name] = direction_picture(
+                    Owners(name, settings.monolith_url, settings.service_url(name))
+                )
+    except (StatsUnavailable, SwitchError) as exc:
+        _fail(str(exc))
+    if as_json:
+        data = {k: _picture_dict(p) for k, p in pictures.items()}
+        for name, direction in directions.items():
+            data[name]["direction"] = direction.as_json()
+        typer.echo(json.dumps(data, indent=2))
+        return
+    for name, picture in pictures.items():
+        out.print(_flow_table(name, picture))
     per = Table(title="Per capability")
     for column in ("capability", "backlog", "oldest pending", "lag", "dead letters"):
         per.add_column(column)
     per.add_column("last reconciliation")
-    reconciled = picture.sync.last_reconciliation
-    per.add_row(
-        "inventory",
-        str(picture.backlog),
-        _age(picture.oldest_pending_age_s),
-        _age(picture.last_lag_s),
-        str(picture.sync.dead_letters),
-        "never" if reconciled is None else reconciled.isoformat(),
-    )
+    for name, picture in pictures.items():
+        reconciled = picture.sync.last_reconciliation
+        per.add_row(
+            name,
+            str(picture.backlog),
+            _age(picture.oldest_pending_age_s),
+            _age(picture.last_lag_s),
+            str(picture.sync.dead_letters),
+            "never" if reconciled is None else reconciled.isoformat(),
+        )
     out.print(per)
-    out.print(_direction_table([direction]))
+    if directions:
+        out.print(_direction_table(list(directions.values())))
     jobs = Table(title="Backfills")
     for column in ("job", "last key", "rows", "done", "updated at"):
         jobs.add_column(column)
-    for state in picture.sync.backfills:
+    states = [state for picture in pictures.values() for state in picture.sync.backfills]
+    for state in states:
         jobs.add_row(
             state.job,
             f"{state.ranges} ranges"
@@ -363,6 +396,6 @@ def status(
             "yes" if state.done else "no",
             state.updated_at.isoformat(),
         )
-    if not picture.sync.backfills:
+    if not states:
         jobs.add_row("-", "-", "0", "-", "never ran")
     out.print(jobs)

@@ -1,10 +1,11 @@
 """The one place Celery is configured, for both worker apps, the relay and the CLI.
 
-Two sides, two queues: ``<STRANGLER_QUEUE_PREFIX>monolith`` (read the monolith's database) and
-``<prefix>inventory`` (write the inventory service's database). A worker app built for one side
-consumes only that side's queue, so `celery -A sync.inventory_worker worker` never runs monolith
-code. Tasks are routed by name (``monolith.*`` / ``inventory.*``) and sent by name, so neither side
-imports the other.
+One queue per side: ``<STRANGLER_QUEUE_PREFIX>monolith`` (read the monolith's database) and one
+per subscriber, ``<prefix>inventory``, ``<prefix>payments``, ``<prefix>orders`` (each writes its
+service's database). A worker app built for one side consumes only that side's queue, so
+`celery -A sync.payments_worker worker` never runs monolith or inventory code. Tasks are routed by
+name (``monolith.*``, ``inventory.*``, ``payments.*``, ``orders.*``) and sent by name, so no side
+imports another.
 
 Broker: ``CELERY_BROKER_URL`` (Redis in real mode); without it, the embedded kombu
 ``filesystem://`` transport under ``$STRANGLER_VAR_DIR/broker`` (no server to install).
@@ -19,8 +20,8 @@ from kombu import Exchange, Queue
 
 from sync.settings import SyncSettings
 
-Side = Literal["monolith", "inventory"]
-SIDES: Final[tuple[Side, ...]] = ("monolith", "inventory")
+Side = Literal["monolith", "inventory", "payments", "orders"]
+SIDES: Final[tuple[Side, ...]] = ("monolith", "inventory", "payments", "orders")
 
 #: The longest countdown any task of ours waits before a retry (exponential backoff is capped
 #: here). Every ETA message is held unacknowledged by the worker until it runs, so the Redis
@@ -48,7 +49,7 @@ FILESYSTEM_POLL_S: Final = 0.1
 #: Transient errors (a database restarting, a lock timeout) are retried with exponential backoff
 #: capped at MAX_RETRY_COUNTDOWN_S; after this many attempts (about 50 minutes) the task
 #: fails and Celery logs it. Errors that are not transient never retry: the event worker parks
-#: them as dead letters (sync.inventory_worker).
+#: them as dead letters (sync.event_task).
 TRANSIENT_MAX_RETRIES: Final = 100
 
 
@@ -137,9 +138,9 @@ def _broker_config(settings: SyncSettings) -> dict[str, Any]:
 def make_celery(name: str) -> Celery:
     """A Celery app configured from the environment.
 
-    ``name`` ``"monolith"`` or ``"inventory"``: the app consumes that side's queue (the worker
-    apps). Any other name (the CLI, tests): a sender that declares both queues and consumes none
-    unless told with ``-Q``.
+    ``name`` one of ``SIDES``: the app consumes that side's queue (the worker apps). Any other name
+    (the relay, the CLI, tests): a sender that declares every queue and consumes none unless told
+    with ``-Q``.
     """
     settings = SyncSettings()
     settings.var.mkdir(parents=True, exist_ok=True)
@@ -179,10 +180,7 @@ def make_celery(name: str) -> Celery:
         task_queues=consumed,
         task_default_queue=consumed[0].name,
         task_create_missing_queues=False,
-        task_routes={
-            "monolith.*": {"queue": queues["monolith"]},
-            "inventory.*": {"queue": queues["inventory"]},
-        },
+        task_routes={f"{side}.*": {"queue": queues[side]} for side in SIDES},
         # Control and event exchanges per prefix, so deployments (and tests) sharing one Redis
         # never hear each other's broadcasts.
         control_exchange=f"{prefix}celery",

@@ -16,12 +16,14 @@ from extracted.inventory import sync as owner
 from extracted.inventory.sync import BatchResult, SyncInputError
 from sync.backfill import stagger, throttle_countdown
 from sync.celery_app import make_celery, transient_retry
+from sync.event_task import register_event_tasks
 from sync.page_store import TRANSIENT_STORE_ERRORS, store_for
 from sync.settings import SyncSettings
 from sync.task_names import (
     APPLY_BACKFILL_BATCH,
     APPLY_BACKFILL_COPY,
     APPLY_EVENT,
+    APPLY_EVENTS,
     BACKFILL_PAGE,
     OPEN_BACKFILL_RANGES,
 )
@@ -31,26 +33,17 @@ logger = logging.getLogger(__name__)
 app = make_celery("inventory")
 
 
-@app.task(name=APPLY_EVENT, **transient_retry(*TRANSIENT_DB_ERRORS))
-def apply_event(envelope: Any) -> str:
-    """Apply one outbox event (dedup by event id, compare-and-set on version).
-
-    A transient database error propagates and is retried (``transient_retry``). Any other
-    failure (the envelope does not fit the contract, applying it breaks a constraint) cannot be
-    fixed by retrying: the event is parked as a dead letter with the error, and the queue moves
-    on (`strangler sync dead-letters` lists and replays them).
-    """
-    try:
-        outcome: str = owner.apply_event(envelope)
-    except TRANSIENT_DB_ERRORS:
-        raise
-    except Exception as err:
-        event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
-        letter = dead_letters.park_event(envelope, err)
-        logger.error("poison event %s parked as dead letter %d: %s", event_id, letter, err)
-        return "dead-lettered"
-    logger.debug("event %s: %s", envelope.get("event_id"), outcome)
-    return outcome
+#: Apply outbox events of a product or a reservation, one or several per message
+#: (``sync.event_task``).
+tasks = register_event_tasks(
+    app,
+    event_task=APPLY_EVENT,
+    batch_task=APPLY_EVENTS,
+    apply=owner.apply_event,
+    apply_many=owner.apply_events,
+    park=dead_letters.park_event,
+    logger=logger,
+)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from contracts.events import Capability
 from sync.stats import OutboxStats, SyncStats, fetch_outbox_stats, fetch_sync_stats
 
 
@@ -50,10 +51,15 @@ class SyncPicture:
 
 
 def sync_picture(
-    monolith_url: str, inventory_url: str, *, client: httpx.Client | None = None
+    monolith_url: str,
+    service_url: str,
+    *,
+    capability: Capability = "inventory",
+    client: httpx.Client | None = None,
 ) -> SyncPicture:
-    """Read both endpoints; raises ``sync.stats.StatsUnavailable`` when one cannot be read."""
+    """Read both endpoints of ``capability`` (the monolith's backlog of its events, its owner's
+    subscriber); raises ``sync.stats.StatsUnavailable`` when one cannot be read."""
     return SyncPicture(
-        outbox=fetch_outbox_stats(monolith_url, client=client),
-        sync=fetch_sync_stats(inventory_url, client=client),
+        outbox=fetch_outbox_stats(monolith_url, capability=capability, client=client),
+        sync=fetch_sync_stats(service_url, capability=capability, client=client),
     )

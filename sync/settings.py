@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contracts.events import Capability
+
 
 class SyncSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
@@ -37,6 +39,22 @@ class SyncSettings(BaseSettings):
     inventory_url: str = Field(
         default="http://127.0.0.1:8101", validation_alias=AliasChoices("STRANGLER_INVENTORY_URL")
     )
+
+    payments_url: str = Field(
+        default="http://127.0.0.1:8102", validation_alias=AliasChoices("STRANGLER_PAYMENTS_URL")
+    )
+    orders_url: str = Field(
+        default="http://127.0.0.1:8103", validation_alias=AliasChoices("STRANGLER_ORDERS_URL")
+    )
+
+    def service_url(self, capability: Capability) -> str:
+        """The base URL of the service that owns ``capability`` (its subscriber's endpoints)."""
+        urls: dict[Capability, str] = {
+            "inventory": self.inventory_url,
+            "payments": self.payments_url,
+            "orders": self.orders_url,
+        }
+        return urls[capability]
 
     @property
     def var(self) -> Path:

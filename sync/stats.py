@@ -100,15 +100,20 @@ def fetch_outbox_stats(
         raise StatsUnavailable(f"the monolith at {url} answered an unexpected shape") from None
 
 
-def fetch_sync_stats(inventory_url: str, *, client: httpx.Client | None = None) -> SyncStats:
-    url = f"{inventory_url.rstrip('/')}/internal/sync/stats"
-    data = _get_json("the inventory service", url, client)
+def fetch_sync_stats(
+    service_url: str,
+    *,
+    capability: Capability = "inventory",
+    client: httpx.Client | None = None,
+) -> SyncStats:
+    """The subscriber's side of ``capability``, from the service at ``service_url``."""
+    url = f"{service_url.rstrip('/')}/internal/sync/stats"
+    what = f"the {capability} service"
+    data = _get_json(what, url, client)
     try:
         return SyncStats.model_validate(data)
     except ValidationError:
-        raise StatsUnavailable(
-            f"the inventory service at {url} answered an unexpected shape"
-        ) from None
+        raise StatsUnavailable(f"{what} at {url} answered an unexpected shape") from None
 
 
 def fetch_product_count(monolith_url: str, *, client: httpx.Client | None = None) -> int:

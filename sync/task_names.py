@@ -7,13 +7,21 @@ from __future__ import annotations
 
 from typing import Final
 
-from contracts.events import CAPABILITY_AGGREGATES
+from contracts.events import CAPABILITY_AGGREGATES, AggregateType, Capability
 
 RELAY_OUTBOX: Final = "monolith.relay_outbox"
 BACKFILL_PAGE: Final = "monolith.backfill_page"
 #: Split a backfill job into key ranges (the monolith picks the ends from its keys).
 BACKFILL_SPLIT: Final = "monolith.backfill_split"
+#: Each capability's event tasks, consumed by that capability's worker (its own queue,
+#: ``sync.event_task``): one event per message (sent by hand, and messages queued before batches)
+#: and several per message (what the relay sends; ``sync.event_batches``).
 APPLY_EVENT: Final = "inventory.apply_event"
+APPLY_EVENTS: Final = "inventory.apply_events"
+PAYMENTS_APPLY_EVENT: Final = "payments.apply_event"
+PAYMENTS_APPLY_EVENTS: Final = "payments.apply_events"
+ORDERS_APPLY_EVENT: Final = "orders.apply_event"
+ORDERS_APPLY_EVENTS: Final = "orders.apply_events"
 APPLY_BACKFILL_BATCH: Final = "inventory.apply_backfill_batch"
 #: A products page as COPY text (contracts.copy_text), the backfill's bulk path.
 APPLY_BACKFILL_COPY: Final = "inventory.apply_backfill_copy"
@@ -23,6 +31,30 @@ MONOLITH_APPLY_EVENT: Final = "monolith.apply_event"
 OPEN_BACKFILL_RANGES: Final = "inventory.open_backfill_ranges"
 
 
-#: The aggregates whose events have a subscriber (``APPLY_EVENT``); the relay leaves the others
-#: pending until a subscriber for their capability exists.
-RELAYED_AGGREGATES: Final = CAPABILITY_AGGREGATES["inventory"]
+#: Per capability with a subscriber: the batch task the relay sends its events to. A capability
+#: missing here has no subscriber: the relay leaves its events pending (not dropped), so a
+#: subscriber added later still gets them.
+EVENT_BATCH_TASKS: Final[dict[Capability, str]] = {
+    "inventory": APPLY_EVENTS,
+    "payments": PAYMENTS_APPLY_EVENTS,
+    "orders": ORDERS_APPLY_EVENTS,
+}
+
+#: Per capability with a subscriber: its single-event task.
+_EVENT_TASK_OF: Final[dict[Capability, str]] = {
+    "inventory": APPLY_EVENT,
+    "payments": PAYMENTS_APPLY_EVENT,
+    "orders": ORDERS_APPLY_EVENT,
+}
+
+#: Where one event of an aggregate is sent by hand: the single-event task of its owner.
+EVENT_TASKS: Final[dict[AggregateType, str]] = {
+    aggregate: task
+    for capability, task in _EVENT_TASK_OF.items()
+    for aggregate in CAPABILITY_AGGREGATES[capability]
+}
+
+#: The aggregates whose events have a subscriber (one of EVENT_BATCH_TASKS): every capability's.
+RELAYED_AGGREGATES: Final = tuple(
+    aggregate for capability in EVENT_BATCH_TASKS for aggregate in CAPABILITY_AGGREGATES[capability]
+)

@@ -27,6 +27,7 @@ from extracted.chassis.db_types import ExactDecimal, UTCDateTime
 from extracted.chassis.dead_letters import DeadLetterColumns
 from extracted.chassis.direction import DirectionColumns
 from extracted.chassis.outbox_relay import RelayedOutbox
+from extracted.chassis.subscriber import ProcessedEventColumns, processed_events_indexes
 
 SKU_LENGTH = 64
 #: Largest stock figure a row holds (PostgreSQL ``integer``, as in the monolith).
@@ -96,22 +97,11 @@ class ReservationLine(Base):
     quantity: Mapped[int] = mapped_column(Integer)
 
 
-class ProcessedEvent(Base):
+class ProcessedEvent(ProcessedEventColumns, Base):
     """Every event id sync delivered once (dedup), with what it did and its lag."""
 
     __tablename__ = "processed_events"
-    __table_args__ = (Index("processed_events_applied_at", "applied_at"),)
-
-    event_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    aggregate_type: Mapped[str] = mapped_column(String(32))
-    aggregate_id: Mapped[str] = mapped_column(String(200))
-    version: Mapped[int] = mapped_column(Integer)
-    #: "applied" or "stale" (a stale event is processed but changes nothing).
-    outcome: Mapped[str] = mapped_column(String(16))
-    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    applied_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    #: Commit at the origin to applied here, in seconds.
-    lag_s: Mapped[float]
+    __table_args__ = processed_events_indexes()
 
 
 class BackfillCheckpoint(Base):

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from extracted.chassis.dead_letters import dead_letter_count
+from extracted.chassis.subscriber import event_stats
 from extracted.chassis.timefmt import format_timestamp
 from extracted.inventory import reconcile
 from extracted.inventory.models import (
@@ -84,21 +84,9 @@ def _backfills(checkpoints: list[BackfillCheckpoint]) -> list[dict[str, Any]]:
 
 def sync_stats(session: Session) -> dict[str, Any]:
     """The shape of ``GET /internal/sync/stats`` (docs/inventory-api.md)."""
-    by_outcome = dict(
-        session.execute(
-            select(ProcessedEvent.outcome, func.count()).group_by(ProcessedEvent.outcome)
-        ).all()
-    )
-    last_lag = session.scalar(
-        select(ProcessedEvent.lag_s).order_by(ProcessedEvent.applied_at.desc()).limit(1)
-    )
     checkpoints = list(session.scalars(select(BackfillCheckpoint).order_by(BackfillCheckpoint.job)))
     return {
-        "events_processed": sum(by_outcome.values()),
-        "events_applied": by_outcome.get("applied", 0),
-        "events_skipped": by_outcome.get("stale", 0),
-        "last_lag_s": last_lag,
-        "dead_letters": dead_letter_count(session, DeadLetter),
+        **event_stats(session, ProcessedEvent, DeadLetter),
         "backfills": _backfills(checkpoints),
         # Written by `strangler sync reconcile` (extracted.inventory.reconcile); None: never ran.
         "last_reconciliation": reconcile.last_run(session),

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from types import SimpleNamespace
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Table, delete, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from contracts.events import EventEnvelope, ProductState, ReservationState
+from contracts.events import ProductState, ReservationState
+from extracted.chassis.subscriber import EventApplier, Outcome, SyncInputError
+from extracted.chassis.subscriber import dialect_insert as _insert
 from extracted.chassis.timefmt import as_utc, utcnow
 from extracted.inventory.database import default_sessions
 from extracted.inventory.models import (
@@ -36,7 +36,6 @@ from extracted.inventory.models import (
     ReservationLine,
 )
 
-Outcome = Literal["applied", "duplicate", "stale"]
 AGGREGATE_TYPES = ("product", "reservation")
 
 _products: Table = Product.__table__  # type: ignore[assignment]
@@ -44,10 +43,6 @@ _reservations: Table = Reservation.__table__  # type: ignore[assignment]
 _lines: Table = ReservationLine.__table__  # type: ignore[assignment]
 _processed: Table = ProcessedEvent.__table__  # type: ignore[assignment]
 _checkpoints: Table = BackfillCheckpoint.__table__  # type: ignore[assignment]
-
-
-class SyncInputError(ValueError):
-    """The envelope or batch is not what the contract says; nothing was applied."""
 
 
 @dataclass(frozen=True)
@@ -60,16 +55,6 @@ class Checkpoint:
     #: A range of a split job: the job's name, and where the range ends (None: the last range).
     parent: str | None = None
     end_key: str | None = None
-
-
-def _insert(session: Session, table: Table) -> Any:
-    """The dialect's INSERT with ``on_conflict_*`` (PostgreSQL and SQLite share the API)."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    if dialect == "sqlite":
-        return sqlite.insert(table)
-    raise NotImplementedError(f"no upsert for dialect {dialect!r}")
 
 
 def _product_row(state: ProductState) -> dict[str, Any]:
@@ -150,70 +135,43 @@ def _newest_per_key(states: Sequence[Any], key: str) -> list[Any]:
     return list(newest.values())
 
 
-def _parse_states(aggregate_type: str, rows: list[dict[str, Any]]) -> list[Any]:
-    model: Any
+def _write_state(session: Session, aggregate_type: str, state: Any) -> bool:
     if aggregate_type == "product":
-        model = ProductState
-    elif aggregate_type == "reservation":
-        model = ReservationState
-    else:
-        raise SyncInputError(
-            f"unknown aggregate_type {aggregate_type!r} (expected one of {AGGREGATE_TYPES})"
-        )
-    try:
-        return TypeAdapter(list[model]).validate_python(rows)
-    except ValidationError as exc:
-        raise SyncInputError(f"invalid {aggregate_type} rows: {exc}") from None
+        return _write_products(session, [state]) > 0
+    return _write_reservations(session, [state]) > 0
+
+
+_EVENTS: EventApplier[Any] = EventApplier(
+    processed=_processed,
+    states={"product": ProductState, "reservation": ReservationState},
+    write=_write_state,
+)
+
+
+def _parse_states(aggregate_type: str, rows: list[dict[str, Any]]) -> list[Any]:
+    return _EVENTS.parse(aggregate_type, rows)
 
 
 def apply_event(
     envelope: dict[str, Any], *, sessions: sessionmaker[Session] | None = None
 ) -> Outcome:
-    """Apply one outbox event in one transaction: ``duplicate`` when its id was seen,
-    ``stale`` when the stored row is as new or newer (still recorded as processed),
-    else ``applied``."""
-    try:
-        event = EventEnvelope.model_validate(envelope)
-    except ValidationError as exc:
-        raise SyncInputError(f"invalid envelope: {exc}") from None
-    states = _parse_states(event.aggregate_type, [event.payload])
-    if states[0].version != event.version:
-        raise SyncInputError(
-            f"envelope version {event.version} differs from payload version {states[0].version}"
-        )
-    sessions = sessions or default_sessions()
-    with sessions.begin() as session:
-        now = utcnow()
-        occurred_at = as_utc(event.occurred_at)
-        claim = (
-            _insert(session, _processed)
-            .values(
-                event_id=event.event_id,
-                aggregate_type=event.aggregate_type,
-                aggregate_id=event.aggregate_id,
-                version=event.version,
-                outcome="stale",
-                occurred_at=occurred_at,
-                applied_at=now,
-                lag_s=(now - occurred_at).total_seconds(),
-            )
-            .on_conflict_do_nothing(index_elements=["event_id"])
-            .returning(_processed.c.event_id)
-        )
-        if session.scalar(claim) is None:
-            return "duplicate"
-        if event.aggregate_type == "product":
-            written = _write_products(session, states)
-        else:
-            written = _write_reservations(session, states)
-        if not written:
-            return "stale"
-        session.execute(
-            _processed.update()
-            .where(_processed.c.event_id == event.event_id)
-            .values(outcome="applied")
-        )
-        return "applied"
+    """Apply one outbox event in one transaction (``extracted.chassis.subscriber``):
+    ``duplicate`` when its id was seen, ``stale`` when the stored row is as new or newer (still
+    recorded as processed), else ``applied``."""
+    return _EVENTS.apply(envelope, sessions or default_sessions())
+
+
+def apply_event_in(session: Session, envelope: Any) -> Outcome:
+    """``apply_event`` inside the caller's transaction (which commits or rolls back)."""
+    return _EVENTS.apply_in(session, envelope)
+
+
+def apply_events(
+    envelopes: Sequence[Any], *, sessions: sessionmaker[Session] | None = None
+) -> list[Outcome]:
+    """Apply several inventory events in one transaction, each exactly as ``apply_event``
+    does; all or nothing (``extracted.chassis.subscriber.EventApplier.apply_many``)."""
+    return _EVENTS.apply_many(envelopes, sessions or default_sessions())
 
 
 @dataclass(frozen=True)
@@ -453,6 +411,8 @@ __all__ = [
     "apply_backfill_batch",
     "apply_checkpointed",
     "apply_event",
+    "apply_event_in",
+    "apply_events",
     "backfill_checkpoint",
     "open_backfill_ranges",
     "range_job",

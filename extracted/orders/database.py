@@ -7,8 +7,14 @@ from functools import cache
 from sqlalchemy.orm import Session, sessionmaker
 
 from extracted.chassis.db import make_engine, make_sessions
+from extracted.orders.config import OrdersSettings
 
 
 @cache
 def sessions_for(url: str) -> sessionmaker[Session]:
     return make_sessions(make_engine(url))
+
+
+def default_sessions() -> sessionmaker[Session]:
+    """The session factory for ``ORDERS_DATABASE_URL`` (or the embedded SQLite file)."""
+    return sessions_for(OrdersSettings().database_url)

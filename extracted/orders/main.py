@@ -18,8 +18,9 @@ from starlette.concurrency import run_in_threadpool
 from extracted.chassis.app import service_app
 from extracted.chassis.health import health_router
 from extracted.chassis.identity import IdentitySettings
-from extracted.orders import migrate
-from extracted.orders.api import internal, orders
+from extracted.chassis.sync_metrics import SyncCollector
+from extracted.orders import dead_letters, migrate
+from extracted.orders.api import internal, orders, sync_stats
 from extracted.orders.clients.breaker import CircuitBreaker
 from extracted.orders.clients.inventory import InventoryClient
 from extracted.orders.clients.payments import PaymentsClient
@@ -29,6 +30,7 @@ from extracted.orders.config import OrdersSettings
 from extracted.orders.crash import CrashPoints
 from extracted.orders.database import sessions_for
 from extracted.orders.metrics import OrdersMetrics
+from extracted.orders.models import DeadLetter, ProcessedEvent
 from extracted.orders.recovery import RecoveryLoop
 from extracted.orders.saga import SagaRunner
 
@@ -64,6 +66,15 @@ def create_app(
         token_url=settings.token_url,
     )
     metrics = OrdersMetrics()
+    # The sync subscriber's lag and dead letters, on the same /metrics.
+    metrics.registry.register(
+        SyncCollector(
+            capability="orders",
+            sessions=lambda: app.state.sessions,
+            lag_column=ProcessedEvent.lag_s,
+            dead_letter_model=DeadLetter,
+        )
+    )
     runner = SagaRunner(
         sessions=sessions,
         inventory=InventoryClient(inventory),
@@ -91,7 +102,13 @@ def create_app(
     app = service_app(
         "orders",
         lifespan=lifespan,
-        routers=[health_router(lambda: app.state.sessions), orders.router, internal.router],
+        routers=[
+            health_router(lambda: app.state.sessions),
+            orders.router,
+            internal.router,
+            sync_stats.router,
+            dead_letters.router,
+        ],
     )
     app.state.settings = settings
     app.state.sessions = sessions

@@ -1,8 +1,9 @@
 """The payments service's ASGI app: ``uvicorn extracted.payments.main:app``.
 
 ``create_app()`` wires the chassis (request ids, dry runs, the contract's error bodies, token
-verification, health) around the payments router. On start-up it runs the Alembic migrations to
-head unless ``PAYMENTS_MIGRATE_ON_START=0``.
+verification, health) around the payments router, the sync subscriber's internal endpoints
+(``/internal/sync/stats``, ``/internal/sync/dead-letters``) and ``/metrics``. On start-up it runs
+the Alembic migrations to head unless ``PAYMENTS_MIGRATE_ON_START=0``.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from extracted.chassis.app import service_app
 from extracted.chassis.errors import ApiError
 from extracted.chassis.health import health_router
 from extracted.chassis.identity import TokenVerifier, current_caller
-from extracted.payments import migrate
-from extracted.payments.api import payments
+from extracted.chassis.sync_metrics import SyncCollector, metrics_router
+from extracted.payments import dead_letters, migrate
+from extracted.payments.api import payments, sync_stats
 from extracted.payments.config import PaymentsSettings
 from extracted.payments.database import sessions_for
+from extracted.payments.models import DeadLetter, ProcessedEvent
 
 
 def _authenticate_before_405(app: FastAPI) -> None:
@@ -62,7 +65,20 @@ def create_app(
     app = service_app(
         "payments",
         lifespan=lifespan,
-        routers=[health_router(lambda: app.state.sessions), payments.router],
+        routers=[
+            health_router(lambda: app.state.sessions),
+            payments.router,
+            sync_stats.router,
+            dead_letters.router,
+            metrics_router(
+                SyncCollector(
+                    capability="payments",
+                    sessions=lambda: app.state.sessions,
+                    lag_column=ProcessedEvent.lag_s,
+                    dead_letter_model=DeadLetter,
+                )
+            ),
+        ],
     )
     app.state.settings = settings
     app.state.sessions = sessions if sessions is not None else sessions_for(url)

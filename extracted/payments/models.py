@@ -24,7 +24,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from extracted.chassis.db_types import ExactDecimal, UTCDateTime
+from extracted.chassis.dead_letters import DeadLetterColumns
 from extracted.chassis.outbox_columns import OutboxEventColumns
+from extracted.chassis.subscriber import ProcessedEventColumns, processed_events_indexes
 
 #: ``DecimalField(max_digits=12, decimal_places=2)`` in the monolith.
 MONEY_DIGITS = 12
@@ -112,3 +114,19 @@ class OutboxEvent(OutboxEventColumns, Base):
 
     __tablename__ = "outbox_events"
     __table_args__ = (Index("outbox_events_pending", "published_at", "seq"),)
+
+
+class ProcessedEvent(ProcessedEventColumns, Base):
+    """Every monolith event id the payments subscriber processed once (dedup), with what it did and
+    its lag (``extracted.payments.sync``)."""
+
+    __tablename__ = "processed_events"
+    __table_args__ = processed_events_indexes()
+
+
+class DeadLetter(DeadLetterColumns, Base):
+    """Events sync could not apply for a reason retrying cannot fix, parked with the error
+    (``extracted.chassis.dead_letters``); `strangler sync dead-letters -c payments` lists and
+    replays them."""
+
+    __tablename__ = "dead_letters"

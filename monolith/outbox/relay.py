@@ -21,6 +21,8 @@ from contracts.events import EventEnvelope
 from monolith.outbox.models import OutboxEvent
 
 Publisher = Callable[[dict[str, Any]], None]
+#: Takes a whole batch's envelopes at once (seq order); returns once the broker has them all.
+BatchPublisher = Callable[[list[dict[str, Any]]], None]
 
 
 def envelope_of(event: OutboxEvent) -> EventEnvelope:
@@ -43,7 +45,21 @@ def envelope_of(event: OutboxEvent) -> EventEnvelope:
 def relay_batch(
     publish: Publisher, *, limit: int = 500, aggregate_types: Collection[str] | None = None
 ) -> int:
-    """Publish up to ``limit`` pending events in seq order; return how many were published.
+    """Publish up to ``limit`` pending events in seq order, one ``publish`` call each; return how
+    many were published (``relay_batches`` with a per-event publisher)."""
+
+    def publish_each(envelopes: list[dict[str, Any]]) -> None:
+        for envelope in envelopes:
+            publish(envelope)
+
+    return relay_batches(publish_each, limit=limit, aggregate_types=aggregate_types)
+
+
+def relay_batches(
+    publish: BatchPublisher, *, limit: int = 500, aggregate_types: Collection[str] | None = None
+) -> int:
+    """Hand up to ``limit`` pending events in seq order to ``publish`` in one call; return how
+    many were published.
 
     ``aggregate_types`` limits the batch to the events somebody subscribes to; the others stay
     pending (not dropped), so a subscriber added later still gets them.
@@ -57,9 +73,8 @@ def relay_batch(
         if connection.features.has_select_for_update_skip_locked:
             pending = pending.select_for_update(skip_locked=True)
         events = list(pending[:limit])
-        for event in events:
-            publish(envelope_of(event).model_dump(mode="json"))
         if events:
+            publish([envelope_of(event).model_dump(mode="json") for event in events])
             OutboxEvent.objects.filter(seq__in=[event.seq for event in events]).update(
                 published_at=timezone.now()
             )

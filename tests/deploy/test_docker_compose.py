@@ -43,6 +43,8 @@ def test_every_process_of_the_stack_is_a_service(compose: dict[str, Any]) -> Non
         "proxy",
         "worker-monolith",
         "worker-inventory",
+        "worker-payments",
+        "worker-orders",
         "relay",
         "relay-inventory",
     }

@@ -37,15 +37,17 @@ def fresh_database(hint: str) -> Iterator[str]:
 @contextmanager
 def fresh_owner_databases(hint: str) -> Iterator[dict[str, str]]:
     """A fresh database for each owner, the monolith (``<hint>_mono``), the inventory service
-    (``<hint>_inv``) and the payments service (``<hint>_pay``), as the environment variables
-    they read (docs/components.md)."""
+    (``<hint>_inv``), the payments service (``<hint>_pay``) and the orders service
+    (``<hint>_ord``), as the environment variables they read (docs/components.md)."""
     with (
         fresh_database(f"{hint}_mono") as monolith,
         fresh_database(f"{hint}_inv") as inventory,
         fresh_database(f"{hint}_pay") as payments,
+        fresh_database(f"{hint}_ord") as orders,
     ):
         yield {
             "DATABASE_URL": monolith,
             "INVENTORY_DATABASE_URL": inventory,
             "PAYMENTS_DATABASE_URL": payments,
+            "ORDERS_DATABASE_URL": orders,
         }

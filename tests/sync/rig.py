@@ -1,5 +1,6 @@
-"""The two owners (monolith and inventory service) as real processes on fresh databases, plus
-the sync processes and the CLI, for the sync tests.
+"""The owners (the monolith and the inventory service; the payments and orders services when a
+test asks) as real processes on fresh databases, plus the sync processes and the CLI, for the
+sync tests.
 
 Writes reach the monolith through its HTTP API (gunicorn); what the service holds is read
 through its HTTP API (uvicorn), so "equal" means equal JSON as clients see it.
@@ -126,8 +127,12 @@ class SyncRig:
         data: dict[str, Any] = httpx.get(f"{self.monolith_url}/internal/outbox/stats").json()
         return data
 
-    def sync_stats(self) -> dict[str, Any]:
-        data: dict[str, Any] = httpx.get(f"{self.inventory_url}/internal/sync/stats").json()
+    def service_url(self, capability: str) -> str:
+        return self.env[f"STRANGLER_{capability.upper()}_URL"]
+
+    def sync_stats(self, capability: str = "inventory") -> dict[str, Any]:
+        url = f"{self.service_url(capability)}/internal/sync/stats"
+        data: dict[str, Any] = httpx.get(url).json()
         return data
 
     def checkpoint(self, job: str) -> dict[str, Any] | None:
@@ -151,8 +156,10 @@ def running_rig(
     databases: Literal["postgres", "sqlite"] = "postgres",
     seed_products: int = 0,
     seed_reservations: int = 0,
+    services: tuple[str, ...] = ("inventory",),
 ) -> Iterator[SyncRig]:
-    """Fresh, migrated databases for both owners, and both HTTP servers on free ports."""
+    """Fresh, migrated databases for every owner, and the HTTP servers of the monolith and of
+    ``services`` on free ports."""
     with ExitStack() as stack:
         var = Path(broker_env["STRANGLER_VAR_DIR"])
         ports = free_ports()
@@ -162,7 +169,7 @@ def running_rig(
         prepare(env, products=seed_products, reservations=seed_reservations)
         log_dir = tmp_path / "logs"
         servers = stack.enter_context(
-            running(["monolith", "inventory"], ports=ports, env=env, log_dir=log_dir)
+            running(["monolith", *services], ports=ports, env=env, log_dir=log_dir)
         )
         yield SyncRig(
             env=env,

@@ -13,6 +13,7 @@ import redis
 from celery import Celery
 from kombu.exceptions import EncodeError
 
+from contracts.events import CAPABILITY_AGGREGATES, Capability
 from sync.backfill import stagger, throttle_countdown
 from sync.celery_app import (
     MAX_RETRY_COUNTDOWN_S,
@@ -21,6 +22,7 @@ from sync.celery_app import (
     make_celery,
     queue_name,
 )
+from sync.task_names import EVENT_BATCH_TASKS, EVENT_TASKS, RELAYED_AGGREGATES
 from tests.support.processes import REPO_ROOT
 from tests.support.random_refs import random_suffix
 from tests.support.waiting import wait_for
@@ -102,16 +104,17 @@ def test_the_visibility_timeout_exceeds_every_retry_countdown(
     assert visibility == VISIBILITY_TIMEOUT_S
 
     # Imported here, with a scratch var folder: the worker modules build their apps on import.
-    from sync import inventory_worker, monolith_worker
+    from sync import inventory_worker, monolith_worker, orders_worker, payments_worker
 
     countdowns = []
-    for app in (monolith_worker.app, inventory_worker.app):
+    apps = (monolith_worker.app, inventory_worker.app, payments_worker.app, orders_worker.app)
+    for app in apps:
         for name, task in app.tasks.items():
-            if name.startswith(("monolith.", "inventory.")):
+            if name.startswith(("monolith.", "inventory.", "payments.", "orders.")):
                 countdowns.append(task.default_retry_delay)
                 if getattr(task, "retry_backoff", False):
                     countdowns.append(task.retry_backoff_max)  # type: ignore[attr-defined]
-    assert len(countdowns) >= 4
+    assert len(countdowns) >= 8
     assert max(countdowns) <= MAX_RETRY_COUNTDOWN_S < visibility
 
 
@@ -120,7 +123,7 @@ def test_every_app_is_configured_for_at_least_once(
 ) -> None:
     for key, value in redis_env.items():
         monkeypatch.setenv(key, value)
-    for name in ("monolith", "inventory", "relay", "strangler-cli"):
+    for name in ("monolith", "inventory", "payments", "orders", "relay", "strangler-cli"):
         conf = make_celery(name).conf
         assert conf.task_acks_late is True, name
         assert conf.task_reject_on_worker_lost is True, name
@@ -185,3 +188,26 @@ def test_no_delay_in_the_code_reaches_the_visibility_timeout() -> None:
     assert throttle_countdown(86_400, 1.0, time.time()) == MAX_RETRY_COUNTDOWN_S
     # ... and so does the start of the last of many chains of day-long pages.
     assert stagger(64, 86_400, 1.0) == MAX_RETRY_COUNTDOWN_S
+
+
+def test_the_relay_sends_every_capability_to_a_batch_task_its_worker_registers(
+    redis_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in redis_env.items():
+        monkeypatch.setenv(key, value)
+    from sync import inventory_worker, orders_worker, payments_worker
+
+    workers: dict[Capability, Celery] = {
+        "inventory": inventory_worker.app,
+        "payments": payments_worker.app,
+        "orders": orders_worker.app,
+    }
+    assert set(EVENT_BATCH_TASKS) == set(CAPABILITY_AGGREGATES) == set(workers)
+    assert sorted(RELAYED_AGGREGATES) == sorted(
+        aggregate for aggregates in CAPABILITY_AGGREGATES.values() for aggregate in aggregates
+    )
+    for capability, app in workers.items():
+        assert EVENT_BATCH_TASKS[capability] == f"{capability}.apply_events"
+        assert {f"{capability}.apply_event", f"{capability}.apply_events"} <= set(app.tasks)
+    for aggregate, task in EVENT_TASKS.items():
+        assert task.endswith(".apply_event") and task.split(".")[0] in workers, aggregate

@@ -39,7 +39,7 @@ def test_status_with_the_services_down_is_one_line_and_exit_1(redis_env: dict[st
 def test_status_shows_backlog_lag_and_checkpoints(rig: SyncRig) -> None:
     rig.create_product()
     rig.create_product()
-    done = rig.strangler_sync("status")
+    done = rig.strangler_sync("status", "-c", "inventory")
     assert done.returncode == 0, done.stderr
     assert "pending in the outbox (backlog)" in done.stdout
     backlog_line = next(

@@ -6,12 +6,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import psycopg
 from celery import Celery
 
-from sync.task_names import APPLY_EVENT
+from sync.task_names import APPLY_EVENT, APPLY_EVENTS
 from tests.support.waiting import wait_for
 from tests.sync.envelopes import events_of, take_pending_envelopes
 from tests.sync.rig import SyncRig
@@ -76,6 +77,37 @@ def test_a_poison_event_is_parked_and_the_rest_keep_flowing(rig: SyncRig, sender
     assert again.returncode == 1
     assert "failed again" in again.stdout and "0 replayed, 1 failed" in again.stdout
     assert _dead_letters(rig) == 1
+
+
+def test_a_poison_event_in_a_batch_is_parked_and_the_rest_of_the_batch_applied(
+    rig: SyncRig, sender: Celery
+) -> None:
+    skus = [rig.create_product()["sku"] for _ in range(3)]
+    envelopes = take_pending_envelopes(rig)
+    poison = {**envelopes[1], "event_id": str(uuid.uuid4()), "payload": {"sku": skus[1]}}
+
+    with rig.worker("worker-inventory", concurrency=1) as worker:
+        sender.send_task(APPLY_EVENTS, args=[[envelopes[0], poison, *envelopes[1:]]])
+        for sku in skus:
+            wait_for(partial(rig.product_synced, sku), message=f"{sku} applied beside the poison")
+        wait_for(lambda: _dead_letters(rig) == 1, message="the poison parked")
+        log = worker.log_path.read_text()
+
+    assert "applying them one by one" in log
+    assert f"poison event {poison['event_id']} parked as dead letter" in log
+    stats = rig.sync_stats()
+    assert stats["events_processed"] == 3
+    assert stats["events_applied"] == 3
+    assert stats["dead_letters"] == 1
+
+
+def test_a_message_that_is_not_a_batch_is_parked(rig: SyncRig, sender: Celery) -> None:
+    with rig.worker("worker-inventory", concurrency=1) as worker:
+        sender.send_task(APPLY_EVENTS, args=[{"not": "a list"}])
+        wait_for(lambda: _dead_letters(rig) == 1, message="the garbled message parked")
+        log = worker.log_path.read_text()
+    assert "Retry in" not in log
+    assert rig.sync_stats()["events_processed"] == 0
 
 
 def test_dead_letters_replay_after_the_fix_with_dedup_and_cas(rig: SyncRig, sender: Celery) -> None:

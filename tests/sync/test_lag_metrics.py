@@ -32,7 +32,7 @@ def test_backlog_oldest_age_and_the_lag_histogram(rig: SyncRig) -> None:
     assert before[("strangler_outbox_oldest_pending_age_seconds", inventory)] > 0
     assert before[("strangler_outbox_pending_events", (("capability", "payments"),))] == 0
 
-    status = rig.strangler_sync("status")
+    status = rig.strangler_sync("status", "--capability", "inventory")
     assert status.returncode == 0, status.stderr
     row = next(line for line in status.stdout.splitlines() if line.startswith("│ inventory"))
     cells = [cell.strip() for cell in row.split("│")[1:-1]]

@@ -37,7 +37,8 @@ def test_monolith_writes_reach_the_service_rows_through_relay_and_worker(rig: Sy
             lambda: rig.sync_stats()["events_processed"] == rig.outbox_stats()["total"],
             message="every event processed",
         )
-        picture = json.loads(rig.strangler_sync("status", "--json").stdout)
+        status = rig.strangler_sync("status", "--capability", "inventory", "--json")
+        picture = json.loads(status.stdout)["inventory"]
         assert picture["caught_up"] is True
         assert picture["outbox"]["total"] == 2 + 1 + 3 + 3  # creates, adjust, reserve, commit
         assert picture["sync"]["last_lag_s"] is not None

@@ -11,11 +11,14 @@ import sys
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 import redis
 
 from sync.celery_app import queue_name
+from sync.task_names import APPLY_EVENTS
 from tests.support.processes import REPO_ROOT
 from tests.support.redis_server import OwnRedis
 from tests.support.waiting import wait_for
@@ -43,10 +46,11 @@ def seeded_rig(tmp_path: Path, redis_env: dict[str, str]) -> Iterator[SyncRig]:
         yield rig
 
 
-def _queued_event_ids(rig: SyncRig) -> list[str]:
-    """The event id of every message waiting in the inventory queue (Celery protocol 2: a JSON
-    envelope whose body is ``[args, kwargs, embed]`` as JSON text, or base64 of it where the
-    message's ``body_encoding`` says so; sync.celery_app sends the text)."""
+def _queued_event_ids(rig: SyncRig) -> list[list[str]]:
+    """The event id of every envelope waiting in the inventory queue, one list per message
+    (Celery protocol 2: a JSON envelope whose body is ``[args, kwargs, embed]`` as JSON text, or
+    base64 of it where the message's ``body_encoding`` says so; sync.celery_app sends the text;
+    the relay sends ``APPLY_EVENTS`` with a list of envelopes)."""
     client = redis.Redis.from_url(rig.env["CELERY_BROKER_URL"])
     try:
         queue = queue_name("inventory", rig.env["STRANGLER_QUEUE_PREFIX"])
@@ -54,15 +58,16 @@ def _queued_event_ids(rig: SyncRig) -> list[str]:
         client.delete(queue)
     finally:
         client.close()
-    ids = []
+    messages = []
     for message in raw:
-        envelope = json.loads(message)
-        body = envelope["body"]
-        if envelope["properties"].get("body_encoding") == "base64":
+        decoded = json.loads(message)
+        assert decoded["headers"]["task"] == APPLY_EVENTS
+        body = decoded["body"]
+        if decoded["properties"].get("body_encoding") == "base64":
             body = base64.b64decode(body)
         args, _kwargs, _embed = json.loads(body)
-        ids.append(args[0]["event_id"])
-    return ids
+        messages.append([envelope["event_id"] for envelope in args[0]])
+    return messages
 
 
 def test_three_relays_at_once_publish_every_event_exactly_once(
@@ -91,7 +96,11 @@ def test_three_relays_at_once_publish_every_event_exactly_once(
 
     assert sum(published) == EVENTS, published
     assert sum(1 for n in published if n > 0) >= 2, published  # they really ran side by side
-    ids = _queued_event_ids(rig)
+    messages = _queued_event_ids(rig)
+    # Several events to a message: a relay batch of 20 is one message.
+    assert all(len(batch) <= 20 for batch in messages)
+    assert len(messages) < EVENTS
+    ids = [event_id for batch in messages for event_id in batch]
     assert len(ids) == EVENTS
     assert len(set(ids)) == EVENTS  # no event published by two relays
     assert rig.outbox_stats()["pending"] == 0
@@ -134,3 +143,59 @@ def test_a_broker_that_goes_away_leaves_events_pending_until_it_is_back(
                 wait_for(partial(rig.product_synced, sku), timeout=60, message=f"{sku} relayed")
         assert rig.outbox_stats()["pending"] == 0
         assert rig.sync_stats()["events_processed"] == 3
+
+
+_SLEEPERS = "SELECT cardinality(pids) FROM outbox_relay_sleepers WHERE id = 1"
+_COPY_EVENT = """
+INSERT INTO outbox_outboxevent
+    (event_id, aggregate_type, aggregate_id, event_type, version, payload, origin, occurred_at)
+SELECT gen_random_uuid(), aggregate_type, aggregate_id, event_type, version, payload, origin, now()
+FROM outbox_outboxevent ORDER BY seq LIMIT 1
+"""
+_SLEEP_WAITING = """
+SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND wait_event_type = 'Lock'
+    AND query LIKE '%outbox_relay_sleepers%FOR UPDATE%'
+"""
+
+
+def _sql(conn: psycopg.Connection[Any], query: str) -> Any:
+    row = conn.execute(query).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def test_a_write_in_flight_while_the_relay_goes_to_sleep_is_relayed_without_a_notification(
+    rig: SyncRig,
+) -> None:
+    # Nothing but the relay's own pass after registering as a sleeper can find the write: no
+    # fallback pass, and the write saw no sleeper, so it sends no notification.
+    rig.env["STRANGLER_RELAY_FALLBACK_S"] = "3600"
+    rig.env["STRANGLER_RELAY_AWAKE_S"] = "0.3"
+    url = rig.env["DATABASE_URL"]
+    with (
+        rig.worker("worker-inventory"),
+        rig.relay(),
+        psycopg.connect(url, autocommit=True) as watcher,
+        psycopg.connect(url) as writer,
+    ):
+        first = rig.create_product()["sku"]
+        wait_for(partial(rig.product_synced, first), message="the first product relayed")
+        wait_for(lambda: _sql(watcher, _SLEEPERS) == 1, message="the relay asleep")
+
+        def write_seen_by_no_sleeper() -> bool:
+            rig.create_product()  # wakes the relay: it unregisters and polls for a while
+            wait_for(lambda: _sql(watcher, _SLEEPERS) == 0, message="the relay awake")
+            writer.execute(_COPY_EVENT)  # the trigger read the registrations here
+            if _sql(writer, _SLEEPERS) == 0:
+                return True  # ... and saw none: no notification at commit
+            writer.rollback()  # the relay went back to sleep first: once more
+            return False
+
+        wait_for(write_seen_by_no_sleeper, timeout=60, message="a write that saw no sleeper")
+        # The relay, going back to sleep, waits for this uncommitted write ...
+        wait_for(lambda: _sql(watcher, _SLEEP_WAITING) == 1, message="the relay waiting for it")
+        writer.commit()
+        # ... and its pass right after registering publishes it.
+        wait_for(lambda: rig.outbox_stats()["pending"] == 0, message="the write relayed")
+        wait_for(lambda: _sql(watcher, _SLEEPERS) == 1, message="the relay asleep again")

@@ -16,7 +16,15 @@ from extracted.payments import migrate as payments_migrate
 from tests.support.ports import free_port
 from tests.support.processes import REPO_ROOT
 
-TABLES = {"alembic_version", "idempotency_records", "outbox_events", "payments", "refunds"}
+TABLES = {
+    "alembic_version",
+    "dead_letters",
+    "idempotency_records",
+    "outbox_events",
+    "payments",
+    "processed_events",
+    "refunds",
+}
 
 
 def migrate(env: dict[str, str]) -> subprocess.CompletedProcess[str]:

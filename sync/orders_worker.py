@@ -1,0 +1,31 @@
+"""The orders side of sync: ``celery -A sync.orders_worker worker`` (``worker-orders``).
+
+It consumes the ``<prefix>orders`` queue and writes the orders service's database only,
+through the service's own functions (``extracted.orders.sync``); it never imports the monolith nor
+another service (.importlinter checks it).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from extracted.orders import dead_letters
+from extracted.orders import sync as owner
+from sync.celery_app import make_celery
+from sync.event_task import register_event_tasks
+from sync.task_names import ORDERS_APPLY_EVENT, ORDERS_APPLY_EVENTS
+
+logger = logging.getLogger(__name__)
+
+app = make_celery("orders")
+
+#: Apply outbox events of an order, one or several per message (``sync.event_task``).
+tasks = register_event_tasks(
+    app,
+    event_task=ORDERS_APPLY_EVENT,
+    batch_task=ORDERS_APPLY_EVENTS,
+    apply=owner.apply_event,
+    apply_many=owner.apply_events,
+    park=dead_letters.park_event,
+    logger=logger,
+)

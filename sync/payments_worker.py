@@ -1,0 +1,31 @@
+"""The payments side of sync: ``celery -A sync.payments_worker worker`` (``worker-payments``).
+
+It consumes the ``<prefix>payments`` queue and writes the payments service's database only,
+through the service's own functions (``extracted.payments.sync``); it never imports the monolith nor
+another service (.importlinter checks it).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from extracted.payments import dead_letters
+from extracted.payments import sync as owner
+from sync.celery_app import make_celery
+from sync.event_task import register_event_tasks
+from sync.task_names import PAYMENTS_APPLY_EVENT, PAYMENTS_APPLY_EVENTS
+
+logger = logging.getLogger(__name__)
+
+app = make_celery("payments")
+
+#: Apply outbox events of a payment, one or several per message (``sync.event_task``).
+tasks = register_event_tasks(
+    app,
+    event_task=PAYMENTS_APPLY_EVENT,
+    batch_task=PAYMENTS_APPLY_EVENTS,
+    apply=owner.apply_event,
+    apply_many=owner.apply_events,
+    park=dead_letters.park_event,
+    logger=logger,
+)
