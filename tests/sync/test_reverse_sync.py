@@ -227,10 +227,10 @@ def test_poison_reverse_events_are_parked_by_the_monolith_and_replayed_by_the_cl
         assert "replayed, applied" in replayed.stdout
     monolith, _ = rig.reservation_on_both(orphan["aggregate_id"])
     assert monolith[0] == 200 and monolith[1]["lines"] == [{"sku": sku, "quantity": 1}]
-    status = rig.strangler_sync("status", "--json")
+    status = rig.strangler_sync("status", "-c", "inventory", "--json")
     assert status.returncode == 0, status.stderr
-    [direction] = json.loads(status.stdout)["directions"]
+    direction = json.loads(status.stdout)["inventory"]["direction"]
     assert direction["monolith"] == direction["service"] == "forward"
     assert direction["monolith_dead_letters"] == 1
-    table = rig.strangler_sync("status", COLUMNS="200")
+    table = rig.strangler_sync("status", "-c", "inventory", COLUMNS="200")
     assert "Direction (reverse sync" in table.stdout and "forward" in table.stdout
