@@ -19,8 +19,10 @@ from extracted.chassis.app import service_app
 from extracted.chassis.health import health_router
 from extracted.chassis.identity import IdentitySettings
 from extracted.chassis.sync_metrics import SyncCollector
+from extracted.chassis.sync_stats_api import event_stats_router
 from extracted.orders import dead_letters, migrate
-from extracted.orders.api import internal, orders, sync_stats
+from extracted.orders.api import internal, orders
+from extracted.orders.api.deps import get_sessions
 from extracted.orders.clients.breaker import CircuitBreaker
 from extracted.orders.clients.inventory import InventoryClient
 from extracted.orders.clients.payments import PaymentsClient
@@ -106,7 +108,7 @@ def create_app(
             health_router(lambda: app.state.sessions),
             orders.router,
             internal.router,
-            sync_stats.router,
+            event_stats_router(ProcessedEvent, DeadLetter, get_sessions),
             dead_letters.router,
         ],
     )

@@ -22,8 +22,10 @@ from extracted.chassis.errors import ApiError
 from extracted.chassis.health import health_router
 from extracted.chassis.identity import TokenVerifier, current_caller
 from extracted.chassis.sync_metrics import SyncCollector, metrics_router
+from extracted.chassis.sync_stats_api import event_stats_router
 from extracted.payments import dead_letters, migrate
-from extracted.payments.api import payments, sync_stats
+from extracted.payments.api import payments
+from extracted.payments.api.deps import get_sessions
 from extracted.payments.config import PaymentsSettings
 from extracted.payments.database import sessions_for
 from extracted.payments.models import DeadLetter, ProcessedEvent
@@ -68,7 +70,7 @@ def create_app(
         routers=[
             health_router(lambda: app.state.sessions),
             payments.router,
-            sync_stats.router,
+            event_stats_router(ProcessedEvent, DeadLetter, get_sessions),
             dead_letters.router,
             metrics_router(
                 SyncCollector(
