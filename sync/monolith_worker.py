@@ -3,7 +3,8 @@
 It works on the monolith's database only: the on-demand relay pass (the relay process,
 ``sync.relay``, does the continuous work) publishes pending events to the inventory queue, the
 backfill reader turns one keyset page of rows into a batch for the inventory side, and reverse
-sync's subscriber (``apply_event``) applies the services' own events to the monolith's tables. All
+sync's subscriber (``apply_events``, several per message; ``apply_event``, one) applies the
+services' own events to the monolith's tables. All
 send by task name (sync.task_names), never importing the inventory side.
 """
 
@@ -34,6 +35,7 @@ from monolith.inventory.selectors import (  # noqa: E402
 from monolith.reverse_sync import dead_letters, inbox  # noqa: E402
 from sync.backfill_jobs import job_for_aggregate  # noqa: E402
 from sync.celery_app import make_celery, transient_retry  # noqa: E402
+from sync.event_batches import apply_message  # noqa: E402
 from sync.page_store import TRANSIENT_STORE_ERRORS, store_for  # noqa: E402
 from sync.relay import BATCH as RELAY_BATCH  # noqa: E402
 from sync.relay import drain  # noqa: E402
@@ -44,6 +46,7 @@ from sync.task_names import (  # noqa: E402
     BACKFILL_PAGE,
     BACKFILL_SPLIT,
     MONOLITH_APPLY_EVENT,
+    MONOLITH_APPLY_EVENTS,
     OPEN_BACKFILL_RANGES,
     RELAY_OUTBOX,
 )
@@ -89,12 +92,9 @@ def relay_outbox(limit: int = RELAY_BATCH) -> int:
     return total
 
 
-@app.task(name=MONOLITH_APPLY_EVENT, **transient_retry(*dead_letters.TRANSIENT_DB_ERRORS))
-def apply_event(envelope: Any) -> str:
-    """Reverse sync: apply one event of a service's own outbox to the monolith's tables
-    (``monolith.reverse_sync.inbox``: dedup by event id, compare-and-set on version, no outbox
-    event recorded, so nothing loops). A transient database error is retried; any other failure
-    parks the event as a dead letter (`strangler sync dead-letters --owner monolith`)."""
+def _apply_one(envelope: Any) -> str:
+    """One reverse-sync event in its own transaction; a poison one is parked as a dead letter
+    (a transient database error propagates: the task is retried)."""
     try:
         outcome: str = inbox.apply_event(envelope)
     except dead_letters.TRANSIENT_DB_ERRORS:
@@ -105,6 +105,33 @@ def apply_event(envelope: Any) -> str:
         logger.error("poison event %s parked as dead letter %d: %s", event_id, letter, err)
         return "dead-lettered"
     return outcome
+
+
+@app.task(name=MONOLITH_APPLY_EVENT, **transient_retry(*dead_letters.TRANSIENT_DB_ERRORS))
+def apply_event(envelope: Any) -> str:
+    """Reverse sync: apply one event of a service's own outbox to the monolith's tables
+    (``monolith.reverse_sync.inbox``: dedup by event id, compare-and-set on version, no outbox
+    event recorded, so nothing loops). A transient database error is retried; any other failure
+    parks the event as a dead letter (`strangler sync dead-letters --owner monolith`). The
+    service relay sends batches (``apply_events``); this stays for single events sent by hand
+    and messages queued before batches."""
+    return _apply_one(envelope)
+
+
+@app.task(name=MONOLITH_APPLY_EVENTS, **transient_retry(*dead_letters.TRANSIENT_DB_ERRORS))
+def apply_events(envelopes: Any) -> dict[str, int]:
+    """Reverse sync: a batch of a service's events (what ``sync.service_relay`` sends) in one
+    transaction (``inbox.apply_events``); when one of them is poison, one by one as
+    ``apply_event`` does, so only the poison ones are parked; a transient database error retries
+    the whole message (what an earlier try applied is dropped by dedup). The same handling as
+    the services' batch task (``sync.event_task``, which this side cannot import: it is bound
+    to the services' chassis), through the same ``sync.event_batches.apply_message``."""
+    return apply_message(
+        envelopes,
+        apply_all=inbox.apply_events,
+        apply_one=_apply_one,
+        transient=dead_letters.TRANSIENT_DB_ERRORS,
+    )
 
 
 @app.task(

@@ -2,10 +2,11 @@
 ``relay-inventory``).
 
 It reads one service's database only (never the monolith's) and publishes the service's pending
-own-outbox events to the monolith's queue as ``monolith.apply_event`` tasks, in batches
-(``extracted.chassis.outbox_relay.relay_batch``: ``FOR UPDATE SKIP LOCKED``, marked published
-only after the broker took them), so several may run at once. Only events the service wrote
-while it was the source are pending; the others are born ``skipped``.
+own-outbox events to the monolith's queue as ``monolith.apply_events`` tasks, several events per
+message (``sync.event_batches.pack``: at most ``ENVELOPES_PER_MESSAGE`` each), in batches
+(``extracted.chassis.outbox_relay.relay_batches``: ``FOR UPDATE SKIP LOCKED``, marked published
+only after the broker took every message of the batch), so several may run at once. Only events
+the service wrote while it was the source are pending; the others are born ``skipped``.
 
 Waking: on PostgreSQL it ``LISTEN``\\ s on the channel the service's outbox trigger notifies at
 each commit (Alembic ``0004_reverse_sync``), like the forward relay: no busy polling, and the
@@ -32,9 +33,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from extracted.chassis.outbox_relay import RelayedOutbox, relay_batch
+from contracts.events import Capability
+from extracted.chassis.outbox_relay import RelayedOutbox, relay_batches
 from sync.celery_app import make_celery
-from sync.task_names import MONOLITH_APPLY_EVENT
+from sync.event_batches import pack
+from sync.task_names import MONOLITH_APPLY_EVENTS
 
 logger = logging.getLogger("sync.service_relay")
 
@@ -48,7 +51,7 @@ ERROR_BACKOFF_S: Final = 1.0
 class ServiceOutbox:
     """What the relay needs of one service: its database, its outbox table, its channel."""
 
-    capability: str
+    capability: Capability
     database_url: str
     sessions: sessionmaker[Session]
     model: type[RelayedOutbox]
@@ -70,15 +73,21 @@ SERVICES: Final[dict[str, Callable[[], ServiceOutbox]]] = {"inventory": inventor
 
 
 def drain(app: Celery, service: ServiceOutbox, *, limit: int = BATCH) -> int:
-    """Publish pending events until a batch comes back short; how many were published."""
+    """Publish pending events until a batch comes back short; how many were published.
+
+    A batch goes out as few ``monolith.apply_events`` messages (``pack``: the monolith applies
+    each in one transaction). ``send_task`` returns once the broker has the message and raises
+    when it cannot deliver: then nothing of that batch is marked published."""
+    tasks: dict[Capability, str] = {service.capability: MONOLITH_APPLY_EVENTS}
     total = 0
     with app.producer_or_acquire() as producer:
 
-        def publish(envelope: dict[str, Any]) -> None:
-            app.send_task(MONOLITH_APPLY_EVENT, args=[envelope], producer=producer)
+        def publish(envelopes: list[dict[str, Any]]) -> None:
+            for task, chunk in pack(envelopes, tasks):
+                app.send_task(task, args=[chunk], producer=producer)
 
         while True:
-            published = relay_batch(service.sessions, service.model, publish, limit=limit)
+            published = relay_batches(service.sessions, service.model, publish, limit=limit)
             total += published
             if published < limit:
                 return total

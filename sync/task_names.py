@@ -25,7 +25,10 @@ ORDERS_APPLY_EVENTS: Final = "orders.apply_events"
 APPLY_BACKFILL_BATCH: Final = "inventory.apply_backfill_batch"
 #: A products page as COPY text (contracts.copy_text), the backfill's bulk path.
 APPLY_BACKFILL_COPY: Final = "inventory.apply_backfill_copy"
-#: Reverse sync: a service's own event, applied by the monolith (sync.service_relay sends it).
+#: Reverse sync: a service's own events, several per message (what sync.service_relay sends,
+#: packed by sync.event_batches), applied by the monolith in one transaction ...
+MONOLITH_APPLY_EVENTS: Final = "monolith.apply_events"
+#: ... and one per message (sent by hand, and messages queued before batches).
 MONOLITH_APPLY_EVENT: Final = "monolith.apply_event"
 #: Open the ranges of a split backfill job (one checkpoint each), then start a chain per range.
 OPEN_BACKFILL_RANGES: Final = "inventory.open_backfill_ranges"

@@ -27,6 +27,8 @@ from extracted.chassis.outbox_columns import OutboxEventColumns
 from extracted.chassis.timefmt import as_utc, utcnow
 
 Publisher = Callable[[dict[str, Any]], None]
+#: Takes a whole batch's envelopes at once (seq order); returns once the broker has them all.
+BatchPublisher = Callable[[list[dict[str, Any]]], None]
 
 
 class SkippedColumn:
@@ -63,7 +65,25 @@ def envelope_of(event: OutboxEventColumns) -> dict[str, Any]:
 def relay_batch(
     sessions: sessionmaker[Session], model: type[OutboxT], publish: Publisher, *, limit: int = 500
 ) -> int:
-    """Publish up to ``limit`` pending events in seq order; how many were published."""
+    """Publish up to ``limit`` pending events in seq order, one ``publish`` call each; how many
+    were published (``relay_batches`` with a per-event publisher)."""
+
+    def publish_each(envelopes: list[dict[str, Any]]) -> None:
+        for envelope in envelopes:
+            publish(envelope)
+
+    return relay_batches(sessions, model, publish_each, limit=limit)
+
+
+def relay_batches(
+    sessions: sessionmaker[Session],
+    model: type[OutboxT],
+    publish: BatchPublisher,
+    *,
+    limit: int = 500,
+) -> int:
+    """Hand up to ``limit`` pending events in seq order to ``publish`` in one call (the reverse
+    relay packs them several to a broker message); how many were published."""
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
     with sessions.begin() as session:
@@ -74,9 +94,8 @@ def relay_batch(
             .limit(limit)
             .with_for_update(skip_locked=True)
         ).all()
-        for event in events:
-            publish(envelope_of(event))
         if events:
+            publish([envelope_of(event) for event in events])
             session.execute(
                 update(model)
                 .where(model.seq.in_([event.seq for event in events]))

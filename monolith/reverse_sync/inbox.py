@@ -1,7 +1,9 @@
-"""The monolith's subscriber of reverse sync: ``apply_event`` (task ``monolith.apply_event``,
-``sync/monolith_worker.py``).
+"""The monolith's subscriber of reverse sync: ``apply_events`` (task ``monolith.apply_events``,
+what the service relay sends: several events per message) and ``apply_event`` (task
+``monolith.apply_event``: one event, the fallback for a batch holding a poison event, and the
+dead letters' replay), both run by ``sync/monolith_worker.py``.
 
-One transaction per event: claim the event id in the inbox (a second delivery is a
+Per event (``apply_in_transaction``): claim the event id in the inbox (a second delivery is a
 ``duplicate``), write the state with compare-and-set on ``version`` (``stale`` when the monolith's
 row is as new or newer: processed, nothing written), and nothing else: no outbox event is
 recorded, so nothing applied here travels back. Events of the monolith's own origin never come
@@ -10,7 +12,7 @@ back here; one that does is refused (a loop is a bug, parked as a dead letter).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from django.db import IntegrityError, transaction
@@ -31,6 +33,73 @@ _APPLIERS: dict[str, tuple[type[BaseModel], Callable[[Any], bool]]] = {
 
 
 def apply_event(envelope: Any) -> Outcome:
+    """Apply one event in its own transaction."""
+    with transaction.atomic():
+        return apply_in_transaction(envelope)
+
+
+def apply_events(envelopes: Sequence[Any]) -> list[Outcome]:
+    """Apply several events in one transaction, each exactly as ``apply_event`` does; their
+    outcomes in the order given. All or nothing: when any one raises, nothing is applied (the
+    worker then applies them one by one and parks the poison ones, ``sync.event_batches``).
+
+    Why: one Celery task and one transaction per event held the monolith's worker to ~30
+    events/s (bench/README.md, "reverse_lag"); a relay batch per task and commit is the forward
+    subscribers' shape (``extracted.chassis.subscriber.EventApplier.apply_many``). Envelopes are
+    applied in aggregate order (type, id, version), not as received: two batches applied at once
+    lock the rows they share in the same order and never deadlock. Versions, not arrival order,
+    decide what is newest, so the order is free; a repeat within the batch is a ``duplicate``."""
+    order = sorted(range(len(envelopes)), key=lambda i: _lock_order(envelopes[i]))
+    outcomes: dict[int, Outcome] = {}
+    with transaction.atomic():
+        for i in order:
+            outcomes[i] = apply_in_transaction(envelopes[i])
+    return [outcomes[i] for i in range(len(envelopes))]
+
+
+def _lock_order(envelope: Any) -> tuple[str, str, int]:
+    """Where an envelope sorts in a batch; anything malformed sorts first (and fails there)."""
+    if not isinstance(envelope, dict):
+        return ("", "", 0)
+    version = envelope.get("version")
+    return (
+        str(envelope.get("aggregate_type", "")),
+        str(envelope.get("aggregate_id", "")),
+        version if isinstance(version, int) else 0,
+    )
+
+
+def apply_in_transaction(envelope: Any) -> Outcome:
+    """Apply one event inside the caller's transaction (which commits or rolls back it):
+    ``duplicate`` when its id was seen, ``stale`` when the monolith's row is as new or newer
+    (still recorded as processed), else ``applied``. A ``SyncInputError`` when the envelope is
+    not one reverse sync applies."""
+    event, state, apply = _parse(envelope)
+    now = timezone.now()
+    try:
+        with transaction.atomic():  # a savepoint: a second delivery fails only this
+            InboxEvent.objects.create(
+                event_id=event.event_id,
+                origin=event.origin,
+                aggregate_type=event.aggregate_type,
+                aggregate_id=event.aggregate_id,
+                version=event.version,
+                outcome="stale",
+                occurred_at=event.occurred_at,
+                applied_at=now,
+                lag_s=(now - event.occurred_at).total_seconds(),
+            )
+    except IntegrityError:
+        return "duplicate"
+    if not apply(state):
+        return "stale"
+    InboxEvent.objects.filter(event_id=event.event_id).update(outcome="applied")
+    return "applied"
+
+
+def _parse(envelope: Any) -> tuple[EventEnvelope, BaseModel, Callable[[Any], bool]]:
+    """The envelope, its state and the function writing it; ``SyncInputError`` when it does not
+    fit the contract or is not reverse sync's."""
     try:
         event = EventEnvelope.model_validate(envelope)
     except ValidationError as exc:
@@ -46,27 +115,7 @@ def apply_event(envelope: Any) -> Outcome:
         raise SyncInputError(f"invalid {event.aggregate_type} payload: {exc}") from None
     if getattr(state, "version", None) != event.version:
         raise SyncInputError(f"envelope version {event.version} differs from the payload's")
-    now = timezone.now()
-    with transaction.atomic():
-        try:
-            with transaction.atomic():  # a savepoint: a second delivery fails only this
-                InboxEvent.objects.create(
-                    event_id=event.event_id,
-                    origin=event.origin,
-                    aggregate_type=event.aggregate_type,
-                    aggregate_id=event.aggregate_id,
-                    version=event.version,
-                    outcome="stale",
-                    occurred_at=event.occurred_at,
-                    applied_at=now,
-                    lag_s=(now - event.occurred_at).total_seconds(),
-                )
-        except IntegrityError:
-            return "duplicate"
-        if not apply(state):
-            return "stale"
-        InboxEvent.objects.filter(event_id=event.event_id).update(outcome="applied")
-        return "applied"
+    return event, state, apply
 
 
 def processed_event_ids(event_ids: list[Any]) -> set[Any]:

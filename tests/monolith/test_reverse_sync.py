@@ -14,7 +14,7 @@ from monolith.outbox.models import OutboxEvent
 from monolith.reverse_sync import dead_letters
 from monolith.reverse_sync.direction import direction_set
 from monolith.reverse_sync.errors import SyncInputError
-from monolith.reverse_sync.inbox import apply_event
+from monolith.reverse_sync.inbox import apply_event, apply_events
 from monolith.reverse_sync.models import DeadLetter, InboxEvent
 from tests.extracted.inventory.factories import envelope, product_state, reservation_state
 from tests.monolith.api_client import JsonClient
@@ -66,6 +66,42 @@ def test_a_reservation_event_writes_the_reservation_and_its_lines() -> None:
     assert apply_event(_from_service(committed, aggregate_type="reservation")) == "applied"
     assert Reservation.objects.get(id=state["id"]).status == "committed"
     assert OutboxEvent.objects.count() == before
+
+
+def test_a_batch_applies_each_event_once_and_the_newest_version_wins() -> None:
+    before = OutboxEvent.objects.count()
+    sku = product_state()["sku"]
+    v2 = _from_service(product_state(sku=sku, version=2, on_hand=20))
+    v3 = _from_service(product_state(sku=sku, version=3, on_hand=30))
+    v1 = _from_service(product_state(sku=sku, version=1, on_hand=10))
+    other = _from_service(product_state(version=1, on_hand=5))
+    # Out of version order, with a repeat of one event inside the batch.
+    outcomes = apply_events([v3, v1, v2, other, v3])
+    assert Product.objects.get(sku=sku).on_hand == 30
+    assert Product.objects.get(sku=other["aggregate_id"]).on_hand == 5
+    # Applied in aggregate order (version 1, 2, 3), the outcomes come back in the order given.
+    assert outcomes == ["applied", "applied", "applied", "applied", "duplicate"]
+    assert InboxEvent.objects.filter(aggregate_id=sku).count() == 3
+    # A redelivery of the whole batch changes nothing; an older version alone is stale.
+    assert apply_events([v3, v1, v2, other]) == ["duplicate"] * 4
+    older = _from_service(product_state(sku=sku, version=2, on_hand=99))
+    assert apply_events([older]) == ["stale"]
+    assert Product.objects.get(sku=sku).on_hand == 30
+    assert OutboxEvent.objects.count() == before  # nothing applied travels forward: no loop
+
+
+def test_a_batch_with_a_poison_event_applies_nothing() -> None:
+    good = _from_service(product_state(on_hand=7))
+    # The monolith's own event, a reservation: it sorts after the product, which is applied
+    # first and then rolled back with the batch.
+    own = envelope(
+        reservation_state(lines=[(good["aggregate_id"], 1)]), aggregate_type="reservation"
+    )
+    with pytest.raises(SyncInputError, match="loop"):
+        apply_events([own, good])
+    assert not Product.objects.filter(sku=good["aggregate_id"]).exists()
+    assert not InboxEvent.objects.filter(event_id=good["event_id"]).exists()
+    assert apply_events([good]) == ["applied"]
 
 
 def test_events_of_the_monoliths_own_origin_or_garbled_are_refused() -> None:

@@ -21,10 +21,15 @@ import pytest
 from celery import Celery
 
 from sync.direction import DrainTimeout, Owners, directions, switch, write_direction
-from sync.task_names import MONOLITH_APPLY_EVENT
-from tests.extracted.inventory.factories import envelope, reservation_state
+from sync.task_names import MONOLITH_APPLY_EVENT, MONOLITH_APPLY_EVENTS
+from tests.extracted.inventory.factories import envelope, product_state, reservation_state
 from tests.support.components import process_spec
-from tests.support.inventory_api import adjustment_body, adjustments_path, product_path
+from tests.support.inventory_api import (
+    adjustment_body,
+    adjustments_path,
+    product_path,
+    reservation_path,
+)
 from tests.support.processes import ServerProcess
 from tests.support.random_refs import random_sku, random_suffix
 from tests.support.waiting import wait_for
@@ -234,3 +239,54 @@ def test_poison_reverse_events_are_parked_by_the_monolith_and_replayed_by_the_cl
     assert direction["monolith_dead_letters"] == 1
     table = rig.strangler_sync("status", "-c", "inventory", COLUMNS="200")
     assert "Direction (reverse sync" in table.stdout and "forward" in table.stdout
+
+
+def _from_service(payload: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    return {**envelope(payload, **kwargs), "origin": "inventory"}
+
+
+def test_a_batch_message_applies_each_event_once_and_parks_only_its_poison_events(
+    rig: SyncRig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sku, missing_sku = random_sku(), random_sku()
+    versions = [
+        _from_service(product_state(sku=sku, version=v, on_hand=100 * v)) for v in (1, 2, 3)
+    ]
+    other = _from_service(product_state(version=1, on_hand=5))
+    # A reservation naming a product the monolith lacks (its commit breaks a foreign key) and an
+    # envelope that is no envelope: the two poison events of the second message.
+    orphan = _from_service(
+        reservation_state(lines=[(missing_sku, 1)]), aggregate_type="reservation"
+    )
+    garbled = {"event_id": "garbled"}
+    outbox_before = rig.outbox_stats()["total"]
+    sender = _sender(rig, monkeypatch)
+    with rig.worker("worker-monolith"):
+        # Out of version order, one event twice in the message and again in the next one.
+        v1, v2, v3 = versions
+        sender.send_task(MONOLITH_APPLY_EVENTS, args=[[v3, v1, other, v1, v2]])
+        sender.send_task(MONOLITH_APPLY_EVENTS, args=[[orphan, v2, garbled]])
+
+        def letters() -> dict[str, Any]:
+            body: dict[str, Any] = httpx.get(
+                f"{rig.monolith_url}/internal/sync/dead-letters", timeout=10
+            ).json()
+            return body if body["count"] == 2 else {}
+
+        parked = wait_for(letters, timeout=30, message="the two poison events parked")
+        assert {d["event_id"] for d in parked["dead_letters"]} == {orphan["event_id"], "garbled"}
+        wait_for(
+            lambda: rig.get(rig.monolith_url, product_path(other["aggregate_id"]))[0] == 200,
+            message="the other product applied",
+        )
+    status, body = rig.get(rig.monolith_url, product_path(sku))
+    assert status == 200 and (body["on_hand"], body["version"]) == (300, 3)  # the newest wins
+    assert rig.get(rig.monolith_url, reservation_path(orphan["aggregate_id"]))[0] == 404
+    # Each event applied once: the monolith's inbox holds each id once (its drain question).
+    ids = [e["event_id"] for e in (*versions, other, orphan)]
+    answer = httpx.post(
+        f"{rig.monolith_url}/internal/sync/processed", json={"event_ids": ids}, timeout=10
+    ).json()
+    assert answer == {"missing": [orphan["event_id"]]}
+    # Nothing applied here was recorded in the monolith's outbox: nothing travels forward again.
+    assert rig.outbox_stats()["total"] == outbox_before
