@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from pydantic import BaseModel, ValidationError
 
@@ -76,25 +76,51 @@ def apply_in_transaction(envelope: Any) -> Outcome:
     not one reverse sync applies."""
     event, state, apply = _parse(envelope)
     now = timezone.now()
-    try:
-        with transaction.atomic():  # a savepoint: a second delivery fails only this
-            InboxEvent.objects.create(
-                event_id=event.event_id,
-                origin=event.origin,
-                aggregate_type=event.aggregate_type,
-                aggregate_id=event.aggregate_id,
-                version=event.version,
-                outcome="stale",
-                occurred_at=event.occurred_at,
-                applied_at=now,
-                lag_s=(now - event.occurred_at).total_seconds(),
-            )
-    except IntegrityError:
+    claimed = _claim(
+        {
+            "event_id": event.event_id,
+            "origin": event.origin,
+            "aggregate_type": event.aggregate_type,
+            "aggregate_id": event.aggregate_id,
+            "version": event.version,
+            "outcome": "stale",
+            "occurred_at": event.occurred_at,
+            "applied_at": now,
+            "lag_s": (now - event.occurred_at).total_seconds(),
+        }
+    )
+    if not claimed:
         return "duplicate"
     if not apply(state):
         return "stale"
     InboxEvent.objects.filter(event_id=event.event_id).update(outcome="applied")
     return "applied"
+
+
+def _claim(values: dict[str, Any]) -> bool:
+    """Insert the inbox row unless its event id is there; whether it was inserted.
+
+    ``INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING`` (PostgreSQL, SQLite 3.35+): a
+    concurrent worker claiming the same id waits for the first's transaction and then sees the
+    conflict. Our own SQL because Django's ORM has no insert that reports a skipped conflict
+    (``bulk_create(ignore_conflicts=True)`` returns nothing); the ORM's way, a savepoint around
+    ``create`` catching ``IntegrityError``, costs two more round trips per event, and the event
+    apply is the reverse flow's bottleneck (bench/README.md, "reverse_lag")."""
+    opts = InboxEvent._meta
+    quote = connection.ops.quote_name
+    by_name = {field.name: field for field in opts.concrete_fields}
+    fields = [(by_name[name], value) for name, value in values.items()]
+    columns = ", ".join(quote(field.column) for field, _ in fields)
+    params = [field.get_db_prep_save(value, connection) for field, value in fields]
+    key = quote(opts.pk.column)
+    placeholders = ", ".join(["%s"] * len(params))
+    sql = (
+        f"INSERT INTO {quote(opts.db_table)} ({columns}) VALUES ({placeholders}) "
+        f"ON CONFLICT ({key}) DO NOTHING RETURNING {key}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() is not None
 
 
 def _parse(envelope: Any) -> tuple[EventEnvelope, BaseModel, Callable[[Any], bool]]:
