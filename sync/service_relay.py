@@ -12,6 +12,11 @@ Waking: on PostgreSQL it ``LISTEN``\\ s on the channel the service's outbox trig
 each commit (Alembic ``0004_reverse_sync``), like the forward relay: no busy polling, and the
 lag is the commit's, not a poll interval's. A fallback pass every FALLBACK_S catches what a lost
 connection missed. On SQLite (no notifications) it polls every SQLITE_POLL_S.
+
+Coalescing: after a pass that published something, the next pass comes COALESCE_S later instead
+of at the next notification, so while events keep coming each message carries what committed in
+that time (the monolith pays per message more than per event; bench/README.md, "reverse_lag").
+An event after a quiet spell still goes out at once.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ BATCH: Final = 500
 FALLBACK_S: Final = float(os.environ.get("STRANGLER_RELAY_FALLBACK_S", "5"))
 SQLITE_POLL_S: Final = float(os.environ.get("STRANGLER_RELAY_POLL_S", "0.5"))
 ERROR_BACKOFF_S: Final = 1.0
+#: After a pass that published: wait this long before the next (0: at the next notification).
+COALESCE_S: Final = float(os.environ.get("STRANGLER_REVERSE_RELAY_COALESCE_S", "0.05"))
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,9 @@ def run(capability: str, *, stop: Callable[[], bool] = lambda: False) -> None:
                 published = drain(app, service)
                 if published:
                     logger.info("service relay: published %d %s event(s)", published, capability)
+                    if COALESCE_S > 0:
+                        time.sleep(COALESCE_S)  # the coalescing interval, not a wait for a state
+                        continue
             except (KombuError, OSError) as err:
                 logger.error("service relay: the broker refused the batch (%s)", err)
                 time.sleep(ERROR_BACKOFF_S)
