@@ -37,7 +37,12 @@ def apply_payment_states(session: Session, rows: Iterable[dict[str, Any]]) -> in
     """Upsert ``rows`` by version; returns how many replaced (or created) a payment here.
     A row that is not a valid ``PaymentState`` raises ``pydantic.ValidationError`` (nothing of
     the batch should then be committed: the caller's transaction rolls back)."""
-    states = [PaymentState.model_validate(row) for row in rows]
+    return write_payment_states(session, [PaymentState.model_validate(row) for row in rows])
+
+
+def write_payment_states(session: Session, states: Iterable[PaymentState]) -> int:
+    """``apply_payment_states`` for states already validated (what the event subscriber holds:
+    no round trip through JSON and a second validation per event)."""
     newest: dict[Any, PaymentState] = {}
     for state in states:
         if state.id not in newest or state.version > newest[state.id].version:

@@ -1,7 +1,7 @@
 """What sync delivers to the payments service, applied by the owner: the monolith's payment
 events (dedup by event id + compare-and-set on ``version``). The Celery glue is
 ``sync/payments_worker.py``; the protocol is the chassis' (``extracted.chassis.subscriber``), the
-write is the backfill's (``extracted.payments.backfill.apply_payment_states``). Nothing here
+write is the backfill's (``extracted.payments.backfill.write_payment_states``). Nothing here
 records an own-outbox event, so applying never emits one.
 """
 
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.events import PaymentState
 from extracted.chassis.subscriber import EventApplier, Outcome, SyncInputError
-from extracted.payments.backfill import apply_payment_states
+from extracted.payments.backfill import write_payment_states
 from extracted.payments.database import default_sessions
 from extracted.payments.models import ProcessedEvent
 
@@ -25,7 +25,7 @@ _processed: Table = ProcessedEvent.__table__  # type: ignore[assignment]
 
 
 def _write(session: Session, aggregate_type: str, state: PaymentState) -> bool:
-    return apply_payment_states(session, [state.model_dump(mode="json")]) > 0
+    return write_payment_states(session, [state]) > 0
 
 
 _EVENTS: EventApplier[PaymentState] = EventApplier(
