@@ -305,37 +305,60 @@ def _sampled_bounds(run: Runner, queries: Queries, parts: int) -> list[str] | No
     return sorted({keys[int(i * step)] for i in range(1, parts)})
 
 
-def answer_bounds(run: Runner, queries: Queries, request: BoundsRequest) -> BoundsResponse:
-    if queries.dialect == "postgresql" and request.lo is None and request.hi is None:
-        sampled = _sampled_bounds(run, queries, request.parts)
-        if sampled is not None:
-            return BoundsResponse(bounds=sampled, sampled=True)
-    count = int(run(queries.count(request.lo, request.hi))[0][0])
-    if count <= 1:
-        return BoundsResponse(bounds=[])
-    step = -(-count // request.parts)  # ceil
-    rows = run(queries.bounds(request.lo, request.hi, step))
-    return BoundsResponse(bounds=[queries.spec.canonical_key(row[0]) for row in rows])
+class Answers:
+    """One side's answers for one aggregate: the shared queries run by ``execute`` on the side's
+    own connection. On SQLite, ``sqlite_connection`` hands over the DB-API connection the spec's
+    functions are registered on before each answer (``recon_bucket`` knows the request's bounds).
+    """
 
+    def __init__(
+        self,
+        queries: Queries,
+        execute: Runner,
+        sqlite_connection: Callable[[], sqlite3.Connection] | None = None,
+    ) -> None:
+        if queries.dialect == "sqlite" and sqlite_connection is None:
+            raise ValueError("SQLite answers need the connection to register functions on")
+        self.queries = queries
+        self.execute = execute
+        self.sqlite_connection = sqlite_connection
 
-def answer_checksums(run: Runner, queries: Queries, request: ChecksumsRequest) -> ChecksumsResponse:
-    check_sorted(request.bounds, request.lo, request.hi)
-    found = {
-        int(bucket): RangeChecksum(count=int(count), checksum=str(total))
-        for bucket, count, total in run(queries.checksums(request.lo, request.hi, request.bounds))
-    }
-    empty = RangeChecksum(count=0, checksum="0")
-    return ChecksumsResponse(ranges=[found.get(i, empty) for i in range(len(request.bounds) + 1)])
+    def _run(self, bounds: list[str] | None = None) -> Runner:
+        if self.sqlite_connection is not None and self.queries.dialect == "sqlite":
+            stored = [self.queries.stored_key(b) for b in bounds or []]
+            register_sqlite_functions(self.sqlite_connection(), self.queries.spec, stored)
+        return self.execute
 
+    def bounds(self, request: BoundsRequest) -> BoundsResponse:
+        queries = self.queries
+        run = self._run()
+        if queries.dialect == "postgresql" and request.lo is None and request.hi is None:
+            sampled = _sampled_bounds(run, queries, request.parts)
+            if sampled is not None:
+                return BoundsResponse(bounds=sampled, sampled=True)
+        count = int(run(queries.count(request.lo, request.hi))[0][0])
+        if count <= 1:
+            return BoundsResponse(bounds=[])
+        step = -(-count // request.parts)  # ceil
+        rows = run(queries.bounds(request.lo, request.hi, step))
+        return BoundsResponse(bounds=[queries.spec.canonical_key(row[0]) for row in rows])
 
-def answer_rows(run: Runner, queries: Queries, request: RowsRequest) -> RowsResponse:
-    rows = run(queries.rows(request.lo, request.hi, request.limit))
-    key = queries.spec.canonical_key
-    return RowsResponse(
-        rows=[CanonicalRow(key=key(k), version=int(v), text=str(t)) for k, v, t in rows]
-    )
+    def checksums(self, request: ChecksumsRequest) -> ChecksumsResponse:
+        check_sorted(request.bounds, request.lo, request.hi)
+        run = self._run(request.bounds)
+        query = self.queries.checksums(request.lo, request.hi, request.bounds)
+        found = {
+            int(bucket): RangeChecksum(count=int(count), checksum=str(total))
+            for bucket, count, total in run(query)
+        }
+        empty = RangeChecksum(count=0, checksum="0")
+        return ChecksumsResponse(
+            ranges=[found.get(i, empty) for i in range(len(request.bounds) + 1)]
+        )
 
-
-def sqlite_bounds(queries: Queries, bounds: list[str]) -> list[str]:
-    """``bounds`` in the stored form ``recon_bucket`` compares keys in."""
-    return [queries.stored_key(b) for b in bounds]
+    def rows(self, request: RowsRequest) -> RowsResponse:
+        rows = self._run()(self.queries.rows(request.lo, request.hi, request.limit))
+        key = self.queries.spec.canonical_key
+        return RowsResponse(
+            rows=[CanonicalRow(key=key(k), version=int(v), text=str(t)) for k, v, t in rows]
+        )

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -32,30 +32,9 @@ from sqlalchemy import BigInteger, Integer, String, Table, delete, func, select,
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.types import JSON
 
-from contracts.reconcile import (
-    BoundsRequest,
-    BoundsResponse,
-    ChecksumsRequest,
-    ChecksumsResponse,
-    ReconciliationReport,
-    RepairRequest,
-    RepairResult,
-    RowsRequest,
-    RowsResponse,
-)
+from contracts.reconcile import ReconciliationReport, RepairRequest, RepairResult
 from contracts.reconcile_spec import AggregateSpec, Kind
-from contracts.reconcile_sql import (
-    Dialect,
-    Queries,
-    Query,
-    Runner,
-    Storage,
-    answer_bounds,
-    answer_checksums,
-    answer_rows,
-    register_sqlite_functions,
-    sqlite_bounds,
-)
+from contracts.reconcile_sql import Answers, Dialect, Queries, Query, Storage
 from extracted.chassis.db_types import UTCDateTime
 from extracted.chassis.subscriber import SyncInputError
 from extracted.chassis.timefmt import utcnow
@@ -116,37 +95,19 @@ def _dialect(session: Session) -> Dialect:
     return name  # type: ignore[return-value]
 
 
-def _queries(session: Session, owned: OwnedAggregate[Any]) -> Queries:
-    return Queries(owned.spec, owned.storage, _dialect(session), _ph)
+def answers(session: Session, owned: OwnedAggregate[Any]) -> Answers:
+    """The aggregate's bounds, checksums and rows on ``session``'s connection."""
+    queries = Queries(owned.spec, owned.storage, _dialect(session), _ph)
 
-
-def _runner(session: Session, queries: Queries, bounds: list[str] | None = None) -> Runner:
-    if queries.dialect == "sqlite":
-        raw = session.connection().connection.driver_connection
-        assert isinstance(raw, sqlite3.Connection)
-        register_sqlite_functions(raw, queries.spec, sqlite_bounds(queries, bounds or []))
-
-    def run(query: Query) -> list[Any]:
+    def execute(query: Query) -> list[Any]:
         return list(session.execute(text(query.sql), query.params).all())
 
-    return run
+    def sqlite_connection() -> sqlite3.Connection:
+        raw = session.connection().connection.driver_connection
+        assert isinstance(raw, sqlite3.Connection)
+        return raw
 
-
-def bounds(session: Session, owned: OwnedAggregate[Any], request: BoundsRequest) -> BoundsResponse:
-    queries = _queries(session, owned)
-    return answer_bounds(_runner(session, queries), queries, request)
-
-
-def checksums(
-    session: Session, owned: OwnedAggregate[Any], request: ChecksumsRequest
-) -> ChecksumsResponse:
-    queries = _queries(session, owned)
-    return answer_checksums(_runner(session, queries, request.bounds), queries, request)
-
-
-def rows(session: Session, owned: OwnedAggregate[Any], request: RowsRequest) -> RowsResponse:
-    queries = _queries(session, owned)
-    return answer_rows(_runner(session, queries), queries, request)
+    return Answers(queries, execute, sqlite_connection)
 
 
 def _delete_at(session: Session, owned: OwnedAggregate[Any], key: str, version: int) -> bool:
@@ -240,7 +201,3 @@ def reconciliation_stats(session: Session, model: type[R]) -> dict[str, Any]:
         "last_reconciliation": last_run(session, model),
         "reconciliations": last_runs(session, model),
     }
-
-
-def owned_by_name(aggregates: Sequence[OwnedAggregate[Any]]) -> dict[str, OwnedAggregate[Any]]:
-    return {owned.spec.name: owned for owned in aggregates}

@@ -60,38 +60,30 @@ def reconcile_router(
             raise ApiError(404, "not_found", f"No reconciled aggregate {aggregate!r} here.")
         return found
 
-    def _answer(
-        aggregate: str,
-        sessions: sessionmaker[Session],
-        model: type[M],
-        body: RequestBody,
-        answer: Callable[[Session, OwnedAggregate[Any], M], BaseModel],
-    ) -> ContractJSONResponse:
-        target = _owned(aggregate)
-        request = _parse(model, body)
-        try:
-            with sessions() as session:
-                return ContractJSONResponse(answer(session, target, request).model_dump())
-        except ValueError as exc:  # bounds out of order or outside the range, a bad key
-            raise _invalid(str(exc)) from None
+    def _reads(model: type[M], part: str) -> Callable[..., ContractJSONResponse]:
+        """The endpoint of one read (``bounds``, ``checksums``, ``rows``)."""
 
-    @router.post("/bounds")
-    def reconcile_bounds(
-        aggregate: str, body: Body, sessions: sessionmaker[Session] = sessions_dependency
-    ) -> ContractJSONResponse:
-        return _answer(aggregate, sessions, BoundsRequest, body, reconcile.bounds)
+        def read(
+            aggregate: str, body: Body, sessions: sessionmaker[Session] = sessions_dependency
+        ) -> ContractJSONResponse:
+            target = _owned(aggregate)
+            request = _parse(model, body)
+            try:
+                with sessions() as session:
+                    answer = getattr(reconcile.answers(session, target), part)(request)
+                    return ContractJSONResponse(answer.model_dump())
+            except ValueError as exc:  # bounds out of order or outside the range, a bad key
+                raise _invalid(str(exc)) from None
 
-    @router.post("/checksums")
-    def reconcile_checksums(
-        aggregate: str, body: Body, sessions: sessionmaker[Session] = sessions_dependency
-    ) -> ContractJSONResponse:
-        return _answer(aggregate, sessions, ChecksumsRequest, body, reconcile.checksums)
+        read.__name__ = f"reconcile_{part}"
+        return read
 
-    @router.post("/rows")
-    def reconcile_rows(
-        aggregate: str, body: Body, sessions: sessionmaker[Session] = sessions_dependency
-    ) -> ContractJSONResponse:
-        return _answer(aggregate, sessions, RowsRequest, body, reconcile.rows)
+    for part, model in (
+        ("bounds", BoundsRequest),
+        ("checksums", ChecksumsRequest),
+        ("rows", RowsRequest),
+    ):
+        router.add_api_route(f"/{part}", _reads(model, part), methods=["POST"])
 
     @router.post("/repair")
     def reconcile_repair(

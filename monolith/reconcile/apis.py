@@ -1,11 +1,12 @@
 """``/internal/reconcile/<aggregate>/...``: the monolith's range checksums, rows and current
 states of each reconciled aggregate, for ``strangler sync reconcile`` (shapes:
 contracts.reconcile). Not routed by the proxy (it never forwards ``/internal/``), open like the
-other internal endpoints that only read. An unknown aggregate is the contract's 404."""
+other internal endpoints that only read. An unknown aggregate is the contract's 404, a bad body or
+key a 400 ``invalid``."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from pydantic import BaseModel, ValidationError
@@ -18,8 +19,7 @@ from contracts.reconcile import BoundsRequest, ChecksumsRequest, RowsRequest, St
 from monolith.inventory.reconcile import PRODUCT_SOURCE, RESERVATION_SOURCE
 from monolith.orders.reconcile import ORDER_SOURCE
 from monolith.payments.reconcile import PAYMENT_SOURCE
-from monolith.reconcile import source
-from monolith.reconcile.source import SourceAggregate
+from monolith.reconcile.source import SourceAggregate, answers
 
 #: Every aggregate the monolith reconciles, by the name in the path.
 SOURCES: dict[str, SourceAggregate] = {
@@ -34,11 +34,19 @@ def _invalid(detail: str) -> Response:
     )
 
 
-class _ReconcileApi(APIView):
-    model: ClassVar[type[BaseModel]]
+def _answer(aggregate: SourceAggregate, part: str, request: Any) -> dict[str, Any]:
+    if part == "states":
+        return {"states": aggregate.states(request.keys)}
+    answer: BaseModel = getattr(answers(aggregate), part)(request)
+    return answer.model_dump()
 
-    def answer(self, aggregate: SourceAggregate, request: Any) -> dict[str, Any]:
-        raise NotImplementedError
+
+class ReconcileApi(APIView):
+    """``POST /internal/reconcile/<aggregate>/<part>``; ``part`` and its request ``model`` are
+    given by the URL (``as_view(part=..., model=...)``)."""
+
+    part = ""
+    model: type[BaseModel] = BaseModel
 
     @extend_schema(exclude=True)
     def post(self, request: Request, aggregate: str) -> Response:
@@ -49,37 +57,17 @@ class _ReconcileApi(APIView):
                 status=status.HTTP_404_NOT_FOUND,
             )
         try:
-            given = self.model.model_validate(request.data)
-            return Response(self.answer(found, given))
+            return Response(_answer(found, self.part, self.model.model_validate(request.data)))
         except ValidationError as exc:
             return _invalid(str(exc))
         except ValueError as exc:  # bounds out of order or outside the range, a bad key
             return _invalid(str(exc))
 
 
-class BoundsApi(_ReconcileApi):
-    model = BoundsRequest
-
-    def answer(self, aggregate: SourceAggregate, request: BoundsRequest) -> dict[str, Any]:
-        return source.bounds(aggregate, request).model_dump()
-
-
-class ChecksumsApi(_ReconcileApi):
-    model = ChecksumsRequest
-
-    def answer(self, aggregate: SourceAggregate, request: ChecksumsRequest) -> dict[str, Any]:
-        return source.checksums(aggregate, request).model_dump()
-
-
-class RowsApi(_ReconcileApi):
-    model = RowsRequest
-
-    def answer(self, aggregate: SourceAggregate, request: RowsRequest) -> dict[str, Any]:
-        return source.rows(aggregate, request).model_dump()
-
-
-class StatesApi(_ReconcileApi):
-    model = StatesRequest
-
-    def answer(self, aggregate: SourceAggregate, request: StatesRequest) -> dict[str, Any]:
-        return {"states": source.states(aggregate, request.keys)}
+#: The parts and their request models (monolith.reconcile.urls routes each).
+PARTS: dict[str, type[BaseModel]] = {
+    "bounds": BoundsRequest,
+    "checksums": ChecksumsRequest,
+    "rows": RowsRequest,
+    "states": StatesRequest,
+}

@@ -1,47 +1,46 @@
 """Range checksums, bounds and canonical rows of a monolith aggregate, computed in the monolith's
 own database (the shared queries of contracts.reconcile_sql on Django's connection), and the
-current state of given rows for a repair. An app describes its aggregate with a
+current state of given rows for a repair. An app describes each aggregate it reconciles with a
 ``SourceAggregate`` (``monolith/<app>/reconcile.py``)."""
 
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
+from django.db.models import Model, QuerySet
 
-from contracts.reconcile import (
-    BoundsRequest,
-    BoundsResponse,
-    ChecksumsRequest,
-    ChecksumsResponse,
-    RowsRequest,
-    RowsResponse,
-)
-from contracts.reconcile_spec import AggregateSpec
-from contracts.reconcile_sql import (
-    Dialect,
-    Queries,
-    Query,
-    Runner,
-    Storage,
-    answer_bounds,
-    answer_checksums,
-    answer_rows,
-    register_sqlite_functions,
-    sqlite_bounds,
-)
+from contracts.reconcile_spec import AggregateSpec, Kind
+from contracts.reconcile_sql import Answers, Dialect, Queries, Query, Storage
 
 
 @dataclass(frozen=True)
 class SourceAggregate:
     spec: AggregateSpec
     storage: Storage
-    #: The current state (``contracts.events`` dicts) of the rows among these canonical keys
-    #: that exist, as the outbox events carry it.
-    states: Callable[[list[str]], list[dict[str, Any]]]
+    #: The aggregate's rows, with their child rows prefetched (the key is the spec's).
+    rows: QuerySet[Any]
+    #: A row's state as its outbox events carry it (``contracts.events``, a JSON dict).
+    state: Callable[[Any], dict[str, Any]]
+
+    def states(self, keys: list[str]) -> list[dict[str, Any]]:
+        """The current state of each existing row among ``keys`` (canonical keys), by key."""
+        key = self.spec.key
+        values: list[Any] = [
+            uuid.UUID(self.spec.check_key(k)) if key.kind is Kind.UUID else self.spec.check_key(k)
+            for k in keys
+        ]
+        found = self.rows.filter(**{f"{key.name}__in": values}).order_by(key.name)
+        return [self.state(row) for row in found]
+
+
+def storage_of(model: type[Model], children: type[Model] | None = None) -> Storage:
+    """Where Django keeps ``model`` (and its child rows): the tables its migrations made."""
+    return Storage(model._meta.db_table, None if children is None else children._meta.db_table)
 
 
 def _ph(name: str) -> str:
@@ -54,42 +53,20 @@ def _dialect() -> Dialect:
     return "postgresql" if connection.vendor == "postgresql" else "sqlite"
 
 
-def _queries(aggregate: SourceAggregate) -> Queries:
-    return Queries(aggregate.spec, aggregate.storage, _dialect(), _ph)
+def _execute(query: Query) -> list[Any]:
+    with connection.cursor() as cursor:
+        cursor.execute(query.sql, query.params)
+        return list(cursor.fetchall())
 
 
-def _runner(queries: Queries, bounds: list[str] | None = None) -> Runner:
+def _sqlite_connection() -> sqlite3.Connection:
     connection.ensure_connection()
-    if queries.dialect == "sqlite":
-        raw = connection.connection
-        assert isinstance(raw, sqlite3.Connection)
-        register_sqlite_functions(raw, queries.spec, sqlite_bounds(queries, bounds or []))
-
-    def run(query: Query) -> list[Any]:
-        with connection.cursor() as cursor:
-            cursor.execute(query.sql, query.params)
-            return list(cursor.fetchall())
-
-    return run
+    raw = connection.connection
+    assert isinstance(raw, sqlite3.Connection)
+    return raw
 
 
-def bounds(aggregate: SourceAggregate, request: BoundsRequest) -> BoundsResponse:
-    queries = _queries(aggregate)
-    return answer_bounds(_runner(queries), queries, request)
-
-
-def checksums(aggregate: SourceAggregate, request: ChecksumsRequest) -> ChecksumsResponse:
-    queries = _queries(aggregate)
-    return answer_checksums(_runner(queries, request.bounds), queries, request)
-
-
-def rows(aggregate: SourceAggregate, request: RowsRequest) -> RowsResponse:
-    queries = _queries(aggregate)
-    return answer_rows(_runner(queries), queries, request)
-
-
-def states(aggregate: SourceAggregate, keys: list[str]) -> list[dict[str, Any]]:
-    """The current state of each existing row among ``keys`` (canonical keys)."""
-    for key in keys:
-        aggregate.spec.check_key(key)
-    return aggregate.states(keys)
+def answers(aggregate: SourceAggregate) -> Answers:
+    """The aggregate's bounds, checksums and rows on the monolith's connection."""
+    queries = Queries(aggregate.spec, aggregate.storage, _dialect(), _ph)
+    return Answers(queries, _execute, _sqlite_connection)

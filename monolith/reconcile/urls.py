@@ -2,13 +2,11 @@ from __future__ import annotations
 
 from django.urls import path
 
-from monolith.reconcile import apis
+from monolith.reconcile.apis import PARTS, ReconcileApi
 
 app_name = "reconcile"
 
 urlpatterns = [
-    path("<str:aggregate>/bounds", apis.BoundsApi.as_view(), name="bounds"),
-    path("<str:aggregate>/checksums", apis.ChecksumsApi.as_view(), name="checksums"),
-    path("<str:aggregate>/rows", apis.RowsApi.as_view(), name="rows"),
-    path("<str:aggregate>/states", apis.StatesApi.as_view(), name="states"),
+    path(f"<str:aggregate>/{part}", ReconcileApi.as_view(part=part, model=model), name=part)
+    for part, model in PARTS.items()
 ]

@@ -3,13 +3,17 @@ same answers computed straight on another session (the SQLite copy of a PostgreS
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.reconcile import ChecksumsRequest, ReconciliationReport, RowsRequest
 from extracted.chassis import reconcile
+from extracted.chassis.db import make_engine, make_sessions
 from extracted.chassis.reconcile import OwnedAggregate
 from tests.extracted.asgi_client import BlockingASGIClient
 
@@ -43,8 +47,9 @@ def answers_on(
 ) -> tuple[Any, Any]:
     """(rows, checksums over ``bounds``) of ``owned`` computed on ``sessions``' database."""
     with sessions() as session:
-        rows = reconcile.rows(session, owned, RowsRequest())
-        sums = reconcile.checksums(session, owned, ChecksumsRequest(bounds=bounds))
+        answers = reconcile.answers(session, owned)
+        rows = answers.rows(RowsRequest())
+        sums = answers.checksums(ChecksumsRequest(bounds=bounds))
     return rows.model_dump(), sums.model_dump()
 
 
@@ -62,3 +67,15 @@ def clean_report(aggregate: str, rows: int) -> dict[str, Any]:
         different=[],
         requests=3,
     ).model_dump(mode="json")
+
+
+@contextmanager
+def sqlite_sessions(path: Path, upgrade: Callable[[str], None]) -> Iterator[sessionmaker[Session]]:
+    """Sessions on a fresh SQLite file (the embedded mode) migrated by the service's ``upgrade``."""
+    url = f"sqlite:///{path}"
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        yield make_sessions(engine)
+    finally:
+        engine.dispose()

@@ -25,7 +25,6 @@ from sync.reconcile import compare, repair
 from sync.reconcile_http import MonolithSide, ServiceSide
 from tests.support.orders_stack import ORDERS, checkout_body, order_path
 from tests.support.payments_api import PAYMENTS, payment_body, payment_path
-from tests.support.random_refs import random_suffix
 from tests.support.waiting import wait_for
 from tests.sync.customers import Customer
 from tests.sync.rig import SyncRig, running_rig
@@ -55,17 +54,12 @@ def _caught_up(rig: SyncRig) -> bool:
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Shop]:
+def shop(
+    tmp_path_factory: pytest.TempPathFactory, module_redis_env: dict[str, str]
+) -> Iterator[Shop]:
     tmp = tmp_path_factory.mktemp("reconcile-aggregates")
-    var = tmp / "var"
-    var.mkdir()
-    env = {
-        "CELERY_BROKER_URL": redis_url,
-        "STRANGLER_QUEUE_PREFIX": f"t{random_suffix()}",
-        "STRANGLER_VAR_DIR": str(var),
-    }
     with (
-        running_rig(tmp, env, services=OWNERS) as rig,
+        running_rig(tmp, module_redis_env, services=OWNERS) as rig,
         rig.worker("worker-inventory"),
         rig.worker("worker-payments"),
         rig.worker("worker-orders"),

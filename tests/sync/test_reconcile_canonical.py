@@ -42,16 +42,7 @@ from contracts.reconcile_spec import (
     canonical_uuid,
     join_children,
 )
-from contracts.reconcile_sql import (
-    Dialect,
-    Queries,
-    Storage,
-    answer_bounds,
-    answer_checksums,
-    answer_rows,
-    register_sqlite_functions,
-    sqlite_bounds,
-)
+from contracts.reconcile_sql import Answers, Dialect, Queries, Storage
 
 SKU_ALPHABET = "ABCXYZabcxyz019._-"
 skus = st.text(alphabet=SKU_ALPHABET, min_size=1, max_size=12)
@@ -219,18 +210,20 @@ class Side:
                 marks = ", ".join([mark] * (len(row) + 1))
                 self.run_sql(f"INSERT INTO c_{spec.name} VALUES ({marks})", [key, *row])
 
-    def runner(self, bounds: list[str]) -> Callable[[Any], list[Any]]:
-        if self.conn is not None:
-            register_sqlite_functions(self.conn, self.spec, sqlite_bounds(self.queries, bounds))
-        return lambda query: self.run_sql(query.sql, query.params)
+    @property
+    def answers(self) -> Answers:
+        conn = self.conn
+        return Answers(
+            self.queries,
+            lambda query: self.run_sql(query.sql, query.params),
+            None if conn is None else lambda: conn,
+        )
 
     def rows(self) -> list[tuple[str, int, str]]:
-        answer = answer_rows(self.runner([]), self.queries, RowsRequest())
-        return [(r.key, r.version, r.text) for r in answer.rows]
+        return [(r.key, r.version, r.text) for r in self.answers.rows(RowsRequest()).rows]
 
     def checksums(self, bounds: list[str]) -> list[tuple[int, str]]:
-        request = ChecksumsRequest(bounds=bounds)
-        answer = answer_checksums(self.runner(bounds), self.queries, request)
+        answer = self.answers.checksums(ChecksumsRequest(bounds=bounds))
         return [(r.count, r.checksum) for r in answer.ranges]
 
 
@@ -320,9 +313,7 @@ def test_bounds_split_uuid_keys_the_same_on_postgresql_and_sqlite(name: str, pg_
                 side.load(aggregates, UTC)
             keys = sorted(spec.canonical_key(parent[0]) for parent, _ in aggregates)
             split = {
-                side.form.__name__: answer_bounds(
-                    side.runner([]), side.queries, BoundsRequest(parts=parts)
-                ).bounds
+                side.form.__name__: side.answers.bounds(BoundsRequest(parts=parts)).bounds
                 for side in every
             }
             assert len({tuple(b) for b in split.values()}) == 1, split

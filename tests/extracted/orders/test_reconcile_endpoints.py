@@ -13,7 +13,6 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.reconcile_spec import ORDERS
-from extracted.chassis.db import make_engine, make_sessions
 from extracted.chassis.dry_run import transaction
 from extracted.orders import migrate
 from extracted.orders.models import Order, OrderLine
@@ -21,7 +20,13 @@ from extracted.orders.reconcile import ORDER_OWNER
 from extracted.orders.sync import apply_order_states
 from tests.extracted.asgi_client import BlockingASGIClient
 from tests.extracted.orders.factories import line, order_state
-from tests.extracted.reconcile_calls import answers_on, canonical_rows, clean_report, post_repair
+from tests.extracted.reconcile_calls import (
+    answers_on,
+    canonical_rows,
+    clean_report,
+    post_repair,
+    sqlite_sessions,
+)
 from tests.support.random_refs import random_sku
 
 
@@ -45,15 +50,9 @@ def test_rows_are_the_canonical_text_of_each_state_on_postgresql_and_sqlite(
     }
     bounds = sorted(rows)[1:2]
     on_postgresql = answers_on(sessions, ORDER_OWNER, bounds)
-    url = f"sqlite:///{tmp_path / 'orders.sqlite3'}"
-    migrate.upgrade(url)
-    engine = make_engine(url)
-    try:
-        lite = make_sessions(engine)
+    with sqlite_sessions(tmp_path / "orders.sqlite3", migrate.upgrade) as lite:
         seed(lite, *states)
         assert answers_on(lite, ORDER_OWNER, bounds) == on_postgresql
-    finally:
-        engine.dispose()
 
 
 def test_a_line_changed_behind_syncs_back_is_repaired(

@@ -15,7 +15,6 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.reconcile_spec import PAYMENTS
-from extracted.chassis.db import make_engine, make_sessions
 from extracted.chassis.dry_run import transaction
 from extracted.payments import migrate
 from extracted.payments.backfill import apply_payment_states
@@ -30,6 +29,7 @@ from tests.extracted.reconcile_calls import (
     canonical_rows,
     clean_report,
     post_repair,
+    sqlite_sessions,
 )
 from tests.support.payments_api import payment_path
 
@@ -70,15 +70,9 @@ def test_rows_are_the_canonical_text_of_each_state_on_postgresql_and_sqlite(
     }
     bounds = sorted(rows)[1:2]
     on_postgresql = answers_on(sessions, PAYMENT_OWNER, bounds)
-    url = f"sqlite:///{tmp_path / 'payments.sqlite3'}"
-    migrate.upgrade(url)
-    engine = make_engine(url)
-    try:
-        lite = make_sessions(engine)
+    with sqlite_sessions(tmp_path / "payments.sqlite3", migrate.upgrade) as lite:
         seed(lite, *states)
         assert answers_on(lite, PAYMENT_OWNER, bounds) == on_postgresql
-    finally:
-        engine.dispose()
 
 
 def test_a_refund_changed_behind_syncs_back_is_repaired(
