@@ -1,12 +1,12 @@
-"""Reconciliation's wire format: the canonical text of a row, its hash, and the messages of the
-range-checksum endpoints both owners answer (``/internal/reconcile/<aggregate>/...``).
+"""Reconciliation's wire format: the canonical text of a field, a row's hash, and the messages of
+the range-checksum endpoints both owners answer (``/internal/reconcile/<aggregate>/...``).
 
 Each side computes checksums **in its own database**, so both must turn a row into the same
-text whatever their storage types:
+text whatever their storage types. Which fields a row has, in which order and of which kind, is
+the aggregate's spec (contracts.reconcile_spec); the scalar forms are here:
 
-* fields in ``PRODUCT_FIELDS`` order, joined by ``SEPARATOR`` (a control character no field
-  holds);
-* decimals with exactly ``PRICE_SCALE`` places (``12.5``, ``12.50`` and ``12.500`` are one value);
+* fields joined by ``SEPARATOR`` (a control character no field holds);
+* decimals with exactly the spec's places (``12.5``, ``12.50`` and ``12.500`` are one value);
 * timestamps in UTC as PostgreSQL writes a ``timestamp`` (``2026-11-25 14:07:34.12``: microsecond
   precision, trailing zeros of the fraction dropped, no fraction when it is zero), whatever
   precision, zone or text form a database hands back (Django's SQLite text omits a zero
@@ -17,36 +17,25 @@ text whatever their storage types:
 A row's hash is the first 8 bytes of the MD5 of that text as a signed 64-bit integer, and a range's
 checksum is the exact sum of its rows' hashes (as decimal text) with the row count: order does not
 matter, and PostgreSQL computes it with ``md5`` and ``numeric`` sums. Keys compare in byte order
-(``COLLATE "C"`` on PostgreSQL, ``BINARY`` on SQLite, Python ``str`` order).
+(``COLLATE "C"`` on PostgreSQL, ``BINARY`` on SQLite, Python ``str`` order; a uuid key in its
+canonical text, which sorts as its bytes do).
 
-PostgreSQL computes all of this in SQL (``pg_product_text``); SQLite, which has neither ``md5``
-nor a 64-bit-safe sum, gets the Python functions below registered on its connection.
+PostgreSQL computes all of this in SQL (the spec's expressions, ``pg_row_hash``); SQLite, which
+has neither ``md5`` nor a 64-bit-safe sum, gets the Python functions registered on its
+connection (contracts.reconcile_sql).
 """
 
 from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from itertools import pairwise
 from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
-PRODUCT_FIELDS: Final = (
-    "sku",
-    "name",
-    "price",
-    "on_hand",
-    "reserved",
-    "version",
-    "created_at",
-    "updated_at",
-)
 SEPARATOR: Final = "\x1f"
-PRICE_SCALE: Final = 2
-#: Aggregates reconciliation compares (products only so far).
-RECONCILED: Final = ("products",)
 #: Most key ranges one request may ask checksums of, and most rows one rows request returns.
 MAX_BOUNDS: Final = 1024
 MAX_ROWS: Final = 5000
@@ -66,65 +55,16 @@ def canonical_timestamp(value: datetime | str) -> str:
     return text
 
 
-def canonical_decimal(value: object, scale: int = PRICE_SCALE) -> str:
-    """Exactly ``scale`` places. Floats (SQLite's NUMERIC affinity stores ``12.50`` as REAL
-    12.5) go through their shortest repr, which is exact for values of this scale."""
-    return f"{Decimal(str(value)).quantize(Decimal(1).scaleb(-scale)):f}"
-
-
-def canonical_product(
-    sku: str,
-    name: str,
-    price: object,
-    on_hand: int,
-    reserved: int,
-    version: int,
-    created_at: datetime | str,
-    updated_at: datetime | str,
-) -> str:
-    return SEPARATOR.join(
-        (
-            sku,
-            name,
-            canonical_decimal(price),
-            str(int(on_hand)),
-            str(int(reserved)),
-            str(int(version)),
-            canonical_timestamp(created_at),
-            canonical_timestamp(updated_at),
-        )
-    )
+def canonical_decimal(value: object, scale: int) -> str:
+    """Exactly ``scale`` places, rounded half away from zero as PostgreSQL's ``round`` does.
+    Floats (SQLite's NUMERIC affinity stores ``12.50`` as REAL 12.5) go through their shortest
+    repr, which is exact for values of this scale."""
+    quantum = Decimal(1).scaleb(-scale)
+    return f"{Decimal(str(value)).quantize(quantum, rounding=ROUND_HALF_UP):f}"
 
 
 def row_hash(text: str) -> int:
     return int.from_bytes(hashlib.md5(text.encode()).digest()[:8], "big", signed=True)
-
-
-def split_fields(text: str) -> dict[str, str]:
-    """A product's canonical text back into its fields (to name the fields that differ)."""
-    return dict(zip(PRODUCT_FIELDS, text.split(SEPARATOR), strict=True))
-
-
-def _pg_timestamp(column: str) -> str:
-    return f"({column} AT TIME ZONE 'UTC')::text"
-
-
-def pg_product_text(alias: str = "") -> str:
-    """The canonical text of a products row as a PostgreSQL expression (columns named as in
-    ``PRODUCT_FIELDS`` on both sides, optionally qualified by ``alias``)."""
-    p = f"{alias}." if alias else ""
-    parts = [
-        f"{p}sku",
-        f"{p}name",
-        # round(numeric, n) has scale n, so its text has exactly n places.
-        f"round({p}price, {PRICE_SCALE})::text",
-        f"{p}on_hand::text",
-        f"{p}reserved::text",
-        f"{p}version::text",
-        _pg_timestamp(f"{p}created_at"),
-        _pg_timestamp(f"{p}updated_at"),
-    ]
-    return "concat_ws(chr(31), " + ", ".join(parts) + ")"
 
 
 def pg_row_hash(text_sql: str) -> str:
@@ -237,7 +177,8 @@ class RepairRequest(_Message):
     """Sent by the driver to the owner (the target): the source's current state of the rows
     that drifted, with what reconciliation saw on the target (see the owner's repair)."""
 
-    #: ``ProductState`` dicts as the source holds them now.
+    #: The aggregate's state dicts (``ProductState``, ``PaymentState``, ...) as the source holds
+    #: them now.
     states: list[dict[str, object]] = Field(max_length=MAX_ROWS)
     #: key -> the version reconciliation saw on the target (None: the row was missing there).
     observed: dict[str, int | None] = Field(default_factory=dict)

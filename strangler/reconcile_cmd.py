@@ -1,15 +1,20 @@
-"""`strangler sync reconcile`: compare the monolith's rows with the service's, print the drift,
-optionally repair it, and record the run in the service (``last_reconciliation`` in its sync
-stats).
+"""`strangler sync reconcile`: compare the monolith's rows of an aggregate with its owner's, print
+the drift, optionally repair it, and record the run in the owner (``last_reconciliation`` and
+``reconciliations`` in its sync stats).
 
-Exit status: 0 when the tables are equal (or a repair made them equal), 3 when drift remains,
-1 when something could not be done (an endpoint down), 2 for a bad option (usage).
+``--aggregate`` is one of contracts.reconcile_spec.SPECS (products, reservations, payments,
+orders) or ``all`` (each in turn, every owner must answer); products by default, as before the
+other aggregates could be reconciled: the tour's drift is a product, and a default that reads
+every service would fail wherever one of them is not running or not backfilled yet.
+
+Exit status: 0 when the tables are equal (or a repair made them equal), 3 when drift remains in
+any aggregate, 1 when something could not be done (an endpoint down, an unknown aggregate), 2 for
+a bad option (usage).
 """
 
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from typing import Annotated, NoReturn
 
 import httpx
@@ -19,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from contracts.reconcile import ReconciliationReport
+from contracts.reconcile_spec import SPECS
 from sync.reconcile import DEFAULT_LEAF_ROWS, DEFAULT_PARTS, reconcile
 from sync.reconcile_http import MonolithSide, ServiceSide
 from sync.settings import SyncSettings
@@ -29,15 +35,22 @@ out = Console(highlight=False)
 DRIFT_EXIT = 3
 #: Drifted rows listed in the table (all of them go into --json).
 SHOWN = 20
-
-
-class Capability(StrEnum):
-    inventory = "inventory"
+ALL = "all"
 
 
 def _fail(message: str) -> NoReturn:
     typer.echo(f"strangler sync reconcile: {' '.join(message.split())}", err=True)
     raise typer.Exit(1)
+
+
+def _aggregates(chosen: str) -> list[str]:
+    """The aggregates ``--aggregate`` names (checked here rather than by typer, whose refusal
+    is a multi-line panel)."""
+    if chosen == ALL:
+        return list(SPECS)
+    if chosen not in SPECS:
+        _fail(f"unknown aggregate {chosen!r}: choose one of {', '.join([*SPECS, ALL])}")
+    return [chosen]
 
 
 def _print(report: ReconciliationReport) -> None:
@@ -81,45 +94,76 @@ def _print(report: ReconciliationReport) -> None:
         )
 
 
+def _drift_remains(report: ReconciliationReport) -> bool:
+    return not report.clean and not report.clean_after_repair
+
+
+def _as_json(report: ReconciliationReport) -> dict[str, object]:
+    return {**report.model_dump(mode="json"), "clean": report.clean, "drift": report.drift}
+
+
 def reconcile_command(
-    capability: Annotated[
-        Capability, typer.Option(help="Which capability's rows to compare (products so far).")
-    ] = Capability.inventory,
+    aggregate: Annotated[
+        str,
+        typer.Option(
+            "--aggregate",
+            "-a",
+            help=f"Which aggregate to compare: {', '.join(SPECS)}, or {ALL} (each in turn).",
+        ),
+    ] = "products",
     repair: Annotated[
         bool,
         typer.Option("--repair", help="Send the monolith's current state of drifted rows."),
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help=f"Print the report as JSON (with --aggregate {ALL}: reports by aggregate).",
+        ),
+    ] = False,
     parts: Annotated[int, typer.Option(min=2, max=1024, help="Runs per split.")] = DEFAULT_PARTS,
     leaf_rows: Annotated[
         int, typer.Option(min=1, max=5000, help="Compare row by row below this many rows.")
     ] = DEFAULT_LEAF_ROWS,
 ) -> None:
-    """Compare the monolith's rows with the service's by range checksums; report the drift."""
+    """Compare the monolith's rows with their owner's by range checksums; report the drift."""
+    names = _aggregates(aggregate)
     try:
         settings = SyncSettings()
     except ValidationError as exc:
         problem = exc.errors()[0]
         _fail(f"bad setting {'.'.join(map(str, problem['loc']))}: {problem['msg']}")
+    reports: list[ReconciliationReport] = []
     with httpx.Client() as client:
-        source = MonolithSide(settings.monolith_url, client)
-        target = ServiceSide(settings.inventory_url, client)
-        try:
-            report = reconcile(
-                source, target, repair_drift=repair, parts=parts, leaf_rows=leaf_rows
-            )
-            target.record(report)
-        except StatsUnavailable as exc:
-            _fail(str(exc))
+        for name in names:
+            source = MonolithSide(settings.monolith_url, client, name)
+            owner = settings.service_url(SPECS[name].capability)
+            target = ServiceSide(owner, client, name)
+            try:
+                report = reconcile(
+                    source,
+                    target,
+                    repair_drift=repair,
+                    aggregate=name,
+                    parts=parts,
+                    leaf_rows=leaf_rows,
+                )
+                target.record(report)
+            except StatsUnavailable as exc:
+                _fail(str(exc))
+            reports.append(report)
+            if not as_json:
+                _print(report)
     if as_json:
-        typer.echo(
-            json.dumps(
-                {**report.model_dump(mode="json"), "clean": report.clean, "drift": report.drift},
-                indent=2,
-            )
+        body: object = (
+            _as_json(reports[0])
+            if aggregate != ALL
+            else {
+                "reports": {r.aggregate: _as_json(r) for r in reports},
+                "drift_remains": any(_drift_remains(r) for r in reports),
+            }
         )
-    else:
-        _print(report)
-    remains = not report.clean and not report.clean_after_repair
-    if remains:
+        typer.echo(json.dumps(body, indent=2))
+    if any(_drift_remains(r) for r in reports):
         raise typer.Exit(DRIFT_EXIT)

@@ -370,14 +370,15 @@ def status(
         per.add_column(column)
     per.add_column("last reconciliation")
     for name, picture in pictures.items():
-        reconciled = picture.sync.last_reconciliation
+        last = picture.sync.last_reconciliation
+        reconciled = list(picture.sync.reconciliations.values()) or ([last] if last else [])
         per.add_row(
             name,
             str(picture.backlog),
             _age(picture.oldest_pending_age_s),
             _age(picture.last_lag_s),
             str(picture.sync.dead_letters),
-            "never" if reconciled is None else reconciled.isoformat(),
+            "\n".join(run.describe() for run in reconciled) or "never",
         )
     out.print(per)
     if directions:

@@ -13,8 +13,9 @@ contracts.reconcile_sql define them); this driver only compares numbers and bise
 
 Equal tables cost one split and one checksum pass per side; one differing row adds two more
 levels on a few thousand rows each. ``--repair`` then sends the source's current state of those
-rows to the owner (extracted.inventory.reconcile.repair says when a row is overwritten) and runs
-a second pass to confirm.
+rows to the owner (extracted.chassis.reconcile.repair says when a row is overwritten) and runs
+a second pass to confirm. The same for every aggregate of contracts.reconcile_spec: a row's
+child rows (a payment's refunds) are part of its text, so they drift with it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from typing import Protocol, TypeVar
 
 from contracts.reconcile import (
     MAX_ROWS,
-    PRODUCT_FIELDS,
     BoundsRequest,
     BoundsResponse,
     CanonicalRow,
@@ -40,8 +40,8 @@ from contracts.reconcile import (
     RowDrift,
     RowsRequest,
     RowsResponse,
-    split_fields,
 )
+from contracts.reconcile_spec import AggregateSpec, spec_named
 from contracts.reconcile_sql import bucket_ranges
 
 T = TypeVar("T")
@@ -80,22 +80,26 @@ class _Findings:
     target_rows: int = 0
 
 
-def _row_drift(source: CanonicalRow, target: CanonicalRow) -> RowDrift:
-    theirs, ours = split_fields(source.text), split_fields(target.text)
+def _row_drift(spec: AggregateSpec, source: CanonicalRow, target: CanonicalRow) -> RowDrift:
+    """The fields whose canonical text differs (child rows count as one field, ``refunds``)."""
+    theirs, ours = spec.split(source.text), spec.split(target.text)
     return RowDrift(
         key=source.key,
-        fields=[name for name in PRODUCT_FIELDS if theirs[name] != ours[name]],
+        fields=[name for name in spec.field_names if theirs[name] != ours[name]],
         source_version=source.version,
         target_version=target.version,
     )
 
 
 class _Bisection:
-    def __init__(self, source: Side, target: Side, *, parts: int, leaf_rows: int) -> None:
+    def __init__(
+        self, spec: AggregateSpec, source: Side, target: Side, *, parts: int, leaf_rows: int
+    ) -> None:
         if parts < 2:
             raise ValueError(f"parts must be at least 2, got {parts}")
         if not 1 <= leaf_rows <= MAX_ROWS:
             raise ValueError(f"leaf rows must be between 1 and {MAX_ROWS}, got {leaf_rows}")
+        self.spec = spec
         self.source = source
         self.target = target
         self.parts = parts
@@ -153,7 +157,7 @@ class _Bisection:
             elif mine is None:
                 self.found.extra[key] = other.version
             elif mine.text != other.text:
-                self.found.different.append(_row_drift(mine, other))
+                self.found.different.append(_row_drift(self.spec, mine, other))
 
 
 def compare(
@@ -164,9 +168,11 @@ def compare(
     parts: int = DEFAULT_PARTS,
     leaf_rows: int = DEFAULT_LEAF_ROWS,
 ) -> ReconciliationReport:
-    """One reconciliation pass: the drift report (no repair)."""
+    """One reconciliation pass of ``aggregate`` (contracts.reconcile_spec.SPECS): the drift
+    report (no repair)."""
+    spec = spec_named(aggregate)
     started = datetime.now(UTC)
-    found = _Bisection(source, target, parts=parts, leaf_rows=leaf_rows).run()
+    found = _Bisection(spec, source, target, parts=parts, leaf_rows=leaf_rows).run()
     return ReconciliationReport(
         aggregate=aggregate,
         started_at=started,

@@ -1,4 +1,4 @@
-"""The two owners' reconciliation endpoints over HTTP (``/internal/reconcile/products/...``),
+"""The two owners' reconciliation endpoints over HTTP (``/internal/reconcile/<aggregate>/...``),
 as the ``Side``s sync.reconcile bisects. The driver reads no database itself."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from contracts.reconcile import (
     RowsResponse,
     StatesRequest,
 )
+from contracts.reconcile_spec import spec_named
 from sync.stats import StatsUnavailable
 
 M = TypeVar("M", bound=BaseModel)
@@ -33,9 +34,9 @@ class ReconcileUnavailable(StatsUnavailable):
 
 
 class HttpSide:
-    def __init__(self, what: str, base_url: str, client: httpx.Client) -> None:
+    def __init__(self, what: str, base_url: str, client: httpx.Client, aggregate: str) -> None:
         self.what = what
-        self.base = f"{base_url.rstrip('/')}/internal/reconcile/products"
+        self.base = f"{base_url.rstrip('/')}/internal/reconcile/{aggregate}"
         self.client = client
 
     def _post(self, path: str, body: BaseModel, answer: type[M]) -> M:
@@ -76,16 +77,19 @@ class _Recorded(BaseModel):
 
 
 class MonolithSide(HttpSide):
-    def __init__(self, base_url: str, client: httpx.Client) -> None:
-        super().__init__("the monolith", base_url, client)
+    def __init__(self, base_url: str, client: httpx.Client, aggregate: str = "products") -> None:
+        super().__init__("the monolith", base_url, client, aggregate)
 
     def states(self, keys: list[str]) -> list[dict[str, object]]:
         return list(self._post("states", StatesRequest(keys=keys), _States).states)
 
 
 class ServiceSide(HttpSide):
-    def __init__(self, base_url: str, client: httpx.Client) -> None:
-        super().__init__("the inventory service", base_url, client)
+    """The aggregate's owner (contracts.reconcile_spec: ``capability``)."""
+
+    def __init__(self, base_url: str, client: httpx.Client, aggregate: str = "products") -> None:
+        owner = spec_named(aggregate).capability
+        super().__init__(f"the {owner} service", base_url, client, aggregate)
 
     def repair(self, request: RepairRequest) -> RepairResult:
         return self._post("repair", request, RepairResult)

@@ -6,7 +6,7 @@ from these endpoints only: no process reads a database it does not own.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -47,6 +47,35 @@ class BackfillState(_Stats):
     ranges: int = 0
 
 
+class LastReconciliation(_Stats):
+    """A service's summary of one `strangler sync reconcile` run (extracted.chassis.reconcile)."""
+
+    aggregate: str
+    finished_at: datetime
+    clean: bool
+    drift: int
+    missing: int = 0
+    extra: int = 0
+    different: int = 0
+    repaired: bool = False
+    clean_after_repair: bool | None = None
+
+    @property
+    def drift_remains(self) -> bool:
+        return not self.clean and not self.clean_after_repair
+
+    def describe(self) -> str:
+        """One line: ``payments clean at 2026-11-25T23:10:02Z`` or ``... 2 drift ...``."""
+        if self.clean:
+            state = "clean"
+        elif self.clean_after_repair:
+            state = f"{self.drift} drift, repaired"
+        else:
+            state = f"{self.drift} drift"
+        when = self.finished_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"{self.aggregate} {state} at {when}"
+
+
 class SyncStats(_Stats):
     """Service ``GET /internal/sync/stats``."""
 
@@ -57,9 +86,10 @@ class SyncStats(_Stats):
     backfills: list[BackfillState]
     #: Events parked because applying them failed for good (`strangler sync dead-letters`).
     dead_letters: int = 0
-    #: When the service last compared itself with the monolith (the reconciliation writes it);
-    #: None: never, or a service that does not report it yet.
-    last_reconciliation: datetime | None = None
+    #: The service's last reconciliation run, whatever its aggregate; None: never ran.
+    last_reconciliation: LastReconciliation | None = None
+    #: The last run of each aggregate the service reconciled, by aggregate.
+    reconciliations: dict[str, LastReconciliation] = {}
 
     def backfill(self, job: str) -> BackfillState | None:
         return next((b for b in self.backfills if b.job == job), None)

@@ -18,8 +18,8 @@ from extracted.chassis.app import service_app
 from extracted.chassis.direction_api import direction_router, processed_ids_of
 from extracted.chassis.health import health_router
 from extracted.chassis.sync_metrics import SyncCollector, metrics_router
-from extracted.inventory import dead_letters, migrate
-from extracted.inventory.api import internal, products, reconcile, reservations
+from extracted.inventory import dead_letters, migrate, reconcile
+from extracted.inventory.api import internal, products, reservations
 from extracted.inventory.api.deps import get_sessions
 from extracted.inventory.config import InventorySettings
 from extracted.inventory.database import sessions_for

@@ -9,10 +9,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     CheckConstraint,
     ForeignKey,
@@ -27,6 +25,7 @@ from extracted.chassis.db_types import ExactDecimal, UTCDateTime
 from extracted.chassis.dead_letters import DeadLetterColumns
 from extracted.chassis.direction import DirectionColumns
 from extracted.chassis.outbox_relay import RelayedOutbox
+from extracted.chassis.reconcile import ReconciliationRunColumns
 from extracted.chassis.subscriber import ProcessedEventColumns, processed_events_indexes
 
 SKU_LENGTH = 64
@@ -128,19 +127,11 @@ class OutboxEvent(RelayedOutbox, Base):
     __table_args__ = (Index("outbox_events_pending", "published_at", "seq"),)
 
 
-class ReconciliationRun(Base):
-    """One finished ``strangler sync reconcile`` run, as its driver reported it (the last one
-    is shown by ``GET /internal/sync/stats`` as ``last_reconciliation``)."""
+class ReconciliationRun(ReconciliationRunColumns, Base):
+    """One finished ``strangler sync reconcile`` run of products or reservations
+    (``extracted.chassis.reconcile``); ``GET /internal/sync/stats`` shows the last ones."""
 
     __tablename__ = "reconciliation_runs"
-
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
-    aggregate: Mapped[str] = mapped_column(String(32))
-    finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    #: The drift summary and report (contracts.reconcile.ReconciliationReport).
-    report: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class SyncDirection(DirectionColumns, Base):

@@ -88,6 +88,7 @@ def sync_stats(session: Session) -> dict[str, Any]:
     return {
         **event_stats(session, ProcessedEvent, DeadLetter),
         "backfills": _backfills(checkpoints),
-        # Written by `strangler sync reconcile` (extracted.inventory.reconcile); None: never ran.
-        "last_reconciliation": reconcile.last_run(session),
+        # Written by `strangler sync reconcile` (extracted.inventory.reconcile): the last run
+        # (None: never ran) and the last run of each aggregate.
+        **reconcile.reconciliation_stats(session),
     }

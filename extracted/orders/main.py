@@ -20,7 +20,7 @@ from extracted.chassis.health import health_router
 from extracted.chassis.identity import IdentitySettings
 from extracted.chassis.sync_metrics import SyncCollector
 from extracted.chassis.sync_stats_api import event_stats_router
-from extracted.orders import dead_letters, migrate
+from extracted.orders import dead_letters, migrate, reconcile
 from extracted.orders.api import internal, orders
 from extracted.orders.api.deps import get_sessions
 from extracted.orders.clients.breaker import CircuitBreaker
@@ -32,7 +32,7 @@ from extracted.orders.config import OrdersSettings
 from extracted.orders.crash import CrashPoints
 from extracted.orders.database import sessions_for
 from extracted.orders.metrics import OrdersMetrics
-from extracted.orders.models import DeadLetter, ProcessedEvent
+from extracted.orders.models import DeadLetter, ProcessedEvent, ReconciliationRun
 from extracted.orders.recovery import RecoveryLoop
 from extracted.orders.saga import SagaRunner
 
@@ -108,8 +108,9 @@ def create_app(
             health_router(lambda: app.state.sessions),
             orders.router,
             internal.router,
-            event_stats_router(ProcessedEvent, DeadLetter, get_sessions),
+            event_stats_router(ProcessedEvent, DeadLetter, get_sessions, runs=ReconciliationRun),
             dead_letters.router,
+            reconcile.router,
         ],
     )
     app.state.settings = settings

@@ -32,6 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from extracted.chassis.db_types import ExactDecimal, UTCDateTime
 from extracted.chassis.dead_letters import DeadLetterColumns
 from extracted.chassis.outbox_columns import OutboxEventColumns
+from extracted.chassis.reconcile import ReconciliationRunColumns
 from extracted.chassis.subscriber import ProcessedEventColumns, processed_events_indexes
 
 SKU_LENGTH = 64
@@ -181,3 +182,10 @@ class DeadLetter(DeadLetterColumns, Base):
     replays them."""
 
     __tablename__ = "dead_letters"
+
+
+class ReconciliationRun(ReconciliationRunColumns, Base):
+    """One finished ``strangler sync reconcile --aggregate orders`` run (``extracted.chassis.
+    reconcile``); ``GET /internal/sync/stats`` shows the last one."""
+
+    __tablename__ = "reconciliation_runs"

@@ -2,7 +2,8 @@
 
 ``create_app()`` wires the chassis (request ids, dry runs, the contract's error bodies, token
 verification, health) around the payments router, the sync subscriber's internal endpoints
-(``/internal/sync/stats``, ``/internal/sync/dead-letters``) and ``/metrics``. On start-up it runs
+(``/internal/sync/stats``, ``/internal/sync/dead-letters``), reconciliation's
+(``/internal/reconcile/payments/...``) and ``/metrics``. On start-up it runs
 the Alembic migrations to head unless ``PAYMENTS_MIGRATE_ON_START=0``.
 """
 
@@ -23,12 +24,12 @@ from extracted.chassis.health import health_router
 from extracted.chassis.identity import TokenVerifier, current_caller
 from extracted.chassis.sync_metrics import SyncCollector, metrics_router
 from extracted.chassis.sync_stats_api import event_stats_router
-from extracted.payments import dead_letters, migrate
+from extracted.payments import dead_letters, migrate, reconcile
 from extracted.payments.api import payments
 from extracted.payments.api.deps import get_sessions
 from extracted.payments.config import PaymentsSettings
 from extracted.payments.database import sessions_for
-from extracted.payments.models import DeadLetter, ProcessedEvent
+from extracted.payments.models import DeadLetter, ProcessedEvent, ReconciliationRun
 
 
 def _authenticate_before_405(app: FastAPI) -> None:
@@ -70,8 +71,9 @@ def create_app(
         routers=[
             health_router(lambda: app.state.sessions),
             payments.router,
-            event_stats_router(ProcessedEvent, DeadLetter, get_sessions),
+            event_stats_router(ProcessedEvent, DeadLetter, get_sessions, runs=ReconciliationRun),
             dead_letters.router,
+            reconcile.router,
             metrics_router(
                 SyncCollector(
                     capability="payments",

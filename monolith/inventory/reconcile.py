@@ -1,74 +1,28 @@
-"""The monolith's side of reconciliation: range checksums of its products computed in its own
-database (the shared queries of contracts.reconcile_sql on Django's connection), and the current
-state of given rows for a repair."""
+"""What the monolith's inventory reconciles: its products (by sku) and its reservations with their
+lines (by id), answered by monolith.reconcile for ``/internal/reconcile/products/...`` and
+``/internal/reconcile/reservations/...``."""
 
 from __future__ import annotations
 
-import sqlite3
-from typing import Any
+from contracts.reconcile import BoundsRequest, BoundsResponse
+from contracts.reconcile_spec import PRODUCTS, RESERVATIONS
+from monolith.inventory.models import Product, Reservation, ReservationLine
+from monolith.inventory.states import product_state, reservation_state
+from monolith.reconcile import source
+from monolith.reconcile.source import SourceAggregate, storage_of
 
-from django.db import connection
-
-from contracts.reconcile import (
-    BoundsRequest,
-    BoundsResponse,
-    ChecksumsRequest,
-    ChecksumsResponse,
-    RowsRequest,
-    RowsResponse,
+PRODUCT_SOURCE = SourceAggregate(
+    spec=PRODUCTS, storage=storage_of(Product), rows=Product.objects.all(), state=product_state
 )
-from contracts.reconcile_sql import (
-    Dialect,
-    Query,
-    Runner,
-    answer_bounds,
-    answer_checksums,
-    answer_rows,
-    register_sqlite_functions,
+RESERVATION_SOURCE = SourceAggregate(
+    spec=RESERVATIONS,
+    storage=storage_of(Reservation, ReservationLine),
+    rows=Reservation.objects.prefetch_related("lines"),
+    state=reservation_state,
 )
-from monolith.inventory.models import Product
-from monolith.inventory.states import product_state
-
-TABLE = Product._meta.db_table
-
-
-def _ph(name: str) -> str:
-    return f"%({name})s"
-
-
-def _dialect() -> Dialect:
-    if connection.vendor not in ("postgresql", "sqlite"):
-        raise NotImplementedError(f"no reconciliation for {connection.vendor!r}")
-    return "postgresql" if connection.vendor == "postgresql" else "sqlite"
-
-
-def _runner(bounds: list[str] | None = None) -> Runner:
-    connection.ensure_connection()
-    if _dialect() == "sqlite":
-        raw = connection.connection
-        assert isinstance(raw, sqlite3.Connection)
-        register_sqlite_functions(raw, bounds or [])
-
-    def run(query: Query) -> list[Any]:
-        with connection.cursor() as cursor:
-            cursor.execute(query.sql, query.params)
-            return list(cursor.fetchall())
-
-    return run
 
 
 def bounds(request: BoundsRequest) -> BoundsResponse:
-    return answer_bounds(_runner(), _dialect(), TABLE, request, _ph)
-
-
-def checksums(request: ChecksumsRequest) -> ChecksumsResponse:
-    return answer_checksums(_runner(request.bounds), _dialect(), TABLE, request, _ph)
-
-
-def rows(request: RowsRequest) -> RowsResponse:
-    return answer_rows(_runner(), _dialect(), TABLE, request, _ph)
-
-
-def product_states(keys: list[str]) -> list[dict[str, Any]]:
-    """The current ``ProductState`` of each existing product among ``keys``, by sku."""
-    return [product_state(p) for p in Product.objects.filter(sku__in=keys).order_by("sku")]
+    """Keys that split the products into runs of about equal size (what the reconciliation
+    splits by; the backfill splits its ranges by them too)."""
+    return source.answers(PRODUCT_SOURCE).bounds(request)

@@ -9,6 +9,7 @@ import pytest
 from celery import Celery
 
 from tests.support.processes import REPO_ROOT
+from tests.support.random_refs import random_suffix
 from tests.sync.rig import SyncRig, running_rig
 
 
@@ -19,6 +20,18 @@ def redis_env(redis_url: str, queue_prefix: str, var_dir: Path) -> dict[str, str
         "CELERY_BROKER_URL": redis_url,
         "STRANGLER_QUEUE_PREFIX": queue_prefix,
         "STRANGLER_VAR_DIR": str(var_dir),
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+
+
+@pytest.fixture(scope="module")
+def module_redis_env(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> dict[str, str]:
+    """``redis_env`` for a module whose tests share one rig (its own queues and var folder)."""
+    var = tmp_path_factory.mktemp("var")
+    return {
+        "CELERY_BROKER_URL": redis_url,
+        "STRANGLER_QUEUE_PREFIX": f"t{random_suffix()}",
+        "STRANGLER_VAR_DIR": str(var),
         "PYTHONPATH": str(REPO_ROOT),
     }
 

@@ -19,7 +19,6 @@ import psycopg
 import pytest
 
 from tests.support.inventory_api import product_path
-from tests.support.random_refs import random_suffix
 from tests.sync.rig import SyncRig, running_rig
 
 SEEDED = 1500
@@ -29,25 +28,20 @@ DRIFT = 3
 AWKWARD = ("b-zeta", "B-alpha", "_under", "a.dot", "Z9")
 
 
-def _backfill(rig: SyncRig) -> None:
+def _backfill(rig: SyncRig, aggregate: str = "products") -> None:
     with rig.worker("worker-monolith"), rig.worker("worker-inventory"):
         done = rig.strangler_sync(
-            "backfill", "--aggregate", "products", "--page-size", "400", "--wait"
+            "backfill", "--aggregate", aggregate, "--page-size", "400", "--wait"
         )
     assert done.returncode == 0, done.stderr
 
 
 @pytest.fixture(scope="module")
-def synced(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[SyncRig]:
+def synced(
+    tmp_path_factory: pytest.TempPathFactory, module_redis_env: dict[str, str]
+) -> Iterator[SyncRig]:
     tmp = tmp_path_factory.mktemp("reconcile")
-    var = tmp / "var"
-    var.mkdir()
-    env = {
-        "CELERY_BROKER_URL": redis_url,
-        "STRANGLER_QUEUE_PREFIX": f"t{random_suffix()}",
-        "STRANGLER_VAR_DIR": str(var),
-    }
-    with running_rig(tmp, env, seed_products=SEEDED) as rig:
+    with running_rig(tmp, module_redis_env, seed_products=SEEDED) as rig:
         for sku in AWKWARD:
             rig.create_product(sku=sku, price="12.50")
         _backfill(rig)
@@ -145,17 +139,33 @@ def test_the_table_report_and_bad_options(synced: SyncRig) -> None:
 def test_reconciliation_works_on_the_embedded_sqlite_files(
     tmp_path: Path, filesystem_env: dict[str, str]
 ) -> None:
-    with running_rig(tmp_path, filesystem_env, databases="sqlite", seed_products=300) as rig:
+    """Django's SQLite and SQLAlchemy's SQLite files, through the real processes: products, and
+    reservations, whose uuid keys both store as 32 hex digits and whose lines are child rows."""
+    with running_rig(
+        tmp_path, filesystem_env, databases="sqlite", seed_products=300, seed_reservations=40
+    ) as rig:
         for sku in AWKWARD:
             rig.create_product(sku=sku, price="3.10")
-        _backfill(rig)
+        _backfill(rig, "all")
         code, report = reconcile(rig, "--parts", "4", "--leaf-rows", "20")
         assert code == 0 and report["source_rows"] == 300 + len(AWKWARD), report
+        code, report = reconcile(rig, "--aggregate", "reservations", "--parts", "4")
+        assert code == 0 and report["source_rows"] == report["target_rows"] > 20, report
 
         service = rig.env["INVENTORY_DATABASE_URL"].removeprefix("sqlite:///")
         with sqlite3.connect(service) as conn:
             conn.execute("UPDATE products SET price = '3.11' WHERE sku = 'B-alpha'")
+            conn.execute(
+                "UPDATE reservation_lines SET quantity = quantity + 1 WHERE rowid = "
+                "(SELECT min(rowid) FROM reservation_lines)"
+            )
         code, report = reconcile(rig, "--repair", "--parts", "4", "--leaf-rows", "20")
         assert code == 0
         assert [d["fields"] for d in report["different"]] == [["price"]]
+        assert report["clean_after_repair"] is True
+        code, report = reconcile(
+            rig, "--aggregate", "reservations", "--repair", "--parts", "4", "--leaf-rows", "5"
+        )
+        assert code == 0
+        assert [d["fields"] for d in report["different"]] == [["lines"]]
         assert report["clean_after_repair"] is True

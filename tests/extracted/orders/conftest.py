@@ -1,12 +1,20 @@
 """Fixtures of the orders suite: the monolith and the inventory service running once per module,
-and one orders process for the module (tests use their own customers and products)."""
+and one orders process for the module (tests use their own customers and products); and, for
+the in-process tests, a migrated orders database (PostgreSQL), its sessions and the app."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
+from fastapi import FastAPI
+from sqlalchemy.orm import Session, sessionmaker
 
+from extracted.chassis.db import make_engine, make_sessions
+from extracted.orders import migrate
+from extracted.orders.config import OrdersSettings
+from extracted.orders.main import create_app
+from tests.extracted.asgi_client import BlockingASGIClient
 from tests.support.orders_stack import (
     OrdersProcess,
     Upstreams,
@@ -25,3 +33,29 @@ def upstreams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstreams]:
 def orders(upstreams: Upstreams) -> Iterator[OrdersProcess]:
     with orders_deployment(upstreams) as deployment:
         yield deployment.start()
+
+
+@pytest.fixture
+def orders_url(pg_url: str) -> str:
+    migrate.upgrade(pg_url)
+    return pg_url
+
+
+@pytest.fixture
+def sessions(orders_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(orders_url)
+    yield make_sessions(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def app(orders_url: str, sessions: sessionmaker[Session]) -> FastAPI:
+    settings = OrdersSettings(orders_database_url=orders_url, migrate_on_start=False)
+    return create_app(settings, sessions=sessions, recovery=False)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[BlockingASGIClient]:
+    c = BlockingASGIClient(app)
+    yield c
+    c.close()

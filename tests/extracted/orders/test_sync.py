@@ -5,14 +5,12 @@ and the subscriber's internal endpoints (stats, dead letters, metrics) over the 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,64 +18,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from contracts.events import ORDER_PLACED, EventEnvelope
 from extracted.chassis.db import make_engine, make_sessions
 from extracted.orders import dead_letters, migrate
-from extracted.orders.config import OrdersSettings
-from extracted.orders.main import create_app
 from extracted.orders.models import Order, OrderLine, OutboxEvent, ProcessedEvent, Saga
 from extracted.orders.sync import SyncInputError, apply_event, apply_events, apply_order_states
 from tests.extracted.asgi_client import BlockingASGIClient
+from tests.extracted.orders.factories import line, order_state
 from tests.support.at_once import run_at_once
 from tests.support.random_refs import random_sku
-
-T0 = datetime(2026, 11, 1, 12, 0, 0, 123456, tzinfo=UTC)
-
-
-@pytest.fixture
-def orders_url(pg_url: str) -> str:
-    migrate.upgrade(pg_url)
-    return pg_url
-
-
-@pytest.fixture
-def sessions(orders_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(orders_url)
-    yield make_sessions(engine)
-    engine.dispose()
-
-
-@pytest.fixture
-def app(orders_url: str, sessions: sessionmaker[Session]) -> FastAPI:
-    settings = OrdersSettings(orders_database_url=orders_url, migrate_on_start=False)
-    return create_app(settings, sessions=sessions, recovery=False)
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[BlockingASGIClient]:
-    c = BlockingASGIClient(app)
-    yield c
-    c.close()
-
-
-def line(sku: str, quantity: int, unit_price: str) -> dict[str, Any]:
-    total = f"{quantity * float(unit_price):.2f}"
-    return {"sku": sku, "quantity": quantity, "unit_price": unit_price, "line_total": total}
-
-
-def order_state(**changes: Any) -> dict[str, Any]:
-    version = changes.get("version", 1)
-    row: dict[str, Any] = {
-        "id": str(uuid.uuid4()),
-        "customer_id": str(uuid.uuid4()),
-        "status": "confirmed",
-        "cancel_reason": None,
-        "lines": [line(random_sku(), 2, "5.00"), line(random_sku(), 1, "2.50")],
-        "total": "12.50",
-        "payment_id": str(uuid.uuid4()),
-        "reservation_id": str(uuid.uuid4()),
-        "version": 1,
-        "created_at": T0.isoformat(),
-        "updated_at": (T0 + timedelta(seconds=version)).isoformat(),
-    }
-    return {**row, **changes}
 
 
 def envelope(payload: dict[str, Any]) -> dict[str, Any]:

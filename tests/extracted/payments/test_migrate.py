@@ -23,6 +23,7 @@ TABLES = {
     "outbox_events",
     "payments",
     "processed_events",
+    "reconciliation_runs",
     "refunds",
 }
 

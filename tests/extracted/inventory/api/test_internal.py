@@ -21,6 +21,7 @@ def test_stats_start_empty(client: BlockingASGIClient) -> None:
         "backfills": [],
         "dead_letters": 0,
         "last_reconciliation": None,
+        "reconciliations": {},
     }
 
 

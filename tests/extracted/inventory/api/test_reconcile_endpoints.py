@@ -1,18 +1,23 @@
-"""The service's reconciliation endpoints in process: checksums agree with the rows they cover,
-bad bodies are refused with the contract's 400 before anything runs, and repair respects
-versions except for the exact row state reconciliation saw."""
+"""The inventory service's reconciliation endpoints in process: checksums agree with the rows they
+cover, bad bodies are refused with the contract's 400 before anything runs, repair respects
+versions except for the exact row state reconciliation saw, a reservation's lines are part of its
+row and are replaced by a repair, and the runs of each aggregate show in the sync stats."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from contracts.reconcile import canonical_product, row_hash
-from extracted.inventory.models import Product
+from contracts.reconcile import row_hash
+from contracts.reconcile_spec import PRODUCTS, RESERVATIONS
+from extracted.inventory.models import Product, Reservation
 from extracted.inventory.sync import apply_event
 from tests.extracted.asgi_client import BlockingASGIClient
-from tests.extracted.inventory.factories import envelope, product_state
+from tests.extracted.inventory.factories import envelope, product_state, reservation_state
+from tests.extracted.reconcile_calls import canonical_rows, clean_report, post_repair
 
 BASE = "/internal/reconcile/products"
 
@@ -33,19 +38,7 @@ def test_checksums_are_the_sum_of_the_rows_hashes_per_run(
     below, above = answer.json()["ranges"]
     # Byte order: "B2" < "_4" < "a" <= "a1" < "c3".
     expected = {
-        s["sku"]: row_hash(
-            canonical_product(
-                s["sku"],
-                s["name"],
-                s["price"],
-                s["on_hand"],
-                s["reserved"],
-                s["version"],
-                s["created_at"],
-                s["updated_at"],
-            )
-        )
-        for s in states
+        s["sku"]: row_hash(PRODUCTS.canonical([s[f.name] for f in PRODUCTS.fields])) for s in states
     }
     assert below == {"count": 2, "checksum": str(expected["B2"] + expected["_4"])}
     assert above == {"count": 2, "checksum": str(expected["a1"] + expected["c3"])}
@@ -86,3 +79,46 @@ def test_repair_overrides_only_the_state_it_saw(
     assert r1 is not None and r1.version == 3 and r1.name == truth[0]["name"]
     assert r2 is not None and r2.version == 9 and r2.name == moved_on["name"]
     assert corrupt["sku"] == "R1"
+
+
+def test_a_reservation_is_its_lines_too_and_repair_replaces_them(
+    client: BlockingASGIClient, sessions: sessionmaker[Session]
+) -> None:
+    truth = reservation_state(lines=[("b-zeta", 2), ("B-alpha", 1)], version=3)
+    stray = reservation_state(lines=[("SKU-1", 1)])
+    for state in (truth, stray):
+        assert apply_event(envelope(state, aggregate_type="reservation"), sessions=sessions) == (
+            "applied"
+        )
+    rows = canonical_rows(client, "reservations")
+    assert rows[truth["id"]]["text"] == RESERVATIONS.canonical_state(truth)
+    with sessions.begin() as session:
+        session.execute(
+            text("UPDATE reservation_lines SET quantity = 7 WHERE sku = 'B-alpha'"),
+        )
+    drifted = RESERVATIONS.split(canonical_rows(client, "reservations")[truth["id"]]["text"])
+    expected = RESERVATIONS.split(RESERVATIONS.canonical_state(truth))
+    assert [n for n in RESERVATIONS.field_names if drifted[n] != expected[n]] == ["lines"]
+
+    result = post_repair(
+        client, "reservations", [truth], observed={truth["id"]: 3}, extra={stray["id"]: 1}
+    )
+    assert result == {"written": 1, "deleted": 1, "skipped": 0}
+    assert {key: row["text"] for key, row in canonical_rows(client, "reservations").items()} == {
+        truth["id"]: RESERVATIONS.canonical_state(truth)
+    }
+    with sessions() as session:
+        assert session.get(Reservation, uuid.UUID(stray["id"])) is None
+
+
+def test_the_runs_of_each_aggregate_are_shown_by_the_sync_stats(client: BlockingASGIClient) -> None:
+    for aggregate in ("products", "reservations"):
+        answer = client.post(
+            f"/internal/reconcile/{aggregate}/runs", json=clean_report(aggregate, 3)
+        )
+        assert answer.status_code == 201, answer.text
+    stats = client.get("/internal/sync/stats").json()
+    assert sorted(stats["reconciliations"]) == ["products", "reservations"]
+    assert stats["last_reconciliation"] == stats["reconciliations"]["reservations"]
+    unknown = client.post("/internal/reconcile/payments/rows", json={})
+    assert (unknown.status_code, unknown.json()["error"]) == (404, "not_found")

@@ -1,0 +1,25 @@
+"""What the orders service reconciles (extracted.chassis.reconcile): its orders with their
+lines, repaired through the subscriber's own upsert (``extracted.orders.sync``: an order's lines
+are replaced with the source's), and the record of each run."""
+
+from __future__ import annotations
+
+from sqlalchemy import Table
+
+from contracts.events import OrderState
+from contracts.reconcile_spec import ORDERS
+from extracted.chassis.reconcile import OwnedAggregate
+from extracted.chassis.reconcile_api import reconcile_router
+from extracted.orders.api.deps import get_sessions
+from extracted.orders.models import Order, OrderLine, ReconciliationRun
+from extracted.orders.sync import _write_states
+
+_orders: Table = Order.__table__  # type: ignore[assignment]
+_lines: Table = OrderLine.__table__  # type: ignore[assignment]
+
+ORDER_OWNER = OwnedAggregate(
+    spec=ORDERS, table=_orders, child_table=_lines, state=OrderState, write=_write_states
+)
+
+#: ``/internal/reconcile/orders/...`` (extracted.chassis.reconcile_api).
+router = reconcile_router([ORDER_OWNER], ReconciliationRun, get_sessions)

@@ -1,0 +1,30 @@
+"""What the payments service reconciles (extracted.chassis.reconcile): its payments with their
+refunds, repaired through the subscriber's own upsert (``write_payment_states``: a payment's
+refunds are replaced with the source's), and the record of each run."""
+
+from __future__ import annotations
+
+from sqlalchemy import Table
+
+from contracts.events import PaymentState
+from contracts.reconcile_spec import PAYMENTS
+from extracted.chassis.reconcile import OwnedAggregate
+from extracted.chassis.reconcile_api import reconcile_router
+from extracted.payments.api.deps import get_sessions
+from extracted.payments.backfill import write_payment_states
+from extracted.payments.models import Payment, ReconciliationRun, Refund
+
+_payments: Table = Payment.__table__  # type: ignore[assignment]
+_refunds: Table = Refund.__table__  # type: ignore[assignment]
+
+
+PAYMENT_OWNER = OwnedAggregate(
+    spec=PAYMENTS,
+    table=_payments,
+    child_table=_refunds,
+    state=PaymentState,
+    write=write_payment_states,
+)
+
+#: ``/internal/reconcile/payments/...`` (extracted.chassis.reconcile_api).
+router = reconcile_router([PAYMENT_OWNER], ReconciliationRun, get_sessions)

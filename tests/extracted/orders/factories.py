@@ -1,0 +1,34 @@
+"""Order states as the monolith's events and backfill rows carry them (unique ids per call)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tests.support.random_refs import random_sku
+
+T0 = datetime(2026, 11, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def line(sku: str, quantity: int, unit_price: str) -> dict[str, Any]:
+    total = f"{quantity * float(unit_price):.2f}"
+    return {"sku": sku, "quantity": quantity, "unit_price": unit_price, "line_total": total}
+
+
+def order_state(**changes: Any) -> dict[str, Any]:
+    version = changes.get("version", 1)
+    row: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "customer_id": str(uuid.uuid4()),
+        "status": "confirmed",
+        "cancel_reason": None,
+        "lines": [line(random_sku(), 2, "5.00"), line(random_sku(), 1, "2.50")],
+        "total": "12.50",
+        "payment_id": str(uuid.uuid4()),
+        "reservation_id": str(uuid.uuid4()),
+        "version": 1,
+        "created_at": T0.isoformat(),
+        "updated_at": (T0 + timedelta(seconds=version)).isoformat(),
+    }
+    return {**row, **changes}
