@@ -1,6 +1,6 @@
 """Reverse sync: the capability's direction, ``skipped`` own-outbox events, and (PostgreSQL) a
 ``NOTIFY inventory_outbox`` at each commit that inserts outbox rows, so the service relay wakes
-instead of polling.
+instead of polling (``extracted.chassis.reverse_sync_schema``, shared with payments and orders).
 
 Revision ID: 0004_reverse_sync
 Revises: 0003_dead_letters
@@ -10,10 +10,8 @@ Create Date: 2026-11-25
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
-import sqlalchemy as sa
-from alembic import op
+from extracted.chassis import reverse_sync_schema
 
 revision: str = "0004_reverse_sync"
 down_revision: str | None = "0003_dead_letters"
@@ -23,51 +21,10 @@ depends_on: str | Sequence[str] | None = None
 #: The channel ``sync.service_relay`` listens on (extracted.inventory.outbox.NOTIFY_CHANNEL).
 CHANNEL = "inventory_outbox"
 
-# Statement level, like the monolith's outbox trigger: one notification per inserting statement,
-# delivered at commit (never for a rolled-back transaction).
-CREATE_TRIGGER = f"""
-CREATE OR REPLACE FUNCTION inventory_outbox_notify() RETURNS trigger AS $$
-BEGIN
-    PERFORM pg_notify('{CHANNEL}', '');
-    RETURN NULL;
-END;
-$$ LANGUAGE plpgsql;
-CREATE TRIGGER inventory_outbox_notify
-    AFTER INSERT ON outbox_events
-    FOR EACH STATEMENT EXECUTE FUNCTION inventory_outbox_notify();
-"""
-
-DROP_TRIGGER = """
-DROP TRIGGER IF EXISTS inventory_outbox_notify ON outbox_events;
-DROP FUNCTION IF EXISTS inventory_outbox_notify();
-"""
-
 
 def upgrade() -> None:
-    postgres = op.get_bind().dialect.name == "postgresql"
-    direction = op.create_table(
-        "sync_direction",
-        sa.Column("capability", sa.String(32), primary_key=True),
-        sa.Column("direction", sa.String(16), nullable=False),
-        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
-    )
-    op.bulk_insert(
-        direction,
-        [{"capability": "inventory", "direction": "forward", "changed_at": datetime.now(UTC)}],
-    )
-    with op.batch_alter_table("outbox_events") as batch:
-        batch.add_column(
-            sa.Column("skipped", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-    # Events written before reverse sync existed were never meant to be sent.
-    op.execute("UPDATE outbox_events SET skipped = true, published_at = occurred_at")
-    if postgres:
-        op.execute(CREATE_TRIGGER)
+    reverse_sync_schema.upgrade(capability="inventory", channel=CHANNEL)
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(DROP_TRIGGER)
-    with op.batch_alter_table("outbox_events") as batch:
-        batch.drop_column("skipped")
-    op.drop_table("sync_direction")
+    reverse_sync_schema.downgrade(channel=CHANNEL)
