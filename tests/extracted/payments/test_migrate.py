@@ -24,6 +24,7 @@ TABLES = {
     "payments",
     "processed_events",
     "refunds",
+    "sync_direction",
 }
 
 
