@@ -57,6 +57,7 @@ def switch_command(
         list[str] | None,
         typer.Option(
             "--route",
+            metavar="NAME",
             help="A write route to move inside the switch (repeatable): mode extracted for "
             "reverse, monolith for forward.",
         ),

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from contracts.events import ProductState, ReservationState
 from monolith.inventory.models import Product, Reservation, ReservationLine
-from monolith.reverse_sync.state_rows import write_if_newer
+from monolith.reverse_sync.state_rows import Children, write_if_newer
 
 
 def product_state_apply(state: ProductState) -> bool:
@@ -37,14 +37,17 @@ def reservation_state_apply(state: ReservationState) -> bool:
         "created_at": state.created_at,
         "updated_at": state.updated_at,
     }
-    if not write_if_newer(Reservation, state.id, state.version, fields):
-        return False
     merged: dict[str, int] = {}
     for line in state.lines:
         merged[line.sku] = merged.get(line.sku, 0) + line.quantity
-    ReservationLine.objects.filter(reservation_id=state.id).delete()
-    ReservationLine.objects.bulk_create(
+    lines = [
         ReservationLine(reservation_id=state.id, product_id=sku, quantity=quantity)
         for sku, quantity in sorted(merged.items())
+    ]
+    return write_if_newer(
+        Reservation,
+        state.id,
+        state.version,
+        fields,
+        Children(ReservationLine, "reservation_id", lines),
     )
-    return True

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from contracts.events import OrderState
 from monolith.orders.models import Order, OrderLine
-from monolith.reverse_sync.state_rows import write_if_newer
+from monolith.reverse_sync.state_rows import Children, write_if_newer
 
 
 def order_state_apply(state: OrderState) -> bool:
@@ -32,10 +32,7 @@ def order_state_apply(state: OrderState) -> bool:
         "created_at": state.created_at,
         "updated_at": state.updated_at,
     }
-    if not write_if_newer(Order, state.id, state.version, fields):
-        return False
-    OrderLine.objects.filter(order_id=state.id).delete()
-    OrderLine.objects.bulk_create(
+    lines = [
         OrderLine(
             order_id=state.id,
             sku=line.sku,
@@ -44,5 +41,7 @@ def order_state_apply(state: OrderState) -> bool:
             line_total=Decimal(line.line_total),
         )
         for line in state.lines
+    ]
+    return write_if_newer(
+        Order, state.id, state.version, fields, Children(OrderLine, "order_id", lines)
     )
-    return True

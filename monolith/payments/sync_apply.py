@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from contracts.events import PaymentState
 from monolith.payments.models import Payment, Refund
-from monolith.reverse_sync.state_rows import write_if_newer
+from monolith.reverse_sync.state_rows import Children, write_if_newer
 
 
 def payment_state_apply(state: PaymentState) -> bool:
@@ -33,16 +33,10 @@ def payment_state_apply(state: PaymentState) -> bool:
         "created_at": state.created_at,
         "updated_at": state.updated_at,
     }
-    if not write_if_newer(Payment, state.id, state.version, fields):
-        return False
-    Refund.objects.filter(payment_id=state.id).delete()
-    Refund.objects.bulk_create(
-        Refund(
-            id=refund.id,
-            payment_id=state.id,
-            amount=Decimal(refund.amount),
-            created_at=refund.created_at,
-        )
-        for refund in state.refunds
+    refunds = [
+        Refund(id=r.id, payment_id=state.id, amount=Decimal(r.amount), created_at=r.created_at)
+        for r in state.refunds
+    ]
+    return write_if_newer(
+        Payment, state.id, state.version, fields, Children(Refund, "payment_id", refunds)
     )
-    return True
