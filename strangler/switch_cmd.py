@@ -22,7 +22,13 @@ from migrations_plan.settings import WalkerSettings
 from proxy.admin_client import await_loaded
 from proxy.config import ConfigError
 from proxy.config_edit import update_routes
-from sync.direction import DEFAULT_DRAIN_TIMEOUT_S, Owners, SwitchError, switch
+from sync.direction import (
+    DEFAULT_DRAIN_TIMEOUT_S,
+    DEFAULT_SETTLE_S,
+    Owners,
+    SwitchError,
+    switch,
+)
 
 out = Console(highlight=False)
 
@@ -66,6 +72,15 @@ def switch_command(
         float,
         typer.Option(min=0.1, max=3600, help="How long the drain may take before nothing changes."),
     ] = DEFAULT_DRAIN_TIMEOUT_S,
+    settle_s: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=60,
+            help="Going forward: how long the service stays frozen after the route moved, for "
+            "writes already on their way to it.",
+        ),
+    ] = DEFAULT_SETTLE_S,
 ) -> None:
     """Switch which owner takes CAPABILITY's writes, with a drain (freeze, drain, new source,
     --route moved, old owner read-only); refused, with one line, when the capabilities that
@@ -98,7 +113,11 @@ def switch_command(
 
     try:
         report = switch(
-            owners, direction.value, move_route=move_route, drain_timeout_s=drain_timeout_s
+            owners,
+            direction.value,
+            move_route=move_route,
+            drain_timeout_s=drain_timeout_s,
+            settle_s=settle_s,
         )
     except SwitchError as err:
         _fail(str(err))

@@ -17,7 +17,8 @@ Forward → reverse (the service becomes the source of the capability's writes):
 
 Reverse → forward is the mirror: freeze the service, drain the reverse flow into the monolith
 (the service's pending events, and its writes still in flight: the orders saga's), the monolith
-takes writes again, ``move_route`` back, the service goes back to ``forward``. Clients see at
+takes writes again, ``move_route`` back, and after a settle period (``DEFAULT_SETTLE_S``, for the
+writes already on their way to the service) the service goes back to ``forward``. Clients see at
 most a window of 503s between 1 and 4, never a lost write: every write that was answered 2xx is
 in the outbox of the owner that took it, and that outbox is drained (or keeps flowing) before the
 other owner takes writes.
@@ -50,6 +51,11 @@ from contracts.direction import (
 Target = Literal["forward", "reverse"]
 TIMEOUT_S: Final = 10.0
 DEFAULT_DRAIN_TIMEOUT_S: Final = 60.0
+#: On the way back, how long the service stays frozen after the write route moved, before it
+#: goes ``forward`` (where it takes writes again, but never sends them): a write already on its
+#: way to the service when the route moved (queued in its server) is refused with a 503 meanwhile
+#: and retried by its client through the route, instead of being taken as a write of no source.
+DEFAULT_SETTLE_S: Final = 1.0
 #: A service whose writes call other capabilities' owners at fixed URLs, read when it starts:
 #: the orders saga reserves at ``ORDERS_INVENTORY_URL`` and pays at ``ORDERS_PAYMENTS_URL``
 #: (its ``GET /internal/sync/upstreams``). Those URLs cannot follow a switch, so (1) the
@@ -266,12 +272,16 @@ def switch(
     move_route: Callable[[], None] = lambda: None,
     drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S,
     poll_s: float = 0.1,
+    settle_s: float = DEFAULT_SETTLE_S,
+    sleep: Callable[[float], None] = time.sleep,
     client: httpx.Client | None = None,
 ) -> SwitchReport:
     """Move the capability's writes to ``target``'s source (module docstring). Idempotent: a
-    capability already there is left alone (``move_route`` still runs, so the route follows)."""
+    capability already there is left alone (``move_route`` still runs, so the route follows).
+    ``settle_s``: see ``DEFAULT_SETTLE_S`` (the way back only), spent in ``sleep``."""
     with httpx.Client() if client is None else _borrowed(client) as http:
-        return _switch(http, owners, target, move_route, drain_timeout_s, poll_s)
+        settle = lambda: sleep(settle_s)  # noqa: E731
+        return _switch(http, owners, target, move_route, drain_timeout_s, poll_s, settle)
 
 
 class _borrowed:
@@ -292,6 +302,7 @@ def _switch(
     move_route: Callable[[], None],
     drain_timeout_s: float,
     poll_s: float,
+    settle: Callable[[], None],
 ) -> SwitchReport:
     report = SwitchReport(owners.capability, target, changed=False)
     monolith, service = directions(http, owners)
@@ -308,6 +319,7 @@ def _switch(
         if target == "reverse":
             write_direction(http, m_url, "the monolith", "reverse")
         else:
+            settle()
             write_direction(http, s_url, "the service", "forward")
         report.steps.append(f"finished an interrupted switch of {owners.capability} to {target}")
         report.changed = True
@@ -361,6 +373,8 @@ def _switch(
             f"moving the route failed ({err}); both owners are back as they were"
         ) from err
     report.steps.append("moved the write route")
+    if target == "forward":
+        settle()  # the settle period (DEFAULT_SETTLE_S), not a wait for a state
     write_direction(http, old_url, old_name, old_final)
     final = "read-only, applying reverse events" if target == "reverse" else "forward"
     report.steps.append(f"{old_name} is {final}")
