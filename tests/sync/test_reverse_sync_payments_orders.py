@@ -14,12 +14,17 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from contracts.events import Capability
+from migrations_plan.gates import Endpoints, GateResult, evaluate_gate
+from migrations_plan.model import ReverseBacklogGate
+from migrations_plan.settings import WalkerSettings
 from proxy.config import load_route_table
 from strangler.stack import Ports, write_routes_file
 from sync.direction import Owners, directions, switch
@@ -189,6 +194,14 @@ def _through_the_switch_and_back(
     assert writer.errors == []
     with httpx.Client() as http:
         assert directions(http, owners(rig, capability)) == ("forward", "forward")
+
+
+def _reverse_backlog_gate(capability: Capability) -> GateResult:
+    """The plan's ``reverse_backlog`` gate of ``capability`` (no pending event, no dead letter),
+    evaluated against the owners the environment names, as `strangler plan verify` does."""
+    gate = ReverseBacklogGate(kind="reverse_backlog", capability=capability)
+    with Endpoints(WalkerSettings()) as endpoints:
+        return evaluate_gate(gate, endpoints, started_at=datetime.now(UTC), baseline=None)
 
 
 class _Straggler:
@@ -374,9 +387,16 @@ def test_an_order_before_its_payment_and_switches_the_saga_could_not_follow(
                 assert http.get(f"{rig.monolith_url}{payment}").status_code == 404
                 assert http.get(f"{rig.service_url('payments')}{payment}").status_code == 200
                 assert _dead_letters(rig)["count"] == 0
+                # The plan's gate on the payments reverse flow sees the payment waiting.
+                for name in ("STRANGLER_MONOLITH_URL", "STRANGLER_PAYMENTS_URL"):
+                    monkeypatch.setenv(name, rig.env[name])
+                assert not _reverse_backlog_gate("payments").passed
                 with service_relay(rig, "payments"):
                     _await_same_on_both(rig, "payments", [payment], customer)
             assert _dead_letters(rig)["count"] == 0
+            gate = _reverse_backlog_gate("payments")
+            assert gate.passed, gate.observed
+            assert gate.observed.startswith("monolith reverse, service reverse; pending 0")
 
             # An event of the monolith's own origin coming back is a loop: parked, not applied.
             sender = rig.sender(monkeypatch)
