@@ -74,9 +74,21 @@ class ProcessedAnswer(_Wire):
 
 
 class OutboxTail(_Wire):
-    """An owner's outbox for one capability, as the drain reads it: what is still pending, and
-    the ids of the newest events its relay sent (newest first)."""
+    """An owner's outbox for one capability, as the drain reads it: what is still pending, the
+    ids of the newest events its relay sent (newest first), and how many accepted writes have
+    not recorded their events yet (the orders service's sagas in flight: each may still write
+    its order; 0 for an owner whose writes are one transaction each)."""
 
     pending: int
     oldest_pending_age_s: float | None
     recent_event_ids: list[uuid.UUID]
+    in_flight: int = 0
+
+
+class WriteUpstreams(_Wire):
+    """``GET /internal/sync/upstreams`` of a service whose writes call other capabilities'
+    owners at fixed URLs (the orders saga: ``ORDERS_INVENTORY_URL``, ``ORDERS_PAYMENTS_URL``):
+    capability -> base URL. The switch reads it to refuse a direction none of them can follow
+    (``sync.direction``)."""
+
+    upstreams: dict[str, str]

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from contracts.events import Capability
 from migrations_plan.model import (
     BackfillDoneGate,
     ErrorRateGate,
@@ -122,8 +123,10 @@ class Endpoints:
             raise EndpointError("inventory service: /internal/sync/stats has no 'backfills'")
         return data
 
-    def reverse_picture(self, capability: str) -> DirectionPicture:
-        owners = Owners(capability, self.settings.monolith_url, self.settings.inventory_url)
+    def reverse_picture(self, capability: Capability) -> DirectionPicture:
+        owners = Owners(
+            capability, self.settings.monolith_url, self.settings.service_url(capability)
+        )
         try:
             return direction_picture(owners, client=self.client)
         except SwitchError as err:

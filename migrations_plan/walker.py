@@ -250,9 +250,9 @@ class Walker:
         return changes
 
     def _owners(self, action: SyncAction) -> Owners:
-        if action.sync != "inventory":
-            raise PlanError(f"no reverse sync for {action.sync} yet (inventory only)")
-        return Owners(action.sync, self.settings.monolith_url, self.settings.inventory_url)
+        return Owners(
+            action.sync, self.settings.monolith_url, self.settings.service_url(action.sync)
+        )
 
     def _apply_routes(
         self, actions: Iterable[RouteAction], *, actor: str, what: str

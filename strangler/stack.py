@@ -155,9 +155,12 @@ def stack_processes(ports: Ports) -> list[ProcessSpec]:
         *(_subscriber_worker(side) for side in ("payments", "orders")),
         # The outbox relay: wakes on the outbox's NOTIFY (PostgreSQL) or polls (SQLite).
         ProcessSpec("relay", (sys.executable, "-m", "sync.relay")),
-        # The reverse relay: the inventory service's own outbox to the monolith (reverse sync);
-        # it sends only what the service wrote while it is the source (docs/reverse-sync.md).
-        ProcessSpec("relay-inventory", (sys.executable, "-m", "sync.service_relay", "inventory")),
+        # The reverse relays: each service's own outbox to the monolith (reverse sync); each
+        # sends only what its service wrote while it is the source (docs/reverse-sync.md).
+        *(
+            ProcessSpec(f"relay-{side}", (sys.executable, "-m", "sync.service_relay", side))
+            for side in ("inventory", "payments", "orders")
+        ),
     ]
 
 

@@ -36,6 +36,7 @@ from rich.text import Text
 from contracts.events import Capability
 from strangler import dead_letters_cmd
 from strangler.reconcile_cmd import reconcile_command
+from strangler.switch_cmd import switch_command
 from sync.backfill import (
     DEFAULT_PARALLEL,
     MAX_PAGE_SIZE,
@@ -62,6 +63,7 @@ err = Console(stderr=True, highlight=False)
 POLL_S = 0.5
 
 app.command("reconcile")(reconcile_command)
+app.command("switch")(switch_command)
 
 
 class Wire(StrEnum):
@@ -344,17 +346,16 @@ def status(
     (STRANGLER_INVENTORY_URL, STRANGLER_PAYMENTS_URL, STRANGLER_ORDERS_URL)."""
     settings = _settings()
     pictures: dict[Capability, SyncPicture] = {}
-    # Reverse sync exists for inventory so far (docs/reverse-sync.md).
+    # Each capability's direction and reverse flow (docs/reverse-sync.md).
     directions: dict[Capability, DirectionPicture] = {}
     try:
         for name in capability.capabilities():
             pictures[name] = sync_picture(
                 settings.monolith_url, settings.service_url(name), capability=name
             )
-            if name == "inventory":
-                directions[name] = direction_picture(
-                    Owners(name, settings.monolith_url, settings.service_url(name))
-                )
+            directions[name] = direction_picture(
+                Owners(name, settings.monolith_url, settings.service_url(name))
+            )
     except (StatsUnavailable, SwitchError) as exc:
         _fail(str(exc))
     if as_json:

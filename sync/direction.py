@@ -15,11 +15,17 @@ Forward → reverse (the service becomes the source of the capability's writes):
 4. ``move_route`` (the proxy's write route to ``extracted``: the caller's);
 5. the monolith stays **read-only** (``reverse``) and applies the service's events.
 
-Reverse → forward is the mirror: freeze the service, drain the reverse flow into the monolith,
-the monolith takes writes again, ``move_route`` back, the service goes back to ``forward``.
-Clients see at most a window of 503s between 1 and 4, never a lost write: every write that was
-answered 2xx is in the outbox of the owner that took it, and that outbox is drained (or keeps
-flowing) before the other owner takes writes.
+Reverse → forward is the mirror: freeze the service, drain the reverse flow into the monolith
+(the service's pending events, and its writes still in flight: the orders saga's), the monolith
+takes writes again, ``move_route`` back, and after a settle period (``DEFAULT_SETTLE_S``, for the
+writes already on their way to the service) the service goes back to ``forward``. Clients see at
+most a window of 503s between 1 and 4, never a lost write: every write that was answered 2xx is
+in the outbox of the owner that took it, and that outbox is drained (or keeps flowing) before the
+other owner takes writes.
+
+Before anything changes, a switch the capabilities' references cannot follow is refused
+(``CALLERS``: the orders saga reserves and pays at fixed URLs; docs/reverse-sync.md, "Which
+directions go together").
 """
 
 from __future__ import annotations
@@ -38,12 +44,24 @@ from contracts.direction import (
     DirectionView,
     OutboxTail,
     ProcessedAnswer,
+    WriteUpstreams,
     sync_token,
 )
 
 Target = Literal["forward", "reverse"]
 TIMEOUT_S: Final = 10.0
 DEFAULT_DRAIN_TIMEOUT_S: Final = 60.0
+#: On the way back, how long the service stays frozen after the write route moved, before it
+#: goes ``forward`` (where it takes writes again, but never sends them): a write already on its
+#: way to the service when the route moved (queued in its server) is refused with a 503 meanwhile
+#: and retried by its client through the route, instead of being taken as a write of no source.
+DEFAULT_SETTLE_S: Final = 1.0
+#: A service whose writes call other capabilities' owners at fixed URLs, read when it starts:
+#: the orders saga reserves at ``ORDERS_INVENTORY_URL`` and pays at ``ORDERS_PAYMENTS_URL``
+#: (its ``GET /internal/sync/upstreams``). Those URLs cannot follow a switch, so (1) the
+#: capabilities it calls switch only while the monolith takes the caller's writes, and (2) the
+#: caller becomes the source only once each URL names the source of its capability.
+CALLERS: Final[dict[str, tuple[str, ...]]] = {"orders": ("inventory", "payments")}
 
 
 class SwitchError(RuntimeError):
@@ -165,6 +183,8 @@ def reverse_tail(client: httpx.Client, owners: Owners) -> OutboxTail:
 def reverse_backlog(client: httpx.Client, owners: Owners) -> str | None:
     """Why the reverse flow is not drained yet (None: drained)."""
     tail = reverse_tail(client, owners)
+    if tail.in_flight:
+        return f"{tail.in_flight} write(s) still in flight on the service (sagas not ended)"
     if tail.pending:
         return f"{tail.pending} event(s) pending in the service's outbox"
     url = f"{owners.monolith_url.rstrip('/')}/internal/sync/processed"
@@ -183,6 +203,60 @@ def _await_drained(check: Callable[[], str | None], *, timeout_s: float, poll_s:
         time.sleep(poll_s)  # polling a condition with a deadline, not a fixed wait
 
 
+def _takes_writes_at(client: httpx.Client, base_url: str, capability: str) -> bool:
+    """Whether the owner answering ``base_url`` takes ``capability``'s writes now: the monolith
+    (it answers per capability) while ``forward``, the capability's service while ``reverse``.
+    Anything else (the proxy answers ``/internal/`` with 404) is a ``SwitchError``."""
+    base = base_url.rstrip("/")
+    try:
+        answer = client.get(f"{base}/internal/sync/direction/{capability}", timeout=TIMEOUT_S)
+        if answer.status_code == 200:
+            return DirectionView.model_validate(answer.json()).direction == "forward"
+        answer = client.get(f"{base}/internal/sync/direction", timeout=TIMEOUT_S)
+        if answer.status_code == 200:
+            view = DirectionView.model_validate(answer.json())
+            if view.capability == capability:
+                return view.direction == "reverse"
+    except (httpx.HTTPError, ValueError) as err:
+        raise SwitchError(f"{base} is unreachable or answered no direction: {err}") from err
+    raise SwitchError(f"{base} is neither the monolith nor the {capability} service")
+
+
+def _refuse_what_cannot_follow(client: httpx.Client, owners: Owners, target: Target) -> None:
+    """``CALLERS``'s two rules, before anything changes; a ``SwitchError`` (one line) if broken."""
+    capability = owners.capability
+    for caller, calls in CALLERS.items():
+        if capability not in calls:
+            continue
+        url = f"{owners.monolith_url.rstrip('/')}/internal/sync/direction/{caller}"
+        state = read_direction(client, url, "the monolith")
+        if state != "forward":
+            raise SwitchError(
+                f"cannot switch {capability} while {caller} is {state}: the {caller} service "
+                f"calls {capability} at a fixed URL ({caller.upper()}_{capability.upper()}_URL) "
+                f"that cannot follow; switch {caller} to forward first "
+                "(order: inventory, payments, orders; back: orders, payments, inventory)"
+            )
+    if target != "reverse" or capability not in CALLERS:
+        return
+    url = f"{owners.service_url.rstrip('/')}/internal/sync/upstreams"
+    try:
+        upstreams = WriteUpstreams.model_validate(_call(client, "GET", url, "the service"))
+    except ValidationError:
+        raise SwitchError(f"the service at {url} answered an unexpected shape") from None
+    for called in CALLERS[capability]:
+        where = upstreams.upstreams.get(called)
+        setting = f"{capability.upper()}_{called.upper()}_URL"
+        if where is None:
+            raise SwitchError(f"cannot switch {capability} to reverse: {setting} is not known")
+        if not _takes_writes_at(client, where, called):
+            raise SwitchError(
+                f"cannot switch {capability} to reverse: its saga calls {called} at {where} "
+                f"({setting}), which does not take the {called} writes; point {setting} at "
+                f"the owner that does and restart the {capability} service"
+            )
+
+
 def directions(client: httpx.Client, owners: Owners) -> tuple[Direction, Direction]:
     """(the monolith's, the service's) direction of the capability."""
     return (
@@ -198,12 +272,16 @@ def switch(
     move_route: Callable[[], None] = lambda: None,
     drain_timeout_s: float = DEFAULT_DRAIN_TIMEOUT_S,
     poll_s: float = 0.1,
+    settle_s: float = DEFAULT_SETTLE_S,
+    sleep: Callable[[float], None] = time.sleep,
     client: httpx.Client | None = None,
 ) -> SwitchReport:
     """Move the capability's writes to ``target``'s source (module docstring). Idempotent: a
-    capability already there is left alone (``move_route`` still runs, so the route follows)."""
+    capability already there is left alone (``move_route`` still runs, so the route follows).
+    ``settle_s``: see ``DEFAULT_SETTLE_S`` (the way back only), spent in ``sleep``."""
     with httpx.Client() if client is None else _borrowed(client) as http:
-        return _switch(http, owners, target, move_route, drain_timeout_s, poll_s)
+        settle = lambda: sleep(settle_s)  # noqa: E731
+        return _switch(http, owners, target, move_route, drain_timeout_s, poll_s, settle)
 
 
 class _borrowed:
@@ -224,6 +302,7 @@ def _switch(
     move_route: Callable[[], None],
     drain_timeout_s: float,
     poll_s: float,
+    settle: Callable[[], None],
 ) -> SwitchReport:
     report = SwitchReport(owners.capability, target, changed=False)
     monolith, service = directions(http, owners)
@@ -240,10 +319,12 @@ def _switch(
         if target == "reverse":
             write_direction(http, m_url, "the monolith", "reverse")
         else:
+            settle()
             write_direction(http, s_url, "the service", "forward")
         report.steps.append(f"finished an interrupted switch of {owners.capability} to {target}")
         report.changed = True
         return report
+    _refuse_what_cannot_follow(http, owners, target)
     if target == "reverse":
         if service != "forward" or monolith == "reverse":
             raise SwitchError(
@@ -276,7 +357,11 @@ def _switch(
         write_direction(http, old_url, old_name, old_before)
         raise type(err)(f"{err}; {old_name} is {old_before} again, nothing switched") from err
     report.steps.append("drained: every event it wrote is applied on the other side")
-    write_direction(http, new_url, new_name, new_source)
+    try:
+        write_direction(http, new_url, new_name, new_source)
+    except SwitchError as err:
+        write_direction(http, old_url, old_name, old_before)
+        raise SwitchError(f"{err}; {old_name} is {old_before} again, nothing switched") from err
     report.steps.append(f"{new_name} takes the writes of {owners.capability}")
     try:
         move_route()
@@ -288,6 +373,8 @@ def _switch(
             f"moving the route failed ({err}); both owners are back as they were"
         ) from err
     report.steps.append("moved the write route")
+    if target == "forward":
+        settle()  # the settle period (DEFAULT_SETTLE_S), not a wait for a state
     write_direction(http, old_url, old_name, old_final)
     final = "read-only, applying reverse events" if target == "reverse" else "forward"
     report.steps.append(f"{old_name} is {final}")

@@ -1,5 +1,5 @@
-"""The reverse relay process: ``python -m sync.service_relay inventory`` (the stack's
-``relay-inventory``).
+"""The reverse relay process: ``python -m sync.service_relay inventory|payments|orders`` (the
+stack's ``relay-inventory``, ``relay-payments``, ``relay-orders``).
 
 It reads one service's database only (never the monolith's) and publishes the service's pending
 own-outbox events to the monolith's queue as ``monolith.apply_events`` tasks, several events per
@@ -9,9 +9,10 @@ only after the broker took every message of the batch), so several may run at on
 the service wrote while it was the source are pending; the others are born ``skipped``.
 
 Waking: on PostgreSQL it ``LISTEN``\\ s on the channel the service's outbox trigger notifies at
-each commit (Alembic ``0004_reverse_sync``), like the forward relay: no busy polling, and the
-lag is the commit's, not a poll interval's. A fallback pass every FALLBACK_S catches what a lost
-connection missed. On SQLite (no notifications) it polls every SQLITE_POLL_S.
+each commit (Alembic ``0004_reverse_sync`` for inventory, ``0005_reverse_sync`` for payments and
+orders), like the forward relay: no busy polling, and the lag is the commit's, not a poll
+interval's. A fallback pass every FALLBACK_S catches what a lost connection missed. On SQLite
+(no notifications) it polls every SQLITE_POLL_S.
 
 Coalescing: after a pass that published something, the next pass comes COALESCE_S later instead
 of at the next notification, so while events keep coming each message carries what committed in
@@ -75,8 +76,34 @@ def inventory_outbox() -> ServiceOutbox:
     return ServiceOutbox("inventory", url, sessions_for(url), OutboxEvent, NOTIFY_CHANNEL)
 
 
-#: The services whose outbox flows back (payments and orders follow the same shape).
-SERVICES: Final[dict[str, Callable[[], ServiceOutbox]]] = {"inventory": inventory_outbox}
+def payments_outbox() -> ServiceOutbox:
+    from extracted.payments.config import PaymentsSettings
+    from extracted.payments.database import sessions_for
+    from extracted.payments.models import OutboxEvent
+    from extracted.payments.outbox import NOTIFY_CHANNEL
+
+    url = PaymentsSettings().database_url
+    return ServiceOutbox("payments", url, sessions_for(url), OutboxEvent, NOTIFY_CHANNEL)
+
+
+def orders_outbox() -> ServiceOutbox:
+    from extracted.orders.config import OrdersSettings
+    from extracted.orders.database import sessions_for
+    from extracted.orders.models import OutboxEvent
+    from extracted.orders.outbox import NOTIFY_CHANNEL
+
+    url = OrdersSettings().database_url
+    return ServiceOutbox("orders", url, sessions_for(url), OutboxEvent, NOTIFY_CHANNEL)
+
+
+#: The services whose outbox flows back: each relay process serves one (``relay-<capability>``
+#: in the stack), reading that service's database only. The imports wait until one is chosen, so
+#: a relay never loads another service's code.
+SERVICES: Final[dict[str, Callable[[], ServiceOutbox]]] = {
+    "inventory": inventory_outbox,
+    "payments": payments_outbox,
+    "orders": orders_outbox,
+}
 
 
 def drain(app: Celery, service: ServiceOutbox, *, limit: int = BATCH) -> int:

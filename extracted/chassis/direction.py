@@ -6,15 +6,23 @@ takes the row ``FOR UPDATE``) waits until the writes in flight have committed, a
 after it see the new direction. So every own-outbox event is recorded knowing exactly whether the
 service was the source when it committed. On SQLite the chassis's ``BEGIN IMMEDIATE`` serialises
 all writers, which gives the same guarantee.
+
+Each service holds one ``CapabilityWrites`` (its direction table and capability name) and calls
+it from its writes and its outbox, so inventory, payments and orders share one rule. A write
+that completes one accepted earlier (the orders saga's later steps) is *resumed*
+(``resume_write``): not refused while frozen, since the client's request was taken before the
+freeze; the service reports such writes as in flight and the drain waits for them
+(``outbox_relay.outbox_tail``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, TypeVar
 
 from sqlalchemy import String, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from contracts.direction import RETRY_AFTER_S, Direction, DirectionView
 from extracted.chassis.db_types import UTCDateTime
@@ -80,15 +88,21 @@ def view(session: Session, model: type[D], capability: str) -> DirectionView:
     )
 
 
-def lock_for_write(session: Session, model: type[D], capability: str) -> bool:
+def lock_for_write(
+    session: Session, model: type[D], capability: str, *, resuming: bool = False
+) -> bool:
     """Called first by every write of ``capability``: refuses it (503) while frozen; otherwise
     holds the direction row ``FOR SHARE`` until the write commits and returns whether the
-    service is the source (its events are then to be sent back to the monolith)."""
+    service is the source (its events are then to be sent back to the monolith).
+
+    ``resuming``: the write completes one accepted earlier, so it is not refused while frozen,
+    and frozen counts as the source: the switch freezes a service only on its way back from
+    ``reverse``, and the drain waits for such writes before the monolith takes over."""
     row = _row(session, model, capability, lock="share")
     direction = "forward" if row is None else row.direction
-    if direction == "frozen":
+    if direction == "frozen" and not resuming:
         raise CapabilityFrozen(capability)
-    is_source = direction == "reverse"
+    is_source = direction == "reverse" or (resuming and direction == "frozen")
     session.info[IS_SOURCE_KEY] = is_source
     return is_source
 
@@ -103,3 +117,42 @@ def set_direction(
         row.changed_at = utcnow()
         session.flush()
     return view(session, model, capability)
+
+
+@dataclass(frozen=True)
+class CapabilityWrites:
+    """One capability of a service as its writes see it: ``WRITES = CapabilityWrites(
+    SyncDirection, "payments")`` in the service, called by every write and by its outbox."""
+
+    model: type[DirectionColumns]
+    capability: str
+
+    def guard_write(self, session: Session) -> bool:
+        """503 while frozen; else whether this write's events are to be sent (the service is
+        the source). Holds the direction row ``FOR SHARE`` until the write commits."""
+        return lock_for_write(session, self.model, self.capability)
+
+    def resume_write(self, session: Session) -> bool:
+        """``guard_write`` for a write completing one accepted earlier (``lock_for_write``)."""
+        return lock_for_write(session, self.model, self.capability, resuming=True)
+
+    def is_source(self, session: Session) -> bool:
+        """What ``guard_write`` found for the write in progress (taken now if it was not)."""
+        found = session.info.get(IS_SOURCE_KEY)
+        return self.guard_write(session) if found is None else bool(found)
+
+    def delivery(self, session: Session, at: datetime) -> dict[str, object]:
+        """An own-outbox row's delivery columns: pending when the service is the source; else
+        ``skipped`` (born published, never sent)."""
+        if self.is_source(session):
+            return {"skipped": False, "published_at": None}
+        return {"skipped": True, "published_at": at}
+
+    def refuse_while_frozen(self, sessions: sessionmaker[Session]) -> None:
+        """503 at once while frozen: for a write that calls out (the card gateway, an upstream)
+        before its own transaction opens, or that keeps nothing (a dry run), so a frozen
+        service refuses it before anything happens anywhere. The write still takes
+        ``guard_write`` in its transaction: this is the early answer, not the guarantee."""
+        with sessions() as session:
+            if view(session, self.model, self.capability).direction == "frozen":
+                raise CapabilityFrozen(self.capability)

@@ -5,7 +5,9 @@
 * ``PUT /internal/sync/direction`` with ``{"direction": "forward" | "frozen" | "reverse"}`` and
   ``Authorization: Bearer <STRANGLER_SYNC_TOKEN>``: moves it (401 without the token; 403 when
   the service has no token configured, so nobody can move it).
-* ``GET /internal/sync/outbox?limit=N``: the service's own outbox as the reverse drain reads it.
+* ``GET /internal/sync/outbox?limit=N``: the service's own outbox as the reverse drain reads it
+  (with ``in_flight``: the writes accepted whose events are still to come, when the service has
+  such writes, e.g. the orders saga).
 * ``POST /internal/sync/processed`` with ``{"event_ids": [...]}``: which of them this service
   has not processed yet (the forward drain's question).
 """
@@ -61,13 +63,18 @@ def _parsed(model: Any, body: RequestBody) -> Any:
 
 
 def direction_router(
+    writes: direction.CapabilityWrites,
     *,
-    capability: str,
-    direction_model: type[direction.DirectionColumns],
     outbox_model: type[outbox_relay.RelayedOutbox],
-    processed_event_ids: Callable[[Session, list[Any]], set[Any]],
+    processed_model: Any,
     get_sessions: Callable[..., sessionmaker[Session]],
+    in_flight: Callable[[Session], int] | None = None,
 ) -> APIRouter:
+    """The router of one service: ``writes`` (its direction table and capability), its own
+    outbox, its processed-events table (an ``event_id`` column), and, when its writes may end
+    after their request (a saga), ``in_flight`` counting them."""
+    capability, direction_model = writes.capability, writes.model
+    processed_event_ids = processed_ids_of(processed_model)
     router = APIRouter(prefix="/internal/sync")
     sessions_dependency = Depends(get_sessions)
 
@@ -95,7 +102,10 @@ def direction_router(
         sessions: sessionmaker[Session] = sessions_dependency,
     ) -> Any:
         with sessions() as session:
-            tail = outbox_relay.outbox_tail(session, outbox_model, limit=limit)
+            # In flight first: a write that ends commits its event with its end, so once it is
+            # seen ended, the pending count read after it holds that event.
+            busy = 0 if in_flight is None else in_flight(session)
+            tail = outbox_relay.outbox_tail(session, outbox_model, limit=limit, in_flight=busy)
         return ContractJSONResponse(tail.model_dump(mode="json"))
 
     @router.post("/processed")

@@ -104,8 +104,11 @@ def relay_batches(
     return len(events)
 
 
-def outbox_tail(session: Session, model: type[OutboxT], *, limit: int) -> OutboxTail:
-    """Pending events, the oldest one's age, and the newest ``limit`` sent event ids."""
+def outbox_tail(
+    session: Session, model: type[OutboxT], *, limit: int, in_flight: int = 0
+) -> OutboxTail:
+    """Pending events, the oldest one's age, the newest ``limit`` sent event ids, and
+    ``in_flight``: writes accepted whose events are still to be recorded (the orders saga's)."""
     pending, oldest = session.execute(
         select(func.count(), func.min(model.occurred_at)).where(model.published_at.is_(None))
     ).one()
@@ -119,4 +122,9 @@ def outbox_tail(session: Session, model: type[OutboxT], *, limit: int) -> Outbox
     if oldest is not None:
         when: datetime = as_utc(oldest)
         age = max(0.0, (utcnow() - when).total_seconds())
-    return OutboxTail(pending=pending, oldest_pending_age_s=age, recent_event_ids=list(recent))
+    return OutboxTail(
+        pending=pending,
+        oldest_pending_age_s=age,
+        recent_event_ids=list(recent),
+        in_flight=in_flight,
+    )

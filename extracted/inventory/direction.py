@@ -5,21 +5,11 @@ from __future__ import annotations
 
 from typing import Final
 
-from sqlalchemy.orm import Session
-
-from extracted.chassis import direction
+from extracted.chassis.direction import CapabilityWrites
 from extracted.inventory.models import SyncDirection
 
 CAPABILITY: Final = "inventory"
+WRITES: Final = CapabilityWrites(SyncDirection, CAPABILITY)
 
-
-def guard_write(session: Session) -> bool:
-    """503 while frozen; else whether this write's events are to be sent (the service is the
-    source). Holds the direction row ``FOR SHARE`` until the write commits."""
-    return direction.lock_for_write(session, SyncDirection, CAPABILITY)
-
-
-def is_source(session: Session) -> bool:
-    """What ``guard_write`` found for the write in progress (taken now if it was not)."""
-    found = session.info.get(direction.IS_SOURCE_KEY)
-    return guard_write(session) if found is None else bool(found)
+#: 503 while frozen; else whether this write's events are sent back (the service is the source).
+guard_write = WRITES.guard_write

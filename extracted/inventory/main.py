@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from extracted.chassis.app import service_app
-from extracted.chassis.direction_api import direction_router, processed_ids_of
+from extracted.chassis.direction_api import direction_router
 from extracted.chassis.health import health_router
 from extracted.chassis.sync_metrics import SyncCollector, metrics_router
 from extracted.inventory import dead_letters, migrate, reconcile
@@ -23,8 +23,8 @@ from extracted.inventory.api import internal, products, reservations
 from extracted.inventory.api.deps import get_sessions
 from extracted.inventory.config import InventorySettings
 from extracted.inventory.database import sessions_for
-from extracted.inventory.direction import CAPABILITY
-from extracted.inventory.models import DeadLetter, OutboxEvent, ProcessedEvent, SyncDirection
+from extracted.inventory.direction import WRITES
+from extracted.inventory.models import DeadLetter, OutboxEvent, ProcessedEvent
 
 
 def create_app(
@@ -50,10 +50,9 @@ def create_app(
             reconcile.router,
             dead_letters.router,
             direction_router(
-                capability=CAPABILITY,
-                direction_model=SyncDirection,
+                WRITES,
                 outbox_model=OutboxEvent,
-                processed_event_ids=processed_ids_of(ProcessedEvent),
+                processed_model=ProcessedEvent,
                 get_sessions=get_sessions,
             ),
             metrics_router(

@@ -14,19 +14,12 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from contracts.events import ProductState, ReservationLine, ReservationState
-from extracted.inventory.direction import is_source
+from extracted.inventory.direction import WRITES
 from extracted.inventory.models import OutboxEvent, Product, Reservation
 
 ORIGIN = "inventory"
 #: The channel the outbox trigger notifies at each commit (alembic 0004_reverse_sync).
 NOTIFY_CHANNEL = "inventory_outbox"
-
-
-def _delivery(session: Session, at: datetime) -> dict[str, object]:
-    """Pending when the service is the source; else skipped (born published, never sent)."""
-    if is_source(session):
-        return {"skipped": False, "published_at": None}
-    return {"skipped": True, "published_at": at}
 
 
 def product_state(product: Product) -> ProductState:
@@ -65,7 +58,7 @@ def record_product(session: Session, product: Product, event_type: str, at: date
             occurred_at=at,
             origin=ORIGIN,
             payload=product_state(product).model_dump(mode="json"),
-            **_delivery(session, at),
+            **WRITES.delivery(session, at),
         )
     )
 
@@ -83,6 +76,6 @@ def record_reservation(
             occurred_at=at,
             origin=ORIGIN,
             payload=reservation_state(reservation).model_dump(mode="json"),
-            **_delivery(session, at),
+            **WRITES.delivery(session, at),
         )
     )

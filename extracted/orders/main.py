@@ -1,9 +1,11 @@
 """The orders service's ASGI app: ``uvicorn extracted.orders.main:app``.
 
 ``create_app()`` wires the chassis (request ids, dry runs, identity, the contract's error bodies,
-health) around the orders routers, builds one client per upstream (each with its breaker) and the
-saga runner, and on start-up runs the Alembic migrations (unless ``ORDERS_MIGRATE_ON_START=0``)
-and starts the saga recovery loop (recovery.py).
+health) around the orders routers and reverse sync's internal endpoints
+(``/internal/sync/direction``, ``/outbox`` with the sagas in flight, ``/processed``), builds one
+client per upstream (each with its breaker) and the saga runner, and on start-up runs the
+Alembic migrations (unless ``ORDERS_MIGRATE_ON_START=0``) and starts the saga recovery loop
+(recovery.py).
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from extracted.chassis.app import service_app
+from extracted.chassis.direction_api import direction_router
 from extracted.chassis.health import health_router
 from extracted.chassis.identity import IdentitySettings
 from extracted.chassis.sync_metrics import SyncCollector
 from extracted.chassis.sync_stats_api import event_stats_router
-from extracted.orders import dead_letters, migrate, reconcile
+from extracted.orders import dead_letters, migrate, reconcile, selectors
 from extracted.orders.api import internal, orders
 from extracted.orders.api.deps import get_sessions
 from extracted.orders.clients.breaker import CircuitBreaker
@@ -31,8 +34,9 @@ from extracted.orders.clients.upstream import Upstream
 from extracted.orders.config import OrdersSettings
 from extracted.orders.crash import CrashPoints
 from extracted.orders.database import sessions_for
+from extracted.orders.direction import WRITES
 from extracted.orders.metrics import OrdersMetrics
-from extracted.orders.models import DeadLetter, ProcessedEvent, ReconciliationRun
+from extracted.orders.models import DeadLetter, OutboxEvent, ProcessedEvent, ReconciliationRun
 from extracted.orders.recovery import RecoveryLoop
 from extracted.orders.saga import SagaRunner
 
@@ -111,6 +115,13 @@ def create_app(
             event_stats_router(ProcessedEvent, DeadLetter, get_sessions, runs=ReconciliationRun),
             dead_letters.router,
             reconcile.router,
+            direction_router(
+                WRITES,
+                outbox_model=OutboxEvent,
+                processed_model=ProcessedEvent,
+                get_sessions=get_sessions,
+                in_flight=selectors.sagas_in_flight,
+            ),
         ],
     )
     app.state.settings = settings

@@ -4,7 +4,8 @@
 * ``sagas``: one row per checkout or cancel, written *before* each step it takes (saga.py), so a
   process that dies anywhere leaves a row that says what to do next.
 * ``idempotency_keys``: the answers of checkouts sent with an ``Idempotency-Key``.
-* ``outbox_events``: the service's own order events (origin "orders").
+* ``outbox_events``: the service's own order events (origin "orders"), sent back to the
+  monolith while the service is the source (reverse sync); ``sync_direction``: its direction.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from extracted.chassis.db_types import ExactDecimal, UTCDateTime
 from extracted.chassis.dead_letters import DeadLetterColumns
-from extracted.chassis.outbox_columns import OutboxEventColumns
+from extracted.chassis.direction import DirectionColumns
+from extracted.chassis.outbox_relay import RelayedOutbox
 from extracted.chassis.reconcile import ReconciliationRunColumns
 from extracted.chassis.subscriber import ProcessedEventColumns, processed_events_indexes
 
@@ -161,8 +163,11 @@ class IdempotencyRecord(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class OutboxEvent(OutboxEventColumns, Base):
-    """The service's own order events (origin "orders"; nothing publishes them yet)."""
+class OutboxEvent(RelayedOutbox, Base):
+    """The service's own writes, for the reverse sync (origin "orders"): the service relay
+    (``python -m sync.service_relay orders``) sends them to the monolith while the service is the
+    source; the ones written while it is not are recorded ``skipped``. Events applied from sync
+    are never recorded here, so nothing loops."""
 
     __tablename__ = "outbox_events"
     __table_args__ = (Index("outbox_events_pending", "published_at", "seq"),)
@@ -189,3 +194,9 @@ class ReconciliationRun(ReconciliationRunColumns, Base):
     reconcile``); ``GET /internal/sync/stats`` shows the last one."""
 
     __tablename__ = "reconciliation_runs"
+
+
+class SyncDirection(DirectionColumns, Base):
+    """Who takes the orders writes (contracts.direction); one row, ``orders``."""
+
+    __tablename__ = "sync_direction"

@@ -1,5 +1,10 @@
 """Order rows -> the contract's ``OrderState`` (events) and the API's order body, and the
-service's own outbox (origin "orders"), written in the same transaction as the order."""
+service's own outbox (origin "orders"), written in the same transaction as the order.
+
+While the service is the source (direction ``reverse``), the service relay (``python -m
+sync.service_relay orders``) sends these events to the monolith; written while it is not, they
+are recorded ``skipped`` (born published, never sent). ``sync.apply_event`` never records here,
+so nothing loops."""
 
 from __future__ import annotations
 
@@ -12,9 +17,12 @@ from sqlalchemy.orm import Session
 from contracts.events import OrderLine as OrderLineState
 from contracts.events import OrderState
 from extracted.chassis.timefmt import format_timestamp
+from extracted.orders.direction import WRITES
 from extracted.orders.models import Order, OutboxEvent
 
 ORIGIN = "orders"
+#: The channel the outbox trigger notifies at each commit (alembic 0005_reverse_sync).
+NOTIFY_CHANNEL = "orders_outbox"
 
 
 def order_state(order: Order) -> OrderState:
@@ -77,5 +85,6 @@ def record_order(session: Session, order: Order, event_type: str, at: datetime) 
             occurred_at=at,
             origin=ORIGIN,
             payload=order_state(order).model_dump(mode="json"),
+            **WRITES.delivery(session, at),
         )
     )

@@ -19,6 +19,13 @@ by the recovery loop (``recovery.py``) until it succeeds; after ``stuck_after_at
 the saga is flagged ``stuck`` (``/internal/sagas/stuck``, ``orders_sagas_stuck``) and still
 retried.
 
+Reverse sync (``direction.WRITES``): a saga is started only while the service takes the orders
+writes (its first transaction takes the direction ``FOR SHARE``; 503 while frozen). Its later
+writes of the order are *resumed* writes: not refused while frozen (the client's request was
+taken before the freeze), and sent back to the monolith unless the service is ``forward``.
+Sagas not ended are reported in flight (``selectors.sagas_in_flight``), so the switch back to
+the monolith drains them before the monolith takes the orders writes.
+
 The outcome a client sees is decided as early as it is known: a refused checkout stores its
 ``cancelled`` order (with the monolith's body) when the refusal comes, and the compensation that
 follows changes nothing the client can see. An upstream that cannot be reached ends the checkout
@@ -49,6 +56,7 @@ from extracted.orders.clients.payments import Charged, Declined, PaymentsClient
 from extracted.orders.clients.upstream import CallContext, UpstreamUnavailable
 from extracted.orders.config import OrdersSettings
 from extracted.orders.crash import CrashPoints
+from extracted.orders.direction import WRITES
 from extracted.orders.metrics import OrdersMetrics
 from extracted.orders.models import Order, OrderLine, Saga
 from extracted.orders.outbox import record_order
@@ -135,6 +143,7 @@ class SagaRunner:
         idempotency record in the same transaction (``idempotency.KeyTaken`` if taken)."""
         now = utcnow()
         with transaction(self.sessions) as session:
+            WRITES.guard_write(session)  # 503 while frozen; a freeze waits for this to commit
             record_id = idempotency.insert(session, claim) if claim is not None else None
             saga = Saga(
                 id=uuid.uuid4(),
@@ -166,7 +175,8 @@ class SagaRunner:
     def start_cancel(
         self, session: Session, order: Order, *, by_staff: bool, trace_id: str
     ) -> Saga:
-        """Add a cancel saga for ``order`` (locked, ``confirmed``) to ``session``'s transaction."""
+        """Add a cancel saga for ``order`` (locked, ``confirmed``) to ``session``'s transaction
+        (which took ``WRITES.guard_write`` first)."""
         now = utcnow()
         saga = Saga(
             id=uuid.uuid4(),
@@ -324,6 +334,7 @@ class SagaRunner:
     def _store_order(
         self, session: Session, saga: Saga, *, status: str, reason: str | None
     ) -> Order:
+        WRITES.resume_write(session)
         now = utcnow()
         order = Order(
             id=saga.order_id,
@@ -536,6 +547,7 @@ class SagaRunner:
             self.crash("after_refund")
 
         def cancel_order(session: Session, fresh: Saga) -> None:
+            WRITES.resume_write(session)
             order = session.scalars(
                 select(Order).where(Order.id == fresh.order_id).with_for_update()
             ).one()

@@ -73,3 +73,12 @@ def stuck_sagas(session: Session) -> Sequence[Saga]:
     return session.scalars(
         select(Saga).where(Saga.terminal.is_(False), Saga.stuck).order_by(Saga.created_at)
     ).all()
+
+
+def sagas_in_flight(session: Session) -> int:
+    """Sagas not ended yet: each may still write its order (and calls inventory and payments
+    until it ends), so a drain of the reverse flow waits until there are none
+    (``/internal/sync/outbox``'s ``in_flight``)."""
+    return int(
+        session.scalar(select(func.count()).select_from(Saga).where(Saga.terminal.is_(False))) or 0
+    )

@@ -3,7 +3,8 @@
 ``create_app()`` wires the chassis (request ids, dry runs, the contract's error bodies, token
 verification, health) around the payments router, the sync subscriber's internal endpoints
 (``/internal/sync/stats``, ``/internal/sync/dead-letters``), reconciliation's
-(``/internal/reconcile/payments/...``) and ``/metrics``. On start-up it runs
+(``/internal/reconcile/payments/...``), reverse sync's (``/internal/sync/direction``,
+``/outbox``, ``/processed``) and ``/metrics``. On start-up it runs
 the Alembic migrations to head unless ``PAYMENTS_MIGRATE_ON_START=0``.
 """
 
@@ -19,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from extracted.chassis.app import service_app
+from extracted.chassis.direction_api import direction_router
 from extracted.chassis.errors import ApiError
 from extracted.chassis.health import health_router
 from extracted.chassis.identity import TokenVerifier, current_caller
@@ -29,7 +31,8 @@ from extracted.payments.api import payments
 from extracted.payments.api.deps import get_sessions
 from extracted.payments.config import PaymentsSettings
 from extracted.payments.database import sessions_for
-from extracted.payments.models import DeadLetter, ProcessedEvent, ReconciliationRun
+from extracted.payments.direction import WRITES
+from extracted.payments.models import DeadLetter, OutboxEvent, ProcessedEvent, ReconciliationRun
 
 
 def _authenticate_before_405(app: FastAPI) -> None:
@@ -74,6 +77,12 @@ def create_app(
             event_stats_router(ProcessedEvent, DeadLetter, get_sessions, runs=ReconciliationRun),
             dead_letters.router,
             reconcile.router,
+            direction_router(
+                WRITES,
+                outbox_model=OutboxEvent,
+                processed_model=ProcessedEvent,
+                get_sessions=get_sessions,
+            ),
             metrics_router(
                 SyncCollector(
                     capability="payments",

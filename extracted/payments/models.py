@@ -25,7 +25,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from extracted.chassis.db_types import ExactDecimal, UTCDateTime
 from extracted.chassis.dead_letters import DeadLetterColumns
-from extracted.chassis.outbox_columns import OutboxEventColumns
+from extracted.chassis.direction import DirectionColumns
+from extracted.chassis.outbox_relay import RelayedOutbox
 from extracted.chassis.reconcile import ReconciliationRunColumns
 from extracted.chassis.subscriber import ProcessedEventColumns, processed_events_indexes
 
@@ -110,8 +111,11 @@ class IdempotencyRecord(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class OutboxEvent(OutboxEventColumns, Base):
-    """The service's own writes (origin "payments"; nothing publishes them yet)."""
+class OutboxEvent(RelayedOutbox, Base):
+    """The service's own writes, for the reverse sync (origin "payments"): the service relay
+    (``python -m sync.service_relay payments``) sends them to the monolith while the service is the
+    source; the ones written while it is not are recorded ``skipped``. Events applied from sync
+    are never recorded here, so nothing loops."""
 
     __tablename__ = "outbox_events"
     __table_args__ = (Index("outbox_events_pending", "published_at", "seq"),)
@@ -138,3 +142,9 @@ class ReconciliationRun(ReconciliationRunColumns, Base):
     reconcile``); ``GET /internal/sync/stats`` shows the last one."""
 
     __tablename__ = "reconciliation_runs"
+
+
+class SyncDirection(DirectionColumns, Base):
+    """Who takes the payments writes (contracts.direction); one row, ``payments``."""
+
+    __tablename__ = "sync_direction"

@@ -1,8 +1,10 @@
 """The service's own outbox: one event per payment write (origin "payments"), in the contract's
 envelope fields and with the full ``PaymentState`` payload, exactly as the monolith records them.
 
-Recorded in the same transaction as the write; nothing publishes them yet (reverse sync comes
-later).
+Recorded in the same transaction as the write. While the service is the source (direction
+``reverse``), the service relay (``python -m sync.service_relay payments``) sends them to the
+monolith; written while it is not, they are recorded ``skipped`` (born published, never sent).
+``sync.apply_event`` never records here, so nothing loops.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from sqlalchemy.orm import Session
 
 from contracts.events import PaymentState
 from contracts.events import Refund as RefundState
+from extracted.payments.direction import WRITES
 from extracted.payments.models import OutboxEvent, Payment
 
 ORIGIN = "payments"
+#: The channel the outbox trigger notifies at each commit (alembic 0005_reverse_sync).
+NOTIFY_CHANNEL = "payments_outbox"
 
 
 def money(value: object) -> str:
@@ -54,5 +59,6 @@ def record_payment(session: Session, payment: Payment, event_type: str) -> None:
             occurred_at=payment.updated_at,
             origin=ORIGIN,
             payload=payment_state(payment).model_dump(mode="json"),
+            **WRITES.delivery(session, payment.updated_at),
         )
     )

@@ -2,7 +2,9 @@
 
 The monolith's rules: every write locks the payment row it changes (``SELECT ... FOR UPDATE``),
 bumps ``version`` by exactly 1 (1 on insert) and records one outbox event with the full new
-state. A refusal raises before anything is written.
+state. A refusal raises before anything is written. Before anything, each takes the capability's
+direction (``direction.WRITES.guard_write``): 503 while frozen, and whether its event is sent
+back to the monolith (reverse sync).
 
 The gateway is asked by ``payment_authorize`` before the row is written; it is the caller's
 choice whether a transaction is already open then (the API opens none without an
@@ -23,6 +25,7 @@ from card_gateway.fake import Approved, GatewayOutcome
 from contracts import events
 from extracted.chassis.timefmt import utcnow
 from extracted.payments import outbox
+from extracted.payments.direction import WRITES
 from extracted.payments.errors import PaymentNotFound, PaymentNotInState, RefundExceedsCaptured
 from extracted.payments.models import Payment, Refund
 
@@ -50,6 +53,7 @@ def payment_store(
 ) -> Payment:
     """The gateway's ``outcome`` for ``amount`` as a new payment (version 1) with its event:
     ``authorized`` (``captured`` for the whole amount with ``capture``) or ``declined``."""
+    WRITES.guard_write(session)
     now = utcnow()
     payment = Payment(
         id=payment_id,
@@ -87,6 +91,7 @@ def payment_store(
 
 
 def _lock(session: Session, payment_id: uuid.UUID) -> Payment:
+    WRITES.guard_write(session)
     payment = session.scalars(
         select(Payment)
         .where(Payment.id == payment_id)

@@ -1,16 +1,16 @@
 """Inventory states that reverse sync delivers (the service is the source), written into the
 monolith's tables as they are: compare-and-set on ``version`` (an older state never overwrites a
-newer), and **no outbox event** (``monolith.outbox`` is not touched here), so an event applied on
-this side never travels back. Runs inside the caller's transaction (``reverse_sync.inbox``)."""
+newer; ``reverse_sync.state_rows``), and **no outbox event** (``monolith.outbox`` is not touched
+here), so an event applied on this side never travels back. Runs inside the caller's transaction
+(``reverse_sync.inbox``)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
-
 from contracts.events import ProductState, ReservationState
 from monolith.inventory.models import Product, Reservation, ReservationLine
+from monolith.reverse_sync.state_rows import Children, write_if_newer
 
 
 def product_state_apply(state: ProductState) -> bool:
@@ -25,20 +25,7 @@ def product_state_apply(state: ProductState) -> bool:
         "created_at": state.created_at,
         "updated_at": state.updated_at,
     }
-    current = Product.objects.select_for_update().filter(sku=state.sku).first()
-    if current is None:
-        try:
-            with transaction.atomic():  # a savepoint: a concurrent insert fails only this
-                Product(sku=state.sku, **fields).save(force_insert=True)
-            return True
-        except IntegrityError:
-            current = Product.objects.select_for_update().filter(sku=state.sku).first()
-            if current is None:
-                raise
-    if current.version >= state.version:
-        return False
-    Product.objects.filter(sku=state.sku).update(**fields)
-    return True
+    return write_if_newer(Product, state.sku, state.version, fields)
 
 
 def reservation_state_apply(state: ReservationState) -> bool:
@@ -50,19 +37,17 @@ def reservation_state_apply(state: ReservationState) -> bool:
         "created_at": state.created_at,
         "updated_at": state.updated_at,
     }
-    current = Reservation.objects.select_for_update().filter(id=state.id).first()
-    if current is not None and current.version >= state.version:
-        return False
-    if current is None:
-        Reservation(id=state.id, **fields).save(force_insert=True)
-    else:
-        Reservation.objects.filter(id=state.id).update(**fields)
     merged: dict[str, int] = {}
     for line in state.lines:
         merged[line.sku] = merged.get(line.sku, 0) + line.quantity
-    ReservationLine.objects.filter(reservation_id=state.id).delete()
-    ReservationLine.objects.bulk_create(
+    lines = [
         ReservationLine(reservation_id=state.id, product_id=sku, quantity=quantity)
         for sku, quantity in sorted(merged.items())
+    ]
+    return write_if_newer(
+        Reservation,
+        state.id,
+        state.version,
+        fields,
+        Children(ReservationLine, "reservation_id", lines),
     )
-    return True

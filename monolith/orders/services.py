@@ -6,6 +6,12 @@ with the order's full new state (its lines included: they are child rows of the 
 aggregate). The inventory and payments services it calls record their own rows' events in the
 same transaction, so a checkout is all or nothing, events included.
 
+Each first checks that the monolith takes the orders' writes
+(``reverse_sync.direction.require_writable``: 503 while sync changes direction or once the
+orders service is the source); the inventory and payments writes they make check their own
+capability, so the monolith's checkout, cancel and fulfil need all three ``forward``
+(docs/reverse-sync.md, "Which directions go together").
+
 Locks are taken in one order everywhere, so two writers never wait on each other in a cycle:
 checkout locks its products (sku order) and then creates its reservation and payment; cancel and
 fulfil lock the order row first, then the payment, then the reservation and its products.
@@ -41,6 +47,7 @@ from monolith.payments.errors import PaymentNotInState
 from monolith.payments.gateway import GatewayError
 from monolith.payments.models import PaymentStatus
 from monolith.payments.services import payment_authorize, payment_refund
+from monolith.reverse_sync.direction import require_writable
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +159,7 @@ def order_checkout(
         )
     order_id = order_id or uuid.uuid4()
     with transaction.atomic():
+        require_writable("orders")
         order_lines = _priced_lines(wanted, first_index)
         total = sum((line.line_total for line in order_lines), Decimal("0.00"))
         shortages: list[Shortage] = []
@@ -208,7 +216,9 @@ def order_checkout(
 
 
 def _lock(order_id: uuid.UUID, scope: uuid.UUID | None) -> Order:
-    """Lock the order if ``scope`` (None: staff) may see it; else ``OrderNotFound``."""
+    """Lock the order if ``scope`` (None: staff) may see it; else ``OrderNotFound``. The
+    direction first (inside the write's transaction)."""
+    require_writable("orders")
     orders = Order.objects.select_for_update().filter(id=order_id)
     if scope is not None:
         orders = orders.filter(customer_id=scope)

@@ -4,7 +4,10 @@ Each service runs in one ``transaction.atomic()``, locks the payment row it chan
 ``select_for_update()``, bumps ``version`` by exactly 1 on every write of the row (version 1 on
 insert), and records one outbox event per row write in the same transaction, carrying the full
 new state (refunds included: they are child rows of the payment's aggregate). A refusal raises
-before anything is written: a refused write leaves no row and no event behind.
+before anything is written: a refused write leaves no row and no event behind. Each first checks
+that the monolith takes the payments' writes (``reverse_sync.direction.require_writable``: 503
+while sync changes direction or once the payments service is the source), inside its
+transaction, so a freeze waits for the writes in flight.
 
 The gateway is asked before the transaction opens, so no row lock is held while it answers, and
 a gateway failure (``GatewayError``) leaves nothing written. Capture, void and refund are
@@ -39,6 +42,7 @@ from monolith.payments.errors import (
 from monolith.payments.gateway import Approved, gateway_authorize, is_card_token
 from monolith.payments.models import Payment, PaymentStatus, Refund
 from monolith.payments.states import payment_state
+from monolith.reverse_sync.direction import require_writable
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +76,8 @@ def _record(payment: Payment, event_type: str) -> None:
 
 
 def _lock(payment_id: uuid.UUID) -> Payment:
+    """The payment, locked for its write (inside the write's transaction: the direction first)."""
+    require_writable("payments")
     payment = Payment.objects.select_for_update().filter(id=payment_id).first()
     if payment is None:
         raise PaymentNotFound(payment_id)
@@ -110,6 +116,8 @@ def payment_authorize(
         payment_id = uuid.uuid4()
     elif Payment.objects.filter(id=payment_id).exists():
         raise PaymentAlreadyExists(payment_id)  # before the gateway charges anything
+    with transaction.atomic():
+        require_writable("payments")  # before the gateway too; the write below checks again
 
     outcome = gateway_authorize(payment_id=payment_id, amount=amount, card_token=card_token)
 
@@ -140,6 +148,7 @@ def payment_authorize(
         event_type = events.PAYMENT_DECLINED
 
     with transaction.atomic():
+        require_writable("payments")
         try:
             # A savepoint: a concurrent insert of the same id fails here, not the whole block.
             with transaction.atomic():

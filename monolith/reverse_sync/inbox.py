@@ -19,16 +19,21 @@ from django.db import connection, transaction
 from django.utils import timezone
 from pydantic import BaseModel, ValidationError
 
-from contracts.events import EventEnvelope, ProductState, ReservationState
+from contracts.events import EventEnvelope, OrderState, PaymentState, ProductState, ReservationState
 from monolith.inventory.sync_apply import product_state_apply, reservation_state_apply
+from monolith.orders.sync_apply import order_state_apply
+from monolith.payments.sync_apply import payment_state_apply
 from monolith.reverse_sync.errors import SyncInputError
 from monolith.reverse_sync.models import InboxEvent
 
 Outcome = Literal["applied", "duplicate", "stale"]
 
+#: Each aggregate's state model and the app function writing it (compare-and-set, no outbox).
 _APPLIERS: dict[str, tuple[type[BaseModel], Callable[[Any], bool]]] = {
     "product": (ProductState, product_state_apply),
     "reservation": (ReservationState, reservation_state_apply),
+    "payment": (PaymentState, payment_state_apply),
+    "order": (OrderState, order_state_apply),
 }
 
 

@@ -47,10 +47,12 @@ def test_every_process_of_the_stack_is_a_service(compose: dict[str, Any]) -> Non
         "worker-orders",
         "relay",
         "relay-inventory",
+        "relay-payments",
+        "relay-orders",
     }
     assert expected <= services
     assert {"postgres", "redis"} <= set(compose["services"])
-    for name in expected - {"relay", "relay-inventory"}:
+    for name in expected - {"relay", "relay-inventory", "relay-payments", "relay-orders"}:
         assert "healthcheck" in compose["services"][name], f"{name} has no health check"
 
 

@@ -37,6 +37,7 @@ from tests.support.postgres import fresh_owner_databases
 from tests.support.processes import REPO_ROOT, VENV_BIN
 from tests.support.random_refs import random_suffix
 from tests.support.waiting import wait_for
+from tests.sync.workers import wait_until_ready
 
 pytestmark = pytest.mark.slow
 
@@ -173,7 +174,9 @@ def test_step_8_moves_the_writes_with_a_drain_and_rolls_back(walk: WritesWalk) -
     assert walk.writes_mode() == "monolith"
     assert walk.adjust(sku) == "monolith"
 
-    with running(SYNC_PROCESSES, ports=walk.ports, env=walk.env, log_dir=walk.logs):
+    with running(SYNC_PROCESSES, ports=walk.ports, env=walk.env, log_dir=walk.logs) as sync:
+        for process in sync.values():  # consuming and listening, not just started
+            wait_until_ready(process)
         moved = walk.plan("next")
         assert moved.returncode == 0, moved.stdout + moved.stderr
         assert walk.current() == "writes-extracted"

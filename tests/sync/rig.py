@@ -21,7 +21,7 @@ import httpx
 import pytest
 from celery import Celery
 
-from strangler.stack import stack_environment
+from strangler.stack import orders_service_token_step, stack_environment
 from sync.celery_app import make_celery
 from tests.support.components import free_ports, prepare, running
 from tests.support.inventory_api import (
@@ -135,8 +135,20 @@ class SyncRig:
         data: dict[str, Any] = httpx.get(url).json()
         return data
 
+    def bearer(self, username: str, *, staff: bool = False) -> dict[str, str]:
+        """The ``Authorization`` header of a monolith account (created), as a client sends it."""
+        argv = [sys.executable, "monolith/manage.py", "issue_token", username, "--create"]
+        return {"Authorization": f"Bearer {_issued(argv + ['--staff'] * staff, self.env)}"}
+
     def checkpoint(self, job: str) -> dict[str, Any] | None:
         return next((b for b in self.sync_stats()["backfills"] if b["job"] == job), None)
+
+
+def _issued(argv: list[str], env: dict[str, str]) -> str:
+    """The token a ``manage.py issue_token`` command prints."""
+    done = subprocess.run(argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
 
 
 def _databases(stack: ExitStack, var: Path, kind: str) -> dict[str, str]:
@@ -157,9 +169,12 @@ def running_rig(
     seed_products: int = 0,
     seed_reservations: int = 0,
     services: tuple[str, ...] = ("inventory",),
+    saga_calls_services: tuple[str, ...] = (),
 ) -> Iterator[SyncRig]:
     """Fresh, migrated databases for every owner, and the HTTP servers of the monolith and of
-    ``services`` on free ports."""
+    ``services`` on free ports. With the orders service, its account's token is issued as
+    `strangler up` does, and its saga calls the monolith, or the services named in
+    ``saga_calls_services`` (``ORDERS_INVENTORY_URL``, ``ORDERS_PAYMENTS_URL``)."""
     with ExitStack() as stack:
         var = Path(broker_env["STRANGLER_VAR_DIR"])
         ports = free_ports()
@@ -167,6 +182,10 @@ def running_rig(
             ports, base={**os.environ, **broker_env, **_databases(stack, var, databases)}
         )
         prepare(env, products=seed_products, reservations=seed_reservations)
+        if "orders" in services:
+            env["ORDERS_SERVICE_TOKEN"] = _issued(orders_service_token_step(), env)
+            for called in saga_calls_services:
+                env[f"ORDERS_{called.upper()}_URL"] = env[f"STRANGLER_{called.upper()}_URL"]
         log_dir = tmp_path / "logs"
         servers = stack.enter_context(
             running(["monolith", *services], ports=ports, env=env, log_dir=log_dir)

@@ -9,8 +9,6 @@ twice, and the monolith's outbox gains nothing while it only applies the service
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +33,7 @@ from tests.support.random_refs import random_sku, random_suffix
 from tests.support.waiting import wait_for
 from tests.sync.rig import SyncRig, running_rig
 from tests.sync.workers import wait_until_ready
+from tests.sync.writer import Writer
 
 START = 1000
 
@@ -67,48 +66,22 @@ def service_relay(rig: SyncRig) -> Iterator[ServerProcess]:
         yield p
 
 
-class Writer(threading.Thread):
-    """Adjusts the products' stock by +1, round robin, as fast as it can, against whichever owner
-    the (test's) route points at; a 503 is retried (it honours ``Retry-After`` as a client would,
-    but shorter); anything else but 200 is a failure."""
+class StockWriter(Writer):
+    """Adjusts the products' stock by +1, round robin."""
 
     def __init__(self, rig: SyncRig, skus: list[str]) -> None:
-        super().__init__(daemon=True)
+        super().__init__(rig.monolith_url)
         self.skus = skus
-        self.target = rig.monolith_url
         self.accepted = dict.fromkeys(skus, 0)
-        self.by_target: dict[str, int] = {}
-        self.refused = 0
-        self.errors: list[str] = []
-        self.halt = threading.Event()
+        self.n = 0
 
-    def run(self) -> None:
-        with httpx.Client(timeout=10) as client:
-            n = 0
-            while not self.halt.is_set():
-                sku = self.skus[n % len(self.skus)]
-                target = self.target
-                try:
-                    answer = client.post(
-                        f"{target}{adjustments_path(sku)}", json=adjustment_body(delta=1)
-                    )
-                except httpx.HTTPError as err:
-                    self.errors.append(f"{target}: {err!r}")
-                    return
-                if answer.status_code == 503:
-                    self.refused += 1
-                    assert answer.headers["Retry-After"].isdigit()
-                    time.sleep(0.02)  # a client's pause before its retry, not a test's wait
-                    continue
-                if answer.status_code != 200:
-                    self.errors.append(f"{target}: {answer.status_code} {answer.text}")
-                    return
-                self.accepted[sku] += 1
-                self.by_target[target] = self.by_target.get(target, 0) + 1
-                n += 1
+    def step(self, client: httpx.Client, target: str) -> httpx.Response:
+        sku = self.skus[self.n % len(self.skus)]
+        return client.post(f"{target}{adjustments_path(sku)}", json=adjustment_body(delta=1))
 
-    def total(self, target: str | None = None) -> int:
-        return sum(self.accepted.values()) if target is None else self.by_target.get(target, 0)
+    def accept(self, answer: httpx.Response) -> None:
+        self.accepted[answer.json()["sku"]] += 1
+        self.n += 1
 
 
 def _on_hand(base_url: str, sku: str) -> tuple[int, int]:
@@ -116,7 +89,7 @@ def _on_hand(base_url: str, sku: str) -> tuple[int, int]:
     return body["on_hand"], body["version"]
 
 
-def _converged(rig: SyncRig, writer: Writer) -> bool:
+def _converged(rig: SyncRig, writer: StockWriter) -> bool:
     for sku in writer.skus:
         expected = START + writer.accepted[sku]
         monolith, service = _on_hand(rig.monolith_url, sku), _on_hand(rig.inventory_url, sku)
@@ -135,7 +108,7 @@ def test_writes_through_the_switch_and_back_lose_nothing(rig: SyncRig) -> None:
     ):
         skus = [rig.create_product(on_hand=START)["sku"] for _ in range(4)]
         wait_for(lambda: all(rig.product_synced(s) for s in skus), message="products synced")
-        writer = Writer(rig, skus)
+        writer = StockWriter(rig, skus)
         writer.start()
         try:
             wait_for(lambda: writer.total(rig.monolith_url) >= 30, message="forward writes")

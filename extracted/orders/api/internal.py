@@ -1,4 +1,5 @@
-"""Internal endpoints (not routed by the proxy): stuck sagas and the Prometheus metrics."""
+"""Internal endpoints (not routed by the proxy): stuck sagas, the saga's upstreams (for the
+direction switch) and the Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from contracts.direction import WriteUpstreams
 from extracted.chassis.responses import ContractJSONResponse
 from extracted.chassis.timefmt import format_timestamp
 from extracted.orders import selectors
@@ -42,6 +44,15 @@ def sagas_stuck(sessions: Sessions) -> ContractJSONResponse:
     with sessions() as session:
         stuck = [saga_body(saga) for saga in selectors.stuck_sagas(session)]
     return ContractJSONResponse({"count": len(stuck), "results": stuck})
+
+
+@router.get("/internal/sync/upstreams")
+def sync_upstreams(request: Request) -> ContractJSONResponse:
+    """Where the saga reserves and pays (``ORDERS_INVENTORY_URL``, ``ORDERS_PAYMENTS_URL``): the
+    switch to ``reverse`` checks that each is its capability's source (sync.direction)."""
+    settings = request.app.state.settings
+    upstreams = {"inventory": settings.inventory_url, "payments": settings.payments_url}
+    return ContractJSONResponse(WriteUpstreams(upstreams=upstreams).model_dump(mode="json"))
 
 
 @router.get("/metrics")

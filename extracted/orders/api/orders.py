@@ -30,6 +30,7 @@ from extracted.orders.api.schemas import checkout_input, list_filters
 from extracted.orders.clients.inventory import NotSettleable, Reserved
 from extracted.orders.clients.payments import Charged, Declined
 from extracted.orders.clients.upstream import CallContext, UpstreamUnavailable
+from extracted.orders.direction import WRITES
 from extracted.orders.models import MAX_LINES, Order, OrderLine
 from extracted.orders.outbox import order_body, record_order
 from extracted.orders.saga import PricedLine, SagaRunner
@@ -161,6 +162,9 @@ def order_checkout(
         raise ValidationFailed(
             {"lines": [f"Ensure this field has no more than {MAX_LINES} elements."]}
         )
+    # A frozen service refuses before anything is asked upstream (dry runs too); the saga's
+    # first transaction takes the direction again (saga.start_checkout).
+    WRITES.refuse_while_frozen(sessions)
     _fail_fast(runner)
     context = call_context(request, dry_run=is_dry_run(request))
     try:
@@ -274,6 +278,7 @@ def order_cancel(
     """Cancel = release the reservation, refund the payment, as a saga (saga.py). Takes no body."""
     context = call_context(request, dry_run=is_dry_run(request))
     with transaction(sessions) as session:
+        WRITES.guard_write(session)  # 503 while frozen (dry runs too)
         order = selectors.order_lock(session, order_id=order_id, scope=customer_scope(caller))
         if order is None:
             raise order_not_found(order_id)
@@ -320,28 +325,32 @@ def order_fulfil(
     order_id: uuid.UUID, request: Request, sessions: Sessions, runner: Runner, caller: CurrentCaller
 ) -> ContractJSONResponse:
     """Staff only: commit the reservation (the stock leaves), then the order is ``fulfilled``.
-    Both steps are idempotent, so a fulfil cut short is completed by repeating it."""
+    Both steps are idempotent, so a fulfil cut short is completed by repeating it.
+
+    One transaction holds the direction ``FOR SHARE`` from the start to the order's write, the
+    inventory call included: a freeze waits for a fulfil in flight, so none commits the stock
+    and then finds the orders writes frozen (and the monolith, once it takes over, never sees a
+    committed reservation under a confirmed order)."""
     dry_run = is_dry_run(request)
     context = call_context(request, dry_run=dry_run)
-    with sessions() as session:
+    with transaction(sessions, dry_run=dry_run) as session:
         order = selectors.order_get(session, order_id=order_id, scope=None)
         if not caller.is_staff:
             if order is not None and order.customer_id == caller.id:
                 raise StaffOnly()
             raise order_not_found(order_id)
+        WRITES.guard_write(session)  # 503 while frozen (dry runs too), as the monolith: after 403
         if order is None:
             raise order_not_found(order_id)
         if order.status != states.ORDER_CONFIRMED or selectors.active_cancel(session, order_id):
             raise not_confirmed(order.status)
-        reservation_id = order.reservation_id
-    if reservation_id is not None:
-        try:
-            refused = runner.inventory.commit(reservation_id, context=context)
-        except UpstreamUnavailable as exc:
-            return _respond(unavailable(exc.upstream, "nothing changed"))
-        if isinstance(refused, NotSettleable):
-            return _respond((409, refused.body))
-    with transaction(sessions, dry_run=dry_run) as session:
+        if order.reservation_id is not None:
+            try:
+                refused = runner.inventory.commit(order.reservation_id, context=context)
+            except UpstreamUnavailable as exc:
+                return _respond(unavailable(exc.upstream, "nothing changed"))
+            if isinstance(refused, NotSettleable):
+                return _respond((409, refused.body))
         order = selectors.order_lock(session, order_id=order_id, scope=None)
         assert order is not None
         if order.status != states.ORDER_CONFIRMED:

@@ -9,6 +9,7 @@ honour ``Idempotency-Key`` (``extracted.payments.idempotency``).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -29,6 +30,7 @@ from extracted.payments.api.schemas import (
     query_filters,
     refund_create_input,
 )
+from extracted.payments.direction import WRITES
 from extracted.payments.errors import PaymentDeclined, PaymentGatewayFailed
 from extracted.payments.idempotency import idempotency_key, idempotent, request_path
 
@@ -57,10 +59,14 @@ def payment_list(
     return ContractJSONResponse(page)
 
 
-def _authorize(caller: Caller, raw: Any) -> tuple[dict[str, Any], uuid.UUID, GatewayOutcome]:
-    """Validate, pick the customer, ask the gateway: (input, payment id, outcome)."""
+def _authorize(
+    caller: Caller, raw: Any, writable: Callable[[], object]
+) -> tuple[dict[str, Any], uuid.UUID, GatewayOutcome]:
+    """Validate, pick the customer, check the service takes the writes (``writable``: 503 while
+    frozen, before the card is asked), ask the gateway: (input, payment id, outcome)."""
     data = payment_create_input.validate(raw)
     data["customer_id"] = acting_customer(caller, data["customer_id"])
+    writable()
     payment_id = uuid.uuid4()
     try:
         outcome = gateway_authorize(
@@ -99,19 +105,24 @@ def payment_create(
     raw = body.json()
     dry_run = is_dry_run(request)
     if key is None:
-        # As in the monolith: the gateway answers before a transaction opens.
-        data, payment_id, outcome = _authorize(caller, raw)
+        # As in the monolith: the gateway answers before a transaction opens (the store takes
+        # the direction again, in its transaction).
+        data, payment_id, outcome = _authorize(
+            caller, raw, lambda: WRITES.refuse_while_frozen(sessions)
+        )
         with transaction(sessions, dry_run=dry_run) as session:
             return _store(session, data, payment_id, outcome)
     with transaction(sessions, dry_run=dry_run) as session:
-        return idempotent(
+        return idempotent(  # a replay is answered while frozen: the request ran before
             session,
             caller=caller,
             key=key,
             method="POST",
             path=request_path(request),
             body=raw,
-            handler=lambda: _store(session, *_authorize(caller, raw)),
+            handler=lambda: _store(
+                session, *_authorize(caller, raw, lambda: WRITES.guard_write(session))
+            ),
         )
 
 

@@ -14,11 +14,9 @@ from extracted.chassis.outbox_relay import relay_batch
 from extracted.inventory.models import OutboxEvent
 from extracted.inventory.sync import apply_event
 from tests.extracted.asgi_client import BlockingASGIClient
+from tests.extracted.direction_calls import DIRECTION, TOKEN, relay_all, set_direction
 from tests.extracted.inventory.factories import envelope, product_state
 from tests.support.inventory_api import PRODUCTS, adjustment_body, adjustments_path, product_body
-
-TOKEN = "test-sync-token"
-DIRECTION = "/internal/sync/direction"
 
 
 @pytest.fixture(autouse=True)
@@ -27,13 +25,7 @@ def sync_token(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _set(client: BlockingASGIClient, direction: str) -> None:
-    answer = client.request(
-        "PUT",
-        DIRECTION,
-        json={"direction": direction},
-        headers={"Authorization": f"Bearer {TOKEN}"},
-    )
-    assert (answer.status_code, answer.json()["direction"]) == (200, direction)
+    set_direction(client, direction)
 
 
 def _events(sessions: sessionmaker[Session], sku: str) -> list[OutboxEvent]:
@@ -46,10 +38,7 @@ def _events(sessions: sessionmaker[Session], sku: str) -> list[OutboxEvent]:
 
 
 def _collect(sessions: sessionmaker[Session]) -> list[dict[str, Any]]:
-    sent: list[dict[str, Any]] = []
-    while relay_batch(sessions, OutboxEvent, sent.append, limit=2):
-        pass
-    return sent
+    return relay_all(sessions, OutboxEvent)
 
 
 def test_while_forward_the_services_events_are_born_skipped(

@@ -25,6 +25,7 @@ TABLES = {
     "processed_events",
     "reconciliation_runs",
     "refunds",
+    "sync_direction",
 }
 
 

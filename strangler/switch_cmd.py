@@ -1,0 +1,125 @@
+"""`strangler sync switch CAPABILITY reverse|forward`: move a capability's writes between the
+monolith and its service with a drain (``sync.direction.switch``, docs/reverse-sync.md), outside
+a plan walk (the shipped plan switches inventory only).
+
+Each ``--route NAME`` is moved inside the switch, once the new source takes the writes
+(``reverse``: ``mode: extracted``; ``forward``: ``mode: monolith``), in one validated, atomic
+write of the route file, as the plan walker does. Exit status 0 switched (or already there), 1
+refused or failed, with one line saying why; a refused or timed-out switch changes nothing.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from contracts.events import Capability
+from migrations_plan.settings import WalkerSettings
+from proxy.admin_client import await_loaded
+from proxy.config import ConfigError
+from proxy.config_edit import update_routes
+from sync.direction import (
+    DEFAULT_DRAIN_TIMEOUT_S,
+    DEFAULT_SETTLE_S,
+    Owners,
+    SwitchError,
+    switch,
+)
+
+out = Console(highlight=False)
+
+ACTOR = "strangler sync switch"
+#: The mode each ``--route`` gets once the switch has given the writes to the new source.
+ROUTE_MODE = {"reverse": "extracted", "forward": "monolith"}
+
+
+class SwitchCapability(StrEnum):
+    inventory = "inventory"
+    payments = "payments"
+    orders = "orders"
+
+
+class Target(StrEnum):
+    reverse = "reverse"
+    forward = "forward"
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"strangler sync switch: {' '.join(message.split())}", err=True)
+    raise typer.Exit(1)
+
+
+def switch_command(
+    capability: Annotated[SwitchCapability, typer.Argument(help="Whose writes to move.")],
+    direction: Annotated[
+        Target,
+        typer.Argument(help="reverse: the service takes the writes; forward: the monolith."),
+    ],
+    route: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--route",
+            metavar="NAME",
+            help="A write route to move inside the switch (repeatable): mode extracted for "
+            "reverse, monolith for forward.",
+        ),
+    ] = None,
+    drain_timeout_s: Annotated[
+        float,
+        typer.Option(min=0.1, max=3600, help="How long the drain may take before nothing changes."),
+    ] = DEFAULT_DRAIN_TIMEOUT_S,
+    settle_s: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=60,
+            help="Going forward: how long the service stays frozen after the route moved, for "
+            "writes already on their way to it.",
+        ),
+    ] = DEFAULT_SETTLE_S,
+) -> None:
+    """Switch which owner takes CAPABILITY's writes, with a drain (freeze, drain, new source,
+    --route moved, old owner read-only); refused, with one line, when the capabilities that
+    call each other could not follow (docs/reverse-sync.md)."""
+    try:
+        settings = WalkerSettings()
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        _fail(f"bad setting {'.'.join(map(str, problem['loc']))}: {problem['msg']}")
+    name: Capability = capability.value
+    owners = Owners(name, settings.monolith_url, settings.service_url(name))
+    routes = route or []
+
+    def move_route() -> None:
+        if not routes:
+            return
+        mode = ROUTE_MODE[direction.value]
+        try:
+            changes = update_routes(
+                settings.routes_file, {r: {"mode": mode} for r in routes}, actor=ACTOR
+            )
+        except KeyError as err:
+            raise SwitchError(f"route {err.args[0]!r} is not in {settings.routes_file}") from None
+        except ConfigError as err:
+            raise SwitchError(f"the route file refused the change: {err}") from err
+        if changes:
+            await_loaded(
+                settings.proxy_admin_url, settings.token(), settings.routes_file, changes[-1].digest
+            )
+
+    try:
+        report = switch(
+            owners,
+            direction.value,
+            move_route=move_route,
+            drain_timeout_s=drain_timeout_s,
+            settle_s=settle_s,
+        )
+    except SwitchError as err:
+        _fail(str(err))
+    for step in report.steps:
+        out.print(step)
