@@ -33,9 +33,12 @@ DIRECTION = "/internal/sync/direction"
 
 @pytest.fixture(scope="module")
 def deployment(upstreams: Upstreams) -> Iterator[tuple[OrdersProcess, str]]:
-    """One orders process whose direction endpoints take this module's token, and its database."""
+    """One orders process whose direction endpoints take this module's token, and its database.
+    Its saga lease outlasts the slow card below (3 s): with the suite's 3 s lease the recovery
+    loop would take that saga over mid-payment and the checkout would answer 503."""
     with orders_deployment(upstreams) as running:
-        yield running.start(STRANGLER_SYNC_TOKEN=TOKEN), running.database_url
+        process = running.start(STRANGLER_SYNC_TOKEN=TOKEN, ORDERS_SAGA_LEASE_S="30")
+        yield process, running.database_url
 
 
 @pytest.fixture
