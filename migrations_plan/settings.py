@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contracts.events import Capability
+
 
 class WalkerSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
@@ -21,6 +23,12 @@ class WalkerSettings(BaseSettings):
     inventory_url: str = Field(
         default="http://127.0.0.1:8101", validation_alias="STRANGLER_INVENTORY_URL"
     )
+    payments_url: str = Field(
+        default="http://127.0.0.1:8102", validation_alias="STRANGLER_PAYMENTS_URL"
+    )
+    orders_url: str = Field(
+        default="http://127.0.0.1:8103", validation_alias="STRANGLER_ORDERS_URL"
+    )
     proxy_admin_url: str = Field(
         default="http://127.0.0.1:8081", validation_alias="STRANGLER_PROXY_ADMIN_URL"
     )
@@ -31,6 +39,15 @@ class WalkerSettings(BaseSettings):
     )
     #: Seconds each gate's HTTP call may take before the gate fails as unreachable.
     http_timeout_s: float = Field(default=5.0, validation_alias="STRANGLER_PLAN_HTTP_TIMEOUT")
+
+    def service_url(self, capability: Capability) -> str:
+        """The base URL of the service that owns ``capability``."""
+        urls: dict[Capability, str] = {
+            "inventory": self.inventory_url,
+            "payments": self.payments_url,
+            "orders": self.orders_url,
+        }
+        return urls[capability]
 
     @property
     def routes_file(self) -> Path:

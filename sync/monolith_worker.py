@@ -1,11 +1,11 @@
 """The monolith side of sync: ``celery -A sync.monolith_worker worker``.
 
 It works on the monolith's database only: the on-demand relay pass (the relay process,
-``sync.relay``, does the continuous work) publishes pending events to the inventory queue, the
-backfill reader turns one keyset page of rows into a batch for the inventory side, and reverse
-sync's subscriber (``apply_events``, several per message; ``apply_event``, one) applies the
-services' own events to the monolith's tables. All
-send by task name (sync.task_names), never importing the inventory side.
+``sync.relay``, does the continuous work) publishes pending events to each capability's queue,
+the backfill reader turns one keyset page of rows into a batch for the job's owner (the
+inventory, payments or orders side), and reverse sync's subscriber (``apply_events``, several per
+message; ``apply_event``, one) applies the services' own events to the monolith's tables. All
+send by task name (sync.task_names), never importing another side.
 """
 
 from __future__ import annotations
@@ -32,8 +32,10 @@ from monolith.inventory.selectors import (  # noqa: E402
     product_states_after,
     reservation_states_after,
 )
+from monolith.orders.selectors import order_states_after  # noqa: E402
+from monolith.payments.selectors import payment_states_after  # noqa: E402
 from monolith.reverse_sync import dead_letters, inbox  # noqa: E402
-from sync.backfill_jobs import job_for_aggregate  # noqa: E402
+from sync.backfill_jobs import job_for_aggregate, uuid_range_ends  # noqa: E402
 from sync.celery_app import make_celery, transient_retry  # noqa: E402
 from sync.event_batches import apply_message  # noqa: E402
 from sync.page_store import TRANSIENT_STORE_ERRORS, store_for  # noqa: E402
@@ -41,13 +43,11 @@ from sync.relay import BATCH as RELAY_BATCH  # noqa: E402
 from sync.relay import drain  # noqa: E402
 from sync.settings import SyncSettings  # noqa: E402
 from sync.task_names import (  # noqa: E402
-    APPLY_BACKFILL_BATCH,
     APPLY_BACKFILL_COPY,
     BACKFILL_PAGE,
     BACKFILL_SPLIT,
     MONOLITH_APPLY_EVENT,
     MONOLITH_APPLY_EVENTS,
-    OPEN_BACKFILL_RANGES,
     RELAY_OUTBOX,
 )
 
@@ -61,6 +61,8 @@ WIRES: Final = ("copy", "json")
 _READERS = {
     "product": product_states_after,
     "reservation": reservation_states_after,
+    "payment": payment_states_after,
+    "order": order_states_after,
 }
 
 
@@ -74,9 +76,12 @@ def _product_range_ends(parts: int) -> list[str]:
 
 
 #: How each aggregate's keys are split into backfill ranges; an aggregate not named here is
-#: backfilled in one range.
+#: backfilled in one range. Payments and orders have ``uuid4`` ids: equal slices of the UUID
+#: space hold about as many rows, with no need to read the keys.
 _RANGE_ENDS = {
     "product": _product_range_ends,
+    "payment": uuid_range_ends,
+    "order": uuid_range_ends,
 }
 
 
@@ -148,17 +153,20 @@ def backfill_page(
     rows_per_s: float | None = None,
     end_key: str | None = None,
 ) -> int:
-    """Read the keyset page after ``after_key`` and send it to the inventory side as one batch.
+    """Read the keyset page after ``after_key`` and send it to the job's owner (the side of
+    the capability that owns the aggregate: sync.backfill_jobs) as one batch.
 
-    The inventory side applies it with its checkpoint in one transaction and then asks for the
-    next page (``after_key`` = this page's last key); a short page is the last one. ``restart``
-    marks the first page of a backfill started over (the inventory side then takes it whatever
-    its checkpoint says). ``wire``: ``copy`` sends a products page as COPY text (the bulk path,
-    contracts.copy_text), ``json`` as a list of state dicts (reservations always travel as
-    JSON: their lines do not fit one table). ``rows_per_s`` (the throttle) travels along the
-    chain; the inventory side spaces the next page request by it. ``end_key``: the page is of a
-    range of a split job (``backfill_split``) that ends there (inclusive); the page stops there
-    and the range is done when it is reached.
+    The owner applies it with its checkpoint in one transaction and then asks for the next page
+    (``after_key`` = this page's last key); a short page is the last one. ``restart`` marks the
+    first page of a backfill started over (the owner then takes it whatever its checkpoint
+    says). ``wire``: ``copy`` sends a products page as COPY text (the bulk path,
+    contracts.copy_text), ``json`` as a list of state dicts (reservations, payments and orders
+    always travel as state dicts: their child rows do not fit one table, and their owners COPY
+    them into staging on PostgreSQL; bench/README.md, "backfill_states"). ``rows_per_s`` (the
+    throttle) travels along the chain; the owner spaces the next page request by it.
+    ``end_key``: the page is of a range of a split job (``backfill_split``) that ends there
+    (inclusive); the page stops there and the range is done when it is reached (the readers of
+    state dicts know no end: a range's last page reads past it once, and keeps what is within).
     """
     if page_size < 1:
         raise ValueError(f"page_size must be at least 1, got {page_size}")
@@ -189,7 +197,8 @@ def backfill_page(
             kwargs={**common, **page, "last_key": last_key, "done": count < page_size},
         )
         return count
-    key_of = job_for_aggregate(aggregate_type).key_of
+    spec = job_for_aggregate(aggregate_type)
+    key_of = spec.key_of
     rows = _READERS[aggregate_type](after_key=after_key, limit=page_size)
     full = len(rows) == page_size
     if end_key is not None:
@@ -199,7 +208,7 @@ def backfill_page(
         rows = within
     last_key = key_of(rows[-1]) if rows else after_key
     app.send_task(
-        APPLY_BACKFILL_BATCH,
+        spec.batch_task,
         kwargs={**common, "rows": rows, "last_key": last_key, "done": not full},
     )
     return len(rows)
@@ -215,7 +224,7 @@ def backfill_split(
     rows_per_s: float | None = None,
 ) -> int:
     """Start (or restart) ``job`` as ``parallel`` key ranges read and written side by side: pick
-    the ranges' ends from this side's keys and ask the inventory side to open them (one
+    the ranges' ends from this side's keys and ask the job's owner to open them (one
     checkpoint each) and start a chain of ``backfill_page`` per range. An aggregate with no
     splitter, or too few rows, gets fewer ranges (one at least). Returns how many."""
     if parallel < 1:
@@ -223,7 +232,7 @@ def backfill_split(
     split = _RANGE_ENDS.get(aggregate_type)
     ends = split(parallel) if split is not None else []
     app.send_task(
-        OPEN_BACKFILL_RANGES,
+        job_for_aggregate(aggregate_type).ranges_task,
         kwargs={
             "job": job,
             "aggregate_type": aggregate_type,

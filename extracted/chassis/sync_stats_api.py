@@ -1,7 +1,8 @@
-"""``GET /internal/sync/stats`` of a service whose subscriber applies events only (no backfill
-jobs, no reconciliation yet: ``backfills`` is empty, ``last_reconciliation`` null). Not routed by
-the proxy; `strangler sync status` reads it (the shape of ``sync.stats.SyncStats``). The inventory
-service, which has both, builds its own from ``subscriber.event_stats`` too."""
+"""``GET /internal/sync/stats`` of a service whose subscriber applies events and backfill pages (no
+reconciliation yet: ``last_reconciliation`` null): the events' counters and the backfill
+checkpoints. Not routed by the proxy; `strangler sync status` and `strangler sync backfill` read it
+(the shape of ``sync.stats.SyncStats``). The inventory service, which has reconciliation too,
+builds its own from ``subscriber.event_stats`` and ``backfill_checkpoints.backfill_entries``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session, sessionmaker
 
+from extracted.chassis.backfill_checkpoints import BackfillCheckpointColumns, backfill_entries
 from extracted.chassis.dead_letters import DeadLetterColumns
 from extracted.chassis.responses import ContractJSONResponse
 from extracted.chassis.subscriber import ProcessedEventColumns, event_stats
@@ -19,7 +21,10 @@ def event_stats_router(
     processed: type[ProcessedEventColumns],
     dead: type[DeadLetterColumns],
     get_sessions: Callable[..., sessionmaker[Session]],
+    *,
+    checkpoints: type[BackfillCheckpointColumns] | None = None,
 ) -> APIRouter:
+    """``checkpoints``: the service's backfill checkpoint table (None: no backfill, ``[]``)."""
     router = APIRouter(prefix="/internal")
     # A default, not an Annotated alias: see dead_letter_api.dead_letter_router.
     sessions_dependency = Depends(get_sessions)
@@ -28,6 +33,7 @@ def event_stats_router(
     def sync_stats(sessions: sessionmaker[Session] = sessions_dependency) -> ContractJSONResponse:
         with sessions() as session:
             body = event_stats(session, processed, dead)
-        return ContractJSONResponse({**body, "backfills": [], "last_reconciliation": None})
+            backfills = [] if checkpoints is None else backfill_entries(session, checkpoints)
+        return ContractJSONResponse({**body, "backfills": backfills, "last_reconciliation": None})
 
     return router

@@ -21,24 +21,23 @@ from typing import Any, Final
 
 import psycopg
 from pydantic import ValidationError
-from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.copy_text import PRODUCT_COPY_COLUMNS, CopyTextError, count_rows, decode_rows
 from contracts.events import ProductState
 from extracted.chassis.backfill_checkpoints import BatchResult
+from extracted.chassis.backfill_pages import (
+    newest_per_key,
+    on_postgresql,
+    refused_rows_as_input_error,
+)
 from extracted.chassis.bulk_merge import (
     AggregateMerge,
     copy_text,
     poison_as_input_error,
     raw_cursor,
 )
-from extracted.inventory.sync import (
-    SyncInputError,
-    _newest_per_key,
-    _write_products,
-    apply_checkpointed,
-)
+from extracted.inventory.sync import SyncInputError, _write_products, apply_checkpointed
 
 #: Products have no child rows: the merge is the chassis's version-guarded INSERT.
 _PRODUCTS: Final = AggregateMerge("products", PRODUCT_COPY_COLUMNS, "sku")
@@ -132,17 +131,18 @@ def apply_products_copy(
 
     def write(session: Session) -> int:
         nonlocal states
-        if session.get_bind().dialect.name == "postgresql":
+        if on_postgresql(session):
             return _copy_into_products(session, page, after_key=after_key, last_key=last_key)
         if states is None:
             try:
                 text = page.decode() if isinstance(page, bytes) else page
             except UnicodeDecodeError as exc:
                 raise SyncInputError(f"invalid products page: {exc}") from None
-            states = _newest_per_key(_states_from_text(text), "sku")
+            states = newest_per_key(_states_from_text(text), "sku")
         return _write_products(session, states)
 
-    try:
+    # SQLite's constraint checks on the rows path.
+    with refused_rows_as_input_error("products"):
         return apply_checkpointed(
             job=job,
             write=write,
@@ -155,6 +155,3 @@ def apply_products_copy(
             on_taken=on_taken,
             end_key=end_key,
         )
-    except (DataError, IntegrityError) as exc:
-        # SQLite's constraint checks on the rows path.
-        raise SyncInputError(f"invalid products page: {exc.orig}") from None

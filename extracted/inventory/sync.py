@@ -13,7 +13,7 @@ own-outbox event.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -27,6 +27,7 @@ from extracted.chassis.backfill_checkpoints import (
     CheckpointStore,
     range_job,
 )
+from extracted.chassis.backfill_pages import StatePages
 from extracted.chassis.subscriber import EventApplier, Outcome, SyncInputError
 from extracted.chassis.subscriber import dialect_insert as _insert
 from extracted.chassis.timefmt import as_utc
@@ -121,17 +122,6 @@ def _write_reservations(session: Session, states: Sequence[ReservationState]) ->
     return len(written)
 
 
-def _newest_per_key(states: Sequence[Any], key: str) -> list[Any]:
-    """A batch naming one row twice keeps its newest version (one statement may not touch a
-    row twice on PostgreSQL)."""
-    newest: dict[Any, Any] = {}
-    for state in states:
-        k = getattr(state, key)
-        if k not in newest or state.version > newest[k].version:
-            newest[k] = state
-    return list(newest.values())
-
-
 def _write_state(session: Session, aggregate_type: str, state: Any) -> bool:
     if aggregate_type == "product":
         return _write_products(session, [state]) > 0
@@ -143,10 +133,6 @@ _EVENTS: EventApplier[Any] = EventApplier(
     states={"product": ProductState, "reservation": ReservationState},
     write=_write_state,
 )
-
-
-def _parse_states(aggregate_type: str, rows: list[dict[str, Any]]) -> list[Any]:
-    return _EVENTS.parse(aggregate_type, rows)
 
 
 def apply_event(
@@ -171,55 +157,23 @@ def apply_events(
     return _EVENTS.apply_many(envelopes, sessions or default_sessions())
 
 
-def apply_backfill_batch(
-    *,
-    job: str,
-    aggregate_type: str,
-    rows: list[dict[str, Any]],
-    after_key: str | None,
-    last_key: str | None,
-    done: bool,
-    restart: bool = False,
-    sessions: sessionmaker[Session] | None = None,
-    on_taken: Callable[[], None] | None = None,
-    end_key: str | None = None,
-) -> BatchResult:
-    """Apply one keyset page of a backfill job if it is the job's next one, in one transaction:
-    compare-and-set on the job's checkpoint, upsert the rows where each is newer (or missing),
-    move the checkpoint.
+def _write_page(session: Session, aggregate_type: str, states: list[Any]) -> int:
+    if aggregate_type == "product":
+        return _write_products(session, states)
+    return _write_reservations(session, states)
 
-    The page is the next one when the checkpoint is not done and stands at ``after_key`` (the key
-    the page was read after), or when it opens a restarted backfill (``restart`` with no
-    ``after_key``: the checkpoint starts over). Any other page (a copy from an older run still in
-    flight after a crash, a page after the end) changes nothing: so a resumed backfill redoes at
-    most the page that was in flight, however many chains deliver pages concurrently.
 
-    A range of a split job (``open_backfill_ranges``) is a job of its own; its pages name the
-    range's end (``end_key``), and a page whose end differs (from an older split) is not in turn.
-    """
-    if not job:
-        raise SyncInputError("job must be a non-empty string")
-    states = _newest_per_key(
-        _parse_states(aggregate_type, rows), "sku" if aggregate_type == "product" else "id"
-    )
-
-    def write(session: Session) -> int:
-        if aggregate_type == "product":
-            return _write_products(session, states)
-        return _write_reservations(session, states)
-
-    return apply_checkpointed(
-        job=job,
-        write=write,
-        row_count=len(rows),
-        after_key=after_key,
-        last_key=last_key,
-        done=done,
-        restart=restart,
-        sessions=sessions,
-        on_taken=on_taken,
-        end_key=end_key,
-    )
+#: Backfill pages of state dicts (``extracted.chassis.backfill_pages``): one keyset page of a
+#: job, applied if it is the job's next one, in one transaction with its checkpoint
+#: (``extracted.chassis.backfill_checkpoints``: which page is in turn, ranges of a split job).
+#: A row the database refuses raises its ``IntegrityError``; nothing of the page is applied.
+_PAGES: StatePages[Any] = StatePages(
+    checkpoints=CHECKPOINTS,
+    events=_EVENTS,
+    keys={"product": "sku", "reservation": "id"},
+    write=_write_page,
+)
+apply_backfill_batch = _PAGES.apply
 
 
 __all__ = [

@@ -32,7 +32,7 @@ from extracted.orders.config import OrdersSettings
 from extracted.orders.crash import CrashPoints
 from extracted.orders.database import sessions_for
 from extracted.orders.metrics import OrdersMetrics
-from extracted.orders.models import DeadLetter, ProcessedEvent
+from extracted.orders.models import BackfillCheckpoint, DeadLetter, ProcessedEvent
 from extracted.orders.recovery import RecoveryLoop
 from extracted.orders.saga import SagaRunner
 
@@ -108,7 +108,9 @@ def create_app(
             health_router(lambda: app.state.sessions),
             orders.router,
             internal.router,
-            event_stats_router(ProcessedEvent, DeadLetter, get_sessions),
+            event_stats_router(
+                ProcessedEvent, DeadLetter, get_sessions, checkpoints=BackfillCheckpoint
+            ),
             dead_letters.router,
         ],
     )

@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from extracted.chassis.backfill_checkpoints import BackfillCheckpointColumns
 from extracted.chassis.db_types import ExactDecimal, UTCDateTime
 from extracted.chassis.dead_letters import DeadLetterColumns
 from extracted.chassis.outbox_columns import OutboxEventColumns
@@ -181,3 +182,10 @@ class DeadLetter(DeadLetterColumns, Base):
     replays them."""
 
     __tablename__ = "dead_letters"
+
+
+class BackfillCheckpoint(BackfillCheckpointColumns, Base):
+    """Where each backfill job of the monolith's orders (and each range of a split one) stands
+    (``extracted.chassis.backfill_checkpoints``); `strangler sync backfill` resumes from it."""
+
+    __tablename__ = "backfill_checkpoints"

@@ -1,6 +1,8 @@
 """What sync delivers to the orders service, applied by the owner: the monolith's order events
-(dedup by event id + compare-and-set on ``version``). The Celery glue is ``sync/orders_worker.py``;
-the protocol is the chassis' (``extracted.chassis.subscriber``).
+(dedup by event id + compare-and-set on ``version``) and backfill pages (compare-and-set on the
+job's checkpoint + upsert by version; on PostgreSQL the bulk path, ``extracted.orders.bulk_load``).
+The Celery glue is ``sync/orders_worker.py``; the protocols are the chassis'
+(``extracted.chassis.subscriber``, ``extracted.chassis.backfill_pages``).
 
 ``apply_order_states`` upserts ``contracts.events.OrderState`` rows by version, lines included,
 inside the caller's transaction (the orders counterpart of
@@ -22,9 +24,16 @@ from sqlalchemy import Table, delete, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.events import OrderState
+from extracted.chassis.backfill_checkpoints import BatchResult, Checkpoint, CheckpointStore
+from extracted.chassis.backfill_pages import (
+    StatePages,
+    on_postgresql,
+    refused_rows_as_input_error,
+)
 from extracted.chassis.subscriber import EventApplier, Outcome, SyncInputError, dialect_insert
+from extracted.orders.bulk_load import copy_order_states
 from extracted.orders.database import default_sessions
-from extracted.orders.models import Order, OrderLine, ProcessedEvent
+from extracted.orders.models import BackfillCheckpoint, Order, OrderLine, ProcessedEvent
 
 AGGREGATE_TYPES = ("order",)
 
@@ -134,12 +143,38 @@ def apply_events(
     return _EVENTS.apply_many(envelopes, sessions or default_sessions())
 
 
+def _write_page(session: Session, aggregate_type: str, states: list[OrderState]) -> int:
+    if on_postgresql(session):
+        return copy_order_states(session, states)
+    with refused_rows_as_input_error("orders"):
+        return _write_states(session, states)
+
+
+#: The backfill's checkpoints (``extracted.chassis.backfill_checkpoints``) on this service's table.
+CHECKPOINTS = CheckpointStore(BackfillCheckpoint, default_sessions)
+open_backfill_ranges = CHECKPOINTS.open_ranges
+backfill_checkpoint = CHECKPOINTS.checkpoint
+
+#: One keyset page of ``OrderState`` rows (``order_states_after`` in the monolith), applied if it
+#: is its job's next one, in one transaction with the job's checkpoint; a page that does not fit
+#: the contract or that the database refuses raises ``SyncInputError``, nothing applied.
+_PAGES: StatePages[OrderState] = StatePages(
+    checkpoints=CHECKPOINTS, events=_EVENTS, keys={"order": "id"}, write=_write_page
+)
+apply_backfill_batch = _PAGES.apply
+
+
 __all__ = [
     "AGGREGATE_TYPES",
+    "BatchResult",
+    "Checkpoint",
     "Outcome",
     "SyncInputError",
+    "apply_backfill_batch",
     "apply_event",
     "apply_event_in",
     "apply_events",
     "apply_order_states",
+    "backfill_checkpoint",
+    "open_backfill_ranges",
 ]

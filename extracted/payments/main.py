@@ -28,7 +28,7 @@ from extracted.payments.api import payments
 from extracted.payments.api.deps import get_sessions
 from extracted.payments.config import PaymentsSettings
 from extracted.payments.database import sessions_for
-from extracted.payments.models import DeadLetter, ProcessedEvent
+from extracted.payments.models import BackfillCheckpoint, DeadLetter, ProcessedEvent
 
 
 def _authenticate_before_405(app: FastAPI) -> None:
@@ -70,7 +70,9 @@ def create_app(
         routers=[
             health_router(lambda: app.state.sessions),
             payments.router,
-            event_stats_router(ProcessedEvent, DeadLetter, get_sessions),
+            event_stats_router(
+                ProcessedEvent, DeadLetter, get_sessions, checkpoints=BackfillCheckpoint
+            ),
             dead_letters.router,
             metrics_router(
                 SyncCollector(

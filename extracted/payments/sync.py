@@ -1,8 +1,10 @@
 """What sync delivers to the payments service, applied by the owner: the monolith's payment
-events (dedup by event id + compare-and-set on ``version``). The Celery glue is
-``sync/payments_worker.py``; the protocol is the chassis' (``extracted.chassis.subscriber``), the
-write is the backfill's (``extracted.payments.backfill.write_payment_states``). Nothing here
-records an own-outbox event, so applying never emits one.
+events (dedup by event id + compare-and-set on ``version``) and backfill pages (compare-and-set on
+the job's checkpoint + upsert by version). The Celery glue is ``sync/payments_worker.py``; the
+protocols are the chassis' (``extracted.chassis.subscriber``, ``extracted.chassis.backfill_pages``),
+the write is the backfill's (``extracted.payments.backfill.write_payment_states``; on PostgreSQL a
+page takes the bulk path, ``extracted.payments.bulk_load``). Nothing here records an own-outbox
+event, so applying never emits one.
 """
 
 from __future__ import annotations
@@ -14,10 +16,17 @@ from sqlalchemy import Table
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.events import PaymentState
+from extracted.chassis.backfill_checkpoints import BatchResult, Checkpoint, CheckpointStore
+from extracted.chassis.backfill_pages import (
+    StatePages,
+    on_postgresql,
+    refused_rows_as_input_error,
+)
 from extracted.chassis.subscriber import EventApplier, Outcome, SyncInputError
 from extracted.payments.backfill import write_payment_states
+from extracted.payments.bulk_load import copy_payment_states
 from extracted.payments.database import default_sessions
-from extracted.payments.models import ProcessedEvent
+from extracted.payments.models import BackfillCheckpoint, ProcessedEvent
 
 AGGREGATE_TYPES = ("payment",)
 
@@ -55,11 +64,37 @@ def apply_events(
     return _EVENTS.apply_many(envelopes, sessions or default_sessions())
 
 
+def _write_page(session: Session, aggregate_type: str, states: list[PaymentState]) -> int:
+    if on_postgresql(session):
+        return copy_payment_states(session, states)
+    with refused_rows_as_input_error("payments"):
+        return write_payment_states(session, states)
+
+
+#: The backfill's checkpoints (``extracted.chassis.backfill_checkpoints``) on this service's table.
+CHECKPOINTS = CheckpointStore(BackfillCheckpoint, default_sessions)
+open_backfill_ranges = CHECKPOINTS.open_ranges
+backfill_checkpoint = CHECKPOINTS.checkpoint
+
+#: One keyset page of ``PaymentState`` rows (``payment_states_after`` in the monolith), applied if
+#: it is its job's next one, in one transaction with the job's checkpoint; a page that does not
+#: fit the contract or that the database refuses raises ``SyncInputError``, nothing applied.
+_PAGES: StatePages[PaymentState] = StatePages(
+    checkpoints=CHECKPOINTS, events=_EVENTS, keys={"payment": "id"}, write=_write_page
+)
+apply_backfill_batch = _PAGES.apply
+
+
 __all__ = [
     "AGGREGATE_TYPES",
+    "BatchResult",
+    "Checkpoint",
     "Outcome",
     "SyncInputError",
+    "apply_backfill_batch",
     "apply_event",
     "apply_event_in",
     "apply_events",
+    "backfill_checkpoint",
+    "open_backfill_ranges",
 ]

@@ -1,0 +1,231 @@
+"""Payments backfill pages applied by the owner, on real PostgreSQL (COPY into staging + one
+merge) and on SQLite (the plain upsert): which page is taken (the checkpoint's compare-and-set),
+versions decide against what events brought, refunds follow the payment written, a poison page
+changes nothing, and the stats endpoint shows the checkpoints."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from extracted.chassis.db import make_engine, make_sessions
+from extracted.payments import migrate
+from extracted.payments.models import Payment, Refund
+from extracted.payments.sync import (
+    BatchResult,
+    SyncInputError,
+    apply_backfill_batch,
+    apply_event,
+    backfill_checkpoint,
+    open_backfill_ranges,
+)
+from monolith.identity.models import User
+from tests.extracted.asgi_client import BlockingASGIClient
+from tests.extracted.payments.factories import T0, envelope, payment_state
+from tests.support.random_refs import random_suffix
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def owner(request: pytest.FixtureRequest, tmp_path: Path) -> sessionmaker[Session]:
+    """The payments database on PostgreSQL (the bulk path) and on SQLite (the plain upsert):
+    the same page must do the same on both."""
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("payments_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'payments.sqlite3'}"
+        migrate.upgrade(url)
+    engine = make_engine(url)
+    request.addfinalizer(engine.dispose)
+    return make_sessions(engine)
+
+
+def refund(minutes: int, amount: str = "5.00") -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "amount": amount,
+        "created_at": (T0 + timedelta(minutes=minutes)).isoformat(),
+    }
+
+
+def page(
+    sessions: sessionmaker[Session],
+    job: str,
+    rows: list[dict[str, Any]],
+    *,
+    after_key: str | None,
+    done: bool = False,
+    restart: bool = False,
+    end_key: str | None = None,
+) -> BatchResult:
+    """Apply ``rows`` as the keyset page after ``after_key`` (its last key: the last row's)."""
+    return apply_backfill_batch(
+        job=job,
+        aggregate_type="payment",
+        rows=rows,
+        after_key=after_key,
+        last_key=rows[-1]["id"] if rows else after_key,
+        done=done,
+        restart=restart,
+        sessions=sessions,
+        end_key=end_key,
+    )
+
+
+def stored(sessions: sessionmaker[Session], payment_id: str) -> tuple[Any, ...] | None:
+    """(status, version, refunded_amount, refunds as sorted (id, amount))."""
+    with sessions() as session:
+        row = session.get(Payment, uuid.UUID(payment_id))
+        if row is None:
+            return None
+        refunds = sorted((str(r.id), str(r.amount)) for r in row.refunds)
+        return (row.status, row.version, str(row.refunded_amount), refunds)
+
+
+def shown(state: dict[str, Any]) -> tuple[Any, ...]:
+    refunds = sorted((r["id"], r["amount"]) for r in state["refunds"])
+    return (state["status"], state["version"], state["refunded_amount"], refunds)
+
+
+def count(sessions: sessionmaker[Session], model: Any) -> int:
+    with sessions() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def by_id(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(rows, key=lambda row: row["id"])
+
+
+def test_a_page_is_taken_only_in_turn_and_a_restart_starts_the_rows_over(
+    owner: sessionmaker[Session], customer: User
+) -> None:
+    job = f"payments-{random_suffix()}"
+    refunded = {"status": "refunded", "refunded_amount": "50.00", "refunds": [refund(3, "50.00")]}
+    rows = by_id(
+        [payment_state(customer, **refunded)] + [payment_state(customer) for _ in range(4)]
+    )
+    first, second = rows[:3], rows[3:]
+
+    taken = page(owner, job, first, after_key=None)
+    assert (taken.taken, taken.written) == (True, 3)
+    assert (taken.checkpoint.last_key, taken.checkpoint.rows) == (first[-1]["id"], 3)
+    assert backfill_checkpoint(job, sessions=owner) == taken.checkpoint
+    # A copy of the first page (an older run's, still in flight): dropped, nothing changes.
+    again = page(owner, job, first, after_key=None)
+    assert (again.taken, again.written, again.checkpoint) == (False, 0, taken.checkpoint)
+
+    last = page(owner, job, second, after_key=first[-1]["id"], done=True)
+    assert (last.taken, last.written, last.checkpoint.rows, last.checkpoint.done) == (
+        True,
+        2,
+        5,
+        True,
+    )
+    assert [stored(owner, row["id"]) for row in rows] == [shown(row) for row in rows]
+    assert count(owner, Refund) == 1
+    assert not page(owner, job, second, after_key=first[-1]["id"]).taken  # after the end
+
+    restarted = page(owner, job, first, after_key=None, restart=True)
+    assert restarted.taken and restarted.written == 0  # the rows are there at those versions
+    assert (restarted.checkpoint.rows, restarted.checkpoint.done) == (3, False)
+
+
+def test_versions_decide_and_refunds_follow_the_payment_written(
+    owner: sessionmaker[Session], customer: User
+) -> None:
+    # Brought further by a live event than the page's (older) copy: kept, refunds included.
+    ahead = payment_state(customer, version=3, refunded_amount="5.00")
+    ahead["refunds"] = [refund(1)]
+    assert apply_event(envelope(ahead), sessions=owner) == "applied"
+    # Behind the page: replaced, its refunds becoming exactly the page's.
+    behind = payment_state(customer, refunds=[refund(1)], refunded_amount="5.00")
+    assert apply_event(envelope(behind), sessions=owner) == "applied"
+    newer = {
+        **behind,
+        "version": 2,
+        "refunded_amount": "10.00",
+        "refunds": [*behind["refunds"], refund(2)],
+    }
+    gone = payment_state(customer, refunds=[refund(1)], refunded_amount="5.00")
+    assert apply_event(envelope(gone), sessions=owner) == "applied"
+    # A page can only carry what the monolith holds; a refund missing from it goes.
+    replaced = {**gone, "version": 2, "refunds": [refund(4)]}
+    older = {**ahead, "version": 2, "refunded_amount": "0.00", "refunds": []}
+
+    rows = by_id([older, newer, replaced])
+    result = page(owner, f"payments-{random_suffix()}", rows, after_key=None, done=True)
+    assert (result.taken, result.written, result.checkpoint.rows) == (True, 2, 3)
+    assert stored(owner, ahead["id"]) == shown(ahead)
+    assert stored(owner, newer["id"]) == shown(newer)
+    assert stored(owner, replaced["id"]) == shown(replaced)
+    assert count(owner, Refund) == 1 + 2 + 1
+    # An event newer than the backfilled row still applies after it.
+    later = {**newer, "version": 3, "status": "refunded", "refunded_amount": "50.00"}
+    assert apply_event(envelope(later), sessions=owner) == "applied"
+    assert stored(owner, newer["id"]) == shown(later)
+
+
+@pytest.mark.parametrize(
+    ("aggregate_type", "spoil"),
+    [
+        ("payment", {"amount": "lots"}),  # the database refuses it
+        ("payment", {"status": "lost"}),  # the contract refuses it
+        ("payment", {"refunds": [{"id": "r1"}]}),
+        ("order", {}),  # not an aggregate of this service
+    ],
+)
+def test_a_poison_page_is_refused_and_nothing_of_it_applied(
+    owner: sessionmaker[Session], customer: User, aggregate_type: str, spoil: dict[str, Any]
+) -> None:
+    job = f"payments-{random_suffix()}"
+    opening = [payment_state(customer)]
+    assert page(owner, job, opening, after_key=None).taken
+    before = backfill_checkpoint(job, sessions=owner)
+    rows = by_id([payment_state(customer, refunds=[refund(1)]), payment_state(customer)])
+    rows[1] = {**rows[1], **spoil}
+    with pytest.raises(SyncInputError):
+        apply_backfill_batch(
+            job=job,
+            aggregate_type=aggregate_type,
+            rows=rows,
+            after_key=opening[0]["id"],
+            last_key=rows[-1]["id"],
+            done=True,
+            sessions=owner,
+        )
+    assert backfill_checkpoint(job, sessions=owner) == before
+    assert (count(owner, Payment), count(owner, Refund)) == (1, 0)
+
+
+def test_the_stats_show_each_job_and_a_split_job_as_the_sum_of_its_ranges(
+    sessions: sessionmaker[Session], client: BlockingASGIClient, customer: User
+) -> None:
+    rows = by_id([payment_state(customer) for _ in range(4)])
+    assert page(sessions, "payments", rows[:2], after_key=None).taken
+    middle = str(uuid.UUID(int=1 << 127))
+    low = [row for row in rows if row["id"] <= middle]
+    high = [row for row in rows if row["id"] > middle]
+    first, second = open_backfill_ranges(job="split", ends=[middle], sessions=sessions)
+    assert page(sessions, first.job, low, after_key=None, end_key=middle, done=True).taken
+    assert page(sessions, second.job, high, after_key=second.last_key).taken
+
+    backfills = {b["job"]: b for b in client.get("/internal/sync/stats").json()["backfills"]}
+    assert sorted(backfills) == ["payments", "split", "split#1", "split#2"]
+    assert backfills["payments"] == {
+        "job": "payments",
+        "last_key": rows[1]["id"],
+        "rows": 2,
+        "done": False,
+        "updated_at": backfills["payments"]["updated_at"],
+        "parent": None,
+        "end_key": None,
+        "ranges": 0,
+    }
+    assert (backfills["split#1"]["end_key"], backfills["split#1"]["done"]) == (middle, True)
+    whole = backfills["split"]
+    assert (whole["rows"], whole["done"], whole["ranges"]) == (4, False, 2)
