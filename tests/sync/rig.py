@@ -22,6 +22,7 @@ import pytest
 from celery import Celery
 
 from strangler.stack import stack_environment
+from sync.backfill_jobs import JOBS
 from sync.celery_app import make_celery
 from tests.support.components import free_ports, prepare, running
 from tests.support.inventory_api import (
@@ -136,7 +137,9 @@ class SyncRig:
         return data
 
     def checkpoint(self, job: str) -> dict[str, Any] | None:
-        return next((b for b in self.sync_stats()["backfills"] if b["job"] == job), None)
+        """``job``'s checkpoint (or a range's, ``job#n``), as its owner's stats show it."""
+        owner = JOBS[job.split("#")[0]].capability
+        return next((b for b in self.sync_stats(owner)["backfills"] if b["job"] == job), None)
 
 
 def _databases(stack: ExitStack, var: Path, kind: str) -> dict[str, str]:
