@@ -54,6 +54,25 @@ def refused_rows_as_input_error(what: str) -> Iterator[None]:
         raise SyncInputError(f"invalid {what} page: {exc!r}") from None
 
 
+def bulk_or_plain(
+    what: str,
+    *,
+    bulk: Callable[[Session, list[S]], int],
+    plain: Callable[[Session, list[S]], int],
+) -> Callable[[Session, str, list[S]], int]:
+    """A page's write for a service with one aggregate: on PostgreSQL ``bulk`` (COPY into
+    staging + one merge, ``bulk_merge``, which refuses a poison page itself), elsewhere ``plain``
+    (the upsert by version the events use), its refusals as ``SyncInputError`` too."""
+
+    def write(session: Session, aggregate_type: str, states: list[S]) -> int:
+        if on_postgresql(session):
+            return bulk(session, states)
+        with refused_rows_as_input_error(what):
+            return plain(session, states)
+
+    return write
+
+
 class StatePages(Generic[S]):
     """How one service applies backfill pages: ``write(session, aggregate_type, states)`` writes
     the page's states where each is newer than the stored row (or missing) and returns how many
@@ -106,4 +125,10 @@ class StatePages(Generic[S]):
         )
 
 
-__all__ = ["StatePages", "newest_per_key", "on_postgresql", "refused_rows_as_input_error"]
+__all__ = [
+    "StatePages",
+    "bulk_or_plain",
+    "newest_per_key",
+    "on_postgresql",
+    "refused_rows_as_input_error",
+]

@@ -25,11 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.events import OrderState
 from extracted.chassis.backfill_checkpoints import BatchResult, Checkpoint, CheckpointStore
-from extracted.chassis.backfill_pages import (
-    StatePages,
-    on_postgresql,
-    refused_rows_as_input_error,
-)
+from extracted.chassis.backfill_pages import StatePages, bulk_or_plain
 from extracted.chassis.subscriber import EventApplier, Outcome, SyncInputError, dialect_insert
 from extracted.orders.bulk_load import copy_order_states
 from extracted.orders.database import default_sessions
@@ -143,13 +139,6 @@ def apply_events(
     return _EVENTS.apply_many(envelopes, sessions or default_sessions())
 
 
-def _write_page(session: Session, aggregate_type: str, states: list[OrderState]) -> int:
-    if on_postgresql(session):
-        return copy_order_states(session, states)
-    with refused_rows_as_input_error("orders"):
-        return _write_states(session, states)
-
-
 #: The backfill's checkpoints (``extracted.chassis.backfill_checkpoints``) on this service's table.
 CHECKPOINTS = CheckpointStore(BackfillCheckpoint, default_sessions)
 open_backfill_ranges = CHECKPOINTS.open_ranges
@@ -159,7 +148,10 @@ backfill_checkpoint = CHECKPOINTS.checkpoint
 #: is its job's next one, in one transaction with the job's checkpoint; a page that does not fit
 #: the contract or that the database refuses raises ``SyncInputError``, nothing applied.
 _PAGES: StatePages[OrderState] = StatePages(
-    checkpoints=CHECKPOINTS, events=_EVENTS, keys={"order": "id"}, write=_write_page
+    checkpoints=CHECKPOINTS,
+    events=_EVENTS,
+    keys={"order": "id"},
+    write=bulk_or_plain("orders", bulk=copy_order_states, plain=_write_states),
 )
 apply_backfill_batch = _PAGES.apply
 

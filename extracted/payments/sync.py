@@ -17,11 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.events import PaymentState
 from extracted.chassis.backfill_checkpoints import BatchResult, Checkpoint, CheckpointStore
-from extracted.chassis.backfill_pages import (
-    StatePages,
-    on_postgresql,
-    refused_rows_as_input_error,
-)
+from extracted.chassis.backfill_pages import StatePages, bulk_or_plain
 from extracted.chassis.subscriber import EventApplier, Outcome, SyncInputError
 from extracted.payments.backfill import write_payment_states
 from extracted.payments.bulk_load import copy_payment_states
@@ -64,13 +60,6 @@ def apply_events(
     return _EVENTS.apply_many(envelopes, sessions or default_sessions())
 
 
-def _write_page(session: Session, aggregate_type: str, states: list[PaymentState]) -> int:
-    if on_postgresql(session):
-        return copy_payment_states(session, states)
-    with refused_rows_as_input_error("payments"):
-        return write_payment_states(session, states)
-
-
 #: The backfill's checkpoints (``extracted.chassis.backfill_checkpoints``) on this service's table.
 CHECKPOINTS = CheckpointStore(BackfillCheckpoint, default_sessions)
 open_backfill_ranges = CHECKPOINTS.open_ranges
@@ -80,7 +69,10 @@ backfill_checkpoint = CHECKPOINTS.checkpoint
 #: it is its job's next one, in one transaction with the job's checkpoint; a page that does not
 #: fit the contract or that the database refuses raises ``SyncInputError``, nothing applied.
 _PAGES: StatePages[PaymentState] = StatePages(
-    checkpoints=CHECKPOINTS, events=_EVENTS, keys={"payment": "id"}, write=_write_page
+    checkpoints=CHECKPOINTS,
+    events=_EVENTS,
+    keys={"payment": "id"},
+    write=bulk_or_plain("payments", bulk=copy_payment_states, plain=write_payment_states),
 )
 apply_backfill_batch = _PAGES.apply
 

@@ -14,10 +14,8 @@ from typing import Any
 
 import psycopg
 import pytest
-import redis
 
 from sync.backfill_jobs import JOBS
-from sync.celery_app import queue_name
 from sync.task_names import BACKFILL_PAGE
 from tests.support.inventory_api import all_products
 from tests.support.orders_stack import ORDERS, checkout_body, order_path
@@ -80,14 +78,6 @@ def _done(rig: SyncRig, job: str) -> bool:
 
 def _equal(rig: SyncRig, kind: str) -> bool:
     return service_states(rig, kind) == monolith_states(rig, kind)
-
-
-def _queued(rig: SyncRig, side: str) -> int:
-    client = redis.Redis.from_url(rig.env["CELERY_BROKER_URL"])
-    try:
-        return int(client.llen(queue_name(side, rig.env["STRANGLER_QUEUE_PREFIX"])))  # type: ignore[arg-type]
-    finally:
-        client.close()
 
 
 def test_all_copies_every_row_to_its_owner_and_status_shows_each_backfill(
@@ -174,7 +164,7 @@ def test_a_backfill_killed_mid_way_resumes_redoing_at_most_one_page(
         resumed = rig.strangler_sync(*one_chain)
         assert resumed.returncode == 0, resumed.stderr
         assert f"{job}: resumed after {at_kill['last_key']!r}" in resumed.stdout
-        wait_for(lambda: _queued(rig, owner) >= 2, message="both copies of the page")
+        wait_for(lambda: rig.queued(owner) >= 2, message="both copies of the page")
 
         with rig.worker(f"worker-{owner}") as survivor:
             wait_for(lambda: _done(rig, job), timeout=120, message="the resumed backfill")

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from extracted.chassis.db import make_engine, make_sessions
@@ -27,6 +26,7 @@ from extracted.orders.sync import (
     backfill_checkpoint,
 )
 from tests.extracted.asgi_client import BlockingASGIClient
+from tests.extracted.backfill_pages import apply_page, by_id, count, walk_two_pages
 from tests.extracted.orders.factories import envelope, line, order_state
 from tests.support.random_refs import random_sku, random_suffix
 
@@ -51,25 +51,9 @@ def owner(owner_url: str) -> Iterator[sessionmaker[Session]]:
 
 
 def page(
-    sessions: sessionmaker[Session],
-    job: str,
-    rows: list[dict[str, Any]],
-    *,
-    after_key: str | None,
-    done: bool = False,
-    restart: bool = False,
+    sessions: sessionmaker[Session], job: str, rows: list[dict[str, Any]], **how: Any
 ) -> BatchResult:
-    """Apply ``rows`` as the keyset page after ``after_key`` (its last key: the last row's)."""
-    return apply_backfill_batch(
-        job=job,
-        aggregate_type="order",
-        rows=rows,
-        after_key=after_key,
-        last_key=rows[-1]["id"] if rows else after_key,
-        done=done,
-        restart=restart,
-        sessions=sessions,
-    )
+    return apply_page(apply_backfill_batch, "order", sessions, job, rows, **how)
 
 
 def stored(sessions: sessionmaker[Session], order_id: str) -> tuple[Any, ...] | None:
@@ -91,44 +75,14 @@ def shown(state: dict[str, Any]) -> tuple[Any, ...]:
     return (state["status"], state["version"], state["total"], lines)
 
 
-def count(sessions: sessionmaker[Session], model: Any) -> int:
-    with sessions() as session:
-        return session.scalar(select(func.count()).select_from(model)) or 0
-
-
-def by_id(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(rows, key=lambda row: row["id"])
-
-
-def test_a_page_is_taken_only_in_turn_and_a_restart_starts_the_rows_over(
+def test_a_page_is_taken_only_in_turn_and_written_with_its_children(
     owner: sessionmaker[Session],
 ) -> None:
     job = f"orders-{random_suffix()}"
     rows = by_id([order_state() for _ in range(5)])
-    first, second = rows[:3], rows[3:]
-
-    taken = page(owner, job, first, after_key=None)
-    assert (taken.taken, taken.written) == (True, 3)
-    assert (taken.checkpoint.last_key, taken.checkpoint.rows) == (first[-1]["id"], 3)
-    assert backfill_checkpoint(job, sessions=owner) == taken.checkpoint
-    # A copy of the first page (an older run's, still in flight): dropped, nothing changes.
-    again = page(owner, job, first, after_key=None)
-    assert (again.taken, again.written, again.checkpoint) == (False, 0, taken.checkpoint)
-
-    last = page(owner, job, second, after_key=first[-1]["id"], done=True)
-    assert (last.taken, last.written, last.checkpoint.rows, last.checkpoint.done) == (
-        True,
-        2,
-        5,
-        True,
-    )
+    walk_two_pages(apply_backfill_batch, "order", owner, job, rows, backfill_checkpoint)
     assert [stored(owner, row["id"]) for row in rows] == [shown(row) for row in rows]
     assert (count(owner, OrderLine), count(owner, Saga)) == (10, 0)  # the monolith ran them
-    assert not page(owner, job, second, after_key=first[-1]["id"]).taken  # after the end
-
-    restarted = page(owner, job, first, after_key=None, restart=True)
-    assert restarted.taken and restarted.written == 0  # the rows are there at those versions
-    assert (restarted.checkpoint.rows, restarted.checkpoint.done) == (3, False)
 
 
 def test_versions_decide_and_lines_are_replaced_only_with_the_order(
