@@ -1,25 +1,27 @@
-"""What does a payments or orders backfill page cost on each side, and would COPY text on the wire
-(as products travel) be worth it?
+"""What does a payments or orders backfill page cost on each side, as state dicts and as COPY
+text?
 
     .venv/bin/python -m bench.backfill_states --orders 20000 --page-size 5000 --rounds 3
 
 Seeds ``--orders`` fulfilled orders, each with its captured payment (``manage.py seed_orders``),
-into a fresh monolith database, and a refund for every fourth payment, then times, per keyset page
-of ``--page-size`` rows (medians over interleaved rounds, as milliseconds per 1,000 rows):
+into a fresh monolith database, and a refund for every fourth payment, then times, per kind and
+for every keyset page of ``--page-size`` rows (medians over interleaved rounds, reported as
+milliseconds per 1,000 rows), the real code of each side:
 
-* **monolith read**: the backfill's reader (``payment_states_after`` / ``order_states_after``:
-  the ORM, its prefetch, a state dict per row), against a ``COPY (SELECT ...) TO STDOUT`` of the
-  same page and of its child rows (what a COPY text wire would read);
-* **wire**: ``json.dumps`` + ``json.loads`` of the page (what Celery's JSON does to it on the two
-  sides; COPY text would travel as bytes beside its message, sync/page_store.py);
-* **owner apply** into the emptied service tables, each page in its own transaction:
-  ``plain`` (the upsert by version the events use: ``write_payment_states`` / the orders
-  service's ``_write_states``; the baseline), ``copy json`` (what the owner does on PostgreSQL:
-  validate the state dicts, COPY them into staging, one merge: ``*/bulk_load.py``) and ``copy
-  text`` (the text the monolith's COPY wrote, COPYed into staging as is, the same merge).
+* **monolith read**: the state-dict reader (``payment_states_after`` / ``order_states_after``:
+  the ORM, its prefetch, a state dict per row) and the COPY text reader
+  (``payment_page_copy_bytes`` / ``order_page_copy_bytes``: ``COPY (SELECT ...) TO STDOUT`` of
+  the rows and of their child rows);
+* **wire**: ``json.dumps`` + ``json.loads`` of a state-dict page (what Celery's JSON does to it
+  on the two sides; COPY text travels as bytes beside its message, sync/page_store.py);
+* **owner apply** into the emptied service tables, each page in its own transaction: state dicts
+  through the upsert by version the events use (``write_payment_states``, the orders service's
+  ``_write_states``: the baseline), state dicts COPYed into staging from Python and merged
+  (``AggregateMerge.write_states``, what ``--wire json`` does on PostgreSQL), and COPY text handed
+  to COPY as it came and merged (``AggregateMerge.write_text``, the default ``--wire copy``).
 
-Prints the table and the two wires' totals (read + wire + apply) as ratios to the plain apply's
-JSON total, and writes ``bench/results/backfill_states.json``.
+Prints the table and each way's total (read + wire + apply) as a ratio to the first, and writes
+``bench/results/backfill_states.json``.
 """
 
 from __future__ import annotations
@@ -30,35 +32,27 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from bench.monolith_prep import fresh_postgres, manage
 from bench.processes import REPO_ROOT
 
 RESULTS = REPO_ROOT / "bench" / "results" / "backfill_states.json"
+READ_STATES = "monolith read: state dicts (ORM)"
+READ_COPY = "monolith read: COPY text"
+WIRE_JSON = "wire: JSON encode + decode"
+APPLY_PLAIN = "owner apply: state dicts, plain upsert"
+APPLY_STATES = "owner apply: state dicts, COPY + merge"
+APPLY_TEXT = "owner apply: COPY text, COPY + merge"
 MONO_DB = "bench_states_mono"
 PAY_DB = "bench_states_pay"
 ORD_DB = "bench_states_ord"
 
-#: Per kind: the monolith's tables and columns of a page (the service's columns have the same
-#: names in the same order), the child table's key to its parent, and the service's tables.
-SHAPES: dict[str, dict[str, Any]] = {
-    "payment": {
-        "table": "payments_payment",
-        "child_table": "payments_refund",
-        "child_parent": "payment_id",
-        "service": ("payments", "refunds"),
-    },
-    "order": {
-        "table": "orders_order",
-        "child_table": "orders_orderline",
-        "child_parent": "order_id",
-        "service": ("orders", "order_lines"),
-    },
-}
+#: Per kind: the service's tables (emptied before each apply).
+TABLES = {"payment": ("payments", "refunds"), "order": ("orders", "order_lines")}
 
 
 def _seed(orders: int) -> str:
@@ -82,47 +76,92 @@ def _seed(orders: int) -> str:
     return mono
 
 
-def _copy_page(mono: psycopg.Connection[Any], kind: str, after: str | None, limit: int) -> tuple[
-    bytes, bytes
-]:
-    """The page after ``after`` and its child rows, as the text ``COPY TO STDOUT`` writes."""
-    from extracted.orders.bulk_load import LINE_COLUMNS, ORDER_COLUMNS
-    from extracted.payments.bulk_load import PAYMENT_COLUMNS, REFUND_COLUMNS
+@dataclass(frozen=True)
+class Kind:
+    """One aggregate's real code on each side (imported once Django is set up)."""
 
-    shape = SHAPES[kind]
-    columns, child_columns = (
-        (PAYMENT_COLUMNS, REFUND_COLUMNS) if kind == "payment" else (ORDER_COLUMNS, LINE_COLUMNS)
-    )
-    where = sql.SQL("WHERE id > {}").format(after) if after else sql.SQL("")
-    page = sql.SQL("SELECT {cols} FROM {table} {where} ORDER BY id LIMIT {limit}").format(
-        cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
-        table=sql.Identifier(shape["table"]),
-        where=where,
-        limit=sql.Literal(limit),
-    )
-    children = sql.SQL(
-        "SELECT {cols} FROM {child} WHERE {parent} IN (SELECT id FROM ({page}) AS p)"
-    ).format(
-        cols=sql.SQL(", ").join(map(sql.Identifier, child_columns)),
-        child=sql.Identifier(shape["child_table"]),
-        parent=sql.Identifier(shape["child_parent"]),
-        page=page,
-    )
-    out = []
-    with mono.cursor() as cursor:
-        for query in (page, children):
-            chunks: list[bytes] = []
-            with cursor.copy(sql.SQL("COPY ({}) TO STDOUT").format(query)) as copy:
-                for chunk in copy:
-                    chunks.append(bytes(chunk))
-            out.append(b"".join(chunks))
-    return out[0], out[1]
+    name: str
+    model: Any
+    read_states: Callable[..., list[dict[str, Any]]]
+    read_copy: Callable[..., bytes]
+    plain: Callable[[Any, list[Any]], int]
+    merge: Any
+    service_url: str
 
 
-def _timed(fn: Callable[[], object]) -> float:
+Page = tuple[list[dict[str, Any]], bytes]
+
+
+def _read_pages(kind: Kind, page_size: int, samples: dict[str, list[float]]) -> list[Page]:
+    """Every page both ways (the monolith side), timing each way and the JSON wire."""
+    pages: list[Page] = []
+    read_json = read_copy = wire = 0.0
+    after: str | None = None
+    while True:
+        t0 = time.perf_counter()
+        rows = kind.read_states(after_key=after, limit=page_size)
+        read_json += time.perf_counter() - t0
+        if not rows:
+            break
+        t0 = time.perf_counter()
+        text = kind.read_copy(after_key=after, limit=page_size)
+        read_copy += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        rows = json.loads(json.dumps(rows))
+        wire += time.perf_counter() - t0
+        pages.append((rows, text))
+        after = str(rows[-1]["id"])
+    samples.setdefault(READ_STATES, []).append(read_json)
+    samples.setdefault(READ_COPY, []).append(read_copy)
+    samples.setdefault(WIRE_JSON, []).append(wire)
+    return pages
+
+
+def _apply(kind: Kind, sessions: Any, pages: list[Page], how: str) -> float:
+    """Apply every page into the emptied service tables, each in its own transaction."""
+    from contracts.copy_text import split_page
+    from extracted.chassis.backfill_pages import newest_per_key
+
+    with psycopg.connect(kind.service_url, autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {', '.join(TABLES[kind.name])}")
     started = time.perf_counter()
-    fn()
+    for rows, text in pages:
+        if how == APPLY_TEXT:
+            with sessions.begin() as session:
+                kind.merge.write_text(session, *split_page(text))
+            continue
+        states = newest_per_key([kind.model.model_validate(row) for row in rows], "id")
+        with sessions.begin() as session:
+            if how == APPLY_PLAIN:
+                kind.plain(session, states)
+            else:
+                kind.merge.write_states(session, states)
     return time.perf_counter() - started
+
+
+def _report(
+    kind: Kind, rows: int, page_size: int, samples: dict[str, list[float]]
+) -> dict[str, Any]:
+    per_k = {name: statistics.median(v) / rows * 1e6 for name, v in samples.items()}
+    states_read = per_k[READ_STATES] + per_k[WIRE_JSON]
+    totals = {
+        "state dicts, plain upsert (before)": states_read + per_k[APPLY_PLAIN],
+        "state dicts, COPY + merge (--wire json)": states_read + per_k[APPLY_STATES],
+        "COPY text, COPY + merge (--wire copy)": per_k[READ_COPY] + per_k[APPLY_TEXT],
+    }
+    print(f"\n{kind.name}s: {rows} rows, pages of {page_size}, {len(samples[READ_COPY])} rounds")
+    print(f"{'':48} {'ms / 1k rows':>12} {'x plain':>8}")
+    for name, ms in per_k.items():
+        print(f"{name:48} {ms:12.1f} {ms / per_k[APPLY_PLAIN]:8.2f}")
+    before = totals["state dicts, plain upsert (before)"]
+    for name, ms in totals.items():
+        print(f"total: {name:41} {ms:12.1f} {ms / before:8.2f}")
+    return {
+        "rows": rows,
+        "ms_per_1k_rows": per_k,
+        "totals_ms_per_1k_rows": totals,
+        "samples_s": samples,
+    }
 
 
 def main() -> None:
@@ -145,119 +184,51 @@ def main() -> None:
     from django.db import connection
 
     from contracts.events import OrderState, PaymentState
-    from extracted.chassis.backfill_pages import newest_per_key
-    from extracted.chassis.bulk_merge import copy_text, raw_cursor
     from extracted.chassis.db import make_engine, make_sessions
-    from extracted.orders import bulk_load as orders_bulk
     from extracted.orders import migrate as orders_migrate
-    from extracted.orders.sync import _write_states
-    from extracted.payments import bulk_load as payments_bulk
+    from extracted.orders import sync as orders_sync
     from extracted.payments import migrate as payments_migrate
+    from extracted.payments import sync as payments_sync
     from extracted.payments.backfill import write_payment_states
+    from monolith.orders.bulk_read import order_page_copy_bytes
     from monolith.orders.selectors import order_states_after
+    from monolith.payments.bulk_read import payment_page_copy_bytes
     from monolith.payments.selectors import payment_states_after
 
     payments_migrate.upgrade(services["payment"])
     orders_migrate.upgrade(services["order"])
-    readers = {"payment": payment_states_after, "order": order_states_after}
-    models = {"payment": PaymentState, "order": OrderState}
-    plain = {"payment": write_payment_states, "order": _write_states}
-    bulk = {"payment": payments_bulk.copy_payment_states, "order": orders_bulk.copy_order_states}
-    merges = {"payment": payments_bulk._MERGE, "order": orders_bulk._MERGE}
-
+    kinds = [
+        Kind(
+            "payment",
+            PaymentState,
+            payment_states_after,
+            payment_page_copy_bytes,
+            write_payment_states,
+            payments_sync.BACKFILL.merge,
+            services["payment"],
+        ),
+        Kind(
+            "order",
+            OrderState,
+            order_states_after,
+            order_page_copy_bytes,
+            orders_sync._write_states,
+            orders_sync.BACKFILL.merge,
+            services["order"],
+        ),
+    ]
     report: dict[str, Any] = {"orders": args.orders, "page_size": args.page_size, "kinds": {}}
-    for kind in ("payment", "order"):
-        sessions = make_sessions(make_engine(services[kind]))
-        model = models[kind]
-        merge = merges[kind]
-        parent_table, child_table = SHAPES[kind]["service"]
+    for kind in kinds:
+        sessions = make_sessions(make_engine(kind.service_url))
         samples: dict[str, list[float]] = {}
-        rows_total = 0
-
-        def add(name: str, seconds: float) -> None:
-            samples.setdefault(name, []).append(seconds)
-
-        def empty() -> None:
-            with psycopg.connect(services[kind], autocommit=True) as conn:
-                conn.execute(f"TRUNCATE {parent_table}, {child_table}")
-
-        with psycopg.connect(mono_url) as mono:
-            for _ in range(args.rounds):
-                # Read every page both ways (the monolith side).
-                pages: list[tuple[list[dict[str, Any]], bytes, bytes]] = []
-                read_json = read_copy = wire = 0.0
-                after: str | None = None
-                while True:
-                    t0 = time.perf_counter()
-                    rows = readers[kind](after_key=after, limit=args.page_size)
-                    read_json += time.perf_counter() - t0
-                    if not rows:
-                        break
-                    t0 = time.perf_counter()
-                    text, child_text = _copy_page(mono, kind, after, args.page_size)
-                    read_copy += time.perf_counter() - t0
-                    t0 = time.perf_counter()
-                    rows = json.loads(json.dumps(rows))
-                    wire += time.perf_counter() - t0
-                    pages.append((rows, text, child_text))
-                    after = str(rows[-1]["id"])
-                rows_total = sum(len(p[0]) for p in pages)
-                add("monolith read: state dicts (ORM)", read_json)
-                add("monolith read: COPY TO STDOUT", read_copy)
-                add("wire: JSON encode + decode", wire)
-
-                def apply_plain() -> None:
-                    for rows, _, _ in pages:
-                        states = [model.model_validate(row) for row in rows]
-                        with sessions.begin() as session:
-                            plain[kind](session, newest_per_key(states, "id"))
-
-                def apply_copy_json() -> None:
-                    for rows, _, _ in pages:
-                        states = [model.model_validate(row) for row in rows]
-                        with sessions.begin() as session:
-                            bulk[kind](session, newest_per_key(states, "id"))
-
-                def apply_copy_text() -> None:
-                    for _, text, child_text in pages:
-                        with sessions.begin() as session, raw_cursor(session) as cursor:
-                            copy_text(cursor, merge.table, merge.columns, text)
-                            assert merge.children is not None
-                            kids = merge.children
-                            copy_text(cursor, kids.table, kids.columns, child_text)
-                            cursor.execute(merge.sql)
-
-                for name, fn in (
-                    ("owner apply: plain upsert (baseline)", apply_plain),
-                    ("owner apply: copy json (the bulk path)", apply_copy_json),
-                    ("owner apply: copy text", apply_copy_text),
-                ):
-                    empty()
-                    add(name, _timed(fn))
-                connection.close()
-        per_k = {name: statistics.median(v) / rows_total * 1000 * 1000 for name, v in samples.items()}
-        base = per_k["owner apply: plain upsert (baseline)"]
-        wire_json = per_k["monolith read: state dicts (ORM)"] + per_k["wire: JSON encode + decode"]
-        totals = {
-            "JSON wire, plain apply (before)": wire_json + base,
-            "JSON wire, copy json apply (now)": wire_json
-            + per_k["owner apply: copy json (the bulk path)"],
-            "COPY text wire, copy text apply": per_k["monolith read: COPY TO STDOUT"]
-            + per_k["owner apply: copy text"],
-        }
-        print(f"\n{kind}s: {rows_total} rows, pages of {args.page_size}, {args.rounds} rounds")
-        print(f"{'':48} {'ms / 1k rows':>12} {'x plain':>8}")
-        for name, ms in per_k.items():
-            print(f"{name:48} {ms:12.1f} {ms / base:8.2f}")
-        before = totals["JSON wire, plain apply (before)"]
-        for name, ms in totals.items():
-            print(f"total: {name:41} {ms:12.1f} {ms / before:8.2f}")
-        report["kinds"][kind] = {
-            "rows": rows_total,
-            "ms_per_1k_rows": per_k,
-            "totals_ms_per_1k_rows": totals,
-            "samples_s": samples,
-        }
+        rows = 0
+        for _ in range(args.rounds):
+            pages = _read_pages(kind, args.page_size, samples)
+            rows = sum(len(page[0]) for page in pages)
+            for how in (APPLY_PLAIN, APPLY_STATES, APPLY_TEXT):
+                samples.setdefault(how, []).append(_apply(kind, sessions, pages, how))
+            connection.close()
+        report["kinds"][kind.name] = _report(kind, rows, args.page_size, samples)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2))
     print(f"\nwrote {RESULTS}")

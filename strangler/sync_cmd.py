@@ -125,7 +125,15 @@ def _describe(start: BackfillStart, page_size: int, parallel: int) -> str:
 @app.command()
 def backfill(
     aggregate: Annotated[
-        Aggregate, typer.Option("--aggregate", "-a", help="Which job to run.")
+        Aggregate,
+        typer.Option(
+            "--aggregate",
+            "-a",
+            help=(
+                "Which job to run: products, reservations (inventory), payments, orders, or all"
+                " (every job of every capability)."
+            ),
+        ),
     ] = Aggregate.all,
     page_size: Annotated[
         int,

@@ -3,12 +3,11 @@ its pages (and keeps its checkpoint), and the key its keyset pages follow."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Final
 
 from contracts.events import Capability
-from sync.task_names import BACKFILL_BATCH_TASKS, OPEN_BACKFILL_RANGES_TASKS
+from sync.task_names import BACKFILL_BATCH_TASKS, BACKFILL_COPY_TASKS, OPEN_BACKFILL_RANGES_TASKS
 
 
 @dataclass(frozen=True)
@@ -35,6 +34,11 @@ class BackfillJob:
         return BACKFILL_BATCH_TASKS[self.capability]
 
     @property
+    def copy_task(self) -> str:
+        """The owner's task that applies a page of this job as COPY text."""
+        return BACKFILL_COPY_TASKS[self.capability]
+
+    @property
     def ranges_task(self) -> str:
         """The owner's task that opens this job's key ranges."""
         return OPEN_BACKFILL_RANGES_TASKS[self.capability]
@@ -53,11 +57,3 @@ def job_for_aggregate(aggregate_type: str) -> BackfillJob:
         if job.aggregate_type == aggregate_type:
             return job
     raise ValueError(f"no backfill job for aggregate type {aggregate_type!r}")
-
-
-def uuid_range_ends(parts: int) -> list[str]:
-    """Keys that split UUID keys into ``parts`` runs of equal width (``uuid4`` ids, which the
-    monolith's payments and orders carry, spread evenly, so the runs hold about as many rows).
-    Their text sorts as the ids do on both sides (lowercase hex, fixed width), which is how the
-    keyset pages compare them."""
-    return [str(uuid.UUID(int=(number << 128) // parts)) for number in range(1, parts)]

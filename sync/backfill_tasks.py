@@ -1,7 +1,8 @@
 """The backfill tasks every owner side registers (``sync.inventory_worker``,
-``sync.payments_worker``, ``sync.orders_worker``): one definition of the page task (a keyset page
-of state dicts, what ``monolith.backfill_page`` sends) and of the task that opens a split job's
-ranges, bound to the owner's functions, and the chain that asks the monolith for the next page.
+``sync.payments_worker``, ``sync.orders_worker``): one definition of the page tasks (a keyset page
+as COPY text, the bulk path, or as state dicts: what ``monolith.backfill_page`` sends) and of the
+task that opens a split job's ranges, bound to the owner's functions, and the chain that asks the
+monolith for the next page.
 It imports no service: each worker hands in its own service's functions, whose results are the
 chassis's (``extracted.chassis.backfill_checkpoints``).
 
@@ -24,6 +25,8 @@ from extracted.chassis.dead_letters import TRANSIENT_DB_ERRORS
 from extracted.chassis.subscriber import SyncInputError
 from sync.backfill import stagger, throttle_countdown
 from sync.celery_app import transient_retry
+from sync.page_store import TRANSIENT_STORE_ERRORS, store_for
+from sync.settings import SyncSettings
 from sync.task_names import BACKFILL_PAGE
 
 logger = logging.getLogger(__name__)
@@ -54,13 +57,21 @@ class Chain:
             return
         if countdown is None:
             countdown = throttle_countdown(self.page_size, self.rows_per_s, self.read_at)
+        self.ask_for_page(self.last_key, False, countdown)
+
+    def ask_for_page(
+        self, after_key: str | None, restart: bool = False, countdown: float | None = None
+    ) -> None:
+        """Ask the monolith for the page of this chain's job after ``after_key`` (``restart``:
+        the first page of a run started over)."""
         self.sender.send_task(
             BACKFILL_PAGE,
             kwargs={
                 "job": self.job,
                 "aggregate_type": self.aggregate_type,
-                "after_key": self.last_key,
+                "after_key": after_key,
                 "page_size": self.page_size,
+                "restart": restart,
                 "wire": self.wire,
                 "rows_per_s": self.rows_per_s,
                 **({"end_key": self.end_key} if self.end_key is not None else {}),
@@ -85,9 +96,10 @@ class Chain:
 
 @dataclass(frozen=True)
 class BackfillTasks:
-    """The two tasks registered for one capability."""
+    """The three tasks registered for one capability."""
 
     apply_backfill_batch: Any
+    apply_backfill_copy: Any
     open_backfill_ranges: Any
 
 
@@ -95,16 +107,20 @@ def register_backfill_tasks(
     app: Celery,
     *,
     batch_task: str,
+    copy_task: str,
     ranges_task: str,
     apply_batch: Callable[..., BatchResult],
+    apply_copy: Callable[..., BatchResult],
+    copy_aggregate: str,
     open_ranges: Callable[..., list[Checkpoint]],
 ) -> BackfillTasks:
-    """Register on ``app`` the capability's ``batch_task`` (one keyset page, applied by the
-    owner's ``apply_batch`` with its checkpoint) and ``ranges_task`` (open a split job's ranges
-    with the owner's ``open_ranges``, then start a chain per range). A transient database error
-    retries the message (the checkpoint makes a retry harmless); a page that does not fit the
-    contract or that the owner's database refuses is logged and ends its chain, nothing of it
-    applied (a resume asks for it again once the cause is fixed)."""
+    """Register on ``app`` the capability's ``batch_task`` (one keyset page of state dicts,
+    applied by the owner's ``apply_batch`` with its checkpoint), ``copy_task`` (a page of
+    ``copy_aggregate`` as COPY text, applied by ``apply_copy``) and ``ranges_task`` (open a split
+    job's ranges with the owner's ``open_ranges``, then start a chain per range). A transient
+    database error retries the message (the checkpoint makes a retry harmless); a page that does
+    not fit the contract or that the owner's database refuses is logged and ends its chain,
+    nothing of it applied (a resume asks for it again once the cause is fixed)."""
 
     @app.task(name=batch_task, **transient_retry(*TRANSIENT_DB_ERRORS))
     def apply_backfill_batch(
@@ -157,6 +173,69 @@ def register_backfill_tasks(
             return 0
         return chain.report(result, after_key)
 
+    @app.task(name=copy_task, **transient_retry(*TRANSIENT_DB_ERRORS, *TRANSIENT_STORE_ERRORS))
+    def apply_backfill_copy(
+        job: str,
+        aggregate_type: str,
+        last_key: str | None,
+        done: bool,
+        page_size: int,
+        page: str | None = None,
+        page_ref: str | None = None,
+        after_key: str | None = None,
+        restart: bool = False,
+        rows_per_s: float | None = None,
+        read_at: float | None = None,
+        end_key: str | None = None,
+    ) -> int:
+        """The bulk path of ``apply_backfill_batch``: a page as COPY text (contracts.copy_text),
+        applied by the owner with COPY. The page comes in the message (``page``) or, with a Redis
+        broker, as the key of its bytes beside it (``page_ref``, sync.page_store), deleted once
+        the page is applied or dropped."""
+        if aggregate_type != copy_aggregate:
+            logger.error(
+                "backfill %s: a COPY page of %r refused (%s only)",
+                job,
+                aggregate_type,
+                copy_aggregate,
+            )
+            return 0
+        wire = "copy"
+        chain = Chain(
+            app, job, aggregate_type, last_key, done, page_size, wire, rows_per_s, read_at, end_key
+        )
+        store = store_for(SyncSettings()) if page_ref is not None else None
+        content: str | bytes | None = page
+        if page_ref is not None:
+            content = store.get(page_ref) if store is not None else None
+            if content is None:
+                # Expired, or deleted after this message was handled once (a crash before its
+                # ack): ask for the page again; the checkpoint takes or drops that copy.
+                gone = "backfill %s: the page after %r is gone; asking again"
+                logger.warning(gone, job, after_key)
+                chain.ask_for_page(after_key, restart)
+                return 0
+        if content is None:
+            logger.error("backfill %s: a COPY page after %r without a page refused", job, after_key)
+            return 0
+        try:
+            result = apply_copy(
+                job=job,
+                page=content,
+                after_key=after_key,
+                last_key=last_key,
+                done=done,
+                restart=restart,
+                on_taken=chain.ask_for_next_page,
+                end_key=end_key,
+            )
+        except SyncInputError as err:
+            logger.error("backfill %s: poison page after %r refused: %s", job, after_key, err)
+            result = None
+        if store is not None and page_ref is not None:
+            store.delete(page_ref)
+        return 0 if result is None else chain.report(result, after_key)
+
     @app.task(name=ranges_task, **transient_retry(*TRANSIENT_DB_ERRORS))
     def open_backfill_ranges(
         job: str,
@@ -197,5 +276,7 @@ def register_backfill_tasks(
         return len(ranges)
 
     return BackfillTasks(
-        apply_backfill_batch=apply_backfill_batch, open_backfill_ranges=open_backfill_ranges
+        apply_backfill_batch=apply_backfill_batch,
+        apply_backfill_copy=apply_backfill_copy,
+        open_backfill_ranges=open_backfill_ranges,
     )

@@ -16,6 +16,7 @@ from sync.celery_app import make_celery
 from sync.event_task import register_event_tasks
 from sync.task_names import (
     ORDERS_APPLY_BACKFILL_BATCH,
+    ORDERS_APPLY_BACKFILL_COPY,
     ORDERS_APPLY_EVENT,
     ORDERS_APPLY_EVENTS,
     ORDERS_OPEN_BACKFILL_RANGES,
@@ -36,12 +37,15 @@ tasks = register_event_tasks(
     logger=logger,
 )
 
-#: Backfill pages of the monolith's orders (state dicts) and the opening of a split job's key
-#: ranges (``sync.backfill_tasks``).
+#: Backfill pages of the monolith's orders (COPY text, the bulk path, or state dicts) and the
+#: opening of a split job's key ranges (``sync.backfill_tasks``).
 backfill_tasks = register_backfill_tasks(
     app,
     batch_task=ORDERS_APPLY_BACKFILL_BATCH,
+    copy_task=ORDERS_APPLY_BACKFILL_COPY,
     ranges_task=ORDERS_OPEN_BACKFILL_RANGES,
     apply_batch=owner.apply_backfill_batch,
+    apply_copy=owner.apply_backfill_copy,
+    copy_aggregate="order",
     open_ranges=owner.open_backfill_ranges,
 )

@@ -27,8 +27,11 @@ ORDERS_APPLY_EVENTS: Final = "orders.apply_events"
 APPLY_BACKFILL_BATCH: Final = "inventory.apply_backfill_batch"
 PAYMENTS_APPLY_BACKFILL_BATCH: Final = "payments.apply_backfill_batch"
 ORDERS_APPLY_BACKFILL_BATCH: Final = "orders.apply_backfill_batch"
-#: A products page as COPY text (contracts.copy_text), the backfill's bulk path.
+#: A page as COPY text (contracts.copy_text), the backfill's bulk path: products, and payments
+#: and orders with their child rows.
 APPLY_BACKFILL_COPY: Final = "inventory.apply_backfill_copy"
+PAYMENTS_APPLY_BACKFILL_COPY: Final = "payments.apply_backfill_copy"
+ORDERS_APPLY_BACKFILL_COPY: Final = "orders.apply_backfill_copy"
 #: Reverse sync: a service's own events, several per message (what sync.service_relay sends,
 #: packed by sync.event_batches), applied by the monolith in one transaction ...
 MONOLITH_APPLY_EVENTS: Final = "monolith.apply_events"
@@ -73,6 +76,13 @@ BACKFILL_BATCH_TASKS: Final[dict[Capability, str]] = {
     "inventory": APPLY_BACKFILL_BATCH,
     "payments": PAYMENTS_APPLY_BACKFILL_BATCH,
     "orders": ORDERS_APPLY_BACKFILL_BATCH,
+}
+
+#: ... a page as COPY text (the bulk path) ...
+BACKFILL_COPY_TASKS: Final[dict[Capability, str]] = {
+    "inventory": APPLY_BACKFILL_COPY,
+    "payments": PAYMENTS_APPLY_BACKFILL_COPY,
+    "orders": ORDERS_APPLY_BACKFILL_COPY,
 }
 
 #: ... and where it asks for a split job's ranges to be opened.

@@ -64,12 +64,15 @@ def merge_sql(table: str, columns: Sequence[str], key: str) -> str:
 @dataclass(frozen=True)
 class Children:
     """The child rows of an aggregate: ``table``'s ``columns``, its primary key ``key`` (one
-    column or several), and the column naming the parent's key (``parent``)."""
+    column or several), the column naming the parent's key (``parent``), and the attribute of
+    the aggregate's state that lists them (``field``: a payment's ``refunds``, an order's
+    ``lines``; their other columns are attributes of each)."""
 
     table: str
     columns: tuple[str, ...]
     key: tuple[str, ...]
     parent: str
+    field: str
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,23 @@ class AggregateMerge:
             f"SELECT count(*) FROM written"
         )
 
+    def write_states(self, session: Session, states: Sequence[Any]) -> int:
+        """``write`` of states (the contract's models, one per key): the columns are their
+        attributes, the children those listed in ``children.field``."""
+        rows = (tuple(getattr(state, c) for c in self.columns) for state in states)
+        kids = self.children
+        if kids is None:
+            return self.write(session, rows)
+        child_rows = (
+            tuple(
+                getattr(state, self.key) if c == kids.parent else getattr(child, c)
+                for c in kids.columns
+            )
+            for state in states
+            for child in getattr(state, kids.field)
+        )
+        return self.write(session, rows, child_rows)
+
     def write(
         self,
         session: Session,
@@ -125,11 +145,22 @@ class AggregateMerge:
             copy_rows(cursor, self.table, self.columns, rows)
             if self.children is not None:
                 copy_rows(cursor, self.children.table, self.children.columns, child_rows)
-            cursor.execute(self.sql)
-            if self.children is None:
-                return cursor.rowcount
-            written = cursor.fetchone()
-            return int(written[0]) if written else 0
+            return self._merge(cursor)
+
+    def write_text(self, session: Session, text: str | bytes, child_text: str | bytes = b"") -> int:
+        """``write`` of a page in COPY text (contracts.copy_text), handed to COPY as is."""
+        with poison_as_input_error(self.table), raw_cursor(session) as cursor:
+            copy_text(cursor, self.table, self.columns, text)
+            if self.children is not None:
+                copy_text(cursor, self.children.table, self.children.columns, child_text)
+            return self._merge(cursor)
+
+    def _merge(self, cursor: psycopg.Cursor[Any]) -> int:
+        cursor.execute(self.sql)
+        if self.children is None:
+            return cursor.rowcount
+        written = cursor.fetchone()
+        return int(written[0]) if written else 0
 
 
 @contextmanager

@@ -1,15 +1,19 @@
-"""Helpers of the owner-side backfill tests of the services that take pages of state dicts
-(payments, orders): a keyset page applied as the worker applies it, and row counts."""
+"""Helpers of the owner-side backfill tests of the services whose aggregates have child rows
+(payments, orders): a keyset page applied as the worker applies it, whichever way it travels
+(state dicts, or COPY text as the monolith's bulk reader writes it), and row counts."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from contracts.copy_text import encode_rows, join_page
 from extracted.chassis.backfill_checkpoints import BatchResult
+from extracted.chassis.bulk_merge import AggregateMerge
 
 
 def apply_page(
@@ -37,6 +41,39 @@ def apply_page(
         sessions=sessions,
         end_key=end_key,
     )
+
+
+def _field(value: Any) -> Any:
+    """A state's timestamp as PostgreSQL's COPY writes it in a UTC session (``... +00``)."""
+    if isinstance(value, str) and value[10:11] == "T" and value.endswith(("+00:00", "Z")):
+        return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M:%S.%f+00")
+    return value
+
+
+def copy_page(merge: AggregateMerge, rows: list[dict[str, Any]]) -> str:
+    """State dicts as one page of COPY text (contracts.copy_text), as the monolith writes it:
+    the rows in ``merge.columns``, the mark, then their child rows."""
+    kids = merge.children
+    assert kids is not None
+    parents = [[_field(row[c]) for c in merge.columns] for row in rows]
+    children = [
+        [row[merge.key] if c == kids.parent else _field(child[c]) for c in kids.columns]
+        for row in rows
+        for child in row[kids.field]
+    ]
+    return join_page(encode_rows(parents).encode(), encode_rows(children).encode()).decode()
+
+
+def as_copy(
+    apply_copy: Callable[..., BatchResult], merge: AggregateMerge
+) -> Callable[..., BatchResult]:
+    """An applier of state-dict pages (``apply_backfill_batch``'s arguments) that sends them
+    as COPY text to the owner's ``apply_copy``."""
+
+    def apply(*, aggregate_type: str, rows: list[dict[str, Any]], **page: Any) -> BatchResult:
+        return apply_copy(page=copy_page(merge, rows), **page)
+
+    return apply
 
 
 def walk_two_pages(

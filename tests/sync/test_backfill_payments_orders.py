@@ -2,7 +2,8 @@
 PostgreSQL, Redis, each side's Celery worker, `strangler sync backfill` as a user runs it): every
 row the monolith holds lands in its owner's service, a resume after a SIGKILL of the owner's
 worker redoes at most one page, rows changed while the relay is live end at their newest
-version, and a poison page is refused with nothing of it applied."""
+version, and a poison page is refused with nothing of it applied. Pages travel as COPY text (the
+default) unless a test says ``--wire json``."""
 
 from __future__ import annotations
 
@@ -89,8 +90,9 @@ def test_all_copies_every_row_to_its_owner_and_status_shows_each_backfill(
             cancel(customer, order)  # refunds, and orders in another state
         workers = [rig.worker(f"worker-{side}") for side in ("monolith", "inventory", *OWNERS)]
         with workers[0], workers[1], workers[2], workers[3]:
+            # State dicts on the wire (the other tests take the default, COPY text).
             done = rig.strangler_sync(
-                "backfill", "--aggregate", "all", "--page-size", str(PAGE), "--wait"
+                "backfill", "-a", "all", "--page-size", str(PAGE), "--wire", "json", "--wait"
             )
             assert done.returncode == 0, done.stderr
             status = rig.strangler_sync("status", COLUMNS="200")
@@ -237,22 +239,24 @@ def _service_refuses(rig: SyncRig, owner: str, row_id: str) -> Iterator[None]:
             conn.execute(f"ALTER TABLE {owner} DROP CONSTRAINT test_bug")
 
 
-@pytest.mark.parametrize("job", OWNERS)
+@pytest.mark.parametrize(
+    ("job", "wire", "what"), [("payments", "copy", "page"), ("orders", "json", "batch")]
+)
 def test_a_poison_page_is_refused_with_a_log_line_and_nothing_of_it_applied(
-    owners_rig: SyncRig, job: str
+    owners_rig: SyncRig, job: str, wire: str, what: str
 ) -> None:
     rig = owners_rig
     owner = JOBS[job].capability
     monolith = monolith_states(rig, KIND[job])
     keys = sorted(monolith)
     poison = keys[2 * PAGE + PAGE // 2]  # in the third page
-    one_chain = ("backfill", "-a", job, "--page-size", str(PAGE), "--parallel", "1")
+    one_chain = ("backfill", "-a", job, "--page-size", str(PAGE), "--parallel", "1", "--wire", wire)
     with rig.worker("worker-monolith"), rig.worker(f"worker-{owner}") as worker:
         with _service_refuses(rig, owner, poison):
             started = rig.strangler_sync(*one_chain)
             assert started.returncode == 0, started.stderr
             wait_for(
-                lambda: "poison batch after" in worker.log_path.read_text(),
+                lambda: f"poison {what} after" in worker.log_path.read_text(),
                 timeout=60,
                 message="the poison page refused",
             )
@@ -263,7 +267,7 @@ def test_a_poison_page_is_refused_with_a_log_line_and_nothing_of_it_applied(
         resumed = rig.strangler_sync(*one_chain, "--wait")
         assert resumed.returncode == 0, resumed.stderr
 
-    assert f"backfill {job}: poison batch after {keys[2 * PAGE - 1]!r} refused" in log
+    assert f"backfill {job}: poison {what} after {keys[2 * PAGE - 1]!r} refused" in log
     assert "test_bug" in log and "Retry in" not in log
     assert stuck is not None and (stuck["last_key"], stuck["rows"]) == (keys[2 * PAGE - 1], 40)
     assert sorted(held) == keys[: 2 * PAGE]  # the two pages before it, nothing of the third

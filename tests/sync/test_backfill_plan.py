@@ -4,7 +4,6 @@ batch is taken is the owner's rule: tests/extracted/inventory/test_backfill_batc
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +17,7 @@ from sync.backfill import (
     stagger,
     throttle_countdown,
 )
-from sync.backfill_jobs import JOBS, uuid_range_ends
+from sync.backfill_jobs import JOBS
 from sync.celery_app import MAX_RETRY_COUNTDOWN_S
 from sync.lag import SyncPicture
 from sync.stats import BackfillState, OutboxStats, SyncStats
@@ -154,20 +153,6 @@ def test_a_split_job_resumes_its_unfinished_ranges_and_reads_as_their_sum() -> N
 
 def test_only_jobs_with_a_splitter_split() -> None:
     assert [job.name for job in JOBS.values() if job.splits] == ["products", "payments", "orders"]
-
-
-def test_uuid_keys_split_into_equal_slices_that_sort_as_the_ids_do() -> None:
-    assert uuid_range_ends(1) == []
-    assert uuid_range_ends(4) == [
-        "40000000-0000-0000-0000-000000000000",
-        "80000000-0000-0000-0000-000000000000",
-        "c0000000-0000-0000-0000-000000000000",
-    ]
-    ends = uuid_range_ends(7)
-    assert ends == sorted(ends) and len(set(ends)) == 6
-    # The text order of ids (how pages and ranges compare keys) is their numeric order.
-    ids = sorted((uuid.uuid4() for _ in range(200)), key=lambda u: u.int)
-    assert [str(u) for u in ids] == sorted(str(u) for u in ids)
 
 
 def test_the_chains_of_a_throttled_job_start_one_page_apart() -> None:

@@ -228,6 +228,6 @@ def test_every_backfill_job_is_sent_to_tasks_its_owner_registers(
     }
     for job in JOBS.values():
         tasks = set(workers[job.capability].tasks)
-        assert {job.batch_task, job.ranges_task} <= tasks, job.name
+        assert {job.batch_task, job.copy_task, job.ranges_task} <= tasks, job.name
         assert job.batch_task.split(".")[0] == job.capability  # routed to the owner's queue
         assert job.aggregate_type in CAPABILITY_AGGREGATES[job.capability]

@@ -1,12 +1,13 @@
-"""Orders backfill pages applied by the owner, on real PostgreSQL (COPY into staging + one merge)
-and on SQLite (the plain upsert): which page is taken (the checkpoint's compare-and-set), versions
-decide against what events brought, an order's lines are replaced only when the order is written,
-a poison page changes nothing, and the stats endpoint shows the checkpoints."""
+"""Orders backfill pages applied by the owner, as COPY text and as state dicts, on real PostgreSQL
+(COPY into staging + one merge) and on SQLite (decoded, the plain upsert): which page is taken
+(the checkpoint's compare-and-set), versions decide against what events brought, an order's lines
+are replaced only when the order is written, a poison page changes nothing, and the stats endpoint
+shows the checkpoints."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +20,16 @@ from extracted.orders.config import OrdersSettings
 from extracted.orders.main import create_app
 from extracted.orders.models import Order, OrderLine, Saga
 from extracted.orders.sync import (
+    BACKFILL,
     BatchResult,
     SyncInputError,
     apply_backfill_batch,
+    apply_backfill_copy,
     apply_event,
     backfill_checkpoint,
 )
 from tests.extracted.asgi_client import BlockingASGIClient
-from tests.extracted.backfill_pages import apply_page, by_id, count, walk_two_pages
+from tests.extracted.backfill_pages import apply_page, as_copy, by_id, count, walk_two_pages
 from tests.extracted.orders.factories import envelope, line, order_state
 from tests.support.random_refs import random_sku, random_suffix
 
@@ -50,10 +53,22 @@ def owner(owner_url: str) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
+@pytest.fixture(params=["copy", "json"])
+def apply(request: pytest.FixtureRequest) -> Callable[..., BatchResult]:
+    """How a page travels: COPY text as the monolith's bulk reader writes it, or state dicts."""
+    if request.param == "json":
+        return apply_backfill_batch
+    return as_copy(apply_backfill_copy, BACKFILL.merge)
+
+
 def page(
-    sessions: sessionmaker[Session], job: str, rows: list[dict[str, Any]], **how: Any
+    apply: Callable[..., BatchResult],
+    sessions: sessionmaker[Session],
+    job: str,
+    rows: list[dict[str, Any]],
+    **how: Any,
 ) -> BatchResult:
-    return apply_page(apply_backfill_batch, "order", sessions, job, rows, **how)
+    return apply_page(apply, "order", sessions, job, rows, **how)
 
 
 def stored(sessions: sessionmaker[Session], order_id: str) -> tuple[Any, ...] | None:
@@ -76,17 +91,17 @@ def shown(state: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def test_a_page_is_taken_only_in_turn_and_written_with_its_children(
-    owner: sessionmaker[Session],
+    owner: sessionmaker[Session], apply: Callable[..., BatchResult]
 ) -> None:
     job = f"orders-{random_suffix()}"
     rows = by_id([order_state() for _ in range(5)])
-    walk_two_pages(apply_backfill_batch, "order", owner, job, rows, backfill_checkpoint)
+    walk_two_pages(apply, "order", owner, job, rows, backfill_checkpoint)
     assert [stored(owner, row["id"]) for row in rows] == [shown(row) for row in rows]
     assert (count(owner, OrderLine), count(owner, Saga)) == (10, 0)  # the monolith ran them
 
 
 def test_versions_decide_and_lines_are_replaced_only_with_the_order(
-    owner: sessionmaker[Session],
+    owner: sessionmaker[Session], apply: Callable[..., BatchResult]
 ) -> None:
     # Brought further by a live event than the page's (older) copy: kept, lines included.
     ahead = order_state(version=3, status="cancelled", cancel_reason="by_customer")
@@ -102,7 +117,7 @@ def test_versions_decide_and_lines_are_replaced_only_with_the_order(
     newer["lines"] = [kept, line(changed["sku"], 3, "2.50"), line(random_sku(), 1, "8.00")]
 
     rows = by_id([older, newer, order_state()])
-    result = page(owner, f"orders-{random_suffix()}", rows, after_key=None, done=True)
+    result = page(apply, owner, f"orders-{random_suffix()}", rows, after_key=None, done=True)
     assert (result.taken, result.written, result.checkpoint.rows) == (True, 2, 3)
     assert stored(owner, ahead["id"]) == shown(ahead)
     assert stored(owner, newer["id"]) == shown(newer)
@@ -120,36 +135,35 @@ def _twice(state: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("aggregate_type", "spoil"),
+    "spoil",
     [
-        ("order", lambda s: {**s, "total": "lots"}),  # the database refuses it
-        ("order", lambda s: {**s, "status": "cancelled"}),  # a constraint: no cancel reason
-        ("order", _twice),  # one line twice
-        ("order", lambda s: {**s, "status": "lost"}),  # the contract refuses it
-        ("payment", lambda s: s),  # not an aggregate of this service
+        lambda s: {**s, "total": "lots"},  # the database refuses it
+        lambda s: {**s, "status": "cancelled"},  # a constraint: no cancel reason
+        _twice,  # one line twice
+        lambda s: {**s, "status": "lost"},  # the contract refuses it
     ],
 )
 def test_a_poison_page_is_refused_and_nothing_of_it_applied(
-    owner: sessionmaker[Session], aggregate_type: str, spoil: Any
+    owner: sessionmaker[Session], apply: Callable[..., BatchResult], spoil: Any
 ) -> None:
     job = f"orders-{random_suffix()}"
     opening = [order_state()]
-    assert page(owner, job, opening, after_key=None).taken
+    assert page(apply, owner, job, opening, after_key=None).taken
     before = backfill_checkpoint(job, sessions=owner)
     rows = by_id([order_state(), order_state()])
     rows[1] = spoil(rows[1])
-    with pytest.raises(SyncInputError):
-        apply_backfill_batch(
-            job=job,
-            aggregate_type=aggregate_type,
-            rows=rows,
-            after_key=opening[0]["id"],
-            last_key=rows[-1]["id"],
-            done=True,
-            sessions=owner,
-        )
+    with pytest.raises(SyncInputError, match="invalid"):
+        page(apply, owner, job, rows, after_key=opening[0]["id"], done=True)
     assert backfill_checkpoint(job, sessions=owner) == before
     assert (count(owner, Order), count(owner, OrderLine)) == (1, 2)
+
+
+def test_a_page_of_another_aggregate_is_refused(owner: sessionmaker[Session]) -> None:
+    with pytest.raises(SyncInputError, match="unknown aggregate_type 'payment'"):
+        apply_page(
+            apply_backfill_batch, "payment", owner, "orders", [order_state()], after_key=None
+        )
+    assert backfill_checkpoint("orders", sessions=owner) is None
 
 
 def test_the_stats_show_the_checkpoint(owner_url: str, owner: sessionmaker[Session]) -> None:
@@ -158,7 +172,7 @@ def test_the_stats_show_the_checkpoint(owner_url: str, owner: sessionmaker[Sessi
     try:
         assert client.get("/internal/sync/stats").json()["backfills"] == []
         rows = by_id([order_state(), order_state()])
-        done = page(owner, "orders", rows, after_key=None, done=True)
+        done = page(apply_backfill_batch, owner, "orders", rows, after_key=None, done=True)
         (entry,) = client.get("/internal/sync/stats").json()["backfills"]
     finally:
         client.close()

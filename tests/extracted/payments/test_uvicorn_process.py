@@ -58,4 +58,4 @@ def test_serves_the_contract_over_a_socket(service: str, pg_url: str) -> None:
             events = conn.scalar(text("SELECT count(*) FROM outbox_events"))
     finally:
         engine.dispose()
-    assert (head_revision, events) == ("0002_sync_subscriber", 2)
+    assert (head_revision, events) == ("0003_backfill_checkpoints", 2)
