@@ -160,7 +160,12 @@ def backfill(
     ] = None,
     wire: Annotated[
         Wire,
-        typer.Option(help="How product pages travel: copy (COPY text, the bulk path) or json."),
+        typer.Option(
+            help=(
+                "How pages travel: copy (COPY text, the bulk path: products, payments, orders;"
+                " reservations travel as json) or json (state dicts)."
+            )
+        ),
     ] = Wire.copy,
     parallel: Annotated[
         int,

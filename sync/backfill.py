@@ -148,11 +148,12 @@ def start_backfills(
 ) -> list[BackfillStart]:
     """Send the first page request of each job (nothing for a job that is done, unless
     ``restart``). ``stats``: each owner's (``owners_of(jobs)``), where its jobs' checkpoints
-    stand. ``wire``: how pages travel (``copy``: products as COPY text, the bulk path;
-    ``json``: state dicts). ``rows_per_s``: the throttle of each job, all its chains together
-    (None: as fast as it goes). ``parallel``: how many key ranges a start or restart splits a
-    job into (1: one chain, no split; a job that does not split always runs in one chain).
-    Raises kombu's OperationalError when the broker refuses."""
+    stand. ``wire``: how pages travel (``copy``: products, payments and orders as COPY text,
+    the bulk path; ``json``: state dicts, as reservations always do). ``rows_per_s``: the
+    throttle of each job, all its chains together (None: as fast as it goes). ``parallel``: how
+    many key ranges a start or restart splits a job into (1: one chain, no split; a job that
+    does not split always runs in one chain). Raises kombu's OperationalError when the broker
+    refuses."""
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValueError(f"page size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
     if rows_per_s is not None and rows_per_s <= 0:

@@ -195,7 +195,7 @@ def test_rows_changed_while_the_relay_is_live_end_at_their_newest_version(
     ):
         for job in OWNERS:
             started = rig.strangler_sync(
-                "backfill", "-a", job, "--page-size", str(PAGE), "--throttle", "60"
+                "backfill", "-a", job, "--page-size", str(PAGE), "--throttle", "30"
             )
             assert started.returncode == 0, started.stderr
         wait_for(
@@ -205,9 +205,9 @@ def test_rows_changed_while_the_relay_is_live_end_at_their_newest_version(
         # While both run: cancel orders (order v2, its payment refunded: a refund row), and
         # check out new ones; the relay carries each change to its owner as an event.
         cancelled = [cancel(customer, order) for order in confirmed]
-        placed = checkouts(rig, customer, 3)
         during = [rig.checkpoint(job) for job in OWNERS]
         assert not any(c and c["done"] for c in during), f"finished too early: {during}"
+        placed = checkouts(rig, customer, 3)
 
         for job in OWNERS:
             wait_for(partial(_done, rig, job), timeout=120, message=f"the {job} backfill")
