@@ -8,15 +8,27 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from sync.settings import OwnerUrls
+from contracts.events import Capability
 
 
-class WalkerSettings(OwnerUrls):
+class WalkerSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
     var_dir: Path = Field(default=Path("var"), validation_alias="STRANGLER_VAR_DIR")
+    monolith_url: str = Field(
+        default="http://127.0.0.1:8000", validation_alias="STRANGLER_MONOLITH_URL"
+    )
+    inventory_url: str = Field(
+        default="http://127.0.0.1:8101", validation_alias="STRANGLER_INVENTORY_URL"
+    )
+    payments_url: str = Field(
+        default="http://127.0.0.1:8102", validation_alias="STRANGLER_PAYMENTS_URL"
+    )
+    orders_url: str = Field(
+        default="http://127.0.0.1:8103", validation_alias="STRANGLER_ORDERS_URL"
+    )
     proxy_admin_url: str = Field(
         default="http://127.0.0.1:8081", validation_alias="STRANGLER_PROXY_ADMIN_URL"
     )
@@ -27,6 +39,15 @@ class WalkerSettings(OwnerUrls):
     )
     #: Seconds each gate's HTTP call may take before the gate fails as unreachable.
     http_timeout_s: float = Field(default=5.0, validation_alias="STRANGLER_PLAN_HTTP_TIMEOUT")
+
+    def service_url(self, capability: Capability) -> str:
+        """The base URL of the service that owns ``capability``."""
+        urls: dict[Capability, str] = {
+            "inventory": self.inventory_url,
+            "payments": self.payments_url,
+            "orders": self.orders_url,
+        }
+        return urls[capability]
 
     @property
     def routes_file(self) -> Path:

@@ -14,13 +14,25 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from contracts.events import Capability
 
 
-class OwnerUrls(BaseSettings):
-    """Where each owner answers over HTTP: the monolith and the service of each capability
-    (docs/components.md "Settings"). Shared by every reader of their internal endpoints (the
-    sync CLI and processes here, the plan walker's gates)."""
-
+class SyncSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
+    var_dir: Path = Field(default=Path("var"), validation_alias=AliasChoices("STRANGLER_VAR_DIR"))
+    broker_url: str | None = Field(default=None, validation_alias=AliasChoices("CELERY_BROKER_URL"))
+    # Queue names end up in file names (filesystem transport) and Redis keys: keep them plain.
+    queue_prefix: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9_-]{0,40}$",
+        validation_alias=AliasChoices("STRANGLER_QUEUE_PREFIX"),
+    )
+    #: How long Redis waits for an ack before handing a message out again (sync.celery_app).
+    #: Only lower it where workers are killed on purpose and redelivery must come soon (the
+    #: fault test); it must stay above the longest retry countdown, which make_celery checks.
+    visibility_timeout_s: int = Field(
+        default=3600,
+        ge=1,
+        validation_alias=AliasChoices("STRANGLER_BROKER_VISIBILITY_TIMEOUT_S"),
+    )
     monolith_url: str = Field(
         default="http://127.0.0.1:8000", validation_alias=AliasChoices("STRANGLER_MONOLITH_URL")
     )
@@ -43,27 +55,6 @@ class OwnerUrls(BaseSettings):
             "orders": self.orders_url,
         }
         return urls[capability]
-
-
-class SyncSettings(OwnerUrls):
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
-
-    var_dir: Path = Field(default=Path("var"), validation_alias=AliasChoices("STRANGLER_VAR_DIR"))
-    broker_url: str | None = Field(default=None, validation_alias=AliasChoices("CELERY_BROKER_URL"))
-    # Queue names end up in file names (filesystem transport) and Redis keys: keep them plain.
-    queue_prefix: str = Field(
-        default="",
-        pattern=r"^[A-Za-z0-9_-]{0,40}$",
-        validation_alias=AliasChoices("STRANGLER_QUEUE_PREFIX"),
-    )
-    #: How long Redis waits for an ack before handing a message out again (sync.celery_app).
-    #: Only lower it where workers are killed on purpose and redelivery must come soon (the
-    #: fault test); it must stay above the longest retry countdown, which make_celery checks.
-    visibility_timeout_s: int = Field(
-        default=3600,
-        ge=1,
-        validation_alias=AliasChoices("STRANGLER_BROKER_VISIBILITY_TIMEOUT_S"),
-    )
 
     @property
     def var(self) -> Path:

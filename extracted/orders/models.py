@@ -176,16 +176,16 @@ class ProcessedEvent(ProcessedEventColumns, Base):
     __table_args__ = processed_events_indexes()
 
 
+class BackfillCheckpoint(BackfillCheckpointColumns, Base):
+    """Where each backfill job of the monolith's orders (and each range of a split one) stands
+    (``extracted.chassis.backfill_checkpoints``); `strangler sync backfill` resumes from it."""
+
+    __tablename__ = "backfill_checkpoints"
+
+
 class DeadLetter(DeadLetterColumns, Base):
     """Events sync could not apply for a reason retrying cannot fix, parked with the error
     (``extracted.chassis.dead_letters``); `strangler sync dead-letters -c orders` lists and
     replays them."""
 
     __tablename__ = "dead_letters"
-
-
-class BackfillCheckpoint(BackfillCheckpointColumns, Base):
-    """Where each backfill job of the monolith's orders (and each range of a split one) stands
-    (``extracted.chassis.backfill_checkpoints``); `strangler sync backfill` resumes from it."""
-
-    __tablename__ = "backfill_checkpoints"

@@ -1,6 +1,5 @@
-"""A monolith customer for the sync tests: an account with a token (the monolith's own
-``issue_token``), writing payments and orders through the monolith's API and reading either
-side's API as that customer."""
+"""A customer of the monolith in the sync tests: an account with a token, writing payments and
+orders through the monolith's API and comparing what each side answers."""
 
 from __future__ import annotations
 

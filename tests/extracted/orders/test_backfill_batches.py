@@ -30,7 +30,7 @@ from extracted.orders.sync import (
 )
 from tests.extracted.asgi_client import BlockingASGIClient
 from tests.extracted.backfill_pages import apply_page, as_copy, by_id, count, walk_two_pages
-from tests.extracted.orders.factories import envelope, line, order_state
+from tests.extracted.orders.test_sync import envelope, line, order_state
 from tests.support.random_refs import random_sku, random_suffix
 
 

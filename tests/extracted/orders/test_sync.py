@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from contracts.events import ORDER_PLACED, EventEnvelope
 from extracted.chassis.db import make_engine, make_sessions
 from extracted.orders import dead_letters, migrate
 from extracted.orders.config import OrdersSettings
@@ -23,9 +25,10 @@ from extracted.orders.main import create_app
 from extracted.orders.models import Order, OrderLine, OutboxEvent, ProcessedEvent, Saga
 from extracted.orders.sync import SyncInputError, apply_event, apply_events, apply_order_states
 from tests.extracted.asgi_client import BlockingASGIClient
-from tests.extracted.orders.factories import envelope, line, order_state
 from tests.support.at_once import run_at_once
 from tests.support.random_refs import random_sku
+
+T0 = datetime(2026, 11, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -52,6 +55,42 @@ def client(app: FastAPI) -> Iterator[BlockingASGIClient]:
     c = BlockingASGIClient(app)
     yield c
     c.close()
+
+
+def line(sku: str, quantity: int, unit_price: str) -> dict[str, Any]:
+    total = f"{quantity * float(unit_price):.2f}"
+    return {"sku": sku, "quantity": quantity, "unit_price": unit_price, "line_total": total}
+
+
+def order_state(**changes: Any) -> dict[str, Any]:
+    version = changes.get("version", 1)
+    row: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "customer_id": str(uuid.uuid4()),
+        "status": "confirmed",
+        "cancel_reason": None,
+        "lines": [line(random_sku(), 2, "5.00"), line(random_sku(), 1, "2.50")],
+        "total": "12.50",
+        "payment_id": str(uuid.uuid4()),
+        "reservation_id": str(uuid.uuid4()),
+        "version": 1,
+        "created_at": T0.isoformat(),
+        "updated_at": (T0 + timedelta(seconds=version)).isoformat(),
+    }
+    return {**row, **changes}
+
+
+def envelope(payload: dict[str, Any]) -> dict[str, Any]:
+    return EventEnvelope(
+        event_id=uuid.uuid4(),
+        seq=payload["version"],
+        aggregate_type="order",
+        aggregate_id=str(payload["id"]),
+        event_type=ORDER_PLACED,
+        version=payload["version"],
+        occurred_at=datetime.now(UTC),
+        payload=payload,
+    ).model_dump(mode="json")
 
 
 def stored(sessions: sessionmaker[Session], order_id: str) -> tuple[Any, ...] | None:

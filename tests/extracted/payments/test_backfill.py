@@ -4,7 +4,7 @@ and the API then shows them exactly as the monolith's state says."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,8 +16,28 @@ from extracted.payments.backfill import apply_payment_states
 from monolith.identity.models import User
 from tests.extracted.asgi_client import BlockingASGIClient
 from tests.extracted.payments.conftest import bearer
-from tests.extracted.payments.factories import T0, payment_state
 from tests.support.payments_api import payment_path
+
+T0 = datetime(2026, 11, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def state(customer: User, **changes: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "customer_id": str(customer.id),
+        "order_id": None,
+        "amount": "50.00",
+        "status": "captured",
+        "captured_amount": "50.00",
+        "refunded_amount": "0.00",
+        "decline_reason": None,
+        "gateway_reference": "gw_000000000000000000000000",
+        "refunds": [],
+        "version": 1,
+        "created_at": T0.isoformat(),
+        "updated_at": T0.isoformat(),
+    }
+    return {**row, **changes}
 
 
 def apply(sessions: sessionmaker[Session], rows: list[dict[str, Any]]) -> int:
@@ -28,7 +48,7 @@ def apply(sessions: sessionmaker[Session], rows: list[dict[str, Any]]) -> int:
 def test_newer_versions_replace_older_ones_and_refunds_follow(
     client: BlockingASGIClient, customer: User, sessions: sessionmaker[Session]
 ) -> None:
-    first = payment_state(customer)
+    first = state(customer)
     later = T0 + timedelta(minutes=5)
     refund = {"id": str(uuid.uuid4()), "amount": "20.00", "created_at": later.isoformat()}
     second = {
@@ -50,7 +70,7 @@ def test_newer_versions_replace_older_ones_and_refunds_follow(
 def test_an_invalid_row_refuses_the_whole_batch(
     customer: User, sessions: sessionmaker[Session], client: BlockingASGIClient
 ) -> None:
-    good = payment_state(customer)
+    good = state(customer)
     with pytest.raises(ValidationError):
-        apply(sessions, [good, payment_state(customer, status="lost")])
+        apply(sessions, [good, state(customer, status="lost")])
     assert client.get(payment_path(good["id"]), headers=bearer(customer)).status_code == 404

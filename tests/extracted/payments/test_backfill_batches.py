@@ -38,7 +38,7 @@ from tests.extracted.backfill_pages import (
     count,
     walk_two_pages,
 )
-from tests.extracted.payments.factories import T0, envelope, payment_state
+from tests.extracted.payments.test_sync import T0, envelope, payment_state
 from tests.support.random_refs import random_suffix
 
 

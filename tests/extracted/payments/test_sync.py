@@ -5,6 +5,7 @@ subscriber's internal endpoints (stats, dead letters, metrics) over the app."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from contracts.events import PAYMENT_CAPTURED, EventEnvelope
 from extracted.chassis.db import make_engine, make_sessions
 from extracted.payments import dead_letters, migrate
 from extracted.payments.models import OutboxEvent, Payment, ProcessedEvent
@@ -21,9 +23,44 @@ from extracted.payments.sync import SyncInputError, apply_event, apply_events
 from monolith.identity.models import User
 from tests.extracted.asgi_client import BlockingASGIClient
 from tests.extracted.payments.conftest import bearer
-from tests.extracted.payments.factories import T0, envelope, payment_state
 from tests.support.at_once import run_at_once
 from tests.support.payments_api import payment_path
+
+T0 = datetime(2026, 11, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def payment_state(customer: User, **changes: Any) -> dict[str, Any]:
+    version = changes.get("version", 1)
+    row: dict[str, Any] = {
+        "id": str(uuid.uuid4()),
+        "customer_id": str(customer.id),
+        "order_id": None,
+        "amount": "50.00",
+        "status": "captured",
+        "captured_amount": "50.00",
+        "refunded_amount": "0.00",
+        "decline_reason": None,
+        "gateway_reference": "gw_000000000000000000000000",
+        "refunds": [],
+        "version": 1,
+        "created_at": T0.isoformat(),
+        "updated_at": (T0 + timedelta(seconds=version)).isoformat(),
+    }
+    return {**row, **changes}
+
+
+def envelope(payload: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    event = EventEnvelope(
+        event_id=uuid.uuid4(),
+        seq=payload["version"],
+        aggregate_type="payment",
+        aggregate_id=str(payload["id"]),
+        event_type=PAYMENT_CAPTURED,
+        version=payload["version"],
+        occurred_at=datetime.now(UTC),
+        payload=payload,
+    ).model_dump(mode="json")
+    return {**event, **changes}
 
 
 def stored(sessions: sessionmaker[Session], payment_id: str) -> Payment | None:
