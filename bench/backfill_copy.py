@@ -150,7 +150,7 @@ def _backfill(
     started = time.perf_counter()
     start_backfills(
         jobs_named("products"),
-        empty,
+        {"inventory": empty},
         sender,
         page_size=page_size,
         restart=False,

@@ -2,10 +2,13 @@
 
 A products page travels as the text ``COPY ... TO STDOUT`` writes (one line per row, fields
 separated by tabs, ``\\N`` for NULL, backslash escapes), in the column order of
-``PRODUCT_COPY_COLUMNS``. On PostgreSQL both sides hand it to the server as is (the reader's
-``COPY TO STDOUT``, the owner's ``COPY FROM STDIN``), so neither side builds a Python object per
-row; that is what makes the bulk path fast (bench/backfill_copy.py measures it against JSON rows).
-Where a side runs on SQLite it encodes or decodes the same text with the functions below.
+``PRODUCT_COPY_COLUMNS``. A page of an aggregate with child rows (payments and their refunds,
+orders and their lines) is its rows, then a line ``\\.`` (``CHILDREN_MARK``), then the child rows
+of those rows (``join_page`` / ``split_page``). On PostgreSQL both sides hand it to the server as
+is (the reader's ``COPY TO STDOUT``, the owner's ``COPY FROM STDIN``), so neither side builds a
+Python object per row; that is what makes the bulk path fast (bench/backfill_copy.py and
+bench/backfill_states.py measure it against JSON rows). Where a side runs on SQLite it encodes or
+decodes the same text with the functions below.
 
 Timestamps are written as ISO 8601 with an offset (``2026-11-25 14:07:34.123456+00``, what
 PostgreSQL writes in a UTC session) and decimals as their text.
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Final
+from typing import AnyStr, Final
 
 #: The columns of a products page, in order (the same names on both sides).
 PRODUCT_COPY_COLUMNS: Final = (
@@ -28,6 +31,42 @@ PRODUCT_COPY_COLUMNS: Final = (
     "created_at",
     "updated_at",
 )
+
+#: A page of payments: the payments' columns, then (after ``CHILDREN_MARK``) their refunds'.
+PAYMENT_COPY_COLUMNS: Final = (
+    "id",
+    "customer_id",
+    "order_id",
+    "amount",
+    "status",
+    "captured_amount",
+    "refunded_amount",
+    "decline_reason",
+    "gateway_reference",
+    "version",
+    "created_at",
+    "updated_at",
+)
+REFUND_COPY_COLUMNS: Final = ("id", "payment_id", "amount", "created_at")
+
+#: A page of orders: the orders' columns, then (after ``CHILDREN_MARK``) their lines'.
+ORDER_COPY_COLUMNS: Final = (
+    "id",
+    "customer_id",
+    "status",
+    "cancel_reason",
+    "total",
+    "payment_id",
+    "reservation_id",
+    "version",
+    "created_at",
+    "updated_at",
+)
+ORDER_LINE_COPY_COLUMNS: Final = ("order_id", "sku", "quantity", "unit_price", "line_total")
+
+#: The line between a page's rows and their child rows: COPY's own end-of-data marker, which no
+#: data line can read as (a backslash in a field is written doubled).
+CHILDREN_MARK: Final = "\\.\n"
 
 NULL: Final = "\\N"
 
@@ -102,3 +141,25 @@ def first_field_of_last_line(text: str) -> str | None:
 
 def count_rows(text: str) -> int:
     return text.count("\n")
+
+
+def join_page(rows: bytes, children: bytes) -> bytes:
+    """A page of ``rows`` (COPY text) with their ``children`` (COPY text) after the mark."""
+    return rows + CHILDREN_MARK.encode() + children
+
+
+def split_page(page: AnyStr) -> tuple[AnyStr, AnyStr]:
+    """A page's rows and its child rows (empty when the page has no ``CHILDREN_MARK``: a page
+    of an aggregate without children, such as products)."""
+    if isinstance(page, str):
+        return _split(page, CHILDREN_MARK)
+    return _split(page, CHILDREN_MARK.encode())
+
+
+def _split(page: AnyStr, mark: AnyStr) -> tuple[AnyStr, AnyStr]:
+    if page.startswith(mark):
+        return page[:0], page[len(mark) :]
+    at = page.find(mark[-1:] + mark)  # the mark on a line of its own, after a row
+    if at < 0:
+        return page, page[:0]
+    return page[: at + 1], page[at + 1 + len(mark) :]

@@ -25,6 +25,7 @@ from migrations_plan.model import (
     SyncBacklogGate,
 )
 from migrations_plan.settings import WalkerSettings
+from sync.backfill_jobs import JOBS
 from sync.direction import DirectionPicture, Owners, SwitchError, direction_picture
 
 
@@ -116,11 +117,13 @@ class Endpoints:
         _int(data, "pending", "monolith: /internal/outbox/stats")
         return dict(data)
 
-    def sync_stats(self) -> dict[str, Any]:
-        url = self.settings.inventory_url.rstrip("/") + "/internal/sync/stats"
-        data = self._get("inventory service", url)
+    def sync_stats(self, capability: Capability = "inventory") -> dict[str, Any]:
+        """The sync stats of the service that owns ``capability``."""
+        url = self.settings.service_url(capability).rstrip("/") + "/internal/sync/stats"
+        what = f"{capability} service"
+        data = self._get(what, url)
         if not isinstance(data, dict) or not isinstance(data.get("backfills"), list):
-            raise EndpointError("inventory service: /internal/sync/stats has no 'backfills'")
+            raise EndpointError(f"{what}: /internal/sync/stats has no 'backfills'")
         return data
 
     def reverse_picture(self, capability: Capability) -> DirectionPicture:
@@ -243,9 +246,13 @@ def _evaluate(
         observed = f"pending {pending}, oldest {age_s:.1f}s"
         return GateResult(gate.describe(), passed, observed, threshold)
     if isinstance(gate, BackfillDoneGate):
+        # A job's checkpoint (and its ranges', ``products#2``) is kept by the service of the
+        # capability that owns the job; a name that is no job's is looked for at inventory.
+        known = JOBS.get(gate.job.split("#")[0])
+        owner: Capability = known.capability if known else "inventory"
         jobs = {
             job.get("job"): job
-            for job in endpoints.sync_stats()["backfills"]
+            for job in endpoints.sync_stats(owner)["backfills"]
             if isinstance(job, dict)
         }
         job = jobs.get(gate.job)
@@ -255,7 +262,7 @@ def _evaluate(
                 False,
                 "not started",
                 threshold,
-                f"the service has no backfill checkpoint {gate.job!r} yet "
+                f"the {owner} service has no backfill checkpoint {gate.job!r} yet "
                 "(run 'strangler sync backfill')",
             )
         observed = f"{'done' if job.get('done') else 'running'}, {job.get('rows', 0)} rows"

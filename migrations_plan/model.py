@@ -102,7 +102,8 @@ class SyncBacklogGate(_Strict):
 
 
 class BackfillDoneGate(_Strict):
-    """The service's backfill checkpoint for ``job`` says done."""
+    """The backfill checkpoint for ``job`` says done, at the service of the capability that
+    owns the job (``sync.backfill_jobs``)."""
 
     kind: Literal["backfill_done"]
     job: str

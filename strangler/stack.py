@@ -178,8 +178,10 @@ def _subscriber_worker(side: str) -> ProcessSpec:
             f"{side}@%h",
             "--pool",
             "threads",
+            # A slot per backfill chain (sync.backfill.DEFAULT_PARALLEL ranges of a job run at
+            # once), and events keep flowing beside them.
             "--concurrency",
-            "2",
+            "4",
             "--loglevel",
             "INFO",
         ),

@@ -43,6 +43,7 @@ from sync.backfill import (
     MAX_PARALLEL,
     BackfillStart,
     jobs_named,
+    owners_of,
     start_backfills,
 )
 from sync.celery_app import BrokerSettingsError, make_celery
@@ -53,7 +54,7 @@ from sync.stats import StatsUnavailable, SyncStats, fetch_product_count, fetch_s
 from sync.task_names import RELAY_OUTBOX
 
 app = typer.Typer(
-    help="Backfill the inventory service, kick the outbox relay, show backlog and lag.",
+    help="Backfill the services, kick the outbox relay, show backlog and lag.",
     no_args_is_help=True,
 )
 app.add_typer(dead_letters_cmd.app, name="dead-letters")
@@ -72,8 +73,12 @@ class Wire(StrEnum):
 
 
 class Aggregate(StrEnum):
+    """A backfill job (sync.backfill_jobs.JOBS), or every job of every capability."""
+
     products = "products"
     reservations = "reservations"
+    payments = "payments"
+    orders = "orders"
     all = "all"
 
 
@@ -122,7 +127,15 @@ def _describe(start: BackfillStart, page_size: int, parallel: int) -> str:
 @app.command()
 def backfill(
     aggregate: Annotated[
-        Aggregate, typer.Option("--aggregate", "-a", help="Which job to run.")
+        Aggregate,
+        typer.Option(
+            "--aggregate",
+            "-a",
+            help=(
+                "Which job to run: products, reservations (inventory), payments, orders, or all"
+                " (every job of every capability)."
+            ),
+        ),
     ] = Aggregate.all,
     page_size: Annotated[
         int,
@@ -149,7 +162,12 @@ def backfill(
     ] = None,
     wire: Annotated[
         Wire,
-        typer.Option(help="How product pages travel: copy (COPY text, the bulk path) or json."),
+        typer.Option(
+            help=(
+                "How pages travel: copy (COPY text, the bulk path: products, payments, orders;"
+                " reservations travel as json) or json (state dicts)."
+            )
+        ),
     ] = Wire.copy,
     parallel: Annotated[
         int,
@@ -161,14 +179,16 @@ def backfill(
         ),
     ] = DEFAULT_PARALLEL,
 ) -> None:
-    """Copy the monolith's rows into the service in keyset pages, resuming the checkpoint."""
+    """Copy the monolith's rows into their owners' services in keyset pages, resuming each
+    job's checkpoint (kept by the service that owns the job: STRANGLER_INVENTORY_URL,
+    STRANGLER_PAYMENTS_URL, STRANGLER_ORDERS_URL)."""
     if not 1 <= parallel <= MAX_PARALLEL:
         # Checked here rather than by typer, whose refusal is a multi-line panel.
         _fail(f"--parallel must be between 1 and {MAX_PARALLEL}, got {parallel}")
     settings = _settings()
     jobs = jobs_named(aggregate.value)
     try:
-        stats = fetch_sync_stats(settings.inventory_url)
+        stats = _owners_stats(owners_of(jobs), settings)
         starts = start_backfills(
             jobs,
             stats,
@@ -187,6 +207,13 @@ def backfill(
         out.print(_describe(start, page_size, parallel))
     if wait:
         _follow(starts, settings, timeout)
+
+
+def _owners_stats(owners: list[Capability], settings: SyncSettings) -> dict[Capability, SyncStats]:
+    """Each owner's sync stats (where its jobs' checkpoints stand), read from its service."""
+    return {
+        owner: fetch_sync_stats(settings.service_url(owner), capability=owner) for owner in owners
+    }
 
 
 class RowsPerSecondColumn(ProgressColumn):
@@ -212,7 +239,8 @@ def _follow(starts: list[BackfillStart], settings: SyncSettings, timeout: float)
     totals = _totals(starts, settings)
     deadline = time.monotonic() + timeout
     last_problem = ""
-    stats: SyncStats | None = None
+    stats: dict[Capability, SyncStats] | None = None
+    owners = owners_of([start.job for start in starts])
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -226,22 +254,25 @@ def _follow(starts: list[BackfillStart], settings: SyncSettings, timeout: float)
         bars = {s.job.name: progress.add_task(s.job.name, total=totals[s.job.name]) for s in starts}
         while True:
             try:
-                stats = fetch_sync_stats(settings.inventory_url)
+                stats = _owners_stats(owners, settings)
                 last_problem = ""
             except StatsUnavailable as exc:
                 last_problem = str(exc)
             if stats is not None:
                 for start in starts:
-                    rows = start.rows_done(stats)
+                    owner = stats[start.job.capability]
+                    rows = start.rows_done(owner)
                     total = totals[start.job.name]
-                    if start.finished_in(stats):
+                    if start.finished_in(owner):
                         total = rows if total is None else max(total, rows)
                     progress.update(bars[start.job.name], completed=rows, total=total)
-                if all(s.finished_in(stats) for s in starts):
+                if all(s.finished_in(stats[s.job.capability]) for s in starts):
                     break
             if time.monotonic() >= deadline:
                 progress.stop()
-                waiting = [s for s in starts if stats is None or not s.finished_in(stats)]
+                waiting = [
+                    s for s in starts if stats is None or not s.finished_in(stats[s.job.capability])
+                ]
                 where = ", ".join(_position(s, stats) for s in waiting)
                 _fail(
                     f"backfill not done after {timeout:g} s: {where}"
@@ -250,12 +281,12 @@ def _follow(starts: list[BackfillStart], settings: SyncSettings, timeout: float)
             time.sleep(POLL_S)
     assert stats is not None
     for start in starts:
-        state = stats.backfill(start.job.name)
+        state = stats[start.job.capability].backfill(start.job.name)
         out.print(f"{start.job.name}: done, {state.rows if state else 0} rows in the checkpoint")
 
 
-def _position(start: BackfillStart, stats: SyncStats | None) -> str:
-    state = stats.backfill(start.job.name) if stats else None
+def _position(start: BackfillStart, stats: dict[Capability, SyncStats] | None) -> str:
+    state = stats[start.job.capability].backfill(start.job.name) if stats else None
     if state is None:
         return f"{start.job.name} not started"
     return f"{start.job.name} at {state.last_key!r} ({state.rows} rows)"
@@ -385,11 +416,14 @@ def status(
     if directions:
         out.print(_direction_table(list(directions.values())))
     jobs = Table(title="Backfills")
-    for column in ("job", "last key", "rows", "done", "updated at"):
+    for column in ("capability", "job", "last key", "rows", "done", "updated at"):
         jobs.add_column(column)
-    states = [state for picture in pictures.values() for state in picture.sync.backfills]
-    for state in states:
+    states = [
+        (name, state) for name, picture in pictures.items() for state in picture.sync.backfills
+    ]
+    for name, state in states:
         jobs.add_row(
+            name,
             state.job,
             f"{state.ranges} ranges"
             if state.ranges
@@ -399,5 +433,5 @@ def status(
             state.updated_at.isoformat(),
         )
     if not states:
-        jobs.add_row("-", "-", "0", "-", "never ran")
+        jobs.add_row("-", "-", "-", "0", "-", "never ran")
     out.print(jobs)

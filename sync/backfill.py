@@ -1,12 +1,13 @@
 """Start or resume backfills (what `strangler sync backfill` does), and follow their progress.
 
-A job is named by its aggregate (``products``, ``reservations``; sync.backfill_jobs). Where a job
-stands is the service's checkpoint, read from ``GET /internal/sync/stats``; starting means sending
-``monolith.backfill_page`` from the checkpoint's ``last_key`` (or from the start with
-``restart``). From there the two workers pass the job back and forth page by page: one chain.
+A job is named by its aggregate (``products``, ``reservations``, ``payments``, ``orders``;
+sync.backfill_jobs) and owned by a capability. Where a job stands is its owner's checkpoint, read
+from that service's ``GET /internal/sync/stats``; starting means sending ``monolith.backfill_page``
+from the checkpoint's ``last_key`` (or from the start with ``restart``). From there the monolith's
+worker and the owner's pass the job back and forth page by page: one chain.
 
 With ``parallel`` above 1, a start (or restart) sends ``monolith.backfill_split`` instead: the
-monolith picks key ranges, the service opens a checkpoint per range, and one chain runs per range,
+monolith picks key ranges, the owner opens a checkpoint per range, and one chain runs per range,
 side by side (one chain moves one page at a time, so a single chain is bound by the fixed cost
 of its two hops per page; bench/README.md). A resume continues whatever layout the job has: each
 unfinished range from its own checkpoint. The job's entry in the stats sums its ranges.
@@ -15,11 +16,13 @@ unfinished range from its own checkpoint. The job's entry in the stats sums its 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from celery import Celery
 
+from contracts.events import Capability
 from sync.backfill_jobs import JOBS, BackfillJob
 from sync.celery_app import MAX_RETRY_COUNTDOWN_S
 from sync.stats import BackfillState, SyncStats
@@ -53,7 +56,8 @@ class BackfillStart:
         return self.action != "already done"
 
     def finished_in(self, stats: SyncStats) -> bool:
-        """Whether ``stats`` shows this start's run finished (not an older run's done flag)."""
+        """Whether ``stats`` (the job's owner's) shows this start's run finished (not an older
+        run's done flag)."""
         now = stats.backfill(self.job.name)
         if not self.sent:
             return True
@@ -62,8 +66,9 @@ class BackfillStart:
         return self.before is None or now.updated_at > self.before.updated_at
 
     def rows_done(self, stats: SyncStats) -> int:
-        """Rows this run has copied so far (a resume counts the rows before it, too; a restart
-        starts the checkpoint's rows over with its first page, and counts 0 until that lands)."""
+        """Rows this run has copied so far, as ``stats`` (the job's owner's) show them (a resume
+        counts the rows before it, too; a restart starts the checkpoint's rows over with its
+        first page, and counts 0 until that lands)."""
         now = stats.backfill(self.job.name)
         if now is None:
             return 0
@@ -94,7 +99,8 @@ def stagger(number: int, page_size: int, rows_per_s: float | None) -> float:
 
 
 def jobs_named(aggregate: str) -> list[BackfillJob]:
-    """``products`` | ``reservations`` | ``all``."""
+    """A job's name (``products``, ``reservations``, ``payments``, ``orders``) or ``all``
+    (every job of every capability)."""
     if aggregate == "all":
         return list(JOBS.values())
     try:
@@ -124,9 +130,14 @@ def plan_start(
     return BackfillStart(job, "resumed", checkpoint.last_key, checkpoint, unfinished)
 
 
+def owners_of(jobs: list[BackfillJob]) -> list[Capability]:
+    """The capabilities whose services keep the checkpoints of ``jobs`` (each once)."""
+    return list(dict.fromkeys(job.capability for job in jobs))
+
+
 def start_backfills(
     jobs: list[BackfillJob],
-    stats: SyncStats,
+    stats: Mapping[Capability, SyncStats],
     sender: Celery,
     *,
     page_size: int,
@@ -136,11 +147,13 @@ def start_backfills(
     parallel: int = 1,
 ) -> list[BackfillStart]:
     """Send the first page request of each job (nothing for a job that is done, unless
-    ``restart``). ``wire``: how pages travel (``copy``: products as COPY text, the bulk path;
-    ``json``: state dicts). ``rows_per_s``: the throttle of each job, all its chains together
-    (None: as fast as it goes). ``parallel``: how many key ranges a start or restart splits a
-    job into (1: one chain, no split; a job that does not split always runs in one chain).
-    Raises kombu's OperationalError when the broker refuses."""
+    ``restart``). ``stats``: each owner's (``owners_of(jobs)``), where its jobs' checkpoints
+    stand. ``wire``: how pages travel (``copy``: products, payments and orders as COPY text,
+    the bulk path; ``json``: state dicts, as reservations always do). ``rows_per_s``: the
+    throttle of each job, all its chains together (None: as fast as it goes). ``parallel``: how
+    many key ranges a start or restart splits a job into (1: one chain, no split; a job that
+    does not split always runs in one chain). Raises kombu's OperationalError when the broker
+    refuses."""
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValueError(f"page size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
     if rows_per_s is not None and rows_per_s <= 0:
@@ -148,7 +161,12 @@ def start_backfills(
     if not 1 <= parallel <= MAX_PARALLEL:
         raise ValueError(f"parallel must be between 1 and {MAX_PARALLEL}, got {parallel}")
     starts = [
-        plan_start(job, stats.backfill(job.name), restart=restart, ranges=stats.ranges_of(job.name))
+        plan_start(
+            job,
+            stats[job.capability].backfill(job.name),
+            restart=restart,
+            ranges=stats[job.capability].ranges_of(job.name),
+        )
         for job in jobs
     ]
     for start in starts:

@@ -1,31 +1,54 @@
-"""Backfill jobs: one per aggregate, named after it, and the key its keyset pages follow."""
+"""Backfill jobs: one per aggregate, named after it, owned by the capability whose service applies
+its pages (and keeps its checkpoint), and the key its keyset pages follow."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Final
 
+from contracts.events import Capability
+from sync.task_names import BACKFILL_BATCH_TASKS, BACKFILL_COPY_TASKS, OPEN_BACKFILL_RANGES_TASKS
+
 
 @dataclass(frozen=True)
 class BackfillJob:
-    #: The checkpoint's name in the service (``products``, ``reservations``).
+    #: The checkpoint's name in the owner (``products``, ``reservations``, ``payments``, ...).
     name: str
     #: ``contracts.events.AggregateType`` of the rows.
     aggregate_type: str
     #: The field of a state row that the keyset pages are ordered by.
     key_field: str
+    #: The capability whose service applies the pages and keeps the checkpoint.
+    capability: Capability
     #: Whether the monolith splits its keys into ranges (``sync.monolith_worker._RANGE_ENDS``)
-    #: and the inventory side opens them, so ``--parallel`` runs a chain per range; other jobs
-    #: run in one chain.
+    #: and the owner opens them, so ``--parallel`` runs a chain per range; other jobs run in
+    #: one chain.
     splits: bool = False
 
     def key_of(self, row: dict[str, object]) -> str:
         return str(row[self.key_field])
 
+    @property
+    def batch_task(self) -> str:
+        """The owner's task that applies a page of this job (state dicts)."""
+        return BACKFILL_BATCH_TASKS[self.capability]
+
+    @property
+    def copy_task(self) -> str:
+        """The owner's task that applies a page of this job as COPY text."""
+        return BACKFILL_COPY_TASKS[self.capability]
+
+    @property
+    def ranges_task(self) -> str:
+        """The owner's task that opens this job's key ranges."""
+        return OPEN_BACKFILL_RANGES_TASKS[self.capability]
+
 
 JOBS: Final[dict[str, BackfillJob]] = {
-    "products": BackfillJob("products", "product", "sku", splits=True),
-    "reservations": BackfillJob("reservations", "reservation", "id"),
+    "products": BackfillJob("products", "product", "sku", "inventory", splits=True),
+    "reservations": BackfillJob("reservations", "reservation", "id", "inventory"),
+    "payments": BackfillJob("payments", "payment", "id", "payments", splits=True),
+    "orders": BackfillJob("orders", "order", "id", "orders", splits=True),
 }
 
 

@@ -1,11 +1,11 @@
 """The monolith side of sync: ``celery -A sync.monolith_worker worker``.
 
 It works on the monolith's database only: the on-demand relay pass (the relay process,
-``sync.relay``, does the continuous work) publishes pending events to the inventory queue, the
-backfill reader turns one keyset page of rows into a batch for the inventory side, and reverse
-sync's subscriber (``apply_events``, several per message; ``apply_event``, one) applies the
-services' own events to the monolith's tables. All
-send by task name (sync.task_names), never importing the inventory side.
+``sync.relay``, does the continuous work) publishes pending events to each capability's queue,
+the backfill reader turns one keyset page of rows into a batch for the job's owner (the
+inventory, payments or orders side), and reverse sync's subscriber (``apply_events``, several per
+message; ``apply_event``, one) applies the services' own events to the monolith's tables. All
+send by task name (sync.task_names), never importing another side.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any  # noqa: E402
 
 from django.db import InterfaceError, OperationalError  # noqa: E402
 
-from contracts.copy_text import first_field_of_last_line  # noqa: E402
+from contracts.copy_text import first_field_of_last_line, split_page  # noqa: E402
 from contracts.reconcile import BoundsRequest  # noqa: E402
 from monolith.inventory import reconcile as product_keys  # noqa: E402
 from monolith.inventory.bulk_read import product_page_copy_bytes  # noqa: E402
@@ -32,6 +32,10 @@ from monolith.inventory.selectors import (  # noqa: E402
     product_states_after,
     reservation_states_after,
 )
+from monolith.orders.bulk_read import ORDERS, order_page_copy_bytes  # noqa: E402
+from monolith.orders.selectors import order_states_after  # noqa: E402
+from monolith.payments.bulk_read import PAYMENTS, payment_page_copy_bytes  # noqa: E402
+from monolith.payments.selectors import payment_states_after  # noqa: E402
 from monolith.reverse_sync import dead_letters, inbox  # noqa: E402
 from sync.backfill_jobs import job_for_aggregate  # noqa: E402
 from sync.celery_app import make_celery, transient_retry  # noqa: E402
@@ -41,13 +45,10 @@ from sync.relay import BATCH as RELAY_BATCH  # noqa: E402
 from sync.relay import drain  # noqa: E402
 from sync.settings import SyncSettings  # noqa: E402
 from sync.task_names import (  # noqa: E402
-    APPLY_BACKFILL_BATCH,
-    APPLY_BACKFILL_COPY,
     BACKFILL_PAGE,
     BACKFILL_SPLIT,
     MONOLITH_APPLY_EVENT,
     MONOLITH_APPLY_EVENTS,
-    OPEN_BACKFILL_RANGES,
     RELAY_OUTBOX,
 )
 
@@ -58,9 +59,19 @@ app = make_celery("monolith")
 #: How a backfill page travels (see backfill_page).
 WIRES: Final = ("copy", "json")
 
+#: How a page of each aggregate is read as state dicts (``--wire json``) ...
 _READERS = {
     "product": product_states_after,
     "reservation": reservation_states_after,
+    "payment": payment_states_after,
+    "order": order_states_after,
+}
+
+#: ... and as COPY text (the bulk path; reservations have none: they travel as state dicts).
+_COPY_READERS = {
+    "product": product_page_copy_bytes,
+    "payment": payment_page_copy_bytes,
+    "order": order_page_copy_bytes,
 }
 
 
@@ -74,9 +85,12 @@ def _product_range_ends(parts: int) -> list[str]:
 
 
 #: How each aggregate's keys are split into backfill ranges; an aggregate not named here is
-#: backfilled in one range.
+#: backfilled in one range. Payments and orders: the ids at equal steps of one pass over them
+#: (``monolith.copy_pages.KeysetPage.range_ends``).
 _RANGE_ENDS = {
     "product": _product_range_ends,
+    "payment": PAYMENTS.range_ends,
+    "order": ORDERS.range_ends,
 }
 
 
@@ -148,17 +162,20 @@ def backfill_page(
     rows_per_s: float | None = None,
     end_key: str | None = None,
 ) -> int:
-    """Read the keyset page after ``after_key`` and send it to the inventory side as one batch.
+    """Read the keyset page after ``after_key`` and send it to the job's owner (the side of
+    the capability that owns the aggregate: sync.backfill_jobs) as one batch.
 
-    The inventory side applies it with its checkpoint in one transaction and then asks for the
-    next page (``after_key`` = this page's last key); a short page is the last one. ``restart``
-    marks the first page of a backfill started over (the inventory side then takes it whatever
-    its checkpoint says). ``wire``: ``copy`` sends a products page as COPY text (the bulk path,
-    contracts.copy_text), ``json`` as a list of state dicts (reservations always travel as
-    JSON: their lines do not fit one table). ``rows_per_s`` (the throttle) travels along the
-    chain; the inventory side spaces the next page request by it. ``end_key``: the page is of a
-    range of a split job (``backfill_split``) that ends there (inclusive); the page stops there
-    and the range is done when it is reached.
+    The owner applies it with its checkpoint in one transaction and then asks for the next page
+    (``after_key`` = this page's last key); a short page is the last one. ``restart`` marks the
+    first page of a backfill started over (the owner then takes it whatever its checkpoint
+    says). ``wire``: ``copy`` sends a page as COPY text (the bulk path, contracts.copy_text:
+    products; payments and orders with their child rows after the page's rows), ``json`` as a
+    list of state dicts (reservations always travel so; bench/README.md, "backfill_states",
+    measures the two). ``rows_per_s`` (the throttle) travels along the chain; the owner spaces
+    the next page request by it. ``end_key``: the page is of a range of a split job
+    (``backfill_split``) that ends there (inclusive); the page stops there and the range is
+    done when it is reached (the readers of state dicts know no end: a range's last page reads
+    past it once, and keeps what is within).
     """
     if page_size < 1:
         raise ValueError(f"page_size must be at least 1, got {page_size}")
@@ -176,20 +193,23 @@ def backfill_page(
         # Sent only for a range, so a page of a job in one range reads as before.
         **({"end_key": end_key} if end_key is not None else {}),
     }
-    if wire == "copy" and aggregate_type == "product":
-        data = product_page_copy_bytes(after_key=after_key, limit=page_size, end_key=end_key)
-        count = data.count(b"\n")
-        last_line = data[data.rfind(b"\n", 0, len(data) - 1) + 1 :].decode()
+    spec = job_for_aggregate(aggregate_type)
+    read_copy = _COPY_READERS.get(aggregate_type) if wire == "copy" else None
+    if read_copy is not None:
+        data = read_copy(after_key=after_key, limit=page_size, end_key=end_key)
+        rows_text = split_page(data)[0]
+        count = rows_text.count(b"\n")
+        last_line = rows_text[rows_text.rfind(b"\n", 0, len(rows_text) - 1) + 1 :].decode()
         last_key = first_field_of_last_line(last_line) if count else after_key
         # With a Redis broker the page waits beside the message as bytes (sync.page_store).
         store = store_for(SyncSettings())
         page = {"page_ref": store.put(data)} if store else {"page": data.decode()}
         app.send_task(
-            APPLY_BACKFILL_COPY,
+            spec.copy_task,
             kwargs={**common, **page, "last_key": last_key, "done": count < page_size},
         )
         return count
-    key_of = job_for_aggregate(aggregate_type).key_of
+    key_of = spec.key_of
     rows = _READERS[aggregate_type](after_key=after_key, limit=page_size)
     full = len(rows) == page_size
     if end_key is not None:
@@ -199,7 +219,7 @@ def backfill_page(
         rows = within
     last_key = key_of(rows[-1]) if rows else after_key
     app.send_task(
-        APPLY_BACKFILL_BATCH,
+        spec.batch_task,
         kwargs={**common, "rows": rows, "last_key": last_key, "done": not full},
     )
     return len(rows)
@@ -215,7 +235,7 @@ def backfill_split(
     rows_per_s: float | None = None,
 ) -> int:
     """Start (or restart) ``job`` as ``parallel`` key ranges read and written side by side: pick
-    the ranges' ends from this side's keys and ask the inventory side to open them (one
+    the ranges' ends from this side's keys and ask the job's owner to open them (one
     checkpoint each) and start a chain of ``backfill_page`` per range. An aggregate with no
     splitter, or too few rows, gets fewer ranges (one at least). Returns how many."""
     if parallel < 1:
@@ -223,7 +243,7 @@ def backfill_split(
     split = _RANGE_ENDS.get(aggregate_type)
     ends = split(parallel) if split is not None else []
     app.send_task(
-        OPEN_BACKFILL_RANGES,
+        job_for_aggregate(aggregate_type).ranges_task,
         kwargs={
             "job": job,
             "aggregate_type": aggregate_type,

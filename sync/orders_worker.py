@@ -11,9 +11,16 @@ import logging
 
 from extracted.orders import dead_letters
 from extracted.orders import sync as owner
+from sync.backfill_tasks import register_backfill_tasks
 from sync.celery_app import make_celery
 from sync.event_task import register_event_tasks
-from sync.task_names import ORDERS_APPLY_EVENT, ORDERS_APPLY_EVENTS
+from sync.task_names import (
+    ORDERS_APPLY_BACKFILL_BATCH,
+    ORDERS_APPLY_BACKFILL_COPY,
+    ORDERS_APPLY_EVENT,
+    ORDERS_APPLY_EVENTS,
+    ORDERS_OPEN_BACKFILL_RANGES,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -28,4 +35,17 @@ tasks = register_event_tasks(
     apply_many=owner.apply_events,
     park=dead_letters.park_event,
     logger=logger,
+)
+
+#: Backfill pages of the monolith's orders (COPY text, the bulk path, or state dicts) and the
+#: opening of a split job's key ranges (``sync.backfill_tasks``).
+backfill_tasks = register_backfill_tasks(
+    app,
+    batch_task=ORDERS_APPLY_BACKFILL_BATCH,
+    copy_task=ORDERS_APPLY_BACKFILL_COPY,
+    ranges_task=ORDERS_OPEN_BACKFILL_RANGES,
+    apply_batch=owner.apply_backfill_batch,
+    apply_copy=owner.apply_backfill_copy,
+    copy_aggregate="order",
+    open_ranges=owner.open_backfill_ranges,
 )

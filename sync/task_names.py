@@ -22,9 +22,16 @@ PAYMENTS_APPLY_EVENT: Final = "payments.apply_event"
 PAYMENTS_APPLY_EVENTS: Final = "payments.apply_events"
 ORDERS_APPLY_EVENT: Final = "orders.apply_event"
 ORDERS_APPLY_EVENTS: Final = "orders.apply_events"
+#: Each capability's backfill tasks, consumed by its worker (``sync.backfill_tasks``): one keyset
+#: page of state dicts, and the opening of a split job's key ranges.
 APPLY_BACKFILL_BATCH: Final = "inventory.apply_backfill_batch"
-#: A products page as COPY text (contracts.copy_text), the backfill's bulk path.
+PAYMENTS_APPLY_BACKFILL_BATCH: Final = "payments.apply_backfill_batch"
+ORDERS_APPLY_BACKFILL_BATCH: Final = "orders.apply_backfill_batch"
+#: A page as COPY text (contracts.copy_text), the backfill's bulk path: products, and payments
+#: and orders with their child rows.
 APPLY_BACKFILL_COPY: Final = "inventory.apply_backfill_copy"
+PAYMENTS_APPLY_BACKFILL_COPY: Final = "payments.apply_backfill_copy"
+ORDERS_APPLY_BACKFILL_COPY: Final = "orders.apply_backfill_copy"
 #: Reverse sync: a service's own events, several per message (what sync.service_relay sends,
 #: packed by sync.event_batches), applied by the monolith in one transaction ...
 MONOLITH_APPLY_EVENTS: Final = "monolith.apply_events"
@@ -32,6 +39,8 @@ MONOLITH_APPLY_EVENTS: Final = "monolith.apply_events"
 MONOLITH_APPLY_EVENT: Final = "monolith.apply_event"
 #: Open the ranges of a split backfill job (one checkpoint each), then start a chain per range.
 OPEN_BACKFILL_RANGES: Final = "inventory.open_backfill_ranges"
+PAYMENTS_OPEN_BACKFILL_RANGES: Final = "payments.open_backfill_ranges"
+ORDERS_OPEN_BACKFILL_RANGES: Final = "orders.open_backfill_ranges"
 
 
 #: Per capability with a subscriber: the batch task the relay sends its events to. A capability
@@ -61,3 +70,24 @@ EVENT_TASKS: Final[dict[AggregateType, str]] = {
 RELAYED_AGGREGATES: Final = tuple(
     aggregate for capability in EVENT_BATCH_TASKS for aggregate in CAPABILITY_AGGREGATES[capability]
 )
+
+#: Per capability: where the monolith sends a backfill page of its aggregates (state dicts) ...
+BACKFILL_BATCH_TASKS: Final[dict[Capability, str]] = {
+    "inventory": APPLY_BACKFILL_BATCH,
+    "payments": PAYMENTS_APPLY_BACKFILL_BATCH,
+    "orders": ORDERS_APPLY_BACKFILL_BATCH,
+}
+
+#: ... a page as COPY text (the bulk path) ...
+BACKFILL_COPY_TASKS: Final[dict[Capability, str]] = {
+    "inventory": APPLY_BACKFILL_COPY,
+    "payments": PAYMENTS_APPLY_BACKFILL_COPY,
+    "orders": ORDERS_APPLY_BACKFILL_COPY,
+}
+
+#: ... and where it asks for a split job's ranges to be opened.
+OPEN_BACKFILL_RANGES_TASKS: Final[dict[Capability, str]] = {
+    "inventory": OPEN_BACKFILL_RANGES,
+    "payments": PAYMENTS_OPEN_BACKFILL_RANGES,
+    "orders": ORDERS_OPEN_BACKFILL_RANGES,
+}

@@ -1,8 +1,9 @@
-"""``GET /internal/sync/stats`` of a service whose subscriber applies events only (no backfill
-jobs yet: ``backfills`` is empty), with its reconciliation runs when it has a table of them
-(``last_reconciliation``, ``reconciliations``; else null and empty). Not routed by the proxy;
-`strangler sync status` reads it (the shape of ``sync.stats.SyncStats``). The inventory service,
-which has backfills, builds its own from ``subscriber.event_stats`` too."""
+"""``GET /internal/sync/stats`` of a service built from its tables: the events' counters, the
+backfill checkpoints (when it has a table of them; else ``backfills`` is empty) and its
+reconciliation runs (``last_reconciliation``, ``reconciliations``; else null and empty). Not
+routed by the proxy; `strangler sync status` and `strangler sync backfill` read it (the shape of
+``sync.stats.SyncStats``). The inventory service builds its own from ``subscriber.event_stats``,
+``backfill_checkpoints.backfill_entries`` and its reconciliation stats."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from fastapi import APIRouter, Depends
 from sqlalchemy.orm import Session, sessionmaker
 
+from extracted.chassis.backfill_checkpoints import BackfillCheckpointColumns, backfill_entries
 from extracted.chassis.dead_letters import DeadLetterColumns
 from extracted.chassis.reconcile import ReconciliationRunColumns, reconciliation_stats
 from extracted.chassis.responses import ContractJSONResponse
@@ -23,7 +25,9 @@ def event_stats_router(
     get_sessions: Callable[..., sessionmaker[Session]],
     *,
     runs: type[ReconciliationRunColumns] | None = None,
+    checkpoints: type[BackfillCheckpointColumns] | None = None,
 ) -> APIRouter:
+    """``checkpoints``: the service's backfill checkpoint table (None: no backfill, ``[]``)."""
     router = APIRouter(prefix="/internal")
     # A default, not an Annotated alias: see dead_letter_api.dead_letter_router.
     sessions_dependency = Depends(get_sessions)
@@ -32,11 +36,12 @@ def event_stats_router(
     def sync_stats(sessions: sessionmaker[Session] = sessions_dependency) -> ContractJSONResponse:
         with sessions() as session:
             body = event_stats(session, processed, dead)
+            backfills = [] if checkpoints is None else backfill_entries(session, checkpoints)
             reconciled = (
                 {"last_reconciliation": None, "reconciliations": {}}
                 if runs is None
                 else reconciliation_stats(session, runs)
             )
-        return ContractJSONResponse({**body, "backfills": [], **reconciled})
+        return ContractJSONResponse({**body, "backfills": backfills, **reconciled})
 
     return router

@@ -3,10 +3,11 @@ owner in one transaction with the job's checkpoint (``sync.apply_checkpointed``)
 
 PostgreSQL: ``COPY`` the text into a temporary staging table, then one merge,
 ``INSERT INTO products SELECT ... FROM staging ON CONFLICT (sku) DO UPDATE ... WHERE
-products.version < excluded.version``. The version guard makes the backfill safe while the relay
-is live: a row an event already brought to a newer version is left alone, and an event newer
-than the backfilled row still applies afterwards (its CAS sees the older version). The staging
-table is ``ON COMMIT DELETE ROWS``, one per connection, created once.
+products.version < excluded.version`` (``extracted.chassis.bulk_merge``, which the payments and
+orders backfills share). The version guard makes the backfill safe while the relay is live: a
+row an event already brought to a newer version is left alone, and an event newer than the
+backfilled row still applies afterwards (its CAS sees the older version). The staging table is
+``ON COMMIT DELETE ROWS``, one per connection, created once.
 
 SQLite (embedded mode): the text is decoded and goes through the JSON rows' upsert.
 """
@@ -20,34 +21,27 @@ from typing import Any, Final
 
 import psycopg
 from pydantic import ValidationError
-from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.copy_text import PRODUCT_COPY_COLUMNS, CopyTextError, count_rows, decode_rows
 from contracts.events import ProductState
-from extracted.inventory.sync import (
-    BatchResult,
-    SyncInputError,
-    _newest_per_key,
-    _write_products,
-    apply_checkpointed,
+from extracted.chassis.backfill_checkpoints import BatchResult
+from extracted.chassis.backfill_pages import (
+    newest_per_key,
+    on_postgresql,
+    refused_rows_as_input_error,
 )
+from extracted.chassis.bulk_merge import (
+    AggregateMerge,
+    copy_text,
+    poison_as_input_error,
+    raw_cursor,
+)
+from extracted.inventory.sync import SyncInputError, _write_products, apply_checkpointed
 
-STAGING: Final = "backfill_products_staging"
+#: Products have no child rows: the merge is the chassis's version-guarded INSERT.
+_PRODUCTS: Final = AggregateMerge("products", PRODUCT_COPY_COLUMNS, "sku")
 _COLUMNS: Final = ", ".join(PRODUCT_COPY_COLUMNS)
-_UPDATES: Final = ", ".join(f"{c} = excluded.{c}" for c in PRODUCT_COPY_COLUMNS if c != "sku")
-
-_CREATE_STAGING: Final = (
-    f"CREATE TEMPORARY TABLE IF NOT EXISTS {STAGING} "
-    f"(LIKE products INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-)
-# DISTINCT ON: a page naming one sku twice keeps its newest version (one INSERT may not touch
-# a row twice); a keyset page never does, so this sorts an already sorted page.
-_MERGE: Final = (
-    f"INSERT INTO products ({_COLUMNS}) "
-    f"SELECT DISTINCT ON (sku) {_COLUMNS} FROM {STAGING} ORDER BY sku, version DESC "
-    f"ON CONFLICT (sku) DO UPDATE SET {_UPDATES} WHERE products.version < excluded.version"
-)
 
 
 def _range_is_empty(cursor: psycopg.Cursor[Any], after_key: str | None, last_key: str) -> bool:
@@ -86,24 +80,16 @@ def _copy_into_products(
     event inserted meanwhile makes that COPY fail on the primary key, and the page takes the
     merge path instead. Otherwise: COPY into staging, then the version-guarded merge.
     """
-    dbapi = session.connection().connection.driver_connection
-    assert isinstance(dbapi, psycopg.Connection)
-    try:
-        with dbapi.cursor() as cursor:
-            if (
-                last_key is not None
-                and _range_is_empty(cursor, after_key, last_key)
-                and _copy_straight_in(cursor, page)
-            ):
-                return _row_count(page)
-            cursor.execute(_CREATE_STAGING)
-            with cursor.copy(f"COPY {STAGING} ({_COLUMNS}) FROM STDIN") as copy:
-                copy.write(page)
-            cursor.execute(_MERGE)
-            return cursor.rowcount
-    except (psycopg.DataError, psycopg.IntegrityError) as exc:
-        # A field that does not parse or a row a constraint refuses: the page is poison.
-        raise SyncInputError(f"invalid products page: {str(exc).splitlines()[0]}") from None
+    with poison_as_input_error("products"), raw_cursor(session) as cursor:
+        if (
+            last_key is not None
+            and _range_is_empty(cursor, after_key, last_key)
+            and _copy_straight_in(cursor, page)
+        ):
+            return _row_count(page)
+        copy_text(cursor, "products", PRODUCT_COPY_COLUMNS, page)
+        cursor.execute(_PRODUCTS.sql)
+        return cursor.rowcount
 
 
 def _states_from_text(page: str) -> list[ProductState]:
@@ -145,17 +131,18 @@ def apply_products_copy(
 
     def write(session: Session) -> int:
         nonlocal states
-        if session.get_bind().dialect.name == "postgresql":
+        if on_postgresql(session):
             return _copy_into_products(session, page, after_key=after_key, last_key=last_key)
         if states is None:
             try:
                 text = page.decode() if isinstance(page, bytes) else page
             except UnicodeDecodeError as exc:
                 raise SyncInputError(f"invalid products page: {exc}") from None
-            states = _newest_per_key(_states_from_text(text), "sku")
+            states = newest_per_key(_states_from_text(text), "sku")
         return _write_products(session, states)
 
-    try:
+    # SQLite's constraint checks on the rows path.
+    with refused_rows_as_input_error("products"):
         return apply_checkpointed(
             job=job,
             write=write,
@@ -168,6 +155,3 @@ def apply_products_copy(
             on_taken=on_taken,
             end_key=end_key,
         )
-    except (DataError, IntegrityError) as exc:
-        # SQLite's constraint checks on the rows path.
-        raise SyncInputError(f"invalid products page: {exc.orig}") from None

@@ -11,7 +11,6 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import (
-    BigInteger,
     CheckConstraint,
     ForeignKey,
     Index,
@@ -21,6 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from extracted.chassis.backfill_checkpoints import BackfillCheckpointColumns
 from extracted.chassis.db_types import ExactDecimal, UTCDateTime
 from extracted.chassis.dead_letters import DeadLetterColumns
 from extracted.chassis.direction import DirectionColumns
@@ -103,18 +103,11 @@ class ProcessedEvent(ProcessedEventColumns, Base):
     __table_args__ = processed_events_indexes()
 
 
-class BackfillCheckpoint(Base):
-    __tablename__ = "backfill_checkpoints"
+class BackfillCheckpoint(BackfillCheckpointColumns, Base):
+    """Where each backfill job (and each range of a split one) stands
+    (``extracted.chassis.backfill_checkpoints``)."""
 
-    job: Mapped[str] = mapped_column(String(200), primary_key=True)
-    last_key: Mapped[str | None] = mapped_column(String(200))
-    rows: Mapped[int] = mapped_column(BigInteger)
-    done: Mapped[bool]
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    #: A range of a job split into key ranges: the job's name (NULL: a job's own checkpoint).
-    parent: Mapped[str | None] = mapped_column(String(200), index=True)
-    #: Where the range ends (inclusive); NULL: to the end of the keys.
-    end_key: Mapped[str | None] = mapped_column(String(200))
+    __tablename__ = "backfill_checkpoints"
 
 
 class OutboxEvent(RelayedOutbox, Base):

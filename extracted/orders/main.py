@@ -36,7 +36,13 @@ from extracted.orders.crash import CrashPoints
 from extracted.orders.database import sessions_for
 from extracted.orders.direction import WRITES
 from extracted.orders.metrics import OrdersMetrics
-from extracted.orders.models import DeadLetter, OutboxEvent, ProcessedEvent, ReconciliationRun
+from extracted.orders.models import (
+    BackfillCheckpoint,
+    DeadLetter,
+    OutboxEvent,
+    ProcessedEvent,
+    ReconciliationRun,
+)
 from extracted.orders.recovery import RecoveryLoop
 from extracted.orders.saga import SagaRunner
 
@@ -112,7 +118,13 @@ def create_app(
             health_router(lambda: app.state.sessions),
             orders.router,
             internal.router,
-            event_stats_router(ProcessedEvent, DeadLetter, get_sessions, runs=ReconciliationRun),
+            event_stats_router(
+                ProcessedEvent,
+                DeadLetter,
+                get_sessions,
+                runs=ReconciliationRun,
+                checkpoints=BackfillCheckpoint,
+            ),
             dead_letters.router,
             reconcile.router,
             direction_router(

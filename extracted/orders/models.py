@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from extracted.chassis.backfill_checkpoints import BackfillCheckpointColumns
 from extracted.chassis.db_types import ExactDecimal, UTCDateTime
 from extracted.chassis.dead_letters import DeadLetterColumns
 from extracted.chassis.direction import DirectionColumns
@@ -179,6 +180,13 @@ class ProcessedEvent(ProcessedEventColumns, Base):
 
     __tablename__ = "processed_events"
     __table_args__ = processed_events_indexes()
+
+
+class BackfillCheckpoint(BackfillCheckpointColumns, Base):
+    """Where each backfill job of the monolith's orders (and each range of a split one) stands
+    (``extracted.chassis.backfill_checkpoints``); `strangler sync backfill` resumes from it."""
+
+    __tablename__ = "backfill_checkpoints"
 
 
 class DeadLetter(DeadLetterColumns, Base):

@@ -1,6 +1,9 @@
 """What sync delivers to the orders service, applied by the owner: the monolith's order events
-(dedup by event id + compare-and-set on ``version``). The Celery glue is ``sync/orders_worker.py``;
-the protocol is the chassis' (``extracted.chassis.subscriber``).
+(dedup by event id + compare-and-set on ``version``) and backfill pages (compare-and-set on the
+job's checkpoint + upsert by version; on PostgreSQL COPY into staging tables and one merge,
+``extracted.chassis.aggregate_pages``).
+The Celery glue is ``sync/orders_worker.py``; the protocols are the chassis'
+(``extracted.chassis.subscriber``, ``extracted.chassis.backfill_pages``).
 
 ``apply_order_states`` upserts ``contracts.events.OrderState`` rows by version, lines included,
 inside the caller's transaction (the orders counterpart of
@@ -21,10 +24,14 @@ from pydantic import TypeAdapter
 from sqlalchemy import Table, delete, insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from contracts.copy_text import ORDER_COPY_COLUMNS, ORDER_LINE_COPY_COLUMNS
 from contracts.events import OrderState
+from extracted.chassis.aggregate_pages import AggregatePages
+from extracted.chassis.backfill_checkpoints import BatchResult, Checkpoint, CheckpointStore
+from extracted.chassis.bulk_merge import AggregateMerge, Children
 from extracted.chassis.subscriber import EventApplier, Outcome, SyncInputError, dialect_insert
 from extracted.orders.database import default_sessions
-from extracted.orders.models import Order, OrderLine, ProcessedEvent
+from extracted.orders.models import BackfillCheckpoint, Order, OrderLine, ProcessedEvent
 
 AGGREGATE_TYPES = ("order",)
 
@@ -134,12 +141,50 @@ def apply_events(
     return _EVENTS.apply_many(envelopes, sessions or default_sessions())
 
 
+#: The backfill's checkpoints (``extracted.chassis.backfill_checkpoints``) on this service's table.
+CHECKPOINTS = CheckpointStore(BackfillCheckpoint, default_sessions)
+open_backfill_ranges = CHECKPOINTS.open_ranges
+backfill_checkpoint = CHECKPOINTS.checkpoint
+
+#: The backfill of the monolith's orders (``extracted.chassis.aggregate_pages``): one keyset page
+#: (COPY text, or state dicts), applied if it is its job's next one, in one transaction with the
+#: job's checkpoint; on PostgreSQL ``COPY``ed into staging tables and merged in one statement,
+#: the lines of the orders written replaced by the page's; a page that does not fit the contract
+#: or that the database refuses raises ``SyncInputError``, nothing of it applied.
+BACKFILL: AggregatePages[OrderState] = AggregatePages(
+    checkpoints=CHECKPOINTS,
+    events=_EVENTS,
+    merge=AggregateMerge(
+        "orders",
+        ORDER_COPY_COLUMNS,
+        "id",
+        Children(
+            "order_lines",
+            ORDER_LINE_COPY_COLUMNS,
+            key=("order_id", "sku"),
+            parent="order_id",
+            field="lines",
+        ),
+    ),
+    plain=_write_states,
+    what="orders",
+)
+apply_backfill_batch = BACKFILL.apply_batch
+apply_backfill_copy = BACKFILL.apply_copy
+
+
 __all__ = [
     "AGGREGATE_TYPES",
+    "BatchResult",
+    "Checkpoint",
     "Outcome",
     "SyncInputError",
+    "apply_backfill_batch",
+    "apply_backfill_copy",
     "apply_event",
     "apply_event_in",
     "apply_events",
     "apply_order_states",
+    "backfill_checkpoint",
+    "open_backfill_ranges",
 ]

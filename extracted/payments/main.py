@@ -32,7 +32,13 @@ from extracted.payments.api.deps import get_sessions
 from extracted.payments.config import PaymentsSettings
 from extracted.payments.database import sessions_for
 from extracted.payments.direction import WRITES
-from extracted.payments.models import DeadLetter, OutboxEvent, ProcessedEvent, ReconciliationRun
+from extracted.payments.models import (
+    BackfillCheckpoint,
+    DeadLetter,
+    OutboxEvent,
+    ProcessedEvent,
+    ReconciliationRun,
+)
 
 
 def _authenticate_before_405(app: FastAPI) -> None:
@@ -74,7 +80,13 @@ def create_app(
         routers=[
             health_router(lambda: app.state.sessions),
             payments.router,
-            event_stats_router(ProcessedEvent, DeadLetter, get_sessions, runs=ReconciliationRun),
+            event_stats_router(
+                ProcessedEvent,
+                DeadLetter,
+                get_sessions,
+                runs=ReconciliationRun,
+                checkpoints=BackfillCheckpoint,
+            ),
             dead_letters.router,
             reconcile.router,
             direction_router(

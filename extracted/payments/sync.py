@@ -1,8 +1,11 @@
 """What sync delivers to the payments service, applied by the owner: the monolith's payment
-events (dedup by event id + compare-and-set on ``version``). The Celery glue is
-``sync/payments_worker.py``; the protocol is the chassis' (``extracted.chassis.subscriber``), the
-write is the backfill's (``extracted.payments.backfill.write_payment_states``). Nothing here
-records an own-outbox event, so applying never emits one.
+events (dedup by event id + compare-and-set on ``version``) and backfill pages (compare-and-set on
+the job's checkpoint + upsert by version). The Celery glue is ``sync/payments_worker.py``; the
+protocols are the chassis' (``extracted.chassis.subscriber``,
+``extracted.chassis.aggregate_pages``), the write is the backfill's
+(``extracted.payments.backfill.write_payment_states``; on PostgreSQL a backfill page is COPYed
+into staging tables and merged in one statement instead). Nothing here records an own-outbox
+event, so applying never emits one.
 """
 
 from __future__ import annotations
@@ -13,11 +16,15 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.orm import Session, sessionmaker
 
+from contracts.copy_text import PAYMENT_COPY_COLUMNS, REFUND_COPY_COLUMNS
 from contracts.events import PaymentState
+from extracted.chassis.aggregate_pages import AggregatePages
+from extracted.chassis.backfill_checkpoints import BatchResult, Checkpoint, CheckpointStore
+from extracted.chassis.bulk_merge import AggregateMerge, Children
 from extracted.chassis.subscriber import EventApplier, Outcome, SyncInputError
 from extracted.payments.backfill import write_payment_states
 from extracted.payments.database import default_sessions
-from extracted.payments.models import ProcessedEvent
+from extracted.payments.models import BackfillCheckpoint, ProcessedEvent
 
 AGGREGATE_TYPES = ("payment",)
 
@@ -55,11 +62,43 @@ def apply_events(
     return _EVENTS.apply_many(envelopes, sessions or default_sessions())
 
 
+#: The backfill's checkpoints (``extracted.chassis.backfill_checkpoints``) on this service's table.
+CHECKPOINTS = CheckpointStore(BackfillCheckpoint, default_sessions)
+open_backfill_ranges = CHECKPOINTS.open_ranges
+backfill_checkpoint = CHECKPOINTS.checkpoint
+
+#: The backfill of the monolith's payments (``extracted.chassis.aggregate_pages``): one keyset page
+#: (COPY text, or state dicts), applied if it is its job's next one, in one transaction with the
+#: job's checkpoint; on PostgreSQL ``COPY``ed into staging tables and merged in one statement,
+#: the refunds of the payments written replaced by the page's; a page that does not fit the contract
+#: or that the database refuses raises ``SyncInputError``, nothing of it applied.
+BACKFILL: AggregatePages[PaymentState] = AggregatePages(
+    checkpoints=CHECKPOINTS,
+    events=_EVENTS,
+    merge=AggregateMerge(
+        "payments",
+        PAYMENT_COPY_COLUMNS,
+        "id",
+        Children("refunds", REFUND_COPY_COLUMNS, key=("id",), parent="payment_id", field="refunds"),
+    ),
+    plain=write_payment_states,
+    what="payments",
+)
+apply_backfill_batch = BACKFILL.apply_batch
+apply_backfill_copy = BACKFILL.apply_copy
+
+
 __all__ = [
     "AGGREGATE_TYPES",
+    "BatchResult",
+    "Checkpoint",
     "Outcome",
     "SyncInputError",
+    "apply_backfill_batch",
+    "apply_backfill_copy",
     "apply_event",
     "apply_event_in",
     "apply_events",
+    "backfill_checkpoint",
+    "open_backfill_ranges",
 ]

@@ -19,10 +19,12 @@ from typing import Any, Literal
 
 import httpx
 import pytest
+import redis
 from celery import Celery
 
 from strangler.stack import orders_service_token_step, stack_environment
-from sync.celery_app import make_celery
+from sync.backfill_jobs import JOBS
+from sync.celery_app import make_celery, queue_name
 from tests.support.components import free_ports, prepare, running
 from tests.support.inventory_api import (
     PRODUCTS,
@@ -140,8 +142,18 @@ class SyncRig:
         argv = [sys.executable, "monolith/manage.py", "issue_token", username, "--create"]
         return {"Authorization": f"Bearer {_issued(argv + ['--staff'] * staff, self.env)}"}
 
+    def queued(self, side: str) -> int:
+        """How many messages wait in ``side``'s queue (a Redis broker)."""
+        client = redis.Redis.from_url(self.env["CELERY_BROKER_URL"])
+        try:
+            return int(client.llen(queue_name(side, self.env["STRANGLER_QUEUE_PREFIX"])))  # type: ignore[arg-type]
+        finally:
+            client.close()
+
     def checkpoint(self, job: str) -> dict[str, Any] | None:
-        return next((b for b in self.sync_stats()["backfills"] if b["job"] == job), None)
+        """``job``'s checkpoint (or a range's, ``job#n``), as its owner's stats show it."""
+        owner = JOBS[job.split("#")[0]].capability
+        return next((b for b in self.sync_stats(owner)["backfills"] if b["job"] == job), None)
 
 
 def _issued(argv: list[str], env: dict[str, str]) -> str:
@@ -156,6 +168,8 @@ def _databases(stack: ExitStack, var: Path, kind: str) -> dict[str, str]:
         return {
             "DATABASE_URL": f"sqlite:///{var / 'monolith.sqlite3'}",
             "INVENTORY_DATABASE_URL": f"sqlite:///{var / 'inventory.sqlite3'}",
+            "PAYMENTS_DATABASE_URL": f"sqlite:///{var / 'payments.sqlite3'}",
+            "ORDERS_DATABASE_URL": f"sqlite:///{var / 'orders.sqlite3'}",
         }
     return stack.enter_context(fresh_owner_databases("sync"))
 

@@ -10,9 +10,7 @@ from typing import Any
 
 import psycopg
 import pytest
-import redis
 
-from sync.celery_app import queue_name
 from sync.task_names import BACKFILL_PAGE
 from tests.support.inventory_api import all_products
 from tests.support.waiting import wait_for
@@ -53,14 +51,6 @@ def _done(checkpoint: dict[str, Any] | None) -> bool:
     return checkpoint is not None and bool(checkpoint["done"])
 
 
-def _queued(rig: SyncRig, side: str) -> int:
-    client = redis.Redis.from_url(rig.env["CELERY_BROKER_URL"])
-    try:
-        return int(client.llen(queue_name(side, rig.env["STRANGLER_QUEUE_PREFIX"])))  # type: ignore[arg-type]
-    finally:
-        client.close()
-
-
 def test_a_backfill_killed_mid_way_resumes_redoing_at_most_one_page(
     seeded_rig: SyncRig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -92,7 +82,7 @@ def test_a_backfill_killed_mid_way_resumes_redoing_at_most_one_page(
         resumed = rig.strangler_sync(*ONE_CHAIN, "--page-size", "25")
         assert resumed.returncode == 0, resumed.stderr
         assert f"products: resumed after {at_kill['last_key']!r}" in resumed.stdout
-        wait_for(lambda: _queued(rig, "inventory") >= 2, message="both copies of the page")
+        wait_for(lambda: rig.queued("inventory") >= 2, message="both copies of the page")
 
         with rig.worker("worker-inventory") as survivor:
             wait_for(

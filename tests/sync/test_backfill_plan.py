@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from sync.backfill import BackfillStart, jobs_named, plan_start, stagger, throttle_countdown
+from sync.backfill import (
+    BackfillStart,
+    jobs_named,
+    owners_of,
+    plan_start,
+    stagger,
+    throttle_countdown,
+)
 from sync.backfill_jobs import JOBS
 from sync.celery_app import MAX_RETRY_COUNTDOWN_S
 from sync.lag import SyncPicture
@@ -81,11 +88,17 @@ def test_a_resume_counts_the_rows_before_it() -> None:
     assert not start.finished_in(sync_stats(now))
 
 
-def test_jobs_by_name() -> None:
-    assert [job.name for job in jobs_named("all")] == ["products", "reservations"]
-    assert jobs_named("reservations")[0].key_field == "id"
-    with pytest.raises(ValueError, match="unknown aggregate 'orders'"):
-        jobs_named("orders")
+def test_jobs_by_name_and_their_owners() -> None:
+    every = jobs_named("all")
+    assert [job.name for job in every] == ["products", "reservations", "payments", "orders"]
+    assert owners_of(every) == ["inventory", "payments", "orders"]
+    assert owners_of(jobs_named("reservations")) == ["inventory"]
+    assert [(job.key_field, job.batch_task, job.ranges_task) for job in jobs_named("orders")] == [
+        ("id", "orders.apply_backfill_batch", "orders.open_backfill_ranges")
+    ]
+    assert jobs_named("payments")[0].batch_task == "payments.apply_backfill_batch"
+    with pytest.raises(ValueError, match="unknown aggregate 'shipments'"):
+        jobs_named("shipments")
 
 
 def test_the_lag_picture() -> None:
@@ -139,7 +152,7 @@ def test_a_split_job_resumes_its_unfinished_ranges_and_reads_as_their_sum() -> N
 
 
 def test_only_jobs_with_a_splitter_split() -> None:
-    assert [job.name for job in JOBS.values() if job.splits] == ["products"]
+    assert [job.name for job in JOBS.values() if job.splits] == ["products", "payments", "orders"]
 
 
 def test_the_chains_of_a_throttled_job_start_one_page_apart() -> None:

@@ -13,7 +13,6 @@ import psycopg
 import pytest
 import redis
 
-from sync.celery_app import queue_name
 from sync.page_store import KEY_PREFIX
 from sync.task_names import BACKFILL_PAGE
 from tests.support.inventory_api import all_products
@@ -140,14 +139,6 @@ def _page_keys(rig: SyncRig) -> list[bytes]:
         client.close()
 
 
-def _queued(rig: SyncRig, side: str) -> int:
-    client = redis.Redis.from_url(rig.env["CELERY_BROKER_URL"])
-    try:
-        return int(client.llen(queue_name(side, rig.env["STRANGLER_QUEUE_PREFIX"])))  # type: ignore[arg-type]
-    finally:
-        client.close()
-
-
 def test_pages_travel_beside_their_messages_and_a_lost_one_is_read_again(
     seeded_rig: SyncRig,
 ) -> None:
@@ -159,7 +150,7 @@ def test_pages_travel_beside_their_messages_and_a_lost_one_is_read_again(
         )
         assert started.returncode == 0, started.stderr
         # No inventory worker yet: the first page waits in Redis beside its message.
-        wait_for(lambda: _queued(rig, "inventory") == 1, message="the first page")
+        wait_for(lambda: rig.queued("inventory") == 1, message="the first page")
         stored = _page_keys(rig)
         assert len(stored) == 1
         client = redis.Redis.from_url(rig.env["CELERY_BROKER_URL"])

@@ -15,6 +15,7 @@ from kombu.exceptions import EncodeError
 
 from contracts.events import CAPABILITY_AGGREGATES, Capability
 from sync.backfill import stagger, throttle_countdown
+from sync.backfill_jobs import JOBS
 from sync.celery_app import (
     MAX_RETRY_COUNTDOWN_S,
     VISIBILITY_TIMEOUT_S,
@@ -211,3 +212,22 @@ def test_the_relay_sends_every_capability_to_a_batch_task_its_worker_registers(
         assert {f"{capability}.apply_event", f"{capability}.apply_events"} <= set(app.tasks)
     for aggregate, task in EVENT_TASKS.items():
         assert task.endswith(".apply_event") and task.split(".")[0] in workers, aggregate
+
+
+def test_every_backfill_job_is_sent_to_tasks_its_owner_registers(
+    redis_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in redis_env.items():
+        monkeypatch.setenv(key, value)
+    from sync import inventory_worker, orders_worker, payments_worker
+
+    workers: dict[Capability, Celery] = {
+        "inventory": inventory_worker.app,
+        "payments": payments_worker.app,
+        "orders": orders_worker.app,
+    }
+    for job in JOBS.values():
+        tasks = set(workers[job.capability].tasks)
+        assert {job.batch_task, job.copy_task, job.ranges_task} <= tasks, job.name
+        assert job.batch_task.split(".")[0] == job.capability  # routed to the owner's queue
+        assert job.aggregate_type in CAPABILITY_AGGREGATES[job.capability]

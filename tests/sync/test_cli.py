@@ -51,7 +51,7 @@ def test_status_shows_backlog_lag_and_checkpoints(rig: SyncRig) -> None:
 
 def test_backfill_refusals(rig: SyncRig) -> None:
     nowhere = f"redis://127.0.0.1:{free_port()}/0"
-    refused = rig.strangler_sync("backfill", CELERY_BROKER_URL=nowhere)
+    refused = rig.strangler_sync("backfill", "-a", "products", CELERY_BROKER_URL=nowhere)
     _one_line_refusal(refused, "broker", "refused")
     assert rig.checkpoint("products") is None
 
@@ -61,8 +61,11 @@ def test_backfill_refusals(rig: SyncRig) -> None:
 
     bad_size = rig.strangler_sync("backfill", "--page-size", "0")
     assert bad_size.returncode == 2
-    unknown = rig.strangler_sync("backfill", "--aggregate", "orders")
-    assert unknown.returncode == 2
+    unknown = rig.strangler_sync("backfill", "--aggregate", "shipments")
+    assert unknown.returncode == 2 and "shipments" in unknown.stderr
+    # A job whose owner does not answer (this rig runs no payments service): one line.
+    unreachable = rig.strangler_sync("backfill", "--aggregate", "payments")
+    _one_line_refusal(unreachable, "the payments service", "unreachable")
     for bad in (["--throttle", "0"], ["--wire", "xml"]):
         refused_option = rig.strangler_sync("backfill", *bad)
         assert refused_option.returncode == 2 and bad[0] in refused_option.stderr

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.inventory_api import all_products
+from tests.support.processes import VENV_BIN
 from tests.support.waiting import wait_for
+from tests.sync.owner_states import monolith_states, service_states
 from tests.sync.rig import SyncRig, running_rig
 
 
@@ -30,12 +32,32 @@ def test_an_event_travels_the_filesystem_broker_end_to_end(embedded_rig: SyncRig
     assert (Path(rig.env["STRANGLER_VAR_DIR"]) / "broker" / "queue").is_dir()
 
 
-def test_a_backfill_runs_on_the_filesystem_broker(embedded_rig: SyncRig) -> None:
-    rig = embedded_rig
-    with rig.worker("worker-monolith"), rig.worker("worker-inventory"):
-        done = rig.strangler_sync("backfill", "--page-size", "50", "--wait")
-        assert done.returncode == 0, done.stderr
-    assert "products: done, 120 rows" in done.stdout
-    rows = all_products(rig.inventory_url)
-    assert len(rows) == 120
-    assert rows == all_products(rig.monolith_url)
+def test_every_backfill_runs_on_the_filesystem_broker(
+    tmp_path: Path, filesystem_env: dict[str, str]
+) -> None:
+    """Every job of every capability on SQLite (the owners' plain upsert, no COPY)."""
+    services = ("inventory", "payments", "orders")
+    with running_rig(
+        tmp_path, filesystem_env, databases="sqlite", seed_products=120, services=services
+    ) as rig:
+        seeded = rig.run_program(
+            str(VENV_BIN / "python"), "monolith/manage.py", "seed_orders", "--orders", "60"
+        )
+        assert seeded.returncode == 0, seeded.stderr
+        with (
+            rig.worker("worker-monolith"),
+            rig.worker("worker-inventory"),
+            rig.worker("worker-payments"),
+            rig.worker("worker-orders"),
+        ):
+            done = rig.strangler_sync("backfill", "--page-size", "50", "--wait")
+            assert done.returncode == 0, done.stderr
+        assert "products: done, 120 rows" in done.stdout
+        rows = all_products(rig.inventory_url)
+        assert len(rows) == 120
+        assert rows == all_products(rig.monolith_url)
+        for kind in ("payment", "order"):
+            monolith = monolith_states(rig, kind)
+            assert len(monolith) == 60
+            assert service_states(rig, kind) == monolith
+        assert "payments: done, 60 rows" in done.stdout and "orders: done, 60 rows" in done.stdout

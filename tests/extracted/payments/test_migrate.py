@@ -18,6 +18,7 @@ from tests.support.processes import REPO_ROOT
 
 TABLES = {
     "alembic_version",
+    "backfill_checkpoints",
     "dead_letters",
     "idempotency_records",
     "outbox_events",

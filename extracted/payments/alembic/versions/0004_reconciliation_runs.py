@@ -2,7 +2,7 @@
 last one shown by the sync stats (``extracted.chassis.reconcile.ReconciliationRunColumns``).
 
 Revision ID: 0004_reconciliation_runs
-Revises: 0002_sync_subscriber
+Revises: 0003_backfill_checkpoints
 Create Date: 2026-11-26
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004_reconciliation_runs"
-down_revision: str | None = "0002_sync_subscriber"
+down_revision: str | None = "0003_backfill_checkpoints"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
