@@ -97,14 +97,26 @@ def _upsert_newer(
     """One bulk INSERT ... ON CONFLICT DO UPDATE ... WHERE newer; the keys actually written."""
     if not rows:
         return []
+    shape = (session.get_bind().dialect.name, table.name, key, tuple(rows[0]))
+    stmt = _UPSERTS.get(shape)
+    if stmt is None:
+        stmt = _UPSERTS[shape] = _upsert_statement(session, table, key, shape[3])
+    return list(session.scalars(stmt, rows).all())
+
+
+#: The upsert of each (dialect, table, key, columns), built once: building it (the ``excluded``
+#: alias, the SET clause, the WHERE) cost a sixth of an event batch's CPU in the worker.
+_UPSERTS: dict[tuple[str, str, str, tuple[str, ...]], Any] = {}
+
+
+def _upsert_statement(session: Session, table: Table, key: str, columns: tuple[str, ...]) -> Any:
     stmt = _insert(session, table)
-    updates = {col: stmt.excluded[col] for col in rows[0] if col != key}
-    stmt = stmt.on_conflict_do_update(
+    updates = {col: stmt.excluded[col] for col in columns if col != key}
+    return stmt.on_conflict_do_update(
         index_elements=[key],
         set_=updates,
         where=table.c.version < stmt.excluded.version,
     ).returning(table.c[key])
-    return list(session.scalars(stmt, rows).all())
 
 
 def _write_products(session: Session, states: Sequence[ProductState]) -> int:
