@@ -10,7 +10,9 @@ worker (``celery -A sync.inventory_worker``) writing a fresh inventory database,
 * figure: ``--rate`` stock adjustments per second (open loop: each sent at its scheduled time)
   through the monolith's HTTP API for ``--seconds``; each one's commit-to-applied latency is the
   service's ``processed_events.lag_s`` (applied_at minus the occurred_at stamped inside the
-  monolith's transaction, so it also counts the commit itself).
+  monolith's transaction, so it also counts the commit itself). The writer is the load
+  generator, not the system under test: the proxy's raw keep-alive client on uvloop (at most 32
+  connections), so it takes little of the CPU the pipeline needs.
 
 Prints p50/p99 of both, the ratio, the write rate achieved, and writes
 ``bench/results/relay_lag.json``. Target (issue 6): p99 commit-to-applied <= 250 ms at 200/s.
