@@ -59,6 +59,19 @@ def pack(
     ]
 
 
+def args_summary(envelopes: Sequence[dict[str, Any]]) -> str:
+    """What a batch message shows of its arguments (Celery's ``argsrepr``: monitoring, the
+    worker's error lines): how many envelopes and their seq range. Celery builds this repr
+    itself otherwise, a 1 KiB ``saferepr`` of the envelopes that cost the relay a fifth of its
+    CPU (bench/README.md, "relay_lag")."""
+    if not envelopes:
+        return "[<0 envelopes>]"
+    return (
+        f"[<{len(envelopes)} envelope(s), {envelopes[0].get('aggregate_type')}, "
+        f"seq {envelopes[0].get('seq')}..{envelopes[-1].get('seq')}>]"
+    )
+
+
 def apply_message(
     envelopes: Any,
     *,

@@ -39,7 +39,7 @@ from kombu.exceptions import KombuError  # noqa: E402
 from monolith.outbox.notify import OutboxListener, notifications_supported  # noqa: E402
 from monolith.outbox.relay import relay_batches  # noqa: E402
 from sync.celery_app import make_celery  # noqa: E402
-from sync.event_batches import pack  # noqa: E402
+from sync.event_batches import args_summary, pack  # noqa: E402
 from sync.task_names import EVENT_BATCH_TASKS, RELAYED_AGGREGATES  # noqa: E402
 
 logger = logging.getLogger("sync.relay")
@@ -74,7 +74,7 @@ def drain(app: Celery, *, limit: int = BATCH) -> int:
 
         def publish(envelopes: list[dict[str, Any]]) -> None:
             for task, chunk in pack(envelopes, EVENT_BATCH_TASKS):
-                app.send_task(task, args=[chunk], producer=producer)
+                app.send_task(task, args=[chunk], producer=producer, argsrepr=args_summary(chunk))
 
         while True:
             published = relay_batches(publish, limit=limit, aggregate_types=RELAYED_AGGREGATES)

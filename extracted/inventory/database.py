@@ -15,6 +15,10 @@ def sessions_for(url: str) -> sessionmaker[Session]:
     return make_sessions(make_engine(url))
 
 
+@cache
 def default_sessions() -> sessionmaker[Session]:
-    """The session factory for ``INVENTORY_DATABASE_URL`` (or the embedded SQLite file)."""
+    """The session factory for ``INVENTORY_DATABASE_URL`` (or the embedded SQLite file).
+
+    Read once per process (a process's environment does not change): building the settings
+    cost more than applying a batch of events (bench/README.md, "relay_lag")."""
     return sessions_for(InventorySettings().database_url)

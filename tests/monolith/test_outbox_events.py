@@ -8,7 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from contracts import events
 from contracts.events import EventEnvelope, ProductState, ReservationState
@@ -279,3 +280,28 @@ def test_outbox_stats_refuse_an_unknown_capability(api: JsonClient) -> None:
     resp = api.get("/internal/outbox/stats?capability=billing")
     assert resp.status == 400
     assert list(resp.body["fields"]) == ["capability"]
+
+
+def test_an_adjustment_is_one_update_and_answers_and_records_the_row_it_wrote(
+    api: JsonClient,
+) -> None:
+    """The adjustment writes the product with one ``UPDATE ... RETURNING`` (no locking read
+    first, the hot path of bench.relay_lag), and what it answers and records is the row as
+    stored: the same as the ORM would have read back."""
+    product = make_product(on_hand=10, price="7.5")
+    before = _last_seq()
+
+    with CaptureQueriesContext(connection) as queries:
+        resp = api.post(adjustments_path(product.sku), adjustment_body(delta=-3))
+
+    assert resp.status == 200, resp.body
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert not [s for s in statements if s.startswith("SELECT") and "inventory_product" in s]
+    assert len([s for s in statements if s.startswith("UPDATE") and "inventory_product" in s]) == 1
+    stored = Product.objects.get(sku=product.sku)
+    assert (stored.on_hand, stored.version) == (7, 2)
+    assert resp.body == api.get(f"{PRODUCTS}{product.sku}/").body
+    (event,) = _events_after(before)
+    assert _pairs([event]) == [("product", product.sku, events.PRODUCT_STOCK_ADJUSTED, 2)]
+    assert event.payload == product_state(stored)
+    assert event.occurred_at == stored.updated_at

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from contracts.events import Capability
-from sync.event_batches import pack
+from sync.event_batches import args_summary, pack
 
 
 def _envelope(seq: int, aggregate_type: str) -> dict[str, Any]:
@@ -39,3 +39,9 @@ def test_an_aggregate_without_a_subscriber_task_is_refused() -> None:
         pack([_envelope(1, "product"), _envelope(2, "order")], TASKS)
     with pytest.raises(ValueError, match="per_message must be at least 1"):
         pack([], TASKS, per_message=0)
+
+
+def test_a_message_shows_its_size_and_seq_range_not_its_envelopes() -> None:
+    envelopes = [_envelope(seq, "product") for seq in (7, 9, 12)]
+    assert args_summary(envelopes) == "[<3 envelope(s), product, seq 7..12>]"
+    assert args_summary([]) == "[<0 envelopes>]"
