@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from contracts.events import Capability
 from extracted.chassis.outbox_relay import RelayedOutbox, relay_batches
 from sync.celery_app import make_celery
-from sync.event_batches import pack
+from sync.event_batches import args_summary, pack
 from sync.task_names import MONOLITH_APPLY_EVENTS
 
 logger = logging.getLogger("sync.service_relay")
@@ -118,7 +118,7 @@ def drain(app: Celery, service: ServiceOutbox, *, limit: int = BATCH) -> int:
 
         def publish(envelopes: list[dict[str, Any]]) -> None:
             for task, chunk in pack(envelopes, tasks):
-                app.send_task(task, args=[chunk], producer=producer)
+                app.send_task(task, args=[chunk], producer=producer, argsrepr=args_summary(chunk))
 
         while True:
             published = relay_batches(service.sessions, service.model, publish, limit=limit)
