@@ -27,6 +27,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
+import secrets
 import statistics
 import tempfile
 import time
@@ -47,6 +49,7 @@ from bench.wrk import wait_http
 from contracts.reconcile import ReconciliationReport
 from contracts.reconcile_spec import PAYMENTS, PRODUCTS
 from contracts.reconcile_sql import Queries, Storage
+from contracts.sync_token import SYNC_TOKEN_ENV
 from extracted.inventory import migrate as inventory_migrate
 from extracted.payments import migrate as payments_migrate
 from strangler.stack import Ports, stack_environment, stack_processes
@@ -165,6 +168,9 @@ def main() -> None:
             f"{owner}_MIGRATE_ON_START": "0",
         },
     )
+    # The sync token the servers take and the driver sends (every reconcile endpoint needs it):
+    # the servers inherit this process's environment, where the driver reads it.
+    os.environ.setdefault(SYNC_TOKEN_ENV, secrets.token_urlsafe(32))
     manage(env, "migrate", "--noinput")
     (inventory_migrate if service == "inventory" else payments_migrate).upgrade(service_url)
     print(f"seeding {args.rows:,} {case.aggregate} on both sides ...", flush=True)

@@ -12,37 +12,18 @@ drain in between (docs/reverse-sync.md).
 
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import datetime
-from pathlib import Path
 from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Direction = Literal["forward", "frozen", "reverse"]
 
-#: Environment variable holding the bearer token the direction endpoints require.
-SYNC_TOKEN_ENV: Final = "STRANGLER_SYNC_TOKEN"
-#: ... else this file under ``$STRANGLER_VAR_DIR`` (written by `strangler up`).
-SYNC_TOKEN_FILE: Final = "sync-token"
 #: What a frozen owner asks clients to wait before they retry a refused write (seconds).
 RETRY_AFTER_S: Final = 1
 #: How many of the newest relayed event ids a drain check looks at.
 TAIL_LIMIT_MAX: Final = 1000
-
-
-def sync_token() -> str | None:
-    """The direction endpoints' token: ``STRANGLER_SYNC_TOKEN``, else ``$VAR/sync-token``;
-    None when neither is set (then every direction change is refused)."""
-    value = os.environ.get("STRANGLER_SYNC_TOKEN", "").strip()
-    if value:
-        return value
-    var = Path(os.environ.get("STRANGLER_VAR_DIR", "var"))
-    try:
-        return (var / SYNC_TOKEN_FILE).read_text(encoding="utf-8").strip() or None
-    except OSError:
-        return None
 
 
 class _Wire(BaseModel):

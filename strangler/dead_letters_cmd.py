@@ -1,7 +1,8 @@
 """`strangler sync dead-letters`: list the events a subscriber parked, and replay them after a
 fix. Thin over the owner's ``/internal/sync/dead-letters`` (``sync.dead_letter_client``):
 ``--owner`` picks the subscriber: a service (forward sync; inventory by default,
-STRANGLER_<OWNER>_URL) or the monolith (reverse sync); all answer the same shapes."""
+STRANGLER_<OWNER>_URL) or the monolith (reverse sync); all answer the same shapes. ``replay``
+sends the sync token (``STRANGLER_SYNC_TOKEN``, else ``$STRANGLER_VAR_DIR/sync-token``)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """`strangler sync reconcile`: compare the monolith's rows of an aggregate with its owner's, print
 the drift, optionally repair it, and record the run in the owner (``last_reconciliation`` and
-``reconciliations`` in its sync stats).
+``reconciliations`` in its sync stats). Every endpoint it calls needs the sync token
+(``STRANGLER_SYNC_TOKEN``, else ``$STRANGLER_VAR_DIR/sync-token``; ``sync.internal_auth``).
 
 ``--aggregate`` is one of contracts.reconcile_spec.SPECS (products, reservations, payments,
 orders) or ``all`` (each in turn, every owner must answer); products by default, as before the
@@ -8,8 +9,8 @@ other aggregates could be reconciled: the tour's drift is a product, and a defau
 every service would fail wherever one of them is not running or not backfilled yet.
 
 Exit status: 0 when the tables are equal (or a repair made them equal), 3 when drift remains in
-any aggregate, 1 when something could not be done (an endpoint down, an unknown aggregate), 2 for
-a bad option (usage).
+any aggregate, 1 when something could not be done (an endpoint down, no sync token, an unknown
+aggregate), 2 for a bad option (usage).
 """
 
 from __future__ import annotations
@@ -137,10 +138,10 @@ def reconcile_command(
     reports: list[ReconciliationReport] = []
     with httpx.Client() as client:
         for name in names:
-            source = MonolithSide(settings.monolith_url, client, name)
             owner = settings.service_url(SPECS[name].capability)
-            target = ServiceSide(owner, client, name)
             try:
+                source = MonolithSide(settings.monolith_url, client, name)
+                target = ServiceSide(owner, client, name)
                 report = reconcile(
                     source,
                     target,

@@ -259,8 +259,8 @@ def orders_service_token_step() -> list[str]:
 
 
 def ensure_sync_token(var: Path) -> Path:
-    """``$VAR/sync-token``: the bearer token of the owners' direction endpoints
-    (contracts.direction), generated once (owner-only file) unless it exists."""
+    """``$VAR/sync-token``: the bearer token of the owners' internal endpoints that are not reads
+    (contracts.sync_token), generated once (owner-only file) unless it exists."""
     path = var / "sync-token"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
 """A subscriber's dead letters over its internal HTTP (``/internal/sync/dead-letters``, served
-by ``extracted.chassis.dead_letter_api``): what `strangler sync dead-letters` calls."""
+by ``extracted.chassis.dead_letter_api``): what `strangler sync dead-letters` calls. The list is
+a read (open); a replay carries the sync token (``sync.internal_auth``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from sync.internal_auth import refusal_hint, sync_headers
 from sync.stats import StatsUnavailable
 
 #: Replaying many letters runs them one by one in the service: give it time.
@@ -59,7 +61,10 @@ def _answer(response: httpx.Response, url: str) -> Any:
             detail = f"answered {response.status_code}"
         raise DeadLetterRefused(str(detail))
     if response.status_code != 200:
-        raise StatsUnavailable(f"the service at {url} answered {response.status_code}")
+        hint = refusal_hint(response.status_code)
+        raise StatsUnavailable(
+            f"the service at {url} answered {response.status_code}" + (f": {hint}" if hint else "")
+        )
     try:
         return response.json()
     except ValueError:
@@ -82,8 +87,9 @@ def replay_dead_letters(service_url: str, *, ids: list[int] | None) -> list[Repl
     """Replay ``ids`` (all when None); one result per letter the service tried."""
     url = _url(service_url, "/replay")
     body: dict[str, Any] = {"all": True} if ids is None else {"ids": ids}
+    headers = sync_headers()
     try:
-        response = httpx.post(url, json=body, timeout=REPLAY_TIMEOUT_S)
+        response = httpx.post(url, json=body, headers=headers, timeout=REPLAY_TIMEOUT_S)
     except httpx.HTTPError as err:
         raise StatsUnavailable(f"the service at {url} is unreachable: {err}") from err
     data = _answer(response, url)

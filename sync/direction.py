@@ -1,7 +1,8 @@
 """The direction switch of one capability, with a drain (Vitess ``SwitchWrites``-style).
 
 Both owners keep their own direction (contracts.direction) and are moved over their internal,
-token-protected HTTP (``STRANGLER_SYNC_TOKEN``); nothing here touches a database.
+token-protected HTTP (the sync token, ``sync.internal_auth``: sent with every ``PUT`` and
+``POST``); nothing here touches a database.
 
 Forward → reverse (the service becomes the source of the capability's writes):
 
@@ -45,8 +46,8 @@ from contracts.direction import (
     OutboxTail,
     ProcessedAnswer,
     WriteUpstreams,
-    sync_token,
 )
+from sync.internal_auth import MissingSyncToken, refusal_hint, sync_headers
 
 Target = Literal["forward", "reverse"]
 TIMEOUT_S: Final = 10.0
@@ -98,6 +99,9 @@ class SwitchReport:
 
 
 def _json(response: httpx.Response, what: str) -> object:
+    hint = refusal_hint(response.status_code)
+    if hint is not None:
+        raise SwitchError(f"{what} answered {response.status_code}: {hint}")
     if response.status_code != 200:
         try:
             detail = response.json().get("detail", "")
@@ -125,20 +129,16 @@ def read_direction(client: httpx.Client, url: str, what: str) -> Direction:
         raise SwitchError(f"{what} at {url} answered an unexpected shape") from None
 
 
+def _auth() -> dict[str, str]:
+    """The sync token's header; a ``SwitchError`` saying how to set it when there is none."""
+    try:
+        return sync_headers()
+    except MissingSyncToken as err:
+        raise SwitchError(str(err)) from None
+
+
 def write_direction(client: httpx.Client, url: str, what: str, direction: Direction) -> None:
-    token = sync_token()
-    if token is None:
-        raise SwitchError(
-            "no sync token: set STRANGLER_SYNC_TOKEN (or $STRANGLER_VAR_DIR/sync-token)"
-        )
-    _call(
-        client,
-        "PUT",
-        url,
-        what,
-        json={"direction": direction},
-        headers={"Authorization": f"Bearer {token}"},
-    )
+    _call(client, "PUT", url, what, json={"direction": direction}, headers=_auth())
 
 
 def _tail(client: httpx.Client, url: str, what: str) -> OutboxTail:
@@ -153,7 +153,9 @@ def _missing(client: httpx.Client, url: str, what: str, tail: OutboxTail) -> int
         return 0
     body = {"event_ids": [str(i) for i in tail.recent_event_ids]}
     try:
-        answer = ProcessedAnswer.model_validate(_call(client, "POST", url, what, json=body))
+        answer = ProcessedAnswer.model_validate(
+            _call(client, "POST", url, what, json=body, headers=_auth())
+        )
     except ValidationError:
         raise SwitchError(f"{what} at {url} answered an unexpected shape") from None
     return len(answer.missing)
@@ -278,7 +280,9 @@ def switch(
 ) -> SwitchReport:
     """Move the capability's writes to ``target``'s source (module docstring). Idempotent: a
     capability already there is left alone (``move_route`` still runs, so the route follows).
-    ``settle_s``: see ``DEFAULT_SETTLE_S`` (the way back only), spent in ``sleep``."""
+    ``settle_s``: see ``DEFAULT_SETTLE_S`` (the way back only), spent in ``sleep``. Without a
+    sync token it is refused before any owner is asked anything."""
+    _auth()
     with httpx.Client() if client is None else _borrowed(client) as http:
         settle = lambda: sleep(settle_s)  # noqa: E731
         return _switch(http, owners, target, move_route, drain_timeout_s, poll_s, settle)

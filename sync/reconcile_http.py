@@ -1,5 +1,7 @@
 """The two owners' reconciliation endpoints over HTTP (``/internal/reconcile/<aggregate>/...``),
-as the ``Side``s sync.reconcile bisects. The driver reads no database itself."""
+as the ``Side``s sync.reconcile bisects. The driver reads no database itself. Every endpoint is
+a ``POST``, so every call carries the sync token (``sync.internal_auth``), read when a side is
+made: without one, ``MissingSyncToken`` before any request."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from contracts.reconcile import (
     StatesRequest,
 )
 from contracts.reconcile_spec import spec_named
+from sync.internal_auth import refusal_hint, sync_headers
 from sync.stats import StatsUnavailable
 
 M = TypeVar("M", bound=BaseModel)
@@ -38,18 +41,22 @@ class HttpSide:
         self.what = what
         self.base = f"{base_url.rstrip('/')}/internal/reconcile/{aggregate}"
         self.client = client
+        self.headers = sync_headers()
 
     def _post(self, path: str, body: BaseModel, answer: type[M]) -> M:
         url = f"{self.base}/{path}"
         try:
-            response = self.client.post(url, json=body.model_dump(mode="json"), timeout=TIMEOUT_S)
+            response = self.client.post(
+                url, json=body.model_dump(mode="json"), headers=self.headers, timeout=TIMEOUT_S
+            )
         except httpx.HTTPError as err:
             raise ReconcileUnavailable(
                 f"{self.what} at {url} is unreachable: {err or type(err).__name__}"
             ) from err
         if response.status_code not in (200, 201):
+            why = refusal_hint(response.status_code) or response.text[:300]
             raise ReconcileUnavailable(
-                f"{self.what} at {url} answered {response.status_code}: {response.text[:300]}"
+                f"{self.what} at {url} answered {response.status_code}: {why}"
             )
         try:
             return answer.model_validate(response.json())

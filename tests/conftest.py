@@ -1,4 +1,5 @@
-"""Fixtures every suite may use: real PostgreSQL databases, real Redis, a scratch var/ folder."""
+"""Fixtures every suite may use: real PostgreSQL databases, real Redis, a scratch var/ folder,
+the sync token of the owners' internal endpoints."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 import redis
 from hypothesis import settings
 
+from contracts.sync_token import SYNC_TOKEN_ENV, bearer
 from tests.support.postgres import fresh_database
 from tests.support.random_refs import random_suffix
 
@@ -51,3 +53,19 @@ def var_dir(tmp_path: Path) -> Path:
     path = tmp_path / "var"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def sync_token(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh sync token in this test's environment (``STRANGLER_SYNC_TOKEN``): the owners
+    running in this process check it, the callers in this process (``sync.internal_auth``) send
+    it (contracts.sync_token)."""
+    token = f"sync-{random_suffix()}"
+    monkeypatch.setenv(SYNC_TOKEN_ENV, token)
+    return token
+
+
+@pytest.fixture
+def sync_auth(sync_token: str) -> dict[str, str]:
+    """The ``Authorization`` header of ``sync_token``, as the callers send it."""
+    return bearer(sync_token)

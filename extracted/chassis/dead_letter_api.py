@@ -5,7 +5,8 @@ and its apply function (``apply(envelope, sessions)``, the request's sessions).
 * ``GET ?limit=N`` (1..1000, default 100): ``{"count", "dead_letters": [...]}``, oldest first.
 * ``POST /replay`` with ``{"ids": [1, 2]}`` or ``{"all": true}``: ``{"results": [...]}``, one
   per letter, ``replayed`` (applied, duplicate or stale: gone from the table) or ``failed`` (kept,
-  with the new error). Unknown ids: 404, nothing replayed. The database away: 503.
+  with the new error). Unknown ids: 404, nothing replayed. The database away: 503. Needs the
+  sync token (``extracted.chassis.sync_token``), as every internal request but a read.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from extracted.chassis import dead_letters
 from extracted.chassis.errors import ApiError
 from extracted.chassis.request_body import RequestBody, request_body
 from extracted.chassis.responses import ContractJSONResponse
+from extracted.chassis.sync_token import internal_router
 
 
 class ReplayInput(BaseModel):
@@ -45,7 +47,7 @@ def dead_letter_router(
     apply: Callable[[Any, sessionmaker[Session]], str],
     get_sessions: Callable[..., sessionmaker[Session]],
 ) -> APIRouter:
-    router = APIRouter(prefix="/internal/sync/dead-letters")
+    router = internal_router("/internal/sync/dead-letters")
     # A default, not an Annotated alias: annotations are strings here (PEP 563) and FastAPI
     # resolves them in the module, where a local alias does not exist.
     sessions_dependency = Depends(get_sessions)

@@ -2,23 +2,25 @@
 ``sync.direction``). One router per service, built around its tables:
 
 * ``GET /internal/sync/direction``: the capability's direction (contracts.direction).
-* ``PUT /internal/sync/direction`` with ``{"direction": "forward" | "frozen" | "reverse"}`` and
-  ``Authorization: Bearer <STRANGLER_SYNC_TOKEN>``: moves it (401 without the token; 403 when
-  the service has no token configured, so nobody can move it).
+* ``PUT /internal/sync/direction`` with ``{"direction": "forward" | "frozen" | "reverse"}``:
+  moves it.
 * ``GET /internal/sync/outbox?limit=N``: the service's own outbox as the reverse drain reads it
   (with ``in_flight``: the writes accepted whose events are still to come, when the service has
   such writes, e.g. the orders saga).
 * ``POST /internal/sync/processed`` with ``{"event_ids": [...]}``: which of them this service
   has not processed yet (the forward drain's question).
+
+The ``PUT`` and the ``POST`` need the sync token, as every internal request but a read
+(``extracted.chassis.sync_token``: 401 without it or with another one, 403 when the service has
+none configured, so nobody can move it).
 """
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,28 +30,12 @@ from contracts.direction import (
     DirectionChange,
     ProcessedAnswer,
     ProcessedQuery,
-    sync_token,
 )
 from extracted.chassis import direction, outbox_relay
 from extracted.chassis.errors import ApiError
 from extracted.chassis.request_body import RequestBody, request_body
 from extracted.chassis.responses import ContractJSONResponse
-
-
-def _check_token(authorization: str | None) -> None:
-    expected = sync_token()
-    if expected is None:
-        raise ApiError(
-            403, "permission_denied", "Direction changes are disabled: no STRANGLER_SYNC_TOKEN."
-        )
-    scheme, _, given = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), expected):
-        raise ApiError(
-            401,
-            "not_authenticated",
-            "Authentication credentials were not provided or are invalid.",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+from extracted.chassis.sync_token import internal_router
 
 
 def _parsed(model: Any, body: RequestBody) -> Any:
@@ -75,7 +61,7 @@ def direction_router(
     after their request (a saga), ``in_flight`` counting them."""
     capability, direction_model = writes.capability, writes.model
     processed_event_ids = processed_ids_of(processed_model)
-    router = APIRouter(prefix="/internal/sync")
+    router = internal_router("/internal/sync")
     sessions_dependency = Depends(get_sessions)
 
     @router.api_route("/direction", methods=["GET", "HEAD"])
@@ -87,10 +73,8 @@ def direction_router(
     @router.put("/direction")
     def direction_put(
         body: Annotated[RequestBody, Depends(request_body)],
-        authorization: Annotated[str | None, Header()] = None,
         sessions: sessionmaker[Session] = sessions_dependency,
     ) -> Any:
-        _check_token(authorization)
         change: DirectionChange = _parsed(DirectionChange, body)
         with sessions.begin() as session:
             view = direction.set_direction(session, direction_model, capability, change.direction)

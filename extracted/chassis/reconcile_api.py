@@ -2,8 +2,9 @@
 the run record of each aggregate it owns, for ``strangler sync reconcile`` (shapes:
 contracts.reconcile). One router per service, built around its aggregates
 (``extracted.chassis.reconcile.OwnedAggregate``) and its ``reconciliation_runs`` table. Not
-routed by the proxy (it never forwards ``/internal/``). An unknown aggregate is a 404, a bad body
-a 400 ``invalid`` before anything runs.
+routed by the proxy (it never forwards ``/internal/``). Every one of them is a ``POST``, so every
+one needs the sync token (``extracted.chassis.sync_token``; the reads too: each computes over a
+whole table). An unknown aggregate is a 404, a bad body a 400 ``invalid`` before anything runs.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from extracted.chassis.reconcile import OwnedAggregate, ReconciliationRunColumns
 from extracted.chassis.request_body import RequestBody, request_body
 from extracted.chassis.responses import ContractJSONResponse
 from extracted.chassis.subscriber import SyncInputError
+from extracted.chassis.sync_token import internal_router
 
 M = TypeVar("M", bound=BaseModel)
 Body = Annotated[RequestBody, Depends(request_body)]
@@ -49,7 +51,7 @@ def reconcile_router(
     runs: type[ReconciliationRunColumns],
     get_sessions: Callable[..., sessionmaker[Session]],
 ) -> APIRouter:
-    router = APIRouter(prefix="/internal/reconcile/{aggregate}")
+    router = internal_router("/internal/reconcile/{aggregate}")
     owned = {a.spec.name: a for a in aggregates}
     # A default, not an Annotated alias: see dead_letter_api.dead_letter_router.
     sessions_dependency = Depends(get_sessions)

@@ -17,6 +17,7 @@ from extracted.chassis.dead_letters import DeadLetterColumns
 from extracted.chassis.reconcile import ReconciliationRunColumns, reconciliation_stats
 from extracted.chassis.responses import ContractJSONResponse
 from extracted.chassis.subscriber import ProcessedEventColumns, event_stats
+from extracted.chassis.sync_token import internal_router
 
 
 def event_stats_router(
@@ -28,7 +29,7 @@ def event_stats_router(
     checkpoints: type[BackfillCheckpointColumns] | None = None,
 ) -> APIRouter:
     """``checkpoints``: the service's backfill checkpoint table (None: no backfill, ``[]``)."""
-    router = APIRouter(prefix="/internal")
+    router = internal_router("/internal")
     # A default, not an Annotated alias: see dead_letter_api.dead_letter_router.
     sessions_dependency = Depends(get_sessions)
 

@@ -1,4 +1,4 @@
-"""Internal HTTP of the outbox (not routed by the proxy)."""
+"""Internal HTTP of the outbox (not routed by the proxy; reads, open: ``monolith.api.internal``)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from contracts.direction import TAIL_LIMIT_MAX
 from contracts.events import Capability
+from monolith.api.internal import InternalApi
 from monolith.outbox.selectors import outbox_stats, outbox_tail
 
 
-class OutboxStatsApi(APIView):
+class OutboxStatsApi(InternalApi):
     """``GET /internal/outbox/stats[?capability=inventory]``: the backlog of one capability's
     events (the sync gates ask for the capability being moved) or of all of them."""
 
@@ -29,7 +29,7 @@ class OutboxStatsApi(APIView):
         return Response(outbox_stats(capability=given.validated_data.get("capability")))
 
 
-class OutboxTailApi(APIView):
+class OutboxTailApi(InternalApi):
     """``GET /internal/outbox/tail?capability=inventory[&limit=N]``: what the forward drain of
     the direction switch reads (contracts.direction.OutboxTail)."""
 

@@ -1,8 +1,9 @@
 """``/internal/reconcile/<aggregate>/...``: the monolith's range checksums, rows and current
 states of each reconciled aggregate, for ``strangler sync reconcile`` (shapes:
-contracts.reconcile). Not routed by the proxy (it never forwards ``/internal/``), open like the
-other internal endpoints that only read. An unknown aggregate is the contract's 404, a bad body or
-key a 400 ``invalid``."""
+contracts.reconcile). Not routed by the proxy (it never forwards ``/internal/``). They only read,
+but each is a ``POST`` computing over a whole table, so each needs the sync token like every
+internal request but a read (``monolith.api.internal``). An unknown aggregate is the contract's
+404, a bad body or key a 400 ``invalid``."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from pydantic import BaseModel, ValidationError
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from contracts.reconcile import BoundsRequest, ChecksumsRequest, RowsRequest, StatesRequest
+from monolith.api.internal import InternalApi
 from monolith.inventory.reconcile import PRODUCT_SOURCE, RESERVATION_SOURCE
 from monolith.orders.reconcile import ORDER_SOURCE
 from monolith.payments.reconcile import PAYMENT_SOURCE
@@ -41,7 +42,7 @@ def _answer(aggregate: SourceAggregate, part: str, request: Any) -> dict[str, An
     return answer.model_dump()
 
 
-class ReconcileApi(APIView):
+class ReconcileApi(InternalApi):
     """``POST /internal/reconcile/<aggregate>/<part>``; ``part`` and its request ``model`` are
     given by the URL (``as_view(part=..., model=...)``)."""
 

@@ -1,27 +1,27 @@
 """``/internal/sync/...`` of the monolith (not routed by the proxy; called by ``sync.direction``
 and `strangler sync dead-letters --owner monolith`). Same shapes as the services' endpoints
-(``extracted.chassis.direction_api``, ``extracted.chassis.dead_letter_api``)."""
+(``extracted.chassis.direction_api``, ``extracted.chassis.dead_letter_api``); every one but a
+read needs the sync token (``monolith.api.internal.InternalApi``)."""
 
 from __future__ import annotations
 
-import hmac
 from typing import Any, get_args
 
 from drf_spectacular.utils import extend_schema
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from contracts.direction import DirectionChange, ProcessedAnswer, ProcessedQuery, sync_token
+from contracts.direction import DirectionChange, ProcessedAnswer, ProcessedQuery
 from contracts.events import Capability
+from monolith.api.internal import InternalApi
 from monolith.reverse_sync import dead_letters
 from monolith.reverse_sync.direction import direction_get, direction_set
 from monolith.reverse_sync.inbox import processed_event_ids
 
 
-def _refusal(status: int, code: str, detail: str, **headers: str) -> Response:
-    return Response({"error": code, "detail": detail}, status=status, headers=headers or None)
+def _refusal(status: int, code: str, detail: str) -> Response:
+    return Response({"error": code, "detail": detail}, status=status)
 
 
 def _invalid(err: ValidationError) -> Response:
@@ -37,8 +37,8 @@ def _unknown_capability(capability: str) -> Response | None:
     return _refusal(404, "not_found", f"No capability {capability!r}.")
 
 
-class DirectionApi(APIView):
-    """``GET|PUT /internal/sync/direction/<capability>``; PUT needs the sync token."""
+class DirectionApi(InternalApi):
+    """``GET|PUT /internal/sync/direction/<capability>``."""
 
     @extend_schema(exclude=True)
     def get(self, request: Request, capability: str) -> Response:
@@ -49,21 +49,6 @@ class DirectionApi(APIView):
 
     @extend_schema(exclude=True)
     def put(self, request: Request, capability: str) -> Response:
-        expected = sync_token()
-        if expected is None:
-            return _refusal(
-                403,
-                "permission_denied",
-                "Direction changes are disabled: no STRANGLER_SYNC_TOKEN.",
-            )
-        scheme, _, given = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), expected):
-            return _refusal(
-                401,
-                "not_authenticated",
-                "Authentication credentials were not provided or are invalid.",
-                **{"WWW-Authenticate": "Bearer"},
-            )
         unknown = _unknown_capability(capability)
         if unknown is not None:
             return unknown
@@ -75,7 +60,7 @@ class DirectionApi(APIView):
         return Response(view.model_dump(mode="json"))
 
 
-class ProcessedApi(APIView):
+class ProcessedApi(InternalApi):
     """``POST /internal/sync/processed``: which of these event ids the inbox lacks."""
 
     @extend_schema(exclude=True)
@@ -104,7 +89,7 @@ class _ReplayInput(BaseModel):
         return self
 
 
-class DeadLetterListApi(APIView):
+class DeadLetterListApi(InternalApi):
     """``GET /internal/sync/dead-letters?limit=N`` (1..1000, default 100)."""
 
     @extend_schema(exclude=True)
@@ -116,7 +101,7 @@ class DeadLetterListApi(APIView):
         return Response({"count": count, "dead_letters": page})
 
 
-class DeadLetterReplayApi(APIView):
+class DeadLetterReplayApi(InternalApi):
     """``POST /internal/sync/dead-letters/replay`` with ``{"ids": [...]}`` or ``{"all": true}``."""
 
     @extend_schema(exclude=True)

@@ -13,6 +13,7 @@ import pytest
 from django.core.management import get_commands
 from ruamel.yaml import YAML
 
+from contracts.sync_token import SYNC_TOKEN_ENV
 from proxy.config import RouteTable, Upstream, load_route_table
 from tests.deploy.compose_check import (
     database_url_owner,
@@ -156,3 +157,21 @@ def test_only_the_monolith_mounts_the_private_signing_key(compose: dict[str, Any
     env = compose["services"]["monolith"]["environment"]
     private_dir = env["STRANGLER_JWT_PRIVATE_KEY_FILE"].rsplit("/", 1)[0]
     assert f"jwt-private:{private_dir}" in compose["services"]["monolith"]["volumes"]
+
+
+def test_the_owners_and_only_they_hold_one_sync_token(compose: dict[str, Any]) -> None:
+    """Each owner's server checks the sync token on its internal writes (contracts.sync_token),
+    so each has it, the same one; workers, relays and the proxy call none of those endpoints,
+    so none of them holds it."""
+    services = our_services(compose)
+    servers = {
+        name for name, svc in services.items() if svc["command"][0] in ("gunicorn", "uvicorn")
+    }
+    holding = {
+        name: svc["environment"][SYNC_TOKEN_ENV]
+        for name, svc in services.items()
+        if SYNC_TOKEN_ENV in svc.get("environment", {})
+    }
+    assert servers == {"monolith", "inventory", "payments", "orders"}
+    assert set(holding) == servers
+    assert len(set(holding.values())) == 1

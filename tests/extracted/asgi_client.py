@@ -13,10 +13,21 @@ from starlette.types import ASGIApp
 
 
 class BlockingASGIClient:
-    def __init__(self, app: ASGIApp, base_url: str = "http://testserver") -> None:
+    """``headers`` go with every request (e.g. the sync token's ``Authorization``); a request's
+    own headers win."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        base_url: str = "http://testserver",
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self._portal_cm: AbstractContextManager[BlockingPortal] = start_blocking_portal()
         self._portal = self._portal_cm.__enter__()
-        self._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
+        self._client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url=base_url, headers=headers
+        )
 
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         return self._portal.call(partial(self._client.request, method, url, **kwargs))

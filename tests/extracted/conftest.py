@@ -1,5 +1,8 @@
 """Fixtures of the extracted services' suites: a migrated inventory database (PostgreSQL by
-default, SQLite where a test asks for it), its session factory, and an in-process HTTP client."""
+default, SQLite where a test asks for it), its session factory, and in-process HTTP clients: one
+as any client, one as the sync tooling (the sync token on every request) for the internal
+endpoints that are not reads. ``internal`` serves whichever service's ``app`` the directory's
+conftest builds."""
 
 from __future__ import annotations
 
@@ -52,5 +55,13 @@ def app(inventory_url: str, sessions: sessionmaker[Session]) -> FastAPI:
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[BlockingASGIClient]:
     c = BlockingASGIClient(app)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def internal(app: FastAPI, sync_auth: dict[str, str]) -> Iterator[BlockingASGIClient]:
+    """A client of ``app`` that sends the sync token, as `strangler sync ...` does."""
+    c = BlockingASGIClient(app, headers=sync_auth)
     yield c
     c.close()

@@ -1,5 +1,7 @@
 """What the services' reverse-sync tests share: moving a service's direction over its internal
-API with the test's sync token, and running the chassis relay over its own outbox."""
+API with the test's sync token (the ``sync_token`` fixture puts it in the environment, where
+the callers' ``sync.internal_auth`` reads it), and running the chassis relay over its own
+outbox."""
 
 from __future__ import annotations
 
@@ -8,10 +10,9 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from extracted.chassis.outbox_relay import RelayedOutbox, relay_batch
+from sync.internal_auth import sync_headers
 from tests.extracted.asgi_client import BlockingASGIClient
 
-#: The token the tests' services take (each test module sets ``STRANGLER_SYNC_TOKEN`` to it).
-TOKEN = "test-sync-token"
 DIRECTION = "/internal/sync/direction"
 
 
@@ -20,7 +21,7 @@ def set_direction(client: BlockingASGIClient, direction: str) -> None:
         "PUT",
         DIRECTION,
         json={"direction": direction},
-        headers={"Authorization": f"Bearer {TOKEN}"},
+        headers=sync_headers(),
     )
     assert (answer.status_code, answer.json()["direction"]) == (200, direction)
 

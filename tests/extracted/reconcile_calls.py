@@ -1,5 +1,6 @@
-"""A service's ``/internal/reconcile/<aggregate>/...`` as the in-process tests call it, and the
-same answers computed straight on another session (the SQLite copy of a PostgreSQL test)."""
+"""A service's ``/internal/reconcile/<aggregate>/...`` as the in-process tests call it (with a
+client that sends the sync token: the ``internal`` fixture), and the same answers computed
+straight on another session (the SQLite copy of a PostgreSQL test)."""
 
 from __future__ import annotations
 

@@ -19,6 +19,12 @@ def api() -> JsonClient:
 
 
 @pytest.fixture
+def internal_api(sync_auth: dict[str, str]) -> JsonClient:
+    """``api`` as the sync tooling: the sync token on every request (contracts.sync_token)."""
+    return JsonClient(Client(), headers=sync_auth)
+
+
+@pytest.fixture
 def customer(db: None) -> User:
     return make_user()
 

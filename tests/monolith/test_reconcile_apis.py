@@ -52,14 +52,14 @@ def _key(name: str, state: dict[str, Any]) -> str:
 
 @pytest.mark.django_db
 def test_rows_are_the_canonical_text_of_each_state_and_checksums_sum_them(
-    api: JsonClient, customer: User
+    internal_api: JsonClient, customer: User
 ) -> None:
     written = _written(customer)
     [payment, _] = written["payments"]
     assert len(payment["refunds"]) == 2 and len(written["orders"][0]["lines"]) == 2
     for name, states in written.items():
         spec = SPECS[name]
-        answer = api.post(f"{BASE}/{name}/rows", {"limit": 5000})
+        answer = internal_api.post(f"{BASE}/{name}/rows", {"limit": 5000})
         assert answer.status == 200, answer.body
         rows = {row["key"]: row for row in answer.body["rows"]}
         assert list(rows) == sorted(rows)  # byte order of the canonical keys
@@ -69,28 +69,34 @@ def test_rows_are_the_canonical_text_of_each_state_and_checksums_sum_them(
             assert row["version"] == state["version"]
         keys = sorted(rows)
         bounds = keys[1:2]
-        sums = api.post(f"{BASE}/{name}/checksums", {"bounds": bounds}).body["ranges"]
+        sums = internal_api.post(f"{BASE}/{name}/checksums", {"bounds": bounds}).body["ranges"]
         hashes = [row_hash(rows[key]["text"]) for key in keys]
         runs = [hashes[:1], hashes[1:]] if bounds else [hashes]
         assert sums == [{"count": len(run), "checksum": str(sum(run))} for run in runs]
-        states_answer = api.post(f"{BASE}/{name}/states", {"keys": [_key(name, s) for s in states]})
+        states_answer = internal_api.post(
+            f"{BASE}/{name}/states", {"keys": [_key(name, s) for s in states]}
+        )
         assert states_answer.status == 200
         assert states_answer.body["states"] == sorted(states, key=lambda s: _key(name, s))
 
 
 @pytest.mark.django_db
-def test_bounds_split_uuid_keys_in_canonical_order(api: JsonClient, customer: User) -> None:
+def test_bounds_split_uuid_keys_in_canonical_order(
+    internal_api: JsonClient, customer: User
+) -> None:
     made = [make_payment(customer_id=customer.id) for _ in range(9)]
     keys = sorted(str(p.id) for p in made)
-    answer = api.post(f"{BASE}/payments/bounds", {"parts": 3})
+    answer = internal_api.post(f"{BASE}/payments/bounds", {"parts": 3})
     assert answer.status == 200
     assert answer.body == {"bounds": [keys[3], keys[6]], "sampled": False}
-    between = api.post(f"{BASE}/payments/rows", {"lo": keys[3], "hi": keys[6]}).body["rows"]
+    between = internal_api.post(f"{BASE}/payments/rows", {"lo": keys[3], "hi": keys[6]}).body[
+        "rows"
+    ]
     assert [row["key"] for row in between] == keys[3:6]
 
 
 @pytest.mark.django_db
-def test_bad_requests_are_refused(api: JsonClient) -> None:
+def test_bad_requests_are_refused(internal_api: JsonClient) -> None:
     key = uuid.uuid4()
     for path, body, status in [
         ("refunds/rows", {}, 404),
@@ -101,6 +107,6 @@ def test_bad_requests_are_refused(api: JsonClient) -> None:
         ("products/bounds", {"parts": 1}, 400),
         ("products/rows", {"unknown": 1}, 400),
     ]:
-        answer = api.post(f"{BASE}/{path}", body)
+        answer = internal_api.post(f"{BASE}/{path}", body)
         assert answer.status == status, (path, body, answer.body)
         assert answer.body["error"] == ("not_found" if status == 404 else "invalid")

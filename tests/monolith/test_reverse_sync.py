@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from contracts.sync_token import bearer
 from monolith.inventory.models import Product, Reservation
 from monolith.outbox.models import OutboxEvent
 from monolith.reverse_sync import dead_letters
@@ -20,10 +21,9 @@ from tests.extracted.inventory.factories import envelope, product_state, reserva
 from tests.monolith.api_client import JsonClient
 from tests.monolith.factories import make_product
 from tests.support.inventory_api import PRODUCTS, adjustment_body, adjustments_path, product_body
+from tests.support.random_refs import random_suffix
 
 pytestmark = pytest.mark.django_db
-
-TOKEN = "test-sync-token"
 
 
 def _from_service(payload: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
@@ -115,7 +115,7 @@ def test_events_of_the_monoliths_own_origin_or_garbled_are_refused() -> None:
         apply_event(bad)
 
 
-def test_dead_letters_are_listed_and_replayed(api: JsonClient) -> None:
+def test_dead_letters_are_listed_and_replayed(api: JsonClient, internal_api: JsonClient) -> None:
     garbled = {"event_id": str(uuid.uuid4()), "payload": "?"}
     good = _from_service(product_state())
     first = dead_letters.park(garbled, ValueError("does not fit"))
@@ -129,9 +129,10 @@ def test_dead_letters_are_listed_and_replayed(api: JsonClient) -> None:
         (first, 2),
         (second, 1),
     ]
-    assert api.post("/internal/sync/dead-letters/replay", {"ids": [999999]}).status == 404
-    assert api.post("/internal/sync/dead-letters/replay", {}).status == 400
-    replayed = api.post("/internal/sync/dead-letters/replay", {"all": True})
+    replay = "/internal/sync/dead-letters/replay"
+    assert internal_api.post(replay, {"ids": [999999]}).status == 404
+    assert internal_api.post(replay, {}).status == 400
+    replayed = internal_api.post(replay, {"all": True})
     assert replayed.status == 200
     results = {r["id"]: r for r in replayed.body["results"]}
     assert (results[second]["result"], results[second]["outcome"]) == ("replayed", "applied")
@@ -165,11 +166,12 @@ def test_the_direction_endpoint_needs_the_sync_token(
     monkeypatch.setenv("STRANGLER_VAR_DIR", str(tmp_path))
     monkeypatch.delenv("STRANGLER_SYNC_TOKEN", raising=False)
     assert api.send("PUT", path, {"direction": "frozen"}).status == 403  # no token configured
-    monkeypatch.setenv("STRANGLER_SYNC_TOKEN", TOKEN)
+    token = f"sync-{random_suffix()}"
+    monkeypatch.setenv("STRANGLER_SYNC_TOKEN", token)
     assert api.send("PUT", path, {"direction": "frozen"}).status == 401
     wrong = {"Authorization": "Bearer not-it"}
     assert api.send("PUT", path, {"direction": "frozen"}, headers=wrong).status == 401
-    right = {"Authorization": f"Bearer {TOKEN}"}
+    right = bearer(token)
     assert api.send("PUT", path, {"direction": "sideways"}, headers=right).status == 400
     assert api.send("PUT", "/internal/sync/direction/shoes", {}, headers=right).status == 404
     assert api.get(path).body["direction"] == "forward"
@@ -178,10 +180,11 @@ def test_the_direction_endpoint_needs_the_sync_token(
     assert api.get(path).body["direction"] == "frozen"
 
 
-def test_processed_answers_which_event_ids_the_inbox_lacks(api: JsonClient) -> None:
+def test_processed_answers_which_event_ids_the_inbox_lacks(internal_api: JsonClient) -> None:
     event = _from_service(product_state())
     apply_event(event)
     other = str(uuid.uuid4())
-    answer = api.post("/internal/sync/processed", {"event_ids": [event["event_id"], other]})
+    path = "/internal/sync/processed"
+    answer = internal_api.post(path, {"event_ids": [event["event_id"], other]})
     assert (answer.status, answer.body) == (200, {"missing": [other]})
-    assert api.post("/internal/sync/processed", {"event_ids": ["x"]}).status == 400
+    assert internal_api.post(path, {"event_ids": ["x"]}).status == 400

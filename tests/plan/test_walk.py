@@ -6,10 +6,12 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 
+from contracts.sync_token import SYNC_TOKEN_ENV
 from proxy.config import load_route_table
 from proxy.config_edit import read_audit
 from tests.plan.conftest import PlanEnv
 from tests.support.ports import free_port
+from tests.support.random_refs import random_suffix
 
 READS = "inventory-reads"
 
@@ -156,7 +158,9 @@ def test_the_whole_plan_walks_to_extracted_and_reset_undoes_it(plan_env: PlanEnv
     assert history[0] == (None, "proxy-in-front") and history[-1] == ("canary-100", "extracted")
 
     # The next step switches the writes' direction; these fake components have no direction
-    # endpoints, so the switch cannot start: one line, exit 1, nothing changed.
+    # endpoints, so the switch cannot start (it has a sync token, else it would not ask them at
+    # all): one line, exit 1, nothing changed.
+    plan_env.overrides[SYNC_TOKEN_ENV] = f"sync-{random_suffix()}"
     plan_env.components.traffic(READS, requests=600)
     routes_before = plan_env.routes_file.read_bytes()
     refused = plan_env.plan("next")

@@ -3,7 +3,10 @@ test asks) as real processes on fresh databases, plus the sync processes and the
 sync tests.
 
 Writes reach the monolith through its HTTP API (gunicorn); what the service holds is read
-through its HTTP API (uvicorn), so "equal" means equal JSON as clients see it.
+through its HTTP API (uvicorn), so "equal" means equal JSON as clients see it. Like `strangler
+up`, the rig gives its owners and its CLI one sync token (a fresh one, unless the test brings
+its own ``STRANGLER_SYNC_TOKEN``); ``hold_sync_token`` lends it to the test process when the
+test itself calls an owner's internal endpoints that are not reads.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import pytest
 import redis
 from celery import Celery
 
+from contracts.sync_token import SYNC_TOKEN_ENV, bearer
 from strangler.stack import orders_service_token_step, stack_environment
 from sync.backfill_jobs import JOBS
 from sync.celery_app import make_celery, queue_name
@@ -38,6 +42,7 @@ from tests.support.inventory_api import (
 )
 from tests.support.postgres import fresh_owner_databases
 from tests.support.processes import REPO_ROOT, VENV_BIN, ServerProcess
+from tests.support.random_refs import random_suffix
 from tests.sync.workers import running_relay, running_worker
 
 
@@ -76,6 +81,15 @@ class SyncRig:
 
     def relay(self) -> AbstractContextManager[ServerProcess]:
         return running_relay(env=self.env, log_dir=self.log_dir)
+
+    def sync_auth(self) -> dict[str, str]:
+        """The ``Authorization`` header of the rig's sync token, as the callers send it."""
+        return bearer(self.env[SYNC_TOKEN_ENV])
+
+    def hold_sync_token(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """This test process as a caller of the rig's owners: their sync token in its
+        environment, where ``sync.internal_auth`` reads it."""
+        monkeypatch.setenv(SYNC_TOKEN_ENV, self.env[SYNC_TOKEN_ENV])
 
     def sender(self, monkeypatch: pytest.MonkeyPatch) -> Celery:
         """A Celery app in the test process that sends to this rig's broker and queues."""
@@ -195,6 +209,7 @@ def running_rig(
         env = stack_environment(
             ports, base={**os.environ, **broker_env, **_databases(stack, var, databases)}
         )
+        env.setdefault(SYNC_TOKEN_ENV, f"sync-{random_suffix()}")
         prepare(env, products=seed_products, reservations=seed_reservations)
         if "orders" in services:
             env["ORDERS_SERVICE_TOKEN"] = _issued(orders_service_token_step(), env)

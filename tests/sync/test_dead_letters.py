@@ -155,3 +155,10 @@ def test_dead_letter_cli_refusals(rig: SyncRig) -> None:
     unknown = rig.strangler_sync("dead-letters", "replay", "999")
     assert unknown.returncode == 1
     assert unknown.stderr.strip() == "strangler sync: no dead letter with id [999]"
+    refused = rig.strangler_sync("dead-letters", "replay", "999", STRANGLER_SYNC_TOKEN="not-it")
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == (
+        f"strangler sync: the service at {rig.inventory_url}/internal/sync/dead-letters/replay "
+        "answered 401: it refused the sync token: STRANGLER_SYNC_TOKEN differs from the one it "
+        "runs with"
+    )

@@ -135,6 +135,13 @@ def test_the_table_report_and_bad_options(synced: SyncRig) -> None:
     assert down.returncode == 1
     assert down.stderr.startswith("strangler sync reconcile: the inventory service")
     assert len(down.stderr.strip().splitlines()) == 1
+    refused = synced.strangler_sync("reconcile", STRANGLER_SYNC_TOKEN="not-the-owners")
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("strangler sync reconcile: the monolith at ")
+    assert refused.stderr.strip().endswith(
+        "answered 401: it refused the sync token: "
+        "STRANGLER_SYNC_TOKEN differs from the one it runs with"
+    )
 
 
 @pytest.mark.slow

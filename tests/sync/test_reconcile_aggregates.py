@@ -238,8 +238,11 @@ def test_drift_is_found_with_its_fields_and_repaired(shop: Shop, drift: Drift) -
     assert reconcile(rig, "--aggregate", name)[1]["clean"]
 
 
-def test_a_row_a_live_event_moved_on_after_the_report_is_left_alone(shop: Shop) -> None:
+def test_a_row_a_live_event_moved_on_after_the_report_is_left_alone(
+    shop: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rig, customer = shop.rig, shop.customer
+    rig.hold_sync_token(monkeypatch)  # this process drives the sides below
     payment = customer.post(PAYMENTS, payment_body(amount="12.00"))["id"]
     wait_for(lambda: customer.synced("payments", payment_path(payment)), message="the payment")
     corrupt = "UPDATE payments SET gateway_reference = 'gw_corrupt' WHERE id = %s"

@@ -40,15 +40,15 @@ START = 1000
 
 @pytest.fixture
 def rig(tmp_path: Path, redis_env: dict[str, str]) -> Iterator[SyncRig]:
-    """The sync rig, with the owners' direction endpoints open to this test's token."""
-    with running_rig(tmp_path, {**redis_env, "STRANGLER_SYNC_TOKEN": f"t-{random_suffix()}"}) as r:
+    """The sync rig (its owners take the rig's sync token)."""
+    with running_rig(tmp_path, redis_env) as r:
         yield r
 
 
 @pytest.fixture
 def token_env(rig: SyncRig, monkeypatch: pytest.MonkeyPatch) -> None:
     """This process (which drives the switch) holds the token too."""
-    monkeypatch.setenv("STRANGLER_SYNC_TOKEN", rig.env["STRANGLER_SYNC_TOKEN"])
+    rig.hold_sync_token(monkeypatch)
 
 
 def owners(rig: SyncRig) -> Owners:
@@ -258,7 +258,10 @@ def test_a_batch_message_applies_each_event_once_and_parks_only_its_poison_event
     # Each event applied once: the monolith's inbox holds each id once (its drain question).
     ids = [e["event_id"] for e in (*versions, other, orphan)]
     answer = httpx.post(
-        f"{rig.monolith_url}/internal/sync/processed", json={"event_ids": ids}, timeout=10
+        f"{rig.monolith_url}/internal/sync/processed",
+        json={"event_ids": ids},
+        headers=rig.sync_auth(),
+        timeout=10,
     ).json()
     assert answer == {"missing": [orphan["event_id"]]}
     # Nothing applied here was recorded in the monolith's outbox: nothing travels forward again.

@@ -45,16 +45,12 @@ from tests.sync.writer import Writer
 WORKERS = {"payments": "worker-payments", "orders": "worker-orders"}
 
 
-def _token_env(redis_env: dict[str, str]) -> dict[str, str]:
-    return {**redis_env, "STRANGLER_SYNC_TOKEN": f"t-{random_suffix()}"}
-
-
 @pytest.fixture
 def token_env(monkeypatch: pytest.MonkeyPatch) -> Callable[[SyncRig], None]:
     """This process (which drives the switch) holds the rig's token too."""
 
     def hold(rig: SyncRig) -> None:
-        monkeypatch.setenv("STRANGLER_SYNC_TOKEN", rig.env["STRANGLER_SYNC_TOKEN"])
+        rig.hold_sync_token(monkeypatch)
 
     return hold
 
@@ -251,7 +247,7 @@ def _straggling_write(rig: SyncRig, headers: dict[str, str]) -> _Straggler:
 def test_payments_written_through_the_switch_and_back_are_on_both_owners(
     tmp_path: Path, redis_env: dict[str, str], token_env: Callable[[SyncRig], None]
 ) -> None:
-    with running_rig(tmp_path, _token_env(redis_env), services=("payments",)) as rig:
+    with running_rig(tmp_path, redis_env, services=("payments",)) as rig:
         token_env(rig)
         customer = rig.bearer(f"payer-{random_suffix()}")
         with (
@@ -300,7 +296,7 @@ def test_orders_written_through_the_switch_and_back_are_on_both_owners(
     tmp_path: Path, redis_env: dict[str, str], token_env: Callable[[SyncRig], None]
 ) -> None:
     # The saga reserves and pays at the monolith (the stack's default: both stay forward).
-    with running_rig(tmp_path, _token_env(redis_env), services=("orders",)) as rig:
+    with running_rig(tmp_path, redis_env, services=("orders",)) as rig:
         token_env(rig)
         customer = rig.bearer(f"buyer-{random_suffix()}")
         sku = rig.create_product(on_hand=100_000)["sku"]
@@ -334,7 +330,7 @@ def test_an_order_before_its_payment_and_switches_the_saga_could_not_follow(
 ) -> None:
     with running_rig(
         tmp_path,
-        _token_env(redis_env),
+        redis_env,
         services=("payments", "orders"),
         saga_calls_services=("payments",),
     ) as rig:

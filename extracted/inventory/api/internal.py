@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from sqlalchemy.orm import Session, sessionmaker
 
 from extracted.chassis.responses import ContractJSONResponse
+from extracted.chassis.sync_token import internal_router
 from extracted.inventory import selectors
 from extracted.inventory.api.deps import get_sessions
 
-router = APIRouter(prefix="/internal")
+router = internal_router("/internal")
 
 
 @router.api_route("/sync/stats", methods=["GET", "HEAD"])

@@ -5,18 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.responses import Response
 
 from contracts.direction import WriteUpstreams
 from extracted.chassis.responses import ContractJSONResponse
+from extracted.chassis.sync_token import internal_router
 from extracted.chassis.timefmt import format_timestamp
 from extracted.orders import selectors
 from extracted.orders.api.deps import Sessions
 from extracted.orders.models import Saga
 from extracted.orders.recovery import saga_counts
 
-router = APIRouter()
+# Reads only; any other method added here needs the sync token (extracted.chassis.sync_token).
+router = internal_router()
 
 
 def saga_body(saga: Saga) -> dict[str, Any]:

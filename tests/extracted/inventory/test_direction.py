@@ -14,14 +14,11 @@ from extracted.chassis.outbox_relay import relay_batch
 from extracted.inventory.models import OutboxEvent
 from extracted.inventory.sync import apply_event
 from tests.extracted.asgi_client import BlockingASGIClient
-from tests.extracted.direction_calls import DIRECTION, TOKEN, relay_all, set_direction
+from tests.extracted.direction_calls import DIRECTION, relay_all, set_direction
 from tests.extracted.inventory.factories import envelope, product_state
 from tests.support.inventory_api import PRODUCTS, adjustment_body, adjustments_path, product_body
 
-
-@pytest.fixture(autouse=True)
-def sync_token(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("STRANGLER_SYNC_TOKEN", TOKEN)
+pytestmark = pytest.mark.usefixtures("sync_token")
 
 
 def _set(client: BlockingASGIClient, direction: str) -> None:
@@ -126,7 +123,7 @@ def test_applied_sync_events_are_never_relayed(
 
 
 def test_direction_changes_need_the_token_and_a_known_direction(
-    client: BlockingASGIClient, monkeypatch: pytest.MonkeyPatch
+    client: BlockingASGIClient, monkeypatch: pytest.MonkeyPatch, sync_auth: dict[str, str]
 ) -> None:
     assert client.get(DIRECTION).json()["direction"] == "forward"
     assert client.request("PUT", DIRECTION, json={"direction": "reverse"}).status_code == 401
@@ -135,7 +132,7 @@ def test_direction_changes_need_the_token_and_a_known_direction(
         client.request("PUT", DIRECTION, json={"direction": "reverse"}, headers=wrong).status_code
         == 401
     )
-    right = {"Authorization": f"Bearer {TOKEN}"}
+    right = sync_auth
     bad = client.request("PUT", DIRECTION, json={"direction": "up"}, headers=right)
     assert (bad.status_code, bad.json()["error"]) == (400, "invalid")
     monkeypatch.delenv("STRANGLER_SYNC_TOKEN")
@@ -148,11 +145,13 @@ def test_direction_changes_need_the_token_and_a_known_direction(
 
 
 def test_processed_lists_the_ids_not_applied_here(
-    client: BlockingASGIClient, sessions: sessionmaker[Session]
+    internal: BlockingASGIClient, sessions: sessionmaker[Session]
 ) -> None:
     event = envelope(product_state())
     apply_event(event, sessions=sessions)
     other = "7d0f8a44-5b3c-4b0e-9a51-8a3c2f0e9d11"
-    answer = client.post("/internal/sync/processed", json={"event_ids": [event["event_id"], other]})
+    answer = internal.post(
+        "/internal/sync/processed", json={"event_ids": [event["event_id"], other]}
+    )
     assert answer.json() == {"missing": [other]}
-    assert client.post("/internal/sync/processed", json={"event_ids": 3}).status_code == 400
+    assert internal.post("/internal/sync/processed", json={"event_ids": 3}).status_code == 400

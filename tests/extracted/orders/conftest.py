@@ -48,10 +48,14 @@ def sessions(orders_url: str) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
+def build_app(url: str, sessions: sessionmaker[Session]) -> FastAPI:
+    settings = OrdersSettings(orders_database_url=url, migrate_on_start=False)
+    return create_app(settings, sessions=sessions, recovery=False)
+
+
 @pytest.fixture
 def app(orders_url: str, sessions: sessionmaker[Session]) -> FastAPI:
-    settings = OrdersSettings(orders_database_url=orders_url, migrate_on_start=False)
-    return create_app(settings, sessions=sessions, recovery=False)
+    return build_app(orders_url, sessions)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from contracts.sync_token import bearer
 from extracted.chassis.db import make_engine, make_sessions
 from extracted.orders.models import OutboxEvent
 from tests.support.orders_stack import (
@@ -25,9 +26,11 @@ from tests.support.orders_stack import (
     orders_deployment,
     orders_of,
 )
+from tests.support.random_refs import random_suffix
 from tests.support.waiting import wait_for
 
-TOKEN = "test-orders-sync-token"
+#: The sync token of this module's orders process.
+TOKEN = f"sync-{random_suffix()}"
 DIRECTION = "/internal/sync/direction"
 
 
@@ -53,7 +56,7 @@ def _set(orders: OrdersProcess, direction: str) -> None:
     answer = httpx.put(
         f"{orders.orders_url}{DIRECTION}",
         json={"direction": direction},
-        headers={"Authorization": f"Bearer {TOKEN}"},
+        headers=bearer(TOKEN),
         timeout=10,
     )
     assert (answer.status_code, answer.json()["direction"]) == (200, direction)

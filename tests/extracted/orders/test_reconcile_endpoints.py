@@ -36,7 +36,7 @@ def seed(sessions: sessionmaker[Session], *states: dict[str, Any]) -> None:
 
 
 def test_rows_are_the_canonical_text_of_each_state_on_postgresql_and_sqlite(
-    client: BlockingASGIClient, sessions: sessionmaker[Session], tmp_path: Path
+    internal: BlockingASGIClient, sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
     states = [
         order_state(),
@@ -44,7 +44,7 @@ def test_rows_are_the_canonical_text_of_each_state_on_postgresql_and_sqlite(
         order_state(lines=[line("b-zeta", 1, "0.10"), line("B-alpha", 3, "9999.99")]),
     ]
     seed(sessions, *states)
-    rows = canonical_rows(client, "orders")
+    rows = canonical_rows(internal, "orders")
     assert {key: row["text"] for key, row in rows.items()} == {
         s["id"]: ORDERS.canonical_state(s) for s in states
     }
@@ -56,7 +56,7 @@ def test_rows_are_the_canonical_text_of_each_state_on_postgresql_and_sqlite(
 
 
 def test_a_line_changed_behind_syncs_back_is_repaired(
-    client: BlockingASGIClient, sessions: sessionmaker[Session]
+    internal: BlockingASGIClient, sessions: sessionmaker[Session]
 ) -> None:
     truth = order_state(version=4)
     seed(sessions, truth)
@@ -66,17 +66,17 @@ def test_a_line_changed_behind_syncs_back_is_repaired(
             text("UPDATE order_lines SET quantity = quantity + 1 WHERE sku = :sku"),
             {"sku": changed},
         )
-    [row] = canonical_rows(client, "orders").values()
+    [row] = canonical_rows(internal, "orders").values()
     theirs, ours = ORDERS.split(ORDERS.canonical_state(truth)), ORDERS.split(row["text"])
     assert [name for name in ORDERS.field_names if theirs[name] != ours[name]] == ["lines"]
 
-    result = post_repair(client, "orders", [truth], observed={truth["id"]: 4})
+    result = post_repair(internal, "orders", [truth], observed={truth["id"]: 4})
     assert result == {"written": 1, "deleted": 0, "skipped": 0}
-    assert canonical_rows(client, "orders")[truth["id"]]["text"] == ORDERS.canonical_state(truth)
+    assert canonical_rows(internal, "orders")[truth["id"]]["text"] == ORDERS.canonical_state(truth)
 
 
 def test_repair_overrides_only_the_state_it_saw_and_deletes_extra_orders(
-    client: BlockingASGIClient, sessions: sessionmaker[Session]
+    internal: BlockingASGIClient, sessions: sessionmaker[Session]
 ) -> None:
     corrupt, moved_on, stray = order_state(version=6), order_state(version=6), order_state()
     seed(sessions, corrupt, moved_on, stray)
@@ -86,7 +86,7 @@ def test_repair_overrides_only_the_state_it_saw_and_deletes_extra_orders(
         {**moved_on, "lines": other_lines, "total": "5.00", "version": 2},
     ]
     result = post_repair(
-        client,
+        internal,
         "orders",
         truth,
         observed={corrupt["id"]: 6, moved_on["id"]: 5},
@@ -106,14 +106,16 @@ def test_repair_overrides_only_the_state_it_saw_and_deletes_extra_orders(
     assert stray["id"] not in lines
 
 
-def test_runs_and_bad_requests(client: BlockingASGIClient) -> None:
-    assert client.post("/internal/reconcile/orders/runs", json=clean_report("orders", 2)).is_success
-    last = client.get("/internal/sync/stats").json()["last_reconciliation"]
+def test_runs_and_bad_requests(internal: BlockingASGIClient) -> None:
+    assert internal.post(
+        "/internal/reconcile/orders/runs", json=clean_report("orders", 2)
+    ).is_success
+    last = internal.get("/internal/sync/stats").json()["last_reconciliation"]
     assert (last["aggregate"], last["clean"]) == ("orders", True)
     for path, body, status in [
         ("payments/rows", {}, 404),
         ("orders/rows", {"hi": "SKU-1"}, 400),
         ("orders/repair", {"states": [order_state(status="lost")]}, 400),
     ]:
-        answer = client.post(f"/internal/reconcile/{path}", json=body)
+        answer = internal.post(f"/internal/reconcile/{path}", json=body)
         assert answer.status_code == status, (path, answer.text)

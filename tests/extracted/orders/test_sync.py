@@ -163,7 +163,7 @@ def test_two_versions_of_a_new_order_applied_at_once_never_collide(
 
 
 def test_stats_dead_letters_and_metrics_over_the_app(
-    client: BlockingASGIClient, sessions: sessionmaker[Session]
+    client: BlockingASGIClient, internal: BlockingASGIClient, sessions: sessionmaker[Session]
 ) -> None:
     assert apply_event(envelope(order_state()), sessions=sessions) == "applied"
     # A bug on the service's side, played by a CHECK constraint the monolith does not have.
@@ -180,7 +180,7 @@ def test_stats_dead_letters_and_metrics_over_the_app(
     listed = client.get("/internal/sync/dead-letters").json()
     assert [d["event_id"] for d in listed["dead_letters"]] == [poison["event_id"]]
     assert "test_bug" in listed["dead_letters"][0]["error"]
-    again = client.post("/internal/sync/dead-letters/replay", json={"ids": [letter]}).json()
+    again = internal.post("/internal/sync/dead-letters/replay", json={"ids": [letter]}).json()
     assert again["results"][0]["result"] == "failed"
 
     metrics = client.get("/metrics").text
@@ -190,7 +190,7 @@ def test_stats_dead_letters_and_metrics_over_the_app(
 
     with sessions.begin() as session:
         session.execute(text("ALTER TABLE orders DROP CONSTRAINT test_bug"))
-    replayed = client.post("/internal/sync/dead-letters/replay", json={"all": True}).json()
+    replayed = internal.post("/internal/sync/dead-letters/replay", json={"all": True}).json()
     assert [(r["result"], r["outcome"]) for r in replayed["results"]] == [("replayed", "applied")]
     assert client.get("/internal/sync/stats").json()["dead_letters"] == 0
     shown = stored(sessions, poison["aggregate_id"])

@@ -55,13 +55,19 @@ def sessions(payments_url: str) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
+def build_app(
+    url: str, sessions: sessionmaker[Session], verifier: TokenVerifier | None = None
+) -> FastAPI:
+    settings = PaymentsSettings(payments_database_url=url, migrate_on_start=False)
+    return create_app(settings, sessions=sessions, verifier=verifier)
+
+
 @pytest.fixture
 def app(
     payments_url: str, sessions: sessionmaker[Session], monolith_keys: SigningKeys, tmp_path: Path
 ) -> FastAPI:
-    settings = PaymentsSettings(payments_database_url=payments_url, migrate_on_start=False)
     verifier = TokenVerifier(PemKeySource(tmp_path / "keys" / "jwt-public.pem"))
-    return create_app(settings, sessions=sessions, verifier=verifier)
+    return build_app(payments_url, sessions, verifier)
 
 
 @pytest.fixture

@@ -14,16 +14,13 @@ from extracted.payments.models import OutboxEvent
 from extracted.payments.sync import apply_event
 from monolith.identity.models import User
 from tests.extracted.asgi_client import BlockingASGIClient
-from tests.extracted.direction_calls import DIRECTION, TOKEN, relay_all, set_direction
+from tests.extracted.direction_calls import DIRECTION, relay_all, set_direction
 from tests.extracted.payments.api.helpers import act, create_payment, events_of, payments_of
 from tests.extracted.payments.conftest import bearer
 from tests.support.payments_api import PAYMENTS, idempotency_key, payment_body, payment_path
 from tests.support.sync_states import payment_state
 
-
-@pytest.fixture(autouse=True)
-def sync_token(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("STRANGLER_SYNC_TOKEN", TOKEN)
+pytestmark = pytest.mark.usefixtures("sync_token")
 
 
 def _collect(sessions: sessionmaker[Session]) -> list[dict[str, Any]]:
@@ -107,9 +104,9 @@ def test_frozen_writes_answer_503_dry_runs_too_and_reads_still_work(
 
 
 def test_applied_sync_events_are_never_relayed(
-    client: BlockingASGIClient, sessions: sessionmaker[Session]
+    internal: BlockingASGIClient, sessions: sessionmaker[Session]
 ) -> None:
-    set_direction(client, "reverse")
+    set_direction(internal, "reverse")
     _collect(sessions)
     state = payment_state()
     event = {
@@ -125,5 +122,5 @@ def test_applied_sync_events_are_never_relayed(
     assert apply_event(event, sessions=sessions) == "applied"
     assert events_of(sessions, state["id"]) == []
     assert _collect(sessions) == []
-    answer = client.post("/internal/sync/processed", json={"event_ids": [event["event_id"]]})
+    answer = internal.post("/internal/sync/processed", json={"event_ids": [event["event_id"]]})
     assert answer.json() == {"missing": []}

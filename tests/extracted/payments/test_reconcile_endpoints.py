@@ -56,7 +56,7 @@ def sql(sessions: sessionmaker[Session], statement: str, **params: Any) -> None:
 
 
 def test_rows_are_the_canonical_text_of_each_state_on_postgresql_and_sqlite(
-    client: BlockingASGIClient, sessions: sessionmaker[Session], customer: User, tmp_path: Path
+    internal: BlockingASGIClient, sessions: sessionmaker[Session], customer: User, tmp_path: Path
 ) -> None:
     states = [
         refunded(customer, "20.00", "5.50"),
@@ -64,7 +64,7 @@ def test_rows_are_the_canonical_text_of_each_state_on_postgresql_and_sqlite(
         plain(customer, status="declined", decline_reason="do_not_honor", gateway_reference=None),
     ]
     seed(sessions, *states)
-    rows = canonical_rows(client, "payments")
+    rows = canonical_rows(internal, "payments")
     assert {key: row["text"] for key, row in rows.items()} == {
         s["id"]: PAYMENTS.canonical_state(s) for s in states
     }
@@ -76,7 +76,7 @@ def test_rows_are_the_canonical_text_of_each_state_on_postgresql_and_sqlite(
 
 
 def test_a_refund_changed_behind_syncs_back_is_repaired(
-    client: BlockingASGIClient, sessions: sessionmaker[Session], customer: User
+    internal: BlockingASGIClient, sessions: sessionmaker[Session], customer: User
 ) -> None:
     truth = refunded(customer, "20.00", "5.00")
     seed(sessions, truth)
@@ -87,25 +87,25 @@ def test_a_refund_changed_behind_syncs_back_is_repaired(
         id=uuid.uuid4(),
         p=uuid.UUID(truth["id"]),
     )
-    [row] = canonical_rows(client, "payments").values()
+    [row] = canonical_rows(internal, "payments").values()
     expected = PAYMENTS.canonical_state(truth)
     theirs, ours = PAYMENTS.split(expected), PAYMENTS.split(row["text"])
     assert [name for name in PAYMENTS.field_names if theirs[name] != ours[name]] == ["refunds"]
 
-    assert post_repair(client, "payments", [truth], observed={truth["id"]: 3}) == {
+    assert post_repair(internal, "payments", [truth], observed={truth["id"]: 3}) == {
         "written": 1,
         "deleted": 0,
         "skipped": 0,
     }
-    assert canonical_rows(client, "payments")[truth["id"]]["text"] == expected
-    shown = client.get(payment_path(truth["id"]), headers=bearer(customer)).json()
+    assert canonical_rows(internal, "payments")[truth["id"]]["text"] == expected
+    shown = internal.get(payment_path(truth["id"]), headers=bearer(customer)).json()
     assert [(r["id"], r["amount"]) for r in shown["refunds"]] == [
         (r["id"], r["amount"]) for r in truth["refunds"]
     ]
 
 
 def test_repair_overrides_only_the_state_it_saw_and_deletes_extra_payments(
-    client: BlockingASGIClient, sessions: sessionmaker[Session], customer: User
+    internal: BlockingASGIClient, sessions: sessionmaker[Session], customer: User
 ) -> None:
     corrupt = plain(customer, gateway_reference="gw_corrupt", version=9)
     moved_on = plain(customer, gateway_reference="gw_live", version=9)
@@ -118,7 +118,7 @@ def test_repair_overrides_only_the_state_it_saw_and_deletes_extra_payments(
         missing,
     ]
     result = post_repair(
-        client,
+        internal,
         "payments",
         truth,
         # Reconciliation saw ``corrupt`` at 9 (it still is: overwritten although 3 < 9) and
@@ -143,17 +143,17 @@ def test_repair_overrides_only_the_state_it_saw_and_deletes_extra_payments(
     assert refunds == 0
 
 
-def test_runs_are_recorded_and_shown_by_the_sync_stats(client: BlockingASGIClient) -> None:
-    assert client.get("/internal/sync/stats").json()["last_reconciliation"] is None
-    recorded = client.post(f"{BASE}/runs", json=clean_report("payments", 7))
+def test_runs_are_recorded_and_shown_by_the_sync_stats(internal: BlockingASGIClient) -> None:
+    assert internal.get("/internal/sync/stats").json()["last_reconciliation"] is None
+    recorded = internal.post(f"{BASE}/runs", json=clean_report("payments", 7))
     assert recorded.status_code == 201, recorded.text
-    stats = client.get("/internal/sync/stats").json()
+    stats = internal.get("/internal/sync/stats").json()
     last = stats["last_reconciliation"]
     assert (last["aggregate"], last["clean"], last["drift"]) == ("payments", True, 0)
     assert stats["reconciliations"] == {"payments": last}
 
 
-def test_bad_requests_are_refused_before_anything_runs(client: BlockingASGIClient) -> None:
+def test_bad_requests_are_refused_before_anything_runs(internal: BlockingASGIClient) -> None:
     for path, body, status in [
         ("products/rows", {}, 404),  # inventory's, not this service's
         ("payments/rows", {"lo": uuid.uuid4().hex}, 400),
@@ -163,6 +163,6 @@ def test_bad_requests_are_refused_before_anything_runs(client: BlockingASGIClien
         ("payments/runs", clean_report("orders", 1), 400),
         ("payments/bounds", {"parts": 1}, 400),
     ]:
-        answer = client.post(f"/internal/reconcile/{path}", json=body)
+        answer = internal.post(f"/internal/reconcile/{path}", json=body)
         assert answer.status_code == status, (path, body, answer.text)
         assert answer.json()["error"] == ("not_found" if status == 404 else "invalid")

@@ -175,7 +175,10 @@ def test_two_versions_of_a_new_payment_applied_at_once_never_collide(
 
 
 def test_stats_dead_letters_and_metrics_over_the_app(
-    client: BlockingASGIClient, sessions: sessionmaker[Session], customer: User
+    client: BlockingASGIClient,
+    internal: BlockingASGIClient,
+    sessions: sessionmaker[Session],
+    customer: User,
 ) -> None:
     good = envelope(payment_state(customer))
     assert apply_event(good, sessions=sessions) == "applied"
@@ -196,7 +199,7 @@ def test_stats_dead_letters_and_metrics_over_the_app(
     assert listed["count"] == 1
     assert listed["dead_letters"][0]["event_id"] == poison["event_id"]
     assert "test_bug" in listed["dead_letters"][0]["error"]
-    again = client.post("/internal/sync/dead-letters/replay", json={"ids": [letter]}).json()
+    again = internal.post("/internal/sync/dead-letters/replay", json={"ids": [letter]}).json()
     assert again["results"][0]["result"] == "failed"
 
     metrics = client.get("/metrics").text
@@ -206,7 +209,7 @@ def test_stats_dead_letters_and_metrics_over_the_app(
     # The fix, then a replay.
     with sessions.begin() as session:
         session.execute(text("ALTER TABLE payments DROP CONSTRAINT test_bug"))
-    replayed = client.post("/internal/sync/dead-letters/replay", json={"all": True}).json()
+    replayed = internal.post("/internal/sync/dead-letters/replay", json={"all": True}).json()
     assert [(r["result"], r["outcome"]) for r in replayed["results"]] == [("replayed", "applied")]
     assert client.get("/internal/sync/stats").json()["dead_letters"] == 0
     shown = client.get(payment_path(poison["aggregate_id"]), headers=bearer(customer))

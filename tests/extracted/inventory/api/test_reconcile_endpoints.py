@@ -30,10 +30,10 @@ def _seed(sessions: sessionmaker[Session], *skus: str, version: int = 1) -> list
 
 
 def test_checksums_are_the_sum_of_the_rows_hashes_per_run(
-    client: BlockingASGIClient, sessions: sessionmaker[Session]
+    internal: BlockingASGIClient, sessions: sessionmaker[Session]
 ) -> None:
     states = _seed(sessions, "a1", "B2", "c3", "_4")
-    answer = client.post(f"{BASE}/checksums", json={"bounds": ["a"]})
+    answer = internal.post(f"{BASE}/checksums", json={"bounds": ["a"]})
     assert answer.status_code == 200
     below, above = answer.json()["ranges"]
     # Byte order: "B2" < "_4" < "a" <= "a1" < "c3".
@@ -42,11 +42,11 @@ def test_checksums_are_the_sum_of_the_rows_hashes_per_run(
     }
     assert below == {"count": 2, "checksum": str(expected["B2"] + expected["_4"])}
     assert above == {"count": 2, "checksum": str(expected["a1"] + expected["c3"])}
-    rows = client.post(f"{BASE}/rows", json={"lo": "_", "hi": "b"}).json()["rows"]
+    rows = internal.post(f"{BASE}/rows", json={"lo": "_", "hi": "b"}).json()["rows"]
     assert [r["key"] for r in rows] == ["_4", "a1"]
 
 
-def test_bad_bodies_are_a_400(client: BlockingASGIClient) -> None:
+def test_bad_bodies_are_a_400(internal: BlockingASGIClient) -> None:
     for path, body in [
         ("bounds", {"parts": 1}),
         ("checksums", {"bounds": ["b", "a"]}),
@@ -56,17 +56,17 @@ def test_bad_bodies_are_a_400(client: BlockingASGIClient) -> None:
         ("runs", {"aggregate": "products"}),
         ("checksums", {"unknown": 1}),
     ]:
-        answer = client.post(f"{BASE}/{path}", json=body)
+        answer = internal.post(f"{BASE}/{path}", json=body)
         assert answer.status_code == 400, (path, body, answer.text)
         assert answer.json()["error"] == "invalid"
 
 
 def test_repair_overrides_only_the_state_it_saw(
-    client: BlockingASGIClient, sessions: sessionmaker[Session]
+    internal: BlockingASGIClient, sessions: sessionmaker[Session]
 ) -> None:
     [corrupt, moved_on] = _seed(sessions, "R1", "R2", version=9)
     truth = [product_state(sku="R1", version=3), product_state(sku="R2", version=3)]
-    answer = client.post(
+    answer = internal.post(
         f"{BASE}/repair",
         # Reconciliation saw R1 at version 9 (it still is: overwritten although 3 < 9) and R2
         # at version 8 (it moved on to 9 since: left alone).
@@ -82,7 +82,7 @@ def test_repair_overrides_only_the_state_it_saw(
 
 
 def test_a_reservation_is_its_lines_too_and_repair_replaces_them(
-    client: BlockingASGIClient, sessions: sessionmaker[Session]
+    internal: BlockingASGIClient, sessions: sessionmaker[Session]
 ) -> None:
     truth = reservation_state(lines=[("b-zeta", 2), ("B-alpha", 1)], version=3)
     stray = reservation_state(lines=[("SKU-1", 1)])
@@ -90,35 +90,37 @@ def test_a_reservation_is_its_lines_too_and_repair_replaces_them(
         assert apply_event(envelope(state, aggregate_type="reservation"), sessions=sessions) == (
             "applied"
         )
-    rows = canonical_rows(client, "reservations")
+    rows = canonical_rows(internal, "reservations")
     assert rows[truth["id"]]["text"] == RESERVATIONS.canonical_state(truth)
     with sessions.begin() as session:
         session.execute(
             text("UPDATE reservation_lines SET quantity = 7 WHERE sku = 'B-alpha'"),
         )
-    drifted = RESERVATIONS.split(canonical_rows(client, "reservations")[truth["id"]]["text"])
+    drifted = RESERVATIONS.split(canonical_rows(internal, "reservations")[truth["id"]]["text"])
     expected = RESERVATIONS.split(RESERVATIONS.canonical_state(truth))
     assert [n for n in RESERVATIONS.field_names if drifted[n] != expected[n]] == ["lines"]
 
     result = post_repair(
-        client, "reservations", [truth], observed={truth["id"]: 3}, extra={stray["id"]: 1}
+        internal, "reservations", [truth], observed={truth["id"]: 3}, extra={stray["id"]: 1}
     )
     assert result == {"written": 1, "deleted": 1, "skipped": 0}
-    assert {key: row["text"] for key, row in canonical_rows(client, "reservations").items()} == {
+    assert {key: row["text"] for key, row in canonical_rows(internal, "reservations").items()} == {
         truth["id"]: RESERVATIONS.canonical_state(truth)
     }
     with sessions() as session:
         assert session.get(Reservation, uuid.UUID(stray["id"])) is None
 
 
-def test_the_runs_of_each_aggregate_are_shown_by_the_sync_stats(client: BlockingASGIClient) -> None:
+def test_the_runs_of_each_aggregate_are_shown_by_the_sync_stats(
+    internal: BlockingASGIClient,
+) -> None:
     for aggregate in ("products", "reservations"):
-        answer = client.post(
+        answer = internal.post(
             f"/internal/reconcile/{aggregate}/runs", json=clean_report(aggregate, 3)
         )
         assert answer.status_code == 201, answer.text
-    stats = client.get("/internal/sync/stats").json()
+    stats = internal.get("/internal/sync/stats").json()
     assert sorted(stats["reconciliations"]) == ["products", "reservations"]
     assert stats["last_reconciliation"] == stats["reconciliations"]["reservations"]
-    unknown = client.post("/internal/reconcile/payments/rows", json={})
+    unknown = internal.post("/internal/reconcile/payments/rows", json={})
     assert (unknown.status_code, unknown.json()["error"]) == (404, "not_found")
