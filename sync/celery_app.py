@@ -85,6 +85,8 @@ def _broker_config(settings: SyncSettings) -> dict[str, Any]:
             folder.mkdir(parents=True, exist_ok=True)
         return {
             "broker_url": "filesystem://",
+            # kombu's transport with an atomic put (sync.filesystem_transport says why).
+            "broker_transport": "sync.filesystem_transport:Transport",
             "broker_transport_options": {
                 # One folder for in and out: every process (workers, relay, CLI) publishes into
                 # and consumes from the same place, so they all see the same queues.
