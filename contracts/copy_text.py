@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import AnyStr, Final
+from typing import Any, AnyStr, Final, overload
 
 #: The columns of a products page, in order (the same names on both sides).
 PRODUCT_COPY_COLUMNS: Final = (
@@ -130,6 +130,16 @@ def decode_rows(text: str, columns: Sequence[str]) -> list[dict[str, str | None]
     return rows
 
 
+def parse_timestamps(row: dict[str, Any], fields: Iterable[str]) -> None:
+    """Turn ``row``'s timestamp ``fields`` (where present and not NULL) from COPY text into
+    datetimes, in place. PostgreSQL writes "+00" offsets: ISO 8601, but not the RFC 3339 the
+    contract's models read from text."""
+    for name in fields:
+        value = row.get(name)
+        if value is not None:
+            row[name] = datetime.fromisoformat(value)
+
+
 def first_field_of_last_line(text: str) -> str | None:
     """The key (first column) of a page's last row, or None for an empty page."""
     stripped = text.rstrip("\n")
@@ -139,8 +149,9 @@ def first_field_of_last_line(text: str) -> str | None:
     return _decode_field(last.split("\t", 1)[0])
 
 
-def count_rows(text: str) -> int:
-    return text.count("\n")
+def count_rows(text: str | bytes) -> int:
+    """How many rows a COPY text page (``str``, or its UTF-8 ``bytes``) holds: one per line."""
+    return text.count(b"\n") if isinstance(text, bytes) else text.count("\n")
 
 
 def join_page(rows: bytes, children: bytes) -> bytes:
@@ -148,9 +159,13 @@ def join_page(rows: bytes, children: bytes) -> bytes:
     return rows + CHILDREN_MARK.encode() + children
 
 
-def split_page(page: AnyStr) -> tuple[AnyStr, AnyStr]:
+@overload
+def split_page(page: str) -> tuple[str, str]: ...
+@overload
+def split_page(page: bytes) -> tuple[bytes, bytes]: ...
+def split_page(page: str | bytes) -> tuple[str, str] | tuple[bytes, bytes]:
     """A page's rows and its child rows (empty when the page has no ``CHILDREN_MARK``: a page
-    of an aggregate without children, such as products)."""
+    of an aggregate without children, such as products), each of the page's type."""
     if isinstance(page, str):
         return _split(page, CHILDREN_MARK)
     return _split(page, CHILDREN_MARK.encode())

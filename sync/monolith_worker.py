@@ -24,7 +24,7 @@ from typing import Any  # noqa: E402
 
 from django.db import InterfaceError, OperationalError  # noqa: E402
 
-from contracts.copy_text import first_field_of_last_line, split_page  # noqa: E402
+from contracts.copy_text import count_rows, first_field_of_last_line, split_page  # noqa: E402
 from contracts.reconcile import BoundsRequest  # noqa: E402
 from monolith.inventory import reconcile as product_keys  # noqa: E402
 from monolith.inventory.bulk_read import product_page_copy_bytes  # noqa: E402
@@ -198,7 +198,7 @@ def backfill_page(
     if read_copy is not None:
         data = read_copy(after_key=after_key, limit=page_size, end_key=end_key)
         rows_text = split_page(data)[0]
-        count = rows_text.count(b"\n")
+        count = count_rows(rows_text)
         last_line = rows_text[rows_text.rfind(b"\n", 0, len(rows_text) - 1) + 1 :].decode()
         last_key = first_field_of_last_line(last_line) if count else after_key
         # With a Redis broker the page waits beside the message as bytes (sync.page_store).

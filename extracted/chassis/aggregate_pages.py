@@ -24,7 +24,13 @@ from typing import Any, Generic
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
-from contracts.copy_text import CopyTextError, decode_rows, split_page
+from contracts.copy_text import (
+    CopyTextError,
+    count_rows,
+    decode_rows,
+    parse_timestamps,
+    split_page,
+)
 from extracted.chassis.backfill_checkpoints import BatchResult, CheckpointStore
 from extracted.chassis.backfill_pages import (
     S,
@@ -98,14 +104,7 @@ class AggregatePages(Generic[S]):
         ``SyncInputError`` with nothing of it applied."""
         if not job:
             raise SyncInputError("job must be a non-empty string")
-        rows: str | bytes
-        children: str | bytes
-        if isinstance(page, bytes):
-            rows, children = split_page(page)
-            row_count = rows.count(b"\n")
-        else:
-            rows, children = split_page(page)
-            row_count = rows.count("\n")
+        rows, children = split_page(page)
         states: list[S] | None = None
 
         def write(session: Session) -> int:
@@ -120,7 +119,7 @@ class AggregatePages(Generic[S]):
         return self.checkpoints.apply(
             job=job,
             write=write,
-            row_count=row_count,
+            row_count=count_rows(rows),
             after_key=after_key,
             last_key=last_key,
             done=done,
@@ -138,12 +137,12 @@ class AggregatePages(Generic[S]):
             parents = decode_rows(_text(rows), self.merge.columns)
             by_parent: dict[str | None, list[dict[str, Any]]] = {}
             for child in decode_rows(_text(children), kids.columns):
-                _parse_timestamps(child, self._child_timestamps)
+                parse_timestamps(child, self._child_timestamps)
                 by_parent.setdefault(child.pop(kids.parent), []).append(child)
             states = []
             for row in parents:
                 state: dict[str, Any] = {**row, kids.field: by_parent.get(row[self.merge.key], [])}
-                _parse_timestamps(state, self._timestamps)
+                parse_timestamps(state, self._timestamps)
                 states.append(self.model.model_validate(state))
             return states
         except (CopyTextError, ValidationError, UnicodeDecodeError, ValueError) as exc:
@@ -152,13 +151,6 @@ class AggregatePages(Generic[S]):
 
 def _text(part: str | bytes) -> str:
     return part.decode() if isinstance(part, bytes) else part
-
-
-def _parse_timestamps(row: dict[str, Any], fields: set[str]) -> None:
-    # "+00" offsets (what PostgreSQL writes) are ISO 8601 but not RFC 3339, which the models read.
-    for name in fields & row.keys():
-        if row[name] is not None:
-            row[name] = datetime.fromisoformat(row[name])
 
 
 __all__ = ["AggregatePages"]

@@ -15,7 +15,6 @@ SQLite (embedded mode): the text is decoded and goes through the JSON rows' upse
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
@@ -23,7 +22,13 @@ import psycopg
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
-from contracts.copy_text import PRODUCT_COPY_COLUMNS, CopyTextError, count_rows, decode_rows
+from contracts.copy_text import (
+    PRODUCT_COPY_COLUMNS,
+    CopyTextError,
+    count_rows,
+    decode_rows,
+    parse_timestamps,
+)
 from contracts.events import ProductState
 from extracted.chassis.backfill_checkpoints import BatchResult
 from extracted.chassis.backfill_pages import (
@@ -86,7 +91,7 @@ def _copy_into_products(
             and _range_is_empty(cursor, after_key, last_key)
             and _copy_straight_in(cursor, page)
         ):
-            return _row_count(page)
+            return count_rows(page)
         copy_text(cursor, "products", PRODUCT_COPY_COLUMNS, page)
         cursor.execute(_PRODUCTS.sql)
         return cursor.rowcount
@@ -96,17 +101,11 @@ def _states_from_text(page: str) -> list[ProductState]:
     try:
         rows: list[dict[str, Any]] = decode_rows(page, PRODUCT_COPY_COLUMNS)
         for row in rows:
-            for column in ("created_at", "updated_at"):
-                # "+00" offsets (what PostgreSQL writes) are ISO 8601 but not RFC 3339.
-                row[column] = datetime.fromisoformat(row[column])
+            parse_timestamps(row, ("created_at", "updated_at"))
             Decimal(row["price"])  # the rows path takes the text as is; refuse it here
         return [ProductState.model_validate(row) for row in rows]
     except (CopyTextError, ValidationError, TypeError, ValueError, ArithmeticError) as exc:
         raise SyncInputError(f"invalid products page: {exc}") from None
-
-
-def _row_count(page: str | bytes) -> int:
-    return page.count(b"\n") if isinstance(page, bytes) else count_rows(page)
 
 
 def apply_products_copy(
@@ -126,7 +125,7 @@ def apply_products_copy(
     ``sync.apply_backfill_batch``, ranges included)."""
     if not job:
         raise SyncInputError("job must be a non-empty string")
-    row_count = _row_count(page)
+    row_count = count_rows(page)
     states: list[ProductState] | None = None
 
     def write(session: Session) -> int:
