@@ -102,8 +102,6 @@ class AggregatePages(Generic[S]):
         the message) if it is the job's next one (``CheckpointStore.apply``). A page that is
         not COPY text of the contract's columns, or that the database refuses, raises
         ``SyncInputError`` with nothing of it applied."""
-        if not job:
-            raise SyncInputError("job must be a non-empty string")
         rows, children = split_page(page)
         states: list[S] | None = None
 

@@ -108,8 +108,6 @@ class StatePages(Generic[S]):
         """Apply one keyset page of a backfill job if it is the job's next one, in one
         transaction with its checkpoint (``CheckpointStore.apply`` says which page is in turn).
         Rows that do not fit the contract raise ``SyncInputError`` before anything is written."""
-        if not job:
-            raise SyncInputError("job must be a non-empty string")
         states = newest_per_key(self.events.parse(aggregate_type, rows), self.keys[aggregate_type])
         return self.checkpoints.apply(
             job=job,

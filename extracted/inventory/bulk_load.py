@@ -38,7 +38,6 @@ from extracted.chassis.backfill_pages import (
 )
 from extracted.chassis.bulk_merge import (
     AggregateMerge,
-    copy_text,
     poison_as_input_error,
     raw_cursor,
 )
@@ -92,9 +91,7 @@ def _copy_into_products(
             and _copy_straight_in(cursor, page)
         ):
             return count_rows(page)
-        copy_text(cursor, "products", PRODUCT_COPY_COLUMNS, page)
-        cursor.execute(_PRODUCTS.sql)
-        return cursor.rowcount
+    return _PRODUCTS.write_text(session, page)
 
 
 def _states_from_text(page: str) -> list[ProductState]:
@@ -123,8 +120,6 @@ def apply_products_copy(
     """Apply one products page in COPY text (``str``, or its UTF-8 ``bytes`` as they travel
     beside the message) if it is the job's next one (the same protocol as
     ``sync.apply_backfill_batch``, ranges included)."""
-    if not job:
-        raise SyncInputError("job must be a non-empty string")
     row_count = count_rows(page)
     states: list[ProductState] | None = None
 
