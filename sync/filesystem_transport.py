@@ -3,9 +3,9 @@
 kombu's own put opens the message's final file name and then writes into it. A worker polling
 the folder can take that file (it moves the file away without looking at the writer's lock)
 between the open and the write and read it empty: the JSON does not parse, the Celery worker
-stops with "Unrecoverable error", and the message is gone with it (celery/kombu#1551). Our test
-suite met this a few times in a thousand messages when four workers and the CLI shared the
-folder during a backfill.
+stops with "Unrecoverable error", and the message is gone with it (celery/kombu#1551). Our CI
+met it when four workers and the CLI shared the folder during a backfill, which then waited
+forever for the lost page.
 
 Here a message is written under a name no consumer picks (``.part`` after ``.msg``: kombu takes
 only names whose part after the first dot is exactly ``<queue>.msg``) and then renamed to its
