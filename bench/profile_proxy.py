@@ -10,14 +10,12 @@ on CPU 1, ``wrk`` on CPU 1 with ``--connections`` keep-alive connections):
   client ``proxy/raw_client.py``, routing, retries and breakers, metrics, httptools,
   asyncio/uvloop); a sample with no Python frame above the event loop
   is the loop itself (uvloop's C code: polling, socket reads and writes). With ``--native``, C
-  frames are sampled too, but py-spy must then pause the process for every sample: the
-  proxy served ~1/5 of its rate under it, so read ``--native`` for C hot spots only.
+  frames are sampled too, but py-spy must then pause the process for every sample, which
+  slows the proxy down several-fold: read ``--native`` for C hot spots only.
 * **Ablations** (``--ablate``): the same proxy with metrics not recorded, interleaved with the
   full proxy over ``--rounds`` rounds: the req/s the stub gains is the most that making metrics
-  cheaper could gain. (The aiohttp-era stubs - request ids, header hygiene, the upstream client
-  - went with the aiohttp hot path; their figures are in docs/proxy-hot-path.md.) The stubs
-  exist only in this benchmark's processes (``--serve-ablated``); ``proxy/`` is not
-  changed.
+  cheaper could gain. The stubs exist only in this benchmark's processes (``--serve-ablated``);
+  ``proxy/`` is not changed.
 
 Prints the top costs and writes ``bench/results/profile_proxy.json``. Needs ``py-spy``
 (``pip install -e '.[dev]'``) and ``wrk``.
@@ -75,9 +73,7 @@ _LOOP_ROOT = re.compile(
 EVENT_LOOP = "event loop (uvloop C: poll, socket I/O)"
 OTHER = "other"
 
-# The proxy with one part stubbed (--serve-ablated NAME): only this process is patched. (The
-# aiohttp-era stubs of request ids, header hygiene and the upstream client are gone with the
-# aiohttp hot path; docs/proxy-hot-path.md keeps their figures.)
+# The proxy with one part stubbed (--serve-ablated NAME): only this process is patched.
 ABLATIONS = ("none", "metrics")
 
 

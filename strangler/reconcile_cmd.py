@@ -4,9 +4,9 @@ the drift, optionally repair it, and record the run in the owner (``last_reconci
 (``STRANGLER_SYNC_TOKEN``, else ``$STRANGLER_VAR_DIR/sync-token``; ``sync.internal_auth``).
 
 ``--aggregate`` is one of contracts.reconcile_spec.SPECS (products, reservations, payments,
-orders) or ``all`` (each in turn, every owner must answer); products by default, as before the
-other aggregates could be reconciled: the tour's drift is a product, and a default that reads
-every service would fail wherever one of them is not running or not backfilled yet.
+orders) or ``all`` (each in turn, every owner must answer); products by default: the tour's
+drift is a product, and a default that reads every service would fail wherever one of them is
+not running or not backfilled yet.
 
 Exit status: 0 when the tables are equal (or a repair made them equal), 3 when drift remains in
 any aggregate, 1 when something could not be done (an endpoint down, no sync token, an unknown

@@ -3,9 +3,9 @@
 Every value is drawn from a seeded RNG in a fixed order, whatever already exists, so product
 ``SKU-00042`` always gets the same name, price and stock for a given seed; rows that already exist
 are skipped (``strangler up`` runs this on every start). Products are bulk-inserted in batches with
-their ``product.created`` outbox events in the same transaction (one per batch): 100k products take
-seconds, not minutes. Reservations go through the services, so they lock, check and record events
-like any other write.
+their ``product.created`` outbox events in the same transaction (one per batch), so a
+benchmark's volume costs a few statements per batch rather than a few per product. Reservations
+go through the services, so they lock, check and record events like any other write.
 """
 
 from __future__ import annotations
