@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from strangler import compare_cmd, plan_cmd, routes_cmd, sync_cmd, up_cmd
+from strangler import compare_cmd, plan_cmd, routes_cmd, sync_cmd, traffic_cmd, up_cmd
 
 app = typer.Typer(
     name="strangler",
@@ -16,6 +16,7 @@ app.add_typer(routes_cmd.app, name="routes")
 app.add_typer(plan_cmd.app, name="plan")
 app.add_typer(sync_cmd.app, name="sync")
 app.command(name="compare")(compare_cmd.compare)
+app.command(name="traffic")(traffic_cmd.traffic)
 app.command(name="up")(up_cmd.up)
 
 if __name__ == "__main__":

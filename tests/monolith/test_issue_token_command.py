@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 from monolith.identity.models import User
 from monolith.identity.tokens import token_verify
 from tests.monolith.factories import make_user
+from tests.support.random_refs import random_suffix
 
 pytestmark = pytest.mark.django_db
 
@@ -45,3 +46,20 @@ def test_refusals_are_one_line_and_create_nothing(args: tuple[str, ...], message
     with pytest.raises(CommandError, match=re.escape(message)):
         _issue(*args)
     assert not User.objects.filter(username="nobody").exists()
+
+
+def test_several_accounts_get_one_token_a_line_in_the_order_given() -> None:
+    existing = make_user()
+    lines = _issue("shopper-b", existing.username, "shopper-a", "--create").splitlines()
+    subjects = [token_verify(line).sub for line in lines]
+    by_name = {u.username: u.id for u in User.objects.all()}
+    assert subjects == [by_name["shopper-b"], existing.id, by_name["shopper-a"]]
+
+
+def test_a_refusal_among_several_accounts_creates_none_of_them() -> None:
+    inactive = make_user(username=f"inactive-{random_suffix()}")
+    inactive.is_active = False
+    inactive.save()
+    with pytest.raises(CommandError, match="is inactive"):
+        _issue("fresh-one", inactive.username, "--create")
+    assert not User.objects.filter(username="fresh-one").exists()
