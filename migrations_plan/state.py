@@ -32,7 +32,7 @@ class HistoryEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     at: datetime
-    command: Literal["next", "rollback", "reset"]
+    command: Literal["next", "rollback", "reset", "adopt", "overwrite"]
     actor: str
     from_step: str | None
     to_step: str | None
@@ -46,6 +46,9 @@ class PlanState(BaseModel):
     current: str | None = None
     steps: dict[str, StepRecord] = Field(default_factory=dict)
     history: list[HistoryEntry] = Field(default_factory=list)
+    #: The route flags the walk has set, as it last wrote them (route -> key -> value): the
+    #: walker owns these while a walk is in progress, and a hand edit of one is drift.
+    owned_flags: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     def current_index(self, plan: Plan) -> int | None:
         return None if self.current is None else plan.index(self.current)

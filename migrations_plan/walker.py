@@ -18,6 +18,12 @@ instant, idempotent flag changes and every step's rollback is exact.
 
 Every command holds ``plan-state.json.lock`` for its whole read-decide-write, so two walkers never
 both advance.
+
+While a walk is in progress the walker owns the route flags it has set (``owned_flags`` in the
+state: what it last wrote). ``status`` shows where the route file differs from them (someone
+edited it by hand, or another tool did), and ``next`` refuses to move on such a table unless told
+to ``adopt`` it (the hand edit becomes what the walk owns) or ``overwrite`` it (the walk's flags
+are written back, one audited write) first.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from migrations_plan.gates import Endpoints, GateResult, evaluate_gates, take_baseline
 from migrations_plan.model import Action, Plan, PlanError, RouteAction, Step, SyncAction, load_plan
@@ -40,8 +46,30 @@ from migrations_plan.state import (
 )
 from proxy.admin_client import await_loaded
 from proxy.config import ConfigError
-from proxy.config_edit import RouteChange, update_routes
+from proxy.config_edit import RouteChange, route_flags, update_routes
 from sync.direction import Owners, SwitchError, switch
+
+#: What ``next`` does with a route table that differs from the flags the walk set.
+OnDrift = Literal["refuse", "adopt", "overwrite"]
+
+
+@dataclass(frozen=True)
+class FlagDrift:
+    """One flag the walk set that the route file no longer holds (``actual`` None and
+    ``missing`` True: the route itself is gone)."""
+
+    route: str
+    key: str
+    expected: Any
+    actual: Any
+    missing: bool = False
+
+    def describe(self) -> str:
+        if self.missing:
+            return (
+                f"route {self.route!r} is gone (the walk set its {self.key} to {self.expected!r})"
+            )
+        return f"{self.route}.{self.key} is {self.actual!r}, the walk set {self.expected!r}"
 
 
 @dataclass(frozen=True)
@@ -60,6 +88,7 @@ class Status:
     current: StepView | None
     next_step: Step | None
     gates: list[GateResult]
+    drift: list[FlagDrift] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -72,6 +101,7 @@ class Outcome:
     to_step: Step | None = None
     gates: list[GateResult] = field(default_factory=list)
     changes: list[RouteChange] = field(default_factory=list)
+    drift: list[FlagDrift] = field(default_factory=list)
 
     @property
     def failed_gates(self) -> list[GateResult]:
@@ -117,7 +147,25 @@ class Walker:
             gates = self._gates(current.step, state)
         upcoming = index + 1 if index is not None else 0
         next_step = self.plan.steps[upcoming] if upcoming < len(self.plan.steps) else None
-        return Status(self.plan, state, views, current, next_step, gates)
+        return Status(self.plan, state, views, current, next_step, gates, self.drift(state))
+
+    def drift(self, state: PlanState) -> list[FlagDrift]:
+        """Where the route file differs from the flags the walk set (empty before a walk)."""
+        if not state.owned_flags:
+            return []
+        try:
+            actual = route_flags(self.settings.routes_file, state.owned_flags)
+        except ConfigError as err:
+            raise PlanError(f"cannot compare the route file with the walk: {err}") from err
+        drift = []
+        for route, expected in sorted(state.owned_flags.items()):
+            now = actual.get(route)
+            for key, value in sorted(expected.items()):
+                if now is None:
+                    drift.append(FlagDrift(route, key, value, None, missing=True))
+                elif now.get(key) != value:
+                    drift.append(FlagDrift(route, key, value, now.get(key)))
+        return drift
 
     def verify(self) -> Outcome:
         """The current step's gates, evaluated now; changes nothing."""
@@ -133,11 +181,24 @@ class Walker:
 
     # --- moving --------------------------------------------------------------------------
 
-    def next(self, *, actor: str) -> Outcome:
+    def next(self, *, actor: str, on_drift: OnDrift = "refuse") -> Outcome:
         with state_lock(self.settings.state_file):
             state = self.state()
             index = state.current_index(self.plan)
             current = self.plan.steps[index] if index is not None else None
+            drift = self.drift(state)
+            if drift:
+                if on_drift == "refuse":
+                    return Outcome(
+                        False,
+                        "the route table differs from the flags the walk set: "
+                        + "; ".join(d.describe() for d in drift)
+                        + ". Pass --adopt to keep the table as it is, or --overwrite to write "
+                        "the walk's flags back",
+                        from_step=current,
+                        drift=drift,
+                    )
+                state = self._settle_drift(state, drift, on_drift, actor=actor, current=current)
             gates: list[GateResult] = []
             if current is not None:
                 assert index is not None
@@ -158,8 +219,9 @@ class Walker:
             if current is not None:
                 steps[current.id] = steps[current.id].model_copy(update={"completed_at": now})
             steps[target.id] = StepRecord(started_at=now, baseline=self._baseline(target))
+            state = _owning(state, changes)
             self._save(state, target.id, steps, "next", actor, current, target, now)
-            return Outcome(True, f"now at {target.id}", current, target, gates, changes)
+            return Outcome(True, f"now at {target.id}", current, target, gates, changes, drift)
 
     def rollback(self, *, actor: str) -> Outcome:
         with state_lock(self.settings.state_file):
@@ -176,6 +238,9 @@ class Walker:
             if previous is not None:
                 # Re-entered: its gates count again from now.
                 steps[previous.id] = StepRecord(started_at=now, baseline=self._baseline(previous))
+                state = _owning(state, changes)
+            else:  # back before the first step: no walk in progress, nothing owned
+                state = state.model_copy(update={"owned_flags": {}})
             self._save(
                 state, previous.id if previous else None, steps, "rollback", actor, current,
                 previous, now,
@@ -210,6 +275,39 @@ class Walker:
             return Outcome(True, f"plan reset: {taken}", changes=changes)
 
     # --- helpers -------------------------------------------------------------------------
+
+    def _settle_drift(
+        self,
+        state: PlanState,
+        drift: list[FlagDrift],
+        how: OnDrift,
+        *,
+        actor: str,
+        current: Step | None,
+    ) -> PlanState:
+        """Adopt the route file's values as the walk's, or write the walk's back; recorded in
+        the history either way, before the gates are read."""
+        owned = {route: dict(flags) for route, flags in state.owned_flags.items()}
+        if how == "overwrite":
+            wanted = [
+                RouteAction(route=d.route, set={d.key: d.expected}) for d in drift if not d.missing
+            ]
+            if len(wanted) < len(drift):
+                gone = sorted({d.route for d in drift if d.missing})
+                raise PlanError(
+                    f"cannot overwrite: route(s) {', '.join(gone)} are no longer in the file"
+                )
+            self._apply_routes(wanted, actor=actor, what="overwrite")
+        else:
+            for d in drift:
+                if d.missing:
+                    owned.pop(d.route, None)
+                else:
+                    owned[d.route][d.key] = d.actual
+        updated = state.model_copy(update={"owned_flags": owned})
+        now = self.clock()
+        self._save(updated, state.current, dict(state.steps), how, actor, current, current, now)
+        return self.state()
 
     def _gates(self, step: Step, state: PlanState) -> list[GateResult]:
         record = state.steps.get(step.id)
@@ -308,3 +406,11 @@ class Walker:
             update={"current": current, "steps": steps, "history": [*state.history, entry]}
         )
         save_state(self.settings.state_file, updated)
+
+
+def _owning(state: PlanState, changes: Iterable[RouteChange]) -> PlanState:
+    """``state`` owning the flags ``changes`` wrote, as they now stand."""
+    owned = {route: dict(flags) for route, flags in state.owned_flags.items()}
+    for change in changes:
+        owned.setdefault(change.route, {}).update(change.after)
+    return state.model_copy(update={"owned_flags": owned})

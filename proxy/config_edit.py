@@ -20,7 +20,7 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -352,3 +352,28 @@ def _append_audit(changes: list[RouteChange], audit_path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def route_flags(
+    path: Path, wanted: Mapping[str, Iterable[str]]
+) -> dict[str, dict[str, Any] | None]:
+    """The current values of the named keys of the named routes, as :class:`RouteChange` shows
+    them (None for a route the file no longer has): what someone else's edit must be compared
+    with. Raises :class:`ConfigError` when the file cannot be read or is not a route table."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read route file: {err.strerror}") from err
+    parse_route_table(text, source=str(path))
+    data = _yaml().load(text)
+    routes = data.get("routes") if isinstance(data, CommentedMap) else None
+    flags: dict[str, dict[str, Any] | None] = {}
+    for name, keys in wanted.items():
+        try:
+            route = _find_route(routes, name)
+        except KeyError:
+            flags[name] = None
+            continue
+        flags[name] = {key: _plain(route.get(key)) for key in keys}
+    return flags

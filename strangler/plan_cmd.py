@@ -19,7 +19,7 @@ from rich.table import Table
 from migrations_plan.gates import GateResult
 from migrations_plan.model import PlanError, page_text
 from migrations_plan.settings import WalkerSettings
-from migrations_plan.walker import Outcome, Walker
+from migrations_plan.walker import FlagDrift, OnDrift, Outcome, Walker
 
 app = typer.Typer(
     help="Walk the migration plan: status, show, next, verify, rollback, reset.",
@@ -95,6 +95,7 @@ def status(
         started = view.record.started_at.strftime("%Y-%m-%d %H:%M:%S") if view.record else ""
         table.add_row(str(view.number), view.step.id, escape(view.step.title), state, started)
     console.print(table)
+    _print_drift(console, result.drift)
     if result.current is None:
         console.print("The walk has not started. [bold]strangler plan next[/bold] takes step 1.")
     else:
@@ -135,6 +136,18 @@ def show(
     _console().print(Markdown(text))
 
 
+def _print_drift(console: Console, drift: list[FlagDrift]) -> None:
+    if not drift:
+        return
+    console.print("[red]The route table differs from the flags the walk set:[/red]")
+    for item in drift:
+        console.print(f"  {escape(item.describe())}")
+    console.print(
+        "[bold]strangler plan next --adopt[/bold] keeps the table as it is, "
+        "[bold]--overwrite[/bold] writes the walk's flags back."
+    )
+
+
 def _print_outcome(console: Console, outcome: Outcome) -> None:
     if outcome.gates:
         console.print(_gate_table(outcome.gates))
@@ -147,14 +160,35 @@ def _print_outcome(console: Console, outcome: Outcome) -> None:
 
 
 @app.command(name="next")
-def next_step(plan: PlanOption = None) -> None:
+def next_step(
+    plan: PlanOption = None,
+    adopt: Annotated[
+        bool,
+        typer.Option(
+            "--adopt", help="The route table differs from the walk's flags: keep it as it is."
+        ),
+    ] = False,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="The route table differs from the walk's flags: write the walk's back.",
+        ),
+    ] = False,
+) -> None:
     """Check the current step's gates; all pass → apply the next step's flags."""
     console = _console()
+    if adopt and overwrite:
+        raise _fail(PlanError("--adopt and --overwrite exclude each other: choose one"))
+    on_drift: OnDrift = "adopt" if adopt else "overwrite" if overwrite else "refuse"
     try:
         walker = _walker(plan)
-        outcome = walker.next(actor=_actor())
+        outcome = walker.next(actor=_actor(), on_drift=on_drift)
     except PlanError as err:
         raise _fail(err) from err
+    if not outcome.moved and outcome.drift:
+        _print_drift(console, outcome.drift)
+        raise _fail(PlanError(outcome.message))
     if not outcome.moved:
         if outcome.failed_gates:
             console.print(f"[red]Not moving:[/red] {escape(outcome.message)}")

@@ -248,8 +248,12 @@ def test_a_route_file_that_refuses_the_change_changes_nothing(plan_env: PlanEnv)
     before = fingerprint(plan_env)
     done = plan_env.plan("next")
     assert done.returncode == 1
-    assert "route 'inventory-reads' is not in" in done.stderr
+    assert "route 'inventory-reads' is gone" in done.stderr
     assert fingerprint(plan_env) == before
+    done = plan_env.plan("next", "--adopt")  # the walk lets go of the route, and needs it back
+    assert done.returncode == 1
+    assert "route 'inventory-reads' is not in" in done.stderr
+    assert hashlib.sha256(plan_env.routes_file.read_bytes()).hexdigest() == before[0]
 
 
 def test_rollback_before_the_walk_and_show(plan_env: PlanEnv) -> None:
