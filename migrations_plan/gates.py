@@ -108,6 +108,12 @@ class Endpoints:
         )
         return _int(data, "count", "proxy admin API: /admin/mismatches")
 
+    def mismatches(self, route: str, *, limit: int) -> dict[str, Any]:
+        """The newest ``limit`` stored mismatches of ``route`` and how many there are."""
+        data = self._admin("/admin/mismatches", {"route": route, "limit": str(limit)})
+        _int(data, "count", "proxy admin API: /admin/mismatches")
+        return dict(data)
+
     def outbox_stats(self, capability: str) -> dict[str, Any]:
         url = (
             self.settings.monolith_url.rstrip("/")
@@ -169,6 +175,21 @@ def take_baseline(endpoints: Endpoints, step: Step) -> dict[str, Any] | None:
         "since": stats.get("since"),
         "routes": {route: route_counters(stats, route) for route in routes},
     }
+
+
+def step_traffic(
+    endpoints: Endpoints, step: Step, baseline: dict[str, Any] | None
+) -> dict[str, dict[str, int]] | None:
+    """The counters of the routes ``step`` watches since it started (since the proxy started,
+    if it restarted meanwhile), or None when the proxy does not answer."""
+    routes = step.routes_watched()
+    if not routes:
+        return {}
+    try:
+        stats = endpoints.proxy_stats()
+    except EndpointError:
+        return None
+    return {route: _since_step(stats, route, baseline)[0] for route in routes}
 
 
 def _since_step(

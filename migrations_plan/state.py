@@ -36,6 +36,13 @@ class HistoryEntry(BaseModel):
     actor: str
     from_step: str | None
     to_step: str | None
+    #: The route flags the command wrote (``RouteChange.as_dict``, before and after).
+    changes: list[dict[str, Any]] = Field(default_factory=list)
+    #: ``next``: the gates that let the walk leave ``from_step``, as measured then.
+    gates: list[dict[str, Any]] = Field(default_factory=list)
+    #: ``next``: the proxy's counters of the routes ``from_step`` watched, over its time
+    #: (route -> requests, errors, compared, mismatched; None when the proxy did not answer).
+    traffic: dict[str, dict[str, int]] | None = None
 
 
 class PlanState(BaseModel):

@@ -33,7 +33,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from migrations_plan.gates import Endpoints, GateResult, evaluate_gates, take_baseline
+from migrations_plan.gates import (
+    Endpoints,
+    GateResult,
+    evaluate_gates,
+    step_traffic,
+    take_baseline,
+)
 from migrations_plan.model import Action, Plan, PlanError, RouteAction, Step, SyncAction, load_plan
 from migrations_plan.settings import WalkerSettings
 from migrations_plan.state import (
@@ -218,9 +224,13 @@ class Walker:
             steps = dict(state.steps)
             if current is not None:
                 steps[current.id] = steps[current.id].model_copy(update={"completed_at": now})
+            traffic = self._traffic(current, state) if current is not None else {}
             steps[target.id] = StepRecord(started_at=now, baseline=self._baseline(target))
             state = _owning(state, changes)
-            self._save(state, target.id, steps, "next", actor, current, target, now)
+            self._save(
+                state, target.id, steps, "next", actor, current, target, now,
+                changes=changes, gates=gates, traffic=traffic,
+            )  # fmt: skip
             return Outcome(True, f"now at {target.id}", current, target, gates, changes, drift)
 
     def rollback(self, *, actor: str) -> Outcome:
@@ -243,7 +253,7 @@ class Walker:
                 state = state.model_copy(update={"owned_flags": {}})
             self._save(
                 state, previous.id if previous else None, steps, "rollback", actor, current,
-                previous, now,
+                previous, now, changes=changes,
             )  # fmt: skip
             where = f"back at {previous.id}" if previous else "back before the first step"
             return Outcome(
@@ -297,8 +307,9 @@ class Walker:
                 raise PlanError(
                     f"cannot overwrite: route(s) {', '.join(gone)} are no longer in the file"
                 )
-            self._apply_routes(wanted, actor=actor, what="overwrite")
+            changes = self._apply_routes(wanted, actor=actor, what="overwrite")
         else:
+            changes = []
             for d in drift:
                 if d.missing:
                     owned.pop(d.route, None)
@@ -306,7 +317,10 @@ class Walker:
                     owned[d.route][d.key] = d.actual
         updated = state.model_copy(update={"owned_flags": owned})
         now = self.clock()
-        self._save(updated, state.current, dict(state.steps), how, actor, current, current, now)
+        self._save(
+            updated, state.current, dict(state.steps), how, actor, current, current, now,
+            changes=changes,
+        )  # fmt: skip
         return self.state()
 
     def _gates(self, step: Step, state: PlanState) -> list[GateResult]:
@@ -316,6 +330,11 @@ class Walker:
             return evaluate_gates(
                 step, endpoints, started_at=started_at, baseline=record.baseline if record else None
             )
+
+    def _traffic(self, step: Step, state: PlanState) -> dict[str, dict[str, int]] | None:
+        record = state.steps.get(step.id)
+        with Endpoints(self.settings) as endpoints:
+            return step_traffic(endpoints, step, record.baseline if record else None)
 
     def _baseline(self, step: Step) -> dict[str, Any] | None:
         with Endpoints(self.settings) as endpoints:
@@ -392,6 +411,10 @@ class Walker:
         from_step: Step | None,
         to_step: Step | None,
         now: datetime,
+        *,
+        changes: Iterable[RouteChange] = (),
+        gates: Iterable[GateResult] = (),
+        traffic: dict[str, dict[str, int]] | None = None,
     ) -> None:
         entry = HistoryEntry.model_validate(
             {
@@ -400,6 +423,9 @@ class Walker:
                 "actor": actor,
                 "from_step": from_step.id if from_step else None,
                 "to_step": to_step.id if to_step else None,
+                "changes": [c.as_dict() for c in changes if c.changed],
+                "gates": [g.as_dict() for g in gates],
+                "traffic": traffic,
             }
         )
         updated = state.model_copy(

@@ -7,6 +7,7 @@ state file is unusable, the route file refuses the change) with one line on stde
 from __future__ import annotations
 
 import getpass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -16,13 +17,15 @@ from rich.markdown import Markdown
 from rich.markup import escape
 from rich.table import Table
 
-from migrations_plan.gates import GateResult
+from migrations_plan.gates import Endpoints, GateResult
 from migrations_plan.model import PlanError, page_text
+from migrations_plan.report import build_report, render_html, render_markdown
 from migrations_plan.settings import WalkerSettings
 from migrations_plan.walker import FlagDrift, OnDrift, Outcome, Walker
+from proxy.atomic_file import write_atomically
 
 app = typer.Typer(
-    help="Walk the migration plan: status, show, next, verify, rollback, reset.",
+    help="Walk the migration plan: status, show, next, verify, rollback, reset, report.",
     no_args_is_help=True,
 )
 
@@ -252,3 +255,44 @@ def reset(
         raise _fail(err) from err
     console.print(escape(outcome.message))
     _print_outcome(console, outcome)
+
+
+@app.command()
+def report(
+    plan: PlanOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder for plan-report.md and plan-report.html (default: var/)."),
+    ] = None,
+    live: Annotated[
+        bool,
+        typer.Option(help="Also read mismatches and sync figures from the running stack."),
+    ] = True,
+) -> None:
+    """Write the walk's dossier (Markdown and one self-contained HTML file)."""
+    try:
+        walker = _walker(plan)
+        state = walker.state()
+        now = datetime.now(UTC)
+        if live:
+            with Endpoints(walker.settings) as endpoints:
+                doc = build_report(walker.plan, state, endpoints, now=now)
+        else:
+            doc = build_report(walker.plan, state, None, now=now)
+    except PlanError as err:
+        raise _fail(err) from err
+    folder = out if out is not None else walker.settings.state_file.parent
+    written = []
+    for name, text in (
+        ("plan-report.md", render_markdown(doc)),
+        ("plan-report.html", render_html(doc)),
+    ):
+        path = folder / name
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            write_atomically(path, text)
+        except OSError as err:
+            raise _fail(PlanError(f"cannot write {path}: {err.strerror or err}")) from err
+        written.append(path)
+    for path in written:
+        typer.echo(str(path))

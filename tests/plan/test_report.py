@@ -1,0 +1,63 @@
+"""`strangler plan report`: the walk's dossier, Markdown and one self-contained HTML file, from
+the state the walker kept and what the (real, HTTP) endpoints say now."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from tests.plan.conftest import PlanEnv
+from tests.plan.test_walk import READS, walk_to
+
+
+def test_the_report_shows_each_move_with_its_gates_traffic_and_flags(plan_env: PlanEnv) -> None:
+    walk_to(plan_env, "canary-10")
+    assert plan_env.plan("rollback").returncode == 0
+    plan_env.components.data["mismatches"].append(
+        {
+            "route": READS,
+            "at": datetime.now(UTC).isoformat(),
+            "method": "GET",
+            "path": "/api/inventory/products/<script>alert(1)</script>/",
+            "target": "inventory",
+            "expected": {"status": 200},
+            "actual": {"status": 404},
+            "differences": [{"path": "$.status", "kind": "status"}],
+        }
+    )
+    plan_env.components.save()
+    out = plan_env.tmp / "dossier"
+
+    done = plan_env.plan("report", "--out", str(out))
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(out / "plan-report.md"), str(out / "plan-report.html")]
+    md = (out / "plan-report.md").read_text()
+    assert "The walk stands at step 3 of 8" in md
+    # Leaving backfill-and-sync: its gates as measured, then the flags the next step wrote.
+    assert re.search(r"next backfill-and-sync → shadow-reads", md)
+    assert "| backfill 'products' done | pass | done, 100 rows | done |" in md
+    assert '| inventory-reads | mode | "monolith" | "shadow" |' in md
+    # Leaving shadow-reads: the traffic of the route it watched, over the step.
+    assert re.search(r"\| inventory-reads \| 600 \| 0 \| 300 \| 0 \|", md)
+    # The rollback says what it undid.
+    rollback = md[md.index("rollback canary-10 → shadow-reads") :]
+    assert "Route flags undone:" in rollback
+    assert '| inventory-reads | mode | "canary" | "shadow" |' in rollback
+    assert "inventory-reads: 1 stored." in md and "monolith 200, inventory 404" in md
+    # A capability whose owner did not answer is written down, not dropped.
+    assert re.search(r"\| payments \| unavailable \|", md)
+
+    page = (out / "plan-report.html").read_text()
+    assert page.startswith("<!doctype html>")
+    assert "<script" not in page and "&lt;script&gt;" in page
+    assert not re.search(r"""(src|href)=["']?https?:""", page)
+    assert "rollback canary-10 → shadow-reads" in page
+
+
+def test_an_unwritable_folder_is_one_line_and_exit_1(plan_env: PlanEnv) -> None:
+    blocker = plan_env.tmp / "a-file"
+    blocker.write_text("not a folder")
+    done = plan_env.plan("report", "--out", str(blocker / "sub"), "--no-live")
+    assert done.returncode == 1
+    assert done.stderr.startswith("strangler plan: cannot write") and done.stderr.count("\n") == 1
