@@ -14,17 +14,14 @@ on CPU 1, ``wrk`` on CPU 1 with ``--connections`` keep-alive connections):
   proxy served ~1/5 of its rate under it, so read ``--native`` for C hot spots only.
 * **Ablations** (``--ablate``): the same proxy with metrics not recorded, interleaved with the
   full proxy over ``--rounds`` rounds: the req/s the stub gains is the most that making metrics
-  cheaper could gain. (The aiohttp-era stubs - request ids, header hygiene, the upstream client
-  - went with the aiohttp hot path; their figures are in docs/proxy-hot-path.md.) The stubs
-  exist only in this benchmark's processes (``--serve-ablated``); ``proxy/`` is not
-  changed.
+  cheaper could gain. The stubs exist only in this benchmark's processes (``--serve-ablated``);
+  ``proxy/`` is not changed.
 
 Prints the top costs and writes ``bench/results/profile_proxy.json``. Needs ``py-spy``
 (``pip install -e '.[dev]'``) and ``wrk``.
 
 Run: ``.venv/bin/python -m bench.profile_proxy [--seconds 8] [--connections 32] [--native]
-[--ablate --rounds 3] [--target raw]`` (``--target raw`` profiles ``bench/raw_proxy.py``
-instead; the leaf frames then say which of its callbacks cost what).
+[--ablate --rounds 3]``
 """
 
 from __future__ import annotations
@@ -65,7 +62,6 @@ PARTS: list[tuple[str, re.Pattern[str]]] = [
     ("client listener (proxy/hot_path.py)", re.compile(r"proxy/hot_path\.py")),
     ("httptools", re.compile(r"httptools/")),
     ("asyncio / uvloop (Python side)", re.compile(r"asyncio/|uvloop/")),
-    ("bench/raw_proxy.py (the prototype, --target raw)", re.compile(r"bench/raw_proxy\.py")),
 ]
 #: The frames that run the loop: a sample whose innermost Python frame is one of them is in C.
 _LOOP_ROOT = re.compile(
@@ -75,9 +71,7 @@ _LOOP_ROOT = re.compile(
 EVENT_LOOP = "event loop (uvloop C: poll, socket I/O)"
 OTHER = "other"
 
-# The proxy with one part stubbed (--serve-ablated NAME): only this process is patched. (The
-# aiohttp-era stubs of request ids, header hygiene and the upstream client are gone with the
-# aiohttp hot path; docs/proxy-hot-path.md keeps their figures.)
+# The proxy with one part stubbed (--serve-ablated NAME): only this process is patched.
 ABLATIONS = ("none", "metrics")
 
 
@@ -152,16 +146,10 @@ def profile(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 cpus="1",
             )
         )
-        if args.target == "raw":
-            upstream = f"http://127.0.0.1:{upstream_port}"
-            argv = ["-m", "bench.raw_proxy", "--listen", f"127.0.0.1:{proxy_port}"]
-            argv += ["--upstream", upstream]
-        else:
-            argv = ["-m", "proxy"]
         proxy = stack.enter_context(
-            running([sys.executable, *argv], log=work / "proxy.log", env=env, cpus="0")
+            running([sys.executable, "-m", "proxy"], log=work / "proxy.log", env=env, cpus="0")
         )
-        wait_http(url if args.target == "raw" else f"http://127.0.0.1:{admin_port}/health")
+        wait_http(f"http://127.0.0.1:{admin_port}/health")
         run_wrk(url, seconds=1, connections=args.connections, cpus="1")  # warm up
         argv = [pyspy, "record", "--pid", str(proxy.pid), "--duration", str(args.seconds)]
         argv += ["--rate", str(args.rate), "--format", "raw", "--output", str(out)]
@@ -186,7 +174,6 @@ def profile(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     for leaf, n in leaves.most_common(args.top):
         print(f"  {100 * n / total:5.1f}%  {leaf[:110]}")
     return {
-        "target": args.target,
         "samples": total,
         "rate_hz": args.rate,
         "native": args.native,
@@ -260,12 +247,6 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--native", action="store_true", help="sample C frames too")
     parser.add_argument("--top", type=int, default=15)
-    parser.add_argument(
-        "--target",
-        choices=("proxy", "raw"),
-        default="proxy",
-        help="profile python -m proxy (default) or the bench/raw_proxy.py prototype",
-    )
     parser.add_argument("--ablate", action="store_true", help="also measure stubbed variants")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()

@@ -10,7 +10,7 @@ Nothing is pinned: the monolith (gunicorn, 2 workers x 4 threads), the proxy and
 machine's 2 cores, as they do in ``strangler up``. The monolith is the bottleneck and its rate
 drifts, so direct and proxied runs alternate (``--rounds``) and the medians are compared. The
 proxy's own cost is also reported as CPU time per request (from ``/proc``), a steadier figure;
-its ceiling on one core is what ``bench.upstream_client`` measures.
+its ceiling on one core is what ``bench.proxy_capacity`` measures.
 
 Connections default to 8, one per monolith thread. With more keep-alive connections than threads,
 gunicorn's gthread worker serves far less (one run here: 1,391 req/s direct at 8 connections, 705
