@@ -23,9 +23,9 @@ from proxy import headers as hdr
 from proxy.admin import admin_app
 from proxy.config import RouteTable
 from proxy.diffstore import DiffStore
-from proxy.forward import UpstreamPool
 from proxy.hot_path import HotPath
 from proxy.metrics import ProxyMetrics
+from proxy.raw_client import RawUpstreams
 from proxy.read_your_writes import WriteMemory
 from proxy.reload import RouteWatcher
 from proxy.resilience import Breakers
@@ -44,7 +44,7 @@ async def serve(settings: ProxySettings, *, stop: asyncio.Event | None = None) -
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    pool = UpstreamPool()
+    pool = RawUpstreams()
     breakers = Breakers()
 
     def on_table(table: RouteTable) -> None:

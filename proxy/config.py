@@ -21,6 +21,8 @@ Mode = Literal["monolith", "shadow", "canary", "extracted"]
 MODES: tuple[Mode, ...] = ("monolith", "shadow", "canary", "extracted")
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Sending one twice has the effect of sending it once (RFC 9110 §9.2.2). POST and PATCH are not.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _STICKY = re.compile(r"^(jwt:sub|header:[A-Za-z0-9-]+|cookie:[A-Za-z0-9_.-]+|client:addr)$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 

@@ -40,9 +40,8 @@ import httptools
 
 from proxy import headers as hdr
 from proxy.config import SAFE_METHODS, Upstream
-from proxy.forward import IDEMPOTENT, RETRYABLE_STATUSES, UpstreamFailure, UpstreamResponse
 from proxy.metrics import ProxyMetrics
-from proxy.raw_client import RawUpstreams
+from proxy.raw_client import RawUpstreams, UpstreamFailure, UpstreamResponse
 from proxy.raw_http import (
     HeaderView,
     ProxyError,
@@ -53,7 +52,7 @@ from proxy.raw_http import (
 )
 from proxy.read_your_writes import WriteMemory
 from proxy.reload import RouteWatcher
-from proxy.retrying import Forwarder, Outcome
+from proxy.retrying import Forwarder, Outcome, is_final
 from proxy.routing import Decision, RequestFacts
 from proxy.settings import ProxySettings
 from proxy.shadow import ShadowJob, ShadowQueue
@@ -235,9 +234,10 @@ class Exchange:
         name = self.primary
         forwarder.record(name, answer, failure)
         if answer is not None:
+            # Below 500 an answer is always final: the rule is asked only about the rest.
             status = answer.status
-            if status not in RETRYABLE_STATUSES and (
-                status < 500 or not self.decision.fallback or self.method not in IDEMPOTENT
+            if status < 500 or is_final(
+                self.method, fallback=self.decision.fallback, status=status
             ):
                 forwarder.budgets.end(name)
                 try:

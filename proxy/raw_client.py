@@ -34,7 +34,7 @@ from typing import Literal
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.config import Upstream
+from proxy.config import IDEMPOTENT_METHODS, Upstream
 
 FailureKind = Literal["connect", "timeout", "protocol", "breaker_open"]
 
@@ -46,9 +46,6 @@ KEEPALIVE_S = 1.0
 RETIRE_AFTER_S = 310.0
 #: Granularity of upstream timeouts (they are seconds long: 2-5 s in route files).
 SWEEP_S = 0.1
-#: Sent again once when a reused keep-alive connection closed before answering (RFC 9110
-#: §9.2.2 idempotent methods).
-_RESENDABLE = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
 class UpstreamResponse:
@@ -282,7 +279,7 @@ class _Connection(asyncio.Protocol):
             and self.reused
             and not self.got_bytes
             and not call.resent
-            and call.method in _RESENDABLE
+            and call.method in IDEMPOTENT_METHODS
         ):
             call.resent = True  # a keep-alive connection the upstream had just closed
             self.pool._connect(self.target, call)

@@ -41,9 +41,10 @@ from multidict import CIMultiDict
 from proxy.compare import Difference, Exchange, compare_exchanges
 from proxy.config import CompareRules, Upstream
 from proxy.diffstore import DiffStore, Mismatch
-from proxy.forward import IDEMPOTENT, UpstreamFailure, UpstreamPool, UpstreamResponse
 from proxy.headers import DRY_RUN
 from proxy.metrics import ProxyMetrics
+from proxy.raw_client import RawUpstreams, UpstreamFailure, UpstreamResponse
+from proxy.retrying import READ_METHODS
 from proxy.synclag import SyncLag
 
 log = logging.getLogger("proxy.shadow")
@@ -213,7 +214,7 @@ class ShadowQueue:
 
     def submit(self, job: ShadowJob) -> None:
         """Queue a copy, or count it as skipped (unsafe write) or dropped (too many in flight)."""
-        if job.method not in IDEMPOTENT:
+        if job.method not in READ_METHODS:
             if not job.target.dry_run:
                 self._metrics.observe_shadow(
                     route=job.route, outcome="skipped", reason="write_without_dry_run"
@@ -337,7 +338,7 @@ class _ShadowRunner:
     def __init__(
         self, store: DiffStore, results: ProcessQueue[list[Outcome] | None], lag: SyncLag
     ) -> None:
-        self._pool = UpstreamPool()
+        self._pool = RawUpstreams()
         self._store = store
         self._results = results
         self._sync_lag = lag
