@@ -36,8 +36,6 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-#: Recomputed by whoever writes the (buffered) body next.
-_FRAMING = frozenset({"content-length"})
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 _TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
 
@@ -49,20 +47,6 @@ ROUTE = "X-Strangler-Route"
 
 #: Request or answer headers as read: aiohttp's multidicts, or the raw hot path's view.
 RawHeaders: TypeAlias = "CIMultiDict[str] | CIMultiDictProxy[str] | HeaderView"
-
-
-def _dropped(headers: RawHeaders) -> set[str]:
-    """Lower-cased names never forwarded: hop-by-hop, framing, and those named in Connection."""
-    drop = set(HOP_BY_HOP) | _FRAMING
-    for value in headers.getall("Connection", ()):
-        drop.update(token.strip().lower() for token in value.split(",") if token.strip())
-    return drop
-
-
-def _is_proxy_owned(lower: str) -> bool:
-    return (
-        lower.startswith("x-strangler-") or lower.startswith("x-forwarded-") or lower == "forwarded"
-    )
 
 
 class ForwardedTrust:
@@ -117,60 +101,6 @@ def traceparent(headers: RawHeaders) -> str:
         if trace_id != "0" * 32 and parent != "0" * 16:
             return f"00-{trace_id}-{secrets.token_hex(8)}-{flags}"
     return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
-
-
-def upstream_request_headers(
-    headers: RawHeaders,
-    *,
-    client_addr: str,
-    scheme: str,
-    request_id: str,
-    traceparent: str,
-    trusted: bool = False,
-) -> CIMultiDict[str]:
-    """The headers sent upstream for a client request (Host kept as the client sent it).
-
-    ``client_addr`` is the peer's address; ``trusted`` says the peer is a trusted proxy."""
-    drop = _dropped(headers)
-    out: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers.items():
-        lower = name.lower()
-        # Expect: the proxy reads the whole body itself and sends it with a Content-Length.
-        if lower in drop or lower in ("x-request-id", "traceparent", "expect"):
-            continue
-        if _is_proxy_owned(lower) and not (trusted and not lower.startswith("x-strangler-")):
-            continue
-        if lower == "x-forwarded-for":
-            continue  # rebuilt below
-        out.add(name, value)
-    if trusted:
-        chain = [v.strip() for v in headers.getall("X-Forwarded-For", ()) if v.strip()]
-        out["X-Forwarded-For"] = ", ".join([*chain, client_addr])
-        out.setdefault("X-Forwarded-Proto", scheme)
-    else:
-        out["X-Forwarded-For"] = client_addr
-        out["X-Forwarded-Proto"] = scheme
-    host = headers.get("Host")
-    if host and "X-Forwarded-Host" not in out:
-        out["X-Forwarded-Host"] = host
-    out[REQUEST_ID] = request_id
-    out[TRACEPARENT] = traceparent
-    return out
-
-
-def client_response_headers(
-    headers: RawHeaders, *, upstream: str, route: str, request_id: str
-) -> CIMultiDict[str]:
-    """The headers returned to the client for an upstream response."""
-    drop = _dropped(headers)
-    out: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers.items():
-        if name.lower() not in drop:
-            out.add(name, value)
-    out[UPSTREAM] = upstream
-    out[ROUTE] = route
-    out[REQUEST_ID] = request_id
-    return out
 
 
 def sanitised_for_storage(headers: RawHeaders) -> dict[str, str]:

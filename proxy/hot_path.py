@@ -147,7 +147,6 @@ class Exchange:
         "traceparent",
         "upstream_head",
         "upstreams",
-        "view",
     )
 
     def __init__(
@@ -177,7 +176,7 @@ class Exchange:
     def run(self) -> None:
         conn = self.conn
         hot = conn.hot
-        view = self.view = HeaderView(self.headers)
+        view = HeaderView(self.headers)
         given = view.get(hdr.REQUEST_ID)
         seed = os.urandom(24).hex()
         if given and _SANE_ID.match(given):
@@ -307,12 +306,10 @@ class Exchange:
         conn.done(keep_alive)
 
     def submit_shadow(self, target_name: str, target: Upstream, answer: UpstreamResponse) -> None:
-        """A copy for the shadow process (the rare path pays for the ``str`` headers)."""
+        """A copy for the shadow process: the head the primary got, and the client's headers."""
         route = self.decision.route
         assert route is not None
-        conn = self.conn
-        view = self.view
-        conn.hot.shadow.submit(
+        self.conn.hot.shadow.submit(
             ShadowJob(
                 route=self.route,
                 rules=route.compare,
@@ -320,16 +317,9 @@ class Exchange:
                 target=target,
                 method=self.method,
                 path_qs=self.target.decode("latin-1"),
-                headers=hdr.upstream_request_headers(
-                    view,
-                    client_addr=conn.peer,
-                    scheme="http",
-                    request_id=self.request_id.decode("latin-1"),
-                    traceparent=self.traceparent.decode("latin-1"),
-                    trusted=conn.trusted,
-                ),
+                head=self.upstream_head,
                 body=self.body,
-                stored_headers=hdr.sanitised_for_storage(view),
+                request_headers=self.headers,
                 expected=answer,
             )
         )

@@ -28,7 +28,7 @@ import asyncio
 import socket
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 import httptools
@@ -296,35 +296,6 @@ def _key(upstream: Upstream) -> tuple[str, float]:
     return upstream.url, upstream.timeout_s
 
 
-def encode_request(
-    method: str,
-    path_qs: str,
-    headers: Iterable[tuple[str, str]],
-    body: bytes,
-    *,
-    default_host: bytes,
-) -> list[bytes]:
-    """A request head (+ body) to write upstream, from ``str`` headers (the shadow process and
-    the aiohttp path; the raw hot path builds its head from bytes in ``proxy/raw_http.py``)."""
-    out = [f"{method} {path_qs} HTTP/1.1\r\n".encode("latin-1")]
-    has_host = False
-    for name, value in headers:
-        lower = name.lower()
-        if lower in ("content-length", "transfer-encoding"):
-            continue
-        if lower == "host":
-            has_host = True
-        out.append(f"{name}: {value}\r\n".encode("latin-1"))
-    if not has_host:
-        out.append(b"Host: " + default_host + b"\r\n")
-    if body or method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
-        out.append(b"Content-Length: %d\r\n" % len(body))
-    out.append(b"\r\n")
-    if body:
-        out.append(body)
-    return out
-
-
 class RawUpstreams:
     """One keep-alive pool per (url, timeout); a pool whose upstream left the route table is
     closed :data:`RETIRE_AFTER_S` later (its in-flight calls finish first)."""
@@ -396,22 +367,6 @@ class RawUpstreams:
 
         self.exchange(name, upstream, method, head, sink)
         return await future
-
-    async def send(
-        self,
-        name: str,
-        upstream: Upstream,
-        method: str,
-        path_qs: str,
-        headers: CIMultiDict[str],
-        body: bytes,
-    ) -> UpstreamResponse:
-        """One HTTP exchange with ``upstream`` (``str`` headers); :class:`UpstreamFailure`
-        when there is no answer."""
-        head = encode_request(
-            method, path_qs, headers.items(), body, default_host=self.host_header(upstream)
-        )
-        return await self.request(name, upstream, method, head)
 
     # connections
     def _connect(self, target: _Target, call: _Call) -> None:

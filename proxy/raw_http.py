@@ -129,6 +129,10 @@ def _connection_named(headers: list[tuple[bytes, bytes]]) -> frozenset[bytes] | 
     return frozenset(named) if named else None
 
 
+#: Pieces of the request line at the start of an :func:`upstream_head`.
+_REQUEST_LINE = 4
+
+
 def upstream_head(
     method: str,
     target: bytes,
@@ -146,7 +150,7 @@ def upstream_head(
     :func:`proxy.headers.upstream_request_headers` in one pass, plus framing (Content-Length
     for the buffered body) and ``Host`` when an HTTP/1.0 client sent none."""
     named = _connection_named(headers)
-    out = [method.encode(), b" ", target, b" HTTP/1.1\r\n"]
+    out = [method.encode(), b" ", target, b" HTTP/1.1\r\n"]  # _REQUEST_LINE pieces
     host: bytes | None = None
     forwarded_for: list[bytes] = []
     forwarded_proto = forwarded_host = False
@@ -193,6 +197,11 @@ def upstream_head(
     else:
         out.append(b"Content-Length: 0\r\n\r\n")
     return out
+
+
+def with_header(head: list[bytes], name: bytes, value: bytes) -> list[bytes]:
+    """A copy of ``head`` (an :func:`upstream_head`) with one more header line."""
+    return [*head[:_REQUEST_LINE], name, b": ", value, b"\r\n", *head[_REQUEST_LINE:]]
 
 
 def answer_head(

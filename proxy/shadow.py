@@ -29,21 +29,19 @@ import multiprocessing
 import pickle
 import signal
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.context import SpawnProcess
 from multiprocessing.queues import Queue as ProcessQueue
 from typing import Any
 
-from multidict import CIMultiDict
-
 from proxy.compare import Difference, Exchange, compare_exchanges
 from proxy.config import CompareRules, Upstream
 from proxy.diffstore import DiffStore, Mismatch
-from proxy.headers import DRY_RUN
+from proxy.headers import DRY_RUN, sanitised_for_storage
 from proxy.metrics import ProxyMetrics
 from proxy.raw_client import RawUpstreams, UpstreamFailure, UpstreamResponse
+from proxy.raw_http import HeaderView, with_header
 from proxy.retrying import READ_METHODS
 from proxy.synclag import SyncLag
 
@@ -56,6 +54,8 @@ REPORT_INTERVAL_S = 0.05
 
 Outcome = tuple[Any, ...]
 
+_DRY_RUN = DRY_RUN.encode()
+
 
 @dataclass(frozen=True, slots=True)
 class ShadowJob:
@@ -65,11 +65,12 @@ class ShadowJob:
     target: Upstream
     method: str
     path_qs: str
-    #: Headers as sent to the primary upstream (Host kept, so links compare equal).
-    headers: CIMultiDict[str]
+    #: The request (head and body) as the primary upstream got it: Host kept, so links compare
+    #: equal.
+    head: list[bytes]
     body: bytes
-    #: Request headers as stored with a mismatch (credentials redacted).
-    stored_headers: Mapping[str, str]
+    #: The client's request headers, stored (credentials redacted) with a mismatch.
+    request_headers: list[tuple[bytes, bytes]]
     expected: UpstreamResponse
 
 
@@ -83,11 +84,11 @@ class _Work:
     target_name: str
     method: str
     path_qs: str
-    headers: tuple[tuple[str, str], ...]
+    head: list[bytes]
     body: bytes
-    stored_headers: dict[str, str]
+    request_headers: list[tuple[bytes, bytes]]
     expected_status: int
-    expected_headers: dict[str, str]
+    expected_headers: list[tuple[bytes, bytes]]
     expected_body: bytes
 
 
@@ -220,9 +221,7 @@ class ShadowQueue:
                     route=job.route, outcome="skipped", reason="write_without_dry_run"
                 )
                 return
-            headers = job.headers.copy()
-            headers[DRY_RUN] = "1"
-            job = dataclasses.replace(job, headers=headers)
+            job = dataclasses.replace(job, head=with_header(job.head, _DRY_RUN, b"1"))
         with self._lock:
             full = self._in_flight >= self._size
             if not full:
@@ -237,11 +236,11 @@ class ShadowQueue:
                 target_name=job.target_name,
                 method=job.method,
                 path_qs=job.path_qs,
-                headers=tuple(job.headers.items()),
+                head=job.head,
                 body=job.body,
-                stored_headers=dict(job.stored_headers),
+                request_headers=job.request_headers,
                 expected_status=job.expected.status,
-                expected_headers=dict(job.expected.headers.items()),
+                expected_headers=job.expected.raw_headers,
                 expected_body=job.expected.body,
             )
         )
@@ -379,22 +378,17 @@ class _ShadowRunner:
 
     async def run(self, item: _Work) -> None:
         rules, target = _spec(item.spec)
-        expected = Exchange(item.expected_status, item.expected_headers, item.expected_body)
+        expected = _exchange(
+            UpstreamResponse(item.expected_status, item.expected_headers, item.expected_body)
+        )
         try:
-            answer = await self._pool.send(
-                item.target_name,
-                target,
-                item.method,
-                item.path_qs,
-                CIMultiDict(item.headers),
-                item.body,
-            )
+            answer = await self._pool.request(item.target_name, target, item.method, item.head)
         except UpstreamFailure as failure:
             self._tell("upstream_error", item.target_name, failure.kind)
             actual = Exchange(0, {}, failure.detail.encode())
             differences = [Difference("status", "missing", expected.status, None)]
         else:
-            actual = Exchange(answer.status, dict(answer.headers.items()), answer.body)
+            actual = _exchange(answer)
             differences = compare_exchanges(expected, actual, rules)
         if not differences:
             self._tell("compared", item.route, item.target_name, False)
@@ -409,7 +403,7 @@ class _ShadowRunner:
                 query=query,
                 target=item.target_name,
                 sync_lag_s=self._sync_lag.current(),
-                request_headers=item.stored_headers,
+                request_headers=sanitised_for_storage(HeaderView(item.request_headers)),
                 request_body=item.body,
                 expected_status=expected.status,
                 expected_headers=expected.headers,
@@ -424,3 +418,8 @@ class _ShadowRunner:
         )
         # Counted once stored: a reader that sees the count finds the row.
         self._tell("compared", item.route, item.target_name, True)
+
+
+def _exchange(answer: UpstreamResponse) -> Exchange:
+    """An answer as the comparison reads it (``str`` headers, one value per name)."""
+    return Exchange(answer.status, dict(answer.headers.items()), answer.body)
