@@ -14,14 +14,11 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from ipaddress import IPv4Network, IPv6Network, ip_address
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TypeAlias, overload
 
 from multidict import CIMultiDict, CIMultiDictProxy
-
-if TYPE_CHECKING:
-    from proxy.raw_http import HeaderView
 
 HOP_BY_HOP = frozenset(
     {
@@ -45,8 +42,71 @@ DRY_RUN = "X-Strangler-Dry-Run"
 UPSTREAM = "X-Strangler-Upstream"
 ROUTE = "X-Strangler-Route"
 
-#: Request or answer headers as read: aiohttp's multidicts, or the raw hot path's view.
-RawHeaders: TypeAlias = "CIMultiDict[str] | CIMultiDictProxy[str] | HeaderView"
+
+class HeaderView(Mapping[str, str]):
+    """A read-only, case-insensitive ``str`` view of a raw header list (what ``Router.decide``,
+    ``ForwardedTrust`` and the functions below read). Built lazily: a request whose route
+    names no header and whose client sent no request id costs two look-ups, one pass."""
+
+    __slots__ = ("_index", "raw")
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self.raw = raw
+        self._index: dict[str, list[str]] | None = None
+
+    def _lookup(self) -> dict[str, list[str]]:
+        index = self._index
+        if index is None:
+            index = self._index = {}
+            for name, value in self.raw:
+                index.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
+        return index
+
+    def __getitem__(self, name: str) -> str:
+        return self._lookup()[name.lower()][0]
+
+    @overload  # type: ignore[override]
+    def get(self, name: str) -> str | None: ...
+    @overload
+    def get(self, name: str, default: str) -> str: ...
+    @overload
+    def get(self, name: str, default: None) -> str | None: ...
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        if self._index is None:  # one or two look-ups per request: a scan beats an index
+            key = name.lower().encode("latin-1")
+            size = len(key)
+            for raw_name, value in self.raw:
+                if len(raw_name) == size and raw_name.lower() == key:
+                    return value.decode("latin-1")
+            return default
+        values = self._index.get(name.lower())
+        return values[0] if values else default
+
+    def getall(self, name: str, default: object = None) -> list[str]:
+        values = self._lookup().get(name.lower())
+        if values:
+            return values
+        if default is None:
+            raise KeyError(name)
+        return list(default)  # type: ignore[call-overload]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return (name.decode("latin-1") for name, _ in self.raw)
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def items(self) -> Iterator[tuple[str, str]]:  # type: ignore[override]
+        """Every header in order, repeated names included (multidict semantics)."""
+        return ((n.decode("latin-1"), v.decode("latin-1")) for n, v in self.raw)
+
+
+#: Request or answer headers as read: the raw hot path's view, or a multidict.
+RawHeaders: TypeAlias = CIMultiDict[str] | CIMultiDictProxy[str] | HeaderView
 
 
 class ForwardedTrust:

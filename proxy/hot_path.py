@@ -43,7 +43,6 @@ from proxy.config import SAFE_METHODS, Upstream
 from proxy.metrics import ProxyMetrics
 from proxy.raw_client import RawUpstreams, UpstreamFailure, UpstreamResponse
 from proxy.raw_http import (
-    HeaderView,
     ProxyError,
     answer_head,
     check_target,
@@ -176,7 +175,7 @@ class Exchange:
     def run(self) -> None:
         conn = self.conn
         hot = conn.hot
-        view = HeaderView(self.headers)
+        view = hdr.HeaderView(self.headers)
         given = view.get(hdr.REQUEST_ID)
         seed = os.urandom(24).hex()
         if given and _SANE_ID.match(given):

@@ -38,10 +38,10 @@ from typing import Any
 from proxy.compare import Difference, Exchange, compare_exchanges
 from proxy.config import CompareRules, Upstream
 from proxy.diffstore import DiffStore, Mismatch
-from proxy.headers import DRY_RUN, sanitised_for_storage
+from proxy.headers import DRY_RUN, HeaderView, sanitised_for_storage
 from proxy.metrics import ProxyMetrics
 from proxy.raw_client import RawUpstreams, UpstreamFailure, UpstreamResponse
-from proxy.raw_http import HeaderView, with_header
+from proxy.raw_http import with_header
 from proxy.retrying import READ_METHODS
 from proxy.synclag import SyncLag
 

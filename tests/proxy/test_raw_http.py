@@ -12,9 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict
 
-from proxy.headers import HOP_BY_HOP
+from proxy.headers import HOP_BY_HOP, HeaderView
 from proxy.raw_http import (
-    HeaderView,
     ProxyError,
     answer_head,
     check_target,
