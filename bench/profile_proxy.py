@@ -6,8 +6,8 @@ on CPU 1, ``wrk`` on CPU 1 with ``--connections`` keep-alive connections):
 
 * **Profile**: ``py-spy record`` samples the proxy while ``wrk`` loads it. Every sample is given
   to one part of the hot path by its innermost frame that belongs to a known part (the client
-  listener ``proxy/hot_path.py``, header hygiene and framing ``proxy/raw_http.py``, the upstream
-  client ``proxy/raw_client.py``, routing, retries and breakers, metrics, httptools,
+  listener ``proxy/listener.py``, header hygiene and framing ``proxy/wire.py``, the upstream
+  client ``proxy/upstream_client.py``, routing, retries and breakers, metrics, httptools,
   asyncio/uvloop); a sample with no Python frame above the event loop
   is the loop itself (uvloop's C code: polling, socket reads and writes). With ``--native``, C
   frames are sampled too, but py-spy must then pause the process for every sample: the
@@ -52,14 +52,14 @@ RESULTS = REPO_ROOT / "bench" / "results" / "profile_proxy.json"
 #: metrics.
 PARTS: list[tuple[str, re.Pattern[str]]] = [
     ("metrics", re.compile(r"prometheus_client/|proxy/metrics\.py")),
-    ("header hygiene + framing (proxy/raw_http.py)", re.compile(r"proxy/(raw_http|headers)\.py")),
+    ("header hygiene + framing (proxy/wire.py)", re.compile(r"proxy/(wire|headers)\.py")),
     (
         "routing decision",
         re.compile(r"proxy/(routing|sticky|read_your_writes|config)\.py"),
     ),
     ("retry budget + breaker", re.compile(r"proxy/(resilience|retrying)\.py")),
-    ("upstream client (proxy/raw_client.py)", re.compile(r"proxy/(raw_client|forward)\.py")),
-    ("client listener (proxy/hot_path.py)", re.compile(r"proxy/hot_path\.py")),
+    ("upstream client (proxy/upstream_client.py)", re.compile(r"proxy/upstream_client\.py")),
+    ("client listener (proxy/listener.py)", re.compile(r"proxy/listener\.py")),
     ("httptools", re.compile(r"httptools/")),
     ("asyncio / uvloop (Python side)", re.compile(r"asyncio/|uvloop/")),
 ]

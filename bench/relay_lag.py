@@ -46,7 +46,7 @@ from bench.proc_cpu import cpu_seconds, process_tree
 from bench.processes import REPO_ROOT, free_port, running
 from bench.wrk import wait_http
 from proxy.config import Upstream
-from proxy.raw_client import RawUpstreams
+from proxy.upstream_client import UpstreamClient
 from strangler.stack import Ports, stack_processes
 from sync.celery_app import make_celery
 
@@ -215,7 +215,7 @@ async def _post_paced(
     ``seconds`` (open loop: each sent at its scheduled time, whatever the earlier ones are
     doing); the rate achieved and each POST's latency (from its scheduled send, so a wait for
     one of the ``connections`` counts). A refused write ends the run."""
-    pool = RawUpstreams(connections_per_upstream=connections)
+    pool = UpstreamClient(connections_per_upstream=connections)
     loop = asyncio.get_running_loop()
     latencies: list[float] = []
     host = pool.host_header(upstream)

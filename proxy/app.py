@@ -1,7 +1,7 @@
 """The proxy process: wiring of every part of the façade around its hot path.
 
-The client-facing listener is ``proxy/hot_path.py`` (raw ``asyncio.Protocol`` connections,
-httptools' parser), the upstream client ``proxy/raw_client.py``; both replaced aiohttp's server
+The client-facing listener is ``proxy/listener.py`` (raw ``asyncio.Protocol`` connections,
+httptools' parser), the upstream client ``proxy/upstream_client.py``; both replaced aiohttp's server
 and client, which were two thirds of the proxy's CPU (docs/proxy-hot-path.md). A request, top to
 bottom: refuse what is ambiguous (framing, head limits and deadline, paths) -> decide the route
 (read-your-writes memory included) -> clean the headers -> send to the primary upstream; a
@@ -23,9 +23,8 @@ from proxy import headers as hdr
 from proxy.admin import admin_app
 from proxy.config import RouteTable
 from proxy.diffstore import DiffStore
-from proxy.hot_path import HotPath
+from proxy.listener import Listener
 from proxy.metrics import ProxyMetrics
-from proxy.raw_client import RawUpstreams
 from proxy.read_your_writes import WriteMemory
 from proxy.reload import RouteWatcher
 from proxy.resilience import Breakers
@@ -33,6 +32,7 @@ from proxy.retrying import Forwarder
 from proxy.settings import ProxySettings, split_host_port
 from proxy.shadow import ShadowQueue
 from proxy.synclag import SyncLag
+from proxy.upstream_client import UpstreamClient
 
 log = logging.getLogger("proxy")
 
@@ -44,7 +44,7 @@ async def serve(settings: ProxySettings, *, stop: asyncio.Event | None = None) -
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    pool = RawUpstreams()
+    pool = UpstreamClient()
     breakers = Breakers()
 
     def on_table(table: RouteTable) -> None:
@@ -66,7 +66,7 @@ async def serve(settings: ProxySettings, *, stop: asyncio.Event | None = None) -
         sync_lag=SyncLag(settings.sync_lag_url, interval_s=settings.sync_lag_interval_s),
     )
     shadow.start()
-    hot = HotPath(
+    hot = Listener(
         settings,
         watcher,
         pool,

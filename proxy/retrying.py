@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 from proxy.config import IDEMPOTENT_METHODS, Upstream
 from proxy.metrics import ProxyMetrics
-from proxy.raw_client import FailureKind, RawUpstreams, UpstreamFailure, UpstreamResponse
-from proxy.raw_http import ProxyError
 from proxy.resilience import Breakers, RetryBudgets
 from proxy.routing import Decision
+from proxy.upstream_client import FailureKind, UpstreamClient, UpstreamFailure, UpstreamResponse
+from proxy.wire import ProxyError
 
 #: Methods that may reach a second upstream as they are (a fallback, or a shadow copy without a
 #: dry run): reads. The second upstream keeps its own database, so a write sent there as well
@@ -76,7 +76,7 @@ def failure_error(failure: UpstreamFailure) -> ProxyError:
 
 @dataclass
 class Forwarder:
-    pool: RawUpstreams
+    pool: UpstreamClient
     metrics: ProxyMetrics
     breakers: Breakers
     budgets: RetryBudgets = field(default_factory=RetryBudgets)

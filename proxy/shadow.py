@@ -40,10 +40,10 @@ from proxy.config import CompareRules, Upstream
 from proxy.diffstore import DiffStore, Mismatch
 from proxy.headers import DRY_RUN, HeaderView, sanitised_for_storage
 from proxy.metrics import ProxyMetrics
-from proxy.raw_client import RawUpstreams, UpstreamFailure, UpstreamResponse
-from proxy.raw_http import with_header
 from proxy.retrying import READ_METHODS
 from proxy.synclag import SyncLag
+from proxy.upstream_client import UpstreamClient, UpstreamFailure, UpstreamResponse
+from proxy.wire import with_header
 
 log = logging.getLogger("proxy.shadow")
 
@@ -337,7 +337,7 @@ class _ShadowRunner:
     def __init__(
         self, store: DiffStore, results: ProcessQueue[list[Outcome] | None], lag: SyncLag
     ) -> None:
-        self._pool = RawUpstreams()
+        self._pool = UpstreamClient()
         self._store = store
         self._results = results
         self._sync_lag = lag

@@ -7,7 +7,7 @@ import re
 from multidict import CIMultiDict
 
 from proxy.headers import request_id, sanitised_for_storage, traceparent
-from proxy.raw_http import answer_head, upstream_head
+from proxy.wire import answer_head, upstream_head
 
 TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 

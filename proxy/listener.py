@@ -4,7 +4,7 @@
 Why not aiohttp's server: it was 28-35% of the proxy's CPU, and with aiohttp's client
 two thirds; the raw path carried 3.5x-7.8x the requests of the aiohttp proxy in the same run
 (docs/proxy-hot-path.md). A request is a chain of callbacks - parse, check, route, write
-upstream (:meth:`proxy.raw_client.RawUpstreams.exchange`), answer - with no task, future or
+upstream (:meth:`proxy.upstream_client.UpstreamClient.exchange`), answer - with no task, future or
 timer of its own. Only a request whose first upstream answer is not final (a retry, a fallback,
 a failure, an open circuit) drops into a coroutine (:class:`proxy.retrying.Forwarder`).
 
@@ -41,22 +41,22 @@ import httptools
 from proxy import headers as hdr
 from proxy.config import SAFE_METHODS, Upstream
 from proxy.metrics import ProxyMetrics
-from proxy.raw_client import RawUpstreams, UpstreamFailure, UpstreamResponse
-from proxy.raw_http import (
-    ProxyError,
-    answer_head,
-    check_target,
-    error_answer,
-    upstream_head,
-)
 from proxy.read_your_writes import WriteMemory
 from proxy.reload import RouteWatcher
 from proxy.retrying import Forwarder, Outcome, is_final
 from proxy.routing import Decision, RequestFacts
 from proxy.settings import ProxySettings
 from proxy.shadow import ShadowJob, ShadowQueue
+from proxy.upstream_client import UpstreamClient, UpstreamFailure, UpstreamResponse
+from proxy.wire import (
+    ProxyError,
+    answer_head,
+    check_target,
+    error_answer,
+    upstream_head,
+)
 
-log = logging.getLogger("proxy.hot_path")
+log = logging.getLogger("proxy.listener")
 
 #: How often head deadlines and idle keep-alive connections are checked.
 SWEEP_S = 0.25
@@ -74,12 +74,12 @@ _HEAD_TIMEOUT = ProxyError(
 
 
 @dataclass
-class HotPath:
+class Listener:
     """Process-wide state the connections share."""
 
     settings: ProxySettings
     watcher: RouteWatcher
-    pool: RawUpstreams
+    pool: UpstreamClient
     metrics: ProxyMetrics
     shadow: ShadowQueue
     forwarder: Forwarder
@@ -350,7 +350,7 @@ class Exchange:
 class ClientConnection(asyncio.Protocol):
     """One client connection: parse requests, answer them in order."""
 
-    def __init__(self, hot: HotPath) -> None:
+    def __init__(self, hot: Listener) -> None:
         self.hot = hot
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None

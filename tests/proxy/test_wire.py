@@ -1,4 +1,4 @@
-"""The raw hot path's byte-level pieces (``proxy/raw_http.py``) against a reference written
+"""The raw hot path's byte-level pieces (``proxy/wire.py``) against a reference written
 here in ``str`` from the rules (RFC 9110 §7.6.1 and the façade's own): same hygiene on any
 header set, same checks on request targets."""
 
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict
 
 from proxy.headers import HOP_BY_HOP, HeaderView
-from proxy.raw_http import (
+from proxy.wire import (
     ProxyError,
     answer_head,
     check_target,

@@ -8,8 +8,8 @@ client carried 1.56x-1.79x the requests with every other part kept (docs/proxy-h
 no task, future or timer per call. Timeouts are enforced by one sweep per pool
 (:data:`SWEEP_S`), not a timer per request.
 
-Two ways in: :meth:`RawUpstreams.exchange` calls back a *sink* (the raw hot path, no task), and
-:meth:`RawUpstreams.request` awaits the answer (the slow path, the shadow process).
+Two ways in: :meth:`UpstreamClient.exchange` calls back a *sink* (the raw hot path, no task), and
+:meth:`UpstreamClient.request` awaits the answer (the slow path, the shadow process).
 
 Answers are buffered whole (responses are JSON; the shadow comparison needs the body anyway).
 What is kept of a client's correctness: Content-Length, chunked and close-delimited bodies;
@@ -136,7 +136,7 @@ class _Target:
 class _Connection(asyncio.Protocol):
     """One keep-alive connection to an upstream; carries one exchange at a time."""
 
-    def __init__(self, pool: RawUpstreams, target: _Target) -> None:
+    def __init__(self, pool: UpstreamClient, target: _Target) -> None:
         self.pool = pool
         self.target = target
         self.transport: asyncio.Transport | None = None
@@ -296,7 +296,7 @@ def _key(upstream: Upstream) -> tuple[str, float]:
     return upstream.url, upstream.timeout_s
 
 
-class RawUpstreams:
+class UpstreamClient:
     """One keep-alive pool per (url, timeout); a pool whose upstream left the route table is
     closed :data:`RETIRE_AFTER_S` later (its in-flight calls finish first)."""
 

@@ -1,4 +1,4 @@
-"""The byte-level pieces of the raw hot path (``proxy/hot_path.py``): the request head sent
+"""The byte-level pieces of the raw hot path (``proxy/listener.py``): the request head sent
 upstream, the answer head sent to the client, the proxy's own error answers, and the checks on
 a request target. Pure functions over bytes, applying the header rules of ``proxy/headers.py``.
 """
