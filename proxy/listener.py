@@ -47,7 +47,7 @@ from proxy.retrying import Forwarder, Outcome, is_final
 from proxy.routing import Decision, RequestFacts
 from proxy.settings import ProxySettings
 from proxy.shadow import ShadowJob, ShadowQueue
-from proxy.upstream_client import UpstreamClient, UpstreamFailure, UpstreamResponse
+from proxy.upstream_client import UpstreamFailure, UpstreamResponse, UpstreamTransport
 from proxy.wire import (
     ProxyError,
     answer_head,
@@ -79,7 +79,7 @@ class Listener:
 
     settings: ProxySettings
     watcher: RouteWatcher
-    pool: UpstreamClient
+    pool: UpstreamTransport
     metrics: ProxyMetrics
     shadow: ShadowQueue
     forwarder: Forwarder

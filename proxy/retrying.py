@@ -15,7 +15,12 @@ from proxy.config import IDEMPOTENT_METHODS, Upstream
 from proxy.metrics import ProxyMetrics
 from proxy.resilience import Breakers, RetryBudgets
 from proxy.routing import Decision
-from proxy.upstream_client import FailureKind, UpstreamClient, UpstreamFailure, UpstreamResponse
+from proxy.upstream_client import (
+    FailureKind,
+    UpstreamFailure,
+    UpstreamResponse,
+    UpstreamTransport,
+)
 from proxy.wire import ProxyError
 
 #: Methods that may reach a second upstream as they are (a fallback, or a shadow copy without a
@@ -76,7 +81,7 @@ def failure_error(failure: UpstreamFailure) -> ProxyError:
 
 @dataclass
 class Forwarder:
-    pool: UpstreamClient
+    pool: UpstreamTransport
     metrics: ProxyMetrics
     breakers: Breakers
     budgets: RetryBudgets = field(default_factory=RetryBudgets)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Literal
@@ -296,7 +297,41 @@ def _key(upstream: Upstream) -> tuple[str, float]:
     return upstream.url, upstream.timeout_s
 
 
-class UpstreamClient:
+class UpstreamTransport(ABC):
+    """The upstream side as the listener and the forwarder use it: send a request head, get an
+    answer or a failure. :class:`UpstreamClient` is the real one; a test passes its own (as
+    httpx's ``MockTransport`` stands in for a ``BaseTransport``)."""
+
+    @abstractmethod
+    def host_header(self, upstream: Upstream) -> bytes:
+        """The ``Host`` a request to ``upstream`` carries when the client sent none."""
+
+    @abstractmethod
+    def exchange(
+        self, name: str, upstream: Upstream, method: str, head: list[bytes], sink: Sink
+    ) -> None:
+        """Send ``head`` (request line, headers, blank line, body) to ``upstream``; ``sink`` is
+        called exactly once, later, with the answer or the failure."""
+
+    async def request(
+        self, name: str, upstream: Upstream, method: str, head: list[bytes]
+    ) -> UpstreamResponse:
+        """:meth:`exchange`, awaited: the answer, or :class:`UpstreamFailure`."""
+        future: asyncio.Future[UpstreamResponse] = asyncio.get_running_loop().create_future()
+
+        def sink(answer: UpstreamResponse | None, failure: UpstreamFailure | None) -> None:
+            if future.done():
+                return
+            if answer is not None:
+                future.set_result(answer)
+            else:
+                future.set_exception(failure or UpstreamFailure(name, "protocol", "no answer"))
+
+        self.exchange(name, upstream, method, head, sink)
+        return await future
+
+
+class UpstreamClient(UpstreamTransport):
     """One keep-alive pool per (url, timeout); a pool whose upstream left the route table is
     closed :data:`RETIRE_AFTER_S` later (its in-flight calls finish first)."""
 
@@ -332,9 +367,8 @@ class UpstreamClient:
     def exchange(
         self, name: str, upstream: Upstream, method: str, head: list[bytes], sink: Sink
     ) -> None:
-        """Send ``head`` (request line, headers, blank line, body) to ``upstream``; ``sink`` is
-        called with the answer or the failure (possibly before this returns? never: a failure
-        to connect is reported from the connecting task)."""
+        """See :meth:`UpstreamTransport.exchange`; a failure to connect is reported from the
+        connecting task, so never before this returns."""
         if self._sweeper is None:
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
         target = self.target(upstream)
@@ -350,23 +384,6 @@ class UpstreamClient:
             target.waiters.append(call)
             return
         self._connect(target, call)
-
-    async def request(
-        self, name: str, upstream: Upstream, method: str, head: list[bytes]
-    ) -> UpstreamResponse:
-        """:meth:`exchange`, awaited: the answer, or :class:`UpstreamFailure`."""
-        future: asyncio.Future[UpstreamResponse] = asyncio.get_running_loop().create_future()
-
-        def sink(answer: UpstreamResponse | None, failure: UpstreamFailure | None) -> None:
-            if future.done():
-                return
-            if answer is not None:
-                future.set_result(answer)
-            else:
-                future.set_exception(failure or UpstreamFailure(name, "protocol", "no answer"))
-
-        self.exchange(name, upstream, method, head, sink)
-        return await future
 
     # connections
     def _connect(self, target: _Target, call: _Call) -> None:
