@@ -1,9 +1,8 @@
 """The proxy process: wiring of every part of the façade around its hot path.
 
-The client-facing listener is ``proxy/listener.py`` (raw ``asyncio.Protocol`` connections,
-httptools' parser), the upstream client ``proxy/upstream_client.py``; both replaced aiohttp's server
-and client, which were two thirds of the proxy's CPU (docs/proxy-hot-path.md). A request, top to
-bottom: refuse what is ambiguous (framing, head limits and deadline, paths) -> decide the route
+The client side is ``proxy/listener.py`` (``asyncio.Protocol`` connections, httptools'
+parser), the upstream side ``proxy/upstream_client.py`` (docs/proxy-hot-path.md). A request, top
+to bottom: refuse what is ambiguous (framing, head limits and deadline, paths) -> decide the route
 (read-your-writes memory included) -> clean the headers -> send to the primary upstream; a
 retryable answer, a failure or an open circuit goes through ``proxy/retrying.py`` (retries
 under budget, fallback) -> remember which side took a write -> queue a shadow copy -> answer,

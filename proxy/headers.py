@@ -105,7 +105,7 @@ class HeaderView(Mapping[str, str]):
         return ((n.decode("latin-1"), v.decode("latin-1")) for n, v in self.raw)
 
 
-#: Request or answer headers as read: the raw hot path's view, or a multidict.
+#: Request or answer headers as read: the listener's view, or a multidict.
 RawHeaders: TypeAlias = CIMultiDict[str] | CIMultiDictProxy[str] | HeaderView
 
 

@@ -1,14 +1,14 @@
-"""The client-facing listener on raw protocols: one :class:`ClientConnection` (an
-``asyncio.Protocol`` with httptools' request parser, llhttp in strict mode) per connection.
+"""The client side: one :class:`ClientConnection` (an ``asyncio.Protocol`` with httptools'
+request parser, llhttp in strict mode) per client connection, parsing requests and answering
+them in order.
 
-Why not aiohttp's server: it was 28-35% of the proxy's CPU, and with aiohttp's client
-two thirds; the raw path carried 3.5x-7.8x the requests of the aiohttp proxy in the same run
-(docs/proxy-hot-path.md). A request is a chain of callbacks - parse, check, route, write
-upstream (:meth:`proxy.upstream_client.UpstreamClient.exchange`), answer - with no task, future or
-timer of its own. Only a request whose first upstream answer is not final (a retry, a fallback,
-a failure, an open circuit) drops into a coroutine (:class:`proxy.retrying.Forwarder`).
+A request is a chain of callbacks - parse, check, route, write upstream
+(:meth:`proxy.upstream_client.UpstreamTransport.exchange`), answer - with no task, future or
+timer of its own (docs/proxy-hot-path.md says why). Only a request whose first upstream answer
+is not final (:func:`proxy.retrying.is_final`: a retry, a fallback, a failure, an open circuit)
+drops into a coroutine (:class:`proxy.retrying.Forwarder`).
 
-What the listener guarantees (the aiohttp path's semantics, tests/proxy proves both):
+What the listener guarantees (tests/proxy proves it over real sockets):
 
 * head limits: more than ``max_headers`` header lines, or a request line or header line over
   ``max_header_bytes``, is answered 431 and the connection closed. httptools buffers a header
@@ -24,7 +24,7 @@ What the listener guarantees (the aiohttp path's semantics, tests/proxy proves b
 * pipelined requests are answered in order; a client that does not read its answers
   (``pause_writing``) is not read from until it does;
 * routing, read-your-writes, shadow copies, request ids and ``traceparent``, trusted proxies,
-  header hygiene both ways, metrics - as ``proxy/app.py`` did, through the same modules.
+  header hygiene both ways (``proxy/wire.py``), metrics.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ log = logging.getLogger("proxy.listener")
 
 #: How often head deadlines and idle keep-alive connections are checked.
 SWEEP_S = 0.25
-#: An idle client keep-alive connection is closed after this long (aiohttp's default).
+#: An idle client keep-alive connection is closed after this long.
 KEEPALIVE_S = 75.0
 #: Pipelined requests parsed ahead of their answers before the client is not read any more.
 MAX_PIPELINED = 16

@@ -5,13 +5,14 @@ The client's event loop only decides and enqueues: :meth:`ShadowQueue.submit` ne
 never raises. Copies go to one **shadow process** with its own event loop, upstream pool,
 diff-store connection and sync-lag poller, where ``PROXY_SHADOW_WORKERS`` tasks send each copy,
 compare and store. Sending a copy and comparing two answers cost more CPU than proxying the
-request itself (bench/shadow_overhead.py measured +320 us per request on the client's loop); in
-their own process they run on another core. The copies of one loop iteration cross as one batch
-(one pickle, one wake-up of the queue's feeder thread), a route's rules and target are pickled
-once per route table, and outcomes come back in batches, so the client's process pays a few tens
-of microseconds per copy. At most ``PROXY_SHADOW_QUEUE_SIZE`` copies are in flight (handed to the
-shadow process, not finished); beyond that a copy is dropped and counted. If the shadow process
-dies it is restarted; the copies it held are lost (logged).
+request itself; in their own process they run on another core. A copy carries the request head
+the primary got (bytes, built once) and the client's raw headers; the ``str`` forms the diff
+store and the comparison read are derived in the shadow process. The copies of one loop
+iteration cross as one batch (one pickle, one wake-up of the queue's feeder thread), a route's
+rules and target are pickled once per route table, and outcomes come back in batches. At
+most ``PROXY_SHADOW_QUEUE_SIZE`` copies are in flight (handed to the shadow process, not
+finished); beyond that a copy is dropped and counted. If the shadow process dies it is
+restarted; the copies it held are lost (logged).
 
 Writes are shadowed only to upstreams that honour ``X-Strangler-Dry-Run`` (``dry_run: true``),
 always with that header; otherwise they are skipped and counted. Outcomes (compared,
@@ -94,7 +95,7 @@ class _Work:
 
 class _SpecCache:
     """Pickled ``(rules, target)`` per pair of objects: a route table's models are immutable and
-    live as long as the table, so each pair is pickled once (~13 us), not once per copy."""
+    live as long as the table, so each pair is pickled once, not once per copy."""
 
     def __init__(self) -> None:
         self._blobs: dict[tuple[int, int], tuple[CompareRules, Upstream, bytes]] = {}

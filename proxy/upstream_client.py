@@ -1,15 +1,14 @@
-"""The proxy's upstream client: keep-alive pools of raw ``asyncio.Protocol`` connections that
-parse answers with httptools (llhttp).
+"""The upstream side: keep-alive pools of ``asyncio.Protocol`` connections to the upstreams
+that parse answers with httptools (llhttp), behind the :class:`UpstreamTransport` seam.
 
-Why not aiohttp's client: it was 35-41% of the proxy's CPU (a session request object, a timer
-per call, ``CIMultiDict`` headers, a ``StreamReader`` per answer); swapping it for this kind of
-client carried 1.56x-1.79x the requests with every other part kept (docs/proxy-hot-path.md,
-§2). An exchange here is one ``writelines`` of a pre-built head and a chain of parser callbacks:
-no task, future or timer per call. Timeouts are enforced by one sweep per pool
-(:data:`SWEEP_S`), not a timer per request.
+An exchange is one ``writelines`` of a pre-built head and a chain of parser callbacks: no task,
+future or timer per call (the per-request cost of a general-purpose client is what this module
+avoids; docs/proxy-hot-path.md). Timeouts are enforced by one sweep per pool (:data:`SWEEP_S`),
+not a timer per request.
 
-Two ways in: :meth:`UpstreamClient.exchange` calls back a *sink* (the raw hot path, no task), and
-:meth:`UpstreamClient.request` awaits the answer (the slow path, the shadow process).
+Two ways in: :meth:`UpstreamTransport.exchange` calls back a *sink* (the listener's fast path,
+no task), and :meth:`UpstreamTransport.request` awaits the answer (retries and fallbacks, the
+shadow process).
 
 Answers are buffered whole (responses are JSON; the shadow comparison needs the body anyway).
 What is kept of a client's correctness: Content-Length, chunked and close-delimited bodies;
@@ -51,8 +50,8 @@ SWEEP_S = 0.1
 
 class UpstreamResponse:
     """An upstream's answer: status, headers as received (bytes), whole body. ``headers`` is a
-    case-insensitive ``str`` view built on first use (only the shadow path and the aiohttp
-    path ask for it)."""
+    case-insensitive ``str`` view built on first use (only the shadow process's comparison asks
+    for it)."""
 
     __slots__ = ("_headers", "body", "raw_headers", "reason", "status")
 

@@ -1,6 +1,7 @@
-"""The byte-level pieces of the raw hot path (``proxy/listener.py``): the request head sent
-upstream, the answer head sent to the client, the proxy's own error answers, and the checks on
-a request target. Pure functions over bytes, applying the header rules of ``proxy/headers.py``.
+"""What the proxy writes on the wire and what request targets it accepts, in bytes, for the
+listener (``proxy/listener.py``): the request head sent upstream, the answer head sent to the
+client, the proxy's own error answers, and the checks on a request target. Pure functions,
+applying the header rules of ``proxy/headers.py``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class ProxyError(Exception):
 
 def check_target(target: bytes) -> str:
     """The percent-decoded path of an origin-form target, or :class:`ProxyError` (400) for a
-    target that two parsers could read differently (same rules as the aiohttp path had)."""
+    target that two parsers could read differently."""
     if not target.startswith(b"/"):
         raise ProxyError(400, "malformed_request", "Only origin-form request targets are served.")
     if b"#" in target:

@@ -1,4 +1,4 @@
-"""The raw hot path's byte-level pieces (``proxy/wire.py``) against a reference written
+"""The listener's byte-level pieces (``proxy/wire.py``) against a reference written
 here in ``str`` from the rules (RFC 9110 §7.6.1 and the façade's own): same hygiene on any
 header set, same checks on request targets."""
 
