@@ -169,7 +169,7 @@ class Forwarder:
             budgets.end(name)
 
     def must_detour(self, decision: Decision, method: str) -> bool:
-        """Is the primary skipped (an idempotent request with a fallback, circuit not closed)?
+        """Is the primary skipped (a read with a fallback, circuit not closed)?
         Only then may the breaker be asked (``allow`` takes the half-open probe)."""
         if not may_fall_back(method, decision.fallback):
             return False
@@ -185,8 +185,9 @@ class Forwarder:
         head: list[bytes],
         first: Outcome | None = None,
     ) -> tuple[str, UpstreamResponse]:
-        """The primary upstream's answer, or the fallback's for an idempotent request when the
-        primary gave none, gave a 5xx, or its circuit is open. ProxyError when nobody answered."""
+        """The primary upstream's answer, or the fallback's for a read (:func:`may_fall_back`)
+        when the primary gave none, gave a 5xx, or its circuit is open. ProxyError when nobody
+        answered."""
         name = decision.primary
         assert name is not None
         answer: UpstreamResponse | None = None
