@@ -54,7 +54,6 @@ openapi: install
 
 bench: install
 	@command -v wrk >/dev/null || { echo "make bench: needs wrk (Debian: apt-get install wrk)" >&2; exit 1; }
-	$(BIN)/python -m bench.upstream_client
 	$(BIN)/python -m bench.proxy_overhead
 	$(BIN)/python -m bench.monolith_throughput
 

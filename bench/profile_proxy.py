@@ -6,8 +6,8 @@ on CPU 1, ``wrk`` on CPU 1 with ``--connections`` keep-alive connections):
 
 * **Profile**: ``py-spy record`` samples the proxy while ``wrk`` loads it. Every sample is given
   to one part of the hot path by its innermost frame that belongs to a known part (the client
-  listener ``proxy/hot_path.py``, header hygiene and framing ``proxy/raw_http.py``, the upstream
-  client ``proxy/raw_client.py``, routing, retries and breakers, metrics, httptools,
+  listener ``proxy/listener.py``, header hygiene and framing ``proxy/wire.py``, the upstream
+  client ``proxy/upstream_client.py``, routing, retries and breakers, metrics, httptools,
   asyncio/uvloop); a sample with no Python frame above the event loop
   is the loop itself (uvloop's C code: polling, socket reads and writes). With ``--native``, C
   frames are sampled too, but py-spy must then pause the process for every sample, which
@@ -21,8 +21,7 @@ Prints the top costs and writes ``bench/results/profile_proxy.json``. Needs ``py
 (``pip install -e '.[dev]'``) and ``wrk``.
 
 Run: ``.venv/bin/python -m bench.profile_proxy [--seconds 8] [--connections 32] [--native]
-[--ablate --rounds 3] [--target raw]`` (``--target raw`` profiles ``bench/raw_proxy.py``
-instead; the leaf frames then say which of its callbacks cost what).
+[--ablate --rounds 3]``
 """
 
 from __future__ import annotations
@@ -53,17 +52,16 @@ RESULTS = REPO_ROOT / "bench" / "results" / "profile_proxy.json"
 #: metrics.
 PARTS: list[tuple[str, re.Pattern[str]]] = [
     ("metrics", re.compile(r"prometheus_client/|proxy/metrics\.py")),
-    ("header hygiene + framing (proxy/raw_http.py)", re.compile(r"proxy/(raw_http|headers)\.py")),
+    ("header hygiene + framing (proxy/wire.py)", re.compile(r"proxy/(wire|headers)\.py")),
     (
         "routing decision",
         re.compile(r"proxy/(routing|sticky|read_your_writes|config)\.py"),
     ),
     ("retry budget + breaker", re.compile(r"proxy/(resilience|retrying)\.py")),
-    ("upstream client (proxy/raw_client.py)", re.compile(r"proxy/(raw_client|forward)\.py")),
-    ("client listener (proxy/hot_path.py)", re.compile(r"proxy/hot_path\.py")),
+    ("upstream client (proxy/upstream_client.py)", re.compile(r"proxy/upstream_client\.py")),
+    ("client listener (proxy/listener.py)", re.compile(r"proxy/listener\.py")),
     ("httptools", re.compile(r"httptools/")),
     ("asyncio / uvloop (Python side)", re.compile(r"asyncio/|uvloop/")),
-    ("bench/raw_proxy.py (the prototype, --target raw)", re.compile(r"bench/raw_proxy\.py")),
 ]
 #: The frames that run the loop: a sample whose innermost Python frame is one of them is in C.
 _LOOP_ROOT = re.compile(
@@ -148,16 +146,10 @@ def profile(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                 cpus="1",
             )
         )
-        if args.target == "raw":
-            upstream = f"http://127.0.0.1:{upstream_port}"
-            argv = ["-m", "bench.raw_proxy", "--listen", f"127.0.0.1:{proxy_port}"]
-            argv += ["--upstream", upstream]
-        else:
-            argv = ["-m", "proxy"]
         proxy = stack.enter_context(
-            running([sys.executable, *argv], log=work / "proxy.log", env=env, cpus="0")
+            running([sys.executable, "-m", "proxy"], log=work / "proxy.log", env=env, cpus="0")
         )
-        wait_http(url if args.target == "raw" else f"http://127.0.0.1:{admin_port}/health")
+        wait_http(f"http://127.0.0.1:{admin_port}/health")
         run_wrk(url, seconds=1, connections=args.connections, cpus="1")  # warm up
         argv = [pyspy, "record", "--pid", str(proxy.pid), "--duration", str(args.seconds)]
         argv += ["--rate", str(args.rate), "--format", "raw", "--output", str(out)]
@@ -182,7 +174,6 @@ def profile(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     for leaf, n in leaves.most_common(args.top):
         print(f"  {100 * n / total:5.1f}%  {leaf[:110]}")
     return {
-        "target": args.target,
         "samples": total,
         "rate_hz": args.rate,
         "native": args.native,
@@ -256,12 +247,6 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--native", action="store_true", help="sample C frames too")
     parser.add_argument("--top", type=int, default=15)
-    parser.add_argument(
-        "--target",
-        choices=("proxy", "raw"),
-        default="proxy",
-        help="profile python -m proxy (default) or the bench/raw_proxy.py prototype",
-    )
     parser.add_argument("--ablate", action="store_true", help="also measure stubbed variants")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()

@@ -13,13 +13,11 @@ The proxy runs its full hot path (routing, header hygiene, request ids and trace
 metrics) with every route in ``monolith`` mode pointed at the fast upstream. Writes
 ``bench/results/proxy_capacity.json``.
 
-``--proxy-cpu 1`` runs nginx and the proxies on wrk's core instead (capacity figures are then
+``--proxy-cpu 1`` runs nginx and the proxy on wrk's core instead (capacity figures are then
 shared-core figures; the one-connection p50 then excludes cross-core wake-ups).
-``--variants nginx,proxy,raw`` adds ``bench/raw_proxy.py`` (the raw-protocol prototype of
-``docs/proxy-hot-path.md``), also pinned to CPU 0, to both questions.
 
 Run: ``.venv/bin/python -m bench.proxy_capacity [--seconds 5] [--rounds 3] [--connections 32]
-[--variants nginx,proxy,raw] [--proxy-cpu 1]``
+[--variants nginx,proxy] [--proxy-cpu 1]``
 (needs ``nginx``; Debian: ``apt-get install nginx-light``).
 """
 
@@ -85,24 +83,24 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         default="nginx,proxy",
-        help="comma-separated, from nginx, proxy, raw (bench/raw_proxy.py); nginx is required",
+        help="comma-separated, from nginx, proxy; nginx is required",
     )
     parser.add_argument(
         "--proxy-cpu",
         default="0",
-        help="CPU for nginx and the proxies (default 0; 1 puts them on the core of wrk and the "
+        help="CPU for nginx and the proxy (default 0; 1 puts them on the core of wrk and the "
         "upstream: no cross-core wake-ups, so one-connection latency shows processing alone)",
     )
     args = parser.parse_args()
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    if "nginx" not in variants or not set(variants) <= {"nginx", "proxy", "raw"}:
-        raise SystemExit("bench.proxy_capacity: --variants takes nginx (required), proxy, raw")
+    if "nginx" not in variants or not set(variants) <= {"nginx", "proxy"}:
+        raise SystemExit("bench.proxy_capacity: --variants takes nginx (required), proxy")
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
         raise SystemExit("bench.proxy_capacity: needs nginx (Debian: apt-get install nginx-light)")
 
     work = Path(tempfile.mkdtemp(prefix="bench-proxy-capacity-"))
-    upstream_port, nginx_port, proxy_port, admin_port, raw_port = (free_port() for _ in range(5))
+    upstream_port, nginx_port, proxy_port, admin_port = (free_port() for _ in range(4))
     upstream = f"http://127.0.0.1:{upstream_port}"
     (work / "nginx.conf").write_text(
         NGINX_CONF.format(work=work, upstream=upstream_port, port=nginx_port)
@@ -120,7 +118,6 @@ def main() -> None:
         "direct": f"{upstream}{PATH}",
         "nginx": f"http://127.0.0.1:{nginx_port}{PATH}",
         "proxy": f"http://127.0.0.1:{proxy_port}{PATH}",
-        "raw": f"http://127.0.0.1:{raw_port}{PATH}",
     }
     capacity: dict[str, list[WrkResult]] = {label: [] for label in variants}
     single: dict[str, list[WrkResult]] = {"direct": [], **{label: [] for label in variants}}
@@ -149,16 +146,6 @@ def main() -> None:
                 )
             )
             wait_http(f"http://127.0.0.1:{admin_port}/health")
-        if "raw" in variants:
-            raw_argv = ["-m", "bench.raw_proxy", "--listen", f"127.0.0.1:{raw_port}"]
-            stack.enter_context(
-                running(
-                    [sys.executable, *raw_argv, "--upstream", upstream],
-                    log=work / "raw_proxy.log",
-                    cpus=args.proxy_cpu,
-                )
-            )
-            wait_http(urls["raw"])
         wait_http(urls["direct"])
         wait_http(urls["nginx"])
         for label in variants:  # warm up

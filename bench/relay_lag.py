@@ -46,7 +46,7 @@ from bench.proc_cpu import cpu_seconds, process_tree
 from bench.processes import REPO_ROOT, free_port, running
 from bench.wrk import wait_http
 from proxy.config import Upstream
-from proxy.raw_client import RawUpstreams, encode_request
+from proxy.upstream_client import UpstreamClient
 from strangler.stack import Ports, stack_processes
 from sync.celery_app import make_celery
 
@@ -215,19 +215,18 @@ async def _post_paced(
     ``seconds`` (open loop: each sent at its scheduled time, whatever the earlier ones are
     doing); the rate achieved and each POST's latency (from its scheduled send, so a wait for
     one of the ``connections`` counts). A refused write ends the run."""
-    pool = RawUpstreams(connections_per_upstream=connections)
+    pool = UpstreamClient(connections_per_upstream=connections)
     loop = asyncio.get_running_loop()
     latencies: list[float] = []
+    host = pool.host_header(upstream)
 
     async def post(i: int) -> None:
         path, body = request(i)
-        head = encode_request(
-            "POST",
-            path,
-            [("Content-Type", "application/json")],
+        head = [
+            b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % (path.encode(), host, len(body)),
             body,
-            default_host=pool.host_header(upstream),
-        )
+        ]
         began = loop.time()
         answer = await pool.request("monolith", upstream, "POST", head)
         latencies.append(loop.time() - began)

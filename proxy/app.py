@@ -1,9 +1,8 @@
 """The proxy process: wiring of every part of the façade around its hot path.
 
-The client-facing listener is ``proxy/hot_path.py`` (raw ``asyncio.Protocol`` connections,
-httptools' parser), the upstream client ``proxy/raw_client.py``; both replaced aiohttp's server
-and client, which were two thirds of the proxy's CPU (docs/proxy-hot-path.md). A request, top to
-bottom: refuse what is ambiguous (framing, head limits and deadline, paths) -> decide the route
+The client side is ``proxy/listener.py`` (``asyncio.Protocol`` connections, httptools'
+parser), the upstream side ``proxy/upstream_client.py`` (docs/proxy-hot-path.md). A request, top
+to bottom: refuse what is ambiguous (framing, head limits and deadline, paths) -> decide the route
 (read-your-writes memory included) -> clean the headers -> send to the primary upstream; a
 retryable answer, a failure or an open circuit goes through ``proxy/retrying.py`` (retries
 under budget, fallback) -> remember which side took a write -> queue a shadow copy -> answer,
@@ -23,8 +22,7 @@ from proxy import headers as hdr
 from proxy.admin import admin_app
 from proxy.config import RouteTable
 from proxy.diffstore import DiffStore
-from proxy.forward import UpstreamPool
-from proxy.hot_path import HotPath
+from proxy.listener import Listener
 from proxy.metrics import ProxyMetrics
 from proxy.read_your_writes import WriteMemory
 from proxy.reload import RouteWatcher
@@ -33,6 +31,7 @@ from proxy.retrying import Forwarder
 from proxy.settings import ProxySettings, split_host_port
 from proxy.shadow import ShadowQueue
 from proxy.synclag import SyncLag
+from proxy.upstream_client import UpstreamClient
 
 log = logging.getLogger("proxy")
 
@@ -44,7 +43,7 @@ async def serve(settings: ProxySettings, *, stop: asyncio.Event | None = None) -
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    pool = UpstreamPool()
+    pool = UpstreamClient()
     breakers = Breakers()
 
     def on_table(table: RouteTable) -> None:
@@ -66,7 +65,7 @@ async def serve(settings: ProxySettings, *, stop: asyncio.Event | None = None) -
         sync_lag=SyncLag(settings.sync_lag_url, interval_s=settings.sync_lag_interval_s),
     )
     shadow.start()
-    hot = HotPath(
+    hot = Listener(
         settings,
         watcher,
         pool,

@@ -27,8 +27,7 @@ byte-compare fast path, JSONPath expressions are compiled once, and nothing does
   A difference shows the normalised values (UTC, ``Z``); the stored bodies keep the originals.
 * Any other body is compared byte for byte.
 
-JSONPath support (jsonpath-ng): ``$.a.b``, ``$.results[*].x``, ``$..x``, ``$.a[2]``,
-``$['odd key']`` — whatever jsonpath-ng parses and can report a concrete path for.
+The JSONPath expressions of the rules are located by :mod:`proxy.jsonpath`.
 """
 
 from __future__ import annotations
@@ -41,19 +40,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
 from typing import Any
 
-from jsonpath_ng import JSONPath, parse
-from jsonpath_ng.jsonpath import Child, Descendants, Fields, Index, Root, Slice, This, Wildcard
-
 from proxy.config import CompareRules
+from proxy.jsonpath import Path, find_paths, format_path
 
-#: One step into a JSON document: an object key or an array index.
-PathPart = str | int
-Path = tuple[PathPart, ...]
-
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MAX_TEXT = 4096  # how much of a non-JSON body a difference carries
 
 
@@ -84,10 +75,6 @@ class Difference:
             "expected": self.expected,
             "actual": self.actual,
         }
-
-
-class InvalidJSONPath(ValueError):
-    """A compare rule is not a JSONPath this module can apply."""
 
 
 def compare_exchanges(
@@ -156,7 +143,7 @@ def compare_json(expected: Any, actual: Any, rules: CompareRules) -> list[Differ
     actual, actual_orders = _normalise(actual, rules)
     if _same_encoding(expected, actual):
         # The common case (a healthy shadow): equal once normalised. One C-encoded string per
-        # side costs ~1/20 of the walk below, which only the documents that differ then pay.
+        # side is far cheaper than the walk below, which only the documents that differ pay.
         return []
     context = _Context(expected_orders, actual_orders)
     if rules.tolerance:
@@ -168,52 +155,6 @@ def compare_json(expected: Any, actual: Any, rules: CompareRules) -> list[Differ
     differences: list[Difference] = []
     _diff(expected, actual, (), context, differences)
     return differences
-
-
-def compile_jsonpath(expression: str) -> JSONPath:
-    """Parse (once) a JSONPath used in compare rules; :class:`InvalidJSONPath` says why not."""
-    return _compile(expression)
-
-
-def check_rules(rules: CompareRules) -> list[str]:
-    """One line per rule that cannot be applied (empty when every rule is usable)."""
-    precision = rules.timestamp_precision
-    problems = []
-    for name, expressions in (
-        ("ignore", rules.ignore),
-        ("unordered", rules.unordered),
-        ("tolerance", tuple(rules.tolerance)),
-        ("timestamp_precision", tuple(precision) if isinstance(precision, dict) else ()),
-    ):
-        for expression in expressions:
-            try:
-                _compile(expression)
-            except InvalidJSONPath as err:
-                problems.append(f"compare.{name}: {err}")
-    return problems
-
-
-def format_path(path: Path) -> str:
-    """``("results", 3, "price")`` -> ``$.results[3].price``."""
-    parts = ["$"]
-    for part in path:
-        if isinstance(part, int):
-            parts.append(f"[{part}]")
-        elif _IDENTIFIER.match(part):
-            parts.append(f".{part}")
-        else:
-            parts.append("[" + json.dumps(part) + "]")
-    return "".join(parts)
-
-
-@lru_cache(maxsize=1024)
-def _compile(expression: str) -> JSONPath:
-    if not expression.startswith("$"):
-        raise InvalidJSONPath(f"{expression!r} must start with '$'")
-    try:
-        return parse(expression)
-    except Exception as err:  # jsonpath-ng raises bare Exception subclasses for syntax errors
-        raise InvalidJSONPath(f"{expression!r} is not a JSONPath: {err}") from err
 
 
 def _parse_json(body: bytes) -> tuple[Any, bool]:
@@ -230,92 +171,6 @@ def _text(body: bytes) -> str:
     if len(body) > _MAX_TEXT:
         text += f"... ({len(body)} bytes)"
     return text
-
-
-def _concrete_path(node: object) -> Path:
-    """jsonpath-ng's ``full_path`` (Child/Fields/Index nodes) -> a tuple of keys and indices."""
-    if isinstance(node, Child):
-        return _concrete_path(node.left) + _concrete_path(node.right)
-    if isinstance(node, Fields):
-        return tuple(node.fields)
-    if isinstance(node, Index):
-        indices = getattr(node, "indices", None) or (node.index,)  # type: ignore[attr-defined]
-        return tuple(int(i) for i in indices)
-    if isinstance(node, Root | This):
-        return ()
-    raise InvalidJSONPath(f"cannot locate a match of kind {type(node).__name__}")
-
-
-def find_paths(document: Any, expression: str) -> list[Path]:
-    """Concrete paths of every match of ``expression`` in ``document``.
-
-    jsonpath-ng parses the expression; the common node kinds are walked here rather than by
-    jsonpath-ng's ``find``, which measured ~1 ms for ``$..x`` on a 50-row page (every shadowed
-    request pays it twice) against ~0.05 ms for this walk. Anything else (filters, ...) falls
-    back to ``find``. tests/proxy/test_compare.py checks both give the same paths.
-    """
-    compiled = _compile(expression)
-    try:
-        return [path for path, _ in _locate(compiled, document)]
-    except _Unsupported:
-        return [_concrete_path(match.full_path) for match in compiled.find(document)]
-
-
-class _Unsupported(Exception):
-    pass
-
-
-def _locate(node: JSONPath, value: Any) -> list[tuple[Path, Any]]:
-    if isinstance(node, Root | This):
-        return [((), value)]
-    if isinstance(node, Child):
-        return [
-            (path + sub_path, found)
-            for path, inner in _locate(node.left, value)
-            for sub_path, found in _locate(node.right, inner)
-        ]
-    if isinstance(node, Descendants):
-        out: list[tuple[Path, Any]] = []
-        for path, inner in _locate(node.left, value):
-            if isinstance(inner, dict | list):
-                _descend(node.right, inner, path, out)
-            else:
-                out.extend((path + sub, found) for sub, found in _locate(node.right, inner))
-        return out
-    if isinstance(node, Wildcard) or (isinstance(node, Fields) and node.fields == ("*",)):
-        if isinstance(value, dict):
-            return [((key,), item) for key, item in value.items()]
-        if isinstance(value, list):
-            return [((index,), item) for index, item in enumerate(value)]
-        return []
-    if isinstance(node, Fields):
-        if not isinstance(value, dict):
-            return []
-        return [((key,), value[key]) for key in node.fields if key in value]
-    if isinstance(node, Index):
-        if not isinstance(value, list):
-            return []
-        size = len(value)
-        indices = [i + size if i < 0 else i for i in node.indices]
-        return [((i,), value[i]) for i in indices if 0 <= i < size]
-    if isinstance(node, Slice):
-        if not isinstance(value, list):
-            return []
-        chosen = range(len(value))[slice(node.start, node.end, node.step)]
-        return [((i,), value[i]) for i in chosen]
-    raise _Unsupported(type(node).__name__)
-
-
-def _descend(node: JSONPath, value: Any, path: Path, out: list[tuple[Path, Any]]) -> None:
-    """Match ``node`` at ``value`` and at every container below it, in document order.
-
-    Scalars are not visited: no node kind this module walks matches inside a scalar.
-    """
-    out.extend((path + sub_path, found) for sub_path, found in _locate(node, value))
-    children = value.items() if isinstance(value, dict) else enumerate(value)
-    for key, item in children:
-        if isinstance(item, dict | list):
-            _descend(node, item, (*path, key), out)
 
 
 def _normalise(document: Any, rules: CompareRules) -> tuple[Any, dict[Path, list[int]]]:
@@ -479,7 +334,7 @@ def _delete(document: Any, path: Path) -> None:
 
 
 # Key order kept (it is part of the contract); 1, 1.0 and true stay distinct. One encoder for
-# every call: building one per json.dumps call was a third of the multiset cost.
+# every call: json.dumps with options builds a new one each time.
 _canonical = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=repr).encode
 
 

@@ -17,10 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from proxy.jsonpath import InvalidJSONPath, compile_jsonpath
+
 Mode = Literal["monolith", "shadow", "canary", "extracted"]
 MODES: tuple[Mode, ...] = ("monolith", "shadow", "canary", "extracted")
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Sending one twice has the effect of sending it once (RFC 9110 §9.2.2). POST and PATCH are not.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _STICKY = re.compile(r"^(jwt:sub|header:[A-Za-z0-9-]+|cookie:[A-Za-z0-9_.-]+|client:addr)$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -254,13 +258,28 @@ class CompareRules(_Strict):
             self.timestamp_precision, dict
         ):
             return self  # no JSONPath to check (and the default instance is built at import)
-        # proxy.compare imports this module; by the time rules name a path both are loaded.
-        from proxy.compare import check_rules
-
         problems = check_rules(self)
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+def check_rules(rules: CompareRules) -> list[str]:
+    """One line per rule that cannot be applied (empty when every rule is usable)."""
+    precision = rules.timestamp_precision
+    problems = []
+    for name, expressions in (
+        ("ignore", rules.ignore),
+        ("unordered", rules.unordered),
+        ("tolerance", tuple(rules.tolerance)),
+        ("timestamp_precision", tuple(precision) if isinstance(precision, dict) else ()),
+    ):
+        for expression in expressions:
+            try:
+                compile_jsonpath(expression)
+            except InvalidJSONPath as err:
+                problems.append(f"compare.{name}: {err}")
+    return problems
 
 
 class ReadYourWrites(_Strict):

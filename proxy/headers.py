@@ -14,14 +14,11 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from ipaddress import IPv4Network, IPv6Network, ip_address
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TypeAlias, overload
 
 from multidict import CIMultiDict, CIMultiDictProxy
-
-if TYPE_CHECKING:
-    from proxy.raw_http import HeaderView
 
 HOP_BY_HOP = frozenset(
     {
@@ -36,8 +33,6 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-#: Recomputed by whoever writes the (buffered) body next.
-_FRAMING = frozenset({"content-length"})
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 _TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
 
@@ -47,22 +42,71 @@ DRY_RUN = "X-Strangler-Dry-Run"
 UPSTREAM = "X-Strangler-Upstream"
 ROUTE = "X-Strangler-Route"
 
-#: Request or answer headers as read: aiohttp's multidicts, or the raw hot path's view.
-RawHeaders: TypeAlias = "CIMultiDict[str] | CIMultiDictProxy[str] | HeaderView"
+
+class HeaderView(Mapping[str, str]):
+    """A read-only, case-insensitive ``str`` view of a raw header list (what ``Router.decide``,
+    ``ForwardedTrust`` and the functions below read). Built lazily: a request whose route
+    names no header and whose client sent no request id costs two look-ups, one pass."""
+
+    __slots__ = ("_index", "raw")
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self.raw = raw
+        self._index: dict[str, list[str]] | None = None
+
+    def _lookup(self) -> dict[str, list[str]]:
+        index = self._index
+        if index is None:
+            index = self._index = {}
+            for name, value in self.raw:
+                index.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
+        return index
+
+    def __getitem__(self, name: str) -> str:
+        return self._lookup()[name.lower()][0]
+
+    @overload  # type: ignore[override]
+    def get(self, name: str) -> str | None: ...
+    @overload
+    def get(self, name: str, default: str) -> str: ...
+    @overload
+    def get(self, name: str, default: None) -> str | None: ...
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        if self._index is None:  # one or two look-ups per request: a scan beats an index
+            key = name.lower().encode("latin-1")
+            size = len(key)
+            for raw_name, value in self.raw:
+                if len(raw_name) == size and raw_name.lower() == key:
+                    return value.decode("latin-1")
+            return default
+        values = self._index.get(name.lower())
+        return values[0] if values else default
+
+    def getall(self, name: str, default: object = None) -> list[str]:
+        values = self._lookup().get(name.lower())
+        if values:
+            return values
+        if default is None:
+            raise KeyError(name)
+        return list(default)  # type: ignore[call-overload]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return (name.decode("latin-1") for name, _ in self.raw)
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def items(self) -> Iterator[tuple[str, str]]:  # type: ignore[override]
+        """Every header in order, repeated names included (multidict semantics)."""
+        return ((n.decode("latin-1"), v.decode("latin-1")) for n, v in self.raw)
 
 
-def _dropped(headers: RawHeaders) -> set[str]:
-    """Lower-cased names never forwarded: hop-by-hop, framing, and those named in Connection."""
-    drop = set(HOP_BY_HOP) | _FRAMING
-    for value in headers.getall("Connection", ()):
-        drop.update(token.strip().lower() for token in value.split(",") if token.strip())
-    return drop
-
-
-def _is_proxy_owned(lower: str) -> bool:
-    return (
-        lower.startswith("x-strangler-") or lower.startswith("x-forwarded-") or lower == "forwarded"
-    )
+#: Request or answer headers as read: the listener's view, or a multidict.
+RawHeaders: TypeAlias = CIMultiDict[str] | CIMultiDictProxy[str] | HeaderView
 
 
 class ForwardedTrust:
@@ -117,60 +161,6 @@ def traceparent(headers: RawHeaders) -> str:
         if trace_id != "0" * 32 and parent != "0" * 16:
             return f"00-{trace_id}-{secrets.token_hex(8)}-{flags}"
     return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
-
-
-def upstream_request_headers(
-    headers: RawHeaders,
-    *,
-    client_addr: str,
-    scheme: str,
-    request_id: str,
-    traceparent: str,
-    trusted: bool = False,
-) -> CIMultiDict[str]:
-    """The headers sent upstream for a client request (Host kept as the client sent it).
-
-    ``client_addr`` is the peer's address; ``trusted`` says the peer is a trusted proxy."""
-    drop = _dropped(headers)
-    out: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers.items():
-        lower = name.lower()
-        # Expect: the proxy reads the whole body itself and sends it with a Content-Length.
-        if lower in drop or lower in ("x-request-id", "traceparent", "expect"):
-            continue
-        if _is_proxy_owned(lower) and not (trusted and not lower.startswith("x-strangler-")):
-            continue
-        if lower == "x-forwarded-for":
-            continue  # rebuilt below
-        out.add(name, value)
-    if trusted:
-        chain = [v.strip() for v in headers.getall("X-Forwarded-For", ()) if v.strip()]
-        out["X-Forwarded-For"] = ", ".join([*chain, client_addr])
-        out.setdefault("X-Forwarded-Proto", scheme)
-    else:
-        out["X-Forwarded-For"] = client_addr
-        out["X-Forwarded-Proto"] = scheme
-    host = headers.get("Host")
-    if host and "X-Forwarded-Host" not in out:
-        out["X-Forwarded-Host"] = host
-    out[REQUEST_ID] = request_id
-    out[TRACEPARENT] = traceparent
-    return out
-
-
-def client_response_headers(
-    headers: RawHeaders, *, upstream: str, route: str, request_id: str
-) -> CIMultiDict[str]:
-    """The headers returned to the client for an upstream response."""
-    drop = _dropped(headers)
-    out: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers.items():
-        if name.lower() not in drop:
-            out.add(name, value)
-    out[UPSTREAM] = upstream
-    out[ROUTE] = route
-    out[REQUEST_ID] = request_id
-    return out
 
 
 def sanitised_for_storage(headers: RawHeaders) -> dict[str, str]:

@@ -89,9 +89,9 @@ class ProxyMetrics:
         self._lock = threading.Lock()
         self._routes: dict[str, _RouteStats] = {}
         #: Requests answered, kept in plain objects updated on the event loop's thread (no
-        #: lock, no label look-up per request: prometheus-client's ``labels()`` + histogram
-        #: ``observe`` were ~4-6% of the proxy's CPU, docs/proxy-hot-path.md) and exported by
-        #: :class:`_RequestCollector` at scrape time under the same names and labels.
+        #: lock, no label look-up per request: prometheus-client's ``labels()`` and histogram
+        #: ``observe`` take both on every call) and exported by :class:`_RequestCollector` at
+        #: scrape time under the same names and labels.
         self._series: dict[tuple[str, str, str, int], _Series] = {}
         self.registry.register(_RequestCollector(self._series))
         self.upstream_errors = PromCounter(

@@ -8,8 +8,8 @@ extra load from retries, never a retry storm.
 Circuit breakers: one per upstream, so a failing target is skipped instead of waited on.
 
 A breaker counts consecutive failures (no answer, or a 5xx). At ``failures`` it opens: for
-``cooldown_s`` the proxy does not try that upstream where it has a choice (an idempotent request
-on a route with a ``fallback`` goes straight to the fallback). After the cooldown one request
+``cooldown_s`` the proxy does not try that upstream where it has a choice (a read on a route
+with a ``fallback`` goes straight to the fallback). After the cooldown one request
 probes the upstream (half-open): success closes the breaker, failure opens it again. Writes are
 never diverted: they go to their upstream or fail, so they are never sent twice or elsewhere.
 """

@@ -1,9 +1,9 @@
-"""Retries under budget, fallback and circuit breakers around upstream calls: the slow path.
+"""Retries under budget, fallback and circuit breakers around upstream calls, and the rules
+that say when a request may be sent again.
 
-A request whose first answer is final (not 502-504, no fallback wanted) never comes here on
-the raw hot path (``proxy/hot_path.py`` decides that in a callback); a retryable answer, a
-failure or an open circuit does, and pays a task. The rules themselves stay in
-:func:`proxy.forward.should_retry` / :func:`proxy.forward.should_fall_back`.
+A request whose first answer is final (:func:`is_final`) is answered by the listener in a
+callback and never comes here; a retryable answer, a failure or an open circuit does, and pays a
+task.
 """
 
 from __future__ import annotations
@@ -11,20 +11,59 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from proxy.config import Upstream
-from proxy.forward import (
-    IDEMPOTENT,
-    RETRYABLE_STATUSES,
-    UpstreamFailure,
-    UpstreamPool,
-    UpstreamResponse,
-    should_fall_back,
-    should_retry,
-)
+from proxy.config import IDEMPOTENT_METHODS, Upstream
 from proxy.metrics import ProxyMetrics
-from proxy.raw_http import ProxyError
 from proxy.resilience import Breakers, RetryBudgets
 from proxy.routing import Decision
+from proxy.upstream_client import (
+    FailureKind,
+    UpstreamFailure,
+    UpstreamResponse,
+    UpstreamTransport,
+)
+from proxy.wire import ProxyError
+
+#: Methods that may reach a second upstream as they are (a fallback, or a shadow copy without a
+#: dry run): reads. The second upstream keeps its own database, so a write sent there as well
+#: would be applied on both sides.
+READ_METHODS = frozenset({"GET", "HEAD"})
+#: Answers that say "the gateway's upstream failed", not "your request is wrong".
+RETRYABLE_STATUSES = frozenset({502, 503, 504})
+#: Failures retried: the connection failed or dropped before an answer. A timeout is not
+#: retried (the upstream may still be working on it, and it would double the wait).
+RETRYABLE_FAILURES: frozenset[FailureKind] = frozenset({"connect", "protocol"})
+
+
+def should_retry(method: str, *, failure: FailureKind | None, status: int | None) -> bool:
+    """Send the request to the same upstream again? Only an idempotent method (sending it twice
+    has the effect of sending it once), only after a gateway error or a lost connection."""
+    if method not in IDEMPOTENT_METHODS:
+        return False
+    if status is not None:
+        return status in RETRYABLE_STATUSES
+    return failure in RETRYABLE_FAILURES
+
+
+def may_fall_back(method: str, fallback: str | None) -> bool:
+    """Could this request go to ``fallback`` instead of its target? Only a read, only when the
+    route names a fallback."""
+    return fallback is not None and method in READ_METHODS
+
+
+def should_fall_back(method: str, *, fallback: str | None, status: int | None) -> bool:
+    """Send the request to the fallback now? When it may (:func:`may_fall_back`) and the
+    target gave no answer (``status`` None) or a 5xx."""
+    return may_fall_back(method, fallback) and (status is None or status >= 500)
+
+
+def is_final(method: str, *, fallback: str | None, status: int) -> bool:
+    """Is this first answer the client's, with no retry or fallback to try? Every answer below
+    500 is."""
+    return status < 500 or not (
+        should_retry(method, failure=None, status=status)
+        or should_fall_back(method, fallback=fallback, status=status)
+    )
+
 
 #: The outcome of one call: an answer, or the failure that stood for one.
 Outcome = tuple[UpstreamResponse | None, UpstreamFailure | None]
@@ -42,7 +81,7 @@ def failure_error(failure: UpstreamFailure) -> ProxyError:
 
 @dataclass
 class Forwarder:
-    pool: UpstreamPool
+    pool: UpstreamTransport
     metrics: ProxyMetrics
     breakers: Breakers
     budgets: RetryBudgets = field(default_factory=RetryBudgets)
@@ -88,7 +127,7 @@ class Forwarder:
         first: Outcome | None = None,
     ) -> Outcome:
         """Call ``name``, and call it again (``retry.attempts`` times at most) while the answer
-        is retryable (:func:`~proxy.forward.should_retry`), its circuit is closed and its retry
+        is retryable (:func:`should_retry`), its circuit is closed and its retry
         budget has room. The last answer or failure is returned. ``first``: the outcome of a
         first call already made (and recorded) by the caller, inside ``budgets.begin``."""
         budgets = self.budgets
@@ -130,9 +169,9 @@ class Forwarder:
             budgets.end(name)
 
     def must_detour(self, decision: Decision, method: str) -> bool:
-        """Is the primary skipped (an idempotent request with a fallback, circuit not closed)?
+        """Is the primary skipped (a read with a fallback, circuit not closed)?
         Only then may the breaker be asked (``allow`` takes the half-open probe)."""
-        if decision.fallback is None or method not in IDEMPOTENT:
+        if not may_fall_back(method, decision.fallback):
             return False
         assert decision.primary is not None
         breaker = self.breakers.get(decision.primary)
@@ -146,15 +185,20 @@ class Forwarder:
         head: list[bytes],
         first: Outcome | None = None,
     ) -> tuple[str, UpstreamResponse]:
-        """The primary upstream's answer, or the fallback's for an idempotent request when the
-        primary gave none, gave a 5xx, or its circuit is open. ProxyError when nobody answered."""
+        """The primary upstream's answer, or the fallback's for a read (:func:`may_fall_back`)
+        when the primary gave none, gave a 5xx, or its circuit is open. ProxyError when nobody
+        answered."""
         name = decision.primary
         assert name is not None
         answer: UpstreamResponse | None = None
         failure: UpstreamFailure | None = None
         breaker = self.breakers.get(name)
-        can_fall_back = decision.fallback is not None and method in IDEMPOTENT
-        if first is None and can_fall_back and breaker is not None and not breaker.allow():
+        if (
+            first is None
+            and may_fall_back(method, decision.fallback)
+            and breaker is not None
+            and not breaker.allow()
+        ):
             failure = UpstreamFailure(name, "breaker_open", "circuit is open")
         else:
             answer, failure = await self.attempt(name, upstreams, method, head, first)

@@ -34,7 +34,8 @@ class Decision:
     primary: str | None
     #: Upstream that gets a copy off the hot path (shadow mode), else None.
     shadow: str | None
-    #: Upstream retried once for idempotent requests when ``primary`` fails, else None.
+    #: Upstream tried once for reads when ``primary`` fails (proxy.retrying.may_fall_back), else
+    #: None.
     fallback: str | None
     bucket: int | None
     reason: str

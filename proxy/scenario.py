@@ -45,8 +45,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from proxy.compare import Difference, Exchange, check_rules, compare_exchanges
-from proxy.config import HTTP_METHODS, SAFE_METHODS, CompareRules, validation_problems
+from proxy.compare import Difference, Exchange, compare_exchanges
+from proxy.config import (
+    HTTP_METHODS,
+    SAFE_METHODS,
+    CompareRules,
+    check_rules,
+    validation_problems,
+)
 
 DRY_RUN_HEADER = "X-Strangler-Dry-Run"
 ROLLED_BACK = "rolled-back"

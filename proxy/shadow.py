@@ -5,13 +5,14 @@ The client's event loop only decides and enqueues: :meth:`ShadowQueue.submit` ne
 never raises. Copies go to one **shadow process** with its own event loop, upstream pool,
 diff-store connection and sync-lag poller, where ``PROXY_SHADOW_WORKERS`` tasks send each copy,
 compare and store. Sending a copy and comparing two answers cost more CPU than proxying the
-request itself (bench/shadow_overhead.py measured +320 us per request on the client's loop); in
-their own process they run on another core. The copies of one loop iteration cross as one batch
-(one pickle, one wake-up of the queue's feeder thread), a route's rules and target are pickled
-once per route table, and outcomes come back in batches, so the client's process pays a few tens
-of microseconds per copy. At most ``PROXY_SHADOW_QUEUE_SIZE`` copies are in flight (handed to the
-shadow process, not finished); beyond that a copy is dropped and counted. If the shadow process
-dies it is restarted; the copies it held are lost (logged).
+request itself; in their own process they run on another core. A copy carries the request head
+the primary got (bytes, built once) and the client's raw headers; the ``str`` forms the diff
+store and the comparison read are derived in the shadow process. The copies of one loop
+iteration cross as one batch (one pickle, one wake-up of the queue's feeder thread), a route's
+rules and target are pickled once per route table, and outcomes come back in batches. At
+most ``PROXY_SHADOW_QUEUE_SIZE`` copies are in flight (handed to the shadow process, not
+finished); beyond that a copy is dropped and counted. If the shadow process dies it is
+restarted; the copies it held are lost (logged).
 
 Writes are shadowed only to upstreams that honour ``X-Strangler-Dry-Run`` (``dry_run: true``),
 always with that header; otherwise they are skipped and counted. Outcomes (compared,
@@ -29,22 +30,21 @@ import multiprocessing
 import pickle
 import signal
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.context import SpawnProcess
 from multiprocessing.queues import Queue as ProcessQueue
 from typing import Any
 
-from multidict import CIMultiDict
-
 from proxy.compare import Difference, Exchange, compare_exchanges
 from proxy.config import CompareRules, Upstream
 from proxy.diffstore import DiffStore, Mismatch
-from proxy.forward import IDEMPOTENT, UpstreamFailure, UpstreamPool, UpstreamResponse
-from proxy.headers import DRY_RUN
+from proxy.headers import DRY_RUN, HeaderView, sanitised_for_storage
 from proxy.metrics import ProxyMetrics
+from proxy.retrying import READ_METHODS
 from proxy.synclag import SyncLag
+from proxy.upstream_client import UpstreamClient, UpstreamFailure, UpstreamResponse
+from proxy.wire import with_header
 
 log = logging.getLogger("proxy.shadow")
 
@@ -55,6 +55,8 @@ REPORT_INTERVAL_S = 0.05
 
 Outcome = tuple[Any, ...]
 
+_DRY_RUN = DRY_RUN.encode()
+
 
 @dataclass(frozen=True, slots=True)
 class ShadowJob:
@@ -64,11 +66,12 @@ class ShadowJob:
     target: Upstream
     method: str
     path_qs: str
-    #: Headers as sent to the primary upstream (Host kept, so links compare equal).
-    headers: CIMultiDict[str]
+    #: The request (head and body) as the primary upstream got it: Host kept, so links compare
+    #: equal.
+    head: list[bytes]
     body: bytes
-    #: Request headers as stored with a mismatch (credentials redacted).
-    stored_headers: Mapping[str, str]
+    #: The client's request headers, stored (credentials redacted) with a mismatch.
+    request_headers: list[tuple[bytes, bytes]]
     expected: UpstreamResponse
 
 
@@ -82,17 +85,17 @@ class _Work:
     target_name: str
     method: str
     path_qs: str
-    headers: tuple[tuple[str, str], ...]
+    head: list[bytes]
     body: bytes
-    stored_headers: dict[str, str]
+    request_headers: list[tuple[bytes, bytes]]
     expected_status: int
-    expected_headers: dict[str, str]
+    expected_headers: list[tuple[bytes, bytes]]
     expected_body: bytes
 
 
 class _SpecCache:
     """Pickled ``(rules, target)`` per pair of objects: a route table's models are immutable and
-    live as long as the table, so each pair is pickled once (~13 us), not once per copy."""
+    live as long as the table, so each pair is pickled once, not once per copy."""
 
     def __init__(self) -> None:
         self._blobs: dict[tuple[int, int], tuple[CompareRules, Upstream, bytes]] = {}
@@ -213,15 +216,13 @@ class ShadowQueue:
 
     def submit(self, job: ShadowJob) -> None:
         """Queue a copy, or count it as skipped (unsafe write) or dropped (too many in flight)."""
-        if job.method not in IDEMPOTENT:
+        if job.method not in READ_METHODS:
             if not job.target.dry_run:
                 self._metrics.observe_shadow(
                     route=job.route, outcome="skipped", reason="write_without_dry_run"
                 )
                 return
-            headers = job.headers.copy()
-            headers[DRY_RUN] = "1"
-            job = dataclasses.replace(job, headers=headers)
+            job = dataclasses.replace(job, head=with_header(job.head, _DRY_RUN, b"1"))
         with self._lock:
             full = self._in_flight >= self._size
             if not full:
@@ -236,11 +237,11 @@ class ShadowQueue:
                 target_name=job.target_name,
                 method=job.method,
                 path_qs=job.path_qs,
-                headers=tuple(job.headers.items()),
+                head=job.head,
                 body=job.body,
-                stored_headers=dict(job.stored_headers),
+                request_headers=job.request_headers,
                 expected_status=job.expected.status,
-                expected_headers=dict(job.expected.headers.items()),
+                expected_headers=job.expected.raw_headers,
                 expected_body=job.expected.body,
             )
         )
@@ -337,7 +338,7 @@ class _ShadowRunner:
     def __init__(
         self, store: DiffStore, results: ProcessQueue[list[Outcome] | None], lag: SyncLag
     ) -> None:
-        self._pool = UpstreamPool()
+        self._pool = UpstreamClient()
         self._store = store
         self._results = results
         self._sync_lag = lag
@@ -378,22 +379,17 @@ class _ShadowRunner:
 
     async def run(self, item: _Work) -> None:
         rules, target = _spec(item.spec)
-        expected = Exchange(item.expected_status, item.expected_headers, item.expected_body)
+        expected = _exchange(
+            UpstreamResponse(item.expected_status, item.expected_headers, item.expected_body)
+        )
         try:
-            answer = await self._pool.send(
-                item.target_name,
-                target,
-                item.method,
-                item.path_qs,
-                CIMultiDict(item.headers),
-                item.body,
-            )
+            answer = await self._pool.request(item.target_name, target, item.method, item.head)
         except UpstreamFailure as failure:
             self._tell("upstream_error", item.target_name, failure.kind)
             actual = Exchange(0, {}, failure.detail.encode())
             differences = [Difference("status", "missing", expected.status, None)]
         else:
-            actual = Exchange(answer.status, dict(answer.headers.items()), answer.body)
+            actual = _exchange(answer)
             differences = compare_exchanges(expected, actual, rules)
         if not differences:
             self._tell("compared", item.route, item.target_name, False)
@@ -408,7 +404,7 @@ class _ShadowRunner:
                 query=query,
                 target=item.target_name,
                 sync_lag_s=self._sync_lag.current(),
-                request_headers=item.stored_headers,
+                request_headers=sanitised_for_storage(HeaderView(item.request_headers)),
                 request_body=item.body,
                 expected_status=expected.status,
                 expected_headers=expected.headers,
@@ -423,3 +419,8 @@ class _ShadowRunner:
         )
         # Counted once stored: a reader that sees the count finds the row.
         self._tell("compared", item.route, item.target_name, True)
+
+
+def _exchange(answer: UpstreamResponse) -> Exchange:
+    """An answer as the comparison reads it (``str`` headers, one value per name)."""
+    return Exchange(answer.status, dict(answer.headers.items()), answer.body)

@@ -21,8 +21,8 @@ from rich.table import Table
 from proxy.admin_client import await_loaded
 from proxy.config import MODES, ConfigError, Route, RouteTable, load_route_table
 from proxy.config_edit import update_route
-from proxy.forward import IDEMPOTENT
 from proxy.lint import lint_file
+from proxy.retrying import may_fall_back
 from proxy.routing import RequestFacts, Router
 from proxy.settings import read_token_file
 from strangler.stack import var_dir
@@ -282,7 +282,7 @@ def _breaker_text(upstream: str, fallback: str | None, method: str) -> str:
     if state is None:
         return f"{upstream}: unknown (the running proxy at {base} has no such upstream)"
     text = f"{upstream}: {state} (running proxy at {base})"
-    if state != "closed" and fallback and method in IDEMPOTENT:
+    if state != "closed" and may_fall_back(method, fallback):
         text += f"; while open, this request goes to {fallback}"
     return text
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -14,18 +13,9 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from proxy.compare import (
-    Difference,
-    Exchange,
-    InvalidJSONPath,
-    check_rules,
-    compare_exchanges,
-    compare_json,
-    compile_jsonpath,
-    find_paths,
-    format_path,
-)
-from proxy.config import CompareRules
+from proxy.compare import Difference, Exchange, compare_exchanges, compare_json
+from proxy.config import CompareRules, check_rules
+from proxy.jsonpath import format_path
 from tests.support.random_refs import random_sku
 
 NO_RULES = CompareRules()
@@ -302,11 +292,7 @@ def test_ignore_and_unordered_together() -> None:
     )
 
 
-def test_invalid_json_paths_are_refused_clearly() -> None:
-    with pytest.raises(InvalidJSONPath, match="must start with"):
-        compile_jsonpath("results[*]")
-    with pytest.raises(InvalidJSONPath, match="not a JSONPath"):
-        compile_jsonpath("$.results[")
+def test_rules_with_invalid_json_paths_are_refused_clearly() -> None:
     # Unvalidated rules, to see every problem check_rules finds.
     rules = CompareRules.model_construct(
         ignore=("$.ok", "nope"),
@@ -334,12 +320,6 @@ def test_differences_serialise_as_json() -> None:
         "expected": [1],
         "actual": {"a": None},
     }
-
-
-def test_format_path() -> None:
-    assert format_path(()) == "$"
-    assert format_path(("results", 3, "price")) == "$.results[3].price"
-    assert format_path(("x-y", 0)) == '$["x-y"][0]'
 
 
 # --- properties ---------------------------------------------------------------------------
@@ -443,58 +423,6 @@ def test_property_unordered_still_sees_a_changed_element(items: list[Any], data:
     rules = CompareRules(unordered=("$.results",))
     differences = compare_json({"results": copy.deepcopy(items)}, {"results": changed}, rules)
     assert [d.kind for d in differences] == ["missing", "extra"]
-
-
-@given(
-    JSON,
-    st.sampled_from(
-        [
-            "$.a",
-            "$..x",
-            "$.results[*].price",
-            "$.b[0]",
-            "$.a[-1]",
-            "$[*]",
-            "$.a[0:2]",
-            "$..results[*]",
-            "$.a.*",
-            "$..[1]",
-            "$..*",
-        ]
-    ),
-)
-def test_property_find_paths_agrees_with_jsonpath_ng(document: Any, expression: str) -> None:
-    reference = [
-        _concrete(document, _as_path(match.full_path))
-        for match in compile_jsonpath(expression).find(document)
-    ]
-    assert sorted(map(repr, find_paths(document, expression))) == sorted(map(repr, reference))
-
-
-def _concrete(document: Any, path: tuple[str | int, ...]) -> tuple[str | int, ...]:
-    """jsonpath-ng keeps a negative index as written (``[-1]``); the walk names the element."""
-    out: list[str | int] = []
-    value = document
-    for part in path:
-        if isinstance(part, int) and part < 0 and isinstance(value, list):
-            part += len(value)
-        out.append(part)
-        value = value[part]
-    return tuple(out)
-
-
-def _as_path(node: Any) -> tuple[str | int, ...]:
-    """jsonpath-ng's full_path, read independently of proxy.compare's own walk."""
-    text = str(node)
-    if text == "$":
-        return ()
-    parts: list[str | int] = []
-    for raw in re.findall(r"\[-?\d+\]|'(?:[^']*)'|[^.]+", text):
-        if raw.startswith("["):
-            parts.append(int(raw[1:-1]))
-        else:
-            parts.append(raw.strip("'"))
-    return tuple(parts)
 
 
 # --- properties of tolerance, timestamp precision and the header allow-list ---------------

@@ -6,13 +6,8 @@ import re
 
 from multidict import CIMultiDict
 
-from proxy.headers import (
-    client_response_headers,
-    request_id,
-    sanitised_for_storage,
-    traceparent,
-    upstream_request_headers,
-)
+from proxy.headers import request_id, sanitised_for_storage, traceparent
+from proxy.wire import answer_head, upstream_head
 
 TRACE = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
@@ -35,8 +30,19 @@ def test_traceparent_continues_a_valid_trace_or_starts_one() -> None:
         assert started.split("-")[1] != TRACE.split("-")[1]
 
 
+def _head_lines(pieces: list[bytes]) -> CIMultiDict[str]:
+    """The header lines of a head (request or answer), as written."""
+    head = b"".join(pieces).split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    lines = (line.partition(": ") for line in head.split("\r\n")[1:])
+    return CIMultiDict((name, value) for name, _, value in lines)
+
+
+def _raw(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    return [(n.encode(), v.encode()) for n, v in headers]
+
+
 def test_request_headers_cleaned() -> None:
-    incoming = CIMultiDict(
+    incoming = _raw(
         [
             ("Host", "shop.example:8080"),
             ("Connection", "keep-alive, X-Secret"),
@@ -52,8 +58,19 @@ def test_request_headers_cleaned() -> None:
             ("Accept", "text/plain"),
         ]
     )
-    out = upstream_request_headers(
-        incoming, client_addr="10.1.1.1", scheme="http", request_id="rid", traceparent=TRACE
+    out = _head_lines(
+        upstream_head(
+            "GET",
+            b"/api/x/",
+            incoming,
+            b"",
+            peer=b"10.1.1.1",
+            scheme=b"http",
+            request_id=b"rid",
+            traceparent=TRACE.encode(),
+            trusted=False,
+            default_host=b"up:1",
+        )
     )
     names = {k.lower() for k in out}
     assert names.isdisjoint(
@@ -68,7 +85,7 @@ def test_request_headers_cleaned() -> None:
 
 
 def test_response_headers_cleaned_and_labelled() -> None:
-    upstream = CIMultiDict(
+    upstream = _raw(
         [
             ("Content-Type", "application/json"),
             ("Connection", "X-Hop"),
@@ -78,7 +95,19 @@ def test_response_headers_cleaned_and_labelled() -> None:
             ("Set-Cookie", "b=2"),
         ]
     )
-    out = client_response_headers(upstream, upstream="inventory", route="r", request_id="rid")
+    out = _head_lines(
+        answer_head(
+            200,
+            b"OK",
+            upstream,
+            0,
+            upstream=b"inventory",
+            route=b"r",
+            request_id=b"rid",
+            keep_alive=True,
+            http10=False,
+        )
+    )
     assert "X-Hop" not in out and "Transfer-Encoding" not in out and "Connection" not in out
     assert out.getall("Set-Cookie") == ["a=1", "b=2"]
     assert (out["X-Strangler-Upstream"], out["X-Strangler-Route"]) == ("inventory", "r")

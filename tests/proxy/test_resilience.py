@@ -13,8 +13,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from proxy.config import Breaker, Retry, Upstream
-from proxy.forward import should_retry
 from proxy.resilience import Breakers, CircuitBreaker, RetryBudgets
+from proxy.retrying import should_retry
 from tests.proxy.harness import (
     Echo,
     RunningProxy,

@@ -1,15 +1,14 @@
-"""The proxy's upstream client: keep-alive pools of raw ``asyncio.Protocol`` connections that
-parse answers with httptools (llhttp).
+"""The upstream side: keep-alive pools of ``asyncio.Protocol`` connections to the upstreams
+that parse answers with httptools (llhttp), behind the :class:`UpstreamTransport` seam.
 
-Why not aiohttp's client: it was 35-41% of the proxy's CPU (a session request object, a timer
-per call, ``CIMultiDict`` headers, a ``StreamReader`` per answer); swapping it for this kind of
-client carried 1.56x-1.79x the requests with every other part kept (docs/proxy-hot-path.md,
-§2). An exchange here is one ``writelines`` of a pre-built head and a chain of parser callbacks:
-no task, future or timer per call. Timeouts are enforced by one sweep per pool
-(:data:`SWEEP_S`), not a timer per request.
+An exchange is one ``writelines`` of a pre-built head and a chain of parser callbacks: no task,
+future or timer per call (the per-request cost of a general-purpose client is what this module
+avoids; docs/proxy-hot-path.md). Timeouts are enforced by one sweep per pool (:data:`SWEEP_S`),
+not a timer per request.
 
-Two ways in: :meth:`RawUpstreams.exchange` calls back a *sink* (the raw hot path, no task), and
-:meth:`RawUpstreams.request` awaits the answer (the slow path, the shadow process).
+Two ways in: :meth:`UpstreamTransport.exchange` calls back a *sink* (the listener's fast path,
+no task), and :meth:`UpstreamTransport.request` awaits the answer (retries and fallbacks, the
+shadow process).
 
 Answers are buffered whole (responses are JSON; the shadow comparison needs the body anyway).
 What is kept of a client's correctness: Content-Length, chunked and close-delimited bodies;
@@ -27,14 +26,15 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.config import Upstream
+from proxy.config import IDEMPOTENT_METHODS, Upstream
 
 FailureKind = Literal["connect", "timeout", "protocol", "breaker_open"]
 
@@ -46,15 +46,12 @@ KEEPALIVE_S = 1.0
 RETIRE_AFTER_S = 310.0
 #: Granularity of upstream timeouts (they are seconds long: 2-5 s in route files).
 SWEEP_S = 0.1
-#: Sent again once when a reused keep-alive connection closed before answering (RFC 9110
-#: §9.2.2 idempotent methods).
-_RESENDABLE = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 
 class UpstreamResponse:
     """An upstream's answer: status, headers as received (bytes), whole body. ``headers`` is a
-    case-insensitive ``str`` view built on first use (only the shadow path and the aiohttp
-    path ask for it)."""
+    case-insensitive ``str`` view built on first use (only the shadow process's comparison asks
+    for it)."""
 
     __slots__ = ("_headers", "body", "raw_headers", "reason", "status")
 
@@ -139,7 +136,7 @@ class _Target:
 class _Connection(asyncio.Protocol):
     """One keep-alive connection to an upstream; carries one exchange at a time."""
 
-    def __init__(self, pool: RawUpstreams, target: _Target) -> None:
+    def __init__(self, pool: UpstreamClient, target: _Target) -> None:
         self.pool = pool
         self.target = target
         self.transport: asyncio.Transport | None = None
@@ -282,7 +279,7 @@ class _Connection(asyncio.Protocol):
             and self.reused
             and not self.got_bytes
             and not call.resent
-            and call.method in _RESENDABLE
+            and call.method in IDEMPOTENT_METHODS
         ):
             call.resent = True  # a keep-alive connection the upstream had just closed
             self.pool._connect(self.target, call)
@@ -299,36 +296,41 @@ def _key(upstream: Upstream) -> tuple[str, float]:
     return upstream.url, upstream.timeout_s
 
 
-def encode_request(
-    method: str,
-    path_qs: str,
-    headers: Iterable[tuple[str, str]],
-    body: bytes,
-    *,
-    default_host: bytes,
-) -> list[bytes]:
-    """A request head (+ body) to write upstream, from ``str`` headers (the shadow process and
-    the aiohttp path; the raw hot path builds its head from bytes in ``proxy/raw_http.py``)."""
-    out = [f"{method} {path_qs} HTTP/1.1\r\n".encode("latin-1")]
-    has_host = False
-    for name, value in headers:
-        lower = name.lower()
-        if lower in ("content-length", "transfer-encoding"):
-            continue
-        if lower == "host":
-            has_host = True
-        out.append(f"{name}: {value}\r\n".encode("latin-1"))
-    if not has_host:
-        out.append(b"Host: " + default_host + b"\r\n")
-    if body or method not in ("GET", "HEAD", "DELETE", "OPTIONS"):
-        out.append(b"Content-Length: %d\r\n" % len(body))
-    out.append(b"\r\n")
-    if body:
-        out.append(body)
-    return out
+class UpstreamTransport(ABC):
+    """The upstream side as the listener and the forwarder use it: send a request head, get an
+    answer or a failure. :class:`UpstreamClient` is the real one; a test passes its own (as
+    httpx's ``MockTransport`` stands in for a ``BaseTransport``)."""
+
+    @abstractmethod
+    def host_header(self, upstream: Upstream) -> bytes:
+        """The ``Host`` a request to ``upstream`` carries when the client sent none."""
+
+    @abstractmethod
+    def exchange(
+        self, name: str, upstream: Upstream, method: str, head: list[bytes], sink: Sink
+    ) -> None:
+        """Send ``head`` (request line, headers, blank line, body) to ``upstream``; ``sink`` is
+        called exactly once, later, with the answer or the failure."""
+
+    async def request(
+        self, name: str, upstream: Upstream, method: str, head: list[bytes]
+    ) -> UpstreamResponse:
+        """:meth:`exchange`, awaited: the answer, or :class:`UpstreamFailure`."""
+        future: asyncio.Future[UpstreamResponse] = asyncio.get_running_loop().create_future()
+
+        def sink(answer: UpstreamResponse | None, failure: UpstreamFailure | None) -> None:
+            if future.done():
+                return
+            if answer is not None:
+                future.set_result(answer)
+            else:
+                future.set_exception(failure or UpstreamFailure(name, "protocol", "no answer"))
+
+        self.exchange(name, upstream, method, head, sink)
+        return await future
 
 
-class RawUpstreams:
+class UpstreamClient(UpstreamTransport):
     """One keep-alive pool per (url, timeout); a pool whose upstream left the route table is
     closed :data:`RETIRE_AFTER_S` later (its in-flight calls finish first)."""
 
@@ -364,9 +366,8 @@ class RawUpstreams:
     def exchange(
         self, name: str, upstream: Upstream, method: str, head: list[bytes], sink: Sink
     ) -> None:
-        """Send ``head`` (request line, headers, blank line, body) to ``upstream``; ``sink`` is
-        called with the answer or the failure (possibly before this returns? never: a failure
-        to connect is reported from the connecting task)."""
+        """See :meth:`UpstreamTransport.exchange`; a failure to connect is reported from the
+        connecting task, so never before this returns."""
         if self._sweeper is None:
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
         target = self.target(upstream)
@@ -382,39 +383,6 @@ class RawUpstreams:
             target.waiters.append(call)
             return
         self._connect(target, call)
-
-    async def request(
-        self, name: str, upstream: Upstream, method: str, head: list[bytes]
-    ) -> UpstreamResponse:
-        """:meth:`exchange`, awaited: the answer, or :class:`UpstreamFailure`."""
-        future: asyncio.Future[UpstreamResponse] = asyncio.get_running_loop().create_future()
-
-        def sink(answer: UpstreamResponse | None, failure: UpstreamFailure | None) -> None:
-            if future.done():
-                return
-            if answer is not None:
-                future.set_result(answer)
-            else:
-                future.set_exception(failure or UpstreamFailure(name, "protocol", "no answer"))
-
-        self.exchange(name, upstream, method, head, sink)
-        return await future
-
-    async def send(
-        self,
-        name: str,
-        upstream: Upstream,
-        method: str,
-        path_qs: str,
-        headers: CIMultiDict[str],
-        body: bytes,
-    ) -> UpstreamResponse:
-        """One HTTP exchange with ``upstream`` (``str`` headers); :class:`UpstreamFailure`
-        when there is no answer."""
-        head = encode_request(
-            method, path_qs, headers.items(), body, default_host=self.host_header(upstream)
-        )
-        return await self.request(name, upstream, method, head)
 
     # connections
     def _connect(self, target: _Target, call: _Call) -> None:

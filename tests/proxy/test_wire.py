@@ -1,5 +1,6 @@
-"""The raw hot path's byte-level pieces (``proxy/raw_http.py``) against the ``str`` reference
-(``proxy/headers.py``): same hygiene on any header set, same checks on request targets."""
+"""The listener's byte-level pieces (``proxy/wire.py``) against a reference written
+here in ``str`` from the rules (RFC 9110 §7.6.1 and the façade's own): same hygiene on any
+header set, same checks on request targets."""
 
 from __future__ import annotations
 
@@ -11,14 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from multidict import CIMultiDict
 
-from proxy.headers import client_response_headers, upstream_request_headers
-from proxy.raw_http import (
-    HeaderView,
+from proxy.headers import HOP_BY_HOP, HeaderView
+from proxy.wire import (
     ProxyError,
     answer_head,
     check_target,
     error_answer,
     upstream_head,
+    with_header,
 )
 
 #: Names that exercise every rule: hop-by-hop, framing, proxy-owned, replaced, ordinary.
@@ -70,13 +71,64 @@ def _parsed(pieces: list[bytes]) -> tuple[list[tuple[str, str]], bytes, str]:
     return seen["headers"], seen["body"], seen["url"]  # type: ignore[return-value]
 
 
+def _dropped(headers: CIMultiDict[str]) -> set[str]:
+    """Never forwarded: hop-by-hop, the framing recomputed, and what Connection names."""
+    drop = set(HOP_BY_HOP) | {"content-length"}
+    for value in headers.getall("Connection", ()):
+        drop.update(token.strip().lower() for token in value.split(",") if token.strip())
+    return drop
+
+
+def _reference_upstream(
+    headers: CIMultiDict[str], *, client_addr: str, trusted: bool
+) -> CIMultiDict[str]:
+    """What goes upstream: the client's headers cleaned, the forwarding headers ours (extended
+    when the peer is a trusted proxy), request id ``rid`` and trace context ``tp``."""
+    drop = _dropped(headers)
+    out: CIMultiDict[str] = CIMultiDict()
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower in drop or lower in ("x-request-id", "traceparent", "expect"):
+            continue
+        owned = lower.startswith(("x-strangler-", "x-forwarded-")) or lower == "forwarded"
+        if owned and not (trusted and not lower.startswith("x-strangler-")):
+            continue
+        if lower != "x-forwarded-for":
+            out.add(name, value)
+    if trusted:
+        chain = [v.strip() for v in headers.getall("X-Forwarded-For", ()) if v.strip()]
+        out["X-Forwarded-For"] = ", ".join([*chain, client_addr])
+        out.setdefault("X-Forwarded-Proto", "http")
+    else:
+        out["X-Forwarded-For"] = client_addr
+        out["X-Forwarded-Proto"] = "http"
+    host = headers.get("Host")
+    if host and "X-Forwarded-Host" not in out:
+        out["X-Forwarded-Host"] = host
+    out["X-Request-Id"] = "rid"
+    out["traceparent"] = "tp"
+    return out
+
+
+def _reference_answer(headers: CIMultiDict[str], *, upstream: str, route: str) -> CIMultiDict[str]:
+    """What goes back to the client: the answer's headers cleaned, labelled by the proxy."""
+    drop = _dropped(headers)
+    out: CIMultiDict[str] = CIMultiDict(
+        (name, value) for name, value in headers.items() if name.lower() not in drop
+    )
+    out["X-Strangler-Upstream"] = upstream
+    out["X-Strangler-Route"] = route
+    out["X-Request-Id"] = "rid"
+    return out
+
+
 def _multiset(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return sorted((n.lower(), v) for n, v in headers)
 
 
 @settings(max_examples=300, deadline=None)
 @given(HEADERS, st.booleans(), st.sampled_from(["GET", "POST", "DELETE"]), st.binary(max_size=8))
-def test_the_bytes_hygiene_upstream_equals_the_str_reference(
+def test_the_bytes_hygiene_upstream_equals_the_reference(
     headers: list[tuple[str, str]], trusted: bool, method: str, body: bytes
 ) -> None:
     raw = [(n.encode(), v.encode()) for n, v in headers]
@@ -93,14 +145,7 @@ def test_the_bytes_hygiene_upstream_equals_the_str_reference(
         default_host=b"up:1",
     )
     got, got_body, target = _parsed(pieces)
-    want = upstream_request_headers(
-        CIMultiDict(headers),
-        client_addr="127.0.0.1",
-        scheme="http",
-        request_id="rid",
-        traceparent="tp",
-        trusted=trusted,
-    )
+    want = _reference_upstream(CIMultiDict(headers), client_addr="127.0.0.1", trusted=trusted)
     framing = [(n, v) for n, v in got if n.lower() in ("content-length",)]
     added_host = [("Host", "up:1")] if "host" not in {n.lower() for n, _ in headers} else []
     assert [(n, v) for n, v in got if (n, v) == ("Host", "up:1")] == added_host
@@ -113,7 +158,7 @@ def test_the_bytes_hygiene_upstream_equals_the_str_reference(
 
 @settings(max_examples=300, deadline=None)
 @given(HEADERS, st.booleans())
-def test_the_bytes_hygiene_downstream_equals_the_str_reference(
+def test_the_bytes_hygiene_downstream_equals_the_reference(
     headers: list[tuple[str, str]], keep_alive: bool
 ) -> None:
     raw = [(n.encode(), v.encode()) for n, v in headers]
@@ -132,9 +177,7 @@ def test_the_bytes_hygiene_downstream_equals_the_str_reference(
     assert head.startswith("HTTP/1.1 200 OK\r\n") and head.endswith("\r\n\r\n")
     lines = [line.partition(": ") for line in head.split("\r\n")[1:-2]]
     got = [(n, v) for n, _, v in lines if n not in ("Content-Length", "Connection")]
-    want = client_response_headers(
-        CIMultiDict(headers), upstream="inventory", route="r1", request_id="rid"
-    )
+    want = _reference_answer(CIMultiDict(headers), upstream="inventory", route="r1")
     assert _multiset(got) == _multiset(list(want.items()))
     assert ("Content-Length", ": ", "2") in lines
     assert (("Connection", ": ", "close") in lines) is (not keep_alive)
@@ -208,3 +251,24 @@ def test_an_error_answer_is_the_contract_shape_and_says_close() -> None:
     assert b"\r\nConnection: close" in head and b"\r\nX-Strangler-Route: r" in head
     assert json.loads(body) == {"error": "payload_too_large", "detail": "Too big."}
     assert f"Content-Length: {len(body)}".encode() in head
+
+
+def test_a_header_added_to_an_upstream_head_is_read_as_one_more_header() -> None:
+    head = upstream_head(
+        "POST",
+        b"/api/x",
+        [(b"Host", b"shop")],
+        b"{}",
+        peer=b"127.0.0.1",
+        scheme=b"http",
+        request_id=b"rid",
+        traceparent=b"tp",
+        trusted=False,
+        default_host=b"up:1",
+    )
+    headers, body, target = _parsed(with_header(head, b"X-Strangler-Dry-Run", b"1"))
+    assert ("X-Strangler-Dry-Run", "1") in headers
+    assert _multiset([h for h in headers if h[0] != "X-Strangler-Dry-Run"]) == _multiset(
+        _parsed(head)[0]
+    )
+    assert (body, target) == (b"{}", "/api/x")

@@ -1,14 +1,14 @@
-"""The client-facing listener on raw protocols: one :class:`ClientConnection` (an
-``asyncio.Protocol`` with httptools' request parser, llhttp in strict mode) per connection.
+"""The client side: one :class:`ClientConnection` (an ``asyncio.Protocol`` with httptools'
+request parser, llhttp in strict mode) per client connection, parsing requests and answering
+them in order.
 
-Why not aiohttp's server: it was 28-35% of the proxy's CPU, and with aiohttp's client
-two thirds; the raw path carried 3.5x-7.8x the requests of the aiohttp proxy in the same run
-(docs/proxy-hot-path.md). A request is a chain of callbacks - parse, check, route, write
-upstream (:meth:`proxy.raw_client.RawUpstreams.exchange`), answer - with no task, future or
-timer of its own. Only a request whose first upstream answer is not final (a retry, a fallback,
-a failure, an open circuit) drops into a coroutine (:class:`proxy.retrying.Forwarder`).
+A request is a chain of callbacks - parse, check, route, write upstream
+(:meth:`proxy.upstream_client.UpstreamTransport.exchange`), answer - with no task, future or
+timer of its own (docs/proxy-hot-path.md says why). Only a request whose first upstream answer
+is not final (:func:`proxy.retrying.is_final`: a retry, a fallback, a failure, an open circuit)
+drops into a coroutine (:class:`proxy.retrying.Forwarder`).
 
-What the listener guarantees (the aiohttp path's semantics, tests/proxy proves both):
+What the listener guarantees (tests/proxy proves it over real sockets):
 
 * head limits: more than ``max_headers`` header lines, or a request line or header line over
   ``max_header_bytes``, is answered 431 and the connection closed. httptools buffers a header
@@ -24,7 +24,7 @@ What the listener guarantees (the aiohttp path's semantics, tests/proxy proves b
 * pipelined requests are answered in order; a client that does not read its answers
   (``pause_writing``) is not read from until it does;
 * routing, read-your-writes, shadow copies, request ids and ``traceparent``, trusted proxies,
-  header hygiene both ways, metrics - as ``proxy/app.py`` did, through the same modules.
+  header hygiene both ways (``proxy/wire.py``), metrics.
 """
 
 from __future__ import annotations
@@ -40,29 +40,27 @@ import httptools
 
 from proxy import headers as hdr
 from proxy.config import SAFE_METHODS, Upstream
-from proxy.forward import IDEMPOTENT, RETRYABLE_STATUSES, UpstreamFailure, UpstreamResponse
 from proxy.metrics import ProxyMetrics
-from proxy.raw_client import RawUpstreams
-from proxy.raw_http import (
-    HeaderView,
+from proxy.read_your_writes import WriteMemory
+from proxy.reload import RouteWatcher
+from proxy.retrying import Forwarder, Outcome, is_final
+from proxy.routing import Decision, RequestFacts
+from proxy.settings import ProxySettings
+from proxy.shadow import ShadowJob, ShadowQueue
+from proxy.upstream_client import UpstreamFailure, UpstreamResponse, UpstreamTransport
+from proxy.wire import (
     ProxyError,
     answer_head,
     check_target,
     error_answer,
     upstream_head,
 )
-from proxy.read_your_writes import WriteMemory
-from proxy.reload import RouteWatcher
-from proxy.retrying import Forwarder, Outcome
-from proxy.routing import Decision, RequestFacts
-from proxy.settings import ProxySettings
-from proxy.shadow import ShadowJob, ShadowQueue
 
-log = logging.getLogger("proxy.hot_path")
+log = logging.getLogger("proxy.listener")
 
 #: How often head deadlines and idle keep-alive connections are checked.
 SWEEP_S = 0.25
-#: An idle client keep-alive connection is closed after this long (aiohttp's default).
+#: An idle client keep-alive connection is closed after this long.
 KEEPALIVE_S = 75.0
 #: Pipelined requests parsed ahead of their answers before the client is not read any more.
 MAX_PIPELINED = 16
@@ -76,12 +74,12 @@ _HEAD_TIMEOUT = ProxyError(
 
 
 @dataclass
-class HotPath:
+class Listener:
     """Process-wide state the connections share."""
 
     settings: ProxySettings
     watcher: RouteWatcher
-    pool: RawUpstreams
+    pool: UpstreamTransport
     metrics: ProxyMetrics
     shadow: ShadowQueue
     forwarder: Forwarder
@@ -148,7 +146,6 @@ class Exchange:
         "traceparent",
         "upstream_head",
         "upstreams",
-        "view",
     )
 
     def __init__(
@@ -178,7 +175,7 @@ class Exchange:
     def run(self) -> None:
         conn = self.conn
         hot = conn.hot
-        view = self.view = HeaderView(self.headers)
+        view = hdr.HeaderView(self.headers)
         given = view.get(hdr.REQUEST_ID)
         seed = os.urandom(24).hex()
         if given and _SANE_ID.match(given):
@@ -235,9 +232,10 @@ class Exchange:
         name = self.primary
         forwarder.record(name, answer, failure)
         if answer is not None:
+            # Below 500 an answer is always final: the rule is asked only about the rest.
             status = answer.status
-            if status not in RETRYABLE_STATUSES and (
-                status < 500 or not self.decision.fallback or self.method not in IDEMPOTENT
+            if status < 500 or is_final(
+                self.method, fallback=self.decision.fallback, status=status
             ):
                 forwarder.budgets.end(name)
                 try:
@@ -307,12 +305,10 @@ class Exchange:
         conn.done(keep_alive)
 
     def submit_shadow(self, target_name: str, target: Upstream, answer: UpstreamResponse) -> None:
-        """A copy for the shadow process (the rare path pays for the ``str`` headers)."""
+        """A copy for the shadow process: the head the primary got, and the client's headers."""
         route = self.decision.route
         assert route is not None
-        conn = self.conn
-        view = self.view
-        conn.hot.shadow.submit(
+        self.conn.hot.shadow.submit(
             ShadowJob(
                 route=self.route,
                 rules=route.compare,
@@ -320,16 +316,9 @@ class Exchange:
                 target=target,
                 method=self.method,
                 path_qs=self.target.decode("latin-1"),
-                headers=hdr.upstream_request_headers(
-                    view,
-                    client_addr=conn.peer,
-                    scheme="http",
-                    request_id=self.request_id.decode("latin-1"),
-                    traceparent=self.traceparent.decode("latin-1"),
-                    trusted=conn.trusted,
-                ),
+                head=self.upstream_head,
                 body=self.body,
-                stored_headers=hdr.sanitised_for_storage(view),
+                request_headers=self.headers,
                 expected=answer,
             )
         )
@@ -361,7 +350,7 @@ class Exchange:
 class ClientConnection(asyncio.Protocol):
     """One client connection: parse requests, answer them in order."""
 
-    def __init__(self, hot: HotPath) -> None:
+    def __init__(self, hot: Listener) -> None:
         self.hot = hot
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None

@@ -1,4 +1,4 @@
-"""Framing the raw listener (``proxy/hot_path.py``) owns, over raw sockets against real
+"""Framing the listener (``proxy/listener.py``) owns, over raw sockets against real
 upstreams: heads split across TCP segments, a header over the limit dribbled byte by byte, a
 HEAD answer followed by a pipelined GET on one upstream connection, chunked answers with
 extensions and trailers, ``Expect: 100-continue``, and a slow reader of a large answer."""

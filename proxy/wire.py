@@ -1,17 +1,14 @@
-"""The byte-level pieces of the raw hot path (``proxy/hot_path.py``): a header view for the
-router, the request head sent upstream, the answer head sent to the client, the proxy's own
-error answers, and the checks on a request target. Pure functions over bytes: unit-tested
-against ``proxy/headers.py``'s ``str`` versions, which stay the reference (the shadow job and
-the diff store use them).
+"""What the proxy writes on the wire and what request targets it accepts, in bytes, for the
+listener (``proxy/listener.py``): the request head sent upstream, the answer head sent to the
+client, the proxy's own error answers, and the checks on a request target. Pure functions,
+applying the header rules of ``proxy/headers.py``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
 from http import HTTPStatus
-from typing import overload
 from urllib.parse import unquote
 
 from proxy import headers as hdr
@@ -41,71 +38,9 @@ class ProxyError(Exception):
         self.close = close or status == 413
 
 
-class HeaderView(Mapping[str, str]):
-    """A read-only, case-insensitive ``str`` view of a raw header list (what ``Router.decide``,
-    ``proxy/headers.py`` and ``ForwardedTrust`` read). Built lazily: a request whose route
-    names no header and whose client sent no request id costs two look-ups, one pass."""
-
-    __slots__ = ("_index", "raw")
-
-    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
-        self.raw = raw
-        self._index: dict[str, list[str]] | None = None
-
-    def _lookup(self) -> dict[str, list[str]]:
-        index = self._index
-        if index is None:
-            index = self._index = {}
-            for name, value in self.raw:
-                index.setdefault(name.decode("latin-1").lower(), []).append(value.decode("latin-1"))
-        return index
-
-    def __getitem__(self, name: str) -> str:
-        return self._lookup()[name.lower()][0]
-
-    @overload  # type: ignore[override]
-    def get(self, name: str) -> str | None: ...
-    @overload
-    def get(self, name: str, default: str) -> str: ...
-    @overload
-    def get(self, name: str, default: None) -> str | None: ...
-
-    def get(self, name: str, default: str | None = None) -> str | None:
-        if self._index is None:  # one or two look-ups per request: a scan beats an index
-            key = name.lower().encode("latin-1")
-            size = len(key)
-            for raw_name, value in self.raw:
-                if len(raw_name) == size and raw_name.lower() == key:
-                    return value.decode("latin-1")
-            return default
-        values = self._index.get(name.lower())
-        return values[0] if values else default
-
-    def getall(self, name: str, default: object = None) -> list[str]:
-        values = self._lookup().get(name.lower())
-        if values:
-            return values
-        if default is None:
-            raise KeyError(name)
-        return list(default)  # type: ignore[call-overload]
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and self.get(name) is not None
-
-    def __iter__(self) -> Iterator[str]:
-        return (name.decode("latin-1") for name, _ in self.raw)
-
-    def __len__(self) -> int:
-        return len(self.raw)
-
-    def items(self) -> Iterator[tuple[str, str]]:  # type: ignore[override]
-        """Every header in order, repeated names included (multidict semantics)."""
-        return ((n.decode("latin-1"), v.decode("latin-1")) for n, v in self.raw)
-
-
 def check_target(target: bytes) -> str:
     """The percent-decoded path of an origin-form target, or :class:`ProxyError` (400) for a
-    target that two parsers could read differently (same rules as the aiohttp path had)."""
+    target that two parsers could read differently."""
     if not target.startswith(b"/"):
         raise ProxyError(400, "malformed_request", "Only origin-form request targets are served.")
     if b"#" in target:
@@ -129,6 +64,10 @@ def _connection_named(headers: list[tuple[bytes, bytes]]) -> frozenset[bytes] | 
     return frozenset(named) if named else None
 
 
+#: Pieces of the request line at the start of an :func:`upstream_head`.
+_REQUEST_LINE = 4
+
+
 def upstream_head(
     method: str,
     target: bytes,
@@ -146,7 +85,7 @@ def upstream_head(
     :func:`proxy.headers.upstream_request_headers` in one pass, plus framing (Content-Length
     for the buffered body) and ``Host`` when an HTTP/1.0 client sent none."""
     named = _connection_named(headers)
-    out = [method.encode(), b" ", target, b" HTTP/1.1\r\n"]
+    out = [method.encode(), b" ", target, b" HTTP/1.1\r\n"]  # _REQUEST_LINE pieces
     host: bytes | None = None
     forwarded_for: list[bytes] = []
     forwarded_proto = forwarded_host = False
@@ -193,6 +132,11 @@ def upstream_head(
     else:
         out.append(b"Content-Length: 0\r\n\r\n")
     return out
+
+
+def with_header(head: list[bytes], name: bytes, value: bytes) -> list[bytes]:
+    """A copy of ``head`` (an :func:`upstream_head`) with one more header line."""
+    return [*head[:_REQUEST_LINE], name, b": ", value, b"\r\n", *head[_REQUEST_LINE:]]
 
 
 def answer_head(
