@@ -1,5 +1,6 @@
 """The admin API (its own port): health, Prometheus metrics, and — with the bearer token — the
-route table, flag changes, per-route stats, stored shadow mismatches and the audit log; and the
+route table, flag changes, per-route stats, stored shadow mismatches, recorded requests and the
+audit log; and the
 dashboard (:mod:`proxy.dashboard`) over the same API."""
 
 from __future__ import annotations
@@ -238,6 +239,21 @@ async def get_mismatches(request: web.Request) -> web.Response:
     )
 
 
+async def get_recordings(request: web.Request) -> web.Response:
+    """``GET /admin/recordings?route=NAME&limit=N``: the newest recorded requests of a route
+    (redacted; proxy/recording.py), oldest first, and how many are kept."""
+    route = request.query.get("route", "")
+    if not route:
+        return _error(400, "validation_error", "route is required")
+    try:
+        limit = _limit(request, 100)
+    except ValueError as err:
+        return _error(400, "validation_error", str(err))
+    store = request.app[_STORE]
+    count, results = await store.run(store.recordings, route, limit=limit)
+    return web.json_response({"route": route, "count": count, "results": results})
+
+
 async def get_audit(request: web.Request) -> web.Response:
     try:
         limit = _limit(request, 100)
@@ -268,6 +284,7 @@ def admin_app(
     app.router.add_patch("/admin/routes/{name}", patch_route)
     app.router.add_get("/admin/stats", get_stats)
     app.router.add_get("/admin/mismatches", get_mismatches)
+    app.router.add_get("/admin/recordings", get_recordings)
     app.router.add_get("/admin/audit", get_audit)
     add_dashboard_routes(app, token=token)
     return app

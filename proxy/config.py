@@ -291,6 +291,15 @@ class ReadYourWrites(_Strict):
     group: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] | None = None
 
 
+class Record(_Strict):
+    """Keep a sample of the route's live requests (credentials and card tokens redacted) for
+    ``strangler compare --recorded``: ``percent`` of the answered requests, the newest
+    ``max_requests`` of them."""
+
+    percent: Annotated[float, Field(gt=0, le=100)]
+    max_requests: Annotated[int, Field(ge=1, le=100_000)] = 1000
+
+
 class Route(_Strict):
     name: str
     match: Match
@@ -301,6 +310,8 @@ class Route(_Strict):
     fallback: str | None = None
     compare: CompareRules = CompareRules()
     read_your_writes: ReadYourWrites | None = None
+    #: Off unless given (proxy/recording.py).
+    record: Record | None = None
 
     @property
     def write_group(self) -> str:

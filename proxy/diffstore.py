@@ -5,7 +5,9 @@ never from the event loop. One writer thread also keeps SQLite free of lock cont
 
 A row holds the request (method, path, query, headers with credentials redacted, body), both
 answers (status, headers, body), the route and target, the rules applied, the differences and
-the sync lag when the copy was compared (``null`` when unknown). :meth:`DiffStore.create_schema`
+the sync lag when the copy was compared (``null`` when unknown). It also keeps the requests a
+route records for replay (``proxy_recordings``, the newest ``max_requests`` per route, redacted
+before they get here: proxy/recording.py). :meth:`DiffStore.create_schema`
 runs at every start: it creates the table and adds the columns later versions introduced
 (nullable, so older rows stay valid) — idempotent, and serialised by an advisory lock on
 PostgreSQL so two proxies starting together do not race.
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,8 +58,41 @@ mismatches = sa.Table(
     sa.Column("sync_lag_s", sa.Float, nullable=True),
 )
 
+recordings = sa.Table(
+    "proxy_recordings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(), nullable=False),
+    sa.Column("route", sa.String(64), nullable=False, index=True),
+    sa.Column("method", sa.String(16), nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("query", sa.Text, nullable=False),
+    #: ``[[name, value], ...]`` in the order sent, redacted (proxy/recording.py).
+    sa.Column("headers", sa.JSON, nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    #: False: the body was not JSON and was not kept.
+    sa.Column("body_kept", sa.Boolean, nullable=False),
+    #: The status the client got.
+    sa.Column("status", sa.Integer, nullable=False),
+)
+
 #: Taken while creating / migrating the schema on PostgreSQL (an arbitrary constant).
 _SCHEMA_LOCK = 0x5354524E  # "STRN"
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A live request kept for replay, already redacted."""
+
+    route: str
+    method: str
+    path: str
+    query: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    body_kept: bool
+    status: int
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -245,6 +280,62 @@ class DiffStore:
         more = len(rows) > limit
         rows = rows[:limit]
         return MismatchPage(int(total), rows, rows[-1]["id"] if more and rows else None)
+
+    def record(self, recording: Recording, *, keep: int) -> None:
+        """Store ``recording`` and forget its route's older ones beyond the newest ``keep``."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                recordings.insert().values(
+                    at=_naive_utc(recording.at),
+                    route=recording.route,
+                    method=recording.method,
+                    path=recording.path,
+                    query=recording.query,
+                    headers=[list(pair) for pair in recording.headers],
+                    body=recording.body,
+                    body_kept=recording.body_kept,
+                    status=recording.status,
+                )
+            )
+            conn.execute(
+                recordings.delete().where(
+                    recordings.c.route == recording.route,
+                    recordings.c.id.not_in(
+                        sa.select(recordings.c.id)
+                        .where(recordings.c.route == recording.route)
+                        .order_by(recordings.c.id.desc())
+                        .limit(keep)
+                    ),
+                )
+            )
+
+    def recordings(self, route: str, *, limit: int) -> tuple[int, Sequence[dict[str, Any]]]:
+        """How many requests of ``route`` are kept, and the newest ``limit``, oldest first."""
+        count_q = sa.select(sa.func.count()).where(recordings.c.route == route)
+        rows_q = (
+            sa.select(recordings)
+            .where(recordings.c.route == route)
+            .order_by(recordings.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            total = conn.execute(count_q).scalar_one()
+            rows = list(conn.execute(rows_q))
+        return int(total), [
+            {
+                "id": row.id,
+                "at": row.at.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z"),
+                "route": row.route,
+                "method": row.method,
+                "path": row.path,
+                "query": row.query,
+                "headers": row.headers,
+                "body": _text(row.body),
+                "body_kept": row.body_kept,
+                "status": row.status,
+            }
+            for row in reversed(rows)
+        ]
 
     # -- from the event loop -------------------------------------------------------------------
     async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:

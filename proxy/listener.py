@@ -35,6 +35,7 @@ import os
 import time
 from collections import deque
 from dataclasses import dataclass
+from random import random
 
 import httptools
 
@@ -279,6 +280,17 @@ class Exchange:
                 hot.writes.remember(route.write_group, decision.key, name, ryw.window_s)
             if decision.shadow is not None:
                 self.submit_shadow(decision.shadow, self.upstreams[decision.shadow], answer)
+            record = route.record
+            if record is not None and random() * 100.0 < record.percent:
+                hot.shadow.record(
+                    route=self.route,
+                    keep=record.max_requests,
+                    method=self.method,
+                    path_qs=self.target.decode("latin-1"),
+                    headers=self.headers,
+                    body=self.body,
+                    status=status,
+                )
         keep_alive = self.keep_alive and conn.more_after()
         body = answer.body
         out = answer_head(

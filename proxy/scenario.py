@@ -81,6 +81,9 @@ class Step(_Strict):
     expect_status: Annotated[int, Field(ge=100, le=599)] | None = None
     #: Rules for this step only, added to the scenario's (or the route's) rules.
     compare: CompareRules = CompareRules()
+    #: Send path, headers and body as they are, placeholders and all (recorded traffic: what a
+    #: client sent must never reach into the operator's environment).
+    literal: bool = False
 
     @field_validator("method")
     @classmethod
@@ -426,13 +429,14 @@ def run_scenario(
 def _build_request(
     step: Step, placeholders: Placeholders, *, host: str, live_writes: bool
 ) -> SentRequest:
+    render = _as_is if step.literal else placeholders.render
     headers = {"Host": host, "Accept": "application/json"}
     content: bytes | None = None
     if step.raw_body is not None:
-        content = placeholders.render(step.raw_body).encode("utf-8")
+        content = render(step.raw_body).encode("utf-8")
         headers["Content-Type"] = "application/json"
     elif step.body is not None:
-        content = json.dumps(placeholders.render(step.body)).encode("utf-8")
+        content = json.dumps(render(step.body)).encode("utf-8")
         headers["Content-Type"] = "application/json"
     if step.writes and not live_writes:
         headers[DRY_RUN_HEADER] = "1"
@@ -440,8 +444,12 @@ def _build_request(
         # A step's own header replaces a default of the same name, whatever its case.
         for existing in [h for h in headers if h.lower() == name.lower()]:
             del headers[existing]
-        headers[name] = placeholders.render(value)
-    return SentRequest(step.method, placeholders.render(step.path), headers, content)
+        headers[name] = render(value)
+    return SentRequest(step.method, render(step.path), headers, content)
+
+
+def _as_is(value: Any) -> Any:
+    return value
 
 
 def _send(client: httpx.Client, request: SentRequest, side: str, url: str) -> Exchange:

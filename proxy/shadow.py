@@ -14,6 +14,10 @@ most ``PROXY_SHADOW_QUEUE_SIZE`` copies are in flight (handed to the shadow proc
 finished); beyond that a copy is dropped and counted. If the shadow process dies it is
 restarted; the copies it held are lost (logged).
 
+The same process keeps the requests a route records (``record``): the listener hands each
+sampled request over like a copy, and the shadow process redacts and stores it
+(proxy/recording.py).
+
 Writes are shadowed only to upstreams that honour ``X-Strangler-Dry-Run`` (``dry_run: true``),
 always with that header; otherwise they are skipped and counted. Outcomes (compared,
 mismatched, upstream errors) feed the proxy's metrics.
@@ -38,9 +42,10 @@ from typing import Any
 
 from proxy.compare import Difference, Exchange, compare_exchanges
 from proxy.config import CompareRules, Upstream
-from proxy.diffstore import DiffStore, Mismatch
+from proxy.diffstore import DiffStore, Mismatch, Recording
 from proxy.headers import DRY_RUN, HeaderView, sanitised_for_storage
 from proxy.metrics import ProxyMetrics
+from proxy.recording import redacted_request
 from proxy.retrying import READ_METHODS
 from proxy.synclag import SyncLag
 from proxy.upstream_client import UpstreamClient, UpstreamFailure, UpstreamResponse
@@ -91,6 +96,20 @@ class _Work:
     expected_status: int
     expected_headers: list[tuple[bytes, bytes]]
     expected_body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    """A live request to keep for replay (``record`` on its route): redacted and stored in the
+    shadow process (proxy/recording.py)."""
+
+    route: str
+    keep: int
+    method: str
+    path_qs: str
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    status: int
 
 
 class _SpecCache:
@@ -146,14 +165,14 @@ class ShadowQueue:
             sync_lag_interval_s=lag.interval_s,
         )
         self._context = multiprocessing.get_context("spawn")
-        self._jobs: ProcessQueue[list[_Work] | None] = self._context.Queue()
+        self._jobs: ProcessQueue[list[_Work | _Record] | None] = self._context.Queue()
         self._results: ProcessQueue[list[Outcome] | None] = self._context.Queue()
         self._process: SpawnProcess | None = None
         self._reader: threading.Thread | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._size = size
         self._specs = _SpecCache()
-        self._batch: list[_Work] = []
+        self._batch: list[_Work | _Record] = []
         self._flush_scheduled = False
         #: Copies handed to the shadow process and not finished (the loop thread adds, the
         #: results thread removes: under the lock).
@@ -223,14 +242,10 @@ class ShadowQueue:
                 )
                 return
             job = dataclasses.replace(job, head=with_header(job.head, _DRY_RUN, b"1"))
-        with self._lock:
-            full = self._in_flight >= self._size
-            if not full:
-                self._in_flight += 1
-        if full:
+        if not self._take_slot():
             self._metrics.observe_shadow(route=job.route, outcome="dropped", reason="queue_full")
             return
-        self._batch.append(
+        self._append(
             _Work(
                 route=job.route,
                 spec=self._specs.blob(job.rules, job.target),
@@ -245,6 +260,31 @@ class ShadowQueue:
                 expected_body=job.expected.body,
             )
         )
+
+    def record(
+        self,
+        *,
+        route: str,
+        keep: int,
+        method: str,
+        path_qs: str,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        status: int,
+    ) -> None:
+        """Queue a live request to be kept for replay (dropped when too many are in flight)."""
+        if self._take_slot():
+            self._append(_Record(route, keep, method, path_qs, headers, body, status))
+
+    def _take_slot(self) -> bool:
+        with self._lock:
+            if self._in_flight >= self._size:
+                return False
+            self._in_flight += 1
+            return True
+
+    def _append(self, item: _Work | _Record) -> None:
+        self._batch.append(item)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
@@ -278,7 +318,7 @@ class ShadowQueue:
                 elif kind == "upstream_error":
                     upstream, failure = fields
                     self._metrics.observe_upstream_error(upstream=upstream, kind=failure)
-                elif kind == "failed":  # the job raised (logged there): finished all the same
+                elif kind in ("recorded", "failed"):  # failed: logged there, finished all the same
                     done += 1
             with self._lock:
                 self._in_flight = max(0, self._in_flight - done)
@@ -294,7 +334,7 @@ class ShadowQueue:
 
 def _process_main(
     config: _ProcessConfig,
-    jobs: ProcessQueue[list[_Work] | None],
+    jobs: ProcessQueue[list[_Work | _Record] | None],
     results: ProcessQueue[list[Outcome] | None],
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the proxy process decides when to stop
@@ -309,12 +349,12 @@ def _process_main(
 
 async def _serve_shadow(
     config: _ProcessConfig,
-    jobs: ProcessQueue[list[_Work] | None],
+    jobs: ProcessQueue[list[_Work | _Record] | None],
     results: ProcessQueue[list[Outcome] | None],
 ) -> None:
     lag = SyncLag(config.sync_lag_url, interval_s=config.sync_lag_interval_s)
     runner = _ShadowRunner(DiffStore(config.store_url), results, lag)
-    local: asyncio.Queue[_Work] = asyncio.Queue(maxsize=config.workers)
+    local: asyncio.Queue[_Work | _Record] = asyncio.Queue(maxsize=config.workers)
     tasks = [
         asyncio.create_task(runner.work(local), name=f"shadow-{n}") for n in range(config.workers)
     ]
@@ -362,11 +402,14 @@ class _ShadowRunner:
         await self._pool.close()
         await asyncio.to_thread(self._store.close)
 
-    async def work(self, local: asyncio.Queue[_Work]) -> None:
+    async def work(self, local: asyncio.Queue[_Work | _Record]) -> None:
         while True:
             item = await local.get()
             try:
-                await self.run(item)
+                if isinstance(item, _Record):
+                    await self.keep(item)
+                else:
+                    await self.run(item)
             except asyncio.CancelledError:
                 raise
             except Exception:  # one bad job must not stop the sender
@@ -376,6 +419,26 @@ class _ShadowRunner:
                 self._tell("failed", item.route)
             finally:
                 local.task_done()
+
+    async def keep(self, item: _Record) -> None:
+        headers, body, body_kept = redacted_request(
+            ((name.decode("latin-1"), value.decode("latin-1")) for name, value in item.headers),
+            item.body,
+        )
+        path, _, query = item.path_qs.partition("?")
+        recording = Recording(
+            route=item.route,
+            method=item.method,
+            path=path,
+            query=query,
+            headers=headers,
+            body=body,
+            body_kept=body_kept,
+            status=item.status,
+            at=datetime.now(UTC),
+        )
+        await self._store.run(self._store.record, recording, keep=item.keep)
+        self._tell("recorded", item.route)
 
     async def run(self, item: _Work) -> None:
         rules, target = _spec(item.spec)

@@ -29,21 +29,43 @@ from proxy.atomic_file import write_atomically
 from proxy.compare import Difference
 from proxy.config import CompareRules, ConfigError, load_route_table
 from proxy.config_edit import add_compare_ignores
-from proxy.scenario import ScenarioError, ScenarioReport, load_scenario, run_scenario
+from proxy.recording import recorded_scenario
+from proxy.scenario import Scenario, ScenarioError, ScenarioReport, load_scenario, run_scenario
+from strangler.admin_api import AdminApiError, admin_get
+from strangler.stack import routes_file_path
 
 _VALUE_WIDTH = 120
 
 
 def compare(
-    scenario: Annotated[Path, typer.Argument(help="Scenario file (YAML).")],
+    scenario: Annotated[
+        Path | None, typer.Argument(help="Scenario file (YAML); or --recorded ROUTE.")
+    ] = None,
+    recorded: Annotated[
+        str | None,
+        typer.Option(
+            help="Replay the requests the proxy recorded on this route (its `record` flag) "
+            "instead of a scenario; its compare rules and target are the defaults."
+        ),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, max=1000, help="With --recorded: the newest this many.")
+    ] = 100,
+    card_token: Annotated[
+        str, typer.Option(help="With --recorded: the card token replayed for a redacted one.")
+    ] = "tok_visa",
     monolith: Annotated[
         str,
         typer.Option(envvar="STRANGLER_MONOLITH_URL", help="Monolith base URL (the reference)."),
     ] = "http://127.0.0.1:8000",
     target: Annotated[
-        str,
-        typer.Option(envvar="STRANGLER_INVENTORY_URL", help="Base URL of the side under test."),
-    ] = "http://127.0.0.1:8101",
+        str | None,
+        typer.Option(
+            envvar="STRANGLER_INVENTORY_URL",
+            help="Base URL of the side under test (default: the recorded route's target, "
+            "else http://127.0.0.1:8101).",
+        ),
+    ] = None,
     routes: Annotated[
         Path | None, typer.Option(help="Route file whose --route's compare rules to use.")
     ] = None,
@@ -73,12 +95,21 @@ def compare(
     try:
         if apply and not (aa and routes is not None and route is not None):
             raise ScenarioError("--apply needs --aa, --routes and --route")
-        loaded = load_scenario(scenario)
+        if (scenario is None) == (recorded is None):
+            raise ScenarioError("give a scenario file or --recorded ROUTE (one of them)")
+        if recorded is not None:
+            routes = routes if routes is not None else routes_file_path(None)
+            route = route if route is not None else recorded
+            loaded, target_of_route = _recorded(recorded, routes, limit, card_token)
+            target = target or target_of_route
+        else:
+            assert scenario is not None
+            loaded = load_scenario(scenario)
         rules = _route_rules(routes, route)
         result = run_scenario(
             loaded,
             monolith_url=monolith,
-            target_url=target,
+            target_url=target or "http://127.0.0.1:8101",
             rules=rules,
             aa=aa,
             live_writes=live_writes,
@@ -90,7 +121,7 @@ def compare(
             if aa:
                 data["proposed_yaml"] = proposed_yaml(rules or loaded.compare, result)
             _write_json(report, data)
-    except (ScenarioError, ConfigError, OSError) as err:
+    except (ScenarioError, ConfigError, AdminApiError, OSError) as err:
         typer.echo(f"strangler compare: {_one_line(str(err))}", err=True)
         raise typer.Exit(2) from err
     print_report(console, result, rules=rules if route is not None else None, route=route)
@@ -136,6 +167,28 @@ def proposed_yaml(current: CompareRules, report: ScenarioReport) -> str:
     buffer = io.StringIO()
     yaml.dump({"compare": block}, buffer)
     return buffer.getvalue()
+
+
+def _recorded(route: str, routes: Path, limit: int, card_token: str) -> tuple[Scenario, str]:
+    """The route's recorded requests as a scenario, and the URL of the route's target."""
+    table = load_route_table(routes)
+    try:
+        target = table.route(route).target
+    except KeyError:
+        raise ScenarioError(f"{routes}: no route named {route!r}") from None
+    if target is None:
+        raise ScenarioError(f"route {route!r} has no target to compare with")
+    page = admin_get("/admin/recordings", {"route": route, "limit": limit})
+    recordings = page.get("results") or []
+    if not recordings:
+        raise ScenarioError(
+            f"no recorded requests for route {route!r}: give the route "
+            "`record: {percent: N}` and send it traffic first"
+        )
+    scenario = recorded_scenario(
+        route, recordings, token=os.environ.get("COMPARE_TOKEN"), card_token=card_token
+    )
+    return scenario, table.upstreams[target].url
 
 
 def _route_rules(routes: Path | None, route: str | None) -> CompareRules | None:

@@ -24,8 +24,8 @@ from proxy.config_edit import update_route
 from proxy.lint import lint_file
 from proxy.retrying import may_fall_back
 from proxy.routing import RequestFacts, Router
-from proxy.settings import read_token_file
-from strangler.stack import var_dir
+from strangler.admin_api import AdminApiError, admin_get, admin_target
+from strangler.stack import routes_file_path
 
 app = typer.Typer(
     help="Show, explain, lint and change the proxy's route flags.", no_args_is_help=True
@@ -46,13 +46,6 @@ FileOption = Annotated[
 def _fail(message: str) -> NoReturn:
     typer.echo(f"strangler routes: {' '.join(message.split())}", err=True)
     raise typer.Exit(1)
-
-
-def _routes_file(given: Path | None) -> Path:
-    if given is not None:
-        return given
-    env = os.environ.get("PROXY_ROUTES_FILE")
-    return Path(env) if env else var_dir() / "routes.yaml"
 
 
 def _load(path: Path) -> RouteTable:
@@ -80,7 +73,7 @@ def _flag_text(route: Route) -> str:
 @app.command("list")
 def list_routes(file: FileOption = None) -> None:
     """Every route with its match, mode and target."""
-    path = _routes_file(file)
+    path = routes_file_path(file)
     table = _load(path)
     grid = Table(title=f"{path} (digest {table.digest[:12]})")
     grid.add_column("route", no_wrap=True)
@@ -103,7 +96,7 @@ def list_routes(file: FileOption = None) -> None:
 @app.command()
 def show(name: str, file: FileOption = None) -> None:
     """One route in full, with its upstreams and lint findings."""
-    path = _routes_file(file)
+    path = routes_file_path(file)
     table = _load(path)
     try:
         route = table.route(name)
@@ -178,7 +171,7 @@ def set_route(
         raise typer.BadParameter(
             "give at least one of --mode, --percent, --target, --fallback, --sticky"
         )
-    path = _routes_file(file)
+    path = routes_file_path(file)
     try:
         change = update_route(path, name, actor=_actor(), **changes)
     except KeyError:
@@ -194,7 +187,7 @@ def set_route(
     for finding in lint_file(path):
         if finding.route == name:
             typer.echo(f"strangler routes: {finding}", err=True)
-    base, token = _admin_target()
+    base, token = admin_target()
     loaded = await_loaded(base, token, path, change.digest)
     if loaded.live:
         out.print(f"live: {loaded.detail}")
@@ -227,7 +220,7 @@ def explain(
     """Which route, mode, bucket and upstream a request would get, and why."""
     from multidict import CIMultiDict  # aiohttp's header mapping: case-insensitive, like HTTP
 
-    table = _load(_routes_file(file))
+    table = _load(routes_file_path(file))
     headers: CIMultiDict[str] = CIMultiDict(_parse_header(h) for h in header or ())
     considered: list[tuple[Route, str]] = []
     decision = Router(table).decide(
@@ -267,7 +260,7 @@ def explain(
 
 def _breaker_text(upstream: str, fallback: str | None, method: str) -> str:
     """The upstream's circuit state as the running proxy reports it, or 'unknown'."""
-    base, token = _admin_target()
+    base, token = admin_target()
     if not token:
         return f"{upstream}: unknown (no admin token to ask a running proxy)"
     try:
@@ -293,7 +286,7 @@ def lint(
     file: FileOption = None,
 ) -> None:
     """Check the route file: schema, unreachable or overlapping routes, risky flags."""
-    path = file_arg or _routes_file(file)
+    path = file_arg or routes_file_path(file)
     findings = lint_file(path)
     for finding in findings:
         style = "red" if finding.severity == "error" else "yellow"
@@ -305,34 +298,11 @@ def lint(
         raise typer.Exit(1)
 
 
-def _admin_target() -> tuple[str, str | None]:
-    """The proxy admin API's base URL and token (None when there is none to read)."""
-    base = os.environ.get("STRANGLER_PROXY_ADMIN_URL", "http://127.0.0.1:8081").rstrip("/")
-    token = os.environ.get("PROXY_ADMIN_TOKEN") or read_token_file(var_dir() / "admin-token")
-    return base, token
-
-
 def _admin_get(path: str, params: dict[str, Any]) -> Any:
-    base, token = _admin_target()
-    if not token:
-        _fail(
-            "no admin token: set PROXY_ADMIN_TOKEN or start the proxy once "
-            "(it writes $STRANGLER_VAR_DIR/admin-token)"
-        )
     try:
-        resp = httpx.get(
-            f"{base}{path}",
-            params={k: v for k, v in params.items() if v is not None},
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=10,
-        )
-    except httpx.HTTPError as err:
-        _fail(f"cannot reach the proxy admin API at {base}: {err}")
-    if resp.status_code == 401:
-        _fail(f"the proxy admin API at {base} refused the token")
-    if resp.status_code != 200:
-        _fail(f"the proxy admin API answered {resp.status_code}: {resp.text[:200]}")
-    return resp.json()
+        return admin_get(path, params)
+    except AdminApiError as err:
+        _fail(str(err))
 
 
 @app.command()

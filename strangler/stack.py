@@ -20,6 +20,15 @@ def var_dir() -> Path:
     return Path(os.environ.get("STRANGLER_VAR_DIR", "var")).resolve()
 
 
+def routes_file_path(given: Path | None = None) -> Path:
+    """The route file the CLI works on: ``given``, else ``$PROXY_ROUTES_FILE``, else
+    ``$STRANGLER_VAR_DIR/routes.yaml``."""
+    if given is not None:
+        return given
+    env = os.environ.get("PROXY_ROUTES_FILE")
+    return Path(env) if env else var_dir() / "routes.yaml"
+
+
 @dataclass(frozen=True)
 class Ports:
     monolith: int = 8000
