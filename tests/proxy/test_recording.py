@@ -120,19 +120,25 @@ def test_the_newest_requests_are_kept_redacted_and_replay_against_both_sides(
         assert "live-token" not in json.dumps(recordings)
         assert proxy.admin("GET", "/admin/recordings").status_code == 400
 
+        env = {
+            **os.environ,
+            "COLUMNS": "200",
+            "COMPARE_TOKEN": "operator-token",
+            "STRANGLER_PROXY_ADMIN_URL": proxy.admin_url,
+            "PROXY_ADMIN_TOKEN": proxy.token,
+        }
+        compare = [str(VENV_BIN / "strangler"), "compare", "--recorded", "orders",
+                   "--routes", str(proxy.routes_file), "--monolith", twin_a.url]  # fmt: skip
+        aa = subprocess.run(
+            [*compare, "--aa"], env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+        )
+        assert aa.returncode == 0, aa.stdout + aa.stderr
+        assert "A/A (monolith vs monolith)" in aa.stdout and "All 3 steps match." in aa.stdout
+        assert not twin_b.seen() or all(r["raw_path"] != "/api/rec/c/" for r in twin_b.seen())
         before = len(twin_a.seen())
         done = subprocess.run(
-            [str(VENV_BIN / "strangler"), "compare", "--recorded", "orders",
-             "--routes", str(proxy.routes_file), "--monolith", twin_a.url],
-            env={
-                **os.environ,
-                "COLUMNS": "200",
-                "COMPARE_TOKEN": "operator-token",
-                "STRANGLER_PROXY_ADMIN_URL": proxy.admin_url,
-                "PROXY_ADMIN_TOKEN": proxy.token,
-            },
-            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            compare, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+        )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "All 3 steps match." in done.stdout
     replayed = twin_a.seen()[before:]
