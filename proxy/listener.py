@@ -10,21 +10,30 @@ drops into a coroutine (:class:`proxy.retrying.Forwarder`).
 
 What the listener guarantees (tests/proxy proves it over real sockets):
 
-* head limits: more than ``max_headers`` header lines, or a request line or header line over
-  ``max_header_bytes``, is answered 431 and the connection closed. httptools buffers a header
-  until it is complete, so the bytes of an incomplete line are counted as they arrive too;
+* head limits: more than ``max_headers`` header lines, a request line or header line over
+  ``max_header_bytes``, or a whole head over ``max_head_bytes`` is answered 431 and the
+  connection closed. httptools buffers a header until it is complete, so the bytes of an
+  incomplete line are counted as they arrive too. Chunked trailers are held to the same limits
+  and dropped: they arrive after every check of the head and must never become headers
+  upstream;
 * a request head must arrive within ``header_timeout_s`` of its first byte (408 and close;
   checked by one sweep, :data:`SWEEP_S`); an idle keep-alive connection closes after
   :data:`KEEPALIVE_S`;
 * framing: HTTP/1.0 and 1.1 only; ``Transfer-Encoding`` only as one ``chunked`` on 1.1;
   llhttp refuses Content-Length with Transfer-Encoding, repeated differing lengths and bare-LF
-  heads; every refusal closes the connection after the answers before it; bodies over
-  ``max_body_bytes`` are 413 (closed); ``Expect: 100-continue`` is answered here (the body is
-  read here and sent upstream with a Content-Length), never forwarded;
+  heads; bodies over ``max_body_bytes`` are 413; ``Expect: 100-continue`` is answered here
+  (the body is read here and sent upstream with a Content-Length), never forwarded;
+* CONNECT, TRACE and TRACK are answered here (405), on every route;
+* every refusal closes the connection after the answers before it, and nothing parsed behind a
+  refusal, or behind a request that said it was the last, is ever sent upstream. A close is
+  lingering (:meth:`ClientConnection.close_lingering`): the client's remaining bytes are read
+  and dropped, within a bound, so a client that sends before it reads still gets the 413 or
+  431 instead of a reset;
 * pipelined requests are answered in order; a client that does not read its answers
   (``pause_writing``) is not read from until it does;
-* routing, read-your-writes, shadow copies, request ids and ``traceparent``, trusted proxies,
-  header hygiene both ways (``proxy/wire.py``), metrics.
+* routing, read-your-writes, shadow copies and recordings, request ids and ``traceparent``,
+  trusted proxies, header hygiene both ways (client-address headers of every convention
+  replaced by ``X-Real-IP``: ``proxy/wire.py``), metrics.
 """
 
 from __future__ import annotations
@@ -63,12 +72,22 @@ log = logging.getLogger("proxy.listener")
 SWEEP_S = 0.25
 #: An idle client keep-alive connection is closed after this long.
 KEEPALIVE_S = 75.0
+#: After a 413, what the client still sends is read and dropped, this much for this long,
+#: before the connection is closed (a lingering close).
+LINGER_BYTES = 4 * 1024 * 1024
+LINGER_S = 2.0
 #: Pipelined requests parsed ahead of their answers before the client is not read any more.
 MAX_PIPELINED = 16
 
 _SANE_ID = hdr._SANE_REQUEST_ID
 _HEAD_TOO_LARGE = ProxyError(431, "headers_too_large", "Request header fields too large.", True)
 _INTERNAL = ProxyError(500, "internal_error", "The proxy failed on this request.", True)
+#: Methods no route serves: a tunnel (CONNECT) or a loop-back of the request (TRACE, TRACK)
+#: through the façade would bypass everything it checks.
+_REFUSED_METHODS = frozenset({"CONNECT", "TRACE", "TRACK"})
+_METHOD_REFUSED = ProxyError(
+    405, "method_not_allowed", "CONNECT, TRACE and TRACK are not served.", close=True
+)
 _HEAD_TIMEOUT = ProxyError(
     408, "request_timeout", "The request head was not sent in time.", close=True
 )
@@ -93,6 +112,7 @@ class Listener:
         s = self.settings
         self.max_headers = s.max_headers
         self.max_line = s.max_header_bytes
+        self.max_head = s.max_head_bytes
         self.max_body = s.max_body_bytes
         self.head_timeout_s = s.header_timeout_s
 
@@ -111,7 +131,10 @@ class Listener:
             await asyncio.sleep(SWEEP_S)
             now = time.monotonic()
             for client in list(self.clients):
-                if client.head_started and now - client.head_started > self.head_timeout_s:
+                if client.linger_until:
+                    if now > client.linger_until and client.transport is not None:
+                        client.transport.close()
+                elif client.head_started and now - client.head_started > self.head_timeout_s:
                     log.info(
                         "proxy: closed a connection whose request head took over %gs",
                         self.head_timeout_s,
@@ -185,6 +208,8 @@ class Exchange:
             self.request_id = seed[:32].encode()
         snapshot = hot.watcher.current  # one read: this request uses one table throughout
         try:
+            if self.method in _REFUSED_METHODS:
+                raise _METHOD_REFUSED
             path = check_target(self.target)
             peer = conn.peer
             self.client_addr = hot.trust.client_address(peer, view) if conn.trusted else peer
@@ -206,6 +231,7 @@ class Exchange:
                 self.headers,
                 self.body,
                 peer=conn.peer_bytes,
+                client_addr=self.client_addr.encode("latin-1"),
                 scheme=b"http",
                 request_id=self.request_id,
                 traceparent=self.traceparent,
@@ -374,6 +400,9 @@ class ClientConnection(asyncio.Protocol):
         self.closing = False
         self.paused = False  # our write buffer is full: no next request meanwhile
         self.last_request = False  # nothing after the current requests may be parsed
+        self.after_last = False  # a request said it was the last (no keep-alive)
+        self.linger_until = 0.0  # answered and half-closed: reading what is left until then
+        self.linger_left = 0
         self.refused: ProxyError | None = None
         self.continue_owed = False
         self.draining = False
@@ -385,6 +414,9 @@ class ClientConnection(asyncio.Protocol):
         self.body: list[bytes] = []
         self.body_size = 0
         self.partial = 0  # bytes of the head's unfinished line
+        self.head_bytes = 0  # bytes of the current head (or of its trailers) so far
+        self.in_trailers = False  # the head is complete: header lines now are trailers
+        self.trailer_lines = 0
         self.lines = 0  # request lines and header lines parsed on this connection
         self.heads = 0  # heads begun on this connection
 
@@ -418,6 +450,11 @@ class ClientConnection(asyncio.Protocol):
             self._next()
 
     def data_received(self, data: bytes) -> None:
+        if self.linger_until:
+            self.linger_left -= len(data)
+            if self.linger_left < 0 and self.transport is not None:
+                self.transport.close()
+            return
         if self.closing or self.refused is not None:
             return
         lines, heads = self.lines, self.heads
@@ -455,26 +492,46 @@ class ClientConnection(asyncio.Protocol):
         self.body = []
         self.body_size = 0
         self.partial = 0
+        self.head_bytes = 0
+        self.in_trailers = False
         self.heads += 1
         self.head_started = time.monotonic()  # the head's first byte: its deadline starts
 
     def on_url(self, url: bytes) -> None:
         self.url += url
         self.lines += 1
+        self.head_bytes += len(url)
         if len(self.url) > self.hot.max_line:
             self.refused = _HEAD_TOO_LARGE
             raise httptools.HttpParserError("request line too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
+        """A header line, or after the head a chunked trailer: trailers are held to the same
+        limits and dropped (checked after the head, they must never reach an upstream as
+        headers; nothing upstream needs them)."""
         self.lines += 1
+        line = len(name) + len(value) + 4
+        self.head_bytes += line
         hot = self.hot
-        if len(self.headers) > hot.max_headers or len(name) + len(value) + 2 > hot.max_line:
+        if line - 2 > hot.max_line or self.head_bytes > hot.max_head:
+            self.refused = _HEAD_TOO_LARGE
+            raise httptools.HttpParserError("head over the limits")
+        if self.in_trailers:
+            self.trailer_lines += 1
+            if self.trailer_lines > hot.max_headers:
+                self.refused = _HEAD_TOO_LARGE
+                raise httptools.HttpParserError("trailers over the limits")
+            return
+        self.headers.append((name, value))
+        if len(self.headers) > hot.max_headers:
             self.refused = _HEAD_TOO_LARGE
             raise httptools.HttpParserError("head over the limits")
 
     def on_headers_complete(self) -> None:
         self.head_started = 0.0
+        self.in_trailers = True
+        self.head_bytes = 0
+        self.trailer_lines = 0
         parser = self.parser
         version = parser.get_http_version()
         if version != "1.1" and version != "1.0":
@@ -545,6 +602,11 @@ class ClientConnection(asyncio.Protocol):
         self.body.append(body)
 
     def on_message_complete(self) -> None:
+        if self.closing or self.after_last:
+            # The connection is being closed after a refusal, or the request before said it
+            # was the last: a request parsed from the same bytes behind it must never reach an
+            # upstream.
+            return
         parser = self.parser
         body = self.body
         exchange = Exchange(
@@ -558,6 +620,7 @@ class ClientConnection(asyncio.Protocol):
             self.head_started or time.monotonic(),
         )
         self.continue_owed = False
+        self.after_last = not exchange.keep_alive
         if self.busy or self.paused:
             self.pending.append(exchange)
             if len(self.pending) > MAX_PIPELINED and self.transport is not None:
@@ -589,10 +652,27 @@ class ClientConnection(asyncio.Protocol):
         self.closing = True
         self.head_started = 0.0
         transport.write(error_answer(err, route=b"-", request_id=b"-", keep_alive=False))
-        transport.close()
+        if err is _HEAD_TIMEOUT:  # a client too slow to send its head gets no more patience
+            transport.close()
+        else:
+            self.close_lingering(transport)
         self.hot.metrics.observe_request(
             route="-", upstream="-", mode="monolith", status=err.status, seconds=0.0
         )
+
+    def close_lingering(self, transport: asyncio.Transport) -> None:
+        """Close after the last answer. A client still sending (a body over the limit, a head
+        over it, requests pipelined behind the last one) would meet a reset if we closed with
+        its bytes unread, and could lose the answer: close our side, and read and drop what it
+        still sends (at most LINGER_BYTES, for at most LINGER_S)."""
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        transport.write_eof()
+        self.linger_until = time.monotonic() + LINGER_S
+        self.linger_left = LINGER_BYTES
+        if not transport.is_reading():
+            transport.resume_reading()
 
     def done(self, keep_alive: bool) -> None:
         """The answer to the current request is written: next one, or close."""
@@ -603,7 +683,7 @@ class ClientConnection(asyncio.Protocol):
             return
         if not keep_alive:
             self.closing = True
-            transport.close()
+            self.close_lingering(transport)
             return
         self._next()
 

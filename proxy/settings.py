@@ -39,6 +39,11 @@ class ProxySettings(BaseSettings):
     max_header_bytes: int = Field(
         default=8190, ge=256, le=1024 * 1024, validation_alias="PROXY_MAX_HEADER_BYTES"
     )
+    #: Largest whole request head (request line and every header line, bytes); larger is a
+    #: 431. Chunked trailers are held to the same total, and dropped.
+    max_head_bytes: int = Field(
+        default=32 * 1024, ge=1024, le=4 * 1024 * 1024, validation_alias="PROXY_MAX_HEAD_BYTES"
+    )
     #: A client must send a whole request head within this many seconds of its first byte
     #: (408 and close otherwise: the slowloris defence).
     header_timeout_s: float = Field(

@@ -19,6 +19,32 @@ _HOP_BY_HOP = frozenset(name.encode() for name in hdr.HOP_BY_HOP) | {b"content-l
 #: Never forwarded upstream: replaced by ours (request id, trace context), or answered by the
 #: proxy itself (``Expect: 100-continue``: the body is read here).
 _REPLACED_UPSTREAM = frozenset({b"x-request-id", b"traceparent", b"expect"})
+#: Headers that name the client's address in some server or CDN's convention. They are never
+#: forwarded as sent (an upstream could believe a client's own): the proxy sends ``X-Real-IP``
+#: with the address it determined (a trusted proxy's ``X-Forwarded-For``, else the peer).
+_CLIENT_ADDRESS = frozenset(
+    {
+        b"x-real-ip",
+        b"true-client-ip",
+        b"x-client-ip",
+        b"client-ip",
+        b"cf-connecting-ip",
+        b"fastly-client-ip",
+        b"akamai-client-ip",
+        b"x-cluster-client-ip",
+        b"x-originating-ip",
+        b"x-remote-ip",
+        b"x-remote-addr",
+        b"x-original-forwarded-for",
+        b"x-original-remote-addr",
+        b"x-proxyuser-ip",
+        b"x-appengine-user-ip",
+        b"x-azure-clientip",
+        b"x-envoy-external-address",
+        b"forwarded-for",
+        b"x-forwarded",
+    }
+)
 #: Never passed back to the client from an answer: set by the proxy.
 _REPLACED_DOWNSTREAM = frozenset({b"x-strangler-upstream", b"x-strangler-route", b"x-request-id"})
 #: Bodiless methods: no ``Content-Length: 0`` is sent upstream for them without a body.
@@ -39,19 +65,22 @@ class ProxyError(Exception):
 
 
 def check_target(target: bytes) -> str:
-    """The percent-decoded path of an origin-form target, or :class:`ProxyError` (400) for a
-    target that two parsers could read differently."""
+    """The percent-decoded path of an origin-form target, or :class:`ProxyError` (400, and the
+    connection closed: what follows on it is not trusted either) for a target that two parsers
+    could read differently."""
     if not target.startswith(b"/"):
-        raise ProxyError(400, "malformed_request", "Only origin-form request targets are served.")
+        raise ProxyError(
+            400, "malformed_request", "Only origin-form request targets are served.", True
+        )
     if b"#" in target:
         raise ProxyError(400, "malformed_request", "A request target has no fragment.", True)
     raw = target.split(b"?", 1)[0].decode("latin-1")
     if _AMBIGUOUS.search(raw):
-        raise ProxyError(400, "malformed_request", "Ambiguous path encoding refused.")
+        raise ProxyError(400, "malformed_request", "Ambiguous path encoding refused.", True)
     path = unquote(raw, errors="surrogateescape") if "%" in raw else raw
     # A dot segment, also as ``..;x`` (servlet containers drop ``;params`` before resolving).
     if "." in path and any(seg.split(";", 1)[0] in (".", "..") for seg in path.split("/")):
-        raise ProxyError(400, "malformed_request", "Ambiguous path encoding refused.")
+        raise ProxyError(400, "malformed_request", "Ambiguous path encoding refused.", True)
     return path
 
 
@@ -75,15 +104,18 @@ def upstream_head(
     body: bytes,
     *,
     peer: bytes,
+    client_addr: bytes,
     scheme: bytes,
     request_id: bytes,
     traceparent: bytes,
     trusted: bool,
     default_host: bytes,
 ) -> list[bytes]:
-    """The request written upstream (head and body): the bytes twin of
-    :func:`proxy.headers.upstream_request_headers` in one pass, plus framing (Content-Length
-    for the buffered body) and ``Host`` when an HTTP/1.0 client sent none."""
+    """The request written upstream (head and body) in one pass: hop-by-hop headers and the
+    ones the proxy replaces dropped, forwarding headers set from the connection (kept and
+    extended only from a trusted proxy), client-address headers of other conventions dropped
+    and ``X-Real-IP`` set, plus framing (Content-Length for the buffered body) and ``Host``
+    when an HTTP/1.0 client sent none."""
     named = _connection_named(headers)
     out = [method.encode(), b" ", target, b" HTTP/1.1\r\n"]  # _REQUEST_LINE pieces
     host: bytes | None = None
@@ -94,6 +126,8 @@ def upstream_head(
         if lower in _HOP_BY_HOP or lower in _REPLACED_UPSTREAM:
             continue
         if named is not None and lower in named:
+            continue
+        if lower in _CLIENT_ADDRESS:
             continue
         if lower.startswith(b"x-") and (
             lower.startswith(b"x-strangler-") or lower.startswith(b"x-forwarded-")
@@ -124,6 +158,7 @@ def upstream_head(
         out += (b"Host: ", default_host, b"\r\n")
     elif host and not forwarded_host:
         out += (b"X-Forwarded-Host: ", host, b"\r\n")
+    out += (b"X-Real-IP: ", client_addr, b"\r\n")
     out += (b"X-Request-Id: ", request_id, b"\r\ntraceparent: ", traceparent, b"\r\n")
     if body:
         out += (b"Content-Length: %d\r\n\r\n" % len(body), body)

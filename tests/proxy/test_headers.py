@@ -65,6 +65,7 @@ def test_request_headers_cleaned() -> None:
             incoming,
             b"",
             peer=b"10.1.1.1",
+            client_addr=b"10.1.1.1",
             scheme=b"http",
             request_id=b"rid",
             traceparent=TRACE.encode(),

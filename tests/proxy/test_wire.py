@@ -46,7 +46,13 @@ NAMES = [
     "X-Custom",
     "x-custom",
     "Cookie",
+    "X-Real-IP",
+    "True-Client-IP",
+    "CF-Connecting-IP",
+    "x-client-ip",
 ]
+#: Client-address headers of other conventions: never forwarded as sent (X-Real-IP is ours).
+CLIENT_ADDRESS = {"x-real-ip", "true-client-ip", "cf-connecting-ip", "x-client-ip"}
 VALUES = st.sampled_from(
     ["a", "b, c", "X-Custom", "keep-alive, X-Custom", "10.0.0.1", "1.2.3.4, 10.0.0.2", ""]
 )
@@ -90,6 +96,8 @@ def _reference_upstream(
         lower = name.lower()
         if lower in drop or lower in ("x-request-id", "traceparent", "expect"):
             continue
+        if lower in CLIENT_ADDRESS:
+            continue
         owned = lower.startswith(("x-strangler-", "x-forwarded-")) or lower == "forwarded"
         if owned and not (trusted and not lower.startswith("x-strangler-")):
             continue
@@ -105,6 +113,7 @@ def _reference_upstream(
     host = headers.get("Host")
     if host and "X-Forwarded-Host" not in out:
         out["X-Forwarded-Host"] = host
+    out["X-Real-IP"] = client_addr
     out["X-Request-Id"] = "rid"
     out["traceparent"] = "tp"
     return out
@@ -138,6 +147,7 @@ def test_the_bytes_hygiene_upstream_equals_the_reference(
         raw,
         body,
         peer=b"127.0.0.1",
+        client_addr=b"127.0.0.1",
         scheme=b"http",
         request_id=b"rid",
         traceparent=b"tp",
@@ -260,6 +270,7 @@ def test_a_header_added_to_an_upstream_head_is_read_as_one_more_header() -> None
         [(b"Host", b"shop")],
         b"{}",
         peer=b"127.0.0.1",
+        client_addr=b"127.0.0.1",
         scheme=b"http",
         request_id=b"rid",
         traceparent=b"tp",
