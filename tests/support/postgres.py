@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -15,39 +16,28 @@ ADMIN_URL = os.environ.get(
 )
 
 
-def _base_url() -> str:
-    return ADMIN_URL.rsplit("/", 1)[0]
+def database_url(name: str) -> str:
+    """The SQLAlchemy/libpq URL of database ``name`` on the admin URL's server."""
+    return f"{ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+
+
+def drop_database(admin: psycopg.Connection[Any], name: str) -> None:
+    """Drop database ``name`` if it exists, closing its connections (``admin``: autocommit)."""
+    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @contextmanager
-def fresh_database(hint: str) -> Iterator[str]:
-    """Create ``sf_<hint>_<random>``, yield its SQLAlchemy/libpq URL, drop it afterwards."""
+def fresh_database(hint: str, *, template: str | None = None) -> Iterator[str]:
+    """Create ``sf_<hint>_<random>`` (empty, or a copy of ``template``), yield its URL, drop it
+    afterwards."""
     name = f"sf_{hint}_{uuid.uuid4().hex[:10]}"
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        conn.execute(create)
     try:
-        yield f"{_base_url()}/{name}"
+        yield database_url(name)
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-
-
-@contextmanager
-def fresh_owner_databases(hint: str) -> Iterator[dict[str, str]]:
-    """A fresh database for each owner, the monolith (``<hint>_mono``), the inventory service
-    (``<hint>_inv``), the payments service (``<hint>_pay``) and the orders service
-    (``<hint>_ord``), as the environment variables they read (docs/components.md)."""
-    with (
-        fresh_database(f"{hint}_mono") as monolith,
-        fresh_database(f"{hint}_inv") as inventory,
-        fresh_database(f"{hint}_pay") as payments,
-        fresh_database(f"{hint}_ord") as orders,
-    ):
-        yield {
-            "DATABASE_URL": monolith,
-            "INVENTORY_DATABASE_URL": inventory,
-            "PAYMENTS_DATABASE_URL": payments,
-            "ORDERS_DATABASE_URL": orders,
-        }
+            drop_database(conn, name)
