@@ -15,7 +15,7 @@ from pytest_django import DjangoDbBlocker
 
 from contracts.sync_token import SYNC_TOKEN_ENV, bearer
 from tests.support.database_templates import drop_run_templates, migrated_database, start_run
-from tests.support.postgres import fresh_database
+from tests.support.postgres import finish_drops, fresh_database
 from tests.support.random_refs import random_suffix
 
 REDIS_URL = os.environ.get("STRANGLER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -34,6 +34,11 @@ _STARTED_RUN = pytest.StashKey[bool]()
 def pytest_configure(config: pytest.Config) -> None:
     # The controller (or the only process) names the run; xdist workers inherit the name.
     config.stash[_STARTED_RUN] = start_run()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # Each test process: the databases its tests left to drop in the background.
+    finish_drops()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
