@@ -6,8 +6,9 @@ STAMP  := $(VENV)/.installed
 # The monolith's pytest-django suite runs on real PostgreSQL (it creates a fresh test_ database).
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/strangler
 # Test processes (pytest-xdist). Most tests wait on processes they start (servers, workers, the
-# broker), so two per core pay: on the 2-core CI machine the suite takes 12 min with 2, 23 with 1.
-# A file stays on one process (--dist loadfile): module fixtures start their servers once.
+# broker), so a process per core pays. A file stays on one process (--dist loadfile): module
+# fixtures start their servers once. Files with slow tests are handed out first
+# (tests/conftest.py), so no long file starts when the other processes are nearly done.
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadfile
 

@@ -1,5 +1,6 @@
-"""Fixtures every suite may use: real PostgreSQL databases, real Redis, a scratch var/ folder,
-the sync token of the owners' internal endpoints."""
+"""Fixtures every suite may use: real PostgreSQL databases (pytest-django's among them, copied from
+the run's migrated templates), real Redis, a scratch var/ folder, the sync token of the owners'
+internal endpoints."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from pathlib import Path
 import pytest
 import redis
 from hypothesis import settings
+from pytest_django import DjangoDbBlocker
 
 from contracts.sync_token import SYNC_TOKEN_ENV, bearer
-from tests.support.postgres import fresh_database
+from tests.support.database_templates import drop_run_templates, migrated_database, start_run
+from tests.support.postgres import finish_drops, fresh_database
 from tests.support.random_refs import random_suffix
 
 REDIS_URL = os.environ.get("STRANGLER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -23,6 +26,56 @@ REDIS_URL = os.environ.get("STRANGLER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0
 settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.register_profile("thorough", max_examples=2000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+_STARTED_RUN = pytest.StashKey[bool]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The controller (or the only process) names the run; xdist workers inherit the name.
+    config.stash[_STARTED_RUN] = start_run()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Files with slow (end-to-end) tests first: xdist hands out whole files in collection order,
+    # so a long file handed out last keeps one process busy after the other has run out of work.
+    # A stable sort by file: each file's own order stays, and every process gets the same order
+    # (xdist requires it).
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # Each test process: the databases its tests left to drop in the background.
+    finish_drops()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # After every worker has finished: the run's migrated templates go.
+    if config.stash.get(_STARTED_RUN, False):
+        drop_run_templates()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_blocker: DjangoDbBlocker) -> Iterator[None]:
+    """pytest-django's test database: on PostgreSQL a copy of the run's migrated monolith template
+    (pytest-django's recipe for a template database) instead of a migration per worker."""
+    from django.conf import settings as django_settings
+    from django.db import connections
+    from django.test.utils import setup_databases, teardown_databases
+
+    database = django_settings.DATABASES["default"]
+    with django_db_blocker.unblock():
+        if database["ENGINE"] != "django.db.backends.postgresql":
+            created = setup_databases(verbosity=0, interactive=False)
+            yield
+            teardown_databases(created, verbosity=0)
+            return
+        connections["default"].close()
+        with migrated_database("monolith", "dj") as url:
+            database["NAME"] = connections["default"].settings_dict["NAME"] = url.rsplit("/", 1)[1]
+            yield
+            connections.close_all()
 
 
 @pytest.fixture

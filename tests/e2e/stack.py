@@ -17,7 +17,8 @@ import httpx
 from proxy.config_edit import update_route
 from strangler.stack import Ports, stack_environment, stack_processes, write_routes_file
 from tests.support.components import StackUrls, free_ports, prepare, running
-from tests.support.postgres import fresh_database, fresh_owner_databases
+from tests.support.database_templates import fresh_owner_databases
+from tests.support.postgres import fresh_database
 from tests.support.processes import REPO_ROOT, ServerProcess
 from tests.support.random_refs import random_suffix
 from tests.support.waiting import wait_for

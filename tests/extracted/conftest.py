@@ -18,13 +18,14 @@ from extracted.inventory import migrate
 from extracted.inventory.config import InventorySettings
 from extracted.inventory.main import create_app
 from tests.extracted.asgi_client import BlockingASGIClient
+from tests.support.database_templates import migrated_database
 
 
 @pytest.fixture
-def inventory_url(pg_url: str) -> str:
-    """A fresh PostgreSQL database migrated to head."""
-    migrate.upgrade(pg_url)
-    return pg_url
+def inventory_url() -> Iterator[str]:
+    """A fresh PostgreSQL database at the migrations' head (a copy of the run's template)."""
+    with migrated_database("inventory", "t") as url:
+        yield url
 
 
 @pytest.fixture

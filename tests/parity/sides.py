@@ -21,7 +21,7 @@ from typing import Any
 
 from strangler.stack import Ports
 from tests.support.components import StackUrls, free_ports, prepare, running
-from tests.support.postgres import fresh_owner_databases
+from tests.support.database_templates import fresh_owner_databases
 from tests.support.processes import REPO_ROOT
 
 PRODUCTS = 60
@@ -47,15 +47,16 @@ def _run(argv: list[str], env: dict[str, str]) -> str:
 
 @contextmanager
 def running_sides(logs: Path) -> Iterator[Sides]:
-    """Migrate and seed the monolith, copy its rows to the service, serve both."""
+    """Seed the monolith (its database a copy of the run's migrated template), copy its rows to
+    the service, serve both."""
     with ExitStack() as stack:
         env = {
             **os.environ,
-            **stack.enter_context(fresh_owner_databases("par")),
+            **stack.enter_context(fresh_owner_databases("par", migrated=True)),
             "STRANGLER_VAR_DIR": str(logs / "var"),
             "DJANGO_SETTINGS_MODULE": "monolith.settings",
         }
-        prepare(env, products=PRODUCTS, reservations=RESERVATIONS)
+        prepare(env, products=PRODUCTS, reservations=RESERVATIONS, migrated=True)
         copied = json.loads(_run([sys.executable, "-m", "tests.parity.copy_rows"], env))
         assert copied["products"] == PRODUCTS
         payments = json.loads(_run([sys.executable, "-m", "tests.parity.copy_payments"], env))

@@ -6,12 +6,16 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from contracts.sync_token import SYNC_TOKEN_ENV
 from proxy.config import load_route_table
 from proxy.config_edit import read_audit
 from tests.plan.conftest import PlanEnv
 from tests.support.ports import free_port
 from tests.support.random_refs import random_suffix
+
+pytestmark = pytest.mark.slow
 
 READS = "inventory-reads"
 

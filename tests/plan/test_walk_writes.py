@@ -26,6 +26,7 @@ from proxy.config import load_route_table
 from strangler.stack import Ports, stack_environment, write_routes_file
 from sync.direction import Owners, directions
 from tests.support.components import free_ports, prepare, running
+from tests.support.database_templates import fresh_owner_databases
 from tests.support.inventory_api import (
     PRODUCTS,
     adjustment_body,
@@ -33,7 +34,6 @@ from tests.support.inventory_api import (
     product_body,
     product_path,
 )
-from tests.support.postgres import fresh_owner_databases
 from tests.support.processes import REPO_ROOT, VENV_BIN
 from tests.support.random_refs import random_suffix
 from tests.support.waiting import wait_for
@@ -140,7 +140,7 @@ def walk(tmp_path: Path, redis_url: str, queue_prefix: str) -> Iterator[WritesWa
         write_routes_file(routes_file, ports)
         base = {
             **os.environ,
-            **stack.enter_context(fresh_owner_databases("walkw")),
+            **stack.enter_context(fresh_owner_databases("walkw", migrated=True)),
             "STRANGLER_VAR_DIR": str(var),
             "PROXY_ROUTES_FILE": str(routes_file),
             "PROXY_ADMIN_TOKEN": f"walk-{random_suffix()}",
@@ -150,7 +150,7 @@ def walk(tmp_path: Path, redis_url: str, queue_prefix: str) -> Iterator[WritesWa
             "STRANGLER_QUEUE_PREFIX": queue_prefix,
         }
         env = stack_environment(ports, base=base)
-        prepare(env)
+        prepare(env, migrated=True)
         logs = tmp_path / "logs"
         stack.enter_context(
             running(["monolith", "inventory", "proxy"], ports=ports, env=env, log_dir=logs)

@@ -23,9 +23,6 @@ from contracts.sync_token import SYNC_TOKEN_ENV, needs_sync_token
 from extracted.chassis.app import service_app
 from extracted.chassis.db import make_engine, make_sessions
 from extracted.chassis.responses import ContractJSONResponse
-from extracted.inventory import migrate as inventory_migrate
-from extracted.orders import migrate as orders_migrate
-from extracted.payments import migrate as payments_migrate
 from strangler.stack import ensure_sync_token
 from sync.internal_auth import sync_headers
 from tests.extracted.asgi_client import BlockingASGIClient
@@ -41,7 +38,7 @@ from tests.security.internal_routes import (
     service_routes,
     unconfigured_breaks,
 )
-from tests.support.postgres import fresh_database
+from tests.support.database_templates import migrated_database
 
 #: Routes each owner must have among those found: the probe is not looking at nothing.
 SERVICE_WRITES = {
@@ -60,13 +57,11 @@ MONOLITH_WRITES = {
 }
 
 
-#: Each service: how its database is migrated, and its app built on that database.
-SERVICES: dict[
-    str, tuple[Callable[[str], None], Callable[[str, sessionmaker[Session]], FastAPI]]
-] = {
-    "inventory": (inventory_migrate.upgrade, inventory_app),
-    "payments": (payments_migrate.upgrade, payments_app),
-    "orders": (orders_migrate.upgrade, orders_app),
+#: Each service's app, built on a database of that service.
+SERVICES: dict[str, Callable[[str, sessionmaker[Session]], FastAPI]] = {
+    "inventory": inventory_app,
+    "payments": payments_app,
+    "orders": orders_app,
 }
 
 
@@ -75,9 +70,8 @@ def services() -> Iterator[dict[str, FastAPI]]:
     """Each service's app, as its own suite builds it, on its own migrated database."""
     with ExitStack() as stack:
         apps: dict[str, FastAPI] = {}
-        for name, (upgrade, build) in SERVICES.items():
-            url = stack.enter_context(fresh_database(f"sec_{name[:3]}"))
-            upgrade(url)
+        for name, build in SERVICES.items():
+            url = stack.enter_context(migrated_database(name, f"sec_{name[:3]}"))
             engine = make_engine(url)
             stack.callback(engine.dispose)
             apps[name] = build(url, make_sessions(engine))

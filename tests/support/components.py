@@ -72,10 +72,17 @@ def server(
     return ServerProcess(label or name, spec.argv, env=env, log_dir=log_dir, inherit_env=False)
 
 
-def prepare(env: Mapping[str, str], *, products: int = 0, reservations: int = 0) -> None:
-    """Run the stack's preparation steps in ``env``: migrate both owners' databases, then seed
-    ``products`` (and ``reservations``) when asked. Fails the test with the step's output."""
-    for what, argv in preparation_steps(products, reservations=reservations):
+def prepare(
+    env: Mapping[str, str], *, products: int = 0, reservations: int = 0, migrated: bool = False
+) -> None:
+    """Run the stack's preparation steps in ``env``: migrate the owners' databases (unless they
+    come ``migrated``, copies of the run's templates: tests/support/database_templates.py), then
+    seed ``products`` (and ``reservations``) when asked. Fails the test with the step's output."""
+    steps = preparation_steps(products, reservations=reservations)
+    if migrated:
+        migrations = preparation_steps(0)
+        steps = [step for step in steps if step not in migrations]
+    for what, argv in steps:
         done = subprocess.run(
             argv, env=dict(env), cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
         )

@@ -23,11 +23,10 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 
 from contracts.tokens import ALGORITHM, AUDIENCE, ISSUER
-from extracted.orders import migrate as orders_migrate
 from strangler.stack import Ports, stack_environment
-from tests.support.components import StackUrls, free_ports, prepare, process_spec, running
+from tests.support.components import StackUrls, free_ports, process_spec, running
+from tests.support.database_templates import migrated_database
 from tests.support.inventory_api import PRODUCTS, product_body, product_path
-from tests.support.postgres import fresh_database
 from tests.support.processes import ServerProcess
 from tests.support.waiting import wait_for
 
@@ -97,8 +96,8 @@ class Upstreams(StackUrls):
 @contextmanager
 def running_upstreams(logs: Path) -> Iterator[Upstreams]:
     with ExitStack() as stack:
-        monolith_db = stack.enter_context(fresh_database("ord_mono"))
-        inventory_db = stack.enter_context(fresh_database("ord_inv"))
+        monolith_db = stack.enter_context(migrated_database("monolith", "ord_mono"))
+        inventory_db = stack.enter_context(migrated_database("inventory", "ord_inv"))
         var = logs / "var"
         var.mkdir(parents=True, exist_ok=True)
         ports = free_ports()
@@ -114,8 +113,6 @@ def running_upstreams(logs: Path) -> Iterator[Upstreams]:
         env.pop("ORDERS_DATABASE_URL", None)
         # The saga reserves in the inventory service here (the stack's default is the monolith).
         env["ORDERS_INVENTORY_URL"] = f"http://127.0.0.1:{ports.inventory}"
-        # The orders processes get a fresh database each (orders_deployment).
-        prepare({**env, "ORDERS_DATABASE_URL": f"sqlite:///{var / 'orders-unused.sqlite3'}"})
         stack.enter_context(running(["monolith", "inventory"], ports=ports, env=env, log_dir=logs))
         # The monolith writes its key pair on first use; the JWKS asks for it.
         assert httpx.get(f"http://127.0.0.1:{ports.monolith}/api/auth/jwks/").status_code == 200
@@ -190,8 +187,7 @@ class OrdersDeployment:
 
 @contextmanager
 def orders_deployment(upstreams: Upstreams) -> Iterator[OrdersDeployment]:
-    with fresh_database("ord_svc") as url:
-        orders_migrate.upgrade(url)
+    with migrated_database("orders", "ord_svc") as url:
         deployment = OrdersDeployment(upstreams, url)
         try:
             yield deployment

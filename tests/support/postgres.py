@@ -1,11 +1,18 @@
-"""Fresh PostgreSQL databases for a test run, created and dropped over a real connection."""
+"""Fresh PostgreSQL databases for a test run, created and dropped over a real connection.
+
+A test's database is dropped in the background once the test is done with it: ``DROP DATABASE``
+waits for a checkpoint, which is the test's time for nothing. ``finish_drops`` (the end of each
+test process's session) waits for the drops still queued and reports any that failed.
+"""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -15,39 +22,44 @@ ADMIN_URL = os.environ.get(
 )
 
 
-def _base_url() -> str:
-    return ADMIN_URL.rsplit("/", 1)[0]
+def database_url(name: str) -> str:
+    """The SQLAlchemy/libpq URL of database ``name`` on the admin URL's server."""
+    return f"{ADMIN_URL.rsplit('/', 1)[0]}/{name}"
 
 
-@contextmanager
-def fresh_database(hint: str) -> Iterator[str]:
-    """Create ``sf_<hint>_<random>``, yield its SQLAlchemy/libpq URL, drop it afterwards."""
-    name = f"sf_{hint}_{uuid.uuid4().hex[:10]}"
+def drop_database(admin: psycopg.Connection[Any], name: str) -> None:
+    """Drop database ``name`` if it exists, closing its connections (``admin``: autocommit)."""
+    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+_drops = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drop-test-database")
+_queued: list[Future[None]] = []
+
+
+def _drop_now(name: str) -> None:
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield f"{_base_url()}/{name}"
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+        drop_database(conn, name)
+
+
+def finish_drops() -> None:
+    """Wait until every database handed to the background is dropped; raise the first failure."""
+    done = list(_queued)
+    _queued.clear()
+    for future in done:
+        future.result()
 
 
 @contextmanager
-def fresh_owner_databases(hint: str) -> Iterator[dict[str, str]]:
-    """A fresh database for each owner, the monolith (``<hint>_mono``), the inventory service
-    (``<hint>_inv``), the payments service (``<hint>_pay``) and the orders service
-    (``<hint>_ord``), as the environment variables they read (docs/components.md)."""
-    with (
-        fresh_database(f"{hint}_mono") as monolith,
-        fresh_database(f"{hint}_inv") as inventory,
-        fresh_database(f"{hint}_pay") as payments,
-        fresh_database(f"{hint}_ord") as orders,
-    ):
-        yield {
-            "DATABASE_URL": monolith,
-            "INVENTORY_DATABASE_URL": inventory,
-            "PAYMENTS_DATABASE_URL": payments,
-            "ORDERS_DATABASE_URL": orders,
-        }
+def fresh_database(hint: str, *, template: str | None = None) -> Iterator[str]:
+    """Create ``sf_<hint>_<random>`` (empty, or a copy of ``template``), yield its URL, drop it
+    afterwards (in the background: nothing may use it after the ``with`` block)."""
+    name = f"sf_{hint}_{uuid.uuid4().hex[:10]}"
+    create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+    if template is not None:
+        create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(create)
+    try:
+        yield database_url(name)
+    finally:
+        _queued.append(_drops.submit(_drop_now, name))

@@ -30,6 +30,7 @@ from strangler.stack import orders_service_token_step, stack_environment
 from sync.backfill_jobs import JOBS
 from sync.celery_app import make_celery, queue_name
 from tests.support.components import free_ports, prepare, running
+from tests.support.database_templates import fresh_owner_databases
 from tests.support.inventory_api import (
     PRODUCTS,
     RESERVATIONS,
@@ -40,7 +41,6 @@ from tests.support.inventory_api import (
     reservation_body,
     reservation_path,
 )
-from tests.support.postgres import fresh_owner_databases
 from tests.support.processes import REPO_ROOT, VENV_BIN, ServerProcess
 from tests.support.random_refs import random_suffix
 from tests.sync.workers import running_relay, running_worker
@@ -185,7 +185,7 @@ def _databases(stack: ExitStack, var: Path, kind: str) -> dict[str, str]:
             "PAYMENTS_DATABASE_URL": f"sqlite:///{var / 'payments.sqlite3'}",
             "ORDERS_DATABASE_URL": f"sqlite:///{var / 'orders.sqlite3'}",
         }
-    return stack.enter_context(fresh_owner_databases("sync"))
+    return stack.enter_context(fresh_owner_databases("sync", migrated=True))
 
 
 @contextmanager
@@ -210,7 +210,12 @@ def running_rig(
             ports, base={**os.environ, **broker_env, **_databases(stack, var, databases)}
         )
         env.setdefault(SYNC_TOKEN_ENV, f"sync-{random_suffix()}")
-        prepare(env, products=seed_products, reservations=seed_reservations)
+        prepare(
+            env,
+            products=seed_products,
+            reservations=seed_reservations,
+            migrated=databases == "postgres",
+        )
         if "orders" in services:
             env["ORDERS_SERVICE_TOKEN"] = _issued(orders_service_token_step(), env)
             for called in saga_calls_services:

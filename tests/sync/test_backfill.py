@@ -16,6 +16,8 @@ from tests.support.inventory_api import all_products
 from tests.support.waiting import wait_for
 from tests.sync.rig import SyncRig, running_rig
 
+pytestmark = pytest.mark.slow
+
 PRODUCTS = 3000
 RESERVATIONS = 150
 PAGE = 25

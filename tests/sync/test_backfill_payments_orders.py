@@ -27,6 +27,8 @@ from tests.sync.envelopes import take_pending_envelopes
 from tests.sync.owner_states import monolith_states, service_states
 from tests.sync.rig import SyncRig, running_rig
 
+pytestmark = pytest.mark.slow
+
 PRODUCTS = 30
 #: Orders the monolith's seed writes (each with its captured payment).
 SEEDED = 300

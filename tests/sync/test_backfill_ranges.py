@@ -20,6 +20,8 @@ from tests.support.processes import REPO_ROOT, VENV_BIN
 from tests.support.waiting import wait_for
 from tests.sync.rig import SyncRig, running_rig
 
+pytestmark = pytest.mark.slow
+
 PRODUCTS = 3000
 PAGE = 25
 RANGES = 4

@@ -13,6 +13,8 @@ from tests.support.waiting import wait_for
 from tests.sync.owner_states import monolith_states, service_states
 from tests.sync.rig import SyncRig, running_rig
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def embedded_rig(tmp_path: Path, filesystem_env: dict[str, str]) -> Iterator[SyncRig]:

@@ -29,6 +29,8 @@ from tests.support.waiting import wait_for
 from tests.sync.customers import Customer
 from tests.sync.rig import SyncRig, running_rig
 
+pytestmark = pytest.mark.slow
+
 OWNERS = ("inventory", "payments", "orders")
 #: The exit status of a reconciliation that found drift (and did not repair it).
 DRIFT = 3

@@ -24,6 +24,8 @@ from tests.support.redis_server import OwnRedis
 from tests.support.waiting import wait_for
 from tests.sync.rig import SyncRig, running_rig
 
+pytestmark = pytest.mark.slow
+
 EVENTS = 3000
 
 #: One relay pass in its own process, started together with the others by a file appearing.

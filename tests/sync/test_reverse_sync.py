@@ -35,6 +35,8 @@ from tests.sync.rig import SyncRig, running_rig
 from tests.sync.workers import wait_until_ready
 from tests.sync.writer import Writer
 
+pytestmark = pytest.mark.slow
+
 START = 1000
 
 

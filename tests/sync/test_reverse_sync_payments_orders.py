@@ -41,6 +41,8 @@ from tests.sync.rig import SyncRig, running_rig
 from tests.sync.workers import wait_until_ready
 from tests.sync.writer import Writer
 
+pytestmark = pytest.mark.slow
+
 #: A service relay, its queue's worker and the forward sync of each capability.
 WORKERS = {"payments": "worker-payments", "orders": "worker-orders"}
 

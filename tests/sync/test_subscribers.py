@@ -27,6 +27,8 @@ from tests.sync.customers import Customer
 from tests.sync.envelopes import take_pending_envelopes
 from tests.sync.rig import SyncRig, running_rig
 
+pytestmark = pytest.mark.slow
+
 OWNERS = ("inventory", "payments", "orders")
 
 #: Every outbox row of the monolith as its envelope, published or not (nothing is marked).

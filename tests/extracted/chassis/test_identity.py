@@ -1,8 +1,8 @@
 """Token verification in the chassis: the monolith's tokens (minted by its own code, with its own
 key files) are accepted with the public key alone, and every refusal is the monolith's one 401.
 
-The rejection matrix is the monolith's (tests/monolith/test_identity.py), run against a service
-app verifying with the PEM file and with the monolith's JWKS served over a real socket.
+The rejection matrix is the monolith's (tests/monolith/identity/test_identity.py), run against a
+service app verifying with the PEM file and with the monolith's JWKS served over a real socket.
 """
 
 from __future__ import annotations

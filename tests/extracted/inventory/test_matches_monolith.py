@@ -25,7 +25,7 @@ from contracts.events import EventEnvelope
 from extracted.chassis.db import make_engine, make_sessions
 from extracted.inventory.sync import apply_event
 from tests.support.components import free_ports, prepare, running
-from tests.support.postgres import fresh_owner_databases
+from tests.support.database_templates import fresh_owner_databases
 from tests.support.random_refs import random_suffix
 
 HOST = "parity.test:8000"  # the same Host header to both, so absolute links are comparable
@@ -95,14 +95,14 @@ def _body(resp: httpx.Response) -> Any:
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     logs = tmp_path_factory.mktemp("parity-logs")
     with ExitStack() as stack:
-        databases = stack.enter_context(fresh_owner_databases("parity"))
+        databases = stack.enter_context(fresh_owner_databases("parity", migrated=True))
         env = {
             **os.environ,
             **databases,
             "STRANGLER_VAR_DIR": str(logs / "var"),
             "DJANGO_LOG_LEVEL": "WARNING",
         }
-        prepare(env)
+        prepare(env, migrated=True)
         ports = free_ports()
         stack.enter_context(running(["monolith", "inventory"], ports=ports, env=env, log_dir=logs))
         clients = [

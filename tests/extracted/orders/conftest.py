@@ -11,10 +11,10 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from extracted.chassis.db import make_engine, make_sessions
-from extracted.orders import migrate
 from extracted.orders.config import OrdersSettings
 from extracted.orders.main import create_app
 from tests.extracted.asgi_client import BlockingASGIClient
+from tests.support.database_templates import migrated_database
 from tests.support.orders_stack import (
     OrdersProcess,
     Upstreams,
@@ -36,9 +36,10 @@ def orders(upstreams: Upstreams) -> Iterator[OrdersProcess]:
 
 
 @pytest.fixture
-def orders_url(pg_url: str) -> str:
-    migrate.upgrade(pg_url)
-    return pg_url
+def orders_url() -> Iterator[str]:
+    """A fresh PostgreSQL database at the migrations' head (a copy of the run's template)."""
+    with migrated_database("orders", "t") as url:
+        yield url
 
 
 @pytest.fixture

@@ -39,9 +39,8 @@ def owner_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The orders database on PostgreSQL (the bulk path) and on SQLite (the plain upsert): the
     same page must do the same on both."""
     if request.param == "postgresql":
-        url: str = request.getfixturevalue("pg_url")
-    else:
-        url = f"sqlite:///{tmp_path / 'orders.sqlite3'}"
+        return str(request.getfixturevalue("orders_url"))
+    url = f"sqlite:///{tmp_path / 'orders.sqlite3'}"
     migrate.upgrade(url)
     return url
 

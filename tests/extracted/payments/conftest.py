@@ -15,13 +15,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from extracted.chassis.db import make_engine, make_sessions
 from extracted.chassis.identity import PemKeySource, TokenVerifier
-from extracted.payments import migrate
 from extracted.payments.config import PaymentsSettings
 from extracted.payments.main import create_app
 from monolith.identity.keys import SigningKeys, signing_keys
 from monolith.identity.models import User
 from monolith.identity.tokens import token_issue
 from tests.extracted.asgi_client import BlockingASGIClient
+from tests.support.database_templates import migrated_database
 from tests.support.random_refs import random_suffix
 
 
@@ -43,9 +43,10 @@ def bearer(user: User) -> dict[str, str]:
 
 
 @pytest.fixture
-def payments_url(pg_url: str) -> str:
-    migrate.upgrade(pg_url)
-    return pg_url
+def payments_url() -> Iterator[str]:
+    """A fresh PostgreSQL database at the migrations' head (a copy of the run's template)."""
+    with migrated_database("payments", "t") as url:
+        yield url
 
 
 @pytest.fixture
