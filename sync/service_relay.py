@@ -4,7 +4,7 @@ stack's ``relay-inventory``, ``relay-payments``, ``relay-orders``).
 It reads one service's database only (never the monolith's) and publishes the service's pending
 own-outbox events to the monolith's queue as ``monolith.apply_events`` tasks, several events per
 message (``sync.event_batches.pack``: at most ``ENVELOPES_PER_MESSAGE`` each), in batches
-(``extracted.chassis.outbox_relay.relay_batches``: ``FOR UPDATE SKIP LOCKED``, marked published
+(``extracted.chassis.sync.outbox_relay.relay_batches``: ``FOR UPDATE SKIP LOCKED``, marked published
 only after the broker took every message of the batch), so several may run at once. Only events
 the service wrote while it was the source are pending; the others are born ``skipped``.
 
@@ -40,7 +40,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.events import Capability
-from extracted.chassis.outbox_relay import RelayedOutbox, relay_batches
+from extracted.chassis.sync.outbox_relay import RelayedOutbox, relay_batches
 from sync.celery_app import make_celery
 from sync.event_batches import args_summary, pack
 from sync.task_names import MONOLITH_APPLY_EVENTS

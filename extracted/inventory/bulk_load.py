@@ -3,7 +3,7 @@ owner in one transaction with the job's checkpoint (``sync.apply_checkpointed``)
 
 PostgreSQL: ``COPY`` the text into a temporary staging table, then one merge,
 ``INSERT INTO products SELECT ... FROM staging ON CONFLICT (sku) DO UPDATE ... WHERE
-products.version < excluded.version`` (``extracted.chassis.bulk_merge``, which the payments and
+products.version < excluded.version`` (``extracted.chassis.sync.bulk_merge``, which the payments and
 orders backfills share). The version guard makes the backfill safe while the relay is live: a
 row an event already brought to a newer version is left alone, and an event newer than the
 backfilled row still applies afterwards (its CAS sees the older version). The staging table is
@@ -30,13 +30,13 @@ from contracts.copy_text import (
     parse_timestamps,
 )
 from contracts.events import ProductState
-from extracted.chassis.backfill_checkpoints import BatchResult
-from extracted.chassis.backfill_pages import (
+from extracted.chassis.sync.backfill_checkpoints import BatchResult
+from extracted.chassis.sync.backfill_pages import (
     newest_per_key,
     on_postgresql,
     refused_rows_as_input_error,
 )
-from extracted.chassis.bulk_merge import (
+from extracted.chassis.sync.bulk_merge import (
     AggregateMerge,
     poison_as_input_error,
     raw_cursor,

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from extracted.chassis import dead_letters
-from extracted.chassis.dead_letter_api import dead_letter_router
+from extracted.chassis.sync import dead_letters
+from extracted.chassis.sync.dead_letter_api import dead_letter_router
 from extracted.inventory import sync
 from extracted.inventory.api.deps import get_sessions
 from extracted.inventory.database import default_sessions
@@ -36,5 +36,5 @@ def replay_events(
     )
 
 
-#: ``/internal/sync/dead-letters`` of this service (extracted.chassis.dead_letter_api).
+#: ``/internal/sync/dead-letters`` of this service (extracted.chassis.sync.dead_letter_api).
 router = dead_letter_router(DeadLetter, _apply, get_sessions)

@@ -1,11 +1,11 @@
 """The inventory's direction (contracts.direction) in the service's database: every write takes
-it first (``guard_write``), the internal API moves it (``extracted.chassis.direction_api``)."""
+it first (``guard_write``), the internal API moves it (``extracted.chassis.sync.direction_api``)."""
 
 from __future__ import annotations
 
 from typing import Final
 
-from extracted.chassis.direction import CapabilityWrites
+from extracted.chassis.sync.direction import CapabilityWrites
 from extracted.inventory.models import SyncDirection
 
 CAPABILITY: Final = "inventory"

@@ -14,10 +14,10 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from extracted.chassis.app import service_app
-from extracted.chassis.direction_api import direction_router
-from extracted.chassis.health import health_router
-from extracted.chassis.sync_metrics import SyncCollector, metrics_router
+from extracted.chassis.sync.direction_api import direction_router
+from extracted.chassis.sync.metrics import SyncCollector, metrics_router
+from extracted.chassis.web.app import service_app
+from extracted.chassis.web.health import health_router
 from extracted.inventory import dead_letters, migrate, reconcile
 from extracted.inventory.api import internal, products, reservations
 from extracted.inventory.api.deps import get_sessions

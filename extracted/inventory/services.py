@@ -1,4 +1,4 @@
-"""The inventory's writes: each runs inside the caller's transaction (``chassis.dry_run``).
+"""The inventory's writes: each runs inside the caller's transaction (``chassis.web.unit_of_work``).
 
 Every write locks the rows it changes (``SELECT ... FOR UPDATE``, products in sku order so two
 writers never deadlock), bumps each written row's ``version`` by one, and records one own-outbox
@@ -26,8 +26,14 @@ from contracts.events import (
     RESERVATION_CREATED,
     RESERVATION_RELEASED,
 )
-from extracted.chassis.errors import ApiError, Conflict, InvalidState, NotFound, ValidationFailed
 from extracted.chassis.timefmt import utcnow
+from extracted.chassis.web.errors import (
+    ApiError,
+    Conflict,
+    InvalidState,
+    NotFound,
+    ValidationFailed,
+)
 from extracted.inventory import outbox
 from extracted.inventory.direction import guard_write
 from extracted.inventory.models import MAX_STOCK, Product, Reservation, ReservationLine

@@ -7,7 +7,7 @@ Both are safe under concurrent workers on PostgreSQL: the dedup row is claimed w
 uncommitted row and then sees the conflict), and aggregates are written with
 ``INSERT ... ON CONFLICT DO UPDATE ... WHERE excluded.version > table.version``, which locks the
 row it compares, so there is no read-then-write race; a backfill batch locks its job's checkpoint
-row before comparing it (``extracted.chassis.backfill_checkpoints``). Nothing here records an
+row before comparing it (``extracted.chassis.sync.backfill_checkpoints``). Nothing here records an
 own-outbox event.
 """
 
@@ -21,15 +21,15 @@ from sqlalchemy import Table, delete, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.events import ProductState, ReservationState
-from extracted.chassis.backfill_checkpoints import (
+from extracted.chassis.sync.backfill_checkpoints import (
     BatchResult,
     Checkpoint,
     CheckpointStore,
     range_job,
 )
-from extracted.chassis.backfill_pages import StatePages
-from extracted.chassis.subscriber import EventApplier, Outcome, SyncInputError
-from extracted.chassis.subscriber import dialect_insert as _insert
+from extracted.chassis.sync.backfill_pages import StatePages
+from extracted.chassis.sync.subscriber import EventApplier, Outcome, SyncInputError
+from extracted.chassis.sync.subscriber import dialect_insert as _insert
 from extracted.chassis.timefmt import as_utc
 from extracted.inventory.database import default_sessions
 from extracted.inventory.models import (
@@ -47,7 +47,7 @@ _reservations: Table = Reservation.__table__  # type: ignore[assignment]
 _lines: Table = ReservationLine.__table__  # type: ignore[assignment]
 _processed: Table = ProcessedEvent.__table__  # type: ignore[assignment]
 
-#: The checkpoint protocol of backfill pages (``extracted.chassis.backfill_checkpoints``), on
+#: The checkpoint protocol of backfill pages (``extracted.chassis.sync.backfill_checkpoints``), on
 #: this service's table.
 CHECKPOINTS = CheckpointStore(BackfillCheckpoint, default_sessions)
 apply_checkpointed = CHECKPOINTS.apply
@@ -166,7 +166,7 @@ _EVENTS: EventApplier[Any] = EventApplier(
 def apply_event(
     envelope: dict[str, Any], *, sessions: sessionmaker[Session] | None = None
 ) -> Outcome:
-    """Apply one outbox event in one transaction (``extracted.chassis.subscriber``):
+    """Apply one outbox event in one transaction (``extracted.chassis.sync.subscriber``):
     ``duplicate`` when its id was seen, ``stale`` when the stored row is as new or newer (still
     recorded as processed), else ``applied``."""
     return _EVENTS.apply(envelope, sessions or default_sessions())
@@ -181,7 +181,7 @@ def apply_events(
     envelopes: Sequence[Any], *, sessions: sessionmaker[Session] | None = None
 ) -> list[Outcome]:
     """Apply several inventory events in one transaction, each exactly as ``apply_event``
-    does; all or nothing (``extracted.chassis.subscriber.EventApplier.apply_many``)."""
+    does; all or nothing (``extracted.chassis.sync.subscriber.EventApplier.apply_many``)."""
     return _EVENTS.apply_many(envelopes, sessions or default_sessions())
 
 
@@ -191,9 +191,9 @@ def _write_page(session: Session, aggregate_type: str, states: list[Any]) -> int
     return _write_reservations(session, states)
 
 
-#: Backfill pages of state dicts (``extracted.chassis.backfill_pages``): one keyset page of a
+#: Backfill pages of state dicts (``extracted.chassis.sync.backfill_pages``): one keyset page of a
 #: job, applied if it is the job's next one, in one transaction with its checkpoint
-#: (``extracted.chassis.backfill_checkpoints``: which page is in turn, ranges of a split job).
+#: (``extracted.chassis.sync.backfill_checkpoints``: which page is in turn, ranges of a split job).
 #: A row the database refuses raises its ``IntegrityError``; nothing of the page is applied.
 _PAGES: StatePages[Any] = StatePages(
     checkpoints=CHECKPOINTS,

@@ -6,7 +6,7 @@ from functools import cache
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from extracted.chassis.db import make_engine, make_sessions
+from extracted.chassis.web.db import make_engine, make_sessions
 from extracted.orders.config import OrdersSettings
 
 

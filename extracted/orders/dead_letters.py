@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from extracted.chassis import dead_letters
-from extracted.chassis.dead_letter_api import dead_letter_router
+from extracted.chassis.sync import dead_letters
+from extracted.chassis.sync.dead_letter_api import dead_letter_router
 from extracted.orders import sync
 from extracted.orders.api.deps import get_sessions
 from extracted.orders.database import default_sessions
@@ -26,5 +26,5 @@ def _apply(envelope: Any, sessions: sessionmaker[Session]) -> str:
     return sync.apply_event(envelope, sessions=sessions)
 
 
-#: ``/internal/sync/dead-letters`` of this service (extracted.chassis.dead_letter_api).
+#: ``/internal/sync/dead-letters`` of this service (extracted.chassis.sync.dead_letter_api).
 router = dead_letter_router(DeadLetter, _apply, get_sessions)

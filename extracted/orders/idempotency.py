@@ -26,9 +26,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import Response
 
-from extracted.chassis.errors import ApiError, ValidationFailed
-from extracted.chassis.responses import render_json
 from extracted.chassis.timefmt import utcnow
+from extracted.chassis.web.errors import ApiError, ValidationFailed
+from extracted.chassis.web.responses import render_json
 from extracted.orders.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"

@@ -17,12 +17,12 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from extracted.chassis.app import service_app
-from extracted.chassis.direction_api import direction_router
-from extracted.chassis.health import health_router
-from extracted.chassis.identity import IdentitySettings
-from extracted.chassis.sync_metrics import SyncCollector
-from extracted.chassis.sync_stats_api import event_stats_router
+from extracted.chassis.sync.direction_api import direction_router
+from extracted.chassis.sync.metrics import SyncCollector
+from extracted.chassis.sync.stats_api import event_stats_router
+from extracted.chassis.web.app import service_app
+from extracted.chassis.web.health import health_router
+from extracted.chassis.web.identity import IdentitySettings
 from extracted.orders import dead_letters, migrate, reconcile, selectors
 from extracted.orders.api import internal, orders
 from extracted.orders.api.deps import get_sessions

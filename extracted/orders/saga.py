@@ -47,8 +47,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts import events
-from extracted.chassis.dry_run import transaction
 from extracted.chassis.timefmt import utcnow
+from extracted.chassis.web.unit_of_work import unit_of_work
 from extracted.orders import idempotency, states
 from extracted.orders.answers import Answer, cancel_answer, checkout_answer
 from extracted.orders.clients.inventory import InventoryClient, NotSettleable, Reserved
@@ -142,7 +142,7 @@ class SagaRunner:
         """Persist a new checkout saga (its first step comes next); with ``claim``, insert the
         idempotency record in the same transaction (``idempotency.KeyTaken`` if taken)."""
         now = utcnow()
-        with transaction(self.sessions) as session:
+        with unit_of_work(self.sessions) as session:
             WRITES.guard_write(session)  # 503 while frozen; a freeze waits for this to commit
             record_id = idempotency.insert(session, claim) if claim is not None else None
             saga = Saga(
@@ -214,7 +214,7 @@ class SagaRunner:
     def claim(self, saga_id: uuid.UUID) -> bool:
         """Take a saga whose lease ran out (the recovery loop); ``False`` if another has it."""
         now = utcnow()
-        with transaction(self.sessions) as session:
+        with unit_of_work(self.sessions) as session:
             result = session.execute(
                 update(Saga)
                 .where(
@@ -283,7 +283,7 @@ class SagaRunner:
             "updated_at": now,
             "lease_until": now + timedelta(seconds=self.settings.saga_lease_s),
         }
-        with transaction(self.sessions) as session:
+        with unit_of_work(self.sessions) as session:
             result = session.execute(
                 update(Saga)
                 .where(Saga.id == saga.id, Saga.version == saga.version)
@@ -314,7 +314,7 @@ class SagaRunner:
                 extra={"saga_id": str(saga.id), "state": saga.state, "error": error},
             )
         now = utcnow()
-        with transaction(self.sessions) as session:
+        with unit_of_work(self.sessions) as session:
             result = session.execute(
                 update(Saga)
                 .where(Saga.id == saga.id, Saga.version == saga.version)

@@ -6,7 +6,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from extracted.chassis.errors import ApiError, InvalidState, NotFound
+from extracted.chassis.web.errors import ApiError, InvalidState, NotFound
 
 
 class PaymentNotFound(NotFound):

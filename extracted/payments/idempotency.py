@@ -28,10 +28,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
-from extracted.chassis.errors import ApiError, ValidationFailed
-from extracted.chassis.identity import Caller
-from extracted.chassis.responses import ContractJSONResponse
 from extracted.chassis.timefmt import utcnow
+from extracted.chassis.web.errors import ApiError, ValidationFailed
+from extracted.chassis.web.identity import Caller
+from extracted.chassis.web.responses import ContractJSONResponse
 from extracted.payments.errors import IdempotencyKeyReused
 from extracted.payments.models import IdempotencyRecord
 

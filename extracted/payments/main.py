@@ -19,13 +19,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from extracted.chassis.app import service_app
-from extracted.chassis.direction_api import direction_router
-from extracted.chassis.errors import ApiError
-from extracted.chassis.health import health_router
-from extracted.chassis.identity import TokenVerifier, current_caller
-from extracted.chassis.sync_metrics import SyncCollector, metrics_router
-from extracted.chassis.sync_stats_api import event_stats_router
+from extracted.chassis.sync.direction_api import direction_router
+from extracted.chassis.sync.metrics import SyncCollector, metrics_router
+from extracted.chassis.sync.stats_api import event_stats_router
+from extracted.chassis.web.app import service_app
+from extracted.chassis.web.errors import ApiError
+from extracted.chassis.web.health import health_router
+from extracted.chassis.web.identity import TokenVerifier, current_caller
 from extracted.payments import dead_letters, migrate, reconcile
 from extracted.payments.api import payments
 from extracted.payments.api.deps import get_sessions

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from extracted.chassis.migrations import ServiceMigrations
+from extracted.chassis.web.migrations import ServiceMigrations
 from extracted.payments.config import PaymentsSettings
 
 MIGRATIONS = ServiceMigrations(

@@ -1,4 +1,4 @@
-"""Writes of the payments, each inside the caller's transaction (``chassis.dry_run``).
+"""Writes of the payments, each inside the caller's transaction (``chassis.web.unit_of_work``).
 
 The monolith's rules: every write locks the payment row it changes (``SELECT ... FOR UPDATE``),
 bumps ``version`` by exactly 1 (1 on insert) and records one outbox event with the full new

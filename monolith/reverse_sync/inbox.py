@@ -50,10 +50,11 @@ def apply_events(envelopes: Sequence[Any]) -> list[Outcome]:
 
     Why: one Celery task and one transaction per event held the monolith's worker to ~30
     events/s (bench/README.md, "reverse_lag"); a relay batch per task and commit is the forward
-    subscribers' shape (``extracted.chassis.subscriber.EventApplier.apply_many``). Envelopes are
-    applied in aggregate order (type, id, version), not as received: two batches applied at once
-    lock the rows they share in the same order and never deadlock. Versions, not arrival order,
-    decide what is newest, so the order is free; a repeat within the batch is a ``duplicate``."""
+    subscribers' shape (``extracted.chassis.sync.subscriber.EventApplier.apply_many``).
+    Envelopes are applied in aggregate order (type, id, version), not as received: two batches
+    applied at once lock the rows they share in the same order and never deadlock. Versions, not
+    arrival order, decide what is newest, so the order is free; a repeat within the batch is a
+    ``duplicate``."""
     order = sorted(range(len(envelopes)), key=lambda i: _lock_order(envelopes[i]))
     outcomes: dict[int, Outcome] = {}
     with transaction.atomic():

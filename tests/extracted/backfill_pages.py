@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.copy_text import encode_rows, join_page
-from extracted.chassis.backfill_checkpoints import BatchResult
-from extracted.chassis.bulk_merge import AggregateMerge
+from extracted.chassis.sync.backfill_checkpoints import BatchResult
+from extracted.chassis.sync.bulk_merge import AggregateMerge
 
 
 def apply_page(

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import Depends
 from sqlalchemy.orm import Session, sessionmaker
 
-from extracted.chassis.responses import ContractJSONResponse
-from extracted.chassis.sync_token import internal_router
+from extracted.chassis.sync.token import internal_router
+from extracted.chassis.web.responses import ContractJSONResponse
 from extracted.inventory import selectors
 from extracted.inventory.api.deps import get_sessions
 

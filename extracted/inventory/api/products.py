@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
-from extracted.chassis.dry_run import is_dry_run, transaction
-from extracted.chassis.pagination import PageNumberPagination
-from extracted.chassis.request_body import RequestBody, request_body
-from extracted.chassis.responses import ContractJSONResponse
+from extracted.chassis.web.dry_run import is_dry_run
+from extracted.chassis.web.pagination import PageNumberPagination
+from extracted.chassis.web.request_body import RequestBody, request_body
+from extracted.chassis.web.responses import ContractJSONResponse
+from extracted.chassis.web.unit_of_work import unit_of_work
 from extracted.inventory import selectors, services
 from extracted.inventory.api.deps import get_sessions
 from extracted.inventory.api.schemas import adjustment_input, product_body, product_create_input
@@ -37,7 +38,7 @@ def product_list(request: Request, sessions: Sessions) -> ContractJSONResponse:
 @router.post("/")
 def product_create(request: Request, sessions: Sessions, body: Body) -> ContractJSONResponse:
     data = product_create_input.validate(body.json())
-    with transaction(sessions, dry_run=is_dry_run(request)) as session:
+    with unit_of_work(sessions, dry_run=is_dry_run(request)) as session:
         product = services.product_create(session, **data)
         rendered = product_body(product)
     return ContractJSONResponse(rendered, status_code=201)
@@ -56,7 +57,7 @@ def product_detail(sku: str, sessions: Sessions) -> ContractJSONResponse:
 def product_adjust(
     sku: str, request: Request, sessions: Sessions, body: Body
 ) -> ContractJSONResponse:
-    with transaction(sessions, dry_run=is_dry_run(request)) as session:
+    with unit_of_work(sessions, dry_run=is_dry_run(request)) as session:
         if not selectors.product_exists(session, sku):  # the 404 comes before the body
             raise services.product_not_found(sku)
         data = adjustment_input.validate(body.json())

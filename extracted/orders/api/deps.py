@@ -10,7 +10,7 @@ from fastapi import Depends
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 
-from extracted.chassis.request_id import current_request_id
+from extracted.chassis.web.request_id import current_request_id
 from extracted.orders.clients.upstream import CallContext
 from extracted.orders.saga import SagaRunner
 

@@ -15,13 +15,14 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from contracts import events
-from extracted.chassis.dry_run import is_dry_run, transaction
-from extracted.chassis.errors import ApiError, NotFound, ValidationFailed
-from extracted.chassis.identity import Caller, CurrentCaller, acting_customer, customer_scope
-from extracted.chassis.pagination import PageNumberPagination
-from extracted.chassis.request_body import RequestBody, request_body
-from extracted.chassis.responses import ContractJSONResponse
 from extracted.chassis.timefmt import utcnow
+from extracted.chassis.web.dry_run import is_dry_run
+from extracted.chassis.web.errors import ApiError, NotFound, ValidationFailed
+from extracted.chassis.web.identity import Caller, CurrentCaller, acting_customer, customer_scope
+from extracted.chassis.web.pagination import PageNumberPagination
+from extracted.chassis.web.request_body import RequestBody, request_body
+from extracted.chassis.web.responses import ContractJSONResponse
+from extracted.chassis.web.unit_of_work import unit_of_work
 from extracted.orders import idempotency, selectors, states
 from extracted.orders.answers import Answer, unavailable
 from extracted.orders.api import paths  # noqa: F401  (registers the {…:lower_uuid} converter)
@@ -277,7 +278,7 @@ def order_cancel(
 ) -> ContractJSONResponse:
     """Cancel = release the reservation, refund the payment, as a saga (saga.py). Takes no body."""
     context = call_context(request, dry_run=is_dry_run(request))
-    with transaction(sessions) as session:
+    with unit_of_work(sessions) as session:
         WRITES.guard_write(session)  # 503 while frozen (dry runs too)
         order = selectors.order_lock(session, order_id=order_id, scope=customer_scope(caller))
         if order is None:
@@ -333,7 +334,7 @@ def order_fulfil(
     committed reservation under a confirmed order)."""
     dry_run = is_dry_run(request)
     context = call_context(request, dry_run=dry_run)
-    with transaction(sessions, dry_run=dry_run) as session:
+    with unit_of_work(sessions, dry_run=dry_run) as session:
         order = selectors.order_get(session, order_id=order_id, scope=None)
         if not caller.is_staff:
             if order is not None and order.customer_id == caller.id:

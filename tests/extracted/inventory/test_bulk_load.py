@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.copy_text import PRODUCT_COPY_COLUMNS, decode_rows, encode_rows
-from extracted.chassis.db import make_engine, make_sessions
 from extracted.chassis.timefmt import as_utc
+from extracted.chassis.web.db import make_engine, make_sessions
 from extracted.inventory import migrate
 from extracted.inventory.bulk_load import apply_products_copy
 from extracted.inventory.models import Product

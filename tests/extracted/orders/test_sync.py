@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.events import ORDER_PLACED, EventEnvelope
-from extracted.chassis.db import make_engine, make_sessions
+from extracted.chassis.web.db import make_engine, make_sessions
 from extracted.orders import dead_letters, migrate
 from extracted.orders.models import Order, OrderLine, OutboxEvent, ProcessedEvent, Saga
 from extracted.orders.sync import SyncInputError, apply_event, apply_events, apply_order_states

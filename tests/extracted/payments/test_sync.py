@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.events import PAYMENT_CAPTURED, EventEnvelope
-from extracted.chassis.db import make_engine, make_sessions
+from extracted.chassis.web.db import make_engine, make_sessions
 from extracted.payments import dead_letters, migrate
 from extracted.payments.models import OutboxEvent, Payment, ProcessedEvent
 from extracted.payments.sync import SyncInputError, apply_event, apply_events
