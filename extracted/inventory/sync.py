@@ -20,14 +20,16 @@ from typing import Any
 from sqlalchemy import Table, delete, insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from contracts.copy_text import PRODUCT_COPY_COLUMNS
 from contracts.events import ProductState, ReservationState
+from extracted.chassis.sync.aggregate_pages import AggregatePages
 from extracted.chassis.sync.backfill_checkpoints import (
     BatchResult,
     Checkpoint,
     CheckpointStore,
     range_job,
 )
-from extracted.chassis.sync.backfill_pages import StatePages
+from extracted.chassis.sync.bulk_merge import AggregateMerge
 from extracted.chassis.sync.subscriber import EventApplier, Outcome, SyncInputError
 from extracted.chassis.sync.subscriber import dialect_insert as _insert
 from extracted.chassis.timefmt import as_utc
@@ -50,7 +52,6 @@ _processed: Table = ProcessedEvent.__table__  # type: ignore[assignment]
 #: The checkpoint protocol of backfill pages (``extracted.chassis.sync.backfill_checkpoints``), on
 #: this service's table.
 CHECKPOINTS = CheckpointStore(BackfillCheckpoint, default_sessions)
-apply_checkpointed = CHECKPOINTS.apply
 open_backfill_ranges = CHECKPOINTS.open_ranges
 backfill_checkpoint = CHECKPOINTS.checkpoint
 
@@ -185,23 +186,44 @@ def apply_events(
     return _EVENTS.apply_many(envelopes, sessions or default_sessions())
 
 
-def _write_page(session: Session, aggregate_type: str, states: list[Any]) -> int:
-    if aggregate_type == "product":
-        return _write_products(session, states)
-    return _write_reservations(session, states)
-
-
-#: Backfill pages of state dicts (``extracted.chassis.sync.backfill_pages``): one keyset page of a
+#: The backfill of products (``extracted.chassis.sync.aggregate_pages``): one keyset page of a
 #: job, applied if it is the job's next one, in one transaction with its checkpoint
 #: (``extracted.chassis.sync.backfill_checkpoints``: which page is in turn, ranges of a split job).
-#: A row the database refuses raises its ``IntegrityError``; nothing of the page is applied.
-_PAGES: StatePages[Any] = StatePages(
+#: COPY text on PostgreSQL goes straight into an empty key range or through the version-guarded
+#: merge; state dicts take the upsert the events use, and a row the database refuses raises its
+#: ``IntegrityError``. Nothing of a refused page is applied.
+PRODUCT_PAGES: AggregatePages[Any] = AggregatePages(
     checkpoints=CHECKPOINTS,
     events=_EVENTS,
-    keys={"product": "sku", "reservation": "id"},
-    write=_write_page,
+    aggregate_type="product",
+    merge=AggregateMerge("products", PRODUCT_COPY_COLUMNS, "sku"),
+    plain=_write_products,
+    write_states=_write_products,
+    what="products",
 )
-apply_backfill_batch = _PAGES.apply
+
+#: Reservations travel as state dicts only, written by the upsert the events use.
+RESERVATION_PAGES: AggregatePages[Any] = AggregatePages(
+    checkpoints=CHECKPOINTS,
+    events=_EVENTS,
+    aggregate_type="reservation",
+    key="id",
+    plain=_write_reservations,
+    write_states=_write_reservations,
+    what="reservations",
+)
+
+_PAGES = {"product": PRODUCT_PAGES, "reservation": RESERVATION_PAGES}
+
+
+def apply_backfill_batch(*, aggregate_type: str, **page: Any) -> BatchResult:
+    """A page of state dicts, applied by its aggregate's pages (an unknown type is refused with
+    ``SyncInputError`` by the products' parse, which names the types this service owns)."""
+    pages = _PAGES.get(aggregate_type, PRODUCT_PAGES)
+    return pages.apply_batch(aggregate_type=aggregate_type, **page)
+
+
+apply_backfill_copy = PRODUCT_PAGES.apply_copy
 
 
 __all__ = [
@@ -210,7 +232,7 @@ __all__ = [
     "Outcome",
     "SyncInputError",
     "apply_backfill_batch",
-    "apply_checkpointed",
+    "apply_backfill_copy",
     "apply_event",
     "apply_event_in",
     "apply_events",

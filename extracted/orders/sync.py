@@ -3,7 +3,7 @@
 job's checkpoint + upsert by version; on PostgreSQL COPY into staging tables and one merge,
 ``extracted.chassis.sync.aggregate_pages``).
 The Celery glue is ``sync/orders_worker.py``; the protocols are the chassis'
-(``extracted.chassis.sync.subscriber``, ``extracted.chassis.sync.backfill_pages``).
+(``extracted.chassis.sync.subscriber``, ``extracted.chassis.sync.aggregate_pages``).
 
 ``apply_order_states`` upserts ``contracts.events.OrderState`` rows by version, lines included,
 inside the caller's transaction (the orders counterpart of

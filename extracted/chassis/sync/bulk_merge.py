@@ -7,6 +7,8 @@ and an event newer than the backfilled row still applies afterwards (its compare
 older version), so a backfill is safe while the relay is live. An aggregate with child rows
 (a payment's refunds, an order's lines) merges them in the same statement, for the parents the
 merge actually wrote only: their children not on the page go, the page's are upserted.
+A page of an aggregate without children whose key range holds no row yet skips the staging
+table: it is ``COPY``ed straight in (``AggregateMerge.copy_into_empty_range``).
 
 Staging tables are ``ON COMMIT DELETE ROWS`` (``LIKE`` the real table: its columns and
 defaults, none of its constraints), one per connection, created once. The caller runs all of
@@ -24,6 +26,7 @@ from typing import Any, Final
 import psycopg
 from sqlalchemy.orm import Session
 
+from contracts.copy_text import count_rows
 from extracted.chassis.sync.subscriber import SyncInputError
 
 #: What a page the database refuses raises: a field that does not parse, a row a constraint
@@ -154,6 +157,48 @@ class AggregateMerge:
             if self.children is not None:
                 copy_text(cursor, self.children.table, self.children.columns, child_text)
             return self._merge(cursor)
+
+    def copy_into_empty_range(
+        self, session: Session, text: str | bytes, *, after_key: str | None, last_key: str
+    ) -> int | None:
+        """For an aggregate without children: when no row of the page's key range (after
+        ``after_key``, up to ``last_key``) exists yet (the usual case, a backfill into an empty
+        table), COPY the page straight into the table, which costs what a raw COPY costs; the
+        rows written. None, with nothing written, when the range holds a row, or when a row an
+        event inserted meanwhile makes that COPY fail on the key: then the page takes the merge
+        (``write_text``)."""
+        assert self.children is None
+        with poison_as_input_error(self.table), raw_cursor(session) as cursor:
+            if self._range_is_empty(cursor, after_key, last_key) and self._copy_straight_in(
+                cursor, text
+            ):
+                return count_rows(text)
+        return None
+
+    def _range_is_empty(
+        self, cursor: psycopg.Cursor[Any], after_key: str | None, last_key: str
+    ) -> bool:
+        where, params = (
+            (f"{self.key} <= %s", (last_key,))
+            if after_key is None
+            else (f"{self.key} > %s AND {self.key} <= %s", (after_key, last_key))
+        )
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {self.table} WHERE {where})", params)
+        row = cursor.fetchone()
+        return row is not None and not row[0]
+
+    def _copy_straight_in(self, cursor: psycopg.Cursor[Any], text: str | bytes) -> bool:
+        """COPY the page straight into the table under a savepoint; False (and nothing written)
+        when a row of it exists already (a live event got there first)."""
+        cursor.execute("SAVEPOINT backfill_copy")
+        try:
+            with cursor.copy(f"COPY {self.table} ({', '.join(self.columns)}) FROM STDIN") as copy:
+                copy.write(text)
+        except psycopg.errors.UniqueViolation:
+            cursor.execute("ROLLBACK TO SAVEPOINT backfill_copy")
+            return False
+        cursor.execute("RELEASE SAVEPOINT backfill_copy")
+        return True
 
     def _merge(self, cursor: psycopg.Cursor[Any]) -> int:
         cursor.execute(self.sql)

@@ -1,6 +1,7 @@
-"""The backfill's bulk path (COPY text pages) applied by the owner, on real PostgreSQL and on
-SQLite: what a page writes, the checkpoint protocol, poison pages, and that live events are never
-overwritten by older backfilled rows, even while both run at once."""
+"""The backfill's bulk path (COPY text pages of products, an aggregate without child rows)
+applied by the owner's one applier (``AggregatePages``), on real PostgreSQL and on SQLite: what a
+page writes, the checkpoint protocol, poison pages, and that live events are never overwritten by
+older backfilled rows, even while both run at once."""
 
 from __future__ import annotations
 
@@ -19,9 +20,13 @@ from contracts.copy_text import PRODUCT_COPY_COLUMNS, decode_rows, encode_rows
 from extracted.chassis.timefmt import as_utc
 from extracted.chassis.web.db import make_engine, make_sessions
 from extracted.inventory import migrate
-from extracted.inventory.bulk_load import apply_products_copy
 from extracted.inventory.models import Product
-from extracted.inventory.sync import SyncInputError, apply_event, backfill_checkpoint
+from extracted.inventory.sync import (
+    SyncInputError,
+    apply_backfill_copy,
+    apply_event,
+    backfill_checkpoint,
+)
 from tests.extracted.inventory.factories import envelope, product_state
 from tests.support.random_refs import random_suffix
 from tests.support.waiting import wait_for
@@ -68,7 +73,7 @@ def test_a_page_is_written_with_its_checkpoint_and_only_in_turn(
     odd = {"name": "Tab\there, new\nline, back\\slash", "price": "0.50"}
     states = [product_state(sku=f"K{tag}-{i:03d}", version=2) for i in range(5)]
     states[2] = product_state(sku=f"K{tag}-002", version=2, **odd)
-    first = apply_products_copy(
+    first = apply_backfill_copy(
         job=job,
         page=page_of(states),
         after_key=None,
@@ -84,7 +89,7 @@ def test_a_page_is_written_with_its_checkpoint_and_only_in_turn(
     assert as_utc(row.updated_at).isoformat() == states[2]["updated_at"].replace("Z", "+00:00")
 
     # The same page again (a copy in flight after a crash): not taken, nothing changes.
-    again = apply_products_copy(
+    again = apply_backfill_copy(
         job=job,
         page=page_of(states),
         after_key=None,
@@ -94,7 +99,7 @@ def test_a_page_is_written_with_its_checkpoint_and_only_in_turn(
     )
     assert not again.taken and again.checkpoint.rows == 5
 
-    last = apply_products_copy(
+    last = apply_backfill_copy(
         job=job,
         page="",
         after_key=states[-1]["sku"],
@@ -111,7 +116,7 @@ def test_a_poison_page_changes_nothing(owner: sessionmaker[Session]) -> None:
     good = product_state()
     bad = {**product_state(), "price": "not a price"}
     with pytest.raises(SyncInputError):
-        apply_products_copy(
+        apply_backfill_copy(
             job=job,
             page=page_of([good, bad]),
             after_key=None,
@@ -121,7 +126,7 @@ def test_a_poison_page_changes_nothing(owner: sessionmaker[Session]) -> None:
         )
     over = {**product_state(), "reserved": 5, "on_hand": 1}  # a check constraint refuses it
     with pytest.raises(SyncInputError):
-        apply_products_copy(
+        apply_backfill_copy(
             job=job,
             page=page_of([good, over]),
             after_key=None,
@@ -130,7 +135,7 @@ def test_a_poison_page_changes_nothing(owner: sessionmaker[Session]) -> None:
             sessions=owner,
         )
     with pytest.raises(SyncInputError):
-        apply_products_copy(
+        apply_backfill_copy(
             job=job, page="a\tb\n", after_key=None, last_key="a", done=False, sessions=owner
         )
     assert stored(owner, good["sku"]) is None
@@ -144,7 +149,7 @@ def test_an_older_backfilled_row_never_overwrites_a_live_event(
     newer = product_state(version=5, name="from a live event")
     assert apply_event(envelope(newer), sessions=owner) == "applied"
     older = {**newer, "version": 3, "name": "stale backfill copy"}
-    result = apply_products_copy(
+    result = apply_backfill_copy(
         job=job,
         page=page_of([older]),
         after_key=None,
@@ -157,7 +162,7 @@ def test_an_older_backfilled_row_never_overwrites_a_live_event(
     assert row is not None and row.version == 5 and row.name == "from a live event"
     # ... and an event newer than a backfilled row still applies after it.
     fresh = product_state(version=1)
-    apply_products_copy(
+    apply_backfill_copy(
         job=f"{job}-b",
         page=page_of([fresh]),
         after_key=None,
@@ -190,7 +195,7 @@ def test_live_events_during_a_backfill_always_win(owner: sessionmaker[Session]) 
         start.wait()
         after: str | None = None
         for number, page in enumerate(pages):
-            apply_products_copy(
+            apply_backfill_copy(
                 job=job,
                 page=page_of(page),
                 after_key=after,
@@ -273,7 +278,7 @@ def test_a_row_inserted_while_the_page_is_copied_sends_it_through_the_merge(
         )
         with ThreadPoolExecutor(1) as pool:
             applying = pool.submit(
-                apply_products_copy,
+                apply_backfill_copy,
                 job=job,
                 page=page_of(states),
                 after_key=None,
