@@ -68,9 +68,9 @@ class ServiceOutbox:
 
 def inventory_outbox() -> ServiceOutbox:
     from extracted.inventory.config import InventorySettings
-    from extracted.inventory.database import sessions_for
     from extracted.inventory.models import OutboxEvent
     from extracted.inventory.outbox import NOTIFY_CHANNEL
+    from extracted.inventory.wiring import sessions_for
 
     url = InventorySettings().database_url
     return ServiceOutbox("inventory", url, sessions_for(url), OutboxEvent, NOTIFY_CHANNEL)
@@ -78,9 +78,9 @@ def inventory_outbox() -> ServiceOutbox:
 
 def payments_outbox() -> ServiceOutbox:
     from extracted.payments.config import PaymentsSettings
-    from extracted.payments.database import sessions_for
     from extracted.payments.models import OutboxEvent
     from extracted.payments.outbox import NOTIFY_CHANNEL
+    from extracted.payments.wiring import sessions_for
 
     url = PaymentsSettings().database_url
     return ServiceOutbox("payments", url, sessions_for(url), OutboxEvent, NOTIFY_CHANNEL)
@@ -88,9 +88,9 @@ def payments_outbox() -> ServiceOutbox:
 
 def orders_outbox() -> ServiceOutbox:
     from extracted.orders.config import OrdersSettings
-    from extracted.orders.database import sessions_for
     from extracted.orders.models import OutboxEvent
     from extracted.orders.outbox import NOTIFY_CHANNEL
+    from extracted.orders.wiring import sessions_for
 
     url = OrdersSettings().database_url
     return ServiceOutbox("orders", url, sessions_for(url), OutboxEvent, NOTIFY_CHANNEL)

@@ -14,7 +14,7 @@ from contracts.reconcile_spec import PRODUCTS, RESERVATIONS
 from extracted.chassis.sync import reconcile
 from extracted.chassis.sync.reconcile import OwnedAggregate
 from extracted.chassis.sync.reconcile_api import reconcile_router
-from extracted.inventory.api.deps import get_sessions
+from extracted.chassis.web.deps import get_sessions
 from extracted.inventory.models import Product, ReconciliationRun, Reservation, ReservationLine
 from extracted.inventory.sync import _write_products, _write_reservations
 

@@ -3,7 +3,7 @@
 Every write locks the rows it changes (``SELECT ... FOR UPDATE``, products in sku order so two
 writers never deadlock), bumps each written row's ``version`` by one, and records one own-outbox
 event per written row. Before anything, it takes the capability's direction
-(``direction.guard_write``): 503 while frozen, and whether its events are sent back to the
+(``WRITES.guard_write``): 503 while frozen, and whether its events are sent back to the
 monolith. A refused write changes nothing: refusals are raised before any change.
 """
 
@@ -35,8 +35,8 @@ from extracted.chassis.web.errors import (
     ValidationFailed,
 )
 from extracted.inventory import outbox
-from extracted.inventory.direction import guard_write
 from extracted.inventory.models import MAX_STOCK, Product, Reservation, ReservationLine
+from extracted.inventory.wiring import WRITES
 
 PENDING, COMMITTED, RELEASED = "pending", "committed", "released"
 
@@ -83,7 +83,7 @@ def _lock_products(session: Session, skus: list[str]) -> dict[str, Product]:
 def product_create(
     session: Session, *, sku: str, name: str, price: Decimal, on_hand: int
 ) -> Product:
-    guard_write(session)
+    WRITES.guard_write(session)
     if session.get(Product, sku) is not None:
         raise Conflict(f"Product '{sku}' already exists.")
     now = utcnow()
@@ -108,7 +108,7 @@ def product_create(
 
 def product_adjust_stock(session: Session, *, sku: str, delta: int, reason: str) -> Product:
     """``on_hand += delta``; refused when fewer than ``reserved`` would remain."""
-    guard_write(session)
+    WRITES.guard_write(session)
     product = _lock_products(session, [sku]).get(sku)
     if product is None:
         raise product_not_found(sku)
@@ -146,7 +146,7 @@ def reservation_create(
     reservation_id: uuid.UUID | None = None,
 ) -> Reservation:
     """Reserve every line or nothing: 409 conflict, then 404 unknown sku, then 409 shortages."""
-    guard_write(session)
+    WRITES.guard_write(session)
     wanted = merge_lines(lines)
     taken = session.scalar(select(Reservation.id).where(Reservation.order_id == order_id))
     if taken is not None:
@@ -207,7 +207,7 @@ def _lock_reservation(session: Session, reservation_id: uuid.UUID) -> Reservatio
 
 
 def _settle(session: Session, reservation_id: uuid.UUID, *, commit: bool) -> Reservation:
-    guard_write(session)
+    WRITES.guard_write(session)
     reservation = _lock_reservation(session, reservation_id)
     products = _lock_products(session, [line.sku for line in reservation.lines])
     now = utcnow()

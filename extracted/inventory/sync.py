@@ -30,17 +30,19 @@ from extracted.chassis.sync.backfill_checkpoints import (
     range_job,
 )
 from extracted.chassis.sync.bulk_merge import AggregateMerge
+from extracted.chassis.sync.dead_letters import SubscriberDeadLetters
 from extracted.chassis.sync.subscriber import EventApplier, Outcome, SyncInputError
 from extracted.chassis.sync.subscriber import dialect_insert as _insert
 from extracted.chassis.timefmt import as_utc
-from extracted.inventory.database import default_sessions
 from extracted.inventory.models import (
     BackfillCheckpoint,
+    DeadLetter,
     ProcessedEvent,
     Product,
     Reservation,
     ReservationLine,
 )
+from extracted.inventory.wiring import default_sessions
 
 AGGREGATE_TYPES = ("product", "reservation")
 
@@ -226,7 +228,17 @@ def apply_backfill_batch(*, aggregate_type: str, **page: Any) -> BatchResult:
 apply_backfill_copy = PRODUCT_PAGES.apply_copy
 
 
+#: Events this subscriber refused for a reason retrying cannot fix, parked in its own table
+#: (``extracted.chassis.sync.dead_letters``): the worker parks them, the internal API lists and
+#: replays them.
+DEAD_LETTERS: SubscriberDeadLetters[DeadLetter] = SubscriberDeadLetters(
+    DeadLetter, _EVENTS.apply, default_sessions
+)
+park_event = DEAD_LETTERS.park_event
+
+
 __all__ = [
+    "DEAD_LETTERS",
     "BatchResult",
     "Checkpoint",
     "Outcome",
@@ -238,5 +250,6 @@ __all__ = [
     "apply_events",
     "backfill_checkpoint",
     "open_backfill_ranges",
+    "park_event",
     "range_job",
 ]

@@ -10,7 +10,7 @@ from contracts.events import OrderState
 from contracts.reconcile_spec import ORDERS
 from extracted.chassis.sync.reconcile import OwnedAggregate
 from extracted.chassis.sync.reconcile_api import reconcile_router
-from extracted.orders.api.deps import get_sessions
+from extracted.chassis.web.deps import get_sessions
 from extracted.orders.models import Order, OrderLine, ReconciliationRun
 from extracted.orders.sync import _write_states
 

@@ -56,10 +56,10 @@ from extracted.orders.clients.payments import Charged, Declined, PaymentsClient
 from extracted.orders.clients.upstream import CallContext, UpstreamUnavailable
 from extracted.orders.config import OrdersSettings
 from extracted.orders.crash import CrashPoints
-from extracted.orders.direction import WRITES
 from extracted.orders.metrics import OrdersMetrics
 from extracted.orders.models import Order, OrderLine, Saga
 from extracted.orders.outbox import record_order
+from extracted.orders.wiring import WRITES
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from datetime import timedelta
 
 from extracted.chassis.web.unit_of_work import unit_of_work
 from extracted.payments.config import PaymentsSettings
-from extracted.payments.database import sessions_for
 from extracted.payments.idempotency import RETENTION, idempotency_purge
+from extracted.payments.wiring import sessions_for
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from contracts.events import PaymentState
 from contracts.reconcile_spec import PAYMENTS
 from extracted.chassis.sync.reconcile import OwnedAggregate
 from extracted.chassis.sync.reconcile_api import reconcile_router
-from extracted.payments.api.deps import get_sessions
+from extracted.chassis.web.deps import get_sessions
 from extracted.payments.backfill import write_payment_states
 from extracted.payments.models import Payment, ReconciliationRun, Refund
 

@@ -25,9 +25,9 @@ from card_gateway.fake import Approved, GatewayOutcome
 from contracts import events
 from extracted.chassis.timefmt import utcnow
 from extracted.payments import outbox
-from extracted.payments.direction import WRITES
 from extracted.payments.errors import PaymentNotFound, PaymentNotInState, RefundExceedsCaptured
 from extracted.payments.models import Payment, Refund
+from extracted.payments.wiring import WRITES
 
 logger = logging.getLogger(__name__)
 

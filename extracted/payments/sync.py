@@ -21,10 +21,11 @@ from contracts.events import PaymentState
 from extracted.chassis.sync.aggregate_pages import AggregatePages
 from extracted.chassis.sync.backfill_checkpoints import BatchResult, Checkpoint, CheckpointStore
 from extracted.chassis.sync.bulk_merge import AggregateMerge, Children
+from extracted.chassis.sync.dead_letters import SubscriberDeadLetters
 from extracted.chassis.sync.subscriber import EventApplier, Outcome, SyncInputError
 from extracted.payments.backfill import write_payment_states
-from extracted.payments.database import default_sessions
-from extracted.payments.models import BackfillCheckpoint, ProcessedEvent
+from extracted.payments.models import BackfillCheckpoint, DeadLetter, ProcessedEvent
+from extracted.payments.wiring import default_sessions
 
 AGGREGATE_TYPES = ("payment",)
 
@@ -89,8 +90,18 @@ apply_backfill_batch = BACKFILL.apply_batch
 apply_backfill_copy = BACKFILL.apply_copy
 
 
+#: Events this subscriber refused for a reason retrying cannot fix, parked in its own table
+#: (``extracted.chassis.sync.dead_letters``): the worker parks them, the internal API lists and
+#: replays them.
+DEAD_LETTERS: SubscriberDeadLetters[DeadLetter] = SubscriberDeadLetters(
+    DeadLetter, _EVENTS.apply, default_sessions
+)
+park_event = DEAD_LETTERS.park_event
+
+
 __all__ = [
     "AGGREGATE_TYPES",
+    "DEAD_LETTERS",
     "BatchResult",
     "Checkpoint",
     "Outcome",
@@ -102,4 +113,5 @@ __all__ = [
     "apply_events",
     "backfill_checkpoint",
     "open_backfill_ranges",
+    "park_event",
 ]

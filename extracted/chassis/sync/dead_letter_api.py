@@ -43,10 +43,10 @@ class ReplayInput(BaseModel):
 
 
 def dead_letter_router(
-    model: type[dead_letters.DeadLetterColumns],
-    apply: Callable[[Any, sessionmaker[Session]], str],
+    letters: dead_letters.SubscriberDeadLetters[Any],
     get_sessions: Callable[..., sessionmaker[Session]],
 ) -> APIRouter:
+    model = letters.model
     router = internal_router("/internal/sync/dead-letters")
     # A default, not an Annotated alias: annotations are strings here (PEP 563) and FastAPI
     # resolves them in the module, where a local alias does not exist.
@@ -83,9 +83,7 @@ def dead_letter_router(
             if missing:
                 raise ApiError(404, "not_found", f"no dead letter with id {missing}")
         try:
-            results = dead_letters.replay(
-                sessions, model, lambda envelope: apply(envelope, sessions), ids=given.ids
-            )
+            results = letters.replay_events(ids=given.ids, sessions=sessions)
         except dead_letters.TRANSIENT_DB_ERRORS as err:
             raise ApiError(503, "unavailable", f"the database is unavailable: {err}") from None
         return ContractJSONResponse({"results": [asdict(r) for r in results]})

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, Generic, Literal, TypeVar
 
 from sqlalchemy import BigInteger, Integer, String, Text, delete, func, select
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -169,10 +169,34 @@ def replay(
     return results
 
 
+@dataclass(frozen=True)
+class SubscriberDeadLetters(Generic[D]):
+    """One subscriber's dead letters: its table (``model``), how it applies an envelope in given
+    sessions (``apply``, its event applier's), and where its sessions come from by default."""
+
+    model: type[D]
+    apply: Callable[[Any, sessionmaker[Session]], str]
+    default_sessions: Callable[[], sessionmaker[Session]]
+
+    def park_event(
+        self, envelope: Any, err: BaseException, *, sessions: sessionmaker[Session] | None = None
+    ) -> int:
+        """Park an event the subscriber refused (``park``); the dead letter's id."""
+        return park(sessions or self.default_sessions(), self.model, envelope, err)
+
+    def replay_events(
+        self, *, ids: Sequence[int] | None = None, sessions: sessionmaker[Session] | None = None
+    ) -> list[ReplayResult]:
+        """Replay dead letters (``ids``, or all) through the subscriber's ``apply``."""
+        chosen = sessions or self.default_sessions()
+        return replay(chosen, self.model, lambda envelope: self.apply(envelope, chosen), ids=ids)
+
+
 __all__ = [
     "TRANSIENT_DB_ERRORS",
     "DeadLetterColumns",
     "ReplayResult",
+    "SubscriberDeadLetters",
     "as_dict",
     "dead_letter_count",
     "dead_letter_page",

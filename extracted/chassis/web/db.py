@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +70,20 @@ def _tune_sqlite(engine: Engine) -> None:
 def make_sessions(engine: Engine) -> sessionmaker[Session]:
     """The session factory services use (objects stay readable after commit)."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+@cache
+def sessions_for(url: str) -> sessionmaker[Session]:
+    """One engine and session factory per database URL, for the life of the process."""
+    return make_sessions(make_engine(url))
+
+
+def default_sessions_of(database_url: Callable[[], str]) -> Callable[[], sessionmaker[Session]]:
+    """A service's ``default_sessions()``: the session factory of its settings' database URL,
+    read once per process (a process's environment does not change)."""
+
+    @cache
+    def default_sessions() -> sessionmaker[Session]:
+        return sessions_for(database_url())
+
+    return default_sessions

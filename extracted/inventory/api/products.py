@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Request
 
-from fastapi import APIRouter, Depends, Request
-from sqlalchemy.orm import Session, sessionmaker
-
+from extracted.chassis.web.deps import Body, Sessions
 from extracted.chassis.web.dry_run import is_dry_run
 from extracted.chassis.web.pagination import PageNumberPagination
-from extracted.chassis.web.request_body import RequestBody, request_body
 from extracted.chassis.web.responses import ContractJSONResponse
 from extracted.chassis.web.unit_of_work import unit_of_work
 from extracted.inventory import selectors, services
-from extracted.inventory.api.deps import get_sessions
 from extracted.inventory.api.schemas import adjustment_input, product_body, product_create_input
 
 router = APIRouter(prefix="/api/inventory/products")
 pagination = PageNumberPagination(page_size=50, max_page_size=500)
-
-Sessions = Annotated[sessionmaker[Session], Depends(get_sessions)]
-Body = Annotated[RequestBody, Depends(request_body)]
 
 
 @router.api_route("/", methods=["GET", "HEAD"])

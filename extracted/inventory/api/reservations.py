@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
-from sqlalchemy.orm import Session, sessionmaker
+from fastapi import APIRouter, Request
 
+from extracted.chassis.web import paths  # noqa: F401  (registers the {…:lower_uuid} converter)
+from extracted.chassis.web.deps import Body, Sessions
 from extracted.chassis.web.dry_run import is_dry_run
-from extracted.chassis.web.request_body import RequestBody, request_body
 from extracted.chassis.web.responses import ContractJSONResponse
 from extracted.chassis.web.unit_of_work import unit_of_work
 from extracted.inventory import selectors, services
-from extracted.inventory.api import paths  # noqa: F401  (registers the {…:lower_uuid} converter)
-from extracted.inventory.api.deps import get_sessions
 from extracted.inventory.api.schemas import reservation_body, reservation_create_input
 
 router = APIRouter(prefix="/api/inventory/reservations")
-
-Sessions = Annotated[sessionmaker[Session], Depends(get_sessions)]
-Body = Annotated[RequestBody, Depends(request_body)]
 
 
 @router.post("/")

@@ -11,30 +11,30 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from contracts import events
 from extracted.chassis.timefmt import utcnow
+from extracted.chassis.web import paths  # noqa: F401  (registers the {…:lower_uuid} converter)
+from extracted.chassis.web.deps import Body, Sessions
 from extracted.chassis.web.dry_run import is_dry_run
 from extracted.chassis.web.errors import ApiError, NotFound, ValidationFailed
 from extracted.chassis.web.identity import Caller, CurrentCaller, acting_customer, customer_scope
 from extracted.chassis.web.pagination import PageNumberPagination
-from extracted.chassis.web.request_body import RequestBody, request_body
 from extracted.chassis.web.responses import ContractJSONResponse
 from extracted.chassis.web.unit_of_work import unit_of_work
 from extracted.orders import idempotency, selectors, states
 from extracted.orders.answers import Answer, unavailable
-from extracted.orders.api import paths  # noqa: F401  (registers the {…:lower_uuid} converter)
-from extracted.orders.api.deps import Runner, Sessions, call_context
+from extracted.orders.api.deps import Runner, call_context
 from extracted.orders.api.schemas import checkout_input, list_filters
 from extracted.orders.clients.inventory import NotSettleable, Reserved
 from extracted.orders.clients.payments import Charged, Declined
 from extracted.orders.clients.upstream import CallContext, UpstreamUnavailable
-from extracted.orders.direction import WRITES
 from extracted.orders.models import MAX_LINES, Order, OrderLine
 from extracted.orders.outbox import order_body, record_order
 from extracted.orders.saga import PricedLine, SagaRunner
+from extracted.orders.wiring import WRITES
 
 router = APIRouter(prefix="/api/orders")
 pagination = PageNumberPagination()
@@ -143,7 +143,7 @@ def order_checkout(
     sessions: Sessions,
     runner: Runner,
     caller: CurrentCaller,
-    body: RequestBody = Depends(request_body),  # noqa: B008  (FastAPI's dependency idiom)
+    body: Body,
 ) -> Response:
     key = idempotency.idempotency_key(request)
     raw = body.json()

@@ -10,35 +10,33 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from sqlalchemy.orm import Session, sessionmaker
+from fastapi import APIRouter, Request
+from sqlalchemy.orm import Session
 
 from card_gateway.fake import GatewayError, GatewayOutcome, gateway_authorize
+from extracted.chassis.web import paths  # noqa: F401  (registers the {…:lower_uuid} converter)
+from extracted.chassis.web.deps import Body, Sessions
 from extracted.chassis.web.dry_run import is_dry_run
 from extracted.chassis.web.identity import Caller, CurrentCaller, acting_customer, customer_scope
 from extracted.chassis.web.pagination import PageNumberPagination
-from extracted.chassis.web.request_body import RequestBody, request_body
+from extracted.chassis.web.request_body import RequestBody
 from extracted.chassis.web.responses import ContractJSONResponse
 from extracted.chassis.web.unit_of_work import unit_of_work
 from extracted.payments import selectors, services
-from extracted.payments.api import paths  # noqa: F401  (registers the {…:lower_uuid} converter)
-from extracted.payments.api.deps import get_sessions
 from extracted.payments.api.schemas import (
     payment_body,
     payment_create_input,
     query_filters,
     refund_create_input,
 )
-from extracted.payments.direction import WRITES
 from extracted.payments.errors import PaymentDeclined, PaymentGatewayFailed
 from extracted.payments.idempotency import idempotency_key, idempotent, request_path
+from extracted.payments.wiring import WRITES
 
 router = APIRouter(prefix="/api/payments")
 
-Sessions = Annotated[sessionmaker[Session], Depends(get_sessions)]
-Body = Annotated[RequestBody, Depends(request_body)]
 pagination = PageNumberPagination()
 
 

@@ -1,5 +1,6 @@
-"""Path converters: ``{id:lower_uuid}`` matches only a lowercase hyphenated UUID (Django's
-``<uuid:...>``), so any other segment there is the unknown-URL 404, never a 405 or a 400."""
+"""Path converters every service routes with, registered on import: ``{id:lower_uuid}`` matches
+only a lowercase hyphenated UUID (Django's ``<uuid:...>``), so any other segment there is the
+unknown-URL 404, never a 405 or a 400. A router module that uses one imports this module."""
 
 from __future__ import annotations
 
