@@ -26,8 +26,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from contracts.direction import RETRY_AFTER_S, Direction, DirectionView
 from extracted.chassis.db_types import UTCDateTime
+from extracted.chassis.domain_errors import UnavailableError
 from extracted.chassis.timefmt import utcnow
-from extracted.chassis.web.errors import ApiError
 
 #: ``session.info`` key: whether the write in progress records events to be sent (the service
 #: is the source), set by ``lock_for_write``.
@@ -46,15 +46,13 @@ class DirectionColumns:
 D = TypeVar("D", bound=DirectionColumns)
 
 
-class CapabilityFrozen(ApiError):
-    """503 with ``Retry-After``: the capability's writes are frozen while sync drains."""
+class CapabilityFrozen(UnavailableError):
+    """The capability's writes are frozen while sync drains (503 with ``Retry-After``)."""
 
     def __init__(self, capability: str) -> None:
         super().__init__(
-            503,
-            "unavailable",
             f"Writes of {capability} are paused while sync changes direction; retry shortly.",
-            headers={"Retry-After": str(RETRY_AFTER_S)},
+            retry_after_s=RETRY_AFTER_S,
         )
 
 

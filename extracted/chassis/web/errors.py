@@ -1,4 +1,5 @@
-"""The contract's one error body shape, the exceptions that carry it, and their handlers.
+"""The contract's one error body shape, the exceptions that carry it, and their handlers (the
+domain's refusals, ``extracted.chassis.domain_errors``, mapped to their status here).
 
 ``{"error": "<code>", "detail": "<sentence>", ...extra}`` for every refusal, including the ones the
 router produces itself (unknown URL 404, 405 with ``Method "X" not allowed.``).
@@ -6,12 +7,13 @@ router produces itself (unknown URL 404, 405 with ``Method "X" not allowed.``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from extracted.chassis.domain_errors import DomainError
 from extracted.chassis.web.responses import ContractJSONResponse
 
 #: Request-state key set when a refusal is one Django makes outside any DRF view (no ``Allow``).
@@ -103,6 +105,33 @@ class MethodNotAllowed(ApiError):
         )
 
 
+#: The HTTP status of each refusal the domain raises (``extracted.chassis.domain_errors``), by its
+#: code: the monolith's (``monolith.api.exception_handlers.STATUS_BY_CODE``).
+STATUS_BY_CODE: Final = {
+    "validation_error": 400,
+    "not_found": 404,
+    "conflict": 409,
+    "insufficient_stock": 409,
+    "invalid_state": 409,
+    "payment_declined": 402,
+    "gateway_error": 502,
+    "refund_exceeds_captured": 409,
+    "idempotency_key_reused": 422,
+    "unavailable": 503,
+}
+
+
+def refusal(exc: DomainError) -> ApiError:
+    """A domain refusal as the answer the contract gives it."""
+    headers = None if exc.retry_after_s is None else {"Retry-After": str(exc.retry_after_s)}
+    return ApiError(STATUS_BY_CODE[exc.code], exc.code, exc.detail, headers=headers, **exc.extra)
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return refusal(exc).response()
+
+
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
     if exc.outside_view:
@@ -124,4 +153,5 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -19,6 +19,7 @@ from card_gateway.fake import GatewayError, GatewayOutcome, gateway_authorize
 from extracted.chassis.web import paths  # noqa: F401  (registers the {…:lower_uuid} converter)
 from extracted.chassis.web.deps import Body, Sessions
 from extracted.chassis.web.dry_run import is_dry_run
+from extracted.chassis.web.errors import refusal
 from extracted.chassis.web.identity import Caller, CurrentCaller, acting_customer, customer_scope
 from extracted.chassis.web.pagination import PageNumberPagination
 from extracted.chassis.web.request_body import RequestBody
@@ -91,7 +92,8 @@ def _store(
     rendered = payment_body(payment)
     if payment.status == services.DECLINED:
         declined = PaymentDeclined(payment.decline_reason or "declined", payment=rendered)
-        return declined.response()  # an answer, not a raise: the declined attempt is stored
+        # An answer, not a raise: the declined attempt is stored.
+        return refusal(declined).response()
     return ContractJSONResponse(rendered, status_code=201)
 
 

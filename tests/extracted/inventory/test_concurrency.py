@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from extracted.chassis.web.errors import ApiError
+from extracted.chassis.domain_errors import DomainError
 from extracted.chassis.web.unit_of_work import unit_of_work
 from extracted.inventory import services
 from extracted.inventory.models import ProcessedEvent, Product, Reservation
@@ -82,7 +82,7 @@ def test_reservations_racing_for_the_last_unit(sessions: sessionmaker[Session]) 
     outcomes = race(reserve)
     refusals = [o for o in outcomes if isinstance(o, BaseException)]
     assert len(outcomes) - len(refusals) == 1
-    assert all(isinstance(r, ApiError) and r.code == "insufficient_stock" for r in refusals), (
+    assert all(isinstance(r, DomainError) and r.code == "insufficient_stock" for r in refusals), (
         refusals
     )
     with sessions() as session:
