@@ -105,8 +105,9 @@ def _upsert_newer(
     return list(session.scalars(stmt, rows).all())
 
 
-#: The upsert of each (dialect, table, key, columns), built once: building it (the ``excluded``
-#: alias, the SET clause, the WHERE) cost a sixth of an event batch's CPU in the worker.
+#: The upsert of each (dialect, table, key, columns), built once per process rather than per
+#: batch: building it (the ``excluded`` alias, the SET clause, the WHERE) is a real share of what
+#: a batch costs the worker.
 _UPSERTS: dict[tuple[str, str, str, tuple[str, ...]], Any] = {}
 
 

@@ -4,8 +4,7 @@ Scraped at the service's ``GET /metrics`` (docs/components.md "Sync"). Why from 
 not from counters in the worker: the events are applied by Celery workers (several processes,
 restarted at will) while the service's HTTP process is the one with a stable address; the
 ``processed_events`` rows already hold each event's commit-to-applied lag, so the histogram is
-exact, survives restarts and needs no multiprocess mode. A scrape scans the lag column once
-(about 0.1 s per million processed events on PostgreSQL).
+exact, survives restarts and needs no multiprocess mode. A scrape scans the lag column once.
 
 * ``strangler_sync_commit_to_applied_seconds{capability}`` histogram: origin commit to applied
   here, every event processed (applied or stale).

@@ -13,8 +13,8 @@ never emits one (no loops in reverse sync).
 
 A batch costs a few statements, not a few per event (``apply_many``): one multi-row claim, one
 multi-row write per aggregate type (``write_many``, where the service has one) and one outcome
-update; the event worker's CPU per event was mostly statements built, sent and answered one
-event at a time (bench/README.md, "relay_lag").
+update: an event's cost to the worker is mostly the statements built, sent and answered for it,
+so a batch shares them.
 """
 
 from __future__ import annotations
