@@ -26,7 +26,7 @@ from extracted.chassis.web.deps import get_sessions
 from extracted.chassis.web.health import health_router
 from extracted.chassis.web.identity import IdentitySettings
 from extracted.orders import migrate, reconcile, selectors, sync
-from extracted.orders.api import internal, orders
+from extracted.orders.api import answers, internal, orders
 from extracted.orders.clients.breaker import CircuitBreaker
 from extracted.orders.clients.inventory import InventoryClient
 from extracted.orders.clients.payments import PaymentsClient
@@ -94,6 +94,7 @@ def create_app(
         settings=settings,
         metrics=metrics,
         crash=CrashPoints(settings.crash_at),
+        checkout_answer=answers.checkout_answer,
     )
     loop = RecoveryLoop(runner, sessions, interval_s=settings.recovery_interval_s)
 

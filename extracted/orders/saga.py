@@ -50,7 +50,6 @@ from contracts import events
 from extracted.chassis.timefmt import utcnow
 from extracted.chassis.web.unit_of_work import unit_of_work
 from extracted.orders import idempotency, states
-from extracted.orders.answers import Answer, cancel_answer, checkout_answer
 from extracted.orders.clients.inventory import InventoryClient, NotSettleable, Reserved
 from extracted.orders.clients.payments import Charged, Declined, PaymentsClient
 from extracted.orders.clients.upstream import CallContext, UpstreamUnavailable
@@ -108,6 +107,11 @@ def refund_key(saga: Saga) -> str:
     return f"{saga.kind}-{saga.id}-refund"
 
 
+#: What a decided checkout answers its client (the API layer's: ``extracted.orders.api.answers``),
+#: stored with the decision for an ``Idempotency-Key`` replay: a status and a body.
+CheckoutAnswer = Callable[[Saga, Order | None], tuple[int, dict[str, Any]] | None]
+
+
 class SagaRunner:
     def __init__(
         self,
@@ -118,8 +122,10 @@ class SagaRunner:
         settings: OrdersSettings,
         metrics: OrdersMetrics,
         crash: CrashPoints,
+        checkout_answer: CheckoutAnswer,
     ) -> None:
         self.sessions = sessions
+        self.checkout_answer = checkout_answer
         self.inventory = inventory
         self.payments = payments
         self.settings = settings
@@ -257,14 +263,6 @@ class SagaRunner:
                 break
         return saga
 
-    def answer(self, saga: Saga) -> Answer | None:
-        """The client's answer for ``saga`` (``None``: a checkout whose outcome is not known)."""
-        with self.sessions() as session:
-            order = session.get(Order, saga.order_id)
-        if saga.kind == states.CANCEL:
-            return cancel_answer(saga, order)
-        return checkout_answer(saga, order)
-
     # -- state changes -------------------------------------------------------------------------
 
     def _advance(
@@ -358,7 +356,7 @@ class SagaRunner:
         """Store the idempotent answer of the checkout whose outcome was just decided."""
         if saga.idempotency_key_id is None:
             return
-        answer = checkout_answer(saga, order)
+        answer = self.checkout_answer(saga, order)
         assert answer is not None
         idempotency.complete(session, saga.idempotency_key_id, *answer)
 

@@ -25,7 +25,7 @@ from extracted.chassis.web.pagination import PageNumberPagination
 from extracted.chassis.web.responses import ContractJSONResponse
 from extracted.chassis.web.unit_of_work import unit_of_work
 from extracted.orders import idempotency, selectors, states
-from extracted.orders.answers import Answer, unavailable
+from extracted.orders.api.answers import Answer, saga_answer, unavailable
 from extracted.orders.api.deps import Runner, call_context
 from extracted.orders.api.schemas import checkout_input, list_filters
 from extracted.orders.clients.inventory import NotSettleable, Reserved
@@ -191,7 +191,7 @@ def order_checkout(
             raise idempotency.KeyInFlight() from None
         return replay
     saga = runner.run(saga.id, request_id=context.request_id, first_run=True)
-    answer = runner.answer(saga)
+    answer = saga_answer(sessions, saga)
     if answer is None:  # taken over by another runner before its outcome was decided
         answer = unavailable("orders", "the checkout is still running")
     return _respond(answer)
@@ -293,7 +293,7 @@ def order_cancel(
             session, order, by_staff=caller.is_staff, trace_id=context.trace_id
         )
     saga = runner.run(saga.id, request_id=context.request_id, first_run=True)
-    answer = runner.answer(saga)
+    answer = saga_answer(sessions, saga)
     assert answer is not None
     return _respond(answer)
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from extracted.orders import states
+from sqlalchemy.orm import Session, sessionmaker
+
+from extracted.orders import selectors, states
 from extracted.orders.models import Order, Saga
 from extracted.orders.outbox import order_body
 
@@ -23,6 +25,15 @@ def unavailable(upstream: str, what: str = "nothing was ordered") -> Answer:
         "detail": f"The {upstream} service is unavailable; {what}.",
         "upstream": upstream,
     }
+
+
+def saga_answer(sessions: sessionmaker[Session], saga: Saga) -> Answer | None:
+    """The client's answer for ``saga`` (``None``: a checkout whose outcome is not known)."""
+    with sessions() as session:
+        order = selectors.order_get(session, order_id=saga.order_id, scope=None)
+    if saga.kind == states.CANCEL:
+        return cancel_answer(saga, order)
+    return checkout_answer(saga, order)
 
 
 def checkout_answer(saga: Saga, order: Order | None) -> Answer | None:
