@@ -120,7 +120,7 @@ def _read_pages(kind: Kind, page_size: int, samples: dict[str, list[float]]) -> 
 def _apply(kind: Kind, sessions: Any, pages: list[Page], how: str) -> float:
     """Apply every page into the emptied service tables, each in its own transaction."""
     from contracts.copy_text import split_page
-    from extracted.chassis.backfill_pages import newest_per_key
+    from extracted.chassis.sync.aggregate_pages import newest_per_key
 
     with psycopg.connect(kind.service_url, autocommit=True) as conn:
         conn.execute(f"TRUNCATE {', '.join(TABLES[kind.name])}")
@@ -184,7 +184,7 @@ def main() -> None:
     from django.db import connection
 
     from contracts.events import OrderState, PaymentState
-    from extracted.chassis.db import make_engine, make_sessions
+    from extracted.chassis.web.db import make_engine, make_sessions
     from extracted.orders import migrate as orders_migrate
     from extracted.orders import sync as orders_sync
     from extracted.payments import migrate as payments_migrate

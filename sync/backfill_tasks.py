@@ -4,7 +4,7 @@ as COPY text, the bulk path, or as state dicts: what ``monolith.backfill_page`` 
 task that opens a split job's ranges, bound to the owner's functions, and the chain that asks the
 monolith for the next page.
 It imports no service: each worker hands in its own service's functions, whose results are the
-chassis's (``extracted.chassis.backfill_checkpoints``).
+chassis's (``extracted.chassis.sync.backfill_checkpoints``).
 
 A job runs as a chain per key range: the monolith reads page N and sends it here; the owner takes
 it if it is in turn and asks for page N+1 before writing N (``Chain.ask_for_next_page``), so
@@ -20,9 +20,9 @@ from typing import Any
 
 from celery import Celery
 
-from extracted.chassis.backfill_checkpoints import BatchResult, Checkpoint
-from extracted.chassis.dead_letters import TRANSIENT_DB_ERRORS
-from extracted.chassis.subscriber import SyncInputError
+from extracted.chassis.sync.backfill_checkpoints import BatchResult, Checkpoint
+from extracted.chassis.sync.dead_letters import TRANSIENT_DB_ERRORS
+from extracted.chassis.sync.subscriber import SyncInputError
 from sync.backfill import stagger, throttle_countdown
 from sync.celery_app import transient_retry
 from sync.page_store import TRANSIENT_STORE_ERRORS, store_for
@@ -51,7 +51,7 @@ class Chain:
     def ask_for_next_page(self, countdown: float | None = None) -> None:
         """Runs once the owner found the page in turn (checkpoint locked, rows not yet
         written): the monolith reads the next page while this one is written, and that page
-        waits on the checkpoint's lock (``extracted.chassis.backfill_checkpoints``).
+        waits on the checkpoint's lock (``extracted.chassis.sync.backfill_checkpoints``).
         ``countdown``: when to ask (default: the throttle's spacing)."""
         if self.done:
             return

@@ -1,6 +1,6 @@
 """A subscriber's dead letters over its internal HTTP (``/internal/sync/dead-letters``, served
-by ``extracted.chassis.dead_letter_api``): what `strangler sync dead-letters` calls. The list is
-a read (open); a replay carries the sync token (``sync.internal_auth``)."""
+by ``extracted.chassis.sync.dead_letter_api``): what `strangler sync dead-letters` calls. The
+list is a read (open); a replay carries the sync token (``sync.internal_auth``)."""
 
 from __future__ import annotations
 

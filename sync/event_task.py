@@ -14,7 +14,7 @@ from typing import Any
 
 from celery import Celery
 
-from extracted.chassis.dead_letters import TRANSIENT_DB_ERRORS
+from extracted.chassis.sync.dead_letters import TRANSIENT_DB_ERRORS
 from sync.celery_app import transient_retry
 from sync.event_batches import apply_message
 

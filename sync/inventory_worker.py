@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 
-from extracted.inventory import bulk_load, dead_letters
 from extracted.inventory import sync as owner
 from sync.backfill_tasks import register_backfill_tasks
 from sync.celery_app import make_celery
@@ -34,12 +33,12 @@ tasks = register_event_tasks(
     batch_task=APPLY_EVENTS,
     apply=owner.apply_event,
     apply_many=owner.apply_events,
-    park=dead_letters.park_event,
+    park=owner.park_event,
     logger=logger,
 )
 
 
-#: Backfill pages: products as COPY text (the bulk path, ``extracted.inventory.bulk_load``),
+#: Backfill pages: products as COPY text (the bulk path, ``extracted.inventory.sync``),
 #: state dicts (reservations; products with ``--wire json``), and the opening of a split job's
 #: ranges (``sync.backfill_tasks``).
 backfill_tasks = register_backfill_tasks(
@@ -48,7 +47,7 @@ backfill_tasks = register_backfill_tasks(
     copy_task=APPLY_BACKFILL_COPY,
     ranges_task=OPEN_BACKFILL_RANGES,
     apply_batch=owner.apply_backfill_batch,
-    apply_copy=bulk_load.apply_products_copy,
+    apply_copy=owner.apply_backfill_copy,
     copy_aggregate="product",
     open_ranges=owner.open_backfill_ranges,
 )

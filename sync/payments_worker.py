@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 
-from extracted.payments import dead_letters
 from extracted.payments import sync as owner
 from sync.backfill_tasks import register_backfill_tasks
 from sync.celery_app import make_celery
@@ -33,7 +32,7 @@ tasks = register_event_tasks(
     batch_task=PAYMENTS_APPLY_EVENTS,
     apply=owner.apply_event,
     apply_many=owner.apply_events,
-    park=dead_letters.park_event,
+    park=owner.park_event,
     logger=logger,
 )
 

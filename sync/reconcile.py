@@ -13,7 +13,7 @@ contracts.reconcile_sql define them); this driver only compares numbers and bise
 
 Equal tables cost one split and one checksum pass per side; one differing row adds two more
 levels on a few thousand rows each. ``--repair`` then sends the source's current state of those
-rows to the owner (extracted.chassis.reconcile.repair says when a row is overwritten) and runs
+rows to the owner (extracted.chassis.sync.reconcile.repair says when a row is overwritten) and runs
 a second pass to confirm. The same for every aggregate of contracts.reconcile_spec: a row's
 child rows (a payment's refunds) are part of its text, so they drift with it.
 """

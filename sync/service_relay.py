@@ -4,7 +4,7 @@ stack's ``relay-inventory``, ``relay-payments``, ``relay-orders``).
 It reads one service's database only (never the monolith's) and publishes the service's pending
 own-outbox events to the monolith's queue as ``monolith.apply_events`` tasks, several events per
 message (``sync.event_batches.pack``: at most ``ENVELOPES_PER_MESSAGE`` each), in batches
-(``extracted.chassis.outbox_relay.relay_batches``: ``FOR UPDATE SKIP LOCKED``, marked published
+(``extracted.chassis.sync.outbox_relay.relay_batches``: ``FOR UPDATE SKIP LOCKED``, marked published
 only after the broker took every message of the batch), so several may run at once. Only events
 the service wrote while it was the source are pending; the others are born ``skipped``.
 
@@ -40,7 +40,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.events import Capability
-from extracted.chassis.outbox_relay import RelayedOutbox, relay_batches
+from extracted.chassis.sync.outbox_relay import RelayedOutbox, relay_batches
 from sync.celery_app import make_celery
 from sync.event_batches import args_summary, pack
 from sync.task_names import MONOLITH_APPLY_EVENTS
@@ -68,9 +68,9 @@ class ServiceOutbox:
 
 def inventory_outbox() -> ServiceOutbox:
     from extracted.inventory.config import InventorySettings
-    from extracted.inventory.database import sessions_for
     from extracted.inventory.models import OutboxEvent
     from extracted.inventory.outbox import NOTIFY_CHANNEL
+    from extracted.inventory.wiring import sessions_for
 
     url = InventorySettings().database_url
     return ServiceOutbox("inventory", url, sessions_for(url), OutboxEvent, NOTIFY_CHANNEL)
@@ -78,9 +78,9 @@ def inventory_outbox() -> ServiceOutbox:
 
 def payments_outbox() -> ServiceOutbox:
     from extracted.payments.config import PaymentsSettings
-    from extracted.payments.database import sessions_for
     from extracted.payments.models import OutboxEvent
     from extracted.payments.outbox import NOTIFY_CHANNEL
+    from extracted.payments.wiring import sessions_for
 
     url = PaymentsSettings().database_url
     return ServiceOutbox("payments", url, sessions_for(url), OutboxEvent, NOTIFY_CHANNEL)
@@ -88,9 +88,9 @@ def payments_outbox() -> ServiceOutbox:
 
 def orders_outbox() -> ServiceOutbox:
     from extracted.orders.config import OrdersSettings
-    from extracted.orders.database import sessions_for
     from extracted.orders.models import OutboxEvent
     from extracted.orders.outbox import NOTIFY_CHANNEL
+    from extracted.orders.wiring import sessions_for
 
     url = OrdersSettings().database_url
     return ServiceOutbox("orders", url, sessions_for(url), OutboxEvent, NOTIFY_CHANNEL)

@@ -48,7 +48,8 @@ class BackfillState(_Stats):
 
 
 class LastReconciliation(_Stats):
-    """A service's summary of one `strangler sync reconcile` run (extracted.chassis.reconcile)."""
+    """A service's summary of one `strangler sync reconcile` run
+    (extracted.chassis.sync.reconcile)."""
 
     aggregate: str
     finished_at: datetime

@@ -14,17 +14,17 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from extracted.chassis.app import service_app
-from extracted.chassis.direction_api import direction_router
-from extracted.chassis.health import health_router
-from extracted.chassis.sync_metrics import SyncCollector, metrics_router
-from extracted.inventory import dead_letters, migrate, reconcile
+from extracted.chassis.sync.dead_letter_api import dead_letter_router
+from extracted.chassis.sync.direction_api import direction_router
+from extracted.chassis.sync.metrics import SyncCollector, metrics_router
+from extracted.chassis.web.app import service_app
+from extracted.chassis.web.deps import get_sessions
+from extracted.chassis.web.health import health_router
+from extracted.inventory import migrate, reconcile, sync
 from extracted.inventory.api import internal, products, reservations
-from extracted.inventory.api.deps import get_sessions
 from extracted.inventory.config import InventorySettings
-from extracted.inventory.database import sessions_for
-from extracted.inventory.direction import WRITES
 from extracted.inventory.models import DeadLetter, OutboxEvent, ProcessedEvent
+from extracted.inventory.wiring import WRITES, sessions_for
 
 
 def create_app(
@@ -48,7 +48,7 @@ def create_app(
             reservations.router,
             internal.router,
             reconcile.router,
-            dead_letters.router,
+            dead_letter_router(sync.DEAD_LETTERS, get_sessions),
             direction_router(
                 WRITES,
                 outbox_model=OutboxEvent,

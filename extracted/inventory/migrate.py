@@ -1,20 +1,10 @@
-"""``python -m extracted.inventory.migrate``: Alembic ``upgrade head`` on the service's database.
-
-The same function runs when the app starts (``INVENTORY_MIGRATE_ON_START``, on by default).
-"""
+"""``python -m extracted.inventory.migrate``: Alembic ``upgrade head`` on the service's database
+(``extracted.inventory.wiring.MIGRATIONS``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from extracted.inventory.wiring import MIGRATIONS
 
-from extracted.chassis.migrations import ServiceMigrations
-from extracted.inventory.config import InventorySettings
-
-MIGRATIONS = ServiceMigrations(
-    ini=Path(__file__).resolve().parent / "alembic.ini",
-    default_url=lambda: InventorySettings().database_url,
-    module="extracted.inventory.migrate",
-)
 alembic_config = MIGRATIONS.alembic_config
 upgrade = MIGRATIONS.upgrade
 main = MIGRATIONS.main

@@ -20,13 +20,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from extracted.chassis.backfill_checkpoints import BackfillCheckpointColumns
 from extracted.chassis.db_types import ExactDecimal, UTCDateTime
-from extracted.chassis.dead_letters import DeadLetterColumns
-from extracted.chassis.direction import DirectionColumns
-from extracted.chassis.outbox_relay import RelayedOutbox
-from extracted.chassis.reconcile import ReconciliationRunColumns
-from extracted.chassis.subscriber import ProcessedEventColumns, processed_events_indexes
+from extracted.chassis.sync.backfill_checkpoints import BackfillCheckpointColumns
+from extracted.chassis.sync.dead_letters import DeadLetterColumns
+from extracted.chassis.sync.direction import DirectionColumns
+from extracted.chassis.sync.outbox_relay import RelayedOutbox
+from extracted.chassis.sync.reconcile import ReconciliationRunColumns
+from extracted.chassis.sync.subscriber import ProcessedEventColumns, processed_events_indexes
 
 SKU_LENGTH = 64
 #: Largest stock figure a row holds (PostgreSQL ``integer``, as in the monolith).
@@ -105,7 +105,7 @@ class ProcessedEvent(ProcessedEventColumns, Base):
 
 class BackfillCheckpoint(BackfillCheckpointColumns, Base):
     """Where each backfill job (and each range of a split one) stands
-    (``extracted.chassis.backfill_checkpoints``)."""
+    (``extracted.chassis.sync.backfill_checkpoints``)."""
 
     __tablename__ = "backfill_checkpoints"
 
@@ -122,7 +122,7 @@ class OutboxEvent(RelayedOutbox, Base):
 
 class ReconciliationRun(ReconciliationRunColumns, Base):
     """One finished ``strangler sync reconcile`` run of products or reservations
-    (``extracted.chassis.reconcile``); ``GET /internal/sync/stats`` shows the last ones."""
+    (``extracted.chassis.sync.reconcile``); ``GET /internal/sync/stats`` shows the last ones."""
 
     __tablename__ = "reconciliation_runs"
 
@@ -135,6 +135,7 @@ class SyncDirection(DirectionColumns, Base):
 
 class DeadLetter(DeadLetterColumns, Base):
     """Events sync could not apply for a reason retrying cannot fix, parked with the error
-    (``extracted.chassis.dead_letters``); `strangler sync dead-letters` lists and replays them."""
+    (``extracted.chassis.sync.dead_letters``); `strangler sync dead-letters` lists and replays
+    them."""
 
     __tablename__ = "dead_letters"

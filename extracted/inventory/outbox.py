@@ -14,8 +14,8 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from contracts.events import ProductState, ReservationLine, ReservationState
-from extracted.inventory.direction import WRITES
 from extracted.inventory.models import OutboxEvent, Product, Reservation
+from extracted.inventory.wiring import WRITES
 
 ORIGIN = "inventory"
 #: The channel the outbox trigger notifies at each commit (alembic 0004_reverse_sync).

@@ -1,4 +1,4 @@
-"""What the inventory service reconciles (extracted.chassis.reconcile): its products and its
+"""What the inventory service reconciles (extracted.chassis.sync.reconcile): its products and its
 reservations with their lines, repaired through the subscriber's own upserts, and the record of
 each run in ``reconciliation_runs``."""
 
@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 
 from contracts.events import ProductState, ReservationState
 from contracts.reconcile_spec import PRODUCTS, RESERVATIONS
-from extracted.chassis import reconcile
-from extracted.chassis.reconcile import OwnedAggregate
-from extracted.chassis.reconcile_api import reconcile_router
-from extracted.inventory.api.deps import get_sessions
+from extracted.chassis.sync import reconcile
+from extracted.chassis.sync.reconcile import OwnedAggregate
+from extracted.chassis.sync.reconcile_api import reconcile_router
+from extracted.chassis.web.deps import get_sessions
 from extracted.inventory.models import Product, ReconciliationRun, Reservation, ReservationLine
 from extracted.inventory.sync import _write_products, _write_reservations
 
@@ -33,7 +33,7 @@ RESERVATION_OWNER = OwnedAggregate(
     write=_write_reservations,
 )
 
-#: ``/internal/reconcile/{products,reservations}/...`` (extracted.chassis.reconcile_api).
+#: ``/internal/reconcile/{products,reservations}/...`` (extracted.chassis.sync.reconcile_api).
 router = reconcile_router([PRODUCT_OWNER, RESERVATION_OWNER], ReconciliationRun, get_sessions)
 
 

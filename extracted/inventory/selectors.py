@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from extracted.chassis.backfill_checkpoints import backfill_entries
-from extracted.chassis.subscriber import event_stats
+from extracted.chassis.sync.backfill_checkpoints import backfill_entries
+from extracted.chassis.sync.subscriber import event_stats
 from extracted.inventory import reconcile
 from extracted.inventory.models import (
     BackfillCheckpoint,

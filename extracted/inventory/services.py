@@ -1,10 +1,12 @@
-"""The inventory's writes: each runs inside the caller's transaction (``chassis.dry_run``).
+"""The inventory's writes: each runs inside the caller's transaction (``chassis.web.unit_of_work``).
 
 Every write locks the rows it changes (``SELECT ... FOR UPDATE``, products in sku order so two
 writers never deadlock), bumps each written row's ``version`` by one, and records one own-outbox
 event per written row. Before anything, it takes the capability's direction
-(``direction.guard_write``): 503 while frozen, and whether its events are sent back to the
-monolith. A refused write changes nothing: refusals are raised before any change.
+(``WRITES.guard_write``): refused while frozen (``CapabilityFrozen``), and whether its events are
+sent back to the monolith. Refusals are domain errors (``extracted.chassis.domain_errors``), given
+their HTTP answer by the API layer. A refused write changes nothing: refusals are raised before
+any change.
 """
 
 from __future__ import annotations
@@ -26,11 +28,17 @@ from contracts.events import (
     RESERVATION_CREATED,
     RESERVATION_RELEASED,
 )
-from extracted.chassis.errors import ApiError, Conflict, InvalidState, NotFound, ValidationFailed
+from extracted.chassis.domain_errors import (
+    ConflictError,
+    DomainError,
+    InvalidStateError,
+    NotFoundError,
+    RuleValidationError,
+)
 from extracted.chassis.timefmt import utcnow
 from extracted.inventory import outbox
-from extracted.inventory.direction import guard_write
 from extracted.inventory.models import MAX_STOCK, Product, Reservation, ReservationLine
+from extracted.inventory.wiring import WRITES
 
 PENDING, COMMITTED, RELEASED = "pending", "committed", "released"
 
@@ -42,11 +50,11 @@ class Shortage:
     available: int
 
 
-class InsufficientStock(ApiError):
+class InsufficientStock(DomainError):
+    code = "insufficient_stock"
+
     def __init__(self, shortages: list[Shortage]) -> None:
         super().__init__(
-            409,
-            "insufficient_stock",
             "Insufficient stock.",
             shortages=[
                 {"sku": s.sku, "requested": s.requested, "available": s.available}
@@ -55,12 +63,12 @@ class InsufficientStock(ApiError):
         )
 
 
-def product_not_found(sku: str) -> NotFound:
-    return NotFound(f"Product '{sku}' not found.")
+def product_not_found(sku: str) -> NotFoundError:
+    return NotFoundError(f"Product '{sku}' not found.")
 
 
-def reservation_not_found(reservation_id: uuid.UUID) -> NotFound:
-    return NotFound(f"Reservation '{reservation_id}' not found.")
+def reservation_not_found(reservation_id: uuid.UUID) -> NotFoundError:
+    return NotFoundError(f"Reservation '{reservation_id}' not found.")
 
 
 def _lock_products(session: Session, skus: list[str]) -> dict[str, Product]:
@@ -77,9 +85,9 @@ def _lock_products(session: Session, skus: list[str]) -> dict[str, Product]:
 def product_create(
     session: Session, *, sku: str, name: str, price: Decimal, on_hand: int
 ) -> Product:
-    guard_write(session)
+    WRITES.guard_write(session)
     if session.get(Product, sku) is not None:
-        raise Conflict(f"Product '{sku}' already exists.")
+        raise ConflictError(f"Product '{sku}' already exists.")
     now = utcnow()
     product = Product(
         sku=sku,
@@ -95,21 +103,21 @@ def product_create(
     try:
         session.flush()
     except IntegrityError:  # a concurrent create of the same sku committed first
-        raise Conflict(f"Product '{sku}' already exists.") from None
+        raise ConflictError(f"Product '{sku}' already exists.") from None
     outbox.record_product(session, product, PRODUCT_CREATED, now)
     return product
 
 
 def product_adjust_stock(session: Session, *, sku: str, delta: int, reason: str) -> Product:
     """``on_hand += delta``; refused when fewer than ``reserved`` would remain."""
-    guard_write(session)
+    WRITES.guard_write(session)
     product = _lock_products(session, [sku]).get(sku)
     if product is None:
         raise product_not_found(sku)
     if product.on_hand + delta < product.reserved:
         raise InsufficientStock([Shortage(sku, -delta, product.available)])
     if product.on_hand + delta > MAX_STOCK:  # answered like DRF's max_value, as the monolith does
-        raise ValidationFailed(
+        raise RuleValidationError(
             {
                 "delta": [
                     f"Ensure this value is less than or equal to {MAX_STOCK - product.on_hand}."
@@ -139,14 +147,14 @@ def reservation_create(
     lines: list[tuple[str, int]],
     reservation_id: uuid.UUID | None = None,
 ) -> Reservation:
-    """Reserve every line or nothing: 409 conflict, then 404 unknown sku, then 409 shortages."""
-    guard_write(session)
+    """Reserve every line or nothing; refused for a conflict, an unknown sku, then shortages."""
+    WRITES.guard_write(session)
     wanted = merge_lines(lines)
     taken = session.scalar(select(Reservation.id).where(Reservation.order_id == order_id))
     if taken is not None:
-        raise Conflict(f"Order '{order_id}' already has a reservation.")
+        raise ConflictError(f"Order '{order_id}' already has a reservation.")
     if reservation_id is not None and session.get(Reservation, reservation_id) is not None:
-        raise Conflict(f"Reservation '{reservation_id}' already exists.")
+        raise ConflictError(f"Reservation '{reservation_id}' already exists.")
     products = _lock_products(session, [sku for sku, _ in wanted])
     for sku, _quantity in wanted:
         if sku not in products:
@@ -180,8 +188,8 @@ def reservation_create(
     except IntegrityError:  # a concurrent reservation for the same order (or id) committed first
         session.rollback()
         if session.scalar(select(Reservation.id).where(Reservation.order_id == order_id)):
-            raise Conflict(f"Order '{order_id}' already has a reservation.") from None
-        raise Conflict(f"Reservation '{reservation.id}' already exists.") from None
+            raise ConflictError(f"Order '{order_id}' already has a reservation.") from None
+        raise ConflictError(f"Reservation '{reservation.id}' already exists.") from None
     outbox.record_reservation(session, reservation, RESERVATION_CREATED, now)
     return reservation
 
@@ -196,12 +204,12 @@ def _lock_reservation(session: Session, reservation_id: uuid.UUID) -> Reservatio
     if reservation is None:
         raise reservation_not_found(reservation_id)
     if reservation.status != PENDING:
-        raise InvalidState(f"Reservation is {reservation.status}, expected pending.")
+        raise InvalidStateError(f"Reservation is {reservation.status}, expected pending.")
     return reservation
 
 
 def _settle(session: Session, reservation_id: uuid.UUID, *, commit: bool) -> Reservation:
-    guard_write(session)
+    WRITES.guard_write(session)
     reservation = _lock_reservation(session, reservation_id)
     products = _lock_products(session, [line.sku for line in reservation.lines])
     now = utcnow()

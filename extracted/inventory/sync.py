@@ -7,7 +7,7 @@ Both are safe under concurrent workers on PostgreSQL: the dedup row is claimed w
 uncommitted row and then sees the conflict), and aggregates are written with
 ``INSERT ... ON CONFLICT DO UPDATE ... WHERE excluded.version > table.version``, which locks the
 row it compares, so there is no read-then-write race; a backfill batch locks its job's checkpoint
-row before comparing it (``extracted.chassis.backfill_checkpoints``). Nothing here records an
+row before comparing it (``extracted.chassis.sync.backfill_checkpoints``). Nothing here records an
 own-outbox event.
 """
 
@@ -20,25 +20,29 @@ from typing import Any
 from sqlalchemy import Table, delete, insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from contracts.copy_text import PRODUCT_COPY_COLUMNS
 from contracts.events import ProductState, ReservationState
-from extracted.chassis.backfill_checkpoints import (
+from extracted.chassis.sync.aggregate_pages import AggregatePages
+from extracted.chassis.sync.backfill_checkpoints import (
     BatchResult,
     Checkpoint,
     CheckpointStore,
     range_job,
 )
-from extracted.chassis.backfill_pages import StatePages
-from extracted.chassis.subscriber import EventApplier, Outcome, SyncInputError
-from extracted.chassis.subscriber import dialect_insert as _insert
+from extracted.chassis.sync.bulk_merge import AggregateMerge
+from extracted.chassis.sync.dead_letters import SubscriberDeadLetters
+from extracted.chassis.sync.subscriber import EventApplier, Outcome, SyncInputError
+from extracted.chassis.sync.subscriber import dialect_insert as _insert
 from extracted.chassis.timefmt import as_utc
-from extracted.inventory.database import default_sessions
 from extracted.inventory.models import (
     BackfillCheckpoint,
+    DeadLetter,
     ProcessedEvent,
     Product,
     Reservation,
     ReservationLine,
 )
+from extracted.inventory.wiring import default_sessions
 
 AGGREGATE_TYPES = ("product", "reservation")
 
@@ -47,10 +51,9 @@ _reservations: Table = Reservation.__table__  # type: ignore[assignment]
 _lines: Table = ReservationLine.__table__  # type: ignore[assignment]
 _processed: Table = ProcessedEvent.__table__  # type: ignore[assignment]
 
-#: The checkpoint protocol of backfill pages (``extracted.chassis.backfill_checkpoints``), on
+#: The checkpoint protocol of backfill pages (``extracted.chassis.sync.backfill_checkpoints``), on
 #: this service's table.
 CHECKPOINTS = CheckpointStore(BackfillCheckpoint, default_sessions)
-apply_checkpointed = CHECKPOINTS.apply
 open_backfill_ranges = CHECKPOINTS.open_ranges
 backfill_checkpoint = CHECKPOINTS.checkpoint
 
@@ -102,8 +105,9 @@ def _upsert_newer(
     return list(session.scalars(stmt, rows).all())
 
 
-#: The upsert of each (dialect, table, key, columns), built once: building it (the ``excluded``
-#: alias, the SET clause, the WHERE) cost a sixth of an event batch's CPU in the worker.
+#: The upsert of each (dialect, table, key, columns), built once per process rather than per
+#: batch: building it (the ``excluded`` alias, the SET clause, the WHERE) is a real share of what
+#: a batch costs the worker.
 _UPSERTS: dict[tuple[str, str, str, tuple[str, ...]], Any] = {}
 
 
@@ -166,7 +170,7 @@ _EVENTS: EventApplier[Any] = EventApplier(
 def apply_event(
     envelope: dict[str, Any], *, sessions: sessionmaker[Session] | None = None
 ) -> Outcome:
-    """Apply one outbox event in one transaction (``extracted.chassis.subscriber``):
+    """Apply one outbox event in one transaction (``extracted.chassis.sync.subscriber``):
     ``duplicate`` when its id was seen, ``stale`` when the stored row is as new or newer (still
     recorded as processed), else ``applied``."""
     return _EVENTS.apply(envelope, sessions or default_sessions())
@@ -181,40 +185,72 @@ def apply_events(
     envelopes: Sequence[Any], *, sessions: sessionmaker[Session] | None = None
 ) -> list[Outcome]:
     """Apply several inventory events in one transaction, each exactly as ``apply_event``
-    does; all or nothing (``extracted.chassis.subscriber.EventApplier.apply_many``)."""
+    does; all or nothing (``extracted.chassis.sync.subscriber.EventApplier.apply_many``)."""
     return _EVENTS.apply_many(envelopes, sessions or default_sessions())
 
 
-def _write_page(session: Session, aggregate_type: str, states: list[Any]) -> int:
-    if aggregate_type == "product":
-        return _write_products(session, states)
-    return _write_reservations(session, states)
-
-
-#: Backfill pages of state dicts (``extracted.chassis.backfill_pages``): one keyset page of a
+#: The backfill of products (``extracted.chassis.sync.aggregate_pages``): one keyset page of a
 #: job, applied if it is the job's next one, in one transaction with its checkpoint
-#: (``extracted.chassis.backfill_checkpoints``: which page is in turn, ranges of a split job).
-#: A row the database refuses raises its ``IntegrityError``; nothing of the page is applied.
-_PAGES: StatePages[Any] = StatePages(
+#: (``extracted.chassis.sync.backfill_checkpoints``: which page is in turn, ranges of a split job).
+#: COPY text on PostgreSQL goes straight into an empty key range or through the version-guarded
+#: merge; state dicts take the upsert the events use, and a row the database refuses raises its
+#: ``IntegrityError``. Nothing of a refused page is applied.
+PRODUCT_PAGES: AggregatePages[Any] = AggregatePages(
     checkpoints=CHECKPOINTS,
     events=_EVENTS,
-    keys={"product": "sku", "reservation": "id"},
-    write=_write_page,
+    aggregate_type="product",
+    merge=AggregateMerge("products", PRODUCT_COPY_COLUMNS, "sku"),
+    plain=_write_products,
+    write_states=_write_products,
+    what="products",
 )
-apply_backfill_batch = _PAGES.apply
+
+#: Reservations travel as state dicts only, written by the upsert the events use.
+RESERVATION_PAGES: AggregatePages[Any] = AggregatePages(
+    checkpoints=CHECKPOINTS,
+    events=_EVENTS,
+    aggregate_type="reservation",
+    key="id",
+    plain=_write_reservations,
+    write_states=_write_reservations,
+    what="reservations",
+)
+
+_PAGES = {"product": PRODUCT_PAGES, "reservation": RESERVATION_PAGES}
+
+
+def apply_backfill_batch(*, aggregate_type: str, **page: Any) -> BatchResult:
+    """A page of state dicts, applied by its aggregate's pages (an unknown type is refused with
+    ``SyncInputError`` by the products' parse, which names the types this service owns)."""
+    pages = _PAGES.get(aggregate_type, PRODUCT_PAGES)
+    return pages.apply_batch(aggregate_type=aggregate_type, **page)
+
+
+apply_backfill_copy = PRODUCT_PAGES.apply_copy
+
+
+#: Events this subscriber refused for a reason retrying cannot fix, parked in its own table
+#: (``extracted.chassis.sync.dead_letters``): the worker parks them, the internal API lists and
+#: replays them.
+DEAD_LETTERS: SubscriberDeadLetters[DeadLetter] = SubscriberDeadLetters(
+    DeadLetter, _EVENTS.apply, default_sessions
+)
+park_event = DEAD_LETTERS.park_event
 
 
 __all__ = [
+    "DEAD_LETTERS",
     "BatchResult",
     "Checkpoint",
     "Outcome",
     "SyncInputError",
     "apply_backfill_batch",
-    "apply_checkpointed",
+    "apply_backfill_copy",
     "apply_event",
     "apply_event_in",
     "apply_events",
     "backfill_checkpoint",
     "open_backfill_ranges",
+    "park_event",
     "range_job",
 ]

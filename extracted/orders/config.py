@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import AliasChoices, Field
 
-from extracted.chassis.settings import ServiceSettings
+from extracted.chassis.web.settings import ServiceSettings
 
 
 class OrdersSettings(ServiceSettings):

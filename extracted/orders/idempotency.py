@@ -26,9 +26,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.responses import Response
 
-from extracted.chassis.errors import ApiError, ValidationFailed
-from extracted.chassis.responses import render_json
+from extracted.chassis.domain_errors import ConflictError, DomainError
 from extracted.chassis.timefmt import utcnow
+from extracted.chassis.web.errors import ValidationFailed
+from extracted.chassis.web.responses import render_json
 from extracted.orders.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -39,20 +40,16 @@ KEPT_REFUSALS = frozenset({402, 409})
 WAIT_S = 60.0
 
 
-class KeyReused(ApiError):
+class KeyReused(DomainError):
+    code = "idempotency_key_reused"
+
     def __init__(self) -> None:
-        super().__init__(
-            422,
-            "idempotency_key_reused",
-            f"This {HEADER} was already used for a different request.",
-        )
+        super().__init__(f"This {HEADER} was already used for a different request.")
 
 
-class KeyInFlight(ApiError):
+class KeyInFlight(ConflictError):
     def __init__(self) -> None:
-        super().__init__(
-            409, "conflict", f"A request with this {HEADER} is still running; retry later."
-        )
+        super().__init__(f"A request with this {HEADER} is still running; retry later.")
 
 
 class KeyTaken(Exception):

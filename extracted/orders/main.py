@@ -17,15 +17,16 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from extracted.chassis.app import service_app
-from extracted.chassis.direction_api import direction_router
-from extracted.chassis.health import health_router
-from extracted.chassis.identity import IdentitySettings
-from extracted.chassis.sync_metrics import SyncCollector
-from extracted.chassis.sync_stats_api import event_stats_router
-from extracted.orders import dead_letters, migrate, reconcile, selectors
-from extracted.orders.api import internal, orders
-from extracted.orders.api.deps import get_sessions
+from extracted.chassis.sync.dead_letter_api import dead_letter_router
+from extracted.chassis.sync.direction_api import direction_router
+from extracted.chassis.sync.metrics import SyncCollector
+from extracted.chassis.sync.stats_api import event_stats_router
+from extracted.chassis.web.app import service_app
+from extracted.chassis.web.deps import get_sessions
+from extracted.chassis.web.health import health_router
+from extracted.chassis.web.identity import IdentitySettings
+from extracted.orders import migrate, reconcile, selectors, sync
+from extracted.orders.api import answers, internal, orders
 from extracted.orders.clients.breaker import CircuitBreaker
 from extracted.orders.clients.inventory import InventoryClient
 from extracted.orders.clients.payments import PaymentsClient
@@ -33,8 +34,6 @@ from extracted.orders.clients.service_token import ServiceToken
 from extracted.orders.clients.upstream import Upstream
 from extracted.orders.config import OrdersSettings
 from extracted.orders.crash import CrashPoints
-from extracted.orders.database import sessions_for
-from extracted.orders.direction import WRITES
 from extracted.orders.metrics import OrdersMetrics
 from extracted.orders.models import (
     BackfillCheckpoint,
@@ -45,6 +44,7 @@ from extracted.orders.models import (
 )
 from extracted.orders.recovery import RecoveryLoop
 from extracted.orders.saga import SagaRunner
+from extracted.orders.wiring import WRITES, sessions_for
 
 
 def _upstream(name: str, url: str, settings: OrdersSettings) -> Upstream:
@@ -94,6 +94,7 @@ def create_app(
         settings=settings,
         metrics=metrics,
         crash=CrashPoints(settings.crash_at),
+        checkout_answer=answers.checkout_answer,
     )
     loop = RecoveryLoop(runner, sessions, interval_s=settings.recovery_interval_s)
 
@@ -125,7 +126,7 @@ def create_app(
                 runs=ReconciliationRun,
                 checkpoints=BackfillCheckpoint,
             ),
-            dead_letters.router,
+            dead_letter_router(sync.DEAD_LETTERS, get_sessions),
             reconcile.router,
             direction_router(
                 WRITES,

@@ -30,13 +30,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from extracted.chassis.backfill_checkpoints import BackfillCheckpointColumns
 from extracted.chassis.db_types import ExactDecimal, UTCDateTime
-from extracted.chassis.dead_letters import DeadLetterColumns
-from extracted.chassis.direction import DirectionColumns
-from extracted.chassis.outbox_relay import RelayedOutbox
-from extracted.chassis.reconcile import ReconciliationRunColumns
-from extracted.chassis.subscriber import ProcessedEventColumns, processed_events_indexes
+from extracted.chassis.sync.backfill_checkpoints import BackfillCheckpointColumns
+from extracted.chassis.sync.dead_letters import DeadLetterColumns
+from extracted.chassis.sync.direction import DirectionColumns
+from extracted.chassis.sync.outbox_relay import RelayedOutbox
+from extracted.chassis.sync.reconcile import ReconciliationRunColumns
+from extracted.chassis.sync.subscriber import ProcessedEventColumns, processed_events_indexes
 
 SKU_LENGTH = 64
 #: Most lines one order may hold (after repeated skus are merged).
@@ -184,14 +184,14 @@ class ProcessedEvent(ProcessedEventColumns, Base):
 
 class BackfillCheckpoint(BackfillCheckpointColumns, Base):
     """Where each backfill job of the monolith's orders (and each range of a split one) stands
-    (``extracted.chassis.backfill_checkpoints``); `strangler sync backfill` resumes from it."""
+    (``extracted.chassis.sync.backfill_checkpoints``); `strangler sync backfill` resumes from it."""
 
     __tablename__ = "backfill_checkpoints"
 
 
 class DeadLetter(DeadLetterColumns, Base):
     """Events sync could not apply for a reason retrying cannot fix, parked with the error
-    (``extracted.chassis.dead_letters``); `strangler sync dead-letters -c orders` lists and
+    (``extracted.chassis.sync.dead_letters``); `strangler sync dead-letters -c orders` lists and
     replays them."""
 
     __tablename__ = "dead_letters"

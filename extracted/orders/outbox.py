@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from contracts.events import OrderLine as OrderLineState
 from contracts.events import OrderState
 from extracted.chassis.timefmt import format_timestamp
-from extracted.orders.direction import WRITES
 from extracted.orders.models import Order, OutboxEvent
+from extracted.orders.wiring import WRITES
 
 ORIGIN = "orders"
 #: The channel the outbox trigger notifies at each commit (alembic 0005_reverse_sync).

@@ -1,4 +1,4 @@
-"""What the orders service reconciles (extracted.chassis.reconcile): its orders with their
+"""What the orders service reconciles (extracted.chassis.sync.reconcile): its orders with their
 lines, repaired through the subscriber's own upsert (``extracted.orders.sync``: an order's lines
 are replaced with the source's), and the record of each run."""
 
@@ -8,9 +8,9 @@ from sqlalchemy import Table
 
 from contracts.events import OrderState
 from contracts.reconcile_spec import ORDERS
-from extracted.chassis.reconcile import OwnedAggregate
-from extracted.chassis.reconcile_api import reconcile_router
-from extracted.orders.api.deps import get_sessions
+from extracted.chassis.sync.reconcile import OwnedAggregate
+from extracted.chassis.sync.reconcile_api import reconcile_router
+from extracted.chassis.web.deps import get_sessions
 from extracted.orders.models import Order, OrderLine, ReconciliationRun
 from extracted.orders.sync import _write_states
 
@@ -21,5 +21,5 @@ ORDER_OWNER = OwnedAggregate(
     spec=ORDERS, table=_orders, child_table=_lines, state=OrderState, write=_write_states
 )
 
-#: ``/internal/reconcile/orders/...`` (extracted.chassis.reconcile_api).
+#: ``/internal/reconcile/orders/...`` (extracted.chassis.sync.reconcile_api).
 router = reconcile_router([ORDER_OWNER], ReconciliationRun, get_sessions)

@@ -47,19 +47,18 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts import events
-from extracted.chassis.dry_run import transaction
 from extracted.chassis.timefmt import utcnow
+from extracted.chassis.web.unit_of_work import unit_of_work
 from extracted.orders import idempotency, states
-from extracted.orders.answers import Answer, cancel_answer, checkout_answer
 from extracted.orders.clients.inventory import InventoryClient, NotSettleable, Reserved
 from extracted.orders.clients.payments import Charged, Declined, PaymentsClient
 from extracted.orders.clients.upstream import CallContext, UpstreamUnavailable
 from extracted.orders.config import OrdersSettings
 from extracted.orders.crash import CrashPoints
-from extracted.orders.direction import WRITES
 from extracted.orders.metrics import OrdersMetrics
 from extracted.orders.models import Order, OrderLine, Saga
 from extracted.orders.outbox import record_order
+from extracted.orders.wiring import WRITES
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +107,11 @@ def refund_key(saga: Saga) -> str:
     return f"{saga.kind}-{saga.id}-refund"
 
 
+#: What a decided checkout answers its client (the API layer's: ``extracted.orders.api.answers``),
+#: stored with the decision for an ``Idempotency-Key`` replay: a status and a body.
+CheckoutAnswer = Callable[[Saga, Order | None], tuple[int, dict[str, Any]] | None]
+
+
 class SagaRunner:
     def __init__(
         self,
@@ -118,8 +122,10 @@ class SagaRunner:
         settings: OrdersSettings,
         metrics: OrdersMetrics,
         crash: CrashPoints,
+        checkout_answer: CheckoutAnswer,
     ) -> None:
         self.sessions = sessions
+        self.checkout_answer = checkout_answer
         self.inventory = inventory
         self.payments = payments
         self.settings = settings
@@ -142,7 +148,7 @@ class SagaRunner:
         """Persist a new checkout saga (its first step comes next); with ``claim``, insert the
         idempotency record in the same transaction (``idempotency.KeyTaken`` if taken)."""
         now = utcnow()
-        with transaction(self.sessions) as session:
+        with unit_of_work(self.sessions) as session:
             WRITES.guard_write(session)  # 503 while frozen; a freeze waits for this to commit
             record_id = idempotency.insert(session, claim) if claim is not None else None
             saga = Saga(
@@ -214,7 +220,7 @@ class SagaRunner:
     def claim(self, saga_id: uuid.UUID) -> bool:
         """Take a saga whose lease ran out (the recovery loop); ``False`` if another has it."""
         now = utcnow()
-        with transaction(self.sessions) as session:
+        with unit_of_work(self.sessions) as session:
             result = session.execute(
                 update(Saga)
                 .where(
@@ -257,14 +263,6 @@ class SagaRunner:
                 break
         return saga
 
-    def answer(self, saga: Saga) -> Answer | None:
-        """The client's answer for ``saga`` (``None``: a checkout whose outcome is not known)."""
-        with self.sessions() as session:
-            order = session.get(Order, saga.order_id)
-        if saga.kind == states.CANCEL:
-            return cancel_answer(saga, order)
-        return checkout_answer(saga, order)
-
     # -- state changes -------------------------------------------------------------------------
 
     def _advance(
@@ -283,7 +281,7 @@ class SagaRunner:
             "updated_at": now,
             "lease_until": now + timedelta(seconds=self.settings.saga_lease_s),
         }
-        with transaction(self.sessions) as session:
+        with unit_of_work(self.sessions) as session:
             result = session.execute(
                 update(Saga)
                 .where(Saga.id == saga.id, Saga.version == saga.version)
@@ -314,7 +312,7 @@ class SagaRunner:
                 extra={"saga_id": str(saga.id), "state": saga.state, "error": error},
             )
         now = utcnow()
-        with transaction(self.sessions) as session:
+        with unit_of_work(self.sessions) as session:
             result = session.execute(
                 update(Saga)
                 .where(Saga.id == saga.id, Saga.version == saga.version)
@@ -358,7 +356,7 @@ class SagaRunner:
         """Store the idempotent answer of the checkout whose outcome was just decided."""
         if saga.idempotency_key_id is None:
             return
-        answer = checkout_answer(saga, order)
+        answer = self.checkout_answer(saga, order)
         assert answer is not None
         idempotency.complete(session, saga.idempotency_key_id, *answer)
 

@@ -1,9 +1,9 @@
 """What sync delivers to the orders service, applied by the owner: the monolith's order events
 (dedup by event id + compare-and-set on ``version``) and backfill pages (compare-and-set on the
 job's checkpoint + upsert by version; on PostgreSQL COPY into staging tables and one merge,
-``extracted.chassis.aggregate_pages``).
+``extracted.chassis.sync.aggregate_pages``).
 The Celery glue is ``sync/orders_worker.py``; the protocols are the chassis'
-(``extracted.chassis.subscriber``, ``extracted.chassis.backfill_pages``).
+(``extracted.chassis.sync.subscriber``, ``extracted.chassis.sync.aggregate_pages``).
 
 ``apply_order_states`` upserts ``contracts.events.OrderState`` rows by version, lines included,
 inside the caller's transaction (the orders counterpart of
@@ -26,12 +26,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.copy_text import ORDER_COPY_COLUMNS, ORDER_LINE_COPY_COLUMNS
 from contracts.events import OrderState
-from extracted.chassis.aggregate_pages import AggregatePages
-from extracted.chassis.backfill_checkpoints import BatchResult, Checkpoint, CheckpointStore
-from extracted.chassis.bulk_merge import AggregateMerge, Children
-from extracted.chassis.subscriber import EventApplier, Outcome, SyncInputError, dialect_insert
-from extracted.orders.database import default_sessions
-from extracted.orders.models import BackfillCheckpoint, Order, OrderLine, ProcessedEvent
+from extracted.chassis.sync.aggregate_pages import AggregatePages
+from extracted.chassis.sync.backfill_checkpoints import BatchResult, Checkpoint, CheckpointStore
+from extracted.chassis.sync.bulk_merge import AggregateMerge, Children
+from extracted.chassis.sync.dead_letters import SubscriberDeadLetters
+from extracted.chassis.sync.subscriber import EventApplier, Outcome, SyncInputError, dialect_insert
+from extracted.orders.models import BackfillCheckpoint, DeadLetter, Order, OrderLine, ProcessedEvent
+from extracted.orders.wiring import default_sessions
 
 AGGREGATE_TYPES = ("order",)
 
@@ -137,18 +138,19 @@ def apply_events(
     envelopes: Sequence[Any], *, sessions: sessionmaker[Session] | None = None
 ) -> list[Outcome]:
     """Apply several order events in one transaction, each exactly as ``apply_event``
-    does; all or nothing (``extracted.chassis.subscriber.EventApplier.apply_many``)."""
+    does; all or nothing (``extracted.chassis.sync.subscriber.EventApplier.apply_many``)."""
     return _EVENTS.apply_many(envelopes, sessions or default_sessions())
 
 
-#: The backfill's checkpoints (``extracted.chassis.backfill_checkpoints``) on this service's table.
+#: The backfill's checkpoints (``extracted.chassis.sync.backfill_checkpoints``) on this
+#: service's table.
 CHECKPOINTS = CheckpointStore(BackfillCheckpoint, default_sessions)
 open_backfill_ranges = CHECKPOINTS.open_ranges
 backfill_checkpoint = CHECKPOINTS.checkpoint
 
-#: The backfill of the monolith's orders (``extracted.chassis.aggregate_pages``): one keyset page
-#: (COPY text, or state dicts), applied if it is its job's next one, in one transaction with the
-#: job's checkpoint; on PostgreSQL ``COPY``ed into staging tables and merged in one statement,
+#: The backfill of the monolith's orders (``extracted.chassis.sync.aggregate_pages``): one keyset
+#: page (COPY text, or state dicts), applied if it is its job's next one, in one transaction with
+#: the job's checkpoint; on PostgreSQL ``COPY``ed into staging tables and merged in one statement,
 #: the lines of the orders written replaced by the page's; a page that does not fit the contract
 #: or that the database refuses raises ``SyncInputError``, nothing of it applied.
 BACKFILL: AggregatePages[OrderState] = AggregatePages(
@@ -173,8 +175,18 @@ apply_backfill_batch = BACKFILL.apply_batch
 apply_backfill_copy = BACKFILL.apply_copy
 
 
+#: Events this subscriber refused for a reason retrying cannot fix, parked in its own table
+#: (``extracted.chassis.sync.dead_letters``): the worker parks them, the internal API lists and
+#: replays them.
+DEAD_LETTERS: SubscriberDeadLetters[DeadLetter] = SubscriberDeadLetters(
+    DeadLetter, _EVENTS.apply, default_sessions
+)
+park_event = DEAD_LETTERS.park_event
+
+
 __all__ = [
     "AGGREGATE_TYPES",
+    "DEAD_LETTERS",
     "BatchResult",
     "Checkpoint",
     "Outcome",
@@ -187,4 +199,5 @@ __all__ = [
     "apply_order_states",
     "backfill_checkpoint",
     "open_backfill_ranges",
+    "park_event",
 ]

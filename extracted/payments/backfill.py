@@ -26,7 +26,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from contracts.events import PaymentState
-from extracted.chassis.subscriber import dialect_insert
+from extracted.chassis.sync.subscriber import dialect_insert
 from extracted.payments.models import Payment, Refund
 
 _payments: Table = Payment.__table__  # type: ignore[assignment]

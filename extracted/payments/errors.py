@@ -1,4 +1,5 @@
-"""The payments' refusals, with the monolith's bodies (docs/payments-api.md, error bodies)."""
+"""The payments' refusals, with the monolith's codes and bodies (docs/payments-api.md, error
+bodies); the API layer gives each its status (``extracted.chassis.web.errors.STATUS_BY_CODE``)."""
 
 from __future__ import annotations
 
@@ -6,50 +7,49 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from extracted.chassis.errors import ApiError, InvalidState, NotFound
+from extracted.chassis.domain_errors import DomainError, InvalidStateError, NotFoundError
 
 
-class PaymentNotFound(NotFound):
+class PaymentNotFound(NotFoundError):
     def __init__(self, payment_id: uuid.UUID | str) -> None:
         super().__init__(f"Payment '{payment_id}' not found.")
 
 
-class PaymentNotInState(InvalidState):
-    """409 ``invalid_state`` with ``"status": <current>``."""
+class PaymentNotInState(InvalidStateError):
+    """``invalid_state`` with ``"status": <current>``."""
 
     def __init__(self, status: str, *, expected: str) -> None:
-        super().__init__(f"Payment is {status}, expected {expected}.")
-        self.extra = {"status": status}
+        super().__init__(f"Payment is {status}, expected {expected}.", status=status)
 
 
-class RefundExceedsCaptured(ApiError):
+class RefundExceedsCaptured(DomainError):
+    code = "refund_exceeds_captured"
+
     def __init__(self, refundable: Decimal) -> None:
         super().__init__(
-            409,
-            "refund_exceeds_captured",
             f"The refund exceeds what is left to refund ({refundable:.2f}).",
             refundable=f"{refundable:.2f}",
         )
 
 
-class PaymentDeclined(ApiError):
-    """402 with the gateway's reason and the stored declined attempt."""
+class PaymentDeclined(DomainError):
+    """The gateway's reason and the stored declined attempt."""
+
+    code = "payment_declined"
 
     def __init__(self, reason: str, **context: Any) -> None:
-        super().__init__(
-            402, "payment_declined", "The card was declined.", reason=reason, **context
-        )
+        super().__init__("The card was declined.", reason=reason, **context)
 
 
-class PaymentGatewayFailed(ApiError):
+class PaymentGatewayFailed(DomainError):
+    code = "gateway_error"
+
     def __init__(self) -> None:
-        super().__init__(502, "gateway_error", "The card gateway failed; nothing was charged.")
+        super().__init__("The card gateway failed; nothing was charged.")
 
 
-class IdempotencyKeyReused(ApiError):
+class IdempotencyKeyReused(DomainError):
+    code = "idempotency_key_reused"
+
     def __init__(self) -> None:
-        super().__init__(
-            422,
-            "idempotency_key_reused",
-            "This Idempotency-Key was already used for a different request.",
-        )
+        super().__init__("This Idempotency-Key was already used for a different request.")

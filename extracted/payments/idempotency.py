@@ -28,10 +28,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
-from extracted.chassis.errors import ApiError, ValidationFailed
-from extracted.chassis.identity import Caller
-from extracted.chassis.responses import ContractJSONResponse
+from extracted.chassis.domain_errors import DomainError
 from extracted.chassis.timefmt import utcnow
+from extracted.chassis.web.errors import ApiError, ValidationFailed, refusal
+from extracted.chassis.web.identity import Caller
+from extracted.chassis.web.responses import ContractJSONResponse
 from extracted.payments.errors import IdempotencyKeyReused
 from extracted.payments.models import IdempotencyRecord
 
@@ -93,7 +94,8 @@ def idempotent(
     handler: Callable[[], ContractJSONResponse],
 ) -> ContractJSONResponse:
     """Run ``handler`` (the write, in ``session``'s transaction) once per key. Its refusals
-    (``ApiError``) become answers here, so the writes before them (a stored decline) commit."""
+    (``DomainError``, or an ``ApiError`` of its input) become answers here, so the writes before
+    them (a stored decline) commit."""
     fingerprint = request_fingerprint(method=method, path=path, body=body)
     record_id = uuid.uuid4()
     claimed = _claim(
@@ -126,6 +128,8 @@ def idempotent(
         response = handler()
     except ApiError as exc:
         response = exc.response()
+    except DomainError as exc:
+        response = refusal(exc).response()
     mine = IdempotencyRecord.id == record_id
     if not is_kept(response.status_code):
         session.execute(delete(IdempotencyRecord).where(mine))

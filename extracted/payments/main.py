@@ -19,19 +19,18 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from extracted.chassis.app import service_app
-from extracted.chassis.direction_api import direction_router
-from extracted.chassis.errors import ApiError
-from extracted.chassis.health import health_router
-from extracted.chassis.identity import TokenVerifier, current_caller
-from extracted.chassis.sync_metrics import SyncCollector, metrics_router
-from extracted.chassis.sync_stats_api import event_stats_router
-from extracted.payments import dead_letters, migrate, reconcile
+from extracted.chassis.sync.dead_letter_api import dead_letter_router
+from extracted.chassis.sync.direction_api import direction_router
+from extracted.chassis.sync.metrics import SyncCollector, metrics_router
+from extracted.chassis.sync.stats_api import event_stats_router
+from extracted.chassis.web.app import service_app
+from extracted.chassis.web.deps import get_sessions
+from extracted.chassis.web.errors import ApiError
+from extracted.chassis.web.health import health_router
+from extracted.chassis.web.identity import TokenVerifier, current_caller
+from extracted.payments import migrate, reconcile, sync
 from extracted.payments.api import payments
-from extracted.payments.api.deps import get_sessions
 from extracted.payments.config import PaymentsSettings
-from extracted.payments.database import sessions_for
-from extracted.payments.direction import WRITES
 from extracted.payments.models import (
     BackfillCheckpoint,
     DeadLetter,
@@ -39,6 +38,7 @@ from extracted.payments.models import (
     ProcessedEvent,
     ReconciliationRun,
 )
+from extracted.payments.wiring import WRITES, sessions_for
 
 
 def _authenticate_before_405(app: FastAPI) -> None:
@@ -87,7 +87,7 @@ def create_app(
                 runs=ReconciliationRun,
                 checkpoints=BackfillCheckpoint,
             ),
-            dead_letters.router,
+            dead_letter_router(sync.DEAD_LETTERS, get_sessions),
             reconcile.router,
             direction_router(
                 WRITES,

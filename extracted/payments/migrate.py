@@ -1,20 +1,10 @@
-"""``python -m extracted.payments.migrate``: Alembic ``upgrade head`` on the service's database.
-
-The same function runs when the app starts (``PAYMENTS_MIGRATE_ON_START``, on by default).
-"""
+"""``python -m extracted.payments.migrate``: Alembic ``upgrade head`` on the service's database
+(``extracted.payments.wiring.MIGRATIONS``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from extracted.payments.wiring import MIGRATIONS
 
-from extracted.chassis.migrations import ServiceMigrations
-from extracted.payments.config import PaymentsSettings
-
-MIGRATIONS = ServiceMigrations(
-    ini=Path(__file__).resolve().parent / "alembic.ini",
-    default_url=lambda: PaymentsSettings().database_url,
-    module="extracted.payments.migrate",
-)
 alembic_config = MIGRATIONS.alembic_config
 upgrade = MIGRATIONS.upgrade
 main = MIGRATIONS.main

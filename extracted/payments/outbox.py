@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from contracts.events import PaymentState
 from contracts.events import Refund as RefundState
-from extracted.payments.direction import WRITES
 from extracted.payments.models import OutboxEvent, Payment
+from extracted.payments.wiring import WRITES
 
 ORIGIN = "payments"
 #: The channel the outbox trigger notifies at each commit (alembic 0005_reverse_sync).

@@ -8,10 +8,10 @@ import argparse
 import sys
 from datetime import timedelta
 
-from extracted.chassis.dry_run import transaction
+from extracted.chassis.web.unit_of_work import unit_of_work
 from extracted.payments.config import PaymentsSettings
-from extracted.payments.database import sessions_for
 from extracted.payments.idempotency import RETENTION, idempotency_purge
+from extracted.payments.wiring import sessions_for
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"purge failed: --hours must be 0 or more, got {args.hours}", file=sys.stderr)
         return 2
     try:
-        with transaction(sessions_for(PaymentsSettings().database_url)) as session:
+        with unit_of_work(sessions_for(PaymentsSettings().database_url)) as session:
             deleted = idempotency_purge(session, older_than=timedelta(hours=args.hours))
     except Exception as exc:  # one line for the operator, not a traceback
         message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]

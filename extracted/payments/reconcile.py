@@ -1,4 +1,4 @@
-"""What the payments service reconciles (extracted.chassis.reconcile): its payments with their
+"""What the payments service reconciles (extracted.chassis.sync.reconcile): its payments with their
 refunds, repaired through the subscriber's own upsert (``write_payment_states``: a payment's
 refunds are replaced with the source's), and the record of each run."""
 
@@ -8,9 +8,9 @@ from sqlalchemy import Table
 
 from contracts.events import PaymentState
 from contracts.reconcile_spec import PAYMENTS
-from extracted.chassis.reconcile import OwnedAggregate
-from extracted.chassis.reconcile_api import reconcile_router
-from extracted.payments.api.deps import get_sessions
+from extracted.chassis.sync.reconcile import OwnedAggregate
+from extracted.chassis.sync.reconcile_api import reconcile_router
+from extracted.chassis.web.deps import get_sessions
 from extracted.payments.backfill import write_payment_states
 from extracted.payments.models import Payment, ReconciliationRun, Refund
 
@@ -26,5 +26,5 @@ PAYMENT_OWNER = OwnedAggregate(
     write=write_payment_states,
 )
 
-#: ``/internal/reconcile/payments/...`` (extracted.chassis.reconcile_api).
+#: ``/internal/reconcile/payments/...`` (extracted.chassis.sync.reconcile_api).
 router = reconcile_router([PAYMENT_OWNER], ReconciliationRun, get_sessions)

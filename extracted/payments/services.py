@@ -1,10 +1,10 @@
-"""Writes of the payments, each inside the caller's transaction (``chassis.dry_run``).
+"""Writes of the payments, each inside the caller's transaction (``chassis.web.unit_of_work``).
 
 The monolith's rules: every write locks the payment row it changes (``SELECT ... FOR UPDATE``),
 bumps ``version`` by exactly 1 (1 on insert) and records one outbox event with the full new
 state. A refusal raises before anything is written. Before anything, each takes the capability's
-direction (``direction.WRITES.guard_write``): 503 while frozen, and whether its event is sent
-back to the monolith (reverse sync).
+direction (``wiring.WRITES.guard_write``): refused while frozen (``CapabilityFrozen``), and
+whether its event is sent back to the monolith (reverse sync).
 
 The gateway is asked by ``payment_authorize`` before the row is written; it is the caller's
 choice whether a transaction is already open then (the API opens none without an
@@ -25,9 +25,9 @@ from card_gateway.fake import Approved, GatewayOutcome
 from contracts import events
 from extracted.chassis.timefmt import utcnow
 from extracted.payments import outbox
-from extracted.payments.direction import WRITES
 from extracted.payments.errors import PaymentNotFound, PaymentNotInState, RefundExceedsCaptured
 from extracted.payments.models import Payment, Refund
+from extracted.payments.wiring import WRITES
 
 logger = logging.getLogger(__name__)
 

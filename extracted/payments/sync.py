@@ -1,8 +1,8 @@
 """What sync delivers to the payments service, applied by the owner: the monolith's payment
 events (dedup by event id + compare-and-set on ``version``) and backfill pages (compare-and-set on
 the job's checkpoint + upsert by version). The Celery glue is ``sync/payments_worker.py``; the
-protocols are the chassis' (``extracted.chassis.subscriber``,
-``extracted.chassis.aggregate_pages``), the write is the backfill's
+protocols are the chassis' (``extracted.chassis.sync.subscriber``,
+``extracted.chassis.sync.aggregate_pages``), the write is the backfill's
 (``extracted.payments.backfill.write_payment_states``; on PostgreSQL a backfill page is COPYed
 into staging tables and merged in one statement instead). Nothing here records an own-outbox
 event, so applying never emits one.
@@ -18,13 +18,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.copy_text import PAYMENT_COPY_COLUMNS, REFUND_COPY_COLUMNS
 from contracts.events import PaymentState
-from extracted.chassis.aggregate_pages import AggregatePages
-from extracted.chassis.backfill_checkpoints import BatchResult, Checkpoint, CheckpointStore
-from extracted.chassis.bulk_merge import AggregateMerge, Children
-from extracted.chassis.subscriber import EventApplier, Outcome, SyncInputError
+from extracted.chassis.sync.aggregate_pages import AggregatePages
+from extracted.chassis.sync.backfill_checkpoints import BatchResult, Checkpoint, CheckpointStore
+from extracted.chassis.sync.bulk_merge import AggregateMerge, Children
+from extracted.chassis.sync.dead_letters import SubscriberDeadLetters
+from extracted.chassis.sync.subscriber import EventApplier, Outcome, SyncInputError
 from extracted.payments.backfill import write_payment_states
-from extracted.payments.database import default_sessions
-from extracted.payments.models import BackfillCheckpoint, ProcessedEvent
+from extracted.payments.models import BackfillCheckpoint, DeadLetter, ProcessedEvent
+from extracted.payments.wiring import default_sessions
 
 AGGREGATE_TYPES = ("payment",)
 
@@ -58,18 +59,19 @@ def apply_events(
     envelopes: Sequence[Any], *, sessions: sessionmaker[Session] | None = None
 ) -> list[Outcome]:
     """Apply several payment events in one transaction, each exactly as ``apply_event``
-    does; all or nothing (``extracted.chassis.subscriber.EventApplier.apply_many``)."""
+    does; all or nothing (``extracted.chassis.sync.subscriber.EventApplier.apply_many``)."""
     return _EVENTS.apply_many(envelopes, sessions or default_sessions())
 
 
-#: The backfill's checkpoints (``extracted.chassis.backfill_checkpoints``) on this service's table.
+#: The backfill's checkpoints (``extracted.chassis.sync.backfill_checkpoints``) on this
+#: service's table.
 CHECKPOINTS = CheckpointStore(BackfillCheckpoint, default_sessions)
 open_backfill_ranges = CHECKPOINTS.open_ranges
 backfill_checkpoint = CHECKPOINTS.checkpoint
 
-#: The backfill of the monolith's payments (``extracted.chassis.aggregate_pages``): one keyset page
-#: (COPY text, or state dicts), applied if it is its job's next one, in one transaction with the
-#: job's checkpoint; on PostgreSQL ``COPY``ed into staging tables and merged in one statement,
+#: The backfill of the monolith's payments (``extracted.chassis.sync.aggregate_pages``): one keyset
+#: page (COPY text, or state dicts), applied if it is its job's next one, in one transaction with
+#: the job's checkpoint; on PostgreSQL ``COPY``ed into staging tables and merged in one statement,
 #: the refunds of the payments written replaced by the page's; a page that does not fit the contract
 #: or that the database refuses raises ``SyncInputError``, nothing of it applied.
 BACKFILL: AggregatePages[PaymentState] = AggregatePages(
@@ -88,8 +90,18 @@ apply_backfill_batch = BACKFILL.apply_batch
 apply_backfill_copy = BACKFILL.apply_copy
 
 
+#: Events this subscriber refused for a reason retrying cannot fix, parked in its own table
+#: (``extracted.chassis.sync.dead_letters``): the worker parks them, the internal API lists and
+#: replays them.
+DEAD_LETTERS: SubscriberDeadLetters[DeadLetter] = SubscriberDeadLetters(
+    DeadLetter, _EVENTS.apply, default_sessions
+)
+park_event = DEAD_LETTERS.park_event
+
+
 __all__ = [
     "AGGREGATE_TYPES",
+    "DEAD_LETTERS",
     "BatchResult",
     "Checkpoint",
     "Outcome",
@@ -101,4 +113,5 @@ __all__ = [
     "apply_events",
     "backfill_checkpoint",
     "open_backfill_ranges",
+    "park_event",
 ]

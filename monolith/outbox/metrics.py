@@ -5,7 +5,7 @@ table at scrape time (gunicorn runs several processes: only the database knows t
 * ``strangler_outbox_oldest_pending_age_seconds{capability}``: how long the oldest of them has
   waited (0 when none): per subscriber capability, the part of lag before the broker.
 
-Commit-to-applied latency is the subscriber's to tell (extracted.chassis.sync_metrics).
+Commit-to-applied latency is the subscriber's to tell (extracted.chassis.sync.metrics).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Reverse-sync events the monolith could not apply, parked with the error so the rest keep
 flowing; listed and replayed through ``inbox.apply_event`` after a fix (so dedup and
 compare-and-set still hold). The same rules and wire shape as the services' dead letters
-(``extracted.chassis.dead_letters``), so `strangler sync dead-letters --owner monolith` reads it."""
+(``extracted.chassis.sync.dead_letters``), so `strangler sync dead-letters --owner monolith`
+reads it."""
 
 from __future__ import annotations
 

@@ -50,7 +50,7 @@ def apply_events(envelopes: Sequence[Any]) -> list[Outcome]:
 
     Why: with one Celery task and one transaction per event, the per-message and per-commit costs
     bound the monolith's worker; a relay batch per task and commit is the forward subscribers'
-    shape (``extracted.chassis.subscriber.EventApplier.apply_many``). Envelopes are
+    shape (``extracted.chassis.sync.subscriber.EventApplier.apply_many``). Envelopes are
     applied in aggregate order (type, id, version), not as received: two batches applied at once
     lock the rows they share in the same order and never deadlock. Versions, not arrival order,
     decide what is newest, so the order is free; a repeat within the batch is a ``duplicate``."""

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.copy_text import encode_rows, join_page
-from extracted.chassis.backfill_checkpoints import BatchResult
-from extracted.chassis.bulk_merge import AggregateMerge
+from extracted.chassis.sync.backfill_checkpoints import BatchResult
+from extracted.chassis.sync.bulk_merge import AggregateMerge
 
 
 def apply_page(
@@ -50,9 +50,10 @@ def _field(value: Any) -> Any:
     return value
 
 
-def copy_page(merge: AggregateMerge, rows: list[dict[str, Any]]) -> str:
+def copy_page(merge: AggregateMerge | None, rows: list[dict[str, Any]]) -> str:
     """State dicts as one page of COPY text (contracts.copy_text), as the monolith writes it:
     the rows in ``merge.columns``, the mark, then their child rows."""
+    assert merge is not None
     kids = merge.children
     assert kids is not None
     parents = [[_field(row[c]) for c in merge.columns] for row in rows]
@@ -65,7 +66,7 @@ def copy_page(merge: AggregateMerge, rows: list[dict[str, Any]]) -> str:
 
 
 def as_copy(
-    apply_copy: Callable[..., BatchResult], merge: AggregateMerge
+    apply_copy: Callable[..., BatchResult], merge: AggregateMerge | None
 ) -> Callable[..., BatchResult]:
     """An applier of state-dict pages (``apply_backfill_batch``'s arguments) that sends them
     as COPY text to the owner's ``apply_copy``."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from extracted.chassis.outbox_relay import RelayedOutbox, relay_batch
+from extracted.chassis.sync.outbox_relay import RelayedOutbox, relay_batch
 from sync.internal_auth import sync_headers
 from tests.extracted.asgi_client import BlockingASGIClient
 

@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.reconcile import ChecksumsRequest, ReconciliationReport, RowsRequest
-from extracted.chassis import reconcile
-from extracted.chassis.db import make_engine, make_sessions
-from extracted.chassis.reconcile import OwnedAggregate
+from extracted.chassis.sync import reconcile
+from extracted.chassis.sync.reconcile import OwnedAggregate
+from extracted.chassis.web.db import make_engine, make_sessions
 from tests.extracted.asgi_client import BlockingASGIClient
 
 

@@ -29,8 +29,8 @@ def main() -> None:
     import django
 
     django.setup()
-    from extracted.chassis.db import make_engine, make_sessions
-    from extracted.chassis.dry_run import transaction
+    from extracted.chassis.web.db import make_engine, make_sessions
+    from extracted.chassis.web.unit_of_work import unit_of_work
     from extracted.payments.backfill import apply_payment_states
     from monolith.identity.models import User
     from monolith.identity.tokens import token_issue
@@ -76,7 +76,7 @@ def main() -> None:
         sessions = make_sessions(engine)
         after: str | None = None
         while rows := payment_states_after(after_key=after, limit=PAGE_SIZE):
-            with transaction(sessions) as session:
+            with unit_of_work(sessions) as session:
                 copied += apply_payment_states(session, rows)
             after = str(rows[-1]["id"])
     finally:

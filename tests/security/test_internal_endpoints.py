@@ -20,9 +20,9 @@ from pytest_django.fixtures import Settings
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.sync_token import SYNC_TOKEN_ENV, needs_sync_token
-from extracted.chassis.app import service_app
-from extracted.chassis.db import make_engine, make_sessions
-from extracted.chassis.responses import ContractJSONResponse
+from extracted.chassis.web.app import service_app
+from extracted.chassis.web.db import make_engine, make_sessions
+from extracted.chassis.web.responses import ContractJSONResponse
 from strangler.stack import ensure_sync_token
 from sync.internal_auth import sync_headers
 from tests.extracted.asgi_client import BlockingASGIClient

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from extracted.chassis.db import make_engine, make_sessions
+from extracted.chassis.web.db import make_engine, make_sessions
 from extracted.orders.models import Order
 from extracted.orders.outbox import order_state
 from extracted.payments.models import Payment

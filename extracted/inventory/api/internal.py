@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import Depends
-from sqlalchemy.orm import Session, sessionmaker
-
-from extracted.chassis.responses import ContractJSONResponse
-from extracted.chassis.sync_token import internal_router
+from extracted.chassis.sync.token import internal_router
+from extracted.chassis.web.deps import Sessions
+from extracted.chassis.web.responses import ContractJSONResponse
 from extracted.inventory import selectors
-from extracted.inventory.api.deps import get_sessions
 
 router = internal_router("/internal")
 
 
 @router.api_route("/sync/stats", methods=["GET", "HEAD"])
 def sync_stats(
-    sessions: Annotated[sessionmaker[Session], Depends(get_sessions)],
+    sessions: Sessions,
 ) -> ContractJSONResponse:
     with sessions() as session:
         return ContractJSONResponse(selectors.sync_stats(session))

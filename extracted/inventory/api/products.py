@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Request
 
-from fastapi import APIRouter, Depends, Request
-from sqlalchemy.orm import Session, sessionmaker
-
-from extracted.chassis.dry_run import is_dry_run, transaction
-from extracted.chassis.pagination import PageNumberPagination
-from extracted.chassis.request_body import RequestBody, request_body
-from extracted.chassis.responses import ContractJSONResponse
+from extracted.chassis.web.deps import Body, Sessions
+from extracted.chassis.web.dry_run import is_dry_run
+from extracted.chassis.web.pagination import PageNumberPagination
+from extracted.chassis.web.responses import ContractJSONResponse
+from extracted.chassis.web.unit_of_work import unit_of_work
 from extracted.inventory import selectors, services
-from extracted.inventory.api.deps import get_sessions
 from extracted.inventory.api.schemas import adjustment_input, product_body, product_create_input
 
 router = APIRouter(prefix="/api/inventory/products")
 pagination = PageNumberPagination(page_size=50, max_page_size=500)
-
-Sessions = Annotated[sessionmaker[Session], Depends(get_sessions)]
-Body = Annotated[RequestBody, Depends(request_body)]
 
 
 @router.api_route("/", methods=["GET", "HEAD"])
@@ -37,7 +31,7 @@ def product_list(request: Request, sessions: Sessions) -> ContractJSONResponse:
 @router.post("/")
 def product_create(request: Request, sessions: Sessions, body: Body) -> ContractJSONResponse:
     data = product_create_input.validate(body.json())
-    with transaction(sessions, dry_run=is_dry_run(request)) as session:
+    with unit_of_work(sessions, dry_run=is_dry_run(request)) as session:
         product = services.product_create(session, **data)
         rendered = product_body(product)
     return ContractJSONResponse(rendered, status_code=201)
@@ -56,7 +50,7 @@ def product_detail(sku: str, sessions: Sessions) -> ContractJSONResponse:
 def product_adjust(
     sku: str, request: Request, sessions: Sessions, body: Body
 ) -> ContractJSONResponse:
-    with transaction(sessions, dry_run=is_dry_run(request)) as session:
+    with unit_of_work(sessions, dry_run=is_dry_run(request)) as session:
         if not selectors.product_exists(session, sku):  # the 404 comes before the body
             raise services.product_not_found(sku)
         data = adjustment_input.validate(body.json())

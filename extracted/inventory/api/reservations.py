@@ -3,30 +3,25 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
-from sqlalchemy.orm import Session, sessionmaker
+from fastapi import APIRouter, Request
 
-from extracted.chassis.dry_run import is_dry_run, transaction
-from extracted.chassis.request_body import RequestBody, request_body
-from extracted.chassis.responses import ContractJSONResponse
+from extracted.chassis.web import paths  # noqa: F401  (registers the {…:lower_uuid} converter)
+from extracted.chassis.web.deps import Body, Sessions
+from extracted.chassis.web.dry_run import is_dry_run
+from extracted.chassis.web.responses import ContractJSONResponse
+from extracted.chassis.web.unit_of_work import unit_of_work
 from extracted.inventory import selectors, services
-from extracted.inventory.api import paths  # noqa: F401  (registers the {…:lower_uuid} converter)
-from extracted.inventory.api.deps import get_sessions
 from extracted.inventory.api.schemas import reservation_body, reservation_create_input
 
 router = APIRouter(prefix="/api/inventory/reservations")
-
-Sessions = Annotated[sessionmaker[Session], Depends(get_sessions)]
-Body = Annotated[RequestBody, Depends(request_body)]
 
 
 @router.post("/")
 def reservation_create(request: Request, sessions: Sessions, body: Body) -> ContractJSONResponse:
     data = reservation_create_input.validate(body.json())
     lines = [(line["sku"], line["quantity"]) for line in data["lines"]]
-    with transaction(sessions, dry_run=is_dry_run(request)) as session:
+    with unit_of_work(sessions, dry_run=is_dry_run(request)) as session:
         reservation = services.reservation_create(
             session, order_id=data["order_id"], lines=lines, reservation_id=data["id"]
         )
@@ -47,7 +42,7 @@ def reservation_detail(reservation_id: uuid.UUID, sessions: Sessions) -> Contrac
 def reservation_commit(
     reservation_id: uuid.UUID, request: Request, sessions: Sessions
 ) -> ContractJSONResponse:
-    with transaction(sessions, dry_run=is_dry_run(request)) as session:
+    with unit_of_work(sessions, dry_run=is_dry_run(request)) as session:
         reservation = services.reservation_commit(session, reservation_id=reservation_id)
         rendered = reservation_body(reservation)
     return ContractJSONResponse(rendered)
@@ -57,7 +52,7 @@ def reservation_commit(
 def reservation_release(
     reservation_id: uuid.UUID, request: Request, sessions: Sessions
 ) -> ContractJSONResponse:
-    with transaction(sessions, dry_run=is_dry_run(request)) as session:
+    with unit_of_work(sessions, dry_run=is_dry_run(request)) as session:
         reservation = services.reservation_release(session, reservation_id=reservation_id)
         rendered = reservation_body(reservation)
     return ContractJSONResponse(rendered)

@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from extracted.chassis.timefmt import format_timestamp
-from extracted.chassis.validation import (
+from extracted.chassis.web.validation import (
     CharField,
     DecimalField,
     IntegerField,

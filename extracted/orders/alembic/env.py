@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from extracted.chassis.migrations import run_env
+from extracted.chassis.web.migrations import run_env
 from extracted.orders.config import OrdersSettings
 from extracted.orders.models import Base
 

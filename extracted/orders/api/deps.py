@@ -1,4 +1,5 @@
-"""Dependencies the routers share: the session factory and the saga runner of the app."""
+"""The orders routers' own dependencies: the app's saga runner and the call context of a request
+(the session factory, the body and the caller are the chassis's: ``extracted.chassis.web.deps``)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,13 @@ import secrets
 from typing import Annotated
 
 from fastapi import Depends
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 
-from extracted.chassis.request_id import current_request_id
+from extracted.chassis.web.request_id import current_request_id
 from extracted.orders.clients.upstream import CallContext
 from extracted.orders.saga import SagaRunner
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})$")
-
-
-def get_sessions(request: Request) -> sessionmaker[Session]:
-    sessions: sessionmaker[Session] = request.app.state.sessions
-    return sessions
 
 
 def get_runner(request: Request) -> SagaRunner:
@@ -42,5 +37,4 @@ def call_context(request: Request, *, dry_run: bool = False) -> CallContext:
     )
 
 
-Sessions = Annotated[sessionmaker[Session], Depends(get_sessions)]
 Runner = Annotated[SagaRunner, Depends(get_runner)]

@@ -9,15 +9,15 @@ from fastapi import Request
 from starlette.responses import Response
 
 from contracts.direction import WriteUpstreams
-from extracted.chassis.responses import ContractJSONResponse
-from extracted.chassis.sync_token import internal_router
+from extracted.chassis.sync.token import internal_router
 from extracted.chassis.timefmt import format_timestamp
+from extracted.chassis.web.deps import Sessions
+from extracted.chassis.web.responses import ContractJSONResponse
 from extracted.orders import selectors
-from extracted.orders.api.deps import Sessions
 from extracted.orders.models import Saga
 from extracted.orders.recovery import saga_counts
 
-# Reads only; any other method added here needs the sync token (extracted.chassis.sync_token).
+# Reads only; any other method added here needs the sync token (extracted.chassis.sync.token).
 router = internal_router()
 
 

@@ -11,29 +11,30 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from contracts import events
-from extracted.chassis.dry_run import is_dry_run, transaction
-from extracted.chassis.errors import ApiError, NotFound, ValidationFailed
-from extracted.chassis.identity import Caller, CurrentCaller, acting_customer, customer_scope
-from extracted.chassis.pagination import PageNumberPagination
-from extracted.chassis.request_body import RequestBody, request_body
-from extracted.chassis.responses import ContractJSONResponse
 from extracted.chassis.timefmt import utcnow
+from extracted.chassis.web import paths  # noqa: F401  (registers the {…:lower_uuid} converter)
+from extracted.chassis.web.deps import Body, Sessions
+from extracted.chassis.web.dry_run import is_dry_run
+from extracted.chassis.web.errors import ApiError, NotFound, ValidationFailed
+from extracted.chassis.web.identity import Caller, CurrentCaller, acting_customer, customer_scope
+from extracted.chassis.web.pagination import PageNumberPagination
+from extracted.chassis.web.responses import ContractJSONResponse
+from extracted.chassis.web.unit_of_work import unit_of_work
 from extracted.orders import idempotency, selectors, states
-from extracted.orders.answers import Answer, unavailable
-from extracted.orders.api import paths  # noqa: F401  (registers the {…:lower_uuid} converter)
-from extracted.orders.api.deps import Runner, Sessions, call_context
+from extracted.orders.api.answers import Answer, saga_answer, unavailable
+from extracted.orders.api.deps import Runner, call_context
 from extracted.orders.api.schemas import checkout_input, list_filters
 from extracted.orders.clients.inventory import NotSettleable, Reserved
 from extracted.orders.clients.payments import Charged, Declined
 from extracted.orders.clients.upstream import CallContext, UpstreamUnavailable
-from extracted.orders.direction import WRITES
 from extracted.orders.models import MAX_LINES, Order, OrderLine
 from extracted.orders.outbox import order_body, record_order
 from extracted.orders.saga import PricedLine, SagaRunner
+from extracted.orders.wiring import WRITES
 
 router = APIRouter(prefix="/api/orders")
 pagination = PageNumberPagination()
@@ -142,7 +143,7 @@ def order_checkout(
     sessions: Sessions,
     runner: Runner,
     caller: CurrentCaller,
-    body: RequestBody = Depends(request_body),  # noqa: B008  (FastAPI's dependency idiom)
+    body: Body,
 ) -> Response:
     key = idempotency.idempotency_key(request)
     raw = body.json()
@@ -190,7 +191,7 @@ def order_checkout(
             raise idempotency.KeyInFlight() from None
         return replay
     saga = runner.run(saga.id, request_id=context.request_id, first_run=True)
-    answer = runner.answer(saga)
+    answer = saga_answer(sessions, saga)
     if answer is None:  # taken over by another runner before its outcome was decided
         answer = unavailable("orders", "the checkout is still running")
     return _respond(answer)
@@ -277,7 +278,7 @@ def order_cancel(
 ) -> ContractJSONResponse:
     """Cancel = release the reservation, refund the payment, as a saga (saga.py). Takes no body."""
     context = call_context(request, dry_run=is_dry_run(request))
-    with transaction(sessions) as session:
+    with unit_of_work(sessions) as session:
         WRITES.guard_write(session)  # 503 while frozen (dry runs too)
         order = selectors.order_lock(session, order_id=order_id, scope=customer_scope(caller))
         if order is None:
@@ -292,7 +293,7 @@ def order_cancel(
             session, order, by_staff=caller.is_staff, trace_id=context.trace_id
         )
     saga = runner.run(saga.id, request_id=context.request_id, first_run=True)
-    answer = runner.answer(saga)
+    answer = saga_answer(sessions, saga)
     assert answer is not None
     return _respond(answer)
 
@@ -333,7 +334,7 @@ def order_fulfil(
     committed reservation under a confirmed order)."""
     dry_run = is_dry_run(request)
     context = call_context(request, dry_run=dry_run)
-    with transaction(sessions, dry_run=dry_run) as session:
+    with unit_of_work(sessions, dry_run=dry_run) as session:
         order = selectors.order_get(session, order_id=order_id, scope=None)
         if not caller.is_staff:
             if order is not None and order.customer_id == caller.id:

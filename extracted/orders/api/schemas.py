@@ -6,8 +6,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from extracted.chassis.errors import ValidationFailed
-from extracted.chassis.validation import (
+from extracted.chassis.web.errors import ValidationFailed
+from extracted.chassis.web.validation import (
     CharField,
     IntegerField,
     Invalid,

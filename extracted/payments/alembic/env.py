@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from extracted.chassis.migrations import run_env
+from extracted.chassis.web.migrations import run_env
 from extracted.payments.config import PaymentsSettings
 from extracted.payments.models import Base
 

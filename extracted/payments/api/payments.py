@@ -10,34 +10,34 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from sqlalchemy.orm import Session, sessionmaker
+from fastapi import APIRouter, Request
+from sqlalchemy.orm import Session
 
 from card_gateway.fake import GatewayError, GatewayOutcome, gateway_authorize
-from extracted.chassis.dry_run import is_dry_run, transaction
-from extracted.chassis.identity import Caller, CurrentCaller, acting_customer, customer_scope
-from extracted.chassis.pagination import PageNumberPagination
-from extracted.chassis.request_body import RequestBody, request_body
-from extracted.chassis.responses import ContractJSONResponse
+from extracted.chassis.web import paths  # noqa: F401  (registers the {…:lower_uuid} converter)
+from extracted.chassis.web.deps import Body, Sessions
+from extracted.chassis.web.dry_run import is_dry_run
+from extracted.chassis.web.errors import refusal
+from extracted.chassis.web.identity import Caller, CurrentCaller, acting_customer, customer_scope
+from extracted.chassis.web.pagination import PageNumberPagination
+from extracted.chassis.web.request_body import RequestBody
+from extracted.chassis.web.responses import ContractJSONResponse
+from extracted.chassis.web.unit_of_work import unit_of_work
 from extracted.payments import selectors, services
-from extracted.payments.api import paths  # noqa: F401  (registers the {…:lower_uuid} converter)
-from extracted.payments.api.deps import get_sessions
 from extracted.payments.api.schemas import (
     payment_body,
     payment_create_input,
     query_filters,
     refund_create_input,
 )
-from extracted.payments.direction import WRITES
 from extracted.payments.errors import PaymentDeclined, PaymentGatewayFailed
 from extracted.payments.idempotency import idempotency_key, idempotent, request_path
+from extracted.payments.wiring import WRITES
 
 router = APIRouter(prefix="/api/payments")
 
-Sessions = Annotated[sessionmaker[Session], Depends(get_sessions)]
-Body = Annotated[RequestBody, Depends(request_body)]
 pagination = PageNumberPagination()
 
 
@@ -92,7 +92,8 @@ def _store(
     rendered = payment_body(payment)
     if payment.status == services.DECLINED:
         declined = PaymentDeclined(payment.decline_reason or "declined", payment=rendered)
-        return declined.response()  # an answer, not a raise: the declined attempt is stored
+        # An answer, not a raise: the declined attempt is stored.
+        return refusal(declined).response()
     return ContractJSONResponse(rendered, status_code=201)
 
 
@@ -110,9 +111,9 @@ def payment_create(
         data, payment_id, outcome = _authorize(
             caller, raw, lambda: WRITES.refuse_while_frozen(sessions)
         )
-        with transaction(sessions, dry_run=dry_run) as session:
+        with unit_of_work(sessions, dry_run=dry_run) as session:
             return _store(session, data, payment_id, outcome)
-    with transaction(sessions, dry_run=dry_run) as session:
+    with unit_of_work(sessions, dry_run=dry_run) as session:
         return idempotent(  # a replay is answered while frozen: the request ran before
             session,
             caller=caller,
@@ -142,7 +143,7 @@ def payment_capture(
     payment_id: uuid.UUID, request: Request, caller: CurrentCaller, sessions: Sessions
 ) -> ContractJSONResponse:
     """Captures the full amount of an authorised payment; takes no body."""
-    with transaction(sessions, dry_run=is_dry_run(request)) as session:
+    with unit_of_work(sessions, dry_run=is_dry_run(request)) as session:
         selectors.payment_get(session, payment_id=payment_id, customer_id=customer_scope(caller))
         rendered = payment_body(services.payment_capture(session, payment_id=payment_id))
     return ContractJSONResponse(rendered)
@@ -153,7 +154,7 @@ def payment_void(
     payment_id: uuid.UUID, request: Request, caller: CurrentCaller, sessions: Sessions
 ) -> ContractJSONResponse:
     """Lets an authorisation go; takes no body."""
-    with transaction(sessions, dry_run=is_dry_run(request)) as session:
+    with unit_of_work(sessions, dry_run=is_dry_run(request)) as session:
         selectors.payment_get(session, payment_id=payment_id, customer_id=customer_scope(caller))
         rendered = payment_body(services.payment_void(session, payment_id=payment_id))
     return ContractJSONResponse(rendered)
@@ -181,10 +182,10 @@ def refund_create(
     key = idempotency_key(request)
     dry_run = is_dry_run(request)
     if key is None:
-        with transaction(sessions, dry_run=dry_run) as session:
+        with unit_of_work(sessions, dry_run=dry_run) as session:
             return _refund(session, caller, payment_id, body)
     raw = body.json()  # the fingerprint needs the body before anything else, as in the monolith
-    with transaction(sessions, dry_run=dry_run) as session:
+    with unit_of_work(sessions, dry_run=dry_run) as session:
         return idempotent(
             session,
             caller=caller,

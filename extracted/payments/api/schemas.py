@@ -8,7 +8,7 @@ from typing import Any
 
 from card_gateway.fake import CARD_TOKEN_MAX_LENGTH, is_card_token
 from extracted.chassis.timefmt import format_timestamp
-from extracted.chassis.validation import (
+from extracted.chassis.web.validation import (
     MISSING,
     CharField,
     DecimalField,

@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from extracted.chassis.dry_run import transaction
-from extracted.chassis.errors import ApiError
+from extracted.chassis.domain_errors import DomainError
+from extracted.chassis.web.unit_of_work import unit_of_work
 from extracted.inventory import services
 from extracted.inventory.models import ProcessedEvent, Product, Reservation
 from extracted.inventory.sync import apply_event
@@ -70,11 +70,11 @@ def test_different_versions_racing_leave_the_newest(sessions: sessionmaker[Sessi
 
 def test_reservations_racing_for_the_last_unit(sessions: sessionmaker[Session]) -> None:
     sku = random_sku()
-    with transaction(sessions) as session:
+    with unit_of_work(sessions) as session:
         services.product_create(session, sku=sku, name="Last one", price=Decimal("1.00"), on_hand=1)
 
     def reserve() -> Any:
-        with transaction(sessions) as session:
+        with unit_of_work(sessions) as session:
             return services.reservation_create(
                 session, order_id=uuid.UUID(random_order_id()), lines=[(sku, 1)]
             ).id
@@ -82,7 +82,7 @@ def test_reservations_racing_for_the_last_unit(sessions: sessionmaker[Session]) 
     outcomes = race(reserve)
     refusals = [o for o in outcomes if isinstance(o, BaseException)]
     assert len(outcomes) - len(refusals) == 1
-    assert all(isinstance(r, ApiError) and r.code == "insufficient_stock" for r in refusals), (
+    assert all(isinstance(r, DomainError) and r.code == "insufficient_stock" for r in refusals), (
         refusals
     )
     with sessions() as session:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from extracted.chassis.outbox_relay import relay_batch
+from extracted.chassis.sync.outbox_relay import relay_batch
 from extracted.inventory.models import OutboxEvent
 from extracted.inventory.sync import apply_event
 from tests.extracted.asgi_client import BlockingASGIClient

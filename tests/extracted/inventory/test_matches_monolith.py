@@ -22,7 +22,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from contracts.events import EventEnvelope
-from extracted.chassis.db import make_engine, make_sessions
+from extracted.chassis.web.db import make_engine, make_sessions
 from extracted.inventory.sync import apply_event
 from tests.support.components import free_ports, prepare, running
 from tests.support.database_templates import fresh_owner_databases

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from extracted.chassis.db import make_engine, make_sessions
+from extracted.chassis.web.db import make_engine, make_sessions
 from extracted.inventory.sync import apply_backfill_batch, apply_event, backfill_checkpoint
 from tests.extracted.asgi_client import BlockingASGIClient
 from tests.extracted.conftest import build_app

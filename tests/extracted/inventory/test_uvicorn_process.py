@@ -12,7 +12,7 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 
-from extracted.chassis.db import normalise_url
+from extracted.chassis.web.db import normalise_url
 from extracted.inventory import migrate
 from tests.support.components import free_ports, running
 from tests.support.inventory_api import product_body, reservation_body

@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
-from extracted.chassis.db import make_engine, make_sessions
+from extracted.chassis.web.db import make_engine, make_sessions
 from extracted.orders.config import OrdersSettings
 from extracted.orders.main import create_app
 from tests.extracted.asgi_client import BlockingASGIClient

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from contracts.sync_token import bearer
-from extracted.chassis.db import make_engine, make_sessions
+from extracted.chassis.web.db import make_engine, make_sessions
 from extracted.orders.models import OutboxEvent
 from tests.support.orders_stack import (
     ORDERS,

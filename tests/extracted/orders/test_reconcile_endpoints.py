@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.reconcile_spec import ORDERS
-from extracted.chassis.dry_run import transaction
+from extracted.chassis.web.unit_of_work import unit_of_work
 from extracted.orders import migrate
 from extracted.orders.models import Order, OrderLine
 from extracted.orders.reconcile import ORDER_OWNER
@@ -31,7 +31,7 @@ from tests.support.random_refs import random_sku
 
 
 def seed(sessions: sessionmaker[Session], *states: dict[str, Any]) -> None:
-    with transaction(sessions) as session:
+    with unit_of_work(sessions) as session:
         assert apply_order_states(session, list(states)) == len(states)
 
 

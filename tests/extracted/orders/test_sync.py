@@ -16,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.events import ORDER_PLACED, EventEnvelope
-from extracted.chassis.db import make_engine, make_sessions
-from extracted.orders import dead_letters, migrate
+from extracted.chassis.web.db import make_engine, make_sessions
+from extracted.orders import migrate, sync
 from extracted.orders.models import Order, OrderLine, OutboxEvent, ProcessedEvent, Saga
 from extracted.orders.sync import SyncInputError, apply_event, apply_events, apply_order_states
 from tests.extracted.asgi_client import BlockingASGIClient
@@ -172,7 +172,7 @@ def test_stats_dead_letters_and_metrics_over_the_app(
     poison = envelope(order_state(total="77.00"))
     with pytest.raises(IntegrityError) as refused:
         apply_event(poison, sessions=sessions)
-    letter = dead_letters.park_event(poison, refused.value, sessions=sessions)
+    letter = sync.park_event(poison, refused.value, sessions=sessions)
 
     stats = client.get("/internal/sync/stats").json()
     assert stats["events_processed"] == stats["events_applied"] == 1

@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from pytest_django.fixtures import Settings
 from sqlalchemy.orm import Session, sessionmaker
 
-from extracted.chassis.db import make_engine, make_sessions
-from extracted.chassis.identity import PemKeySource, TokenVerifier
+from extracted.chassis.web.db import make_engine, make_sessions
+from extracted.chassis.web.identity import PemKeySource, TokenVerifier
 from extracted.payments.config import PaymentsSettings
 from extracted.payments.main import create_app
 from monolith.identity.keys import SigningKeys, signing_keys

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
-from extracted.chassis.dry_run import transaction
+from extracted.chassis.web.unit_of_work import unit_of_work
 from extracted.payments.backfill import apply_payment_states
 from monolith.identity.models import User
 from tests.extracted.asgi_client import BlockingASGIClient
@@ -41,7 +41,7 @@ def state(customer: User, **changes: Any) -> dict[str, Any]:
 
 
 def apply(sessions: sessionmaker[Session], rows: list[dict[str, Any]]) -> int:
-    with transaction(sessions) as session:
+    with unit_of_work(sessions) as session:
         return apply_payment_states(session, rows)
 
 

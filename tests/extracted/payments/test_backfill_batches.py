@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from extracted.chassis.db import make_engine, make_sessions
+from extracted.chassis.web.db import make_engine, make_sessions
 from extracted.payments import migrate
 from extracted.payments.models import Payment, Refund
 from extracted.payments.sync import (

@@ -11,7 +11,7 @@ import pytest
 from alembic import command
 from sqlalchemy import create_engine, inspect
 
-from extracted.chassis.db import normalise_url
+from extracted.chassis.web.db import normalise_url
 from extracted.payments import migrate as payments_migrate
 from tests.support.ports import free_port
 from tests.support.processes import REPO_ROOT

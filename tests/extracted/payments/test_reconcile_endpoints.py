@@ -15,7 +15,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.reconcile_spec import PAYMENTS
-from extracted.chassis.dry_run import transaction
+from extracted.chassis.web.unit_of_work import unit_of_work
 from extracted.payments import migrate
 from extracted.payments.backfill import apply_payment_states
 from extracted.payments.models import Payment, Refund
@@ -45,7 +45,7 @@ def plain(customer: User, **overrides: Any) -> dict[str, Any]:
 
 
 def seed(sessions: sessionmaker[Session], *states: dict[str, Any]) -> None:
-    with transaction(sessions) as session:
+    with unit_of_work(sessions) as session:
         assert apply_payment_states(session, list(states)) == len(states)
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from extracted.chassis.db import make_engine, make_sessions
-from extracted.chassis.identity import PemKeySource, TokenVerifier
+from extracted.chassis.web.db import make_engine, make_sessions
+from extracted.chassis.web.identity import PemKeySource, TokenVerifier
 from extracted.payments import migrate
 from extracted.payments.config import PaymentsSettings
 from extracted.payments.main import create_app

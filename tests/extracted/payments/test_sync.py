@@ -16,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.events import PAYMENT_CAPTURED, EventEnvelope
-from extracted.chassis.db import make_engine, make_sessions
-from extracted.payments import dead_letters, migrate
+from extracted.chassis.web.db import make_engine, make_sessions
+from extracted.payments import migrate, sync
 from extracted.payments.models import OutboxEvent, Payment, ProcessedEvent
 from extracted.payments.sync import SyncInputError, apply_event, apply_events
 from monolith.identity.models import User
@@ -188,7 +188,7 @@ def test_stats_dead_letters_and_metrics_over_the_app(
     poison = envelope(payment_state(customer, amount="77.00", captured_amount="77.00"))
     with pytest.raises(IntegrityError) as refused:
         apply_event(poison, sessions=sessions)
-    letter = dead_letters.park_event(poison, refused.value, sessions=sessions)
+    letter = sync.park_event(poison, refused.value, sessions=sessions)
 
     stats = client.get("/internal/sync/stats").json()
     assert stats["events_processed"] == stats["events_applied"] == 1

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from extracted.chassis.db import normalise_url
+from extracted.chassis.web.db import normalise_url
 from monolith.identity.keys import SigningKeys
 from tests.extracted.payments.conftest import bearer, make_account
 from tests.support.components import free_ports, running

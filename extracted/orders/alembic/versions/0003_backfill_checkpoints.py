@@ -1,5 +1,5 @@
 """The orders backfill's checkpoints: one row per job (``orders``) and per range of a job split
-into key ranges (``extracted.chassis.backfill_checkpoints``).
+into key ranges (``extracted.chassis.sync.backfill_checkpoints``).
 
 Revision ID: 0003_backfill_checkpoints
 Revises: 0002_sync_subscriber

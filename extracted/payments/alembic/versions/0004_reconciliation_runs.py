@@ -1,5 +1,5 @@
 """Reconciliation runs: the drift reports of `strangler sync reconcile --aggregate payments`, the
-last one shown by the sync stats (``extracted.chassis.reconcile.ReconciliationRunColumns``).
+last one shown by the sync stats (``extracted.chassis.sync.reconcile.ReconciliationRunColumns``).
 
 Revision ID: 0004_reconciliation_runs
 Revises: 0003_backfill_checkpoints

@@ -1,0 +1,47 @@
+"""The FastAPI app every service is: the contract's routing rules, error bodies and middleware.
+
+One place for what makes a service answer like the monolith at the HTTP edge, in one order
+(outermost first): request ids, Django's path decoding, the host check, dry runs, the 500 body,
+the ``Allow`` header of a 405. A service brings its title, lifespan and routers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+
+from fastapi import APIRouter, FastAPI
+
+from extracted.chassis.web.allow_header import AllowHeaderMiddleware
+from extracted.chassis.web.dry_run import DryRunMiddleware
+from extracted.chassis.web.errors import install_error_handlers
+from extracted.chassis.web.host_check import HostCheckMiddleware
+from extracted.chassis.web.path_decoding import DjangoPathMiddleware
+from extracted.chassis.web.request_id import RequestIdMiddleware
+from extracted.chassis.web.server_error import ServerErrorMiddleware
+
+
+def service_app(
+    title: str,
+    *,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+    routers: Sequence[APIRouter],
+) -> FastAPI:
+    app = FastAPI(
+        title=title,
+        lifespan=lifespan,
+        redirect_slashes=False,  # the contract: a path without its "/" is an unknown URL
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    install_error_handlers(app)
+    app.add_middleware(AllowHeaderMiddleware, routes=[r for rt in routers for r in rt.routes])
+    app.add_middleware(ServerErrorMiddleware)
+    app.add_middleware(DryRunMiddleware)
+    app.add_middleware(HostCheckMiddleware)
+    app.add_middleware(DjangoPathMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,32 @@
+"""The chassis's pieces bound to the payments service.
+
+* its database sessions (``PAYMENTS_DATABASE_URL``, or the embedded SQLite file);
+* its capability's direction (every write takes it first; the internal API moves it,
+  ``extracted.chassis.sync.direction_api``);
+* its Alembic migrations (``python -m extracted.payments.migrate``, and at start-up unless
+  ``PAYMENTS_MIGRATE_ON_START=0``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+from extracted.chassis.sync.direction import CapabilityWrites
+from extracted.chassis.web.db import default_sessions_of, sessions_for
+from extracted.chassis.web.migrations import ServiceMigrations
+from extracted.payments.config import PaymentsSettings
+from extracted.payments.models import SyncDirection
+
+default_sessions = default_sessions_of(lambda: PaymentsSettings().database_url)
+
+CAPABILITY: Final = "payments"
+WRITES: Final = CapabilityWrites(SyncDirection, CAPABILITY)
+
+MIGRATIONS: Final = ServiceMigrations(
+    ini=Path(__file__).resolve().parent / "alembic.ini",
+    default_url=lambda: PaymentsSettings().database_url,
+    module="extracted.payments.migrate",
+)
+
+__all__ = ["CAPABILITY", "MIGRATIONS", "WRITES", "default_sessions", "sessions_for"]
