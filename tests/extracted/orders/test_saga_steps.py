@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from extracted.orders import states
+from extracted.orders.api import answers
 from extracted.orders.config import OrdersSettings
 from extracted.orders.crash import POINTS, CrashPoints
 from extracted.orders.metrics import OrdersMetrics
@@ -64,6 +65,7 @@ class SagaRig:
             settings=settings,
             metrics=OrdersMetrics(),
             crash=CrashAt(crash_at) if crash_at else CrashPoints(None),
+            checkout_answer=answers.checkout_answer,
         )
 
     def checkout(
