@@ -11,7 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ServiceSettings(BaseSettings):
     """Common to every service: where the embedded mode keeps its files."""
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    # populate_by_name: code (tests, tools) may also give a setting by its field name.
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
     var_dir: Path = Field(default=Path("var"), validation_alias=AliasChoices("STRANGLER_VAR_DIR"))
 
