@@ -23,7 +23,7 @@ from celery import Celery
 from extracted.chassis.backfill_checkpoints import BatchResult, Checkpoint
 from extracted.chassis.dead_letters import TRANSIENT_DB_ERRORS
 from extracted.chassis.subscriber import SyncInputError
-from sync.backfill import stagger, throttle_countdown
+from sync.backfill_pace import stagger, throttle_countdown
 from sync.celery_app import transient_retry
 from sync.page_store import TRANSIENT_STORE_ERRORS, store_for
 from sync.settings import SyncSettings
@@ -248,7 +248,7 @@ def register_backfill_tasks(
         """Open the ranges the monolith split ``job`` into (the owner's ``open_ranges``: one
         checkpoint each, replacing what the job had), then start one chain per range. The
         throttle is the job's: each chain gets its share, and the chains start a page's share
-        of time apart (``sync.backfill.stagger``).
+        of time apart (``sync.backfill_pace.stagger``).
 
         Opening commits before any chain starts, so a crash in between leaves ranges at their
         start for a resume; a redelivered message opens them again (the chains already running

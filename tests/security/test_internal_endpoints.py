@@ -27,7 +27,7 @@ from extracted.inventory import migrate as inventory_migrate
 from extracted.orders import migrate as orders_migrate
 from extracted.payments import migrate as payments_migrate
 from strangler.stack import ensure_sync_token
-from sync.internal_auth import sync_headers
+from sync.control.internal_auth import sync_headers
 from tests.extracted.asgi_client import BlockingASGIClient
 from tests.extracted.conftest import build_app as inventory_app
 from tests.extracted.orders.conftest import build_app as orders_app

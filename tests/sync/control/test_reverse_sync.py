@@ -18,7 +18,7 @@ import httpx
 import pytest
 from celery import Celery
 
-from sync.direction import DrainTimeout, Owners, directions, switch, write_direction
+from sync.control.direction import DrainTimeout, Owners, directions, switch, write_direction
 from sync.task_names import MONOLITH_APPLY_EVENT, MONOLITH_APPLY_EVENTS
 from tests.extracted.inventory.factories import envelope, product_state, reservation_state
 from tests.support.components import process_spec

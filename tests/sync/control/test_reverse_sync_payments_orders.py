@@ -27,7 +27,7 @@ from migrations_plan.model import ReverseBacklogGate
 from migrations_plan.settings import WalkerSettings
 from proxy.config import load_route_table
 from strangler.stack import Ports, write_routes_file
-from sync.direction import Owners, directions, switch
+from sync.control.direction import Owners, directions, switch
 from sync.task_names import MONOLITH_APPLY_EVENTS
 from tests.monolith.orders.factories import checkout_body
 from tests.support.components import process_spec

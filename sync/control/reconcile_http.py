@@ -1,7 +1,7 @@
 """The two owners' reconciliation endpoints over HTTP (``/internal/reconcile/<aggregate>/...``),
-as the ``Side``s sync.reconcile bisects. The driver reads no database itself. Every endpoint is
-a ``POST``, so every call carries the sync token (``sync.internal_auth``), read when a side is
-made: without one, ``MissingSyncToken`` before any request."""
+as the ``Side``s sync.control.reconcile bisects. The driver reads no database itself. Every
+endpoint is a ``POST``, so every call carries the sync token (``sync.control.internal_auth``),
+read when a side is made: without one, ``MissingSyncToken`` before any request."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from contracts.reconcile import (
     StatesRequest,
 )
 from contracts.reconcile_spec import spec_named
-from sync.internal_auth import refusal_hint, sync_headers
-from sync.stats import StatsUnavailable
+from sync.control.internal_auth import refusal_hint, sync_headers
+from sync.control.stats import StatsUnavailable
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -53,7 +53,7 @@ DEFAULT_LEAF_ROWS = 512
 
 
 class Side(Protocol):
-    """One owner's reconciliation endpoints (sync.reconcile_http talks to them over HTTP)."""
+    """One owner's reconciliation endpoints (``sync.control.reconcile_http`` calls them)."""
 
     def bounds(self, request: BoundsRequest) -> BoundsResponse: ...
 
