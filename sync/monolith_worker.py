@@ -24,6 +24,13 @@ from typing import Any  # noqa: E402
 
 from django.db import InterfaceError, OperationalError  # noqa: E402
 
+from contracts.backfill import (  # noqa: E402
+    CopyPage,
+    OpenRanges,
+    PageRequest,
+    SplitRequest,
+    StatePage,
+)
 from contracts.copy_text import count_rows, first_field_of_last_line, split_page  # noqa: E402
 from contracts.reconcile import BoundsRequest  # noqa: E402
 from monolith.inventory import reconcile as product_keys  # noqa: E402
@@ -56,8 +63,10 @@ logger = logging.getLogger(__name__)
 
 app = make_celery("monolith")
 
-#: How a backfill page travels (see backfill_page).
-WIRES: Final = ("copy", "json")
+#: What a page carries of the request it answers (``contracts.backfill.Page``).
+_ANSWERED_FIELDS: Final = frozenset(
+    {"job", "aggregate_type", "page_size", "after_key", "restart", "rows_per_s", "end_key"}
+)
 
 #: How a page of each aggregate is read as state dicts (``--wire json``) ...
 _READERS = {
@@ -152,49 +161,27 @@ def apply_events(envelopes: Any) -> dict[str, int]:
     name=BACKFILL_PAGE,
     **transient_retry(OperationalError, InterfaceError, *TRANSIENT_STORE_ERRORS),
 )
-def backfill_page(
-    job: str,
-    aggregate_type: str,
-    after_key: str | None,
-    page_size: int,
-    restart: bool = False,
-    wire: str = "copy",
-    rows_per_s: float | None = None,
-    end_key: str | None = None,
-) -> int:
-    """Read the keyset page after ``after_key`` and send it to the job's owner (the side of
-    the capability that owns the aggregate: sync.backfill_jobs) as one batch.
+def backfill_page(**fields: Any) -> int:
+    """Read the keyset page a ``contracts.backfill.PageRequest`` names and send it to the job's
+    owner (the side of the capability that owns the aggregate: sync.backfill_jobs) as one batch.
 
     The owner applies it with its checkpoint in one transaction and then asks for the next page
     (``after_key`` = this page's last key); a short page is the last one. ``restart`` marks the
     first page of a backfill started over (the owner then takes it whatever its checkpoint
     says). ``wire``: ``copy`` sends a page as COPY text (the bulk path, contracts.copy_text:
     products; payments and orders with their child rows after the page's rows), ``json`` as a
-    list of state dicts (reservations always travel so; bench/README.md, "backfill_states",
-    measures the two). ``rows_per_s`` (the throttle) travels along the chain; the owner spaces
-    the next page request by it. ``end_key``: the page is of a range of a split job
-    (``backfill_split``) that ends there (inclusive); the page stops there and the range is
-    done when it is reached (the readers of state dicts know no end: a range's last page reads
-    past it once, and keeps what is within).
+    list of state dicts (reservations always travel so). ``rows_per_s`` (the throttle) travels
+    along the chain; the owner spaces the next page request by it. ``end_key``: the page is of a
+    range of a split job (``backfill_split``) that ends there (inclusive); the page stops there
+    and the range is done when it is reached (the readers of state dicts know no end: a range's
+    last page reads past it once, and keeps what is within).
     """
-    if page_size < 1:
-        raise ValueError(f"page_size must be at least 1, got {page_size}")
-    if wire not in WIRES:
-        raise ValueError(f"wire must be one of {WIRES}, got {wire!r}")
+    request = PageRequest.model_validate(fields)
+    after_key, page_size, end_key = request.after_key, request.page_size, request.end_key
     read_at = time.time()
-    common = {
-        "job": job,
-        "aggregate_type": aggregate_type,
-        "page_size": page_size,
-        "after_key": after_key,
-        "restart": restart,
-        "rows_per_s": rows_per_s,
-        "read_at": read_at,
-        # Sent only for a range, so a page of a job in one range reads as before.
-        **({"end_key": end_key} if end_key is not None else {}),
-    }
-    spec = job_for_aggregate(aggregate_type)
-    read_copy = _COPY_READERS.get(aggregate_type) if wire == "copy" else None
+    answer = request.model_dump(include=set(_ANSWERED_FIELDS)) | {"read_at": read_at}
+    spec = job_for_aggregate(request.aggregate_type)
+    read_copy = _COPY_READERS.get(request.aggregate_type) if request.wire == "copy" else None
     if read_copy is not None:
         data = read_copy(after_key=after_key, limit=page_size, end_key=end_key)
         rows_text = split_page(data)[0]
@@ -203,14 +190,14 @@ def backfill_page(
         last_key = first_field_of_last_line(last_line) if count else after_key
         # With a Redis broker the page waits beside the message as bytes (sync.page_store).
         store = store_for(SyncSettings())
-        page = {"page_ref": store.put(data)} if store else {"page": data.decode()}
-        app.send_task(
-            spec.copy_task,
-            kwargs={**common, **page, "last_key": last_key, "done": count < page_size},
+        body = {"page_ref": store.put(data)} if store else {"page": data.decode()}
+        copy_page = CopyPage.model_validate(
+            {**answer, **body, "last_key": last_key, "done": count < page_size}
         )
+        app.send_task(spec.copy_task, kwargs=copy_page.as_kwargs())
         return count
     key_of = spec.key_of
-    rows = _READERS[aggregate_type](after_key=after_key, limit=page_size)
+    rows = _READERS[request.aggregate_type](after_key=after_key, limit=page_size)
     full = len(rows) == page_size
     if end_key is not None:
         # The readers know no end; the keys compare in Python as the "C" collation orders them.
@@ -218,39 +205,30 @@ def backfill_page(
         full = full and len(within) == len(rows)
         rows = within
     last_key = key_of(rows[-1]) if rows else after_key
-    app.send_task(
-        spec.batch_task,
-        kwargs={**common, "rows": rows, "last_key": last_key, "done": not full},
+    state_page = StatePage.model_validate(
+        {**answer, "rows": rows, "last_key": last_key, "done": not full}
     )
+    app.send_task(spec.batch_task, kwargs=state_page.as_kwargs())
     return len(rows)
 
 
 @app.task(name=BACKFILL_SPLIT, **transient_retry(OperationalError, InterfaceError))
-def backfill_split(
-    job: str,
-    aggregate_type: str,
-    parallel: int,
-    page_size: int,
-    wire: str = "copy",
-    rows_per_s: float | None = None,
-) -> int:
-    """Start (or restart) ``job`` as ``parallel`` key ranges read and written side by side: pick
-    the ranges' ends from this side's keys and ask the job's owner to open them (one
-    checkpoint each) and start a chain of ``backfill_page`` per range. An aggregate with no
-    splitter, or too few rows, gets fewer ranges (one at least). Returns how many."""
-    if parallel < 1:
-        raise ValueError(f"parallel must be at least 1, got {parallel}")
-    split = _RANGE_ENDS.get(aggregate_type)
-    ends = split(parallel) if split is not None else []
-    app.send_task(
-        job_for_aggregate(aggregate_type).ranges_task,
-        kwargs={
-            "job": job,
-            "aggregate_type": aggregate_type,
-            "ends": ends,
-            "page_size": page_size,
-            "wire": wire,
-            "rows_per_s": rows_per_s,
-        },
+def backfill_split(**fields: Any) -> int:
+    """Start (or restart) a job as key ranges read and written side by side
+    (``contracts.backfill.SplitRequest``): pick the ranges' ends from this side's keys and ask
+    the job's owner to open them (``contracts.backfill.OpenRanges``: one checkpoint each) and
+    start a chain of ``backfill_page`` per range. An aggregate with no splitter, or too few
+    rows, gets fewer ranges (one at least). Returns how many."""
+    request = SplitRequest.model_validate(fields)
+    split = _RANGE_ENDS.get(request.aggregate_type)
+    ends = split(request.parallel) if split is not None else []
+    opening = OpenRanges(
+        job=request.job,
+        aggregate_type=request.aggregate_type,
+        ends=ends,
+        page_size=request.page_size,
+        wire=request.wire,
+        rows_per_s=request.rows_per_s,
     )
+    app.send_task(job_for_aggregate(request.aggregate_type).ranges_task, kwargs=opening.as_kwargs())
     return len(ends) + 1

@@ -21,6 +21,7 @@ from typing import Literal
 
 from celery import Celery
 
+from contracts.backfill import PageRequest, SplitRequest, Wire
 from contracts.events import Capability
 from sync.backfill_jobs import JOBS, BackfillJob
 from sync.backfill_pace import stagger
@@ -28,7 +29,6 @@ from sync.control.stats import BackfillState, SyncStats
 from sync.task_names import BACKFILL_PAGE, BACKFILL_SPLIT
 
 Action = Literal["started", "resumed", "restarted", "already done"]
-Wire = Literal["copy", "json"]
 
 MAX_PAGE_SIZE = 20_000
 #: Most chains one job may run side by side (each holds a worker slot per side while busy).
@@ -150,41 +150,43 @@ def start_backfills(
     for start in starts:
         if not start.sent:
             continue
-        common = {
-            "aggregate_type": start.job.aggregate_type,
-            "page_size": page_size,
-            "wire": wire,
-        }
+        job = start.job
         if start.ranges:
             share = rows_per_s / len(start.ranges) if rows_per_s else None
             for number, part in enumerate(start.ranges):
-                page = {"job": part.job, "after_key": part.last_key, "rows_per_s": share}
-                if part.end_key is not None:
-                    page["end_key"] = part.end_key
+                request = PageRequest(
+                    job=part.job,
+                    aggregate_type=job.aggregate_type,
+                    after_key=part.last_key,
+                    page_size=page_size,
+                    wire=wire,
+                    rows_per_s=share,
+                    end_key=part.end_key,
+                )
                 sender.send_task(
                     BACKFILL_PAGE,
-                    kwargs={**common, **page},
+                    kwargs=request.as_kwargs(),
                     countdown=stagger(number, page_size, rows_per_s) or None,
                 )
-        elif start.action != "resumed" and parallel > 1 and start.job.splits:
-            sender.send_task(
-                BACKFILL_SPLIT,
-                kwargs={
-                    **common,
-                    "job": start.job.name,
-                    "parallel": parallel,
-                    "rows_per_s": rows_per_s,
-                },
+        elif start.action != "resumed" and parallel > 1 and job.splits:
+            split = SplitRequest(
+                job=job.name,
+                aggregate_type=job.aggregate_type,
+                parallel=parallel,
+                page_size=page_size,
+                wire=wire,
+                rows_per_s=rows_per_s,
             )
+            sender.send_task(BACKFILL_SPLIT, kwargs=split.as_kwargs())
         else:
-            sender.send_task(
-                BACKFILL_PAGE,
-                kwargs={
-                    **common,
-                    "job": start.job.name,
-                    "after_key": start.after_key,
-                    "restart": start.action == "restarted",
-                    "rows_per_s": rows_per_s,
-                },
+            request = PageRequest(
+                job=job.name,
+                aggregate_type=job.aggregate_type,
+                after_key=start.after_key,
+                page_size=page_size,
+                restart=start.action == "restarted",
+                wire=wire,
+                rows_per_s=rows_per_s,
             )
+            sender.send_task(BACKFILL_PAGE, kwargs=request.as_kwargs())
     return starts
