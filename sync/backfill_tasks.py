@@ -22,6 +22,7 @@ from celery import Celery
 from pydantic import ValidationError
 
 from contracts.backfill import CopyPage, OpenRanges, Page, PageRequest, StatePage, Wire
+from contracts.events import Capability
 from extracted.chassis.backfill_checkpoints import BatchResult, Checkpoint
 from extracted.chassis.dead_letters import TRANSIENT_DB_ERRORS
 from extracted.chassis.subscriber import SyncInputError
@@ -29,7 +30,7 @@ from sync.backfill_pace import stagger, throttle_countdown
 from sync.celery_app import transient_retry
 from sync.page_store import TRANSIENT_STORE_ERRORS, store_for
 from sync.settings import SyncSettings
-from sync.task_names import BACKFILL_PAGE
+from sync.task_names import BACKFILL_PAGE, task_name
 
 logger = logging.getLogger(__name__)
 
@@ -110,23 +111,24 @@ class BackfillTasks:
 def register_backfill_tasks(
     app: Celery,
     *,
-    batch_task: str,
-    copy_task: str,
-    ranges_task: str,
+    capability: Capability,
     apply_batch: Callable[..., BatchResult],
     apply_copy: Callable[..., BatchResult],
     copy_aggregate: str,
     open_ranges: Callable[..., list[Checkpoint]],
 ) -> BackfillTasks:
-    """Register on ``app`` the capability's ``batch_task`` (one keyset page of state dicts,
-    applied by the owner's ``apply_batch`` with its checkpoint), ``copy_task`` (a page of
-    ``copy_aggregate`` as COPY text, applied by ``apply_copy``) and ``ranges_task`` (open a split
-    job's ranges with the owner's ``open_ranges``, then start a chain per range). A transient
+    """Register on ``app`` the capability's ``apply_backfill_batch`` (one keyset page of state
+    dicts, applied by the owner's ``apply_batch`` with its checkpoint), ``apply_backfill_copy``
+    (a page of ``copy_aggregate`` as COPY text, applied by ``apply_copy``) and
+    ``open_backfill_ranges`` (open a split job's ranges with the owner's ``open_ranges``, then
+    start a chain per range); ``sync.task_names.task_name`` names them. A transient
     database error retries the message (the checkpoint makes a retry harmless); a page that does
     not fit the contract or that the owner's database refuses is logged and ends its chain,
     nothing of it applied (a resume asks for it again once the cause is fixed)."""
 
-    @app.task(name=batch_task, **transient_retry(*TRANSIENT_DB_ERRORS))
+    @app.task(
+        name=task_name(capability, "apply_backfill_batch"), **transient_retry(*TRANSIENT_DB_ERRORS)
+    )
     def apply_backfill_batch(**fields: Any) -> int:
         """Hand one backfill page (``contracts.backfill.StatePage``) to the owner, which asks for
         the next one once it is in turn.
@@ -160,7 +162,10 @@ def register_backfill_tasks(
             return 0
         return chain.report(result, page.after_key)
 
-    @app.task(name=copy_task, **transient_retry(*TRANSIENT_DB_ERRORS, *TRANSIENT_STORE_ERRORS))
+    @app.task(
+        name=task_name(capability, "apply_backfill_copy"),
+        **transient_retry(*TRANSIENT_DB_ERRORS, *TRANSIENT_STORE_ERRORS),
+    )
     def apply_backfill_copy(**fields: Any) -> int:
         """The bulk path of ``apply_backfill_batch``: a page as COPY text
         (``contracts.backfill.CopyPage``, ``contracts.copy_text``), applied by the owner with COPY.
@@ -214,7 +219,9 @@ def register_backfill_tasks(
             store.delete(page.page_ref)
         return 0 if result is None else chain.report(result, after_key)
 
-    @app.task(name=ranges_task, **transient_retry(*TRANSIENT_DB_ERRORS))
+    @app.task(
+        name=task_name(capability, "open_backfill_ranges"), **transient_retry(*TRANSIENT_DB_ERRORS)
+    )
     def open_backfill_ranges(**fields: Any) -> int:
         """Open the ranges the monolith split the job into (``contracts.backfill.OpenRanges``;
         the owner's ``open_ranges``: one checkpoint each, replacing what the job had), then

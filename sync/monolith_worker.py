@@ -46,18 +46,12 @@ from monolith.payments.selectors import payment_states_after  # noqa: E402
 from monolith.reverse_sync import dead_letters, inbox  # noqa: E402
 from sync.backfill_jobs import job_for_aggregate  # noqa: E402
 from sync.celery_app import make_celery, transient_retry  # noqa: E402
-from sync.event_batches import apply_message  # noqa: E402
+from sync.event_task import register_event_tasks  # noqa: E402
 from sync.page_store import TRANSIENT_STORE_ERRORS, store_for  # noqa: E402
 from sync.relay import BATCH as RELAY_BATCH  # noqa: E402
 from sync.relay import drain  # noqa: E402
 from sync.settings import SyncSettings  # noqa: E402
-from sync.task_names import (  # noqa: E402
-    BACKFILL_PAGE,
-    BACKFILL_SPLIT,
-    MONOLITH_APPLY_EVENT,
-    MONOLITH_APPLY_EVENTS,
-    RELAY_OUTBOX,
-)
+from sync.task_names import BACKFILL_PAGE, BACKFILL_SPLIT, RELAY_OUTBOX  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -115,46 +109,20 @@ def relay_outbox(limit: int = RELAY_BATCH) -> int:
     return total
 
 
-def _apply_one(envelope: Any) -> str:
-    """One reverse-sync event in its own transaction; a poison one is parked as a dead letter
-    (a transient database error propagates: the task is retried)."""
-    try:
-        outcome: str = inbox.apply_event(envelope)
-    except dead_letters.TRANSIENT_DB_ERRORS:
-        raise
-    except Exception as err:
-        event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
-        letter = dead_letters.park(envelope, err)
-        logger.error("poison event %s parked as dead letter %d: %s", event_id, letter, err)
-        return "dead-lettered"
-    return outcome
-
-
-@app.task(name=MONOLITH_APPLY_EVENT, **transient_retry(*dead_letters.TRANSIENT_DB_ERRORS))
-def apply_event(envelope: Any) -> str:
-    """Reverse sync: apply one event of a service's own outbox to the monolith's tables
-    (``monolith.reverse_sync.inbox``: dedup by event id, compare-and-set on version, no outbox
-    event recorded, so nothing loops). A transient database error is retried; any other failure
-    parks the event as a dead letter (`strangler sync dead-letters --owner monolith`). The
-    service relay sends batches (``apply_events``); this stays for single events sent by hand
-    and messages queued before batches."""
-    return _apply_one(envelope)
-
-
-@app.task(name=MONOLITH_APPLY_EVENTS, **transient_retry(*dead_letters.TRANSIENT_DB_ERRORS))
-def apply_events(envelopes: Any) -> dict[str, int]:
-    """Reverse sync: a batch of a service's events (what ``sync.service_relay`` sends) in one
-    transaction (``inbox.apply_events``); when one of them is poison, one by one as
-    ``apply_event`` does, so only the poison ones are parked; a transient database error retries
-    the whole message (what an earlier try applied is dropped by dedup). The same handling as
-    the services' batch task (``sync.event_task``, which this side cannot import: it is bound
-    to the services' chassis), through the same ``sync.event_batches.apply_message``."""
-    return apply_message(
-        envelopes,
-        apply_all=inbox.apply_events,
-        apply_one=_apply_one,
-        transient=dead_letters.TRANSIENT_DB_ERRORS,
-    )
+#: Reverse sync: the services' own events, several per message (what ``sync.service_relay``
+#: sends) or one (sent by hand, and messages queued before batches), applied to the monolith's
+#: tables by ``monolith.reverse_sync.inbox`` (dedup by event id, compare-and-set on version, no
+#: outbox event recorded, so nothing loops). Poison events are parked as dead letters
+#: (`strangler sync dead-letters --owner monolith`), as on every side (``sync.event_task``).
+tasks = register_event_tasks(
+    app,
+    side="monolith",
+    apply=inbox.apply_event,
+    apply_many=inbox.apply_events,
+    park=dead_letters.park,
+    transient=dead_letters.TRANSIENT_DB_ERRORS,
+    logger=logger,
+)
 
 
 @app.task(
