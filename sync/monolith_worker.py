@@ -1,11 +1,11 @@
 """The monolith side of sync: ``celery -A sync.monolith_worker worker``.
 
-It works on the monolith's database only: the on-demand relay pass (the relay process,
-``sync.relay``, does the continuous work) publishes pending events to each capability's queue,
-the backfill reader turns one keyset page of rows into a batch for the job's owner (the
-inventory, payments or orders side), and reverse sync's subscriber (``apply_events``, several per
-message; ``apply_event``, one) applies the services' own events to the monolith's tables. All
-send by task name (sync.task_names), never importing another side.
+It works on the monolith's database only: the on-demand relay pass (``sync.outbox_relay``, which
+the relay process ``sync.relay`` runs continuously) publishes pending events to each
+capability's queue, the backfill reader turns one keyset page of rows into a batch for the job's
+owner (the inventory, payments or orders side), and reverse sync's subscriber (``apply_events``,
+several per message; ``apply_event``, one) applies the services' own events to the monolith's
+tables. All send by task name (sync.task_names), never importing another side.
 """
 
 from __future__ import annotations
@@ -47,9 +47,9 @@ from monolith.reverse_sync import dead_letters, inbox  # noqa: E402
 from sync.backfill_jobs import job_for_aggregate  # noqa: E402
 from sync.celery_app import make_celery, transient_retry  # noqa: E402
 from sync.event_task import register_event_tasks  # noqa: E402
+from sync.outbox_relay import BATCH as RELAY_BATCH  # noqa: E402
+from sync.outbox_relay import drain  # noqa: E402
 from sync.page_store import TRANSIENT_STORE_ERRORS, store_for  # noqa: E402
-from sync.relay import BATCH as RELAY_BATCH  # noqa: E402
-from sync.relay import drain  # noqa: E402
 from sync.settings import SyncSettings  # noqa: E402
 from sync.task_names import BACKFILL_PAGE, BACKFILL_SPLIT, RELAY_OUTBOX  # noqa: E402
 

@@ -28,9 +28,12 @@ EVENTS = 3000
 
 #: One relay pass in its own process, started together with the others by a file appearing.
 CONCURRENT_DRAIN = """
-import sys, time
+import os, sys, time
 from pathlib import Path
-from sync.relay import drain
+import django
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "monolith.settings")
+django.setup()
+from sync.outbox_relay import drain
 from sync.celery_app import make_celery
 app = make_celery("relay")
 go = Path(sys.argv[1])
