@@ -168,7 +168,7 @@ def register_backfill_tasks(
     )
     def apply_backfill_copy(**fields: Any) -> int:
         """The bulk path of ``apply_backfill_batch``: a page as COPY text
-        (``contracts.backfill.CopyPage``, ``contracts.copy_text``), applied by the owner with COPY.
+        (``contracts.backfill.CopyPage``, ``protocol.copy_text``), applied by the owner with COPY.
         The page comes in the message (``page``) or, with a Redis broker, as the key of its bytes
         beside it (``page_ref``, sync.page_store), deleted once the page is applied or dropped."""
         page = _message(CopyPage, fields)

@@ -31,7 +31,6 @@ from contracts.backfill import (  # noqa: E402
     SplitRequest,
     StatePage,
 )
-from contracts.copy_text import count_rows, first_field_of_last_line, split_page  # noqa: E402
 from contracts.reconcile import BoundsRequest  # noqa: E402
 from monolith.inventory import reconcile as product_keys  # noqa: E402
 from monolith.inventory.bulk_read import product_page_copy_bytes  # noqa: E402
@@ -44,6 +43,7 @@ from monolith.orders.selectors import order_states_after  # noqa: E402
 from monolith.payments.bulk_read import PAYMENTS, payment_page_copy_bytes  # noqa: E402
 from monolith.payments.selectors import payment_states_after  # noqa: E402
 from monolith.reverse_sync import dead_letters, inbox  # noqa: E402
+from protocol.copy_text import count_rows, first_field_of_last_line, split_page  # noqa: E402
 from sync.backfill_jobs import job_for_aggregate  # noqa: E402
 from sync.celery_app import make_celery, transient_retry  # noqa: E402
 from sync.event_task import register_event_tasks  # noqa: E402
@@ -136,7 +136,7 @@ def backfill_page(**fields: Any) -> int:
     The owner applies it with its checkpoint in one transaction and then asks for the next page
     (``after_key`` = this page's last key); a short page is the last one. ``restart`` marks the
     first page of a backfill started over (the owner then takes it whatever its checkpoint
-    says). ``wire``: ``copy`` sends a page as COPY text (the bulk path, contracts.copy_text:
+    says). ``wire``: ``copy`` sends a page as COPY text (the bulk path, protocol.copy_text:
     products; payments and orders with their child rows after the page's rows), ``json`` as a
     list of state dicts (reservations always travel so). ``rows_per_s`` (the throttle) travels
     along the chain; the owner spaces the next page request by it. ``end_key``: the page is of a

@@ -23,7 +23,7 @@ Task = Literal[
     "apply_event",
     "apply_events",
     # Each capability's worker (``sync.backfill_tasks``): a keyset page of state dicts, a page as
-    # COPY text (contracts.copy_text, the bulk path), and the opening of a split job's ranges.
+    # COPY text (protocol.copy_text, the bulk path), and the opening of a split job's ranges.
     "apply_backfill_batch",
     "apply_backfill_copy",
     "open_backfill_ranges",

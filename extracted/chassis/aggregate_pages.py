@@ -2,7 +2,7 @@
 its lines): its pages as they travel, applied by the owner inside the checkpoint protocol
 (``extracted.chassis.backfill_checkpoints``), all or nothing with the checkpoint.
 
-* **COPY text** (``apply_copy``, the bulk wire, contracts.copy_text: the rows, the mark, their
+* **COPY text** (``apply_copy``, the bulk wire, protocol.copy_text: the rows, the mark, their
   child rows): on PostgreSQL both parts are ``COPY``ed into staging tables as they came and merged
   in one statement (``extracted.chassis.bulk_merge.AggregateMerge``); no Python object per row.
   On SQLite the text is decoded into the contract's states and takes the plain upsert.
@@ -24,13 +24,6 @@ from typing import Any, Generic
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
-from contracts.copy_text import (
-    CopyTextError,
-    count_rows,
-    decode_rows,
-    parse_timestamps,
-    split_page,
-)
 from extracted.chassis.backfill_checkpoints import BatchResult, CheckpointStore
 from extracted.chassis.backfill_pages import (
     S,
@@ -42,6 +35,13 @@ from extracted.chassis.backfill_pages import (
 )
 from extracted.chassis.bulk_merge import AggregateMerge
 from extracted.chassis.subscriber import EventApplier, SyncInputError
+from protocol.copy_text import (
+    CopyTextError,
+    count_rows,
+    decode_rows,
+    parse_timestamps,
+    split_page,
+)
 
 
 def _datetime_fields(model: type[BaseModel]) -> set[str]:

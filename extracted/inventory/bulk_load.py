@@ -1,4 +1,4 @@
-"""The backfill's bulk path: a products page as COPY text (contracts.copy_text), applied by the
+"""The backfill's bulk path: a products page as COPY text (protocol.copy_text), applied by the
 owner in one transaction with the job's checkpoint (``sync.apply_checkpointed``).
 
 PostgreSQL: ``COPY`` the text into a temporary staging table, then one merge,
@@ -22,13 +22,6 @@ import psycopg
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
-from contracts.copy_text import (
-    PRODUCT_COPY_COLUMNS,
-    CopyTextError,
-    count_rows,
-    decode_rows,
-    parse_timestamps,
-)
 from contracts.events import ProductState
 from extracted.chassis.backfill_checkpoints import BatchResult
 from extracted.chassis.backfill_pages import (
@@ -42,6 +35,13 @@ from extracted.chassis.bulk_merge import (
     raw_cursor,
 )
 from extracted.inventory.sync import SyncInputError, _write_products, apply_checkpointed
+from protocol.copy_text import (
+    PRODUCT_COPY_COLUMNS,
+    CopyTextError,
+    count_rows,
+    decode_rows,
+    parse_timestamps,
+)
 
 #: Products have no child rows: the merge is the chassis's version-guarded INSERT.
 _PRODUCTS: Final = AggregateMerge("products", PRODUCT_COPY_COLUMNS, "sku")

@@ -24,7 +24,6 @@ from pydantic import TypeAdapter
 from sqlalchemy import Table, delete, insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from contracts.copy_text import ORDER_COPY_COLUMNS, ORDER_LINE_COPY_COLUMNS
 from contracts.events import OrderState
 from extracted.chassis.aggregate_pages import AggregatePages
 from extracted.chassis.backfill_checkpoints import BatchResult, Checkpoint, CheckpointStore
@@ -32,6 +31,7 @@ from extracted.chassis.bulk_merge import AggregateMerge, Children
 from extracted.chassis.subscriber import EventApplier, Outcome, SyncInputError, dialect_insert
 from extracted.orders.database import default_sessions
 from extracted.orders.models import BackfillCheckpoint, Order, OrderLine, ProcessedEvent
+from protocol.copy_text import ORDER_COPY_COLUMNS, ORDER_LINE_COPY_COLUMNS
 
 AGGREGATE_TYPES = ("order",)
 

@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.orm import Session, sessionmaker
 
-from contracts.copy_text import PAYMENT_COPY_COLUMNS, REFUND_COPY_COLUMNS
 from contracts.events import PaymentState
 from extracted.chassis.aggregate_pages import AggregatePages
 from extracted.chassis.backfill_checkpoints import BatchResult, Checkpoint, CheckpointStore
@@ -25,6 +24,7 @@ from extracted.chassis.subscriber import EventApplier, Outcome, SyncInputError
 from extracted.payments.backfill import write_payment_states
 from extracted.payments.database import default_sessions
 from extracted.payments.models import BackfillCheckpoint, ProcessedEvent
+from protocol.copy_text import PAYMENT_COPY_COLUMNS, REFUND_COPY_COLUMNS
 
 AGGREGATE_TYPES = ("payment",)
 

@@ -22,7 +22,7 @@ from contracts.reconcile import (
     RowsResponse,
     StatesRequest,
 )
-from contracts.reconcile_spec import spec_named
+from protocol.reconcile_spec import spec_named
 from sync.control.internal_auth import refusal_hint, sync_headers
 from sync.control.stats import StatsUnavailable
 
@@ -92,7 +92,7 @@ class MonolithSide(HttpSide):
 
 
 class ServiceSide(HttpSide):
-    """The aggregate's owner (contracts.reconcile_spec: ``capability``)."""
+    """The aggregate's owner (protocol.reconcile_spec: ``capability``)."""
 
     def __init__(self, base_url: str, client: httpx.Client, aggregate: str = "products") -> None:
         owner = spec_named(aggregate).capability

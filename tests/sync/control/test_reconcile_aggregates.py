@@ -20,7 +20,7 @@ import httpx
 import psycopg
 import pytest
 
-from contracts.reconcile_spec import SPECS
+from protocol.reconcile_spec import SPECS
 from sync.control.reconcile import compare, repair
 from sync.control.reconcile_http import MonolithSide, ServiceSide
 from tests.support.orders_stack import ORDERS, checkout_body, order_path
