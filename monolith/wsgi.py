@@ -3,10 +3,8 @@
 Once the application is loaded (the URLconf too, so every view, serializer and model module is
 imported), the objects that exist are the process's for good: ``gc.freeze()`` moves them out of
 the cyclic collector's reach, so the full collections that a request's cyclic garbage triggers
-no longer walk those ~100,000 objects each time. A small saving per request, but on every
-request (a stock adjustment under gunicorn: 4.71M -> 4.58M instructions; bench/README.md,
-"relay_lag"). Only what exists at startup is frozen; what requests create is collected as
-before.
+do not walk those objects each time. A small saving per request, but on every request. Only
+what exists at startup is frozen; what requests create is collected as usual.
 """
 
 from __future__ import annotations

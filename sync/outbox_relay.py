@@ -13,7 +13,7 @@ On PostgreSQL an idle relay does not poll: it ``LISTEN``\\ s on the channel the 
 notifies (``monolith.outbox.notify``) and blocks until a commit wakes it. Awake, it drains every
 pending event and polls every AWAKE_POLL_S until AWAKE_FOR_S pass without an event; writers do
 not notify meanwhile (a NOTIFY serialises every writer's commit on a database-wide lock, and
-woke the relay for one or two events at a time: the outbox's migration 0003). A fallback pass
+would wake the relay for one or two events at a time: the outbox's migration 0003). A fallback pass
 every FALLBACK_S catches what a lost connection made it miss. On SQLite (no notifications) it
 polls every SQLITE_POLL_S.
 """

@@ -16,7 +16,7 @@ interval's. A fallback pass every FALLBACK_S catches what a lost connection miss
 
 Coalescing: after a pass that published something, the next pass comes COALESCE_S later instead
 of at the next notification, so while events keep coming each message carries what committed in
-that time (the monolith pays per message more than per event; bench/README.md, "reverse_lag").
+that time (the monolith pays per message more than per event).
 An event after a quiet spell still goes out at once.
 """
 

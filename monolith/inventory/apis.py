@@ -67,8 +67,8 @@ class ProductOutputSerializer(serializers.Serializer):
 
 
 #: One instance answers every single-product request: ``to_representation`` keeps no state
-#: between calls, and a serializer built per answer deep-copies its nine declared fields, which
-#: cost a stock adjustment a tenth of its CPU under gunicorn (bench/README.md, "relay_lag").
+#: between calls, and a serializer built per answer deep-copies its nine declared fields, a
+#: noticeable share of a stock adjustment's CPU.
 _PRODUCT_BODY = ProductOutputSerializer()
 
 
@@ -176,8 +176,8 @@ class ProductAdjustStockApi(APIView):
         except (APIException, ApplicationError, SuspiciousOperation):
             # An unknown product is a 404 whatever the body (or the write) was refused for: one
             # too big to read (Django's SuspiciousOperation), malformed, invalid, or frozen.
-            # Looked up only on the way out: a read before every write cost the hot path a
-            # query (bench/README.md, "relay_lag"); the write itself answers 404 for it.
+            # Looked up only on the way out: a read before every write would cost the hot path
+            # a query; the write itself answers 404 for it.
             product_get(sku=sku)
             raise
         return Response(product_body(product))

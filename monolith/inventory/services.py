@@ -151,8 +151,8 @@ def _adjust_in_place(sku: str, delta: int, now: datetime) -> Product | None:
     written product, or None when no row was written. The row stays locked to the end of the
     transaction, as ``select_for_update`` leaves it.
 
-    Why: the ORM's locking read and its save were half of an adjustment's CPU, and the
-    adjustment is the monolith's hottest write (bench/README.md, "relay_lag"). Databases
+    Why: the ORM's locking read and its save are much of an adjustment's CPU, and the
+    adjustment is the monolith's hottest write. Databases
     without ``RETURNING`` (SQLite before 3.35), and deltas no valid adjustment has, take the
     locking path."""
     if abs(delta) > MAX_STOCK or not connection.features.can_return_columns_from_insert:

@@ -68,8 +68,8 @@ def outbox_record(
 
 def _insert(event: OutboxEvent) -> None:
     """``event.save()`` in one prepared ``INSERT``: every write of the monolith records an
-    event, and the ORM's save (signals, compiling the statement anew each time) cost a sixth of
-    a stock adjustment's CPU (bench/README.md, "relay_lag"). Values are prepared by the fields
+    event, and the ORM's save (signals, compiling the statement anew each time) is a large
+    share of a small write's CPU. Values are prepared by the fields
     themselves, as the ORM does; ``seq`` comes back from the database."""
     sql, fields, returns_seq = _insert_statement(connection.vendor)
     params = [field.get_db_prep_save(field.pre_save(event, True), connection) for field in fields]

@@ -38,12 +38,12 @@ def apply_events(envelopes: Sequence[Any]) -> list[Outcome]:
     outcomes in the order given. All or nothing: when any one raises, nothing is applied (the
     worker then applies them one by one and parks the poison ones, ``sync.event_batches``).
 
-    Why: one Celery task and one transaction per event held the monolith's worker to ~30
-    events/s (bench/README.md, "reverse_lag"); a relay batch per task and commit is the forward
-    subscribers' shape (``extracted.chassis.subscriber.EventApplier.apply_many``). Envelopes are
-    applied in aggregate order (type, id, version), not as received: two batches applied at once
-    lock the rows they share in the same order and never deadlock. Versions, not arrival order,
-    decide what is newest, so the order is free; a repeat within the batch is a ``duplicate``."""
+    One transaction per batch, because a task and a commit per event is what bounds the monolith's
+    worker; a relay batch per task and commit is the forward subscribers' shape
+    (``extracted.chassis.subscriber.EventApplier.apply_many``). Envelopes are applied in aggregate
+    order (type, id, version), not as received: two batches applied at once lock the rows they share
+    in the same order and never deadlock. Versions, not arrival order, decide what is newest, so the
+    order is free; a repeat within the batch is a ``duplicate``."""
     order = sorted(range(len(envelopes)), key=lambda i: _lock_order(envelopes[i]))
     outcomes: dict[int, Outcome] = {}
     with transaction.atomic():
@@ -100,7 +100,7 @@ def _claim(values: dict[str, Any]) -> bool:
     conflict. Our own SQL because Django's ORM has no insert that reports a skipped conflict
     (``bulk_create(ignore_conflicts=True)`` returns nothing); the ORM's way, a savepoint around
     ``create`` catching ``IntegrityError``, costs two more round trips per event, and the event
-    apply is the reverse flow's bottleneck (bench/README.md, "reverse_lag")."""
+    apply is the reverse flow's bottleneck."""
     opts = InboxEvent._meta
     quote = connection.ops.quote_name
     by_name = {field.name: field for field in opts.concrete_fields}

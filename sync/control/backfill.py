@@ -9,7 +9,7 @@ worker and the owner's pass the job back and forth page by page: one chain.
 With ``parallel`` above 1, a start (or restart) sends ``monolith.backfill_split`` instead: the
 monolith picks key ranges, the owner opens a checkpoint per range, and one chain runs per range,
 side by side (one chain moves one page at a time, so a single chain is bound by the fixed cost
-of its two hops per page; bench/README.md). A resume continues whatever layout the job has: each
+of its two hops per page). A resume continues whatever layout the job has: each
 unfinished range from its own checkpoint. The job's entry in the stats sums its ranges.
 """
 
@@ -34,7 +34,7 @@ MAX_PAGE_SIZE = 20_000
 #: Most chains one job may run side by side (each holds a worker slot per side while busy).
 MAX_PARALLEL = 64
 #: Chains per job unless told: enough to hide one chain's per-page hops behind the others' work
-#: on a couple of cores (bench/README.md, "backfill_copy").
+#: on a couple of cores.
 DEFAULT_PARALLEL = 4
 
 
