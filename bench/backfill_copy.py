@@ -40,8 +40,8 @@ from bench.monolith_prep import PG_SERVER, fresh_postgres, manage
 from bench.processes import REPO_ROOT, running
 from bench.products_seed import COLUMNS, seed_monolith_products
 from extracted.inventory import migrate
-from sync.backfill import DEFAULT_PARALLEL, MAX_PAGE_SIZE, jobs_named, start_backfills
-from sync.stats import SyncStats
+from sync.control.backfill import DEFAULT_PARALLEL, MAX_PAGE_SIZE, jobs_named, start_backfills
+from sync.control.stats import SyncStats
 
 RESULTS = REPO_ROOT / "bench" / "results" / "backfill_copy.json"
 REDIS = "redis://127.0.0.1:6379/0"

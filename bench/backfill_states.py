@@ -119,8 +119,8 @@ def _read_pages(kind: Kind, page_size: int, samples: dict[str, list[float]]) -> 
 
 def _apply(kind: Kind, sessions: Any, pages: list[Page], how: str) -> float:
     """Apply every page into the emptied service tables, each in its own transaction."""
-    from contracts.copy_text import split_page
     from extracted.chassis.sync.aggregate_pages import newest_per_key
+    from protocol.copy_text import split_page
 
     with psycopg.connect(kind.service_url, autocommit=True) as conn:
         conn.execute(f"TRUNCATE {', '.join(TABLES[kind.name])}")

@@ -5,7 +5,7 @@
 
 Seeds ``--rows`` rows into a fresh monolith database and the same rows into a fresh database of
 their owner, starts both servers as the stack runs them, and times the reconciliation driver
-(sync.reconcile, what `strangler sync reconcile` runs) over their HTTP endpoints:
+(sync.control.reconcile, what `strangler sync reconcile` runs) over their HTTP endpoints:
 
 * **equal**: the two tables as seeded;
 * **one row differs**: one row changed behind sync's back in the service (and put back after each
@@ -47,14 +47,14 @@ from bench.processes import REPO_ROOT, free_port, running
 from bench.products_seed import copy_into, seed_monolith_products
 from bench.wrk import wait_http
 from contracts.reconcile import ReconciliationReport
-from contracts.reconcile_spec import PAYMENTS, PRODUCTS
-from contracts.reconcile_sql import Queries, Storage
 from contracts.sync_token import SYNC_TOKEN_ENV
 from extracted.inventory import migrate as inventory_migrate
 from extracted.payments import migrate as payments_migrate
+from protocol.reconcile_spec import PAYMENTS, PRODUCTS
+from protocol.reconcile_sql import Queries, Storage
 from strangler.stack import Ports, stack_environment, stack_processes
-from sync.reconcile import DEFAULT_LEAF_ROWS, DEFAULT_PARTS, compare
-from sync.reconcile_http import MonolithSide, ServiceSide
+from sync.control.reconcile import DEFAULT_LEAF_ROWS, DEFAULT_PARTS, compare
+from sync.control.reconcile_http import MonolithSide, ServiceSide
 
 RESULTS = REPO_ROOT / "bench" / "results"
 

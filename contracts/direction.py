@@ -6,8 +6,8 @@
 * ``reverse``: the service takes the writes; its own outbox flows back into the monolith (the
   service relay), and the monolith stays read-only for the capability.
 
-Each owner stores its own direction in its own database; ``sync.direction`` moves both, with a
-drain in between (docs/reverse-sync.md).
+Each owner stores its own direction in its own database; ``sync.control.direction`` moves
+both, with a drain in between (docs/reverse-sync.md).
 """
 
 from __future__ import annotations
@@ -70,6 +70,6 @@ class WriteUpstreams(_Wire):
     """``GET /internal/sync/upstreams`` of a service whose writes call other capabilities'
     owners at fixed URLs (the orders saga: ``ORDERS_INVENTORY_URL``, ``ORDERS_PAYMENTS_URL``):
     capability -> base URL. The switch reads it to refuse a direction none of them can follow
-    (``sync.direction``)."""
+    (``sync.control.direction``)."""
 
     upstreams: dict[str, str]

@@ -26,7 +26,7 @@ from migrations_plan.model import (
 )
 from migrations_plan.settings import WalkerSettings
 from sync.backfill_jobs import JOBS
-from sync.direction import DirectionPicture, Owners, SwitchError, direction_picture
+from sync.control.direction import DirectionPicture, Owners, SwitchError, direction_picture
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ class RouteAction(_Strict):
 
 
 class SyncAction(_Strict):
-    """Switch which owner takes ``sync``'s writes, with a drain (``sync.direction.switch``):
+    """Switch which owner takes ``sync``'s writes, with a drain (``sync.control.direction.switch``):
     ``reverse`` makes the service the source (its outbox flows back into the monolith),
     ``forward`` gives the writes back to the monolith. The step's route actions run inside the
     switch, once the new source takes writes (before that, the old source answers 503)."""

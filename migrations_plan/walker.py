@@ -7,9 +7,9 @@
 * ``reset`` rolls back every step taken (or, with ``keep_flags``, only forgets the walk).
 
 A ``sync`` action switches the direction of a capability's writes with a drain
-(``sync.direction.switch``); the step's route changes are applied inside the switch, once the
-new source takes writes. A drain that times out changes nothing (the step is not entered, or not
-left), like a failing gate.
+(``sync.control.direction.switch``); the step's route changes are applied inside the switch,
+once the new source takes writes. A drain that times out changes nothing (the step is not
+entered, or not left), like a failing gate.
 
 Running the backfill is deliberately *not* an action: it is long, it belongs to the sync
 component (`strangler sync backfill`), and it cannot be undone by a rollback. The plan lists it
@@ -53,7 +53,7 @@ from migrations_plan.state import (
 from proxy.admin_client import await_loaded
 from proxy.config import ConfigError
 from proxy.config_edit import RouteChange, route_flags, update_routes
-from sync.direction import Owners, SwitchError, switch
+from sync.control.direction import Owners, SwitchError, switch
 
 #: What ``next`` does with a route table that differs from the flags the walk set.
 OnDrift = Literal["refuse", "adopt", "overwrite"]

@@ -1,4 +1,4 @@
-"""The backfill's bulk readers: one keyset page of an aggregate as COPY text (contracts.copy_text),
+"""The backfill's bulk readers: one keyset page of an aggregate as COPY text (protocol.copy_text),
 with its child rows after the page's rows where it has some (a payment's refunds, an order's
 lines). Each app names its page (``monolith.inventory.bulk_read``, ``monolith.payments.bulk_read``,
 ``monolith.orders.bulk_read``).
@@ -18,7 +18,7 @@ from typing import Any
 from django.db import connection, models, transaction
 from psycopg import sql
 
-from contracts.copy_text import encode_rows, join_page
+from protocol.copy_text import encode_rows, join_page
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class KeysetPage:
     def copy_bytes(self, *, after_key: str | None, limit: int, end_key: str | None = None) -> bytes:
         """The rows with ``key > after_key`` (and ``<= end_key``, the end of a backfill range),
         at most ``limit``, as the UTF-8 COPY text the server wrote (no string built); with
-        their child rows after the mark (``contracts.copy_text.join_page``)."""
+        their child rows after the mark (``protocol.copy_text.join_page``)."""
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
         if connection.vendor != "postgresql":

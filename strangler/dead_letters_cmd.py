@@ -1,5 +1,5 @@
 """`strangler sync dead-letters`: list the events a subscriber parked, and replay them after a
-fix. Thin over the owner's ``/internal/sync/dead-letters`` (``sync.dead_letter_client``):
+fix. Thin over the owner's ``/internal/sync/dead-letters`` (``sync.control.dead_letter_client``):
 ``--owner`` picks the subscriber: a service (forward sync; inventory by default,
 STRANGLER_<OWNER>_URL) or the monolith (reverse sync); all answer the same shapes. ``replay``
 sends the sync token (``STRANGLER_SYNC_TOKEN``, else ``$STRANGLER_VAR_DIR/sync-token``)."""
@@ -14,9 +14,13 @@ from rich.console import Console
 from rich.table import Table
 
 from contracts.events import Capability
-from sync.dead_letter_client import DeadLetterRefused, fetch_dead_letters, replay_dead_letters
+from sync.control.dead_letter_client import (
+    DeadLetterRefused,
+    fetch_dead_letters,
+    replay_dead_letters,
+)
+from sync.control.stats import StatsUnavailable
 from sync.settings import SyncSettings
-from sync.stats import StatsUnavailable
 
 app = typer.Typer(
     help="List and replay the events a subscriber (inventory, payments, orders, or the monolith "

@@ -1,9 +1,9 @@
 """`strangler sync reconcile`: compare the monolith's rows of an aggregate with its owner's, print
 the drift, optionally repair it, and record the run in the owner (``last_reconciliation`` and
 ``reconciliations`` in its sync stats). Every endpoint it calls needs the sync token
-(``STRANGLER_SYNC_TOKEN``, else ``$STRANGLER_VAR_DIR/sync-token``; ``sync.internal_auth``).
+(``STRANGLER_SYNC_TOKEN``, else ``$STRANGLER_VAR_DIR/sync-token``; ``sync.control.internal_auth``).
 
-``--aggregate`` is one of contracts.reconcile_spec.SPECS (products, reservations, payments,
+``--aggregate`` is one of protocol.reconcile_spec.SPECS (products, reservations, payments,
 orders) or ``all`` (each in turn, every owner must answer); products by default: the tour's
 drift is a product, and a default that reads every service would fail wherever one of them is
 not running or not backfilled yet.
@@ -25,11 +25,11 @@ from rich.console import Console
 from rich.table import Table
 
 from contracts.reconcile import ReconciliationReport
-from contracts.reconcile_spec import SPECS
-from sync.reconcile import DEFAULT_LEAF_ROWS, DEFAULT_PARTS, reconcile
-from sync.reconcile_http import MonolithSide, ServiceSide
+from protocol.reconcile_spec import SPECS
+from sync.control.reconcile import DEFAULT_LEAF_ROWS, DEFAULT_PARTS, reconcile
+from sync.control.reconcile_http import MonolithSide, ServiceSide
+from sync.control.stats import StatsUnavailable
 from sync.settings import SyncSettings
-from sync.stats import StatsUnavailable
 
 out = Console(highlight=False)
 

@@ -136,7 +136,8 @@ def stack_processes(ports: Ports) -> list[ProcessSpec]:
                 "monolith@%h",
                 "--pool",
                 "threads",
-                # A slot per backfill chain (sync.backfill.DEFAULT_PARALLEL ranges run at once).
+                # A slot per backfill chain (sync.control.backfill.DEFAULT_PARALLEL ranges run
+                # at once).
                 "--concurrency",
                 "4",
                 "--loglevel",
@@ -187,8 +188,8 @@ def _subscriber_worker(side: str) -> ProcessSpec:
             f"{side}@%h",
             "--pool",
             "threads",
-            # A slot per backfill chain (sync.backfill.DEFAULT_PARALLEL ranges of a job run at
-            # once), and events keep flowing beside them.
+            # A slot per backfill chain (sync.control.backfill.DEFAULT_PARALLEL ranges of a
+            # job run at once), and events keep flowing beside them.
             "--concurrency",
             "4",
             "--loglevel",

@@ -1,6 +1,6 @@
 """`strangler sync switch CAPABILITY reverse|forward`: move a capability's writes between the
-monolith and its service with a drain (``sync.direction.switch``, docs/reverse-sync.md), outside
-a plan walk (the shipped plan switches inventory only).
+monolith and its service with a drain (``sync.control.direction.switch``,
+docs/reverse-sync.md), outside a plan walk (the shipped plan switches inventory only).
 
 Each ``--route NAME`` is moved inside the switch, once the new source takes the writes
 (``reverse``: ``mode: extracted``; ``forward``: ``mode: monolith``), in one validated, atomic
@@ -22,7 +22,7 @@ from migrations_plan.settings import WalkerSettings
 from proxy.admin_client import await_loaded
 from proxy.config import ConfigError
 from proxy.config_edit import update_routes
-from sync.direction import (
+from sync.control.direction import (
     DEFAULT_DRAIN_TIMEOUT_S,
     DEFAULT_SETTLE_S,
     Owners,

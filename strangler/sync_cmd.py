@@ -37,7 +37,8 @@ from contracts.events import Capability
 from strangler import dead_letters_cmd
 from strangler.reconcile_cmd import reconcile_command
 from strangler.switch_cmd import switch_command
-from sync.backfill import (
+from sync.celery_app import BrokerSettingsError, make_celery
+from sync.control.backfill import (
     DEFAULT_PARALLEL,
     MAX_PAGE_SIZE,
     MAX_PARALLEL,
@@ -46,11 +47,10 @@ from sync.backfill import (
     owners_of,
     start_backfills,
 )
-from sync.celery_app import BrokerSettingsError, make_celery
-from sync.direction import DirectionPicture, Owners, SwitchError, direction_picture
-from sync.lag import SyncPicture, sync_picture
+from sync.control.direction import DirectionPicture, Owners, SwitchError, direction_picture
+from sync.control.lag import SyncPicture, sync_picture
+from sync.control.stats import StatsUnavailable, SyncStats, fetch_product_count, fetch_sync_stats
 from sync.settings import SyncSettings
-from sync.stats import StatsUnavailable, SyncStats, fetch_product_count, fetch_sync_stats
 from sync.task_names import RELAY_OUTBOX
 
 app = typer.Typer(

@@ -1,1 +1,2 @@
-"""Celery sync: outbox relay, event application by the owner, backfill."""
+"""Celery sync: outbox relay, event application by the owner, backfill. The HTTP control code
+the CLI and the plan use is apart, in ``sync.control``."""

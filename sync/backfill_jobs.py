@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from contracts.events import Capability
-from sync.task_names import BACKFILL_BATCH_TASKS, BACKFILL_COPY_TASKS, OPEN_BACKFILL_RANGES_TASKS
+from sync.task_names import task_name
 
 
 @dataclass(frozen=True)
@@ -31,17 +31,17 @@ class BackfillJob:
     @property
     def batch_task(self) -> str:
         """The owner's task that applies a page of this job (state dicts)."""
-        return BACKFILL_BATCH_TASKS[self.capability]
+        return task_name(self.capability, "apply_backfill_batch")
 
     @property
     def copy_task(self) -> str:
         """The owner's task that applies a page of this job as COPY text."""
-        return BACKFILL_COPY_TASKS[self.capability]
+        return task_name(self.capability, "apply_backfill_copy")
 
     @property
     def ranges_task(self) -> str:
         """The owner's task that opens this job's key ranges."""
-        return OPEN_BACKFILL_RANGES_TASKS[self.capability]
+        return task_name(self.capability, "open_backfill_ranges")
 
 
 JOBS: Final[dict[str, BackfillJob]] = {

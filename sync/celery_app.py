@@ -124,10 +124,9 @@ def _broker_config(settings: SyncSettings) -> dict[str, Any]:
         "unacked_restore_interval": 10,
         "unacked_restore_throttle": 1,
         # Message bodies go into Redis as the JSON text itself, not base64 of it (kombu's
-        # default for virtual transports): a backfill page of 20,000 rows is ~2 MB of JSON,
-        # and base64 added a third to it and ~30% to the CPU of sending and receiving it
-        # (bench/README.md, "backfill_copy"). Receivers decode by each message's own
-        # ``body_encoding`` property, so base64 messages still in the queue read as before.
+        # default for virtual transports): base64 makes a backfill page a third larger and
+        # costs CPU on both sides. Receivers decode by each message's own ``body_encoding``
+        # property, so base64 messages still in the queue are read too.
         "body_encoding": None,
     }
     if url.startswith(("amqp", "pyamqp")):

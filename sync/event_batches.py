@@ -2,13 +2,14 @@
 worker applies one such message. The same for every capability; neither side's code is imported
 here (the relay and each worker pass in what is theirs).
 
-Why: one message per event cost the relay a broker round trip per event, and the worker a
-message fetch, an ack and a database transaction per event; at a steady write rate the worker
-fell behind before anything else did (bench/README.md, "relay_lag").
+Why: one message per event costs the relay a broker round trip per event, and the worker a
+message fetch, an ack and a database transaction per event, which bounds how fast a subscriber
+keeps up.
 
-At-least-once is unchanged. The relay marks a batch published only after ``send`` returned for
-every message of it. A worker acks a message after its task returned (late ack): a worker killed
-mid-batch leaves the whole message to be redelivered, and event-id dedup drops what was applied.
+At-least-once holds as for single events. The relay marks a batch published only after ``send``
+returned for every message of it. A worker acks a message after its task returned (late ack): a
+worker killed mid-batch leaves the whole message to be redelivered, and event-id dedup drops what
+was applied.
 """
 
 from __future__ import annotations
@@ -62,8 +63,7 @@ def pack(
 def args_summary(envelopes: Sequence[dict[str, Any]]) -> str:
     """What a batch message shows of its arguments (Celery's ``argsrepr``: monitoring, the
     worker's error lines): how many envelopes and their seq range. Celery builds this repr
-    itself otherwise, a 1 KiB ``saferepr`` of the envelopes that cost the relay a fifth of its
-    CPU (bench/README.md, "relay_lag")."""
+    itself otherwise, a ``saferepr`` of the envelopes that costs the relay much of its CPU."""
     if not envelopes:
         return "[<0 envelopes>]"
     return (

@@ -1,8 +1,8 @@
 """The event tasks every subscriber side registers (``sync.inventory_worker``,
-``sync.payments_worker``, ``sync.orders_worker``): one definition of the single-event task and of
-the batch task (what the relay sends), bound to the owner's apply and park functions, so the
-three sides retry and dead-letter alike. It imports no service: each worker hands in its own
-service's functions.
+``sync.payments_worker``, ``sync.orders_worker``, and ``sync.monolith_worker`` for reverse sync):
+one definition of the single-event task and of the batch task (what a relay sends), bound to the
+owner's apply and park functions and its database's transient errors, so every side retries and
+dead-letters alike. It imports no service and no monolith: each worker hands in its own.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 
 from celery import Celery
 
-from extracted.chassis.sync.dead_letters import TRANSIENT_DB_ERRORS
-from sync.celery_app import transient_retry
+from sync.celery_app import Side, transient_retry
 from sync.event_batches import apply_message
+from sync.task_names import task_name
 
 
 @dataclass(frozen=True)
@@ -30,18 +30,18 @@ class EventTasks:
 def register_event_tasks(
     app: Celery,
     *,
-    event_task: str,
-    batch_task: str,
+    side: Side,
     apply: Callable[[Any], str],
     apply_many: Callable[[list[Any]], Sequence[str]],
     park: Callable[[Any, BaseException], int],
+    transient: tuple[type[BaseException], ...],
     logger: logging.Logger,
 ) -> EventTasks:
-    """Register on ``app`` the capability's tasks ``event_task`` (one outbox event per message)
-    and ``batch_task`` (several: what the relay sends, ``sync.event_batches``), both applied
-    through the owner's functions (dedup by event id, compare-and-set on version).
+    """Register on ``app`` the side's tasks ``<side>.apply_event`` (one outbox event per
+    message) and ``<side>.apply_events`` (several: what a relay sends, ``sync.event_batches``),
+    both applied through the owner's functions (dedup by event id, compare-and-set on version).
 
-    A transient database error propagates and the message is retried whole
+    A transient database error (one of ``transient``) propagates and the message is retried whole
     (``transient_retry``; what an earlier try applied is dropped by dedup). Any other failure
     (the envelope does not fit the contract, applying it breaks a constraint) cannot be fixed by
     retrying: the event is parked as a dead letter with the error (``park``), and the queue
@@ -52,7 +52,7 @@ def register_event_tasks(
     def apply_one(envelope: Any) -> str:
         try:
             outcome: str = apply(envelope)
-        except TRANSIENT_DB_ERRORS:
+        except transient:
             raise
         except Exception as err:
             event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
@@ -62,18 +62,18 @@ def register_event_tasks(
         logger.debug("event %s: %s", envelope.get("event_id"), outcome)
         return outcome
 
-    @app.task(name=event_task, **transient_retry(*TRANSIENT_DB_ERRORS))
+    @app.task(name=task_name(side, "apply_event"), **transient_retry(*transient))
     def apply_event(envelope: Any) -> str:
         """One outbox event per message; the relay sends batches (``apply_events``), this stays
         for single events sent by hand and messages already queued."""
         return apply_one(envelope)
 
-    @app.task(name=batch_task, **transient_retry(*TRANSIENT_DB_ERRORS))
+    @app.task(name=task_name(side, "apply_events"), **transient_retry(*transient))
     def apply_events(envelopes: Any) -> dict[str, int]:
         """A batch of outbox events: in one transaction, or, when one of them is poison, one by
         one as ``apply_event`` does (``sync.event_batches.apply_message``)."""
         return apply_message(
-            envelopes, apply_all=apply_many, apply_one=apply_one, transient=TRANSIENT_DB_ERRORS
+            envelopes, apply_all=apply_many, apply_one=apply_one, transient=transient
         )
 
     return EventTasks(apply_event=apply_event, apply_events=apply_events)

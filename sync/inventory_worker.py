@@ -8,17 +8,11 @@ from __future__ import annotations
 
 import logging
 
+from extracted.chassis.sync.dead_letters import TRANSIENT_DB_ERRORS
 from extracted.inventory import sync as owner
 from sync.backfill_tasks import register_backfill_tasks
 from sync.celery_app import make_celery
 from sync.event_task import register_event_tasks
-from sync.task_names import (
-    APPLY_BACKFILL_BATCH,
-    APPLY_BACKFILL_COPY,
-    APPLY_EVENT,
-    APPLY_EVENTS,
-    OPEN_BACKFILL_RANGES,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -29,11 +23,11 @@ app = make_celery("inventory")
 #: (``sync.event_task``).
 tasks = register_event_tasks(
     app,
-    event_task=APPLY_EVENT,
-    batch_task=APPLY_EVENTS,
+    side="inventory",
     apply=owner.apply_event,
     apply_many=owner.apply_events,
     park=owner.park_event,
+    transient=TRANSIENT_DB_ERRORS,
     logger=logger,
 )
 
@@ -43,9 +37,7 @@ tasks = register_event_tasks(
 #: ranges (``sync.backfill_tasks``).
 backfill_tasks = register_backfill_tasks(
     app,
-    batch_task=APPLY_BACKFILL_BATCH,
-    copy_task=APPLY_BACKFILL_COPY,
-    ranges_task=OPEN_BACKFILL_RANGES,
+    capability="inventory",
     apply_batch=owner.apply_backfill_batch,
     apply_copy=owner.apply_backfill_copy,
     copy_aggregate="product",

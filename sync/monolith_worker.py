@@ -1,11 +1,11 @@
 """The monolith side of sync: ``celery -A sync.monolith_worker worker``.
 
-It works on the monolith's database only: the on-demand relay pass (the relay process,
-``sync.relay``, does the continuous work) publishes pending events to each capability's queue,
-the backfill reader turns one keyset page of rows into a batch for the job's owner (the
-inventory, payments or orders side), and reverse sync's subscriber (``apply_events``, several per
-message; ``apply_event``, one) applies the services' own events to the monolith's tables. All
-send by task name (sync.task_names), never importing another side.
+It works on the monolith's database only: the on-demand relay pass (``sync.outbox_relay``, which
+the relay process ``sync.relay`` runs continuously) publishes pending events to each
+capability's queue, the backfill reader turns one keyset page of rows into a batch for the job's
+owner (the inventory, payments or orders side), and reverse sync's subscriber (``apply_events``,
+several per message; ``apply_event``, one) applies the services' own events to the monolith's
+tables. All send by task name (sync.task_names), never importing another side.
 """
 
 from __future__ import annotations
@@ -24,7 +24,13 @@ from typing import Any  # noqa: E402
 
 from django.db import InterfaceError, OperationalError  # noqa: E402
 
-from contracts.copy_text import count_rows, first_field_of_last_line, split_page  # noqa: E402
+from contracts.backfill import (  # noqa: E402
+    CopyPage,
+    OpenRanges,
+    PageRequest,
+    SplitRequest,
+    StatePage,
+)
 from contracts.reconcile import BoundsRequest  # noqa: E402
 from monolith.inventory import reconcile as product_keys  # noqa: E402
 from monolith.inventory.bulk_read import product_page_copy_bytes  # noqa: E402
@@ -37,27 +43,24 @@ from monolith.orders.selectors import order_states_after  # noqa: E402
 from monolith.payments.bulk_read import PAYMENTS, payment_page_copy_bytes  # noqa: E402
 from monolith.payments.selectors import payment_states_after  # noqa: E402
 from monolith.reverse_sync import dead_letters, inbox  # noqa: E402
+from protocol.copy_text import count_rows, first_field_of_last_line, split_page  # noqa: E402
 from sync.backfill_jobs import job_for_aggregate  # noqa: E402
 from sync.celery_app import make_celery, transient_retry  # noqa: E402
-from sync.event_batches import apply_message  # noqa: E402
+from sync.event_task import register_event_tasks  # noqa: E402
+from sync.outbox_relay import BATCH as RELAY_BATCH  # noqa: E402
+from sync.outbox_relay import drain  # noqa: E402
 from sync.page_store import TRANSIENT_STORE_ERRORS, store_for  # noqa: E402
-from sync.relay import BATCH as RELAY_BATCH  # noqa: E402
-from sync.relay import drain  # noqa: E402
 from sync.settings import SyncSettings  # noqa: E402
-from sync.task_names import (  # noqa: E402
-    BACKFILL_PAGE,
-    BACKFILL_SPLIT,
-    MONOLITH_APPLY_EVENT,
-    MONOLITH_APPLY_EVENTS,
-    RELAY_OUTBOX,
-)
+from sync.task_names import BACKFILL_PAGE, BACKFILL_SPLIT, RELAY_OUTBOX  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
 app = make_celery("monolith")
 
-#: How a backfill page travels (see backfill_page).
-WIRES: Final = ("copy", "json")
+#: What a page carries of the request it answers (``contracts.backfill.Page``).
+_ANSWERED_FIELDS: Final = frozenset(
+    {"job", "aggregate_type", "page_size", "after_key", "restart", "rows_per_s", "end_key"}
+)
 
 #: How a page of each aggregate is read as state dicts (``--wire json``) ...
 _READERS = {
@@ -106,95 +109,47 @@ def relay_outbox(limit: int = RELAY_BATCH) -> int:
     return total
 
 
-def _apply_one(envelope: Any) -> str:
-    """One reverse-sync event in its own transaction; a poison one is parked as a dead letter
-    (a transient database error propagates: the task is retried)."""
-    try:
-        outcome: str = inbox.apply_event(envelope)
-    except dead_letters.TRANSIENT_DB_ERRORS:
-        raise
-    except Exception as err:
-        event_id = envelope.get("event_id") if isinstance(envelope, dict) else None
-        letter = dead_letters.park(envelope, err)
-        logger.error("poison event %s parked as dead letter %d: %s", event_id, letter, err)
-        return "dead-lettered"
-    return outcome
-
-
-@app.task(name=MONOLITH_APPLY_EVENT, **transient_retry(*dead_letters.TRANSIENT_DB_ERRORS))
-def apply_event(envelope: Any) -> str:
-    """Reverse sync: apply one event of a service's own outbox to the monolith's tables
-    (``monolith.reverse_sync.inbox``: dedup by event id, compare-and-set on version, no outbox
-    event recorded, so nothing loops). A transient database error is retried; any other failure
-    parks the event as a dead letter (`strangler sync dead-letters --owner monolith`). The
-    service relay sends batches (``apply_events``); this stays for single events sent by hand
-    and messages queued before batches."""
-    return _apply_one(envelope)
-
-
-@app.task(name=MONOLITH_APPLY_EVENTS, **transient_retry(*dead_letters.TRANSIENT_DB_ERRORS))
-def apply_events(envelopes: Any) -> dict[str, int]:
-    """Reverse sync: a batch of a service's events (what ``sync.service_relay`` sends) in one
-    transaction (``inbox.apply_events``); when one of them is poison, one by one as
-    ``apply_event`` does, so only the poison ones are parked; a transient database error retries
-    the whole message (what an earlier try applied is dropped by dedup). The same handling as
-    the services' batch task (``sync.event_task``, which this side cannot import: it is bound
-    to the services' chassis), through the same ``sync.event_batches.apply_message``."""
-    return apply_message(
-        envelopes,
-        apply_all=inbox.apply_events,
-        apply_one=_apply_one,
-        transient=dead_letters.TRANSIENT_DB_ERRORS,
-    )
+#: Reverse sync: the services' own events, several per message (what ``sync.service_relay``
+#: sends) or one (sent by hand, and messages queued before batches), applied to the monolith's
+#: tables by ``monolith.reverse_sync.inbox`` (dedup by event id, compare-and-set on version, no
+#: outbox event recorded, so nothing loops). Poison events are parked as dead letters
+#: (`strangler sync dead-letters --owner monolith`), as on every side (``sync.event_task``).
+tasks = register_event_tasks(
+    app,
+    side="monolith",
+    apply=inbox.apply_event,
+    apply_many=inbox.apply_events,
+    park=dead_letters.park,
+    transient=dead_letters.TRANSIENT_DB_ERRORS,
+    logger=logger,
+)
 
 
 @app.task(
     name=BACKFILL_PAGE,
     **transient_retry(OperationalError, InterfaceError, *TRANSIENT_STORE_ERRORS),
 )
-def backfill_page(
-    job: str,
-    aggregate_type: str,
-    after_key: str | None,
-    page_size: int,
-    restart: bool = False,
-    wire: str = "copy",
-    rows_per_s: float | None = None,
-    end_key: str | None = None,
-) -> int:
-    """Read the keyset page after ``after_key`` and send it to the job's owner (the side of
-    the capability that owns the aggregate: sync.backfill_jobs) as one batch.
+def backfill_page(**fields: Any) -> int:
+    """Read the keyset page a ``contracts.backfill.PageRequest`` names and send it to the job's
+    owner (the side of the capability that owns the aggregate: sync.backfill_jobs) as one batch.
 
     The owner applies it with its checkpoint in one transaction and then asks for the next page
     (``after_key`` = this page's last key); a short page is the last one. ``restart`` marks the
     first page of a backfill started over (the owner then takes it whatever its checkpoint
-    says). ``wire``: ``copy`` sends a page as COPY text (the bulk path, contracts.copy_text:
+    says). ``wire``: ``copy`` sends a page as COPY text (the bulk path, protocol.copy_text:
     products; payments and orders with their child rows after the page's rows), ``json`` as a
-    list of state dicts (reservations always travel so; bench/README.md, "backfill_states",
-    measures the two). ``rows_per_s`` (the throttle) travels along the chain; the owner spaces
-    the next page request by it. ``end_key``: the page is of a range of a split job
-    (``backfill_split``) that ends there (inclusive); the page stops there and the range is
-    done when it is reached (the readers of state dicts know no end: a range's last page reads
-    past it once, and keeps what is within).
+    list of state dicts (reservations always travel so). ``rows_per_s`` (the throttle) travels
+    along the chain; the owner spaces the next page request by it. ``end_key``: the page is of a
+    range of a split job (``backfill_split``) that ends there (inclusive); the page stops there
+    and the range is done when it is reached (the readers of state dicts know no end: a range's
+    last page reads past it once, and keeps what is within).
     """
-    if page_size < 1:
-        raise ValueError(f"page_size must be at least 1, got {page_size}")
-    if wire not in WIRES:
-        raise ValueError(f"wire must be one of {WIRES}, got {wire!r}")
+    request = PageRequest.model_validate(fields)
+    after_key, page_size, end_key = request.after_key, request.page_size, request.end_key
     read_at = time.time()
-    common = {
-        "job": job,
-        "aggregate_type": aggregate_type,
-        "page_size": page_size,
-        "after_key": after_key,
-        "restart": restart,
-        "rows_per_s": rows_per_s,
-        "read_at": read_at,
-        # Sent only for a range, so a page of a job in one range reads as before.
-        **({"end_key": end_key} if end_key is not None else {}),
-    }
-    spec = job_for_aggregate(aggregate_type)
-    read_copy = _COPY_READERS.get(aggregate_type) if wire == "copy" else None
+    answer = request.model_dump(include=set(_ANSWERED_FIELDS)) | {"read_at": read_at}
+    spec = job_for_aggregate(request.aggregate_type)
+    read_copy = _COPY_READERS.get(request.aggregate_type) if request.wire == "copy" else None
     if read_copy is not None:
         data = read_copy(after_key=after_key, limit=page_size, end_key=end_key)
         rows_text = split_page(data)[0]
@@ -203,14 +158,14 @@ def backfill_page(
         last_key = first_field_of_last_line(last_line) if count else after_key
         # With a Redis broker the page waits beside the message as bytes (sync.page_store).
         store = store_for(SyncSettings())
-        page = {"page_ref": store.put(data)} if store else {"page": data.decode()}
-        app.send_task(
-            spec.copy_task,
-            kwargs={**common, **page, "last_key": last_key, "done": count < page_size},
+        body = {"page_ref": store.put(data)} if store else {"page": data.decode()}
+        copy_page = CopyPage.model_validate(
+            {**answer, **body, "last_key": last_key, "done": count < page_size}
         )
+        app.send_task(spec.copy_task, kwargs=copy_page.as_kwargs())
         return count
     key_of = spec.key_of
-    rows = _READERS[aggregate_type](after_key=after_key, limit=page_size)
+    rows = _READERS[request.aggregate_type](after_key=after_key, limit=page_size)
     full = len(rows) == page_size
     if end_key is not None:
         # The readers know no end; the keys compare in Python as the "C" collation orders them.
@@ -218,39 +173,30 @@ def backfill_page(
         full = full and len(within) == len(rows)
         rows = within
     last_key = key_of(rows[-1]) if rows else after_key
-    app.send_task(
-        spec.batch_task,
-        kwargs={**common, "rows": rows, "last_key": last_key, "done": not full},
+    state_page = StatePage.model_validate(
+        {**answer, "rows": rows, "last_key": last_key, "done": not full}
     )
+    app.send_task(spec.batch_task, kwargs=state_page.as_kwargs())
     return len(rows)
 
 
 @app.task(name=BACKFILL_SPLIT, **transient_retry(OperationalError, InterfaceError))
-def backfill_split(
-    job: str,
-    aggregate_type: str,
-    parallel: int,
-    page_size: int,
-    wire: str = "copy",
-    rows_per_s: float | None = None,
-) -> int:
-    """Start (or restart) ``job`` as ``parallel`` key ranges read and written side by side: pick
-    the ranges' ends from this side's keys and ask the job's owner to open them (one
-    checkpoint each) and start a chain of ``backfill_page`` per range. An aggregate with no
-    splitter, or too few rows, gets fewer ranges (one at least). Returns how many."""
-    if parallel < 1:
-        raise ValueError(f"parallel must be at least 1, got {parallel}")
-    split = _RANGE_ENDS.get(aggregate_type)
-    ends = split(parallel) if split is not None else []
-    app.send_task(
-        job_for_aggregate(aggregate_type).ranges_task,
-        kwargs={
-            "job": job,
-            "aggregate_type": aggregate_type,
-            "ends": ends,
-            "page_size": page_size,
-            "wire": wire,
-            "rows_per_s": rows_per_s,
-        },
+def backfill_split(**fields: Any) -> int:
+    """Start (or restart) a job as key ranges read and written side by side
+    (``contracts.backfill.SplitRequest``): pick the ranges' ends from this side's keys and ask
+    the job's owner to open them (``contracts.backfill.OpenRanges``: one checkpoint each) and
+    start a chain of ``backfill_page`` per range. An aggregate with no splitter, or too few
+    rows, gets fewer ranges (one at least). Returns how many."""
+    request = SplitRequest.model_validate(fields)
+    split = _RANGE_ENDS.get(request.aggregate_type)
+    ends = split(request.parallel) if split is not None else []
+    opening = OpenRanges(
+        job=request.job,
+        aggregate_type=request.aggregate_type,
+        ends=ends,
+        page_size=request.page_size,
+        wire=request.wire,
+        rows_per_s=request.rows_per_s,
     )
+    app.send_task(job_for_aggregate(request.aggregate_type).ranges_task, kwargs=opening.as_kwargs())
     return len(ends) + 1

@@ -9,17 +9,11 @@ from __future__ import annotations
 
 import logging
 
+from extracted.chassis.sync.dead_letters import TRANSIENT_DB_ERRORS
 from extracted.orders import sync as owner
 from sync.backfill_tasks import register_backfill_tasks
 from sync.celery_app import make_celery
 from sync.event_task import register_event_tasks
-from sync.task_names import (
-    ORDERS_APPLY_BACKFILL_BATCH,
-    ORDERS_APPLY_BACKFILL_COPY,
-    ORDERS_APPLY_EVENT,
-    ORDERS_APPLY_EVENTS,
-    ORDERS_OPEN_BACKFILL_RANGES,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -28,11 +22,11 @@ app = make_celery("orders")
 #: Apply outbox events of an order, one or several per message (``sync.event_task``).
 tasks = register_event_tasks(
     app,
-    event_task=ORDERS_APPLY_EVENT,
-    batch_task=ORDERS_APPLY_EVENTS,
+    side="orders",
     apply=owner.apply_event,
     apply_many=owner.apply_events,
     park=owner.park_event,
+    transient=TRANSIENT_DB_ERRORS,
     logger=logger,
 )
 
@@ -40,9 +34,7 @@ tasks = register_event_tasks(
 #: opening of a split job's key ranges (``sync.backfill_tasks``).
 backfill_tasks = register_backfill_tasks(
     app,
-    batch_task=ORDERS_APPLY_BACKFILL_BATCH,
-    copy_task=ORDERS_APPLY_BACKFILL_COPY,
-    ranges_task=ORDERS_OPEN_BACKFILL_RANGES,
+    capability="orders",
     apply_batch=owner.apply_backfill_batch,
     apply_copy=owner.apply_backfill_copy,
     copy_aggregate="order",

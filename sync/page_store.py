@@ -1,10 +1,9 @@
 """Backfill pages kept beside their messages in the broker's Redis (a "claim check").
 
-A products page is ~2 MB of COPY text (20,000 rows). Inside a Celery message it is encoded as a
-JSON string on one side and decoded on the other, which cost each worker about as much CPU as
-PostgreSQL spent writing the rows (bench/README.md, "backfill_copy"). Kept as plain bytes under
-a key of its own, the message carries only the key: the monolith worker stores the bytes its
-``COPY ... TO STDOUT`` wrote, the inventory worker hands the bytes it reads to
+A page of COPY text can be megabytes. Inside a Celery message it is encoded as a JSON string on one
+side and decoded on the other, which costs each worker CPU on the scale of writing the rows. Kept as
+plain bytes under a key of its own, the message carries only the key: the monolith worker stores the
+bytes its ``COPY ... TO STDOUT`` wrote, the inventory worker hands the bytes it reads to
 ``COPY ... FROM STDIN``, and neither builds a Python string of the page.
 
 A page outlives its message by design: it expires after twice the broker's visibility

@@ -9,17 +9,11 @@ from __future__ import annotations
 
 import logging
 
+from extracted.chassis.sync.dead_letters import TRANSIENT_DB_ERRORS
 from extracted.payments import sync as owner
 from sync.backfill_tasks import register_backfill_tasks
 from sync.celery_app import make_celery
 from sync.event_task import register_event_tasks
-from sync.task_names import (
-    PAYMENTS_APPLY_BACKFILL_BATCH,
-    PAYMENTS_APPLY_BACKFILL_COPY,
-    PAYMENTS_APPLY_EVENT,
-    PAYMENTS_APPLY_EVENTS,
-    PAYMENTS_OPEN_BACKFILL_RANGES,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -28,11 +22,11 @@ app = make_celery("payments")
 #: Apply outbox events of a payment, one or several per message (``sync.event_task``).
 tasks = register_event_tasks(
     app,
-    event_task=PAYMENTS_APPLY_EVENT,
-    batch_task=PAYMENTS_APPLY_EVENTS,
+    side="payments",
     apply=owner.apply_event,
     apply_many=owner.apply_events,
     park=owner.park_event,
+    transient=TRANSIENT_DB_ERRORS,
     logger=logger,
 )
 
@@ -40,9 +34,7 @@ tasks = register_event_tasks(
 #: opening of a split job's key ranges (``sync.backfill_tasks``).
 backfill_tasks = register_backfill_tasks(
     app,
-    batch_task=PAYMENTS_APPLY_BACKFILL_BATCH,
-    copy_task=PAYMENTS_APPLY_BACKFILL_COPY,
-    ranges_task=PAYMENTS_OPEN_BACKFILL_RANGES,
+    capability="payments",
     apply_batch=owner.apply_backfill_batch,
     apply_copy=owner.apply_backfill_copy,
     copy_aggregate="payment",

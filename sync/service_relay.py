@@ -16,7 +16,7 @@ interval's. A fallback pass every FALLBACK_S catches what a lost connection miss
 
 Coalescing: after a pass that published something, the next pass comes COALESCE_S later instead
 of at the next notification, so while events keep coming each message carries what committed in
-that time (the monolith pays per message more than per event; bench/README.md, "reverse_lag").
+that time (the monolith pays per message more than per event).
 An event after a quiet spell still goes out at once.
 """
 
@@ -43,7 +43,7 @@ from contracts.events import Capability
 from extracted.chassis.sync.outbox_relay import RelayedOutbox, relay_batches
 from sync.celery_app import make_celery
 from sync.event_batches import args_summary, pack
-from sync.task_names import MONOLITH_APPLY_EVENTS
+from sync.task_names import task_name
 
 logger = logging.getLogger("sync.service_relay")
 
@@ -112,7 +112,7 @@ def drain(app: Celery, service: ServiceOutbox, *, limit: int = BATCH) -> int:
     A batch goes out as few ``monolith.apply_events`` messages (``pack``: the monolith applies
     each in one transaction). ``send_task`` returns once the broker has the message and raises
     when it cannot deliver: then nothing of that batch is marked published."""
-    tasks: dict[Capability, str] = {service.capability: MONOLITH_APPLY_EVENTS}
+    tasks: dict[Capability, str] = {service.capability: task_name("monolith", "apply_events")}
     total = 0
     with app.producer_or_acquire() as producer:
 

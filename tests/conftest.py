@@ -111,8 +111,8 @@ def var_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def sync_token(monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh sync token in this test's environment (``STRANGLER_SYNC_TOKEN``): the owners
-    running in this process check it, the callers in this process (``sync.internal_auth``) send
-    it (contracts.sync_token)."""
+    running in this process check it, the callers in this process
+    (``sync.control.internal_auth``) send it (contracts.sync_token)."""
     token = f"sync-{random_suffix()}"
     monkeypatch.setenv(SYNC_TOKEN_ENV, token)
     return token

@@ -10,13 +10,13 @@ from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from contracts.events import ProductState, ReservationState
-from contracts.reconcile_spec import PRODUCTS, RESERVATIONS
 from extracted.chassis.sync import reconcile
 from extracted.chassis.sync.reconcile import OwnedAggregate
 from extracted.chassis.sync.reconcile_api import reconcile_router
 from extracted.chassis.web.deps import get_sessions
 from extracted.inventory.models import Product, ReconciliationRun, Reservation, ReservationLine
 from extracted.inventory.sync import _write_products, _write_reservations
+from protocol.reconcile_spec import PRODUCTS, RESERVATIONS
 
 _products: Table = Product.__table__  # type: ignore[assignment]
 _reservations: Table = Reservation.__table__  # type: ignore[assignment]

@@ -20,7 +20,6 @@ from typing import Any
 from sqlalchemy import Table, delete, insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from contracts.copy_text import PRODUCT_COPY_COLUMNS
 from contracts.events import ProductState, ReservationState
 from extracted.chassis.sync.aggregate_pages import AggregatePages
 from extracted.chassis.sync.backfill_checkpoints import (
@@ -43,6 +42,7 @@ from extracted.inventory.models import (
     ReservationLine,
 )
 from extracted.inventory.wiring import default_sessions
+from protocol.copy_text import PRODUCT_COPY_COLUMNS
 
 AGGREGATE_TYPES = ("product", "reservation")
 

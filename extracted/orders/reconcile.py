@@ -7,12 +7,12 @@ from __future__ import annotations
 from sqlalchemy import Table
 
 from contracts.events import OrderState
-from contracts.reconcile_spec import ORDERS
 from extracted.chassis.sync.reconcile import OwnedAggregate
 from extracted.chassis.sync.reconcile_api import reconcile_router
 from extracted.chassis.web.deps import get_sessions
 from extracted.orders.models import Order, OrderLine, ReconciliationRun
 from extracted.orders.sync import _write_states
+from protocol.reconcile_spec import ORDERS
 
 _orders: Table = Order.__table__  # type: ignore[assignment]
 _lines: Table = OrderLine.__table__  # type: ignore[assignment]

@@ -24,7 +24,6 @@ from pydantic import TypeAdapter
 from sqlalchemy import Table, delete, insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from contracts.copy_text import ORDER_COPY_COLUMNS, ORDER_LINE_COPY_COLUMNS
 from contracts.events import OrderState
 from extracted.chassis.sync.aggregate_pages import AggregatePages
 from extracted.chassis.sync.backfill_checkpoints import BatchResult, Checkpoint, CheckpointStore
@@ -33,6 +32,7 @@ from extracted.chassis.sync.dead_letters import SubscriberDeadLetters
 from extracted.chassis.sync.subscriber import EventApplier, Outcome, SyncInputError, dialect_insert
 from extracted.orders.models import BackfillCheckpoint, DeadLetter, Order, OrderLine, ProcessedEvent
 from extracted.orders.wiring import default_sessions
+from protocol.copy_text import ORDER_COPY_COLUMNS, ORDER_LINE_COPY_COLUMNS
 
 AGGREGATE_TYPES = ("order",)
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 from sqlalchemy import Table
 
 from contracts.events import PaymentState
-from contracts.reconcile_spec import PAYMENTS
 from extracted.chassis.sync.reconcile import OwnedAggregate
 from extracted.chassis.sync.reconcile_api import reconcile_router
 from extracted.chassis.web.deps import get_sessions
 from extracted.payments.backfill import write_payment_states
 from extracted.payments.models import Payment, ReconciliationRun, Refund
+from protocol.reconcile_spec import PAYMENTS
 
 _payments: Table = Payment.__table__  # type: ignore[assignment]
 _refunds: Table = Refund.__table__  # type: ignore[assignment]

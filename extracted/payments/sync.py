@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.orm import Session, sessionmaker
 
-from contracts.copy_text import PAYMENT_COPY_COLUMNS, REFUND_COPY_COLUMNS
 from contracts.events import PaymentState
 from extracted.chassis.sync.aggregate_pages import AggregatePages
 from extracted.chassis.sync.backfill_checkpoints import BatchResult, Checkpoint, CheckpointStore
@@ -26,6 +25,7 @@ from extracted.chassis.sync.subscriber import EventApplier, Outcome, SyncInputEr
 from extracted.payments.backfill import write_payment_states
 from extracted.payments.models import BackfillCheckpoint, DeadLetter, ProcessedEvent
 from extracted.payments.wiring import default_sessions
+from protocol.copy_text import PAYMENT_COPY_COLUMNS, REFUND_COPY_COLUMNS
 
 AGGREGATE_TYPES = ("payment",)
 

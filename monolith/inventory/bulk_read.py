@@ -1,4 +1,4 @@
-"""The backfill's bulk reader of products: one keyset page as COPY text (contracts.copy_text), by
+"""The backfill's bulk reader of products: one keyset page as COPY text (protocol.copy_text), by
 sku (``monolith.copy_pages``: on PostgreSQL the server writes the page, on SQLite it is encoded in
 Python)."""
 
@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from contracts.copy_text import PRODUCT_COPY_COLUMNS
 from monolith.copy_pages import KeysetPage
 from monolith.inventory.models import Product
+from protocol.copy_text import PRODUCT_COPY_COLUMNS
 
 #: The sku column's collation is "C" (byte order), as the keyset needs.
 PRODUCTS: Final = KeysetPage(Product, PRODUCT_COPY_COLUMNS, key="sku")

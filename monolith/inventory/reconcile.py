@@ -5,11 +5,11 @@ lines (by id), answered by monolith.reconcile for ``/internal/reconcile/products
 from __future__ import annotations
 
 from contracts.reconcile import BoundsRequest, BoundsResponse
-from contracts.reconcile_spec import PRODUCTS, RESERVATIONS
 from monolith.inventory.models import Product, Reservation, ReservationLine
 from monolith.inventory.states import product_state, reservation_state
 from monolith.reconcile import source
 from monolith.reconcile.source import SourceAggregate, storage_of
+from protocol.reconcile_spec import PRODUCTS, RESERVATIONS
 
 PRODUCT_SOURCE = SourceAggregate(
     spec=PRODUCTS, storage=storage_of(Product), rows=Product.objects.all(), state=product_state

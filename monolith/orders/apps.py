@@ -7,3 +7,14 @@ class OrdersConfig(AppConfig):
     name = "monolith.orders"
     label = "orders"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """Register what reverse sync applies and what reconciliation reads of this app."""
+        from contracts.events import OrderState
+        from monolith.orders.reconcile import ORDER_SOURCE
+        from monolith.orders.sync_apply import order_state_apply
+        from monolith.reconcile.sources import register_source
+        from monolith.reverse_sync.appliers import register_state_applier
+
+        register_state_applier("order", OrderState, order_state_apply)
+        register_source(ORDER_SOURCE)

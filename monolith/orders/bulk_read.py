@@ -1,13 +1,13 @@
 """The backfill's bulk reader of orders: one keyset page by id as COPY text, the orders' rows
-then their lines' (contracts.copy_text; ``monolith.copy_pages``)."""
+then their lines' (protocol.copy_text; ``monolith.copy_pages``)."""
 
 from __future__ import annotations
 
 from typing import Final
 
-from contracts.copy_text import ORDER_COPY_COLUMNS, ORDER_LINE_COPY_COLUMNS
 from monolith.copy_pages import Children, KeysetPage
 from monolith.orders.models import Order, OrderLine
+from protocol.copy_text import ORDER_COPY_COLUMNS, ORDER_LINE_COPY_COLUMNS
 
 ORDERS: Final = KeysetPage(
     Order,

@@ -3,10 +3,10 @@ monolith.reconcile for ``/internal/reconcile/orders/...``."""
 
 from __future__ import annotations
 
-from contracts.reconcile_spec import ORDERS
 from monolith.orders.models import Order, OrderLine
 from monolith.orders.states import order_state
 from monolith.reconcile.source import SourceAggregate, storage_of
+from protocol.reconcile_spec import ORDERS
 
 ORDER_SOURCE = SourceAggregate(
     spec=ORDERS,

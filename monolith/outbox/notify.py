@@ -6,7 +6,7 @@ relay registers (``OutboxListener.register_sleeper``), makes one more pass, wait
 unregisters when it wakes; while awake it polls.
 
 PostgreSQL only. On SQLite there is no notification: ``wait_for_events`` is never built and the
-relay falls back to polling (``sync/relay.py``).
+relay falls back to polling (``sync/outbox_relay.py``).
 """
 
 from __future__ import annotations

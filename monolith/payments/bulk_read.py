@@ -1,13 +1,13 @@
 """The backfill's bulk reader of payments: one keyset page by id as COPY text, the payments' rows
-then their refunds' (contracts.copy_text; ``monolith.copy_pages``)."""
+then their refunds' (protocol.copy_text; ``monolith.copy_pages``)."""
 
 from __future__ import annotations
 
 from typing import Final
 
-from contracts.copy_text import PAYMENT_COPY_COLUMNS, REFUND_COPY_COLUMNS
 from monolith.copy_pages import Children, KeysetPage
 from monolith.payments.models import Payment, Refund
+from protocol.copy_text import PAYMENT_COPY_COLUMNS, REFUND_COPY_COLUMNS
 
 PAYMENTS: Final = KeysetPage(
     Payment,

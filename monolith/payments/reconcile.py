@@ -3,10 +3,10 @@ monolith.reconcile for ``/internal/reconcile/payments/...``."""
 
 from __future__ import annotations
 
-from contracts.reconcile_spec import PAYMENTS
 from monolith.payments.models import Payment, Refund
 from monolith.payments.states import payment_state
 from monolith.reconcile.source import SourceAggregate, storage_of
+from protocol.reconcile_spec import PAYMENTS
 
 PAYMENT_SOURCE = SourceAggregate(
     spec=PAYMENTS,

@@ -17,15 +17,8 @@ from rest_framework.response import Response
 
 from contracts.reconcile import BoundsRequest, ChecksumsRequest, RowsRequest, StatesRequest
 from monolith.api.internal import InternalApi
-from monolith.inventory.reconcile import PRODUCT_SOURCE, RESERVATION_SOURCE
-from monolith.orders.reconcile import ORDER_SOURCE
-from monolith.payments.reconcile import PAYMENT_SOURCE
 from monolith.reconcile.source import SourceAggregate, answers
-
-#: Every aggregate the monolith reconciles, by the name in the path.
-SOURCES: dict[str, SourceAggregate] = {
-    s.spec.name: s for s in (PRODUCT_SOURCE, RESERVATION_SOURCE, PAYMENT_SOURCE, ORDER_SOURCE)
-}
+from monolith.reconcile.sources import source_named
 
 
 def _invalid(detail: str) -> Response:
@@ -51,7 +44,7 @@ class ReconcileApi(InternalApi):
 
     @extend_schema(exclude=True)
     def post(self, request: Request, aggregate: str) -> Response:
-        found = SOURCES.get(aggregate)
+        found = source_named(aggregate)
         if found is None:
             return Response(
                 {"error": "not_found", "detail": f"No reconciled aggregate {aggregate!r}."},

@@ -1,5 +1,5 @@
 """Range checksums, bounds and canonical rows of a monolith aggregate, computed in the monolith's
-own database (the shared queries of contracts.reconcile_sql on Django's connection), and the
+own database (the shared queries of protocol.reconcile_sql on Django's connection), and the
 current state of given rows for a repair. An app describes each aggregate it reconciles with a
 ``SourceAggregate`` (``monolith/<app>/reconcile.py``)."""
 
@@ -14,8 +14,8 @@ from typing import Any
 from django.db import connection
 from django.db.models import Model, QuerySet
 
-from contracts.reconcile_spec import AggregateSpec, Kind
-from contracts.reconcile_sql import Answers, Dialect, Queries, Query, Storage
+from protocol.reconcile_spec import AggregateSpec, Kind
+from protocol.reconcile_sql import Answers, Dialect, Queries, Query, Storage
 
 
 @dataclass(frozen=True)

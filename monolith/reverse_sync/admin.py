@@ -1,5 +1,5 @@
 """Reverse sync in the admin: read-only, to watch the direction, the inbox and dead letters (the
-direction moves through ``sync.direction`` only: a drain must come with it)."""
+direction moves through ``sync.control.direction`` only: a drain must come with it)."""
 
 from __future__ import annotations
 

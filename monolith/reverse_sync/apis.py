@@ -1,7 +1,8 @@
-"""``/internal/sync/...`` of the monolith (not routed by the proxy; called by ``sync.direction``
-and `strangler sync dead-letters --owner monolith`). Same shapes as the services' endpoints
-(``extracted.chassis.sync.direction_api``, ``extracted.chassis.sync.dead_letter_api``); every
-one but a read needs the sync token (``monolith.api.internal.InternalApi``)."""
+"""``/internal/sync/...`` of the monolith (not routed by the proxy; called by
+``sync.control.direction`` and `strangler sync dead-letters --owner monolith`). Same shapes as
+the services' endpoints (``extracted.chassis.sync.direction_api``,
+``extracted.chassis.sync.dead_letter_api``); every one but a read needs the sync token
+(``monolith.api.internal.InternalApi``)."""
 
 from __future__ import annotations
 

@@ -19,22 +19,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 from pydantic import BaseModel, ValidationError
 
-from contracts.events import EventEnvelope, OrderState, PaymentState, ProductState, ReservationState
-from monolith.inventory.sync_apply import product_state_apply, reservation_state_apply
-from monolith.orders.sync_apply import order_state_apply
-from monolith.payments.sync_apply import payment_state_apply
+from contracts.events import EventEnvelope
+from monolith.reverse_sync.appliers import state_applier
 from monolith.reverse_sync.errors import SyncInputError
 from monolith.reverse_sync.models import InboxEvent
 
 Outcome = Literal["applied", "duplicate", "stale"]
-
-#: Each aggregate's state model and the app function writing it (compare-and-set, no outbox).
-_APPLIERS: dict[str, tuple[type[BaseModel], Callable[[Any], bool]]] = {
-    "product": (ProductState, product_state_apply),
-    "reservation": (ReservationState, reservation_state_apply),
-    "payment": (PaymentState, payment_state_apply),
-    "order": (OrderState, order_state_apply),
-}
 
 
 def apply_event(envelope: Any) -> Outcome:
@@ -137,9 +127,10 @@ def _parse(envelope: Any) -> tuple[EventEnvelope, BaseModel, Callable[[Any], boo
         raise SyncInputError(f"invalid envelope: {exc}") from None
     if event.origin == "monolith":
         raise SyncInputError(f"event {event.event_id} comes from the monolith itself: a loop")
-    if event.aggregate_type not in _APPLIERS:
+    applier = state_applier(event.aggregate_type)
+    if applier is None:
         raise SyncInputError(f"no reverse sync for aggregate_type {event.aggregate_type!r}")
-    model, apply = _APPLIERS[event.aggregate_type]
+    model, apply = applier
     try:
         state = model.model_validate(event.payload)
     except ValidationError as exc:

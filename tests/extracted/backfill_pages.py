@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from contracts.copy_text import encode_rows, join_page
 from extracted.chassis.sync.backfill_checkpoints import BatchResult
 from extracted.chassis.sync.bulk_merge import AggregateMerge
+from protocol.copy_text import encode_rows, join_page
 
 
 def apply_page(
@@ -51,7 +51,7 @@ def _field(value: Any) -> Any:
 
 
 def copy_page(merge: AggregateMerge | None, rows: list[dict[str, Any]]) -> str:
-    """State dicts as one page of COPY text (contracts.copy_text), as the monolith writes it:
+    """State dicts as one page of COPY text (protocol.copy_text), as the monolith writes it:
     the rows in ``merge.columns``, the mark, then their child rows."""
     assert merge is not None
     kids = merge.children

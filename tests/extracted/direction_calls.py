@@ -1,6 +1,6 @@
 """What the services' reverse-sync tests share: moving a service's direction over its internal
 API with the test's sync token (the ``sync_token`` fixture puts it in the environment, where
-the callers' ``sync.internal_auth`` reads it), and running the chassis relay over its own
+the callers' ``sync.control.internal_auth`` reads it), and running the chassis relay over its own
 outbox."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from extracted.chassis.sync.outbox_relay import RelayedOutbox, relay_batch
-from sync.internal_auth import sync_headers
+from sync.control.internal_auth import sync_headers
 from tests.extracted.asgi_client import BlockingASGIClient
 
 DIRECTION = "/internal/sync/direction"

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from contracts.copy_text import split_page
 from extracted.orders.sync import BACKFILL as ORDERS_BACKFILL
 from extracted.payments.sync import BACKFILL as PAYMENTS_BACKFILL
 from monolith.copy_pages import KeysetPage
@@ -21,6 +20,7 @@ from monolith.orders.selectors import order_states_after
 from monolith.payments.bulk_read import PAYMENTS, payment_page_copy_bytes
 from monolith.payments.selectors import payment_states_after
 from monolith.payments.services import payment_capture, payment_refund
+from protocol.copy_text import split_page
 from tests.monolith.factories import make_payment, make_product
 from tests.monolith.orders.factories import make_order
 

@@ -24,7 +24,7 @@ from ruamel.yaml import YAML
 from migrations_plan.model import DEFAULT_PLAN
 from proxy.config import load_route_table
 from strangler.stack import Ports, stack_environment, write_routes_file
-from sync.direction import Owners, directions
+from sync.control.direction import Owners, directions
 from tests.support.components import free_ports, prepare, running
 from tests.support.database_templates import fresh_owner_databases
 from tests.support.inventory_api import (

@@ -24,7 +24,7 @@ from extracted.chassis.web.app import service_app
 from extracted.chassis.web.db import make_engine, make_sessions
 from extracted.chassis.web.responses import ContractJSONResponse
 from strangler.stack import ensure_sync_token
-from sync.internal_auth import sync_headers
+from sync.control.internal_auth import sync_headers
 from tests.extracted.asgi_client import BlockingASGIClient
 from tests.extracted.conftest import build_app as inventory_app
 from tests.extracted.orders.conftest import build_app as orders_app

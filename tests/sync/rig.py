@@ -88,7 +88,7 @@ class SyncRig:
 
     def hold_sync_token(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """This test process as a caller of the rig's owners: their sync token in its
-        environment, where ``sync.internal_auth`` reads it."""
+        environment, where ``sync.control.internal_auth`` reads it."""
         monkeypatch.setenv(SYNC_TOKEN_ENV, self.env[SYNC_TOKEN_ENV])
 
     def sender(self, monkeypatch: pytest.MonkeyPatch) -> Celery:

@@ -14,8 +14,8 @@ from celery import Celery
 from kombu.exceptions import EncodeError
 
 from contracts.events import CAPABILITY_AGGREGATES, Capability
-from sync.backfill import stagger, throttle_countdown
 from sync.backfill_jobs import JOBS
+from sync.backfill_pace import stagger, throttle_countdown
 from sync.celery_app import (
     MAX_RETRY_COUNTDOWN_S,
     VISIBILITY_TIMEOUT_S,
@@ -169,8 +169,8 @@ def _delays_in_code() -> list[tuple[str, str]]:
 #: Delays computed at run time, by source text, each from a function that caps it at
 #: MAX_RETRY_COUNTDOWN_S (checked below).
 _CAPPED_AT_RUN_TIME = {
-    "countdown or None",  # sync.backfill.throttle_countdown (the throttle)
-    # sync.backfill.stagger (the start of a throttled job's chains, one after another)
+    "countdown or None",  # sync.backfill_pace.throttle_countdown (the throttle)
+    # sync.backfill_pace.stagger (the start of a throttled job's chains, one after another)
     "stagger(number, page_size, rows_per_s)",
     "stagger(number, page_size, rows_per_s) or None",
 }

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 from celery import Celery
 
-from sync.task_names import APPLY_EVENT, APPLY_EVENTS
+from sync.task_names import task_name
 from tests.support.waiting import wait_for
 from tests.sync.envelopes import events_of, take_pending_envelopes
 from tests.sync.rig import SyncRig
@@ -20,7 +20,7 @@ from tests.sync.rig import SyncRig
 
 def _deliver(sender: Celery, *envelopes: dict[str, Any]) -> None:
     for envelope in envelopes:
-        sender.send_task(APPLY_EVENT, args=[envelope])
+        sender.send_task(task_name("inventory", "apply_event"), args=[envelope])
 
 
 def _dead_letters(rig: SyncRig) -> int:
@@ -87,7 +87,9 @@ def test_a_poison_event_in_a_batch_is_parked_and_the_rest_of_the_batch_applied(
     poison = {**envelopes[1], "event_id": str(uuid.uuid4()), "payload": {"sku": skus[1]}}
 
     with rig.worker("worker-inventory", concurrency=1) as worker:
-        sender.send_task(APPLY_EVENTS, args=[[envelopes[0], poison, *envelopes[1:]]])
+        sender.send_task(
+            task_name("inventory", "apply_events"), args=[[envelopes[0], poison, *envelopes[1:]]]
+        )
         for sku in skus:
             wait_for(partial(rig.product_synced, sku), message=f"{sku} applied beside the poison")
         wait_for(lambda: _dead_letters(rig) == 1, message="the poison parked")
@@ -103,7 +105,7 @@ def test_a_poison_event_in_a_batch_is_parked_and_the_rest_of_the_batch_applied(
 
 def test_a_message_that_is_not_a_batch_is_parked(rig: SyncRig, sender: Celery) -> None:
     with rig.worker("worker-inventory", concurrency=1) as worker:
-        sender.send_task(APPLY_EVENTS, args=[{"not": "a list"}])
+        sender.send_task(task_name("inventory", "apply_events"), args=[{"not": "a list"}])
         wait_for(lambda: _dead_letters(rig) == 1, message="the garbled message parked")
         log = worker.log_path.read_text()
     assert "Retry in" not in log

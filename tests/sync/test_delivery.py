@@ -10,7 +10,7 @@ import psycopg
 from celery import Celery
 from psycopg import sql
 
-from sync.task_names import APPLY_EVENT, APPLY_EVENTS
+from sync.task_names import task_name
 from tests.support.postgres import ADMIN_URL
 from tests.support.waiting import wait_for
 from tests.sync.envelopes import events_of, take_pending_envelopes
@@ -19,7 +19,7 @@ from tests.sync.rig import SyncRig
 
 def _deliver(sender: Celery, *envelopes: dict[str, Any]) -> None:
     for envelope in envelopes:
-        sender.send_task(APPLY_EVENT, args=[envelope])
+        sender.send_task(task_name("inventory", "apply_event"), args=[envelope])
 
 
 def test_duplicate_and_out_of_order_delivery_leave_the_service_row_equal(
@@ -62,11 +62,11 @@ def test_a_batch_message_with_repeats_and_reordering_applies_each_event_once(
         # One message: v3 before v2, a repeat of v2 in the same batch; then the batch again
         # (a redelivery) in a second message.
         batch = [versions[1], versions[3], versions[2], others[1], versions[2]]
-        sender.send_task(APPLY_EVENTS, args=[batch])
-        sender.send_task(APPLY_EVENTS, args=[batch])
+        sender.send_task(task_name("inventory", "apply_events"), args=[batch])
+        sender.send_task(task_name("inventory", "apply_events"), args=[batch])
         marker = rig.create_product()["sku"]
         (marker_event,) = take_pending_envelopes(rig)
-        sender.send_task(APPLY_EVENTS, args=[[marker_event]])
+        sender.send_task(task_name("inventory", "apply_events"), args=[[marker_event]])
         wait_for(lambda: rig.product_synced(marker), message="the marker batch to be applied")
 
     for product in (sku, other):
@@ -125,7 +125,7 @@ def test_a_batch_that_meets_a_database_refusing_connections_is_retried_whole(
     _allow_connections(database, False)
     try:
         with rig.worker("worker-inventory", concurrency=1) as worker:
-            sender.send_task(APPLY_EVENTS, args=[envelopes])
+            sender.send_task(task_name("inventory", "apply_events"), args=[envelopes])
             wait_for(
                 lambda: "retry: Retry in" in worker.log_path.read_text(),
                 timeout=30,

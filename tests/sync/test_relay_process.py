@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from sync.celery_app import queue_name
-from sync.task_names import APPLY_EVENTS
+from sync.task_names import task_name
 from tests.support.processes import REPO_ROOT
 from tests.support.redis_server import OwnRedis
 from tests.support.waiting import wait_for
@@ -30,9 +30,12 @@ EVENTS = 3000
 
 #: One relay pass in its own process, started together with the others by a file appearing.
 CONCURRENT_DRAIN = """
-import sys, time
+import os, sys, time
 from pathlib import Path
-from sync.relay import drain
+import django
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "monolith.settings")
+django.setup()
+from sync.outbox_relay import drain
 from sync.celery_app import make_celery
 app = make_celery("relay")
 go = Path(sys.argv[1])
@@ -52,7 +55,7 @@ def _queued_event_ids(rig: SyncRig) -> list[list[str]]:
     """The event id of every envelope waiting in the inventory queue, one list per message
     (Celery protocol 2: a JSON envelope whose body is ``[args, kwargs, embed]`` as JSON text, or
     base64 of it where the message's ``body_encoding`` says so; sync.celery_app sends the text;
-    the relay sends ``APPLY_EVENTS`` with a list of envelopes)."""
+    the relay sends ``inventory.apply_events`` with a list of envelopes)."""
     client = redis.Redis.from_url(rig.env["CELERY_BROKER_URL"])
     try:
         queue = queue_name("inventory", rig.env["STRANGLER_QUEUE_PREFIX"])
@@ -63,7 +66,7 @@ def _queued_event_ids(rig: SyncRig) -> list[list[str]]:
     messages = []
     for message in raw:
         decoded = json.loads(message)
-        assert decoded["headers"]["task"] == APPLY_EVENTS
+        assert decoded["headers"]["task"] == task_name("inventory", "apply_events")
         body = decoded["body"]
         if decoded["properties"].get("body_encoding") == "base64":
             body = base64.b64decode(body)

@@ -3,7 +3,7 @@ inside the checkpoint protocol (``extracted.chassis.sync.backfill_checkpoints``)
 with the checkpoint. Every aggregate of every service is applied here: with child rows (a payment
 and its refunds, an order and its lines) or without (a product).
 
-* **COPY text** (``apply_copy``, the bulk wire, contracts.copy_text: the rows, then for an
+* **COPY text** (``apply_copy``, the bulk wire, protocol.copy_text: the rows, then for an
   aggregate with children the mark and their child rows): on PostgreSQL the text is ``COPY``ed
   as it came and merged in one statement (``extracted.chassis.sync.bulk_merge.AggregateMerge``);
   no Python object per row. A page of an aggregate without children whose key range holds no
@@ -30,16 +30,16 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from contracts.copy_text import (
+from extracted.chassis.sync.backfill_checkpoints import BatchResult, CheckpointStore
+from extracted.chassis.sync.bulk_merge import AggregateMerge
+from extracted.chassis.sync.subscriber import EventApplier, SyncInputError
+from protocol.copy_text import (
     CopyTextError,
     count_rows,
     decode_rows,
     parse_timestamps,
     split_page,
 )
-from extracted.chassis.sync.backfill_checkpoints import BatchResult, CheckpointStore
-from extracted.chassis.sync.bulk_merge import AggregateMerge
-from extracted.chassis.sync.subscriber import EventApplier, SyncInputError
 
 S = TypeVar("S", bound=BaseModel)
 

@@ -247,7 +247,7 @@ class CheckpointStore:
 def backfill_entries(
     session: Session, model: type[BackfillCheckpointColumns]
 ) -> list[dict[str, Any]]:
-    """The ``backfills`` of ``GET /internal/sync/stats`` (``sync.stats.BackfillState``):
+    """The ``backfills`` of ``GET /internal/sync/stats`` (``sync.control.stats.BackfillState``):
     every checkpoint, plus one entry per job split into ranges that sums them: its rows,
     done when every range is, updated when the latest range was, and ``ranges``: how many.
     So a split job reads like one job (progress bars, the plan's ``backfill_done`` gate),

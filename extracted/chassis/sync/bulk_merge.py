@@ -26,8 +26,8 @@ from typing import Any, Final
 import psycopg
 from sqlalchemy.orm import Session
 
-from contracts.copy_text import count_rows
 from extracted.chassis.sync.subscriber import SyncInputError
+from protocol.copy_text import count_rows
 
 #: What a page the database refuses raises: a field that does not parse, a row a constraint
 #: refuses, a child named twice (one merge may not touch a row twice).
@@ -151,7 +151,7 @@ class AggregateMerge:
             return self._merge(cursor)
 
     def write_text(self, session: Session, text: str | bytes, child_text: str | bytes = b"") -> int:
-        """``write`` of a page in COPY text (contracts.copy_text), handed to COPY as is."""
+        """``write`` of a page in COPY text (protocol.copy_text), handed to COPY as is."""
         with poison_as_input_error(self.table), raw_cursor(session) as cursor:
             copy_text(cursor, self.table, self.columns, text)
             if self.children is not None:
@@ -239,7 +239,7 @@ def copy_rows(
 def copy_text(
     cursor: psycopg.Cursor[Any], table: str, columns: Sequence[str], page: str | bytes
 ) -> None:
-    """COPY a page of COPY text (contracts.copy_text) into ``table``'s staging table."""
+    """COPY a page of COPY text (protocol.copy_text) into ``table``'s staging table."""
     cursor.execute(create_staging_sql(table))
     with cursor.copy(f"COPY {staging_name(table)} ({', '.join(columns)}) FROM STDIN") as copy:
         copy.write(page)

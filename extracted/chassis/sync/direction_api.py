@@ -1,5 +1,5 @@
 """``/internal/sync/...`` endpoints of the direction switch (not routed by the proxy; called by
-``sync.direction``). One router per service, built around its tables:
+``sync.control.direction``). One router per service, built around its tables:
 
 * ``GET /internal/sync/direction``: the capability's direction (contracts.direction).
 * ``PUT /internal/sync/direction`` with ``{"direction": "forward" | "frozen" | "reverse"}``:

@@ -1,10 +1,10 @@
 """A service's side of reconciliation, the same for every owner: range checksums, bounds and
 canonical rows of an aggregate computed in the service's own database (the queries of
-contracts.reconcile_sql over SQLAlchemy), the repair of drifted rows through the owner's own
+protocol.reconcile_sql over SQLAlchemy), the repair of drifted rows through the owner's own
 upsert, and the record of each run (a ``reconciliation_runs`` table per service).
 
 Each service describes what it owns with an ``OwnedAggregate`` per reconciled aggregate: the
-spec (contracts.reconcile_spec), its tables, the state model the monolith sends
+spec (protocol.reconcile_spec), its tables, the state model the monolith sends
 (contracts.events), and its upsert, the very function its event subscriber writes with.
 
 Repair keeps that upsert's rule with one twist. Normally a row is written only where it is newer
@@ -33,11 +33,11 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.types import JSON
 
 from contracts.reconcile import ReconciliationReport, RepairRequest, RepairResult
-from contracts.reconcile_spec import AggregateSpec, Kind
-from contracts.reconcile_sql import Answers, Dialect, Queries, Query, Storage
 from extracted.chassis.db_types import UTCDateTime
 from extracted.chassis.sync.subscriber import SyncInputError
 from extracted.chassis.timefmt import utcnow
+from protocol.reconcile_spec import AggregateSpec, Kind
+from protocol.reconcile_sql import Answers, Dialect, Queries, Query, Storage
 
 S = TypeVar("S", bound=BaseModel)
 

@@ -2,8 +2,9 @@
 backfill checkpoints (when it has a table of them; else ``backfills`` is empty) and its
 reconciliation runs (``last_reconciliation``, ``reconciliations``; else null and empty). Not
 routed by the proxy; `strangler sync status` and `strangler sync backfill` read it (the shape of
-``sync.stats.SyncStats``). The inventory service builds its own from ``subscriber.event_stats``,
-``backfill_checkpoints.backfill_entries`` and its reconciliation stats."""
+``sync.control.stats.SyncStats``). The inventory service builds its own from
+``subscriber.event_stats``, ``backfill_checkpoints.backfill_entries`` and its reconciliation
+stats."""
 
 from __future__ import annotations
 

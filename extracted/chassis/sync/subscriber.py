@@ -275,8 +275,9 @@ def _lock_order_of(event: EventEnvelope) -> tuple[str, str, int, str]:
 def event_stats(
     session: Session, processed: type[ProcessedEventColumns], dead: type[DeadLetterColumns]
 ) -> dict[str, Any]:
-    """The event half of a service's ``GET /internal/sync/stats`` (``sync.stats.SyncStats``):
-    events processed, applied, skipped as stale, the last one's lag, dead letters waiting."""
+    """The event half of a service's ``GET /internal/sync/stats``
+    (``sync.control.stats.SyncStats``): events processed, applied, skipped as stale, the last
+    one's lag, dead letters waiting."""
     by_outcome = dict(
         session.execute(select(processed.outcome, func.count()).group_by(processed.outcome)).all()
     )

@@ -51,7 +51,7 @@ def sagas_stuck(sessions: Sessions) -> ContractJSONResponse:
 @router.get("/internal/sync/upstreams")
 def sync_upstreams(request: Request) -> ContractJSONResponse:
     """Where the saga reserves and pays (``ORDERS_INVENTORY_URL``, ``ORDERS_PAYMENTS_URL``): the
-    switch to ``reverse`` checks that each is its capability's source (sync.direction)."""
+    switch to ``reverse`` checks that each is its capability's source (sync.control.direction)."""
     settings = request.app.state.settings
     upstreams = {"inventory": settings.inventory_url, "payments": settings.payments_url}
     return ContractJSONResponse(WriteUpstreams(upstreams=upstreams).model_dump(mode="json"))

@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from contracts.copy_text import PRODUCT_COPY_COLUMNS, decode_rows, encode_rows
 from extracted.chassis.timefmt import as_utc
 from extracted.chassis.web.db import make_engine, make_sessions
 from extracted.inventory import migrate
@@ -27,6 +26,7 @@ from extracted.inventory.sync import (
     apply_event,
     backfill_checkpoint,
 )
+from protocol.copy_text import PRODUCT_COPY_COLUMNS, decode_rows, encode_rows
 from tests.extracted.inventory.factories import envelope, product_state
 from tests.support.random_refs import random_suffix
 from tests.support.waiting import wait_for

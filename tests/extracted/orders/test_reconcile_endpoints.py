@@ -12,12 +12,12 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from contracts.reconcile_spec import ORDERS
 from extracted.chassis.web.unit_of_work import unit_of_work
 from extracted.orders import migrate
 from extracted.orders.models import Order, OrderLine
 from extracted.orders.reconcile import ORDER_OWNER
 from extracted.orders.sync import apply_order_states
+from protocol.reconcile_spec import ORDERS
 from tests.extracted.asgi_client import BlockingASGIClient
 from tests.extracted.orders.factories import line, order_state
 from tests.extracted.reconcile_calls import (

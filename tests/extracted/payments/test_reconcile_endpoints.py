@@ -14,13 +14,13 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from contracts.reconcile_spec import PAYMENTS
 from extracted.chassis.web.unit_of_work import unit_of_work
 from extracted.payments import migrate
 from extracted.payments.backfill import apply_payment_states
 from extracted.payments.models import Payment, Refund
 from extracted.payments.reconcile import PAYMENT_OWNER
 from monolith.identity.models import User
+from protocol.reconcile_spec import PAYMENTS
 from tests.extracted.asgi_client import BlockingASGIClient
 from tests.extracted.payments.conftest import bearer
 from tests.extracted.payments.factories import payment_state

@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from contracts.copy_text import PRODUCT_COPY_COLUMNS, decode_rows, first_field_of_last_line
 from contracts.events import ProductState
 from monolith.inventory.bulk_read import product_page_copy_text
 from monolith.inventory.selectors import product_states_after
+from protocol.copy_text import PRODUCT_COPY_COLUMNS, decode_rows, first_field_of_last_line
 from tests.monolith.factories import make_product
 from tests.support.random_refs import random_suffix
 

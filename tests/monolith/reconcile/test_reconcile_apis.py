@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from contracts.reconcile import row_hash
-from contracts.reconcile_spec import SPECS
 from monolith.identity.models import User
 from monolith.inventory.states import product_state, reservation_state
 from monolith.orders.states import order_state
 from monolith.payments.services import payment_capture, payment_refund
 from monolith.payments.states import payment_state
+from protocol.canonical import row_hash
+from protocol.reconcile_spec import SPECS
 from tests.monolith.api_client import JsonClient
 from tests.monolith.factories import make_payment, make_product, make_reservation
 from tests.monolith.orders.factories import make_order

@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from contracts.reconcile import row_hash
-from contracts.reconcile_spec import PRODUCTS, RESERVATIONS
 from extracted.inventory.models import Product, Reservation
 from extracted.inventory.sync import apply_event
+from protocol.canonical import row_hash
+from protocol.reconcile_spec import PRODUCTS, RESERVATIONS
 from tests.extracted.asgi_client import BlockingASGIClient
 from tests.extracted.inventory.factories import envelope, product_state, reservation_state
 from tests.extracted.reconcile_calls import canonical_rows, clean_report, post_repair

@@ -9,33 +9,32 @@ worker and the owner's pass the job back and forth page by page: one chain.
 With ``parallel`` above 1, a start (or restart) sends ``monolith.backfill_split`` instead: the
 monolith picks key ranges, the owner opens a checkpoint per range, and one chain runs per range,
 side by side (one chain moves one page at a time, so a single chain is bound by the fixed cost
-of its two hops per page; bench/README.md). A resume continues whatever layout the job has: each
+of its two hops per page). A resume continues whatever layout the job has: each
 unfinished range from its own checkpoint. The job's entry in the stats sums its ranges.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 from celery import Celery
 
+from contracts.backfill import PageRequest, SplitRequest, Wire
 from contracts.events import Capability
 from sync.backfill_jobs import JOBS, BackfillJob
-from sync.celery_app import MAX_RETRY_COUNTDOWN_S
-from sync.stats import BackfillState, SyncStats
+from sync.backfill_pace import stagger
+from sync.control.stats import BackfillState, SyncStats
 from sync.task_names import BACKFILL_PAGE, BACKFILL_SPLIT
 
 Action = Literal["started", "resumed", "restarted", "already done"]
-Wire = Literal["copy", "json"]
 
 MAX_PAGE_SIZE = 20_000
 #: Most chains one job may run side by side (each holds a worker slot per side while busy).
 MAX_PARALLEL = 64
 #: Chains per job unless told: enough to hide one chain's per-page hops behind the others' work
-#: on a couple of cores (bench/README.md, "backfill_copy").
+#: on a couple of cores.
 DEFAULT_PARALLEL = 4
 
 
@@ -75,27 +74,6 @@ class BackfillStart:
         if self.action == "restarted" and self.before and now.updated_at <= self.before.updated_at:
             return 0
         return now.rows
-
-
-def throttle_countdown(rows: int, rows_per_s: float | None, read_at: float | None) -> float:
-    """Seconds to wait before asking for the next page so a job averages ``rows_per_s``: the
-    page's share of time (rows / rate) minus what has passed since it was read (``read_at``,
-    ``time.time()``); capped at MAX_RETRY_COUNTDOWN_S (an ETA message must stay under the
-    broker's visibility timeout)."""
-    if not rows_per_s or read_at is None:
-        return 0.0
-    wait = read_at + rows / rows_per_s - time.time()
-    return min(max(wait, 0.0), float(MAX_RETRY_COUNTDOWN_S))
-
-
-def stagger(number: int, page_size: int, rows_per_s: float | None) -> float:
-    """When the ``number``-th (0-based) of a throttled job's chains asks for its first page:
-    chain after chain, a page's share of time apart, so the chains together run at the
-    throttle from the first page on instead of starting with one page each at once. Capped
-    like ``throttle_countdown``."""
-    if not rows_per_s:
-        return 0.0
-    return min(number * page_size / rows_per_s, float(MAX_RETRY_COUNTDOWN_S))
 
 
 def jobs_named(aggregate: str) -> list[BackfillJob]:
@@ -172,41 +150,43 @@ def start_backfills(
     for start in starts:
         if not start.sent:
             continue
-        common = {
-            "aggregate_type": start.job.aggregate_type,
-            "page_size": page_size,
-            "wire": wire,
-        }
+        job = start.job
         if start.ranges:
             share = rows_per_s / len(start.ranges) if rows_per_s else None
             for number, part in enumerate(start.ranges):
-                page = {"job": part.job, "after_key": part.last_key, "rows_per_s": share}
-                if part.end_key is not None:
-                    page["end_key"] = part.end_key
+                request = PageRequest(
+                    job=part.job,
+                    aggregate_type=job.aggregate_type,
+                    after_key=part.last_key,
+                    page_size=page_size,
+                    wire=wire,
+                    rows_per_s=share,
+                    end_key=part.end_key,
+                )
                 sender.send_task(
                     BACKFILL_PAGE,
-                    kwargs={**common, **page},
+                    kwargs=request.as_kwargs(),
                     countdown=stagger(number, page_size, rows_per_s) or None,
                 )
-        elif start.action != "resumed" and parallel > 1 and start.job.splits:
-            sender.send_task(
-                BACKFILL_SPLIT,
-                kwargs={
-                    **common,
-                    "job": start.job.name,
-                    "parallel": parallel,
-                    "rows_per_s": rows_per_s,
-                },
+        elif start.action != "resumed" and parallel > 1 and job.splits:
+            split = SplitRequest(
+                job=job.name,
+                aggregate_type=job.aggregate_type,
+                parallel=parallel,
+                page_size=page_size,
+                wire=wire,
+                rows_per_s=rows_per_s,
             )
+            sender.send_task(BACKFILL_SPLIT, kwargs=split.as_kwargs())
         else:
-            sender.send_task(
-                BACKFILL_PAGE,
-                kwargs={
-                    **common,
-                    "job": start.job.name,
-                    "after_key": start.after_key,
-                    "restart": start.action == "restarted",
-                    "rows_per_s": rows_per_s,
-                },
+            request = PageRequest(
+                job=job.name,
+                aggregate_type=job.aggregate_type,
+                after_key=start.after_key,
+                page_size=page_size,
+                restart=start.action == "restarted",
+                wire=wire,
+                rows_per_s=rows_per_s,
             )
+            sender.send_task(BACKFILL_PAGE, kwargs=request.as_kwargs())
     return starts

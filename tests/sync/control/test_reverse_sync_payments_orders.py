@@ -27,8 +27,8 @@ from migrations_plan.model import ReverseBacklogGate
 from migrations_plan.settings import WalkerSettings
 from proxy.config import load_route_table
 from strangler.stack import Ports, write_routes_file
-from sync.direction import Owners, directions, switch
-from sync.task_names import MONOLITH_APPLY_EVENTS
+from sync.control.direction import Owners, directions, switch
+from sync.task_names import task_name
 from tests.monolith.orders.factories import checkout_body
 from tests.support.components import process_spec
 from tests.support.orders_stack import ORDERS, order_path
@@ -399,7 +399,7 @@ def test_an_order_before_its_payment_and_switches_the_saga_could_not_follow(
             # An event of the monolith's own origin coming back is a loop: parked, not applied.
             sender = rig.sender(monkeypatch)
             looped = from_service(order_state(), "order", origin="monolith")
-            sender.send_task(MONOLITH_APPLY_EVENTS, args=[[looped]])
+            sender.send_task(task_name("monolith", "apply_events"), args=[[looped]])
             parked = wait_for(
                 lambda: _dead_letters(rig) if _dead_letters(rig)["count"] == 1 else {},
                 message="the looped event parked",

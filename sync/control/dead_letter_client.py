@@ -1,6 +1,6 @@
 """A subscriber's dead letters over its internal HTTP (``/internal/sync/dead-letters``, served
 by ``extracted.chassis.sync.dead_letter_api``): what `strangler sync dead-letters` calls. The
-list is a read (open); a replay carries the sync token (``sync.internal_auth``)."""
+list is a read (open); a replay carries the sync token (``sync.control.internal_auth``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from sync.internal_auth import refusal_hint, sync_headers
-from sync.stats import StatsUnavailable
+from sync.control.internal_auth import refusal_hint, sync_headers
+from sync.control.stats import StatsUnavailable
 
 #: Replaying many letters runs them one by one in the service: give it time.
 REPLAY_TIMEOUT_S = 120.0

@@ -20,9 +20,9 @@ import httpx
 import psycopg
 import pytest
 
-from contracts.reconcile_spec import SPECS
-from sync.reconcile import compare, repair
-from sync.reconcile_http import MonolithSide, ServiceSide
+from protocol.reconcile_spec import SPECS
+from sync.control.reconcile import compare, repair
+from sync.control.reconcile_http import MonolithSide, ServiceSide
 from tests.support.orders_stack import ORDERS, checkout_body, order_path
 from tests.support.payments_api import PAYMENTS, payment_body, payment_path
 from tests.support.waiting import wait_for

@@ -3,24 +3,20 @@ batch is taken is the owner's rule: tests/extracted/inventory/test_backfill_batc
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from sync.backfill import (
+from sync.backfill_jobs import JOBS
+from sync.control.backfill import (
     BackfillStart,
     jobs_named,
     owners_of,
     plan_start,
-    stagger,
-    throttle_countdown,
 )
-from sync.backfill_jobs import JOBS
-from sync.celery_app import MAX_RETRY_COUNTDOWN_S
-from sync.lag import SyncPicture
-from sync.stats import BackfillState, OutboxStats, SyncStats
+from sync.control.lag import SyncPicture
+from sync.control.stats import BackfillState, OutboxStats, SyncStats
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 PRODUCTS = JOBS["products"]
@@ -115,16 +111,6 @@ def test_the_lag_picture() -> None:
     assert isinstance(plan_start(PRODUCTS, None, restart=False), BackfillStart)
 
 
-def test_the_throttle_spaces_pages_by_their_share_of_time() -> None:
-    now = time.time()
-    assert throttle_countdown(500, None, now) == 0.0  # no throttle: at once
-    # 500 rows at 1000 rows/s take half a second, 0.2 s of which reading/applying used up.
-    assert throttle_countdown(500, 1000, now - 0.2) == pytest.approx(0.3, abs=0.05)
-    assert throttle_countdown(500, 1000, now - 5) == 0.0  # slower than the throttle anyway
-    # Capped at the longest countdown the broker's visibility timeout is checked against.
-    assert throttle_countdown(500, 0.5, now) == MAX_RETRY_COUNTDOWN_S
-
-
 def _range(number: int, **overrides: Any) -> BackfillState:
     return checkpoint(job=f"products#{number}", parent="products", **overrides)
 
@@ -153,10 +139,3 @@ def test_a_split_job_resumes_its_unfinished_ranges_and_reads_as_their_sum() -> N
 
 def test_only_jobs_with_a_splitter_split() -> None:
     assert [job.name for job in JOBS.values() if job.splits] == ["products", "payments", "orders"]
-
-
-def test_the_chains_of_a_throttled_job_start_one_page_apart() -> None:
-    assert [stagger(n, 500, None) for n in range(3)] == [0.0, 0.0, 0.0]  # no throttle: at once
-    # 4 chains sharing 1000 rows/s, pages of 500: one starts every half second.
-    assert [stagger(n, 500, 1000) for n in range(4)] == [0.0, 0.5, 1.0, 1.5]
-    assert stagger(63, 500, 1000) == MAX_RETRY_COUNTDOWN_S

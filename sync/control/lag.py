@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import httpx
 
 from contracts.events import Capability
-from sync.stats import OutboxStats, SyncStats, fetch_outbox_stats, fetch_sync_stats
+from sync.control.stats import OutboxStats, SyncStats, fetch_outbox_stats, fetch_sync_stats
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def sync_picture(
     client: httpx.Client | None = None,
 ) -> SyncPicture:
     """Read both endpoints of ``capability`` (the monolith's backlog of its events, its owner's
-    subscriber); raises ``sync.stats.StatsUnavailable`` when one cannot be read."""
+    subscriber); raises ``sync.control.stats.StatsUnavailable`` when one cannot be read."""
     return SyncPicture(
         outbox=fetch_outbox_stats(monolith_url, capability=capability, client=client),
         sync=fetch_sync_stats(service_url, capability=capability, client=client),

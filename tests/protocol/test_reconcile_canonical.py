@@ -1,5 +1,5 @@
 """No false positives: every reconciled aggregate's canonical text and range checksums
-(contracts.reconcile_spec, contracts.reconcile_sql) are the same whether PostgreSQL computes them
+(protocol.reconcile_spec, protocol.reconcile_sql) are the same whether PostgreSQL computes them
 in SQL or SQLite through the registered Python functions, from whatever form each storage stack
 hands back: uuids as PostgreSQL ``uuid`` or 32 hex digits, decimals at any stored scale or as
 SQLite REALs, timestamps at any precision, naive or in any zone, as text with or without a
@@ -23,15 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contracts.reconcile import (
-    BoundsRequest,
-    ChecksumsRequest,
-    RowsRequest,
-    canonical_timestamp,
-    pg_row_hash,
-    row_hash,
-)
-from contracts.reconcile_spec import (
+from contracts.reconcile import BoundsRequest, ChecksumsRequest, RowsRequest
+from protocol.canonical import canonical_timestamp, pg_row_hash, row_hash
+from protocol.reconcile_spec import (
     NULL_MARK,
     PAYMENTS,
     PRODUCTS,
@@ -42,7 +36,7 @@ from contracts.reconcile_spec import (
     canonical_uuid,
     join_children,
 )
-from contracts.reconcile_sql import Answers, Dialect, Queries, Storage
+from protocol.reconcile_sql import Answers, Dialect, Queries, Storage
 
 SKU_ALPHABET = "ABCXYZabcxyz019._-"
 skus = st.text(alphabet=SKU_ALPHABET, min_size=1, max_size=12)

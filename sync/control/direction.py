@@ -1,7 +1,7 @@
 """The direction switch of one capability, with a drain (Vitess ``SwitchWrites``-style).
 
 Both owners keep their own direction (contracts.direction) and are moved over their internal,
-token-protected HTTP (the sync token, ``sync.internal_auth``: sent with every ``PUT`` and
+token-protected HTTP (the sync token, ``sync.control.internal_auth``: sent with every ``PUT`` and
 ``POST``); nothing here touches a database.
 
 Forward → reverse (the service becomes the source of the capability's writes):
@@ -47,7 +47,7 @@ from contracts.direction import (
     ProcessedAnswer,
     WriteUpstreams,
 )
-from sync.internal_auth import MissingSyncToken, refusal_hint, sync_headers
+from sync.control.internal_auth import MissingSyncToken, refusal_hint, sync_headers
 
 Target = Literal["forward", "reverse"]
 TIMEOUT_S: Final = 10.0

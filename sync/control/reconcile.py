@@ -2,7 +2,7 @@
 without moving the tables, find the rows that differ, and optionally repair them.
 
 Each side computes checksums over key ranges **in its own database** (contracts.reconcile and
-contracts.reconcile_sql define them); this driver only compares numbers and bisects:
+protocol.reconcile_sql define them); this driver only compares numbers and bisects:
 
 1. One side (the one with more rows in the range) splits the range into ``parts`` runs of equal
    row counts (keys only: an index scan).
@@ -14,7 +14,7 @@ contracts.reconcile_sql define them); this driver only compares numbers and bise
 Equal tables cost one split and one checksum pass per side; one differing row adds two more
 levels on a few thousand rows each. ``--repair`` then sends the source's current state of those
 rows to the owner (extracted.chassis.sync.reconcile.repair says when a row is overwritten) and runs
-a second pass to confirm. The same for every aggregate of contracts.reconcile_spec: a row's
+a second pass to confirm. The same for every aggregate of protocol.reconcile_spec: a row's
 child rows (a payment's refunds) are part of its text, so they drift with it.
 """
 
@@ -41,8 +41,8 @@ from contracts.reconcile import (
     RowsRequest,
     RowsResponse,
 )
-from contracts.reconcile_spec import AggregateSpec, spec_named
-from contracts.reconcile_sql import bucket_ranges
+from protocol.reconcile_spec import AggregateSpec, spec_named
+from protocol.reconcile_sql import bucket_ranges
 
 T = TypeVar("T")
 
@@ -53,7 +53,7 @@ DEFAULT_LEAF_ROWS = 512
 
 
 class Side(Protocol):
-    """One owner's reconciliation endpoints (sync.reconcile_http talks to them over HTTP)."""
+    """One owner's reconciliation endpoints (``sync.control.reconcile_http`` calls them)."""
 
     def bounds(self, request: BoundsRequest) -> BoundsResponse: ...
 
@@ -168,7 +168,7 @@ def compare(
     parts: int = DEFAULT_PARTS,
     leaf_rows: int = DEFAULT_LEAF_ROWS,
 ) -> ReconciliationReport:
-    """One reconciliation pass of ``aggregate`` (contracts.reconcile_spec.SPECS): the drift
+    """One reconciliation pass of ``aggregate`` (protocol.reconcile_spec.SPECS): the drift
     report (no repair)."""
     spec = spec_named(aggregate)
     started = datetime.now(UTC)

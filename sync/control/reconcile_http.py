@@ -1,7 +1,7 @@
 """The two owners' reconciliation endpoints over HTTP (``/internal/reconcile/<aggregate>/...``),
-as the ``Side``s sync.reconcile bisects. The driver reads no database itself. Every endpoint is
-a ``POST``, so every call carries the sync token (``sync.internal_auth``), read when a side is
-made: without one, ``MissingSyncToken`` before any request."""
+as the ``Side``s sync.control.reconcile bisects. The driver reads no database itself. Every
+endpoint is a ``POST``, so every call carries the sync token (``sync.control.internal_auth``),
+read when a side is made: without one, ``MissingSyncToken`` before any request."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ from contracts.reconcile import (
     RowsResponse,
     StatesRequest,
 )
-from contracts.reconcile_spec import spec_named
-from sync.internal_auth import refusal_hint, sync_headers
-from sync.stats import StatsUnavailable
+from protocol.reconcile_spec import spec_named
+from sync.control.internal_auth import refusal_hint, sync_headers
+from sync.control.stats import StatsUnavailable
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -92,7 +92,7 @@ class MonolithSide(HttpSide):
 
 
 class ServiceSide(HttpSide):
-    """The aggregate's owner (contracts.reconcile_spec: ``capability``)."""
+    """The aggregate's owner (protocol.reconcile_spec: ``capability``)."""
 
     def __init__(self, base_url: str, client: httpx.Client, aggregate: str = "products") -> None:
         owner = spec_named(aggregate).capability

@@ -11,7 +11,7 @@ about why.
 from __future__ import annotations
 
 from contracts.sync_token import MISSING_SYNC_TOKEN, SYNC_TOKEN_ENV, bearer, sync_token
-from sync.stats import StatsUnavailable
+from sync.control.stats import StatsUnavailable
 
 
 class MissingSyncToken(StatsUnavailable):

@@ -8,7 +8,7 @@ rows (a payment's refunds, an order's or a reservation's lines) where it has the
 * ``text``: the value as stored (byte order where it is a key); ``int``: decimal digits;
 * ``decimal(scale)``: exactly ``scale`` places, whatever scale the column stores
   (``12.5``, ``12.50``, ``12.500`` and SQLite's REAL ``12.5`` are one value);
-* ``timestamp``: UTC as PostgreSQL writes a ``timestamp`` (contracts.reconcile.canonical_timestamp),
+* ``timestamp``: UTC as PostgreSQL writes a ``timestamp`` (protocol.canonical.canonical_timestamp),
   whatever precision, zone or text form a database hands back;
 * ``uuid``: hyphenated lowercase, whether the column is PostgreSQL's ``uuid`` or the ``char(32)``
   hex without hyphens Django and SQLAlchemy both write on SQLite. That text sorts like the 16
@@ -23,7 +23,7 @@ order of the keys) joined by ``CHILD_ROW_SEPARATOR``, empty when there are none.
 behind sync's back therefore shows as its payment being ``different`` in the field ``refunds``.
 
 Column names are the spec's on every side today; a side whose column is named otherwise says so
-in its ``contracts.reconcile_sql.Storage``.
+in its ``protocol.reconcile_sql.Storage``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from enum import StrEnum
 from typing import Any, Final
 
 from contracts.events import Capability
-from contracts.reconcile import SEPARATOR, canonical_decimal, canonical_timestamp
+from protocol.canonical import SEPARATOR, canonical_decimal, canonical_timestamp
 
 #: Between the fields of one child row, and between child rows (both sort below every
 #: printable character, so sorting child texts sorts their keys).

@@ -1,8 +1,8 @@
 """The queries behind the reconciliation endpoints, shared text both owners run on **their own**
 database connection (the monolith through Django's cursor, the service through SQLAlchemy).
 
-They are the definition of a range checksum (contracts.reconcile), so both sides must run the
-same ones, derived from the aggregate's spec (contracts.reconcile_spec); each side passes where
+They are the definition of a range checksum (protocol.canonical), so both sides must run the
+same ones, derived from the aggregate's spec (protocol.reconcile_spec); each side passes where
 it stores the aggregate (``Storage``: its table names, and its column names where they differ
 from the spec's) and its driver's placeholder style.
 
@@ -35,12 +35,9 @@ from contracts.reconcile import (
     RangeChecksum,
     RowsRequest,
     RowsResponse,
-    SumOfHashes,
-    check_sorted,
-    pg_row_hash,
-    row_hash,
 )
-from contracts.reconcile_spec import CHILD_ROW_SEPARATOR, AggregateSpec, Kind, join_children
+from protocol.canonical import SumOfHashes, pg_row_hash, row_hash
+from protocol.reconcile_spec import CHILD_ROW_SEPARATOR, AggregateSpec, Kind, join_children
 
 Dialect = Literal["postgresql", "sqlite"]
 #: Renders a named parameter in the driver's style: ``:name`` (SQLAlchemy) or ``%(name)s``.
@@ -270,6 +267,17 @@ def register_sqlite_functions(
     conn.create_function("recon_hash", 1, row_hash, deterministic=True)
     conn.create_function("recon_bucket", 1, lambda key: bisect_right(bounds, key))
     conn.create_aggregate("recon_sum", 1, SumOfHashes)  # type: ignore[arg-type]
+
+
+def check_sorted(bounds: list[str], lo: str | None, hi: str | None) -> None:
+    """``bounds`` strictly increasing and inside ``[lo, hi)``; ValueError otherwise."""
+    for before, after in pairwise(bounds):
+        if not before < after:
+            raise ValueError(f"bounds must be strictly increasing: {before!r} >= {after!r}")
+    if bounds and lo is not None and bounds[0] <= lo:
+        raise ValueError(f"bound {bounds[0]!r} is not above lo {lo!r}")
+    if bounds and hi is not None and bounds[-1] >= hi:
+        raise ValueError(f"bound {bounds[-1]!r} is not below hi {hi!r}")
 
 
 def bucket_ranges(

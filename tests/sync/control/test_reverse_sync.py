@@ -18,8 +18,8 @@ import httpx
 import pytest
 from celery import Celery
 
-from sync.direction import DrainTimeout, Owners, directions, switch, write_direction
-from sync.task_names import MONOLITH_APPLY_EVENT, MONOLITH_APPLY_EVENTS
+from sync.control.direction import DrainTimeout, Owners, directions, switch, write_direction
+from sync.task_names import task_name
 from tests.extracted.inventory.factories import envelope, product_state, reservation_state
 from tests.support.components import process_spec
 from tests.support.inventory_api import (
@@ -191,8 +191,10 @@ def test_poison_reverse_events_are_parked_by_the_monolith_and_replayed_by_the_cl
     }
     sender = _sender(rig, monkeypatch)
     with rig.worker("worker-monolith"):
-        sender.send_task(MONOLITH_APPLY_EVENT, args=[{"event_id": "garbled"}])
-        sender.send_task(MONOLITH_APPLY_EVENT, args=[orphan])  # names a product not there yet
+        sender.send_task(task_name("monolith", "apply_event"), args=[{"event_id": "garbled"}])
+        sender.send_task(
+            task_name("monolith", "apply_event"), args=[orphan]
+        )  # names a product not there yet
 
         def listed() -> dict[str, Any]:
             done = rig.strangler_sync("dead-letters", "list", "--owner", "monolith")
@@ -239,8 +241,8 @@ def test_a_batch_message_applies_each_event_once_and_parks_only_its_poison_event
     with rig.worker("worker-monolith"):
         # Out of version order, one event twice in the message and again in the next one.
         v1, v2, v3 = versions
-        sender.send_task(MONOLITH_APPLY_EVENTS, args=[[v3, v1, other, v1, v2]])
-        sender.send_task(MONOLITH_APPLY_EVENTS, args=[[orphan, v2, garbled]])
+        sender.send_task(task_name("monolith", "apply_events"), args=[[v3, v1, other, v1, v2]])
+        sender.send_task(task_name("monolith", "apply_events"), args=[[orphan, v2, garbled]])
 
         def letters() -> dict[str, Any]:
             body: dict[str, Any] = httpx.get(
