@@ -39,7 +39,7 @@ from proxy.lint import require_clean
 
 #: The route keys a flag change may touch (``match`` and ``name`` are edited by hand; ``compare``
 #: by hand or, for A/A calibration's ignore rules, by :func:`add_compare_ignores`).
-EDITABLE_KEYS: tuple[str, ...] = ("mode", "percent", "target", "fallback", "sticky")
+EDITABLE_KEYS: tuple[str, ...] = ("mode", "percent", "target", "fallback", "sticky", "record")
 
 #: Where a new key goes: after the last existing key that comes before it in this order.
 _KEY_ORDER: tuple[str, ...] = (
@@ -51,6 +51,7 @@ _KEY_ORDER: tuple[str, ...] = (
     "sticky",
     "fallback",
     "compare",
+    "record",
 )
 
 

@@ -151,6 +151,17 @@ def set_route(
             help="jwt:sub, header:<Name>, cookie:<name>, client:addr.", show_default=False
         ),
     ] = None,
+    record: Annotated[
+        float | None,
+        typer.Option(
+            help="Record this percent of the route's requests, redacted, for `strangler compare "
+            "--recorded` (0 stops recording).",
+            show_default=False,
+        ),
+    ] = None,
+    record_max: Annotated[
+        int, typer.Option(min=1, max=100_000, help="With --record: keep the newest this many.")
+    ] = 1000,
     file: FileOption = None,
 ) -> None:
     """Change a route's flags; the running proxy picks the change up within a second."""
@@ -167,9 +178,12 @@ def set_route(
         changes["fallback"] = None if fallback.lower() == "none" else fallback
     if sticky is not None:
         changes["sticky"] = sticky
+    if record is not None:
+        share = int(record) if record == int(record) else record
+        changes["record"] = {"percent": share, "max_requests": record_max} if record else None
     if not changes:
         raise typer.BadParameter(
-            "give at least one of --mode, --percent, --target, --fallback, --sticky"
+            "give at least one of --mode, --percent, --target, --fallback, --sticky, --record"
         )
     path = routes_file_path(file)
     try:

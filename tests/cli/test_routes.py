@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from proxy.config import Record, load_route_table
 from proxy.config_edit import read_audit
 from proxy.sticky import bucket_of
 from tests.proxy.harness import Echo, route, routes_yaml, running_proxy, upstream
@@ -127,9 +128,28 @@ def test_set_writes_through_config_edit(routes_file: Path) -> None:
     assert removed.returncode == 0 and "fallback" not in routes_file.read_text()
 
 
+def test_set_turns_recording_on_and_off(routes_file: Path) -> None:
+    on = strangler(
+        "set", "inventory-reads", "--record", "5", "--record-max", "10", "--file", str(routes_file)
+    )
+    assert on.returncode == 0, on.stderr
+    assert load_route_table(routes_file).route("inventory-reads").record == Record(
+        percent=5, max_requests=10
+    )
+    off = strangler("set", "inventory-reads", "--record", "0", "--file", str(routes_file))
+    assert off.returncode == 0, off.stderr
+    assert load_route_table(routes_file).route("inventory-reads").record is None
+    assert [r["after"] for r in read_audit(routes_file, limit=2)] == [
+        {"record": None},
+        {"record": {"percent": 5, "max_requests": 10}},
+    ]
+
+
 @pytest.mark.parametrize(
     ("args", "code"),
     [
+        (["inventory-reads", "--record", "150"], 1),
+        (["inventory-reads", "--record", "5", "--record-max", "0"], 2),
         (["inventory-reads", "--percent", "150"], 1),
         (["inventory-reads", "--target", "nowhere"], 1),
         (["inventory-reads", "--sticky", "ip"], 1),
