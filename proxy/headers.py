@@ -163,12 +163,17 @@ def traceparent(headers: RawHeaders) -> str:
     return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
 
 
+#: Request headers that carry credentials: never stored as sent.
+CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+REDACTED = "[redacted]"
+
+
 def sanitised_for_storage(headers: RawHeaders) -> dict[str, str]:
     """Request headers as kept in the diff store: credentials replaced by a marker."""
     out: dict[str, str] = {}
     for name, value in headers.items():
         lower = name.lower()
-        if lower in ("authorization", "cookie", "proxy-authorization"):
-            value = "[redacted]"
+        if lower in CREDENTIAL_HEADERS:
+            value = REDACTED
         out[name] = value if name not in out else f"{out[name]}, {value}"
     return out

@@ -20,29 +20,22 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from proxy.headers import CREDENTIAL_HEADERS, HOP_BY_HOP, REDACTED
 from proxy.scenario import Scenario, ScenarioError, Step
 
-REDACTED = "[redacted]"
 #: JSON keys whose values are never kept (compared lowercase).
 SECRET_KEYS = frozenset({"card_token", "card_number", "cvc", "cvv", "password", "secret"})
 #: Request headers a replay does not send as recorded: credentials (re-supplied), the
-#: connection's own, the proxy's, and what the replay sets itself.
-_NOT_REPLAYED = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "cookie",
+#: connection's own, and what the replay or the proxy sets itself.
+_NOT_REPLAYED = (
+    HOP_BY_HOP
+    | CREDENTIAL_HEADERS
+    | {
         "host",
         "content-length",
-        "connection",
-        "keep-alive",
-        "transfer-encoding",
-        "te",
-        "trailer",
-        "upgrade",
         "expect",
         "forwarded",
         "x-request-id",
@@ -51,16 +44,21 @@ _NOT_REPLAYED = frozenset(
         "idempotency-key",
     }
 )
+#: What a ``replace`` of :func:`_rewrite` answers to leave a value as it is (and descend).
+_KEEP = object()
 
 
-def _redact(value: Any) -> Any:
+def _rewrite(value: Any, replace: Callable[[str, Any], Any]) -> Any:
+    """``value`` (parsed JSON) with every object member passed through ``replace(key, item)``:
+    its answer replaces the item, or :data:`_KEEP` keeps it and descends into it."""
     if isinstance(value, dict):
-        return {
-            key: REDACTED if str(key).lower() in SECRET_KEYS else _redact(item)
-            for key, item in value.items()
-        }
+        out = {}
+        for key, item in value.items():
+            new = replace(str(key), item)
+            out[key] = _rewrite(item, replace) if new is _KEEP else new
+        return out
     if isinstance(value, list):
-        return [_redact(item) for item in value]
+        return [_rewrite(item, replace) for item in value]
     return value
 
 
@@ -68,37 +66,29 @@ def redacted_request(
     headers: Iterable[tuple[str, str]], body: bytes
 ) -> tuple[list[tuple[str, str]], bytes, bool]:
     """(headers, body, body_kept) as a recording keeps them."""
-    kept: list[tuple[str, str]] = []
-    for name, value in headers:
-        lower = name.lower()
-        if lower == "cookie":
-            continue
-        kept.append(
-            (name, REDACTED if lower in ("authorization", "proxy-authorization") else value)
-        )
+    kept = [
+        (name, REDACTED if name.lower() in CREDENTIAL_HEADERS else value)
+        for name, value in headers
+        if name.lower() != "cookie"
+    ]
     if not body:
         return kept, b"", True
     try:
         data = json.loads(body)
     except (UnicodeDecodeError, ValueError):
         return kept, b"", False
-    return kept, json.dumps(_redact(data), separators=(",", ":")).encode(), True
+
+    def secret(key: str, item: Any) -> Any:
+        return REDACTED if key.lower() in SECRET_KEYS else _KEEP
+
+    return kept, json.dumps(_rewrite(data, secret), separators=(",", ":")).encode(), True
 
 
 def _replayed_body(body: str, card_token: str) -> Any:
-    data = json.loads(body)
+    def card(key: str, item: Any) -> Any:
+        return card_token if key == "card_token" and item == REDACTED else _KEEP
 
-    def swap(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {
-                key: card_token if key == "card_token" and item == REDACTED else swap(item)
-                for key, item in value.items()
-            }
-        if isinstance(value, list):
-            return [swap(item) for item in value]
-        return value
-
-    return swap(data)
+    return _rewrite(json.loads(body), card)
 
 
 def recorded_scenario(
@@ -126,10 +116,8 @@ def recorded_scenario(
                 headers["Authorization"] = f"Bearer {token}"
             elif lower == "idempotency-key":
                 headers["Idempotency-Key"] = str(uuid.uuid4())
-            elif (
-                lower not in _NOT_REPLAYED
-                and not lower.startswith("x-strangler-")
-                and not lower.startswith("x-forwarded-")
+            elif lower not in _NOT_REPLAYED and not lower.startswith(
+                ("x-strangler-", "x-forwarded-")
             ):
                 headers[name] = value
         target = rec["path"] + (f"?{rec['query']}" if rec.get("query") else "")

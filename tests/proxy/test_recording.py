@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from proxy.recording import REDACTED, recorded_scenario, redacted_request
+from proxy.headers import REDACTED
+from proxy.recording import recorded_scenario, redacted_request
 from proxy.scenario import ScenarioError
 from tests.proxy.harness import Echo, echo_upstream, route, routes_yaml, running_proxy, upstream
 from tests.support.processes import REPO_ROOT, VENV_BIN
