@@ -317,11 +317,10 @@ class Walker:
                     owned[d.route][d.key] = d.actual
         updated = state.model_copy(update={"owned_flags": owned})
         now = self.clock()
-        self._save(
+        return self._save(
             updated, state.current, dict(state.steps), how, actor, current, current, now,
             changes=changes,
         )  # fmt: skip
-        return self.state()
 
     def _gates(self, step: Step, state: PlanState) -> list[GateResult]:
         record = state.steps.get(step.id)
@@ -415,7 +414,7 @@ class Walker:
         changes: Iterable[RouteChange] = (),
         gates: Iterable[GateResult] = (),
         traffic: dict[str, dict[str, int]] | None = None,
-    ) -> None:
+    ) -> PlanState:
         entry = HistoryEntry.model_validate(
             {
                 "at": now,
@@ -432,6 +431,7 @@ class Walker:
             update={"current": current, "steps": steps, "history": [*state.history, entry]}
         )
         save_state(self.settings.state_file, updated)
+        return updated
 
 
 def _owning(state: PlanState, changes: Iterable[RouteChange]) -> PlanState:

@@ -254,18 +254,16 @@ ORDERS_SERVICE_ACCOUNT = "orders-service"
 ORDERS_SERVICE_TOKEN_TTL_S = 30 * 24 * 3600
 
 
+def issue_tokens_step(usernames: list[str], *, staff: bool, ttl_s: int) -> list[str]:
+    """The command that prints a token for each of ``usernames``, one a line, creating the
+    accounts that do not exist (staff ones with ``staff``)."""
+    argv = [sys.executable, "monolith/manage.py", "issue_token", *usernames, "--create"]
+    return argv + ["--staff"] * staff + ["--ttl-s", str(ttl_s)]
+
+
 def orders_service_token_step() -> list[str]:
     """The command that prints the orders service's token (creating its staff account)."""
-    return [
-        sys.executable,
-        "monolith/manage.py",
-        "issue_token",
-        ORDERS_SERVICE_ACCOUNT,
-        "--create",
-        "--staff",
-        "--ttl-s",
-        str(ORDERS_SERVICE_TOKEN_TTL_S),
-    ]
+    return issue_tokens_step([ORDERS_SERVICE_ACCOUNT], staff=True, ttl_s=ORDERS_SERVICE_TOKEN_TTL_S)
 
 
 def ensure_sync_token(var: Path) -> Path:

@@ -19,7 +19,6 @@ error, a timeout - is a failure, with its first examples kept.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import random
 import time
 import uuid
@@ -307,7 +306,7 @@ async def run_traffic(
                 slots.release()
 
         start = time.monotonic()
-        for i in itertools.islice(itertools.count(), total):
+        for i in range(total):
             delay = start + i / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from strangler.stack import REPO_ROOT, var_dir
+from strangler.stack import REPO_ROOT, issue_tokens_step, var_dir
 from strangler.traffic import EXPECTED, KINDS, Mix, MixError, Tally, Workload, run_traffic
 
 MAX_RATE = 1000.0
@@ -33,8 +33,7 @@ def _fail(message: str) -> NoReturn:
 def _tokens(usernames: list[str], *, staff: bool, ttl_s: int) -> list[str]:
     """Tokens of workshop accounts (created when missing), minted by the monolith's
     ``issue_token`` command against its database."""
-    argv = [sys.executable, "monolith/manage.py", "issue_token", *usernames, "--create"]
-    argv += ["--staff"] * staff + ["--ttl-s", str(ttl_s)]
+    argv = issue_tokens_step(usernames, staff=staff, ttl_s=ttl_s)
     env = {**os.environ, "STRANGLER_VAR_DIR": str(var_dir())}
     done = subprocess.run(argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True)
     if done.returncode != 0:
