@@ -126,7 +126,14 @@ def test_default_template_is_the_shipped_one(tmp_path: Path) -> None:
         shipped = (REPO_ROOT / "proxy" / "routes.default.yaml").read_text()
         assert proxy.routes_file.read_text() == shipped
         names = [r["name"] for r in proxy.admin_json("/admin/routes")["routes"]]
-        assert names == ["inventory-reads", "inventory-writes", "payments", "orders"]
+        assert names == [
+            "inventory-reads",
+            "inventory-writes",
+            "payments-reads",
+            "payments-writes",
+            "orders-reads",
+            "orders-writes",
+        ]
 
 
 def test_bad_settings_exit_2_with_one_line(tmp_path: Path) -> None:
