@@ -281,11 +281,14 @@ def test_payments_written_through_the_switch_and_back_are_on_both_owners(
             routes = Path(rig.env["PROXY_ROUTES_FILE"])
             write_routes_file(routes, Ports())
             for target, mode in (("reverse", "extracted"), ("forward", "monolith")):
-                done = rig.strangler_sync("switch", "payments", target, "--route", "payments-writes")
+                done = rig.strangler_sync(
+                    "switch", "payments", target, "--route", "payments-writes"
+                )
                 assert done.returncode == 0, done.stderr
                 assert "takes the writes of payments" in done.stdout
                 assert "moved the write route" in done.stdout
-                [route] = [r for r in load_route_table(routes).routes if r.name == "payments-writes"]
+                table = load_route_table(routes)
+                [route] = [r for r in table.routes if r.name == "payments-writes"]
                 assert route.mode == mode
             status = rig.strangler_sync("status", "-c", "payments", "--json")
             assert status.returncode == 0, status.stderr
