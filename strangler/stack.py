@@ -216,6 +216,8 @@ def stack_environment(ports: Ports, base: dict[str, str] | None = None) -> dict[
         }
     )
     env.setdefault("PROXY_ROUTES_FILE", str(vd / "routes.yaml"))
+    # Every owner's absolute links name the façade, where clients reach the API.
+    env.setdefault("STRANGLER_PUBLIC_ORIGIN", f"http://127.0.0.1:{ports.proxy}")
     # The orders service's upstreams: the owners of the stock and of the money. Until reverse
     # sync makes the inventory service the source of truth, that is the monolith for both (a
     # reservation written into the inventory service's copy would never reach the monolith);

@@ -114,6 +114,7 @@ def create_app(
 
     app = service_app(
         "orders",
+        settings=settings,
         lifespan=lifespan,
         routers=[
             health_router(lambda: app.state.sessions),

@@ -136,8 +136,10 @@ def test_modes_choose_the_upstream(proxy: RunningProxy) -> None:
     assert mono.headers["X-Strangler-Route"] == "mono"
     moved = httpx.get(f"{proxy.url}/moved/x/")
     assert (moved.json()["upstream"], moved.headers["X-Strangler-Upstream"]) == ("inventory",) * 2
+    # A path no route names is not public: the proxy answers 404 and no upstream sees it.
     unrouted = httpx.get(f"{proxy.url}/elsewhere/")
-    assert unrouted.json()["upstream"] == "monolith"
+    assert unrouted.status_code == 404
+    assert unrouted.json()["error"] == "not_found"
     assert unrouted.headers["X-Strangler-Route"] == "-"
 
 
