@@ -216,12 +216,9 @@ def stack_environment(ports: Ports, base: dict[str, str] | None = None) -> dict[
         }
     )
     env.setdefault("PROXY_ROUTES_FILE", str(vd / "routes.yaml"))
-    # The orders service's upstreams: the owners of the stock and of the money. Until reverse
-    # sync makes the inventory service the source of truth, that is the monolith for both (a
-    # reservation written into the inventory service's copy would never reach the monolith);
-    # the payments and inventory services answer the same contracts and are swapped in here.
-    env.setdefault("ORDERS_INVENTORY_URL", f"http://127.0.0.1:{ports.monolith}")
-    env.setdefault("ORDERS_PAYMENTS_URL", f"http://127.0.0.1:{ports.monolith}")
+    # The façade every internal caller goes through (the orders saga, the monolith's calls of
+    # moved capabilities): the proxy's public port, so its route table decides who answers.
+    env.setdefault("STRANGLER_FACADE_URL", f"http://127.0.0.1:{ports.proxy}")
     env.setdefault("ORDERS_TOKEN_URL", f"http://127.0.0.1:{ports.monolith}/api/auth/token/")
     # The sync lag stored with each shadow mismatch: the age of the oldest unpublished event.
     env.setdefault("PROXY_SYNC_LAG_URL", f"http://127.0.0.1:{ports.monolith}/internal/outbox/stats")
