@@ -245,7 +245,7 @@ def preparation_steps(products: int, *, reservations: int = 0) -> list[tuple[str
     return steps
 
 
-#: The staff account the orders service calls payments as (orders/clients/service_token.py).
+#: The staff account the orders service calls payments and inventory as (clients/service_token.py).
 ORDERS_SERVICE_ACCOUNT = "orders-service"
 #: Its token's lifetime in the embedded stack (30 days; real mode sets a password instead).
 ORDERS_SERVICE_TOKEN_TTL_S = 30 * 24 * 3600

@@ -91,7 +91,7 @@ def create_app(
     )
     runner = SagaRunner(
         sessions=sessions,
-        inventory=InventoryClient(inventory),
+        inventory=InventoryClient(inventory, token),
         payments=PaymentsClient(payments, token),
         settings=settings,
         metrics=metrics,
