@@ -159,10 +159,13 @@ def test_only_the_monolith_mounts_the_private_signing_key(compose: dict[str, Any
     assert f"jwt-private:{private_dir}" in compose["services"]["monolith"]["volumes"]
 
 
-def test_the_owners_and_only_they_hold_one_sync_token(compose: dict[str, Any]) -> None:
+def test_the_owners_and_the_facade_and_only_they_hold_one_sync_token(
+    compose: dict[str, Any],
+) -> None:
     """Each owner's server checks the sync token on its internal writes (contracts.sync_token),
-    so each has it, the same one; workers, relays and the proxy call none of those endpoints,
-    so none of them holds it."""
+    so each has it, the same one, and so does the proxy, which lets an internal caller's dry run
+    through with it (proxy/internal_callers.py); workers and relays call none of those
+    endpoints, so none of them holds it."""
     services = our_services(compose)
     servers = {
         name for name, svc in services.items() if svc["command"][0] in ("gunicorn", "uvicorn")
@@ -173,5 +176,5 @@ def test_the_owners_and_only_they_hold_one_sync_token(compose: dict[str, Any]) -
         if SYNC_TOKEN_ENV in svc.get("environment", {})
     }
     assert servers == {"monolith", "inventory", "payments", "orders"}
-    assert set(holding) == servers
+    assert set(holding) == servers | {"proxy"}
     assert len(set(holding.values())) == 1
