@@ -49,6 +49,8 @@ from strangler.stack import ProcessSpec
 SYSTEM = "up"
 #: How long the children get to stop after SIGTERM before SIGKILL.
 STOP_GRACE_S = 5.0
+#: How long the last output of a child that exited may take to arrive.
+OUTPUT_DRAIN_S = 2.0
 #: Longest output line kept whole (a longer one is printed in pieces).
 LINE_LIMIT = 1024 * 1024
 
@@ -254,8 +256,14 @@ class Supervisor:
                 # Whatever the child left in its group (gunicorn's workers, the proxy's shadow
                 # process) goes with it: the output pipe closes, and no orphan keeps the port.
                 _kill_group(child.pid, signal.SIGKILL)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(child.protocol.output_closed), 5)
+                try:
+                    await asyncio.wait_for(
+                        asyncio.shield(child.protocol.output_closed), OUTPUT_DRAIN_S
+                    )
+                except TimeoutError:
+                    # Something outside the group (it started a session of its own) still
+                    # holds the output: stop reading it rather than wait for it.
+                    self.say(f"{child.spec.name}: output still open after it exited; closed")
                 child.transport.close()
                 child.last_exit = code
                 if self._stopping.is_set():
