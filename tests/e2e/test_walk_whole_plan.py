@@ -49,7 +49,8 @@ from tests.e2e.stack import Stack, running_stack
 from tests.support.processes import REPO_ROOT
 from tests.support.waiting import wait_for
 
-pytestmark = pytest.mark.slow
+#: 22 steps forward and 21 back, each waiting for its gates under traffic.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 PRODUCTS = 60
 SCALE = 5

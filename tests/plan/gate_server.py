@@ -56,6 +56,23 @@ def make_handler(state_file: Path) -> type[BaseHTTPRequestHandler]:
                 return capability, "/" + rest
             return None, path
 
+        def _owners(self, state: dict[str, Any], capability: str | None, path: str) -> None:
+            """The direction and sync stats of the owners (404 when the file has none)."""
+            if "directions" not in state:
+                self._reply(404, {"error": "not_found", "detail": "Not found."})
+            elif capability is None:
+                capability = path.rsplit("/", 1)[-1]
+                direction = state["directions"][capability]["monolith"]
+                self._reply(200, _direction(capability, direction))
+            elif path == "/internal/sync/direction":
+                direction = state["directions"][capability]["service"]
+                self._reply(200, _direction(capability, direction))
+            elif path == "/internal/sync/stats":
+                runs = state.get("reconciliations", {}).get(capability, {})
+                self._reply(200, {**state["sync"], "reconciliations": runs})
+            else:
+                self._reply(404, {"error": "not_found", "detail": "Not found."})
+
         def do_POST(self) -> None:
             state = json.loads(state_file.read_text())
             capability, path = self._side(urlsplit(self.path).path)
@@ -81,19 +98,8 @@ def make_handler(state_file: Path) -> type[BaseHTTPRequestHandler]:
             url = urlsplit(self.path)
             query = {k: v[0] for k, v in parse_qs(url.query).items()}
             capability, path = self._side(url.path)
-            if capability is not None:
-                if path == "/internal/sync/direction":
-                    direction = state["directions"][capability]["service"]
-                    self._reply(200, _direction(capability, direction))
-                elif path == "/internal/sync/stats":
-                    runs = state.get("reconciliations", {}).get(capability, {})
-                    self._reply(200, {**state["sync"], "reconciliations": runs})
-                else:
-                    self._reply(404, {"error": "not_found", "detail": "Not found."})
-            elif url.path.startswith("/internal/sync/direction/"):
-                capability = url.path.rsplit("/", 1)[-1]
-                direction = state["directions"][capability]["monolith"]
-                self._reply(200, _direction(capability, direction))
+            if capability is not None or url.path.startswith("/internal/sync/direction/"):
+                self._owners(state, capability, url.path if capability is None else path)
             elif url.path == "/health":
                 self._reply(200, {"status": "ok"})
             elif url.path == "/internal/outbox/stats":
