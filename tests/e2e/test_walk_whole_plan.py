@@ -55,10 +55,16 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 PRODUCTS = 60
 SCALE = 5
 RETIRE_WINDOW_S = 10
-#: Requests per second of the steady traffic, and the mix (reads of products, orders and
-#: payments; stock adjustments; card payments; checkouts).
-RATE = 25.0
-MIX = Mix(read=60, write=15, checkout=15, payment=10)
+#: The steady traffic is two generators side by side. Readers read products SKU-00001..30 and
+#: their own orders and payments, and never write; writers adjust stock, pay and check out on
+#: SKU-00031..60 as other customers, and never read. So a shadowed read never races a write of
+#: what it reads (that difference is sync lag, which a parity gate of 0 mismatches cannot tell
+#: from a bug), while every write route and checkout carries traffic through every switch.
+READ_SKUS = [f"SKU-{n:05d}" for n in range(1, 31)]
+WRITE_SKUS = [f"SKU-{n:05d}" for n in range(31, PRODUCTS + 1)]
+READ_RATE, WRITE_RATE = 15.0, 10.0
+READS = Mix(read=1, write=0, checkout=0)
+WRITES = Mix(read=0, write=3, checkout=3, payment=2)
 #: The traffic runs in bounded runs of this many seconds, back to back, each tallied apart so
 #: that frozen answers can be placed in time.
 CHUNK_S = 2.0
@@ -96,11 +102,22 @@ class Run:
     tally: Tally
 
 
+async def _side_by_side(readers: Workload, writers: Workload, seed: int) -> list[Tally]:
+    return list(
+        await asyncio.gather(
+            run_traffic(readers, READS, rate=READ_RATE, duration_s=CHUNK_S, seed=seed),
+            run_traffic(writers, WRITES, rate=WRITE_RATE, duration_s=CHUNK_S, seed=seed),
+        )
+    )
+
+
 @dataclass
 class SteadyTraffic:
-    """The generator (strangler.traffic) in back-to-back runs of CHUNK_S seconds until stopped."""
+    """The generator (strangler.traffic), readers and writers side by side, in back-to-back
+    runs of CHUNK_S seconds until stopped."""
 
-    workload: Workload
+    readers: Workload
+    writers: Workload
     runs: list[Run] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -109,10 +126,8 @@ class SteadyTraffic:
         seed = 0
         while not self._stop.is_set():
             started = time.monotonic()
-            tally = asyncio.run(
-                run_traffic(self.workload, MIX, rate=RATE, duration_s=CHUNK_S, seed=seed)
-            )
-            self.runs.append(Run(started, time.monotonic(), tally))
+            for tally in asyncio.run(_side_by_side(self.readers, self.writers, seed)):
+                self.runs.append(Run(started, time.monotonic(), tally))
             seed += 1
 
     def start(self) -> None:
@@ -250,16 +265,24 @@ def test_the_whole_plan_walks_to_the_retired_monolith_and_all_the_way_back(
     plan = walker.plan
     assert [s.id for s in plan.steps] == [s.id for s in load_plan().steps]
 
-    customers = _tokens(stack, [f"whole-customer-{n:02d}" for n in range(12)], staff=False)
+    readers = _tokens(stack, [f"whole-reader-{n:02d}" for n in range(6)], staff=False)
+    writers = _tokens(stack, [f"whole-writer-{n:02d}" for n in range(6)], staff=False)
     staff = _tokens(stack, ["whole-staff"], staff=True)[0]
+    # The readers' own orders and payments, placed before the walk, are what their reads show.
+    history = Workload(base_url=stack.proxy_url, skus=WRITE_SKUS, customer_tokens=readers)
+    placed = asyncio.run(
+        run_traffic(history, Mix(read=0, write=0, checkout=1, payment=1), rate=10, duration_s=3)
+    )
+    assert placed.failures == 0, placed.examples
     traffic = SteadyTraffic(
+        Workload(base_url=stack.proxy_url, skus=READ_SKUS, customer_tokens=readers, clients=60),
         Workload(
             base_url=stack.proxy_url,
-            skus=[f"SKU-{n:05d}" for n in range(1, PRODUCTS + 1)],
-            customer_tokens=customers,
+            skus=WRITE_SKUS,
+            customer_tokens=writers,
             staff_token=staff,
-            clients=80,
-        )
+            clients=20,
+        ),
     )
     switches: list[tuple[str, float, float]] = []
     counts: dict[str, Any] = {}
