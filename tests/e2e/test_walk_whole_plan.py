@@ -131,7 +131,8 @@ class SteadyTraffic:
             seed += 1
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="steady-traffic")
+        # A daemon: an interrupted test run must not wait for it at exit.
+        self._thread = threading.Thread(target=self._loop, name="steady-traffic", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
