@@ -43,7 +43,7 @@ from migrations_plan.model import (
     load_plan,
 )
 from migrations_plan.settings import WalkerSettings
-from migrations_plan.walker import Walker
+from migrations_plan.walker import Outcome, Walker
 from strangler.stack import issue_tokens_step
 from strangler.traffic import Mix, Tally, Workload, run_traffic
 from tests.e2e.stack import Stack, running_stack
@@ -310,9 +310,18 @@ def test_the_whole_plan_walks_to_the_retired_monolith_and_all_the_way_back(
                 switches.append((f"{target.id} (forward)", started, time.monotonic()))
             _settle(walker, stack, target)
 
-        # Cut-the-cord is refused without --confirm: nothing changes.
-        refused = walker.next(actor="e2e")
-        assert not refused.moved and "cannot be undone" in refused.message
+        # Cut-the-cord is refused without --confirm once the retire gates pass (they are read
+        # again, under traffic: a checkout in flight may unbalance one read of the books), and
+        # nothing changes.
+        refusals: list[Outcome] = []
+
+        def refused_for_confirm() -> bool:
+            refusals[:] = [walker.next(actor="e2e")]
+            return "cannot be undone" in refusals[0].message
+
+        wait_for(refused_for_confirm, timeout=120, interval=1, message="only --confirm missing")
+        refused = refusals[0]
+        assert not refused.moved
         assert refused.gates and all(g.passed for g in refused.gates), refused.gates
         assert walker.state().current == "retire"
         # The retire step's gates passed: a fresh reconciliation of every aggregate with zero
