@@ -9,24 +9,41 @@ the proxy restarted since, its counters started over and are taken as they are).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from contracts.events import Capability
+from contracts.reconcile import MAX_ROWS, RowsRequest
+from migrations_plan.books import BOOKS, Books, imbalances
 from migrations_plan.model import (
     BackfillDoneGate,
+    BooksBalanceGate,
     ErrorRateGate,
     Gate,
+    MonolithServedGate,
+    ReconcileDriftGate,
     ReverseBacklogGate,
     ShadowParityGate,
     Step,
     SyncBacklogGate,
 )
 from migrations_plan.settings import WalkerSettings
+from protocol.reconcile_spec import SPECS
 from sync.backfill_jobs import JOBS
-from sync.control.direction import DirectionPicture, Owners, SwitchError, direction_picture
+from sync.control.direction import (
+    DirectionPicture,
+    Owners,
+    SwitchError,
+    direction_picture,
+    directions,
+)
+from sync.control.reconcile_http import MonolithSide, ServiceSide
+from sync.control.stats import StatsUnavailable
+
+#: Examples a failing books gate names in its one line.
+BOOKS_EXAMPLES = 3
 
 
 @dataclass(frozen=True)
@@ -132,6 +149,33 @@ class Endpoints:
             raise EndpointError(f"{what}: /internal/sync/stats has no 'backfills'")
         return data
 
+    def canonical_rows(self, aggregate: str) -> list[str]:
+        """Every canonical row text of ``aggregate`` (protocol.reconcile_spec), from the owner
+        that takes its capability's writes now (the monolith while it is ``forward``), over
+        its internal reconciliation endpoint (the sync token)."""
+        capability = SPECS[aggregate].capability
+        owners = Owners(
+            capability, self.settings.monolith_url, self.settings.service_url(capability)
+        )
+        try:
+            monolith, _service = directions(self.client, owners)
+            side = (
+                MonolithSide(self.settings.monolith_url, self.client, aggregate)
+                if monolith == "forward"
+                else ServiceSide(owners.service_url, self.client, aggregate)
+            )
+            texts: dict[str, str] = {}
+            lo: str | None = None
+            while True:
+                page = side.rows(RowsRequest(lo=lo, limit=MAX_ROWS)).rows
+                fresh = [row for row in page if row.key not in texts]
+                texts.update((row.key, row.text) for row in fresh)
+                if len(page) < MAX_ROWS or not fresh:
+                    return list(texts.values())
+                lo = page[-1].key  # inclusive: the page after repeats it, and it is skipped
+        except (SwitchError, StatsUnavailable) as err:
+            raise EndpointError(" ".join(str(err).split())) from err
+
     def reverse_picture(self, capability: Capability) -> DirectionPicture:
         owners = Owners(
             capability, self.settings.monolith_url, self.settings.service_url(capability)
@@ -156,6 +200,7 @@ def route_counters(stats: dict[str, Any], route: str) -> dict[str, Any]:
     shadow = entry.get("shadow") or {}
     return {
         "requests": int(sum(v for v in requests.values() if isinstance(v, int))),
+        "monolith": int(requests.get("monolith") or 0),
         "errors": int(entry.get("errors") or 0),
         "compared": int(shadow.get("compared") or 0),
         "mismatched": int(shadow.get("mismatched") or 0),
@@ -209,9 +254,11 @@ def evaluate_gate(
     *,
     started_at: datetime,
     baseline: dict[str, Any] | None,
+    now: datetime | None = None,
 ) -> GateResult:
+    moment = now if now is not None else datetime.now(UTC)
     try:
-        return _evaluate(gate, endpoints, started_at=started_at, baseline=baseline)
+        return _evaluate(gate, endpoints, started_at=started_at, baseline=baseline, now=moment)
     except EndpointError as err:
         return GateResult(gate.describe(), False, "unavailable", _threshold(gate), str(err))
 
@@ -222,11 +269,51 @@ def evaluate_gates(
     *,
     started_at: datetime,
     baseline: dict[str, Any] | None,
+    now: datetime | None = None,
 ) -> list[GateResult]:
     return [
-        evaluate_gate(gate, endpoints, started_at=started_at, baseline=baseline)
+        evaluate_gate(gate, endpoints, started_at=started_at, baseline=baseline, now=now)
         for gate in step.gates
     ]
+
+
+def _reconcile_drift(
+    gate: ReconcileDriftGate, endpoints: Endpoints, *, now: datetime, threshold: str
+) -> GateResult:
+    """The newest stored run of each aggregate, at the service that owns it."""
+    seen: list[str] = []
+    problems: list[str] = []
+    for aggregate in gate.aggregates:
+        capability = SPECS[aggregate].capability
+        runs = endpoints.sync_stats(capability).get("reconciliations") or {}
+        run = runs.get(aggregate) if isinstance(runs, dict) else None
+        if not isinstance(run, dict):
+            seen.append(f"{aggregate} never reconciled")
+            problems.append(aggregate)
+            continue
+        try:
+            finished = datetime.fromisoformat(str(run["finished_at"]).replace("Z", "+00:00"))
+        except (KeyError, ValueError):
+            raise EndpointError(
+                f"{capability} service: reconciliation of {aggregate} has no finished_at"
+            ) from None
+        age = (now - finished).total_seconds()
+        drift = int(run.get("drift") or 0)
+        clean = run.get("clean") is True or run.get("clean_after_repair") is True
+        if clean:
+            seen.append(f"{aggregate} clean {age:.0f}s ago")
+        else:
+            seen.append(f"{aggregate} {drift} drifted {age:.0f}s ago")
+        if not clean or age > gate.max_age_s:
+            problems.append(aggregate)
+    observed = "; ".join(seen)
+    reason = None
+    if problems:
+        reason = (
+            "run 'strangler sync reconcile --aggregate AGG' (with --repair to fix drift) for "
+            + ", ".join(problems)
+        )
+    return GateResult(gate.describe(), not problems, observed, threshold, reason)
 
 
 def _threshold(gate: Gate) -> str:
@@ -241,6 +328,15 @@ def _threshold(gate: Gate) -> str:
             f"pending ≤ {gate.max_pending}, oldest ≤ {gate.max_age_s:g}s, "
             f"dead letters ≤ {gate.max_dead_letters}"
         )
+    if isinstance(gate, ReconcileDriftGate):
+        return f"each clean, finished ≤ {gate.max_age_s:g}s ago"
+    if isinstance(gate, BooksBalanceGate):
+        return "no imbalance"
+    if isinstance(gate, MonolithServedGate):
+        return (
+            f"monolith-served ≤ {gate.max_requests}, requests ≥ {gate.min_requests}, "
+            f"window ≥ {gate.min_window_s:g}s"
+        )
     return f"rate ≤ {gate.max_rate:.2%}, requests ≥ {gate.min_requests}"
 
 
@@ -250,6 +346,7 @@ def _evaluate(
     *,
     started_at: datetime,
     baseline: dict[str, Any] | None,
+    now: datetime,
 ) -> GateResult:
     threshold = _threshold(gate)
     if isinstance(gate, ShadowParityGate):
@@ -301,6 +398,36 @@ def _evaluate(
             f"{picture.reverse_pending}, oldest {age_s:.1f}s, dead letters "
             f"{picture.monolith_dead_letters}"
         )
+        return GateResult(gate.describe(), passed, observed, threshold)
+    if isinstance(gate, ReconcileDriftGate):
+        return _reconcile_drift(gate, endpoints, now=now, threshold=threshold)
+    if isinstance(gate, BooksBalanceGate):
+        books = Books.from_texts({name: endpoints.canonical_rows(name) for name in BOOKS})
+        found = imbalances(books)
+        counts = (
+            f"{len(books.products)} products, {len(books.reservations)} reservations, "
+            f"{len(books.payments)} payments, {len(books.orders)} orders"
+        )
+        if not found:
+            return GateResult(gate.describe(), True, f"balanced over {counts}", threshold)
+        observed = f"{len(found)} imbalance(s) over {counts}: " + "; ".join(found[:BOOKS_EXAMPLES])
+        return GateResult(gate.describe(), False, observed, threshold)
+    if isinstance(gate, MonolithServedGate):
+        stats = endpoints.proxy_stats()
+        served = total = 0
+        for route in gate.routes:
+            if route not in stats["routes"]:
+                raise EndpointError(f"the proxy has no route {route!r}")
+            counters, window = _since_step(stats, route, baseline)
+            total += counters["requests"]
+            served += counters["monolith"]
+        lasted = max(0.0, (now - started_at).total_seconds())
+        passed = (
+            served <= gate.max_requests
+            and total >= gate.min_requests
+            and lasted >= gate.min_window_s
+        )
+        observed = f"monolith served {served} of {total} requests in {lasted:.0f}s {window}"
         return GateResult(gate.describe(), passed, observed, threshold)
     assert isinstance(gate, ErrorRateGate)
     counters, window = _since_step(endpoints.proxy_stats(), gate.route, baseline)

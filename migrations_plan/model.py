@@ -15,6 +15,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from contracts.events import Capability
+from protocol.reconcile_spec import SPECS
 from proxy.config import validation_problems
 from proxy.config_edit import EDITABLE_KEYS
 
@@ -143,8 +144,76 @@ class ReverseBacklogGate(_Strict):
         )
 
 
+class ReconcileDriftGate(_Strict):
+    """A reconciliation of each of ``aggregates`` (`strangler sync reconcile`) finished within
+    the last ``max_age_s`` seconds and found no drift (or repaired all of it).
+
+    The gate reads the newest run each owner stored (its sync stats' ``reconciliations``); it
+    does not run one itself: a gate is a read that `plan status` evaluates at will, while a run
+    is minutes of checksums on a large table, needs the sync token and records itself at the
+    owner. The page says which `strangler sync reconcile` line makes the run the gate reads."""
+
+    kind: Literal["reconcile_drift"]
+    aggregates: Annotated[tuple[str, ...], Field(min_length=1)]
+    max_age_s: Annotated[float, Field(gt=0)] = 600.0
+
+    @field_validator("aggregates")
+    @classmethod
+    def _known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(SPECS))
+        if unknown:
+            raise ValueError(
+                f"unknown aggregate(s) {', '.join(unknown)}: known are {', '.join(SPECS)}"
+            )
+        return value
+
+    def describe(self) -> str:
+        return (
+            f"reconciliation of {', '.join(self.aggregates)}: no drift, "
+            f"run ≤ {self.max_age_s:g}s ago"
+        )
+
+
+class BooksBalanceGate(_Strict):
+    """The books agree across owners (migrations_plan.books): every product's reserved stock is
+    the sum of its pending reservations; each confirmed order has a pending reservation and a
+    payment captured for its total, each fulfilled order a committed reservation and a captured
+    payment; no pending reservation or captured payment of an order is left without its order.
+    Each capability is read from the owner that takes its writes now."""
+
+    kind: Literal["books_balance"]
+
+    def describe(self) -> str:
+        return "books balance (stock, reservations, payments, orders)"
+
+
+class MonolithServedGate(_Strict):
+    """Retirement: the monolith answered none of ``routes``' requests since the step started,
+    over a window of at least ``min_window_s`` seconds and ``min_requests`` requests (the proxy
+    counts each answer by the upstream that gave it, fallbacks included)."""
+
+    kind: Literal["monolith_served"]
+    routes: Annotated[tuple[str, ...], Field(min_length=1)]
+    max_requests: Annotated[int, Field(ge=0)] = 0
+    min_requests: Annotated[int, Field(ge=0)] = 100
+    min_window_s: Annotated[float, Field(ge=0)] = 60.0
+
+    def describe(self) -> str:
+        return (
+            f"monolith serves ≤ {self.max_requests} requests of {len(self.routes)} business "
+            f"routes over ≥ {self.min_window_s:g}s"
+        )
+
+
 Gate = Annotated[
-    ShadowParityGate | SyncBacklogGate | BackfillDoneGate | ErrorRateGate | ReverseBacklogGate,
+    ShadowParityGate
+    | SyncBacklogGate
+    | BackfillDoneGate
+    | ErrorRateGate
+    | ReverseBacklogGate
+    | ReconcileDriftGate
+    | BooksBalanceGate
+    | MonolithServedGate,
     Field(discriminator="kind"),
 ]
 
@@ -152,6 +221,13 @@ Gate = Annotated[
 class Step(_Strict):
     id: Annotated[str, Field(pattern=_SLUG)]
     title: str
+    #: The phase the step belongs to (a capability, ``retire``, ...): `plan status` shows it.
+    phase: Annotated[str, Field(pattern=_SLUG)] = "main"
+    #: A step that cannot be undone: the walk enters it only with ``--confirm``, it has no
+    #: rollback, and it must be the plan's last step.
+    irreversible: bool = False
+    #: What cannot be undone once an irreversible step is taken (shown before ``--confirm``).
+    cannot_undo: tuple[str, ...] = ()
     #: The workshop page, relative to the plan file.
     page: str
     #: What the attendee runs by hand during this step (shown by status/next).
@@ -163,9 +239,11 @@ class Step(_Strict):
     rollback: tuple[Action, ...] = ()
 
     def routes_watched(self) -> list[str]:
-        return sorted(
-            {g.route for g in self.gates if isinstance(g, ShadowParityGate | ErrorRateGate)}
-        )
+        routes = {g.route for g in self.gates if isinstance(g, ShadowParityGate | ErrorRateGate)}
+        for gate in self.gates:
+            if isinstance(gate, MonolithServedGate):
+                routes.update(gate.routes)
+        return sorted(routes)
 
 
 class Plan(_Strict):
@@ -183,6 +261,10 @@ class Plan(_Strict):
                 raise ValueError(f"duplicate step id {step.id!r}")
             seen.add(step.id)
         return steps
+
+    def phases(self) -> list[str]:
+        """The phases in the order the walk meets them."""
+        return list(dict.fromkeys(step.phase for step in self.steps))
 
     def index(self, step_id: str) -> int:
         for number, step in enumerate(self.steps):
@@ -206,6 +288,7 @@ def rollback_problems(plan: Plan) -> list[str]:
     """
     flags: dict[tuple[str, str], Any] = {}
     problems: list[str] = []
+    problems += _irreversible_problems(plan)
     for step in plan.steps:
         before = dict(flags)
         routes = [a for a in step.actions if isinstance(a, RouteAction)]
@@ -235,6 +318,29 @@ def rollback_problems(plan: Plan) -> list[str]:
                         f"step {step.id!r}: rollback leaves {route_action.route}.{key}="
                         f"{undone[flag]!r}, the previous step left {before[flag]!r}"
                     )
+    return problems
+
+
+def _irreversible_problems(plan: Plan) -> list[str]:
+    """An irreversible step is the last, says what cannot be undone, and has no rollback; a
+    phase's steps are consecutive (status counts them as one stretch of the walk)."""
+    problems = []
+    for number, step in enumerate(plan.steps):
+        if step.irreversible:
+            if number != len(plan.steps) - 1:
+                problems.append(f"step {step.id!r}: an irreversible step must be the last")
+            if not step.cannot_undo:
+                problems.append(f"step {step.id!r}: an irreversible step lists cannot_undo")
+            if step.rollback:
+                problems.append(f"step {step.id!r}: an irreversible step has no rollback")
+        elif step.cannot_undo:
+            problems.append(f"step {step.id!r}: cannot_undo is for irreversible steps")
+    seen: list[str] = []
+    for step in plan.steps:
+        if seen and step.phase != seen[-1] and step.phase in seen:
+            problems.append(f"step {step.id!r}: phase {step.phase!r} is split by another phase")
+        if not seen or step.phase != seen[-1]:
+            seen.append(step.phase)
     return problems
 
 

@@ -187,7 +187,7 @@ class Walker:
 
     # --- moving --------------------------------------------------------------------------
 
-    def next(self, *, actor: str, on_drift: OnDrift = "refuse") -> Outcome:
+    def next(self, *, actor: str, on_drift: OnDrift = "refuse", confirm: bool = False) -> Outcome:
         with state_lock(self.settings.state_file):
             state = self.state()
             index = state.current_index(self.plan)
@@ -219,6 +219,16 @@ class Walker:
                         gates=gates,
                     )
             target = self.plan.steps[0 if index is None else index + 1]
+            if target.irreversible and not confirm:
+                return Outcome(
+                    False,
+                    f"{target.id} cannot be undone: "
+                    + "; ".join(target.cannot_undo)
+                    + ". The gates pass; pass --confirm to take it",
+                    from_step=current,
+                    to_step=target,
+                    gates=gates,
+                )
             changes = self._apply(target.actions, actor=actor, what=f"step {target.id!r}")
             now = self.clock()
             steps = dict(state.steps)
@@ -240,6 +250,10 @@ class Walker:
             if index is None:
                 raise PlanError("nothing to roll back: the walk has not started")
             current = self.plan.steps[index]
+            if current.irreversible:
+                raise PlanError(
+                    f"{current.id} cannot be rolled back: " + "; ".join(current.cannot_undo)
+                )
             changes = self._apply(current.rollback, actor=actor, what=f"rollback of {current.id!r}")
             now = self.clock()
             steps = dict(state.steps)
@@ -275,6 +289,11 @@ class Walker:
                 return Outcome(True, f"removed an unreadable plan state ({err}); flags untouched")
             index = state.current_index(self.plan)
             changes: list[RouteChange] = []
+            if index is not None and self.plan.steps[index].irreversible and not keep_flags:
+                raise PlanError(
+                    f"{self.plan.steps[index].id} cannot be undone, so the walk cannot be reset "
+                    "to the monolith; 'strangler plan reset --keep-flags' only forgets the walk"
+                )
             if index is not None and not keep_flags:
                 undo = [a for step in reversed(self.plan.steps[: index + 1]) for a in step.rollback]
                 changes = self._apply(undo, actor=actor, what="reset")
@@ -327,7 +346,11 @@ class Walker:
         started_at = record.started_at if record else self.clock()
         with Endpoints(self.settings) as endpoints:
             return evaluate_gates(
-                step, endpoints, started_at=started_at, baseline=record.baseline if record else None
+                step,
+                endpoints,
+                started_at=started_at,
+                baseline=record.baseline if record else None,
+                now=self.clock(),
             )
 
     def _traffic(self, step: Step, state: PlanState) -> dict[str, dict[str, int]] | None:

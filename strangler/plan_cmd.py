@@ -21,7 +21,7 @@ from migrations_plan.gates import Endpoints, GateResult
 from migrations_plan.model import PlanError, page_text
 from migrations_plan.report import build_report, render_html, render_markdown
 from migrations_plan.settings import WalkerSettings
-from migrations_plan.walker import FlagDrift, OnDrift, Outcome, Walker
+from migrations_plan.walker import FlagDrift, OnDrift, Outcome, Status, Walker
 from proxy.atomic_file import write_atomically
 
 app = typer.Typer(
@@ -85,8 +85,10 @@ def status(
     except PlanError as err:
         raise _fail(err) from err
     console.print(f"[bold]{escape(result.plan.title)}[/bold] ({result.plan.name})")
+    console.print(_where(result))
     table = Table()
     table.add_column("#", justify="right")
+    table.add_column("phase")
     table.add_column("step")
     table.add_column("title")
     table.add_column("state")
@@ -96,7 +98,10 @@ def status(
             view.status, "[dim]pending[/dim]"
         )
         started = view.record.started_at.strftime("%Y-%m-%d %H:%M:%S") if view.record else ""
-        table.add_row(str(view.number), view.step.id, escape(view.step.title), state, started)
+        title = escape(view.step.title)
+        if view.step.irreversible:
+            title = f"[bold red]IRREVERSIBLE[/bold red] {title}"
+        table.add_row(str(view.number), view.step.phase, view.step.id, title, state, started)
     console.print(table)
     _print_drift(console, result.drift)
     if result.current is None:
@@ -114,8 +119,27 @@ def status(
         console.print(f"\nNext: [bold]{escape(result.next_step.title)}[/bold]")
         for action in result.next_step.actions:
             console.print(f"  sets {escape(action.describe())}")
+        if result.next_step.irreversible:
+            console.print("  [bold red]cannot be undone[/bold red] (needs [bold]--confirm[/bold]):")
+            for line in result.next_step.cannot_undo:
+                console.print(f"    {escape(line)}")
     elif result.current is not None:
         console.print("\nThis is the last step of the plan.")
+
+
+def _where(result: Status) -> str:
+    """One line: the phase and the step the walk stands at, in the whole plan."""
+    phases = result.plan.phases()
+    total = len(result.plan.steps)
+    if result.current is None:
+        return f"Not started: {total} steps in {len(phases)} phases ({', '.join(phases)})."
+    step = result.current.step
+    in_phase = [s for s in result.plan.steps if s.phase == step.phase]
+    return (
+        f"Phase [bold]{escape(step.phase)}[/bold] ({phases.index(step.phase) + 1} of "
+        f"{len(phases)}), step {in_phase.index(step) + 1} of {len(in_phase)} in the phase; "
+        f"step [bold]{result.current.number} of {total}[/bold] in the whole plan."
+    )
 
 
 @app.command()
@@ -178,6 +202,12 @@ def next_step(
             help="The route table differs from the walk's flags: write the walk's back.",
         ),
     ] = False,
+    confirm: Annotated[
+        bool,
+        typer.Option(
+            "--confirm", help="Take the next step even though it cannot be undone (cut the cord)."
+        ),
+    ] = False,
 ) -> None:
     """Check the current step's gates; all pass → apply the next step's flags."""
     console = _console()
@@ -186,7 +216,7 @@ def next_step(
     on_drift: OnDrift = "adopt" if adopt else "overwrite" if overwrite else "refuse"
     try:
         walker = _walker(plan)
-        outcome = walker.next(actor=_actor(), on_drift=on_drift)
+        outcome = walker.next(actor=_actor(), on_drift=on_drift, confirm=confirm)
     except PlanError as err:
         raise _fail(err) from err
     if not outcome.moved and outcome.drift:
@@ -204,6 +234,9 @@ def next_step(
                     err=True,
                 )
             raise typer.Exit(1)
+        if outcome.to_step is not None and outcome.to_step.irreversible:
+            _print_outcome(console, outcome)
+            raise _fail(PlanError(outcome.message))
         console.print(escape(outcome.message))
         return
     assert outcome.to_step is not None

@@ -29,14 +29,15 @@ from typing import Literal
 
 import httpx
 
-Kind = Literal["read", "write", "checkout"]
-KINDS: tuple[Kind, ...] = ("read", "write", "checkout")
+Kind = Literal["read", "write", "checkout", "payment"]
+KINDS: tuple[Kind, ...] = ("read", "write", "checkout", "payment")
 
 #: The answers that count as success, per kind. A checkout may find the stock gone (409, the
 #: order stored cancelled): that is the contract working, not a failure.
 EXPECTED: dict[Kind, frozenset[int]] = {
     "read": frozenset({200}),
     "write": frozenset({200}),
+    "payment": frozenset({201}),
     "checkout": frozenset({201, 409}),
 }
 MAX_RETRY_AFTER_S = 5.0
@@ -52,15 +53,17 @@ class MixError(ValueError):
 
 @dataclass(frozen=True)
 class Mix:
-    """Relative weights of the three kinds."""
+    """Relative weights of the kinds: reads, stock adjustments (``write``), card payments a
+    customer makes outside any order (``payment``), checkouts."""
 
     read: int = 70
     write: int = 20
     checkout: int = 10
+    payment: int = 0
 
     @classmethod
     def parse(cls, text: str) -> Mix:
-        """``"read=70,write=20,checkout=10"``; an omitted kind weighs 0."""
+        """``"read=70,write=20,checkout=10,payment=5"``; an omitted kind weighs 0."""
         weights: dict[str, int] = {}
         for part in filter(None, (p.strip() for p in text.split(","))):
             name, sep, value = part.partition("=")
@@ -81,8 +84,8 @@ class Mix:
             raise MixError("the mix has no weight at all")
         return mix
 
-    def weights(self) -> tuple[int, int, int]:
-        return (self.read, self.write, self.checkout)
+    def weights(self) -> tuple[int, int, int, int]:
+        return (self.read, self.write, self.checkout, self.payment)
 
     def kinds(self, seed: int) -> Callable[[], Kind]:
         """A function that draws the next kind by weight (seeded: a run is repeatable)."""
@@ -185,8 +188,8 @@ class RequestMaker:
     """Draws request ``i`` of a run: its kind from the mix, its key, product and caller."""
 
     def __init__(self, workload: Workload, mix: Mix, seed: int) -> None:
-        if mix.checkout and not workload.customer_tokens:
-            raise ValueError("checkouts need customer tokens")
+        if (mix.checkout or mix.payment) and not workload.customer_tokens:
+            raise ValueError("checkouts and payments need customer tokens")
         self.workload = workload
         self.next_kind = mix.kinds(seed)
         self.draw = random.Random(seed + 1)
@@ -208,6 +211,14 @@ class RequestMaker:
             )
         headers["Authorization"] = f"Bearer {self._customer()}"
         headers["Idempotency-Key"] = f"traffic-{uuid.uuid4()}"
+        if kind == "payment":
+            # Captured at once, with no order: the books count only payments of orders.
+            payment: dict[str, object] = {
+                "amount": f"{1 + i % 20}.00",
+                "card_token": w.card_token,
+                "capture": True,
+            }
+            return Request(kind, "POST", "/api/payments/", headers, payment)
         body = {"lines": [{"sku": sku, "quantity": 1}], "card_token": w.card_token}
         return Request(kind, "POST", "/api/orders/", headers, body)
 

@@ -75,7 +75,7 @@ def traffic(
     rate: Annotated[float, typer.Option(help="Requests per second.")] = 20.0,
     duration: Annotated[float, typer.Option(help="Seconds to run (it stops by itself).")] = 60.0,
     mix: Annotated[
-        str, typer.Option(help="Weights of the kinds: read=N,write=N,checkout=N.")
+        str, typer.Option(help="Weights of the kinds: read=N,write=N,checkout=N,payment=N.")
     ] = "read=70,write=20,checkout=10",
     clients: Annotated[int, typer.Option(help="Client keys (X-Client-Id) to spread over.")] = 50,
     customers: Annotated[
@@ -103,8 +103,11 @@ def traffic(
         weights = Mix.parse(mix)
     except MixError as err:
         _fail(f"--mix: {err}")
-    if weights.checkout and not customers:
-        _fail("checkouts need customers: give --customers 1 or more, or checkout=0 in --mix")
+    if (weights.checkout or weights.payment) and not customers:
+        _fail(
+            "checkouts and payments need customers: give --customers 1 or more, or "
+            "checkout=0 and payment=0 in --mix"
+        )
     base_url = url or os.environ.get("STRANGLER_PROXY_URL", "http://127.0.0.1:8080")
     ttl_s = int(duration) + 600
     names = [f"traffic-customer-{n:03d}" for n in range(1, customers + 1)]

@@ -168,7 +168,11 @@ def test_no_answer_is_a_failure_with_an_example_and_exit_status_1() -> None:
         (["--duration", "7200"], "--duration must be above 0 and at most 3600 s, got 7200"),
         (["--mix", "reads=1,bogus=2"], "--mix: 'bogus=2': expected KIND=WEIGHT"),
         (["--mix", "read=0"], "--mix: the mix has no weight at all"),
-        (["--customers", "0"], "checkouts need customers"),
+        (["--customers", "0"], "checkouts and payments need customers"),
+        (
+            ["--customers", "0", "--mix", "read=1,payment=1"],
+            "checkouts and payments need customers",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_status_1(args: list[str], message: str) -> None:
@@ -186,6 +190,22 @@ def test_the_mix_reads_plural_and_singular_kinds_and_omitted_ones_weigh_nothing(
         Mix.parse("read=x")
     with pytest.raises(MixError, match="negative"):
         Mix.parse("read=-1")
+
+
+def test_payments_are_captured_card_payments_of_a_customer_with_their_own_key() -> None:
+    workload = Workload(
+        base_url="http://unused", skus=["SKU-00001"], customer_tokens=["c1", "c2"], clients=3
+    )
+    maker = RequestMaker(workload, Mix.parse("payment=1"), seed=2)
+    requests = [maker.make(i) for i in range(40)]
+    assert {(r.kind, r.method, r.path) for r in requests} == {("payment", "POST", "/api/payments/")}
+    assert {r.headers["Authorization"] for r in requests} == {"Bearer c1", "Bearer c2"}
+    assert len({r.headers["Idempotency-Key"] for r in requests}) == 40
+    assert all(r.json and r.json["capture"] is True and r.json["card_token"] for r in requests)
+    with pytest.raises(ValueError, match="need customer tokens"):
+        RequestMaker(
+            Workload(base_url="http://unused", skus=["SKU-00001"]), Mix.parse("payment=1"), seed=0
+        )
 
 
 def test_requests_spread_over_client_keys_customers_and_kinds_as_weighted() -> None:

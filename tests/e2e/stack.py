@@ -14,8 +14,15 @@ from typing import Any
 
 import httpx
 
+from contracts.sync_token import SYNC_TOKEN_ENV
 from proxy.config_edit import update_route
-from strangler.stack import Ports, stack_environment, stack_processes, write_routes_file
+from strangler.stack import (
+    Ports,
+    orders_service_token_step,
+    stack_environment,
+    stack_processes,
+    write_routes_file,
+)
 from tests.support.components import StackUrls, free_ports, prepare, running
 from tests.support.database_templates import fresh_owner_databases
 from tests.support.postgres import fresh_database
@@ -57,7 +64,8 @@ class Stack(StackUrls):
 
 @contextmanager
 def running_stack(tmp_path: Path, redis_url: str, *, products: int) -> Iterator[Stack]:
-    """Migrate, seed, and start every process of the stack on fresh databases."""
+    """Migrate, seed, and start every process of the stack on fresh databases, with a sync
+    token and the orders service's account, as `strangler up` does."""
     with ExitStack() as stack_cm:
         databases = stack_cm.enter_context(fresh_owner_databases("e2e"))
         proxy_db = stack_cm.enter_context(fresh_database("e2e_proxy"))
@@ -79,7 +87,14 @@ def running_stack(tmp_path: Path, redis_url: str, *, products: int) -> Iterator[
                 "STRANGLER_QUEUE_PREFIX": f"e2e{random_suffix()}",
             },
         )
+        env.setdefault(SYNC_TOKEN_ENV, f"e2e-sync-{random_suffix()}")
         prepare(env, products=products)
+        # As `strangler up` does: the orders service's account, which its saga calls payments as.
+        issued = subprocess.run(
+            orders_service_token_step(), env=env, cwd=REPO_ROOT, capture_output=True, text=True
+        )
+        assert issued.returncode == 0, issued.stderr
+        env["ORDERS_SERVICE_TOKEN"] = issued.stdout.strip().splitlines()[-1]
         names = [spec.name for spec in stack_processes(ports)]
         processes = stack_cm.enter_context(
             running(names, ports=ports, env=env, log_dir=tmp_path / "logs")

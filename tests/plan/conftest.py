@@ -68,9 +68,16 @@ class Components:
         return self
 
     def traffic(
-        self, route: str, *, requests: int = 0, errors: int = 0, compared: int = 0
+        self,
+        route: str,
+        *,
+        requests: int = 0,
+        errors: int = 0,
+        compared: int = 0,
+        upstream: str = "monolith",
     ) -> Components:
-        """Add to the proxy's cumulative counters for ``route``."""
+        """Add to the proxy's cumulative counters for ``route`` (requests answered by
+        ``upstream``)."""
         entry = self.data["admin"]["routes"].setdefault(
             route,
             {
@@ -80,7 +87,7 @@ class Components:
                 "shadow": {"compared": 0, "mismatched": 0, "dropped": 0, "skipped": 0},
             },
         )
-        entry["requests"]["monolith"] += requests
+        entry["requests"][upstream] = entry["requests"].get(upstream, 0) + requests
         entry["errors"] += errors
         entry["shadow"]["compared"] += compared
         self.save()

@@ -11,8 +11,12 @@ from ruamel.yaml import YAML
 from migrations_plan.model import (
     DEFAULT_PLAN,
     BackfillDoneGate,
+    BooksBalanceGate,
     ErrorRateGate,
+    MonolithServedGate,
+    Plan,
     PlanError,
+    ReconcileDriftGate,
     ReverseBacklogGate,
     RouteAction,
     ShadowParityGate,
@@ -32,35 +36,81 @@ PAGE_SECTIONS = (
 )
 
 
-def test_the_shipped_plan_walks_inventory_reads_then_writes_to_extracted() -> None:
-    plan = load_plan()
-    assert [s.id for s in plan.steps] == [
-        "proxy-in-front",
-        "backfill-and-sync",
-        "shadow-reads",
-        "canary-10",
-        "canary-50",
-        "canary-100",
-        "extracted",
-        "writes-extracted",
-    ]
-    reads: dict[str, Any] = {}
+INVENTORY_STEPS = [
+    "proxy-in-front",
+    "backfill-and-sync",
+    "shadow-reads",
+    "canary-10",
+    "canary-50",
+    "canary-100",
+    "extracted",
+    "writes-extracted",
+]
+CAPABILITY_STEPS = [
+    "backfill-and-sync",
+    "shadow-reads",
+    "dry-run-*",
+    "canary",
+    "reads-extracted",
+    "writes-extracted",
+]
+
+
+def _flags_after_each_step(plan: Plan, route: str) -> list[dict[str, Any]]:
+    flags: dict[str, Any] = {}
     seen: list[dict[str, Any]] = []
     for step in plan.steps:
         for action in step.actions:
-            if isinstance(action, RouteAction) and action.route == "inventory-reads":
-                reads.update(action.set)
-        seen.append({k: v for k, v in reads.items() if v is not None})
-    assert seen == [
-        {"mode": "monolith"},
-        {"mode": "monolith"},
-        {"mode": "shadow"},
-        {"mode": "canary", "percent": 10},
-        {"mode": "canary", "percent": 50},
-        {"mode": "canary", "percent": 100},
-        {"mode": "extracted"},
-        {"mode": "extracted"},
+            if isinstance(action, RouteAction) and action.route == route:
+                flags.update(action.set)
+        seen.append({k: v for k, v in flags.items() if v is not None})
+    return seen
+
+
+def test_the_shipped_plan_walks_every_capability_then_retires_the_monolith() -> None:
+    plan = load_plan()
+    assert plan.phases() == ["inventory", "payments", "orders", "retire", "cut-the-cord"]
+    ids = [s.id for s in plan.steps]
+    assert ids[:8] == INVENTORY_STEPS
+    for capability, steps in (("payments", ids[8:14]), ("orders", ids[14:20])):
+        assert [s.removeprefix(f"{capability}-") for s in steps][:2] == CAPABILITY_STEPS[:2]
+        assert steps[2].startswith(f"{capability}-dry-run-")
+        assert [s.removeprefix(f"{capability}-") for s in steps][3:] == CAPABILITY_STEPS[3:]
+    assert ids[20:] == ["retire", "cut-the-cord"]
+
+    reads = _flags_after_each_step(plan, "inventory-reads")
+    assert [r.get("mode") for r in reads[:8]] == [
+        "monolith", "monolith", "shadow", "canary", "canary", "canary", "extracted", "extracted"
+    ]  # fmt: skip
+    assert [r.get("percent") for r in reads[3:6]] == [10, 50, 100]
+    # Reads, then writes as dry runs, then the writes' switch: for payments and orders alike.
+    for capability, first in (("payments", 8), ("orders", 14)):
+        reads = _flags_after_each_step(plan, f"{capability}-reads")
+        writes = _flags_after_each_step(plan, f"{capability}-writes")
+        assert [r["mode"] for r in reads[first : first + 6]] == [
+            "monolith", "shadow", "shadow", "canary", "extracted", "extracted"
+        ]  # fmt: skip
+        assert [w["mode"] for w in writes[first : first + 6]] == [
+            "monolith", "monolith", "shadow", "shadow", "shadow", "extracted"
+        ]  # fmt: skip
+    # Retired: every business route on its service, no read falls back to the monolith.
+    for route in ("inventory-reads", "payments-reads", "orders-reads"):
+        assert _flags_after_each_step(plan, route)[20] == {"mode": "extracted"}
+
+    switches = [(s.id, a) for s in plan.steps for a in s.actions if isinstance(a, SyncAction)]
+    assert [(step, a.sync, a.direction) for step, a in switches] == [
+        ("writes-extracted", "inventory", "reverse"),
+        ("payments-writes-extracted", "payments", "reverse"),
+        ("orders-writes-extracted", "orders", "reverse"),
     ]
+    for step_id, action in switches:
+        step = plan.find(step_id)
+        assert SyncAction(sync=action.sync, direction="forward") in step.rollback
+    assert rollback_problems(plan) == []
+    for step in plan.steps[2:-1]:
+        if step.actions:
+            assert step.rollback, f"{step.id} changes flags and needs a rollback"
+
     kinds = {type(g) for s in plan.steps for g in s.gates}
     assert kinds == {
         ShadowParityGate,
@@ -68,18 +118,31 @@ def test_the_shipped_plan_walks_inventory_reads_then_writes_to_extracted() -> No
         BackfillDoneGate,
         ErrorRateGate,
         ReverseBacklogGate,
+        ReconcileDriftGate,
+        BooksBalanceGate,
+        MonolithServedGate,
     }
-    # Only the last step moves the writes, and its rollback switches them back.
-    switches = [(s.id, a) for s in plan.steps for a in s.actions if isinstance(a, SyncAction)]
-    assert [(step, a.sync, a.direction) for step, a in switches] == [
-        ("writes-extracted", "inventory", "reverse")
+    # Checkouts are watched when payments' writes move, and so are the writes of each capability.
+    for step_id, routes in (
+        ("writes-extracted", {"inventory-writes", "orders-writes"}),
+        ("payments-writes-extracted", {"payments-writes", "orders-writes"}),
+        ("orders-writes-extracted", {"orders-writes"}),
+    ):
+        watched = {g.route for g in plan.find(step_id).gates if isinstance(g, ErrorRateGate)}
+        assert watched == routes
+    retire = plan.find("retire")
+    served = [g for g in retire.gates if isinstance(g, MonolithServedGate)]
+    assert len(served) == 1 and set(served[0].routes) == {
+        f"{c}-{kind}" for c in ("inventory", "payments", "orders") for kind in ("reads", "writes")
+    }
+    assert served[0].max_requests == 0
+    drift = [g for g in retire.gates if isinstance(g, ReconcileDriftGate)]
+    assert [set(g.aggregates) for g in drift] == [
+        {"products", "reservations", "payments", "orders"}
     ]
     last = plan.steps[-1]
-    assert SyncAction(sync="inventory", direction="forward") in last.rollback
-    assert RouteAction(route="inventory-writes", set={"mode": "extracted"}) in last.actions
-    assert rollback_problems(plan) == []
-    for step in plan.steps[2:]:
-        assert step.rollback, f"{step.id} changes flags and needs a rollback"
+    assert last.id == "cut-the-cord" and last.irreversible and last.cannot_undo
+    assert not any(s.irreversible for s in plan.steps[:-1])
 
 
 def test_every_step_page_is_a_workshop_page() -> None:
@@ -153,6 +216,47 @@ def route_action(mode: str, **more: Any) -> dict[str, Any]:
         (
             [step_factory("a", gates=[{"kind": "reverse_backlog", "max_dead_letters": -1}])],
             "max_dead_letters",
+        ),
+        (
+            [step_factory("a", gates=[{"kind": "reconcile_drift", "aggregates": ["shoes"]}])],
+            "unknown aggregate(s) shoes",
+        ),
+        (
+            [step_factory("a", gates=[{"kind": "monolith_served", "routes": []}])],
+            "routes",
+        ),
+        (
+            [step_factory("a", irreversible=True, cannot_undo=["x"]), step_factory("b")],
+            "step 'a': an irreversible step must be the last",
+        ),
+        (
+            [step_factory("a", irreversible=True)],
+            "step 'a': an irreversible step lists cannot_undo",
+        ),
+        (
+            [
+                step_factory("a", actions=[route_action("monolith")]),
+                step_factory(
+                    "b",
+                    irreversible=True,
+                    cannot_undo=["x"],
+                    actions=[route_action("shadow")],
+                    rollback=[route_action("monolith")],
+                ),
+            ],
+            "step 'b': an irreversible step has no rollback",
+        ),
+        (
+            [step_factory("a", cannot_undo=["x"])],
+            "step 'a': cannot_undo is for irreversible steps",
+        ),
+        (
+            [
+                step_factory("a", phase="one"),
+                step_factory("b", phase="two"),
+                step_factory("c", phase="one"),
+            ],
+            "step 'c': phase 'one' is split by another phase",
         ),
     ],
 )

@@ -33,7 +33,7 @@ def test_the_report_shows_each_move_with_its_gates_traffic_and_flags(plan_env: P
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [str(out / "plan-report.md"), str(out / "plan-report.html")]
     md = (out / "plan-report.md").read_text()
-    assert "The walk stands at step 3 of 8" in md
+    assert "The walk stands at step 3 of 22" in md
     # Leaving backfill-and-sync: its gates as measured, then the flags the next step wrote.
     assert re.search(r"next backfill-and-sync → shadow-reads", md)
     assert "| backfill 'products' done | pass | done, 100 rows | done |" in md

@@ -48,6 +48,10 @@ def test_status_before_the_walk_starts(plan_env: PlanEnv) -> None:
     done = plan_env.plan("status")
     assert done.returncode == 0, done.stderr
     assert "has not started" in done.stdout
+    assert (
+        "Not started: 22 steps in 5 phases (inventory, payments, orders, retire, cut-the-cord)."
+        in done.stdout
+    )
     assert "proxy-in-front" in done.stdout and "extracted" in done.stdout
     assert "sets inventory-reads: mode=monolith" in done.stdout
     assert not plan_env.state_file.exists()

@@ -48,8 +48,7 @@ SYNC_PROCESSES = ["worker-monolith", "worker-inventory", "relay", "relay-invento
 def _plan_file(folder: Path) -> Path:
     """The shipped step 8 after a stand-in step for the read extraction."""
     shipped = YAML(typ="safe").load(DEFAULT_PLAN.read_text(encoding="utf-8"))
-    step8 = dict(shipped["steps"][-1])
-    assert step8["id"] == "writes-extracted"
+    step8 = dict(next(s for s in shipped["steps"] if s["id"] == "writes-extracted"))
     step8["actions"] = [{**a, "drain_timeout_s": 3} if "sync" in a else a for a in step8["actions"]]
     (folder / "steps").mkdir(parents=True)
     (folder / step8["page"]).write_text((DEFAULT_PLAN.parent / step8["page"]).read_text())
