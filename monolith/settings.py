@@ -13,6 +13,8 @@ from typing import Any
 
 import dj_database_url
 
+from contracts.json_limits import MAX_BODY_BYTES
+
 VAR_DIR = Path(os.environ.get("STRANGLER_VAR_DIR", "var")).resolve()
 
 
@@ -134,12 +136,16 @@ TIME_ZONE = "UTC"
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 
+# Every owner's body size limit (contracts/json_limits.py): a larger body is a 400 bad_request.
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
+
 # The contract's paths end with "/" and a path without it is an unknown URL, never a redirect.
 APPEND_SLASH = False
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSONParser within the limits every owner applies (contracts/json_limits.py).
+    "DEFAULT_PARSER_CLASSES": ["monolith.api.parsers.BoundedJSONParser"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "monolith.api.negotiation.JsonOnlyNegotiation",
     # Bearer tokens only, and only on the APIs that need a caller (``AuthenticatedApi``): the
     # inventory contract is open, and session/basic auth would only add CSRF surprises.
