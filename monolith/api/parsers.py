@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import IO, Any
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser, get_encoding
+from rest_framework.parsers import JSONParser
 
 from contracts.json_limits import MAX_BODY_BYTES, JsonLimitExceeded, loads
 
@@ -36,7 +37,13 @@ class BoundedJSONParser(JSONParser):
         raw = stream.read(MAX_BODY_BYTES + 1)
         if len(raw) > MAX_BODY_BYTES:
             raise RequestDataTooBig("Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE.")
-        encoding = get_encoding(dict(parser_context or {}))  # text codecs only
+        encoding = (parser_context or {}).get("encoding") or settings.DEFAULT_CHARSET
+        try:
+            # Text codecs only (``bz2_codec`` would inflate a small body without bound), as
+            # DRF's own parser does: ``str.encode`` refuses the others.
+            "".encode(encoding)
+        except (LookupError, UnicodeError):
+            raise ParseError(f'Unsupported charset "{encoding}".') from None
         try:
             return loads(raw.decode(encoding))
         except JsonLimitExceeded as exc:
