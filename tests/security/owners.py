@@ -11,6 +11,8 @@ header override so a probe can build what an attacker holding a real signature c
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import subprocess
 import sys
@@ -23,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -64,6 +65,14 @@ class Target:
 
     def owns(self, path: str) -> bool:
         return path.startswith(OWNED_PREFIXES[self.owner])
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64(value: dict[str, Any]) -> str:
+    return _b64url(json.dumps(value, separators=(",", ":")).encode())
 
 
 def _routes(ports: Ports) -> str:
@@ -132,11 +141,14 @@ class Rig(StackUrls):
         """A token signed with the monolith's key (or ``key``) over ``claims`` (default: a
         customer's, valid for five minutes), with the monolith's ``kid`` unless ``headers`` say
         otherwise (``{"kid": None}`` leaves it out)."""
-        header: dict[str, Any] = {"kid": self.kid, **(headers or {})}
+        header: dict[str, Any] = {"alg": ALGORITHM, "typ": "JWT", "kid": self.kid}
+        header.update(headers or {})
         header = {k: v for k, v in header.items() if v is not None}
-        return jwt.encode(
-            claims or self.claims(), key or self.private_key, algorithm=ALGORITHM, headers=header
-        )
+        # Signed by hand (RFC 7515 compact form): PyJWT would refuse to write a ``kid`` that is
+        # not a string, and a probe must be able to.
+        signing_input = f"{_b64(header)}.{_b64(claims or self.claims())}".encode("ascii")
+        signature = (key or self.private_key).sign(signing_input)
+        return f"{signing_input.decode('ascii')}.{_b64url(signature)}"
 
     def bearer(self, token: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}

@@ -23,6 +23,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 
 from contracts.tokens import ALGORITHM, AUDIENCE, ISSUER
+from monolith.identity.keys import thumbprint
 from strangler.stack import Ports, stack_environment
 from tests.support.components import StackUrls, free_ports, process_spec, running
 from tests.support.database_templates import migrated_database
@@ -61,7 +62,8 @@ class Upstreams(StackUrls):
             "exp": now + ttl_s,
             "jti": uuid.uuid4().hex,
         }
-        return jwt.encode(claims, self.private_key, algorithm=ALGORITHM)
+        kid = thumbprint(self.private_key.public_key())
+        return jwt.encode(claims, self.private_key, algorithm=ALGORITHM, headers={"kid": kid})
 
     def auth(self, sub: uuid.UUID | str, *, staff: bool = False) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(sub, staff=staff)}"}
