@@ -160,6 +160,23 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "monolith.api.exception_handlers.contract_exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_SCHEMA_CLASS": "monolith.api.schema.ContractAutoSchema",
+    # The token endpoint's throttles (monolith/identity/throttling.py): tries per minute from one
+    # client address, and for one username.
+    "DEFAULT_THROTTLE_RATES": {
+        "token_client": os.environ.get("STRANGLER_TOKEN_RATE_CLIENT", "30/min"),
+        "token_user": os.environ.get("STRANGLER_TOKEN_RATE_USER", "10/min"),
+    },
+    # Proxies in front of the monolith whose X-Forwarded-For names the client (the stack's proxy
+    # replaces a client's own header with the peer's address); 0 when clients reach it directly.
+    "NUM_PROXIES": int(os.environ.get("STRANGLER_PROXY_HOPS", "1")),
+}
+
+# The throttles' counts: a file cache, shared by every gunicorn worker without a server.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(VAR_DIR / "cache"),
+    }
 }
 
 SPECTACULAR_SETTINGS = {

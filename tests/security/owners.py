@@ -91,6 +91,7 @@ def _routes(ports: Ports) -> str:
         }
         for name in ("inventory", "payments", "orders")
     ]
+    routes.append({"name": "to-monolith", "match": {"path_prefix": "/api/"}, "mode": "monolith"})
     return routes_yaml(upstreams, routes)
 
 
@@ -170,8 +171,20 @@ class Rig(StackUrls):
         return done.stdout.strip()
 
 
+#: The processes of the rig: every owner and the proxy.
+ALL = ("monolith", "inventory", "payments", "orders", "proxy")
+#: Throttles of the token endpoint high enough that the suites sharing one rig never meet them
+#: (their own test starts a rig with the stack's rates).
+UNTHROTTLED = {
+    "STRANGLER_TOKEN_RATE_CLIENT": "100000/min",
+    "STRANGLER_TOKEN_RATE_USER": "100000/min",
+}
+
+
 @contextmanager
-def running_owners(tmp: Path, **extra_env: str) -> Iterator[Rig]:
+def running_owners(
+    tmp: Path, *, names: tuple[str, ...] = ALL, env: dict[str, str] | None = None
+) -> Iterator[Rig]:
     with ExitStack() as stack:
         databases = stack.enter_context(fresh_owner_databases("sec", migrated=True))
         var = tmp / "var"
@@ -180,6 +193,7 @@ def running_owners(tmp: Path, **extra_env: str) -> Iterator[Rig]:
         routes_file = var / "routes.yaml"
         routes_file.write_text(_routes(ports), encoding="utf-8")
         password = f"pw-{random_suffix()}"
+        extra_env = env or {}
         env = stack_environment(
             ports,
             base={
@@ -205,8 +219,7 @@ def running_owners(tmp: Path, **extra_env: str) -> Iterator[Rig]:
             timeout=120,
         )
         assert done.returncode == 0, done.stdout + done.stderr
-        names = ["monolith", "inventory", "payments", "orders", "proxy"]
-        stack.enter_context(running(names, ports=ports, env=env, log_dir=tmp / "logs"))
+        stack.enter_context(running(list(names), ports=ports, env=env, log_dir=tmp / "logs"))
         # The monolith writes its key pair on first use; the JWKS asks for it.
         jwks = httpx.get(f"http://127.0.0.1:{ports.monolith}/api/auth/jwks/", timeout=10)
         assert jwks.status_code == 200, jwks.text
