@@ -303,6 +303,7 @@ def test_there_are_at_least_thirty_vectors_in_six_classes() -> None:
     assert {v.kind for v in VECTORS} == {"depth", "size", "keys", "items", "string", "number"}
 
 
+@pytest.mark.slow  # 34 vectors x 8 targets, some of them megabytes
 def test_every_vector_is_refused_by_every_owner_directly_and_through_the_proxy(
     owners: Rig, endpoints: list[Endpoint], client: httpx.Client
 ) -> None:

@@ -13,8 +13,8 @@ import pytest
 from tests.security.owners import Rig, running_owners
 from tests.support.random_refs import random_suffix
 
-PER_CLIENT = 6
-PER_USER = 4
+PER_CLIENT = 3
+PER_USER = 2
 
 
 @pytest.fixture(scope="module")
