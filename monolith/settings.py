@@ -13,6 +13,8 @@ from typing import Any
 
 import dj_database_url
 
+from contracts.json_limits import MAX_BODY_BYTES
+
 VAR_DIR = Path(os.environ.get("STRANGLER_VAR_DIR", "var")).resolve()
 
 
@@ -134,12 +136,16 @@ TIME_ZONE = "UTC"
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 
+# Every owner's body size limit (contracts/json_limits.py): a larger body is a 400 bad_request.
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
+
 # The contract's paths end with "/" and a path without it is an unknown URL, never a redirect.
 APPEND_SLASH = False
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSONParser within the limits every owner applies (contracts/json_limits.py).
+    "DEFAULT_PARSER_CLASSES": ["monolith.api.parsers.BoundedJSONParser"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "monolith.api.negotiation.JsonOnlyNegotiation",
     # Bearer tokens only, and only on the APIs that need a caller (``AuthenticatedApi``): the
     # inventory contract is open, and session/basic auth would only add CSRF surprises.
@@ -154,6 +160,23 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "monolith.api.exception_handlers.contract_exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_SCHEMA_CLASS": "monolith.api.schema.ContractAutoSchema",
+    # The token endpoint's throttles (monolith/identity/throttling.py): tries per minute from one
+    # client address, and for one username.
+    "DEFAULT_THROTTLE_RATES": {
+        "token_client": os.environ.get("STRANGLER_TOKEN_RATE_CLIENT", "30/min"),
+        "token_user": os.environ.get("STRANGLER_TOKEN_RATE_USER", "10/min"),
+    },
+    # Proxies in front of the monolith whose X-Forwarded-For names the client (the stack's proxy
+    # replaces a client's own header with the peer's address); 0 when clients reach it directly.
+    "NUM_PROXIES": int(os.environ.get("STRANGLER_PROXY_HOPS", "1")),
+}
+
+# The throttles' counts: a file cache, shared by every gunicorn worker without a server.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(VAR_DIR / "cache"),
+    }
 }
 
 SPECTACULAR_SETTINGS = {

@@ -249,8 +249,6 @@ def preparation_steps(products: int, *, reservations: int = 0) -> list[tuple[str
 
 #: The staff account the orders service calls payments and inventory as (clients/service_token.py).
 ORDERS_SERVICE_ACCOUNT = "orders-service"
-#: Its token's lifetime in the embedded stack (30 days; real mode sets a password instead).
-ORDERS_SERVICE_TOKEN_TTL_S = 30 * 24 * 3600
 
 
 def issue_tokens_step(usernames: list[str], *, staff: bool, ttl_s: int) -> list[str]:
@@ -260,9 +258,26 @@ def issue_tokens_step(usernames: list[str], *, staff: bool, ttl_s: int) -> list[
     return argv + ["--staff"] * staff + ["--ttl-s", str(ttl_s)]
 
 
-def orders_service_token_step() -> list[str]:
-    """The command that prints the orders service's token (creating its staff account)."""
-    return issue_tokens_step([ORDERS_SERVICE_ACCOUNT], staff=True, ttl_s=ORDERS_SERVICE_TOKEN_TTL_S)
+def orders_service_account(var: Path) -> tuple[list[str], dict[str, str]]:
+    """The command that creates (or updates) the orders service's staff account, and the
+    environment it and the orders service need: the account's password, generated once into
+    ``$VAR/service-account-password`` (owner-only). The service signs in with it and renews its
+    short-lived token before it expires (``extracted/orders/clients/service_token.py``), so no
+    long-lived token exists to leak."""
+    path = var / "service-account-password"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(secrets.token_urlsafe(32) + "\n")
+    password = path.read_text(encoding="utf-8").strip()
+    argv = [sys.executable, "monolith/manage.py", "ensure_service_account", ORDERS_SERVICE_ACCOUNT]
+    env = {
+        "STRANGLER_SERVICE_ACCOUNT_PASSWORD": password,
+        "ORDERS_SERVICE_USERNAME": ORDERS_SERVICE_ACCOUNT,
+        "ORDERS_SERVICE_PASSWORD": password,
+    }
+    return argv, env
 
 
 def ensure_sync_token(var: Path) -> Path:

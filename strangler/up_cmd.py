@@ -34,7 +34,7 @@ from strangler.stack import (
     REPO_ROOT,
     Ports,
     ensure_sync_token,
-    orders_service_token_step,
+    orders_service_account,
     preparation_steps,
     stack_environment,
     stack_processes,
@@ -53,14 +53,13 @@ def _prepare(env: dict[str, str], ports: Ports, products: int) -> None:
             typer.echo(f"strangler up: could not {what}:\n{done.stdout}{done.stderr}", err=True)
             raise typer.Exit(1)
     if not (env.get("ORDERS_SERVICE_TOKEN") or env.get("ORDERS_SERVICE_USERNAME")):
-        typer.echo("strangler up: issue the orders service's token")
-        done = subprocess.run(
-            orders_service_token_step(), env=env, cwd=REPO_ROOT, capture_output=True, text=True
-        )
+        typer.echo("strangler up: set up the orders service's account")
+        argv, account_env = orders_service_account(Path(env["STRANGLER_VAR_DIR"]))
+        env.update(account_env)
+        done = subprocess.run(argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True)
         if done.returncode != 0:
-            typer.echo(f"strangler up: could not issue it:\n{done.stdout}{done.stderr}", err=True)
+            typer.echo(f"strangler up: could not set it up:\n{done.stdout}{done.stderr}", err=True)
             raise typer.Exit(1)
-        env["ORDERS_SERVICE_TOKEN"] = done.stdout.strip()
     if not env.get("STRANGLER_SYNC_TOKEN"):
         ensure_sync_token(Path(env["STRANGLER_VAR_DIR"]))
     routes = Path(env["PROXY_ROUTES_FILE"])

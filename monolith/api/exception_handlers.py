@@ -11,7 +11,9 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from contracts.json_limits import MALFORMED_DETAIL
 from contracts.tokens import UNAUTHENTICATED_BODY, WWW_AUTHENTICATE
+from monolith.api.parsers import BodyLimitExceeded
 from monolith.errors import ApplicationError
 
 #: HTTP status of each domain error code.
@@ -49,8 +51,10 @@ def contract_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
         )
     if isinstance(exc, exceptions.ValidationError):
         return _error(400, "validation_error", "Invalid input.", fields=flatten_errors(exc.detail))
+    if isinstance(exc, BodyLimitExceeded):
+        return _error(400, "malformed_request", str(exc.detail))
     if isinstance(exc, exceptions.ParseError):
-        return _error(400, "malformed_request", "Body is not valid JSON.")
+        return _error(400, "malformed_request", MALFORMED_DETAIL)
     if isinstance(exc, exceptions.UnsupportedMediaType):
         media_type = _media_type_as_sent(context)
         detail = f'Unsupported media type "{media_type}" in request.'

@@ -15,6 +15,7 @@ from monolith.errors import ApplicationError
 from monolith.identity.authentication import AuthenticatedApi
 from monolith.identity.keys import signing_keys
 from monolith.identity.models import User
+from monolith.identity.throttling import TokenClientThrottle, TokenUserThrottle
 from monolith.identity.tokens import token_issue
 
 
@@ -27,6 +28,7 @@ class InvalidCredentials(ApplicationError):
 
 class TokenCreateApi(APIView):
     authentication_classes: list[type] = []
+    throttle_classes = [TokenClientThrottle, TokenUserThrottle]
 
     class InputSerializer(serializers.Serializer):
         username = serializers.CharField(max_length=150)
@@ -42,6 +44,11 @@ class TokenCreateApi(APIView):
             200: OutputSerializer,
             401: OpenApiResponse(
                 ErrorSerializer, description="`invalid_credentials`: which part is not said."
+            ),
+            429: OpenApiResponse(
+                ErrorSerializer,
+                description="`throttled`: too many tries from this client or for this username;"
+                " `Retry-After` says when to try again.",
             ),
         }
     )

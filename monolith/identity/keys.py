@@ -11,8 +11,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import functools
-import hashlib
-import json
 import os
 import tempfile
 from dataclasses import dataclass
@@ -22,6 +20,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from contracts.tokens import key_id
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,8 @@ def _okp_members(public: Ed25519PublicKey) -> dict[str, str]:
 
 
 def thumbprint(public: Ed25519PublicKey) -> str:
-    """RFC 7638: SHA-256 of the required members, sorted, without whitespace."""
-    canonical = json.dumps(_okp_members(public), sort_keys=True, separators=(",", ":"))
-    return _b64url(hashlib.sha256(canonical.encode("ascii")).digest())
+    """RFC 7638: SHA-256 of the required members, sorted, without whitespace (the ``kid``)."""
+    return key_id(public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
 
 
 def _publish(path: Path, data: bytes, mode: int) -> None:

@@ -10,7 +10,15 @@ import jwt
 from django.conf import settings
 from pydantic import ValidationError
 
-from contracts.tokens import ALGORITHM, AUDIENCE, ISSUER, LEEWAY_S, TokenClaims
+from contracts.tokens import (
+    ALGORITHM,
+    AUDIENCE,
+    ISSUER,
+    LEEWAY_S,
+    MAX_LIFETIME_S,
+    REQUIRED_CLAIMS,
+    TokenClaims,
+)
 from monolith.identity.keys import signing_keys
 from monolith.identity.models import User
 
@@ -27,6 +35,8 @@ class IssuedToken:
 
 def token_issue(*, user: User, ttl_s: int | None = None, now: float | None = None) -> IssuedToken:
     ttl = settings.JWT_TTL_S if ttl_s is None else ttl_s
+    if not 0 < ttl <= MAX_LIFETIME_S:
+        raise ValueError(f"a token lives 1 to {MAX_LIFETIME_S} s, not {ttl}")
     issued_at = int(time.time() if now is None else now)
     keys = signing_keys()
     claims = {
@@ -46,18 +56,23 @@ def token_issue(*, user: User, ttl_s: int | None = None, now: float | None = Non
 def token_verify(token: str) -> TokenClaims:
     """The claims of a token this monolith signed and that is still valid, or ``InvalidToken``.
 
-    Only ``EdDSA`` is accepted (so ``alg=none`` and HMAC-with-the-public-key confusions fail), and
-    every registered claim is required.
+    Only ``EdDSA`` is accepted (so ``alg=none`` and HMAC-with-the-public-key confusions fail), the
+    header's ``kid`` must name this monolith's key, every registered claim is required and typed
+    strictly, and the lifetime is capped (``contracts.tokens``).
     """
+    keys = signing_keys()
     try:
+        kid = jwt.get_unverified_header(token).get("kid")
+        if kid != keys.kid:
+            raise InvalidToken(f"kid {kid!r} names no published key")
         decoded = jwt.decode(
             token,
-            signing_keys().public,
+            keys.public,
             algorithms=[ALGORITHM],
             audience=AUDIENCE,
             issuer=ISSUER,
             leeway=LEEWAY_S,
-            options={"require": ["sub", "iss", "aud", "iat", "exp", "jti"]},
+            options={"require": list(REQUIRED_CLAIMS)},
         )
         return TokenClaims.model_validate(decoded)
     except (jwt.PyJWTError, ValidationError) as exc:

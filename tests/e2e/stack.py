@@ -18,7 +18,7 @@ from contracts.sync_token import SYNC_TOKEN_ENV
 from proxy.config_edit import update_route
 from strangler.stack import (
     Ports,
-    orders_service_token_step,
+    orders_service_account,
     stack_environment,
     stack_processes,
     write_routes_file,
@@ -89,12 +89,11 @@ def running_stack(tmp_path: Path, redis_url: str, *, products: int) -> Iterator[
         )
         env.setdefault(SYNC_TOKEN_ENV, f"e2e-sync-{random_suffix()}")
         prepare(env, products=products)
-        # As `strangler up` does: the orders service's account, which its saga calls payments as.
-        issued = subprocess.run(
-            orders_service_token_step(), env=env, cwd=REPO_ROOT, capture_output=True, text=True
-        )
-        assert issued.returncode == 0, issued.stderr
-        env["ORDERS_SERVICE_TOKEN"] = issued.stdout.strip().splitlines()[-1]
+        # As `strangler up` does: the orders service's account, which its saga signs in as.
+        argv, account_env = orders_service_account(var)
+        env.update(account_env)
+        made = subprocess.run(argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True)
+        assert made.returncode == 0, made.stderr
         names = [spec.name for spec in stack_processes(ports)]
         processes = stack_cm.enter_context(
             running(names, ports=ports, env=env, log_dir=tmp_path / "logs")

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import serialization
 
 from contracts.sync_token import SYNC_TOKEN_ENV
 from contracts.tokens import ALGORITHM, AUDIENCE, ISSUER
+from monolith.identity.keys import thumbprint
 from proxy.config_edit import update_route
 from strangler.stack import Ports, stack_environment, write_routes_file
 from tests.support.components import StackUrls, free_ports, process_spec, running
@@ -93,7 +94,8 @@ class Upstreams(StackUrls):
             "exp": now + ttl_s,
             "jti": uuid.uuid4().hex,
         }
-        return jwt.encode(claims, self.private_key, algorithm=ALGORITHM)
+        kid = thumbprint(self.private_key.public_key())
+        return jwt.encode(claims, self.private_key, algorithm=ALGORITHM, headers={"kid": kid})
 
     def auth(self, sub: uuid.UUID | str, *, staff: bool = False) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(sub, staff=staff)}"}

@@ -28,7 +28,7 @@ from celery import Celery
 
 from contracts.sync_token import SYNC_TOKEN_ENV, bearer
 from proxy.config_edit import update_route
-from strangler.stack import orders_service_token_step, stack_environment, write_routes_file
+from strangler.stack import orders_service_account, stack_environment, write_routes_file
 from sync.backfill_jobs import JOBS
 from sync.celery_app import make_celery, queue_name
 from tests.support.components import free_ports, prepare, running
@@ -247,7 +247,12 @@ def running_rig(
             migrated=databases == "postgres",
         )
         if "orders" in services:
-            env["ORDERS_SERVICE_TOKEN"] = _issued(orders_service_token_step(), env)
+            argv, account_env = orders_service_account(var)
+            env.update(account_env)
+            done = subprocess.run(
+                argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
             for called in saga_calls_services:
                 env[f"ORDERS_{called.upper()}_URL"] = env[f"STRANGLER_{called.upper()}_URL"]
             write_routes_file(Path(env["PROXY_ROUTES_FILE"]), ports)

@@ -21,7 +21,10 @@ def require_sync_token(request: Request) -> None:
     """Refuse a request the rule says needs the token, unless it carries the right one."""
     if not needs_sync_token(request.method):
         return
-    refusal = sync_token_refusal(request.headers.get("authorization"))
+    # Several headers are one value joined by commas, as the monolith's WSGI server joins them:
+    # never the token, so the same 401.
+    given = request.headers.getlist("authorization")
+    refusal = sync_token_refusal(", ".join(given) if given else None)
     if refusal is not None:
         raise ApiError(refusal.status, refusal.error, refusal.detail, headers=refusal.headers)
 

@@ -5,8 +5,11 @@
   JWKS (``STRANGLER_JWKS_URL``, e.g. ``http://127.0.0.1:8000/api/auth/jwks/``), fetched with
   PyJWT's ``PyJWKClient`` and cached. A service never holds anything it could sign with.
 * Verification is the monolith's (``monolith.identity.tokens.token_verify``): ``EdDSA`` only (so
-  ``alg=none`` and HMAC-with-the-public-key fail), issuer, audience, leeway and every registered
-  claim required, then ``contracts.tokens.TokenClaims``.
+  ``alg=none`` and HMAC-with-the-public-key fail), a ``kid`` naming a key the service was given,
+  issuer, audience, leeway and every registered claim required, then
+  ``contracts.tokens.TokenClaims`` (strict types, the lifetime cap).
+* More than one ``Authorization`` header is the one 401, as the monolith answers it: which one
+  counts would otherwise depend on the server.
 * Every refusal (no header, another scheme, any bad token) is the monolith's one 401: the body
   ``UNAUTHENTICATED_BODY`` and ``WWW-Authenticate: Bearer realm="strangler"``; the reason goes to
   the log only.
@@ -38,9 +41,11 @@ from contracts.tokens import (
     AUDIENCE,
     ISSUER,
     LEEWAY_S,
+    REQUIRED_CLAIMS,
     UNAUTHENTICATED_BODY,
     WWW_AUTHENTICATE,
     TokenClaims,
+    key_id,
 )
 from extracted.chassis.web.errors import ApiError, ValidationFailed
 from extracted.chassis.web.settings import ServiceSettings
@@ -93,8 +98,8 @@ class PublicKeySource(Protocol):
 
 
 class PemKeySource:
-    """A PEM public key file, read once on first use. The ``kid`` is not consulted (as in the
-    monolith, which verifies with its one key)."""
+    """A PEM public key file, read once on first use; a token must name it by its ``kid`` (the
+    key's RFC 7638 thumbprint, ``contracts.tokens.key_id``), as the monolith checks its own."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -111,7 +116,15 @@ class PemKeySource:
             raise KeyUnavailable(f"{self.path} does not hold an Ed25519 public key")
         return loaded
 
+    @cached_property
+    def kid(self) -> str:
+        return key_id(
+            self.key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        )
+
     def key_for(self, kid: str | None) -> Ed25519PublicKey:
+        if not kid or kid != self.kid:
+            raise InvalidToken(f"kid {kid!r} names no published key")
         return self.key
 
 
@@ -180,7 +193,7 @@ class TokenVerifier:
                 audience=AUDIENCE,
                 issuer=ISSUER,
                 leeway=LEEWAY_S,
-                options={"require": ["sub", "iss", "aud", "iat", "exp", "jti"]},
+                options={"require": list(REQUIRED_CLAIMS)},
             )
             return TokenClaims.model_validate(decoded)
         except (jwt.PyJWTError, ValidationError) as exc:
@@ -239,7 +252,11 @@ def authenticate(verifier: TokenVerifier, authorization: str | None) -> Caller:
 def current_caller(request: Request) -> Caller:
     """FastAPI dependency: the verified caller (the app's ``state.token_verifier``)."""
     verifier: TokenVerifier = request.app.state.token_verifier
-    return authenticate(verifier, request.headers.get("authorization"))
+    given = request.headers.getlist("authorization")
+    if len(given) > 1:
+        logger.info("refused credentials", extra={"reason": "several Authorization headers"})
+        raise NotAuthenticated()
+    return authenticate(verifier, given[0] if given else None)
 
 
 CurrentCaller = Annotated[Caller, Depends(current_caller)]

@@ -1,13 +1,17 @@
 """Request bodies parsed the way DRF's ``Request`` + ``JSONParser`` do.
 
 * No body bytes (``Content-Length`` missing, zero or not a number) is ``{}``, whatever the type.
-* A JSON body larger than Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is a 400 ``bad_request``.
+* A body larger than ``contracts.json_limits.MAX_BODY_BYTES`` (Django's
+  ``DATA_UPLOAD_MAX_MEMORY_SIZE``) is a 400 ``bad_request``, refused before more than that is read.
+* The other limits of every owner (depth, keys, items, string length, numbers:
+  ``contracts.json_limits``) are a 400 ``malformed_request`` whose detail names the limit.
 * Only JSON is parsed: the ``Content-Type`` must match ``application/json`` the way DRF's
   ``media_type_matches`` decides (case-insensitive, wildcards ``*/*`` and ``application/*``
   match); otherwise 415 with the media type as sent, without parameters.
 * The charset parameter picks the decoding when Python knows it (Django sets
   ``request.encoding`` so), else UTF-8; ``NaN``/``Infinity`` are refused (DRF ``STRICT_JSON``).
-  Anything undecodable is a 400 ``malformed_request``.
+  Anything undecodable, and a charset that is not a text encoding (``bz2_codec``: DRF's
+  ``get_encoding``), is a 400 ``malformed_request``.
 
 Written here rather than borrowed because the point is DRF's exact semantics, and DRF's code is
 tied to Django's request object.
@@ -16,19 +20,17 @@ tied to Django's request object.
 from __future__ import annotations
 
 import codecs
-import json
 from dataclasses import dataclass
 from email.message import Message
 from typing import Any
 
 from fastapi import Request
 
+from contracts.json_limits import MAX_BODY_BYTES, JsonLimitExceeded, loads
 from extracted.chassis.web.errors import BadRequest, MalformedRequest, UnsupportedMediaType
 
 #: DRF's ``DefaultContentNegotiation.max_media_type_length``: longer types are refused unread.
 MAX_MEDIA_TYPE_LENGTH = 256
-#: Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE``: a larger JSON body is a 400 ``bad_request``.
-MAX_BODY_BYTES = 2_621_440
 DEFAULT_CHARSET = "utf-8"
 
 
@@ -75,6 +77,8 @@ class RequestBody:
     raw: bytes
     content_type: str
     content_length: str | None
+    #: More than ``MAX_BODY_BYTES`` came (or were announced); ``raw`` holds none of it.
+    oversized: bool = False
 
     def json(self) -> Any:
         """The parsed body, or the contract's 400/415."""
@@ -86,7 +90,7 @@ class RequestBody:
             return {}
         if not is_json_media_type(self.content_type):
             raise UnsupportedMediaType(without_parameters(self.content_type))
-        if length > MAX_BODY_BYTES:
+        if length > MAX_BODY_BYTES or self.oversized:
             raise BadRequest()
         encoding = DEFAULT_CHARSET
         try:
@@ -100,19 +104,38 @@ class RequestBody:
             except LookupError:
                 pass
         try:
-            return json.loads(self.raw.decode(encoding), parse_constant=_refuse_constant)
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            return loads(self.raw.decode(encoding))
+        except JsonLimitExceeded as exc:
+            raise MalformedRequest(exc.detail) from None
+        # JSONDecodeError and UnicodeDecodeError are ValueErrors; LookupError: not a text codec.
+        except (ValueError, LookupError) as exc:
             raise MalformedRequest() from exc
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+async def _bounded_body(request: Request) -> bytes | None:
+    """The body, or ``None`` as soon as it is over ``MAX_BODY_BYTES`` (by its ``Content-Length``,
+    or while it streams in): a huge body is never held in memory. The refusal waits for
+    ``RequestBody.json``, so the endpoint's own checks (404 first, 415) keep their order."""
+    try:
+        declared = int(request.headers.get("content-length") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_BODY_BYTES:
+        return None
+    received = bytearray()
+    async for chunk in request.stream():
+        received += chunk
+        if len(received) > MAX_BODY_BYTES:
+            return None
+    return bytes(received)
 
 
 async def request_body(request: Request) -> RequestBody:
     """FastAPI dependency: the raw body, parsed later so endpoints choose the order of checks."""
+    raw = await _bounded_body(request)
     return RequestBody(
-        raw=await request.body(),
+        raw=raw or b"",
         content_type=request.headers.get("content-type", ""),
         content_length=request.headers.get("content-length"),
+        oversized=raw is None,
     )

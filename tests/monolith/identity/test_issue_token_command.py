@@ -39,7 +39,8 @@ def test_create_makes_a_staff_account_without_a_usable_password() -> None:
     ("args", "message"),
     [
         (("nobody",), "no account named 'nobody' (add --create to make one)"),
-        (("nobody", "--create", "--ttl-s", "0"), "--ttl-s must be at least 1, got 0"),
+        (("nobody", "--create", "--ttl-s", "0"), "--ttl-s must be 1 to 86400, got 0"),
+        (("nobody", "--create", "--ttl-s", "86401"), "--ttl-s must be 1 to 86400, got 86401"),
     ],
 )
 def test_refusals_are_one_line_and_create_nothing(args: tuple[str, ...], message: str) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from contracts.tokens import MAX_LIFETIME_S
 from monolith.identity.models import User
 from monolith.identity.tokens import token_issue
 
@@ -30,8 +31,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         usernames: list[str] = options["usernames"]
         ttl_s: int | None = options["ttl_s"]
-        if ttl_s is not None and ttl_s < 1:
-            raise CommandError(f"--ttl-s must be at least 1, got {ttl_s}")
+        if ttl_s is not None and not 1 <= ttl_s <= MAX_LIFETIME_S:
+            raise CommandError(f"--ttl-s must be 1 to {MAX_LIFETIME_S}, got {ttl_s}")
         with transaction.atomic():
             existing = {u.username: u for u in User.objects.filter(username__in=usernames)}
             tokens = []
