@@ -212,6 +212,9 @@ def stack_environment(ports: Ports, base: dict[str, str] | None = None) -> dict[
             "STRANGLER_PAYMENTS_URL": f"http://127.0.0.1:{ports.payments}",
             "STRANGLER_ORDERS_URL": f"http://127.0.0.1:{ports.orders}",
             "STRANGLER_PROXY_ADMIN_URL": f"http://127.0.0.1:{ports.admin}",
+            # The façade (the proxy's public listener): the monolith's remote adapters call
+            # the owners through it (docs/branch-by-abstraction.md).
+            "STRANGLER_FACADE_URL": f"http://127.0.0.1:{ports.proxy}",
             "PYTHONUNBUFFERED": "1",
         }
     )
