@@ -73,7 +73,7 @@ from monolith.orders.ports import (
     OwnerUnavailable,
     Reserved,
 )
-from monolith.reverse_sync.direction import require_writable
+from monolith.reverse_sync.direction import require_resumable, require_writable
 from monolith.reverse_sync.errors import CapabilityFrozen
 
 logger = logging.getLogger(__name__)
@@ -239,7 +239,7 @@ def _wanted(progress: OrderProgress) -> list[tuple[str, int]]:
 def _store_order(
     progress: OrderProgress, *, status: str, reason: str | None, payment_id: uuid.UUID | None
 ) -> Order:
-    require_writable("orders")
+    require_resumable("orders")
     now = timezone.now()
     confirmed = status == OrderStatus.CONFIRMED
     order = Order.objects.create(
@@ -559,7 +559,7 @@ def _settle_order(progress: OrderProgress) -> OrderProgress:
     """The last step: the order is cancelled or fulfilled, and the record ends, at once."""
     with transaction.atomic():
         _locked(progress)
-        require_writable("orders")
+        require_resumable("orders")
         order = Order.objects.select_for_update().get(id=progress.order_id)
         if progress.kind == ProgressKind.CANCEL:
             order.status = OrderStatus.CANCELLED

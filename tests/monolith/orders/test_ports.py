@@ -6,14 +6,18 @@ The same against real services behind a real proxy: tests/e2e/test_monolith_port
 
 from __future__ import annotations
 
+import uuid
+from decimal import Decimal
+
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 
 from monolith.identity.models import User
 from monolith.inventory.models import Product
 from monolith.orders.models import Order, OrderProgress
 from monolith.orders.port_choice import adapter_for
-from monolith.reverse_sync.direction import direction_set
+from monolith.reverse_sync.direction import direction_set, require_resumable, require_writable
 from monolith.reverse_sync.errors import CapabilityFrozen
 from tests.monolith.api_client import JsonClient
 from tests.monolith.factories import bearer, make_product
@@ -37,9 +41,7 @@ def test_a_remote_charge_that_cannot_be_sent_releases_the_reservation_and_stores
     product = make_product(on_hand=10)
     direction_set(capability="payments", direction="reverse")
     headers = {**bearer(customer), "Idempotency-Key": "checkout-1"}
-    with override_settings(
-        FACADE_URL=f"http://127.0.0.1:{free_port()}", ORDERS_REMOTE_ATTEMPTS=1
-    ):
+    with override_settings(FACADE_URL=f"http://127.0.0.1:{free_port()}", ORDERS_REMOTE_ATTEMPTS=1):
         refused = api.post(ORDERS, checkout_body([(product.sku, 2)]), headers=headers)
     assert (refused.status, refused.body["error"]) == (503, "unavailable")
     assert refused.headers.get("Retry-After") == "1"
@@ -59,3 +61,38 @@ def test_a_remote_charge_that_cannot_be_sent_releases_the_reservation_and_stores
     direction_set(capability="payments", direction="forward")
     placed = api.post(ORDERS, checkout_body([(product.sku, 2)]), headers=headers)
     assert (placed.status, placed.body["status"]) == (201, "confirmed")
+
+
+@pytest.mark.django_db
+def test_an_open_remote_order_write_holds_the_orders_drain_and_may_end_while_frozen(
+    api: JsonClient, customer: User
+) -> None:
+    """The forward drain of an orders switch reads ``in_flight`` from the outbox tail; a write
+    accepted before the freeze may still store its order while frozen (not once reverse)."""
+    now = timezone.now()
+    progress = OrderProgress.objects.create(
+        kind="checkout",
+        order_id=uuid.uuid4(),
+        state="charging",
+        customer_id=customer.id,
+        total=Decimal("3.00"),
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+
+    def in_flight() -> int:
+        tail = api.get("/internal/outbox/tail?capability=orders")
+        assert tail.status == 200, tail.body
+        return int(tail.body["in_flight"])
+
+    assert in_flight() == 1
+    direction_set(capability="orders", direction="frozen")
+    require_resumable("orders")  # taken while frozen: the drain waits for it
+    with pytest.raises(CapabilityFrozen):
+        require_writable("orders")  # a new write is not
+    direction_set(capability="orders", direction="reverse")
+    with pytest.raises(CapabilityFrozen):
+        require_resumable("orders")
+    OrderProgress.objects.filter(id=progress.id).update(finished=True)
+    assert in_flight() == 0
