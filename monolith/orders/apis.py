@@ -168,8 +168,9 @@ class OrderListCreateApi(AuthenticatedApi):
         responses={201: OutputSerializer, **_CHECKOUT_REFUSALS},
     )
     def post(self, request: Request) -> HttpResponseBase:
-        """Checkout; an ``Idempotency-Key`` makes a repeat replay the first answer. Once a port
-        is remote the checkout runs in steps that each commit, and so does the key's record."""
+        """Checkout; an ``Idempotency-Key`` makes a repeat replay the first answer."""
+        # Once a port is remote the checkout runs in steps that each commit, and so does the
+        # key's record (docs/branch-by-abstraction.md).
         if remote_ports():
             return idempotent_in_steps(
                 request, self.principal, lambda record_id: self._checkout(request, record_id)
