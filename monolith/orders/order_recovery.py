@@ -17,7 +17,7 @@ import logging
 import threading
 from datetime import datetime
 
-from django.db import close_old_connections
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -89,5 +89,7 @@ class RecoveryLoop:
             except Exception:  # keep the loop alive: the next pass retries
                 logger.exception("orders recovery pass failed")
             finally:
-                close_old_connections()
+                # This thread's connection is idle until the next pass: give it back (each
+                # gunicorn worker would otherwise hold one more for nothing).
+                connection.close()
             self._stop.wait(self.interval_s)

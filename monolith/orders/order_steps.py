@@ -29,7 +29,6 @@ the recovery never both act.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import uuid
@@ -41,6 +40,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 
 from contracts import events
 from monolith.errors import ApplicationError
@@ -174,7 +174,7 @@ def _keep_answer(progress: OrderProgress, answer: Answer | None) -> None:
         return
     status, body = answer
     IdempotencyRecord.objects.filter(id=progress.idempotency_record_id).update(
-        status_code=status, response_body=json.dumps(body, separators=(",", ":"))
+        status_code=status, response_body=JSONRenderer().render(body).decode()
     )
 
 

@@ -51,6 +51,13 @@ def test_checkout_cancel_and_fulfil_on_the_monolith_balance_the_books(
         kept, cancelled, shipped = (checkout(1) for _ in range(3))
         for placed in (kept, cancelled, shipped):
             assert (placed.status_code, placed.json()["status"]) == (201, "confirmed")
+        # An Idempotency-Key: the repeat replays the first answer (one order, one charge).
+        keyed = {**buyer.headers, "Idempotency-Key": f"bba-{inventory}-{payments}"}
+        body = checkout_body([(sku, 1)], "tok_decline_insufficient_funds")
+        first = monolith.post(ORDERS, json=body, headers=keyed)
+        again = monolith.post(ORDERS, json=body, headers=keyed)
+        assert (first.status_code, again.status_code) == (402, 402), first.text
+        assert (again.json(), again.headers.get("Idempotent-Replayed")) == (first.json(), "true")
         declined = checkout(1, "tok_decline_stolen_card")
         assert declined.status_code == 402, declined.text
         assert (declined.json()["reason"], declined.json()["order"]["cancel_reason"]) == (
@@ -79,6 +86,7 @@ def test_checkout_cancel_and_fulfil_on_the_monolith_balance_the_books(
         orders = monolith.get(ORDERS, headers=buyer.headers).json()["results"]
     assert (product["on_hand"], product["reserved"]) == (4, 1)  # one shipped, one held
     assert sorted(o["status"] for o in orders) == [
+        "cancelled",  # declined, with a key (once)
         "cancelled",  # by the customer
         "cancelled",  # declined
         "cancelled",  # gateway error
