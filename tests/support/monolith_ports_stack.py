@@ -237,7 +237,7 @@ def _unbalanced(
     for sku, product in stock.items():
         if product["reserved"] != ordered.get(sku, 0):
             holding = ordered.get(sku, 0)
-            problems.append(f"{sku}: {product['reserved']} reserved, confirmed orders hold {holding}")
+            problems.append(f"{sku}: {product['reserved']} reserved, confirmed orders {holding}")
     return problems
 
 
