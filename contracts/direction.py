@@ -68,8 +68,9 @@ class OutboxTail(_Wire):
 
 class WriteUpstreams(_Wire):
     """``GET /internal/sync/upstreams`` of a service whose writes call other capabilities'
-    owners at fixed URLs (the orders saga: ``ORDERS_INVENTORY_URL``, ``ORDERS_PAYMENTS_URL``):
-    capability -> base URL. The switch reads it to refuse a direction none of them can follow
+    owners (the orders saga: through the façade, ``STRANGLER_FACADE_URL``, unless
+    ``ORDERS_INVENTORY_URL`` / ``ORDERS_PAYMENTS_URL`` override it): capability -> base URL.
+    The switch reads it to refuse making the service a source its calls could not follow
     (``sync.control.direction``)."""
 
     upstreams: dict[str, str]

@@ -51,9 +51,17 @@ SECRET_KEY = os.environ.get(
     "DJANGO_SECRET_KEY", "dev-only-insecure-key-set-DJANGO_SECRET_KEY-in-real-mode"
 )
 DEBUG = _flag("DJANGO_DEBUG")
+#: The Host names every owner answers to (one setting for the whole stack; Django's rules: an
+#: exact name, ".example.com" for the domain and its subdomains, "*" for any). Another Host gets
+#: the contract's 400, so an attacker's Host never reaches a link.
 ALLOWED_HOSTS = [
-    host.strip() for host in os.environ.get("DJANGO_ALLOWED_HOSTS", "*").split(",") if host.strip()
+    host.strip()
+    for host in os.environ.get("STRANGLER_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")
+    if host.strip()
 ]
+#: Where clients reach the API (the proxy in front): absolute links (pagination) are built on it
+#: when set, not on the request's Host. ``scheme://host[:port]``.
+PUBLIC_ORIGIN = os.environ.get("STRANGLER_PUBLIC_ORIGIN", "").rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -1,7 +1,7 @@
 """The admin API (its own port): health, Prometheus metrics, and — with the bearer token — the
-route table, flag changes, per-route stats, stored shadow mismatches, recorded requests and the
-audit log; and the
-dashboard (:mod:`proxy.dashboard`) over the same API."""
+route table, flag changes, per-route stats, stored shadow mismatches, recorded requests, the
+audit log and the stack's processes (as `strangler up` supervises them); and the dashboard
+(:mod:`proxy.dashboard`) over the same API."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ import hmac
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from contracts.process_status import StatusUnavailable, read_status, status_json
 from proxy.config import ConfigError, Route, RouteTable
 from proxy.config_edit import EDITABLE_KEYS, read_audit, update_route
 from proxy.dashboard import add_dashboard_routes, valid_session
@@ -33,6 +35,7 @@ _METRICS = web.AppKey("metrics", ProxyMetrics)
 _STORE = web.AppKey("store", DiffStore)
 _TOKEN = web.AppKey("token", str)
 _BREAKERS = web.AppKey("breakers", Breakers)
+_PROCESSES = web.AppKey("processes", Path)
 
 
 def _error(status: int, code: str, detail: str) -> web.Response:
@@ -264,6 +267,17 @@ async def get_audit(request: web.Request) -> web.Response:
     return web.json_response({"results": records})
 
 
+async def get_processes(request: web.Request) -> web.Response:
+    """``GET /admin/processes``: each process of the stack `strangler up` supervises (state, pid,
+    restarts, last exit, uptime); 404 ``not_supervised`` when no supervisor writes the status file
+    in this var folder (under Docker Compose, Compose itself restarts the containers)."""
+    try:
+        status = await asyncio.to_thread(read_status, request.app[_PROCESSES])
+    except StatusUnavailable as err:
+        return _error(404, "not_supervised", str(err))
+    return web.json_response(status_json(status, datetime.now(UTC)))
+
+
 def admin_app(
     *,
     token: str,
@@ -271,6 +285,7 @@ def admin_app(
     metrics: ProxyMetrics,
     store: DiffStore,
     breakers: Breakers,
+    processes_file: Path,
 ) -> web.Application:
     app = web.Application(middlewares=[_json_errors, _auth], client_max_size=64 * 1024)
     app[_WATCHER] = watcher
@@ -278,6 +293,7 @@ def admin_app(
     app[_STORE] = store
     app[_TOKEN] = token
     app[_BREAKERS] = breakers
+    app[_PROCESSES] = processes_file
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/admin/routes", get_routes)
@@ -286,5 +302,6 @@ def admin_app(
     app.router.add_get("/admin/mismatches", get_mismatches)
     app.router.add_get("/admin/recordings", get_recordings)
     app.router.add_get("/admin/audit", get_audit)
+    app.router.add_get("/admin/processes", get_processes)
     add_dashboard_routes(app, token=token)
     return app

@@ -18,6 +18,7 @@ import signal
 
 from aiohttp import web
 
+from contracts.process_status import STATUS_FILE_NAME
 from proxy import headers as hdr
 from proxy.admin import admin_app
 from proxy.config import RouteTable
@@ -85,6 +86,7 @@ async def serve(settings: ProxySettings, *, stop: asyncio.Event | None = None) -
         metrics=metrics,
         store=store,
         breakers=breakers,
+        processes_file=settings.var / STATUS_FILE_NAME,
     )
     admin_runner = web.AppRunner(admin, handle_signals=False, access_log=None)
     await admin_runner.setup()

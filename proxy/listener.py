@@ -48,8 +48,10 @@ from random import random
 
 import httptools
 
+from contracts.sync_token import sync_token
 from proxy import headers as hdr
 from proxy.config import SAFE_METHODS, Upstream
+from proxy.internal_callers import internal_dry_run
 from proxy.metrics import ProxyMetrics
 from proxy.read_your_writes import WriteMemory
 from proxy.reload import RouteWatcher
@@ -64,6 +66,7 @@ from proxy.wire import (
     check_target,
     error_answer,
     upstream_head,
+    with_header,
 )
 
 log = logging.getLogger("proxy.listener")
@@ -80,6 +83,7 @@ LINGER_S = 2.0
 MAX_PIPELINED = 16
 
 _SANE_ID = hdr._SANE_REQUEST_ID
+_DRY_RUN = hdr.DRY_RUN.encode()
 _HEAD_TOO_LARGE = ProxyError(431, "headers_too_large", "Request header fields too large.", True)
 _INTERNAL = ProxyError(500, "internal_error", "The proxy failed on this request.", True)
 #: Methods no route serves: a tunnel (CONNECT) or a loop-back of the request (TRACE, TRACK)
@@ -115,6 +119,8 @@ class Listener:
         self.max_head = s.max_head_bytes
         self.max_body = s.max_body_bytes
         self.head_timeout_s = s.header_timeout_s
+        #: The sync token internal callers prove themselves with (proxy/internal_callers.py).
+        self.caller_token = sync_token()
 
     def connection(self) -> ClientConnection:
         return ClientConnection(self)
@@ -238,6 +244,8 @@ class Exchange:
                 trusted=conn.trusted,
                 default_host=hot.pool.host_header(upstreams[name]),
             )
+            if self.method not in SAFE_METHODS and internal_dry_run(view, hot.caller_token):
+                head = self.upstream_head = with_header(head, _DRY_RUN, b"1")
         except ProxyError as err:
             self.fail(err)
             return

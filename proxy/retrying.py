@@ -74,9 +74,17 @@ def failure_error(failure: UpstreamFailure) -> ProxyError:
         return ProxyError(504, "gateway_timeout", f"Upstream {failure.detail}.")
     if failure.kind == "breaker_open":
         return ProxyError(
-            503, "service_unavailable", f"Upstream {failure.upstream}: circuit is open."
+            503,
+            "service_unavailable",
+            f"Upstream {failure.upstream}: circuit is open.",
+            unreached=True,
         )
-    return ProxyError(502, "bad_gateway", f"Upstream {failure.upstream}: {failure.detail}.")
+    return ProxyError(
+        502,
+        "bad_gateway",
+        f"Upstream {failure.upstream}: {failure.detail}.",
+        unreached=failure.kind == "connect",
+    )
 
 
 @dataclass

@@ -9,8 +9,11 @@ every request, and `strangler routes explain` calls the same method. Precedence,
 
 Within each tier a route with a ``headers`` condition is tried before one without (it is more
 specific); remaining ties go to the route earlier in the file. A route applies only to its
-``methods`` (none listed = all) and only when its ``headers`` match. No route -> the
-``monolith`` upstream. Paths under ``/internal/`` are never forwarded.
+``methods`` (none listed = all) and only when its ``headers`` match. The route table decides
+what is public: a request no route matches is answered 404 by the proxy itself (so the monolith's
+``/admin/``, ``/metrics`` and any other operational path are reachable only on its own port, or
+through a route that names them). Paths under ``/internal/`` are never forwarded, whatever the
+routes say.
 """
 
 from __future__ import annotations
@@ -152,7 +155,7 @@ class Router:
             )
         route = self.match(facts.method, facts.path, facts.headers, considered)
         if route is None:
-            return Decision(None, "monolith", MONOLITH, None, None, None, "no route matches")
+            return Decision(None, "monolith", None, None, None, None, "no route matches")
         if route.read_your_writes is None:
             return _by_mode(route, facts, None)
         key = _key(route, facts)

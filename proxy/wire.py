@@ -57,11 +57,17 @@ _REASONS = {s.value: s.phrase.encode() for s in HTTPStatus}
 class ProxyError(Exception):
     """An answer the proxy gives itself, in the contract's error shape."""
 
-    def __init__(self, status: int, code: str, detail: str, close: bool = False) -> None:
+    def __init__(
+        self, status: int, code: str, detail: str, close: bool = False, *, unreached: bool = False
+    ) -> None:
         super().__init__(detail)
         self.status, self.code, self.detail = status, code, detail
         #: Close the connection after answering (the request's body framing is not trusted).
         self.close = close or status == 413
+        #: The request surely never reached an upstream (it could not connect, or the circuit
+        #: was open): said in ``X-Strangler-Unreached: 1``, so that an internal caller going
+        #: through the façade knows nothing needs undoing there (extracted/orders/clients).
+        self.unreached = unreached
 
 
 def check_target(target: bytes) -> str:
@@ -238,6 +244,7 @@ def error_answer(
             b"\r\nX-Request-Id: ",
             request_id,
             b"\r\nContent-Length: %d\r\n" % len(body),
+            b"X-Strangler-Unreached: 1\r\n" if err.unreached else b"",
             b"Connection: close\r\n"
             if not keep_alive
             else (b"Connection: keep-alive\r\n" if http10 else b""),

@@ -89,7 +89,7 @@ def list_routes(file: FileOption = None) -> None:
             route.sticky if route.mode == "canary" else "-",
             route.fallback or "-",
         )
-    grid.caption = "no route matches -> monolith; /internal/ is never forwarded"
+    grid.caption = "no route matches -> 404 from the proxy; /internal/ is never forwarded"
     out.print(grid)
 
 

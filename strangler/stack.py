@@ -212,19 +212,15 @@ def stack_environment(ports: Ports, base: dict[str, str] | None = None) -> dict[
             "STRANGLER_PAYMENTS_URL": f"http://127.0.0.1:{ports.payments}",
             "STRANGLER_ORDERS_URL": f"http://127.0.0.1:{ports.orders}",
             "STRANGLER_PROXY_ADMIN_URL": f"http://127.0.0.1:{ports.admin}",
-            # The façade (the proxy's public listener): the monolith's remote adapters call
-            # the owners through it (docs/branch-by-abstraction.md).
-            "STRANGLER_FACADE_URL": f"http://127.0.0.1:{ports.proxy}",
             "PYTHONUNBUFFERED": "1",
         }
     )
     env.setdefault("PROXY_ROUTES_FILE", str(vd / "routes.yaml"))
-    # The orders service's upstreams: the owners of the stock and of the money. Until reverse
-    # sync makes the inventory service the source of truth, that is the monolith for both (a
-    # reservation written into the inventory service's copy would never reach the monolith);
-    # the payments and inventory services answer the same contracts and are swapped in here.
-    env.setdefault("ORDERS_INVENTORY_URL", f"http://127.0.0.1:{ports.monolith}")
-    env.setdefault("ORDERS_PAYMENTS_URL", f"http://127.0.0.1:{ports.monolith}")
+    # Every owner's absolute links name the façade, where clients reach the API.
+    env.setdefault("STRANGLER_PUBLIC_ORIGIN", f"http://127.0.0.1:{ports.proxy}")
+    # The façade every internal caller goes through (the orders saga, the monolith's calls of
+    # moved capabilities): the proxy's public port, so its route table decides who answers.
+    env.setdefault("STRANGLER_FACADE_URL", f"http://127.0.0.1:{ports.proxy}")
     env.setdefault("ORDERS_TOKEN_URL", f"http://127.0.0.1:{ports.monolith}/api/auth/token/")
     # The sync lag stored with each shadow mismatch: the age of the oldest unpublished event.
     env.setdefault("PROXY_SYNC_LAG_URL", f"http://127.0.0.1:{ports.monolith}/internal/outbox/stats")
@@ -251,7 +247,7 @@ def preparation_steps(products: int, *, reservations: int = 0) -> list[tuple[str
     return steps
 
 
-#: The staff account the orders service calls payments as (orders/clients/service_token.py).
+#: The staff account the orders service calls payments and inventory as (clients/service_token.py).
 ORDERS_SERVICE_ACCOUNT = "orders-service"
 #: Its token's lifetime in the embedded stack (30 days; real mode sets a password instead).
 ORDERS_SERVICE_TOKEN_TTL_S = 30 * 24 * 3600

@@ -1,5 +1,8 @@
 """`strangler up`: the whole stack on the embedded default, in the foreground; Ctrl-C stops it.
 
+A process that dies is restarted with backoff while the others keep serving
+(strangler/supervisor.py); `strangler up --status` lists each process of the running stack.
+
 Embedded default: one SQLite file per database and the kombu filesystem broker under the var
 folder, so nothing needs installing. Set DATABASE_URL / INVENTORY_DATABASE_URL / CELERY_BROKER_URL
 to run the same processes on PostgreSQL and Redis.
@@ -7,17 +10,26 @@ to run the same processes on PostgreSQL and Redis.
 
 from __future__ import annotations
 
-import shlex
+import asyncio
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 import typer
-from honcho.manager import Manager
 
+from contracts.process_status import (
+    STATUS_FILE_NAME,
+    StatusUnavailable,
+    describe_exit,
+    pid_alive,
+    read_status,
+    uptime_s,
+)
 from strangler.stack import (
     REPO_ROOT,
     Ports,
@@ -29,6 +41,7 @@ from strangler.stack import (
     var_dir,
     write_routes_file,
 )
+from strangler.supervisor import Supervisor
 
 
 def _prepare(env: dict[str, str], ports: Ports, products: int) -> None:
@@ -60,11 +73,14 @@ def _announce_when_ready(ports: Ports, urls: list[str], stop: threading.Event) -
     """Print the URLs once every server answers its readiness check."""
     pending = list(urls)
     while pending and not stop.is_set():
+        # urllib rather than httpx: this process stays up as the supervisor, and one GET a
+        # fifth of a second is not worth an HTTP library's memory there.
         try:
-            if httpx.get(pending[0], timeout=1.0).status_code == 200:
-                pending.pop(0)
-                continue
-        except httpx.HTTPError:
+            with urllib.request.urlopen(pending[0], timeout=1.0) as resp:
+                if resp.status == 200:
+                    pending.pop(0)
+                    continue
+        except (OSError, urllib.error.URLError):
             pass
         time.sleep(0.2)
     if stop.is_set():
@@ -78,9 +94,62 @@ def _announce_when_ready(ports: Ports, urls: list[str], stop: threading.Event) -
     payments service           http://127.0.0.1:{ports.payments}/api/payments/  (bearer token)
     orders service             http://127.0.0.1:{ports.orders}/api/orders/
     proxy admin API            http://127.0.0.1:{ports.admin}/admin/routes  (token: var/admin-token)
-  Next: `strangler routes list`, `strangler plan status`. Ctrl-C stops everything.
+    processes                  `strangler up --status`, or the admin API's /admin/processes
+  A process that dies is restarted. Next: `strangler routes list`, `strangler plan status`.
+  Ctrl-C stops everything.
 """
     print(banner, flush=True)
+
+
+def _uptime(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    whole = int(seconds)
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m{whole % 60:02d}s"
+
+
+def print_status(path: Path) -> None:
+    """One line per process of the stack the supervisor at ``path`` runs; exit 1 with one line
+    when no stack runs there."""
+    try:
+        status = read_status(path)
+    except StatusUnavailable as err:
+        typer.echo(f"strangler up --status: {err}", err=True)
+        raise typer.Exit(1) from None
+    if not pid_alive(status.supervisor_pid):
+        typer.echo(
+            f"strangler up --status: strangler up (pid {status.supervisor_pid}) is not running;"
+            f" {path} was last written {status.updated_at:%Y-%m-%d %H:%M:%S} UTC",
+            err=True,
+        )
+        raise typer.Exit(1)
+    now = datetime.now(UTC)
+    width = max(len(p.name) for p in status.processes)
+    typer.echo(
+        f"{'PROCESS':<{width}}  {'STATE':<7}  {'PID':>7}  {'RESTARTS':>8}  "
+        f"{'LAST EXIT':<18}  UPTIME"
+    )
+    for p in status.processes:
+        pid = str(p.pid) if p.pid is not None else "-"
+        typer.echo(
+            f"{p.name:<{width}}  {p.state:<7}  {pid:>7}  {p.restarts:>8}  "
+            f"{describe_exit(p.last_exit):<18}  {_uptime(uptime_s(p, now))}"
+        )
+
+
+def _refuse_second_supervisor(path: Path) -> None:
+    """One stack per var folder: a second would overwrite the first's status file."""
+    try:
+        running = read_status(path)
+    except StatusUnavailable:
+        return
+    if pid_alive(running.supervisor_pid):
+        typer.echo(
+            f"strangler up: a stack already runs on {path.parent} (strangler up, pid "
+            f"{running.supervisor_pid}); stop it, or set STRANGLER_VAR_DIR to another folder",
+            err=True,
+        )
+        raise typer.Exit(1)
 
 
 def up(
@@ -91,24 +160,33 @@ def up(
     admin_port: Annotated[int, typer.Option(help="Proxy admin API port.")] = 8081,
     payments_port: Annotated[int, typer.Option(help="Payments service port.")] = 8102,
     orders_port: Annotated[int, typer.Option(help="Orders service port.")] = 8103,
+    status: Annotated[
+        bool,
+        typer.Option(
+            "--status",
+            help="Start nothing: list each process of the stack running on this var folder.",
+        ),
+    ] = False,
 ) -> None:
     """Start the monolith, the inventory, payments and orders services, the proxy, Celery workers
-    and the outbox relays (forward and reverse); Ctrl-C stops them."""
-    ports = Ports(monolith_port, inventory_port, proxy_port, admin_port, payments_port, orders_port)
+    and the outbox relays (forward and reverse); restart any that dies; Ctrl-C stops them."""
     vd = var_dir()
+    status_path = vd / STATUS_FILE_NAME
+    if status:
+        print_status(status_path)
+        return
+    _refuse_second_supervisor(status_path)
+    ports = Ports(monolith_port, inventory_port, proxy_port, admin_port, payments_port, orders_port)
     vd.mkdir(parents=True, exist_ok=True)
     env = stack_environment(ports)
     _prepare(env, ports, products)
 
-    manager = Manager()
     specs = stack_processes(ports)
-    for spec in specs:
-        manager.add_process(spec.name, shlex.join(spec.argv), env=env, cwd=str(REPO_ROOT))
+    supervisor = Supervisor(specs, env=env, cwd=REPO_ROOT, status_path=status_path)
     stop = threading.Event()
     urls = [spec.ready_url for spec in specs if spec.ready_url]
     threading.Thread(target=_announce_when_ready, args=(ports, urls, stop), daemon=True).start()
     try:
-        manager.loop()
+        asyncio.run(supervisor.run())
     finally:
         stop.set()
-    raise typer.Exit(manager.returncode or 0)

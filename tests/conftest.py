@@ -31,7 +31,15 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 _STARTED_RUN = pytest.StashKey[bool]()
 
 
+#: The Host names the suite's owners answer to: the defaults, ``testserver`` (the in-process
+#: clients' name, which pytest-django allows the monolith the same way) and the fixed example
+#: names of the link and parity tests. tests/security/test_host_and_exposure.py runs the shipped
+#: default instead.
+TEST_ALLOWED_HOSTS = "localhost,127.0.0.1,[::1],testserver,shop.example,parity.test"
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("STRANGLER_ALLOWED_HOSTS", TEST_ALLOWED_HOSTS)
     # The controller (or the only process) names the run; xdist workers inherit the name.
     config.stash[_STARTED_RUN] = start_run()
 

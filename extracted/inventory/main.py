@@ -41,6 +41,7 @@ def create_app(
 
     app = service_app(
         "inventory",
+        settings=settings,
         lifespan=lifespan,
         routers=[
             health_router(lambda: app.state.sessions),

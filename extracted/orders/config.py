@@ -16,13 +16,20 @@ class OrdersSettings(ServiceSettings):
         default=True, validation_alias=AliasChoices("ORDERS_MIGRATE_ON_START")
     )
 
-    # Upstreams: whoever owns the stock and the money (the monolith, or the inventory and
-    # payments services once they do: the same contracts).
-    inventory_url: str = Field(
-        default="http://127.0.0.1:8000", validation_alias=AliasChoices("ORDERS_INVENTORY_URL")
+    #: The façade: the proxy's public port. The saga reserves and pays through it, so its
+    #: route table (mode, canary share, fallback, breaker, the direction switch's freeze, hot
+    #: reload) decides which owner takes each call, as it does for every client: a flag flip
+    #: moves the saga's calls too, with no restart (docs/architecture.md, "Internal calls").
+    facade_url: str = Field(
+        default="http://127.0.0.1:8080", validation_alias=AliasChoices("STRANGLER_FACADE_URL")
     )
-    payments_url: str = Field(
-        default="http://127.0.0.1:8000", validation_alias=AliasChoices("ORDERS_PAYMENTS_URL")
+    #: Overrides for a deployment whose mesh routes service-to-service calls itself: then the
+    #: mesh, not the proxy's table, must follow each capability's direction.
+    inventory_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("ORDERS_INVENTORY_URL")
+    )
+    payments_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("ORDERS_PAYMENTS_URL")
     )
     #: The service account the saga calls payments as (clients/service_token.py): a fixed token,
     #: or a username + password exchanged at ``token_url`` (the monolith's /api/auth/token/).
@@ -74,6 +81,12 @@ class OrdersSettings(ServiceSettings):
     )
     #: TEST ONLY (crash.py): SIGKILL this process at the named saga point.
     crash_at: str | None = Field(default=None, validation_alias=AliasChoices("ORDERS_CRASH_AT"))
+
+    def upstream_url(self, capability: str) -> str:
+        """Where the saga calls ``capability`` (inventory, payments): the façade, unless
+        overridden."""
+        override = {"inventory": self.inventory_url, "payments": self.payments_url}[capability]
+        return override or self.facade_url
 
     @property
     def database_url(self) -> str:

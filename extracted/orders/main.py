@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
+from contracts.sync_token import sync_token
 from extracted.chassis.sync.dead_letter_api import dead_letter_router
 from extracted.chassis.sync.direction_api import direction_router
 from extracted.chassis.sync.metrics import SyncCollector
@@ -57,6 +58,7 @@ def _upstream(name: str, url: str, settings: OrdersSettings) -> Upstream:
         connect_timeout_s=settings.connect_timeout_s,
         read_timeout_s=settings.read_timeout_s,
         retry_attempts=settings.retry_attempts,
+        caller_token=sync_token(),
     )
 
 
@@ -69,8 +71,8 @@ def create_app(
     settings = settings or OrdersSettings()
     url = settings.database_url
     sessions = sessions if sessions is not None else sessions_for(url)
-    inventory = _upstream("inventory", settings.inventory_url, settings)
-    payments = _upstream("payments", settings.payments_url, settings)
+    inventory = _upstream("inventory", settings.upstream_url("inventory"), settings)
+    payments = _upstream("payments", settings.upstream_url("payments"), settings)
     token = ServiceToken(
         fixed=settings.service_token,
         username=settings.service_username,
@@ -89,7 +91,7 @@ def create_app(
     )
     runner = SagaRunner(
         sessions=sessions,
-        inventory=InventoryClient(inventory),
+        inventory=InventoryClient(inventory, token),
         payments=PaymentsClient(payments, token),
         settings=settings,
         metrics=metrics,
@@ -114,6 +116,7 @@ def create_app(
 
     app = service_app(
         "orders",
+        settings=settings,
         lifespan=lifespan,
         routers=[
             health_router(lambda: app.state.sessions),

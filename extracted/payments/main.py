@@ -76,6 +76,7 @@ def create_app(
 
     app = service_app(
         "payments",
+        settings=settings,
         lifespan=lifespan,
         routers=[
             health_router(lambda: app.state.sessions),

@@ -24,8 +24,9 @@ most a window of 503s between 1 and 4, never a lost write: every write that was 
 in the outbox of the owner that took it, and that outbox is drained (or keeps flowing) before the
 other owner takes writes.
 
-Before anything changes, a switch the capabilities' references cannot follow is refused
-(``CALLERS``: the orders saga reserves and pays at fixed URLs; docs/reverse-sync.md, "Which
+Before anything changes, a caller whose calls could not follow the switches is refused
+(``CALLERS``: the orders service becomes the source of its writes only while its saga reserves
+and pays through the façade, whose route table the switches move; docs/reverse-sync.md, "Which
 directions go together").
 """
 
@@ -57,11 +58,12 @@ DEFAULT_DRAIN_TIMEOUT_S: Final = 60.0
 #: way to the service when the route moved (queued in its server) is refused with a 503 meanwhile
 #: and retried by its client through the route, instead of being taken as a write of no source.
 DEFAULT_SETTLE_S: Final = 1.0
-#: A service whose writes call other capabilities' owners at fixed URLs, read when it starts:
-#: the orders saga reserves at ``ORDERS_INVENTORY_URL`` and pays at ``ORDERS_PAYMENTS_URL``
-#: (its ``GET /internal/sync/upstreams``). Those URLs cannot follow a switch, so (1) the
-#: capabilities it calls switch only while the monolith takes the caller's writes, and (2) the
-#: caller becomes the source only once each URL names the source of its capability.
+#: A service whose writes call other capabilities' owners (its ``GET /internal/sync/upstreams``):
+#: the orders saga reserves in inventory and pays in payments. It calls them through the façade
+#: (``STRANGLER_FACADE_URL``), whose write routes the switches of inventory and payments move,
+#: so those switch in any order and at any time. The one rule left: the caller becomes the source
+#: of its own writes only while each of those URLs is the façade, or (an override, a mesh) the
+#: owner that takes that capability's writes now.
 CALLERS: Final[dict[str, tuple[str, ...]]] = {"orders": ("inventory", "payments")}
 
 
@@ -207,13 +209,16 @@ def _await_drained(check: Callable[[], str | None], *, timeout_s: float, poll_s:
         time.sleep(poll_s)  # polling a condition with a deadline, not a fixed wait
 
 
-def _takes_writes_at(client: httpx.Client, base_url: str, capability: str) -> bool:
-    """Whether the owner answering ``base_url`` takes ``capability``'s writes now: the monolith
-    (it answers per capability) while ``forward``, the capability's service while ``reverse``.
-    Anything else (the proxy answers ``/internal/`` with 404) is a ``SwitchError``."""
+def _follows_writes(client: httpx.Client, base_url: str, capability: str) -> bool:
+    """Whether calls to ``base_url`` reach whoever takes ``capability``'s writes: the façade
+    (the proxy answers ``/internal/`` itself, with ``X-Strangler-Upstream: -``: its write route
+    follows the switch), the monolith while ``forward``, the capability's service while
+    ``reverse``. Anything else is a ``SwitchError``."""
     base = base_url.rstrip("/")
     try:
         answer = client.get(f"{base}/internal/sync/direction/{capability}", timeout=TIMEOUT_S)
+        if answer.headers.get("X-Strangler-Upstream") == "-":
+            return True
         if answer.status_code == 200:
             return DirectionView.model_validate(answer.json()).direction == "forward"
         answer = client.get(f"{base}/internal/sync/direction", timeout=TIMEOUT_S)
@@ -223,24 +228,12 @@ def _takes_writes_at(client: httpx.Client, base_url: str, capability: str) -> bo
                 return view.direction == "reverse"
     except (httpx.HTTPError, ValueError) as err:
         raise SwitchError(f"{base} is unreachable or answered no direction: {err}") from err
-    raise SwitchError(f"{base} is neither the monolith nor the {capability} service")
+    raise SwitchError(f"{base} is neither the façade, the monolith nor the {capability} service")
 
 
 def _refuse_what_cannot_follow(client: httpx.Client, owners: Owners, target: Target) -> None:
-    """``CALLERS``'s two rules, before anything changes; a ``SwitchError`` (one line) if broken."""
+    """``CALLERS``'s rule, before anything changes; a ``SwitchError`` (one line) if broken."""
     capability = owners.capability
-    for caller, calls in CALLERS.items():
-        if capability not in calls:
-            continue
-        url = f"{owners.monolith_url.rstrip('/')}/internal/sync/direction/{caller}"
-        state = read_direction(client, url, "the monolith")
-        if state != "forward":
-            raise SwitchError(
-                f"cannot switch {capability} while {caller} is {state}: the {caller} service "
-                f"calls {capability} at a fixed URL ({caller.upper()}_{capability.upper()}_URL) "
-                f"that cannot follow; switch {caller} to forward first "
-                "(order: inventory, payments, orders; back: orders, payments, inventory)"
-            )
     if target != "reverse" or capability not in CALLERS:
         return
     url = f"{owners.service_url.rstrip('/')}/internal/sync/upstreams"
@@ -250,14 +243,17 @@ def _refuse_what_cannot_follow(client: httpx.Client, owners: Owners, target: Tar
         raise SwitchError(f"the service at {url} answered an unexpected shape") from None
     for called in CALLERS[capability]:
         where = upstreams.upstreams.get(called)
-        setting = f"{capability.upper()}_{called.upper()}_URL"
         if where is None:
-            raise SwitchError(f"cannot switch {capability} to reverse: {setting} is not known")
-        if not _takes_writes_at(client, where, called):
+            raise SwitchError(
+                f"cannot switch {capability} to reverse: where it calls {called} is not known"
+            )
+        if not _follows_writes(client, where, called):
+            setting = f"{capability.upper()}_{called.upper()}_URL"
             raise SwitchError(
                 f"cannot switch {capability} to reverse: its saga calls {called} at {where} "
-                f"({setting}), which does not take the {called} writes; point {setting} at "
-                f"the owner that does and restart the {capability} service"
+                f"({setting}), which does not take the {called} writes; unset {setting} so that "
+                f"it calls through the façade (STRANGLER_FACADE_URL) and restart the "
+                f"{capability} service"
             )
 
 

@@ -174,3 +174,51 @@ def database_url_owner(url: str) -> tuple[str, str]:
     match = re.match(r"postgresql://([^:@]+)(?::[^@]*)?@[^/]+/([^?]+)", url)
     assert match, url
     return match.group(1), match.group(2)
+
+
+RESTARTING = {"always", "unless-stopped", "on-failure"}
+_URL = re.compile(r"http://([\w.-]+):(\d+)(/[^'\"\s]*)?")
+
+
+def listening_ports(svc: dict[str, Any]) -> set[int]:
+    """The ports a service's command (``--port N``, ``--bind host:N``) or environment
+    (``*_LISTEN: host:N``) listens on."""
+    command = [str(part) for part in svc.get("command", [])]
+    ports = {
+        int(command[i + 1].rsplit(":", 1)[-1])
+        for i, part in enumerate(command[:-1])
+        if part in {"--port", "--bind"}
+    }
+    for var, value in (svc.get("environment") or {}).items():
+        if str(var).endswith("_LISTEN"):
+            ports.add(int(str(value).rsplit(":", 1)[-1]))
+    return ports
+
+
+def healthcheck_problems(name: str, compose: dict[str, Any]) -> list[str]:
+    """What is wrong with service ``name``'s health check: each URL it asks is a port the service
+    itself listens on (127.0.0.1) or a service it depends on, at that service's port; a Celery
+    ping names the worker's own app and node."""
+    services = compose["services"]
+    svc = services[name]
+    test = [str(part) for part in svc["healthcheck"]["test"]]
+    problems = []
+    if test[0] not in {"CMD", "CMD-SHELL"}:
+        problems.append(f"{name}: test starts with {test[0]!r}, not CMD or CMD-SHELL")
+    for host, port, _path in _URL.findall(" ".join(test)):
+        if host in {"127.0.0.1", "localhost"}:
+            if int(port) not in listening_ports(svc):
+                problems.append(f"{name}: checks port {port}, listens on {listening_ports(svc)}")
+        elif host not in (svc.get("depends_on") or {}):
+            problems.append(f"{name}: checks {host}, which it does not depend on")
+        elif int(port) not in listening_ports(services[host]):
+            problems.append(f"{name}: checks {host}:{port}, {host} listens elsewhere")
+    if "celery" in test:
+        command = [str(part) for part in svc["command"]]
+        app = command[command.index("-A") + 1]
+        node = command[command.index("-n") + 1].replace("%h", "$$HOSTNAME")
+        if test[test.index("-A") + 1] != app or test[test.index("-d") + 1] != node:
+            problems.append(f"{name}: pings another app or node than it runs ({app}, {node})")
+    if not _URL.search(" ".join(test)) and "celery" not in test:
+        problems.append(f"{name}: checks neither a URL nor a worker")
+    return problems

@@ -4,6 +4,7 @@ one-role-per-database rule it relies on really holds on PostgreSQL."""
 
 from __future__ import annotations
 
+import copy
 import re
 import uuid
 from typing import Any
@@ -15,10 +16,13 @@ from ruamel.yaml import YAML
 
 from contracts.sync_token import SYNC_TOKEN_ENV
 from proxy.config import RouteTable, Upstream, load_route_table
+from strangler.stack import Ports, stack_processes
 from tests.deploy.compose_check import (
+    RESTARTING,
     database_url_owner,
     entry_point_problem,
     env_vars_read_by_code,
+    healthcheck_problems,
     our_services,
 )
 from tests.support.postgres import ADMIN_URL
@@ -53,8 +57,57 @@ def test_every_process_of_the_stack_is_a_service(compose: dict[str, Any]) -> Non
     }
     assert expected <= services
     assert {"postgres", "redis"} <= set(compose["services"])
-    for name in expected - {"relay", "relay-inventory", "relay-payments", "relay-orders"}:
-        assert "healthcheck" in compose["services"][name], f"{name} has no health check"
+
+
+def test_long_running_services_restart_and_report_health(compose: dict[str, Any]) -> None:
+    """As under `strangler up`, a process that dies comes back while the others keep serving:
+    each long-running service restarts and has a health check; only the one-shot jobs (a
+    management command that runs to its end: migrate, seed, the service account) do not."""
+    services = our_services(compose)
+    one_shot = {name for name, svc in services.items() if svc.get("restart") == "no"}
+    for name in one_shot:
+        assert services[name]["command"][:2] == ["python", "monolith/manage.py"], name
+    waited_for = {
+        dep
+        for svc in compose["services"].values()
+        for dep, cond in (svc.get("depends_on") or {}).items()
+        if cond.get("condition") == "service_completed_successfully"
+    }
+    assert waited_for <= one_shot, "a job others wait for would run again and again"
+    for name in set(services) - one_shot:
+        assert services[name].get("restart") in RESTARTING, f"{name} is not restarted when it dies"
+        assert "healthcheck" in services[name], f"{name} has no health check"
+    supervised = {spec.name for spec in stack_processes(Ports())}
+    assert supervised <= set(services) - one_shot
+
+
+def test_health_checks_ask_the_service_they_belong_to(compose: dict[str, Any]) -> None:
+    problems = [
+        problem
+        for name, svc in our_services(compose).items()
+        if "healthcheck" in svc
+        for problem in healthcheck_problems(name, compose)
+    ]
+    assert problems == []
+
+
+def test_the_health_check_check_can_fail(compose: dict[str, Any]) -> None:
+    broken = copy.deepcopy(compose)
+    services = broken["services"]
+    services["inventory"]["healthcheck"]["test"][-1] = services["inventory"]["healthcheck"]["test"][
+        -1
+    ].replace("8101", "8102")
+    services["relay"]["healthcheck"]["test"][-1] = services["relay"]["healthcheck"]["test"][
+        -1
+    ].replace("monolith:8000", "orders:8103")
+    services["worker-orders"]["healthcheck"]["test"][3] = "sync.payments_worker"
+    assert healthcheck_problems("inventory", broken) == [
+        "inventory: checks port 8102, listens on {8101}"
+    ]
+    assert healthcheck_problems("relay", broken) == [
+        "relay: checks orders, which it does not depend on"
+    ]
+    assert len(healthcheck_problems("worker-orders", broken)) == 1
 
 
 def test_each_service_command_names_a_real_entry_point(compose: dict[str, Any]) -> None:
@@ -159,10 +212,13 @@ def test_only_the_monolith_mounts_the_private_signing_key(compose: dict[str, Any
     assert f"jwt-private:{private_dir}" in compose["services"]["monolith"]["volumes"]
 
 
-def test_the_owners_and_only_they_hold_one_sync_token(compose: dict[str, Any]) -> None:
+def test_the_owners_and_the_facade_and_only_they_hold_one_sync_token(
+    compose: dict[str, Any],
+) -> None:
     """Each owner's server checks the sync token on its internal writes (contracts.sync_token),
-    so each has it, the same one; workers, relays and the proxy call none of those endpoints,
-    so none of them holds it."""
+    so each has it, the same one, and so does the proxy, which lets an internal caller's dry run
+    through with it (proxy/internal_callers.py); workers and relays call none of those
+    endpoints, so none of them holds it."""
     services = our_services(compose)
     servers = {
         name for name, svc in services.items() if svc["command"][0] in ("gunicorn", "uvicorn")
@@ -173,5 +229,5 @@ def test_the_owners_and_only_they_hold_one_sync_token(compose: dict[str, Any]) -
         if SYNC_TOKEN_ENV in svc.get("environment", {})
     }
     assert servers == {"monolith", "inventory", "payments", "orders"}
-    assert set(holding) == servers
+    assert set(holding) == servers | {"proxy"}
     assert len(set(holding.values())) == 1

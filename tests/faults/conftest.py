@@ -1,5 +1,6 @@
-"""Fixtures of the orders suites: the monolith and the inventory service running once per module,
-and an orders deployment (fresh database) per test."""
+"""Fixtures of the orders suites: the monolith, the inventory service and the façade running once
+per module, and an orders deployment (fresh database) per test, with the façade's routes as
+they were after it."""
 
 from __future__ import annotations
 
@@ -23,5 +24,7 @@ def upstreams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstreams]:
 
 @pytest.fixture
 def deployment(upstreams: Upstreams) -> Iterator[OrdersDeployment]:
+    routes = upstreams.routes_file.read_text(encoding="utf-8")
     with orders_deployment(upstreams) as deployed:
         yield deployed
+    upstreams.restore_routes(routes)

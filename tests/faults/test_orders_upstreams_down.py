@@ -1,31 +1,21 @@
-"""An upstream of the orders service down: checkout answers a clear 503 and leaves nothing
-half-done; once the breaker is open it fails fast without touching anything; a compensation that
-keeps failing shows as a stuck saga (endpoint and metric) and completes once the upstream is back.
+"""An upstream of the orders service down behind the façade (the saga calls through the proxy,
+whose route sends the calls to an owner that refuses connections or never answers): checkout
+answers a clear 503 and leaves nothing half-done; once the breaker is open it fails fast without
+touching anything; a compensation that keeps failing shows as a stuck saga (endpoint and metric)
+and completes once the route leads to a live owner again, with no restart.
 """
 
 from __future__ import annotations
 
-import socket
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.support.orders_stack import ORDERS, OrdersDeployment, Upstreams, checkout_body
-from tests.support.ports import free_port
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def blackhole() -> Iterator[str]:
-    """A server that accepts connections and never answers (every read times out)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 def _metric(text: str, name: str) -> float:
@@ -41,8 +31,8 @@ def test_payments_down_is_a_503_with_the_reservation_undone_then_fails_fast(
     product = upstreams.product(on_hand=5)
     customer = uuid.uuid4()
     me = upstreams.auth(customer)
-    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: every connection is refused
-    service = deployment.start(ORDERS_PAYMENTS_URL=dead, ORDERS_BREAKER_FAILURES="3")
+    upstreams.set_route("payments-writes", mode="extracted", target="nowhere")
+    service = deployment.start(ORDERS_BREAKER_FAILURES="3")
     with service.client() as http:
         first = http.post(ORDERS, json=checkout_body([(product["sku"], 2)]), headers=me)
         assert first.status_code == 503, first.text
@@ -67,13 +57,14 @@ def test_payments_down_is_a_503_with_the_reservation_undone_then_fails_fast(
 def test_inventory_down_is_a_503_with_nothing_done(
     upstreams: Upstreams, deployment: OrdersDeployment
 ) -> None:
+    product = upstreams.product(on_hand=5)
     customer = uuid.uuid4()
     me = upstreams.auth(customer)
-    dead = f"http://127.0.0.1:{free_port()}"
-    service = deployment.start(ORDERS_INVENTORY_URL=dead, ORDERS_BREAKER_FAILURES="2")
+    upstreams.set_route("inventory-writes", target="nowhere")  # reads still answered
+    service = deployment.start(ORDERS_BREAKER_FAILURES="2")
     with service.client() as http:
         for _ in range(3):  # the second and third find the breaker open
-            answer = http.post(ORDERS, json=checkout_body([("SKU-any", 1)]), headers=me)
+            answer = http.post(ORDERS, json=checkout_body([(product["sku"], 1)]), headers=me)
             assert answer.status_code == 503, answer.text
             assert answer.json()["detail"] == (
                 "The inventory service is unavailable; nothing was ordered."
@@ -82,16 +73,17 @@ def test_inventory_down_is_a_503_with_nothing_done(
         assert _metric(metrics, 'orders_upstream_breaker_open{upstream="inventory"}') == 1.0
         assert http.get(ORDERS, headers=me).json()["count"] == 0
     assert upstreams.payments_of(customer) == []
+    assert upstreams.stock(product["sku"])["reserved"] == 0
 
 
 def test_a_compensation_that_keeps_failing_is_stuck_until_payments_is_back(
-    upstreams: Upstreams, deployment: OrdersDeployment, blackhole: str
+    upstreams: Upstreams, deployment: OrdersDeployment
 ) -> None:
     product = upstreams.product(price="4.00", on_hand=5)
     customer = uuid.uuid4()
     me = upstreams.auth(customer)
+    upstreams.set_route("payments-writes", mode="extracted", target="blackhole")
     service = deployment.start(
-        ORDERS_PAYMENTS_URL=blackhole,
         ORDERS_READ_TIMEOUT_S="0.5",
         ORDERS_RETRY_ATTEMPTS="1",
         ORDERS_BREAKER_FAILURES="1000",  # keep sending: each try times out, none is refused
@@ -115,10 +107,10 @@ def test_a_compensation_that_keeps_failing_is_stuck_until_payments_is_back(
         assert saga["attempts"] >= 2 and "payments" in str(saga["last_error"])
         assert _metric(http.get("/metrics").text, "orders_sagas_stuck") == 1.0
         assert upstreams.stock(product["sku"])["reserved"] == 1
-    service.stop()
 
-    # Payments is back (the real one): the recovery loop resolves the charge and undoes it all.
-    with deployment.start().client() as http:
+        # The route leads to payments' owner again (the monolith): with no restart, the
+        # recovery loop resolves the charge and undoes it all.
+        upstreams.set_route("payments-writes", mode="monolith")
         wait_for(lambda: http.get("/internal/sagas/stuck").json()["count"] == 0, message="unstuck")
         wait_for(lambda: upstreams.stock(product["sku"])["reserved"] == 0, message="stock released")
         assert _metric(http.get("/metrics").text, "orders_sagas_stuck") == 0.0

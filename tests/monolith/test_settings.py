@@ -57,7 +57,11 @@ def test_default_is_a_sqlite_file_in_the_var_dir_with_wal_and_a_busy_timeout(
     assert "journal_mode=WAL" in options["init_command"]
     assert options["timeout"] >= 5
     assert options["transaction_mode"] == "IMMEDIATE"
-    assert (s["debug"], s["hosts"], s["append_slash"]) == (False, ["*"], False)
+    assert (s["debug"], s["hosts"], s["append_slash"]) == (
+        False,
+        ["localhost", "127.0.0.1", "[::1]"],
+        False,
+    )
     assert (s["tz"], s["use_tz"]) == ("UTC", True)
 
 
@@ -67,7 +71,7 @@ def test_postgres_keeps_persistent_health_checked_connections(tmp_path: Path) ->
             "DATABASE_URL": "postgresql://app@db.internal:5433/monolith",
             "STRANGLER_VAR_DIR": str(tmp_path),
             "DJANGO_SECRET_KEY": "s3cret",
-            "DJANGO_ALLOWED_HOSTS": "shop.example, monolith",
+            "STRANGLER_ALLOWED_HOSTS": "shop.example, monolith",
             "DJANGO_DEBUG": "true",
         }
     )

@@ -4,10 +4,13 @@ changes, stats, metrics."""
 from __future__ import annotations
 
 import hashlib
+import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
+from contracts.process_status import STATUS_FILE_NAME, ProcessStatus, StackStatus
 from proxy.config import CompareRules
 from proxy.config_edit import read_audit
 from tests.proxy.harness import Echo, route, routes_yaml, running_proxy, upstream
@@ -163,3 +166,45 @@ def test_stats_and_metrics_count_requests(tmp_path: Path, monolith: Echo, invent
             'upstream="monolith"} 3.0' in text
         )
         assert 'strangler_proxy_upstream_errors_total{kind="5xx",upstream="monolith"} 1.0' in text
+
+
+def test_processes_shows_the_supervisors_status_file(
+    tmp_path: Path, monolith: Echo, inventory: Echo
+) -> None:
+    with running_proxy(tmp_path, table_text(monolith, inventory)) as proxy:
+        assert httpx.get(f"{proxy.admin_url}/admin/processes").status_code == 401
+        absent = proxy.admin("GET", "/admin/processes")
+        assert absent.status_code == 404 and absent.json()["error"] == "not_supervised"
+
+        started = datetime.now(UTC) - timedelta(seconds=90)
+        status = StackStatus(
+            supervisor_pid=os.getpid(),
+            updated_at=datetime.now(UTC),
+            processes=[
+                ProcessStatus(
+                    name="inventory",
+                    state="up",
+                    pid=4242,
+                    restarts=2,
+                    last_exit=-9,
+                    started_at=started,
+                ),
+                ProcessStatus(
+                    name="relay", state="down", pid=None, restarts=1, last_exit=1, started_at=None
+                ),
+            ],
+        )
+        (tmp_path / STATUS_FILE_NAME).write_text(status.model_dump_json())
+        body = proxy.admin_json("/admin/processes")
+        assert body["supervisor"] == {"pid": os.getpid(), "running": True}
+        inventory_row, relay_row = body["processes"]
+        assert inventory_row["name"] == "inventory" and inventory_row["state"] == "up"
+        assert (inventory_row["pid"], inventory_row["restarts"]) == (4242, 2)
+        assert inventory_row["last_exit_text"] == "killed by SIGKILL"
+        assert 90 <= inventory_row["uptime_s"] < 90 + 60
+        assert relay_row["state"] == "down" and relay_row["uptime_s"] is None
+        assert (relay_row["last_exit"], relay_row["last_exit_text"]) == (1, "exit 1")
+
+        (tmp_path / STATUS_FILE_NAME).write_text("{not json")
+        broken = proxy.admin("GET", "/admin/processes")
+        assert broken.status_code == 404 and "not a process status file" in broken.json()["detail"]

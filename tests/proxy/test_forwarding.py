@@ -27,6 +27,8 @@ from tests.proxy.harness import (
 from tests.support.random_refs import random_suffix
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+#: The sync token of this module's proxy: what an internal caller proves itself with.
+SYNC_TOKEN = f"sync-{random_suffix()}"
 
 
 def headers_of(resp: httpx.Response) -> dict[str, list[str]]:
@@ -125,7 +127,9 @@ def proxy(
             ),
         ],
     )
-    with running_proxy(var, text, PROXY_MAX_BODY_BYTES="1024") as running:
+    with running_proxy(
+        var, text, PROXY_MAX_BODY_BYTES="1024", STRANGLER_SYNC_TOKEN=SYNC_TOKEN
+    ) as running:
         yield running
 
 
@@ -136,8 +140,10 @@ def test_modes_choose_the_upstream(proxy: RunningProxy) -> None:
     assert mono.headers["X-Strangler-Route"] == "mono"
     moved = httpx.get(f"{proxy.url}/moved/x/")
     assert (moved.json()["upstream"], moved.headers["X-Strangler-Upstream"]) == ("inventory",) * 2
+    # A path no route names is not public: the proxy answers 404 and no upstream sees it.
     unrouted = httpx.get(f"{proxy.url}/elsewhere/")
-    assert unrouted.json()["upstream"] == "monolith"
+    assert unrouted.status_code == 404
+    assert unrouted.json()["error"] == "not_found"
     assert unrouted.headers["X-Strangler-Route"] == "-"
 
 
@@ -310,17 +316,46 @@ def test_head_keeps_the_announced_length(proxy: RunningProxy) -> None:
     assert int(head.headers["Content-Length"]) == len(get.content) + 1
 
 
+def test_an_internal_callers_dry_run_crosses_the_facade(proxy: RunningProxy) -> None:
+    """Only a write whose ``X-Strangler-Caller`` is the sync token keeps its dry run; the proof
+    itself never reaches an upstream."""
+    asked = {"X-Strangler-Dry-Run": "1"}
+    cases = [
+        ("POST", {**asked, "X-Strangler-Caller": SYNC_TOKEN}, ["1"]),
+        ("POST", {**asked, "X-Strangler-Caller": SYNC_TOKEN + "x"}, []),
+        ("POST", {**asked, "X-Strangler-Caller": ""}, []),
+        ("POST", asked, []),
+        ("POST", {"X-Strangler-Dry-Run": "yes", "X-Strangler-Caller": SYNC_TOKEN}, []),
+        ("GET", {**asked, "X-Strangler-Caller": SYNC_TOKEN}, []),  # reads never dry-run
+    ]
+    for method, headers, kept in cases:
+        got = headers_of(httpx.request(method, f"{proxy.url}/mono/dry/", headers=headers))
+        assert (got.get("x-strangler-dry-run", []), got.get("x-strangler-caller")) == (
+            kept,
+            None,
+        ), (
+            method,
+            headers,
+        )
+
+
 def test_unreachable_upstream_is_502(proxy: RunningProxy) -> None:
     resp = httpx.get(f"{proxy.url}/dead/x/")
     assert resp.status_code == 502
     body = resp.json()
     assert body["error"] == "bad_gateway" and "dead" in body["detail"]
+    # Never connected: an internal caller knows nothing needs undoing there.
+    assert (resp.headers["X-Strangler-Upstream"], resp.headers["X-Strangler-Unreached"]) == (
+        "-",
+        "1",
+    )
 
 
 def test_slow_upstream_is_504(proxy: RunningProxy) -> None:
     resp = httpx.get(f"{proxy.url}/moved/slow/", headers={"X-Echo-Delay": "3"}, timeout=10)
     assert resp.status_code == 504
     assert resp.json()["error"] == "gateway_timeout"
+    assert "X-Strangler-Unreached" not in resp.headers  # it was sent: it may have been done
 
 
 def test_dead_target_falls_back_for_every_read(proxy: RunningProxy) -> None:

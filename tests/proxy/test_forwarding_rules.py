@@ -205,7 +205,10 @@ def _exchange_through_listener(
 ) -> tuple[bytes, bytes]:
     """(the head the upstream got, the bytes the client got) for one request."""
     routes = tmp_path / "routes.yaml"
-    routes.write_text("upstreams:\n  monolith: {url: http://monolith:8000}\nroutes: []\n")
+    routes.write_text(
+        "upstreams:\n  monolith: {url: http://monolith:8000}\n"
+        "routes: [{name: all, match: {path_prefix: /}, mode: monolith}]\n"
+    )
     fake = FakeUpstreams(lambda call: upstream_answer)
 
     async def main() -> bytes:

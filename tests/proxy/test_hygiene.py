@@ -55,7 +55,9 @@ def proxies(
                 mode="canary",
                 target="inventory",
                 percent=50,
-            )
+            ),
+            # Every other path is public here, on the monolith (the table decides what is).
+            route("rest", match={"path_prefix": "/"}, mode="monolith"),
         ],
     )
     limits = {"PROXY_MAX_HEADERS": "30", "PROXY_MAX_HEADER_BYTES": "2048"}

@@ -133,6 +133,8 @@ def test_default_template_is_the_shipped_one(tmp_path: Path) -> None:
             "payments-writes",
             "orders-reads",
             "orders-writes",
+            "auth",
+            "api-schema",
         ]
 
 

@@ -62,9 +62,11 @@ MATCHING = table(
 @pytest.mark.parametrize(
     ("method", "path", "route", "primary", "shadow"),
     [
-        # No route: the monolith.
-        ("GET", "/health/live", "-", "monolith", None),
-        ("GET", "/ap", "-", "monolith", None),
+        # No route: nobody (the proxy answers 404; the table decides what is public).
+        ("GET", "/health/live", "-", None, None),
+        ("GET", "/ap", "-", None, None),
+        ("GET", "/admin/", "-", None, None),
+        ("GET", "/metrics", "-", None, None),
         # The exact path beats every prefix, whatever the prefix's length.
         ("GET", "/api/inventory/products/", "inv-products-list", "monolith", "inventory"),
         ("POST", "/api/inventory/products/", "inv-products-list", "monolith", "inventory"),
@@ -76,11 +78,11 @@ MATCHING = table(
         ("HEAD", "/api/inventory/reservations/", "inv-reads", "inventory", None),
         ("DELETE", "/api/orders/1/", "api", "payments", None),
         # Prefixes are plain string prefixes.
-        ("GET", "/api", "-", "monolith", None),
+        ("GET", "/api", "-", None, None),
     ],
 )
 def test_route_matching(
-    method: str, path: str, route: str, primary: str, shadow: str | None
+    method: str, path: str, route: str, primary: str | None, shadow: str | None
 ) -> None:
     decision = decide(Router(MATCHING), method, path)
     assert (decision.route_name, decision.primary, decision.shadow) == (route, primary, shadow)
@@ -183,7 +185,8 @@ def test_internal_paths_are_never_forwarded(path: str) -> None:
 
 
 def test_internal_lookalike_is_forwarded() -> None:
-    assert decide(Router(table()), "GET", "/internals/x").primary == "monolith"
+    catch_all = table({"name": "all", "match": {"path_prefix": "/"}, "mode": "monolith"})
+    assert decide(Router(catch_all), "GET", "/internals/x").primary == "monolith"
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
 """The orders service as it runs for real, for the suites that test it end to end: the monolith
-(its payments endpoints, and the key pair that signs every token) and the inventory service as
-real processes on fresh PostgreSQL databases, and orders processes started (and SIGKILLed, and
-restarted) by the test on a database of their own.
+(its payments endpoints, and the key pair that signs every token), the inventory service and the
+proxy (the façade the saga calls through: inventory's routes on the service, payments' on the
+monolith) as real processes on fresh PostgreSQL databases, and orders processes started (and
+SIGKILLed, and restarted) by the test on a database of their own.
 
 Tokens are signed with the monolith's own private key file (the monolith writes it on first use),
 so they are exactly the tokens the monolith issues.
@@ -9,7 +10,9 @@ so they are exactly the tokens the monolith issues.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import socket
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -22,12 +25,16 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives import serialization
 
+from contracts.sync_token import SYNC_TOKEN_ENV
 from contracts.tokens import ALGORITHM, AUDIENCE, ISSUER
-from strangler.stack import Ports, stack_environment
+from proxy.config_edit import update_route
+from strangler.stack import Ports, stack_environment, write_routes_file
 from tests.support.components import StackUrls, free_ports, process_spec, running
 from tests.support.database_templates import migrated_database
 from tests.support.inventory_api import PRODUCTS, product_body, product_path
+from tests.support.ports import free_port
 from tests.support.processes import ServerProcess
+from tests.support.random_refs import random_suffix
 from tests.support.waiting import wait_for
 
 ORDERS = "/api/orders/"
@@ -48,6 +55,31 @@ class Upstreams(StackUrls):
     #: The orders service's staff account: one for every orders process, as in a deployment
     #: (a charge's Idempotency-Key belongs to the account that sent it).
     service_account: uuid.UUID = field(default_factory=uuid.uuid4)
+
+    @property
+    def routes_file(self) -> Path:
+        return Path(self.env["PROXY_ROUTES_FILE"])
+
+    def set_route(self, name: str, **changes: Any) -> None:
+        """Flip a route of the façade and wait until the running proxy serves the new table."""
+        update_route(self.routes_file, name, actor="test", **changes)
+        self._await_routes_loaded()
+
+    def restore_routes(self, text: str) -> None:
+        """Put the route file back as ``text`` (a test's changes undone), once it is served."""
+        if self.routes_file.read_text(encoding="utf-8") != text:
+            self.routes_file.write_text(text, encoding="utf-8")
+            self._await_routes_loaded()
+
+    def _await_routes_loaded(self) -> None:
+        digest = hashlib.sha256(self.routes_file.read_bytes()).hexdigest()
+        auth = {"Authorization": f"Bearer {self.env['PROXY_ADMIN_TOKEN']}"}
+
+        def served() -> bool:
+            answer = httpx.get(f"{self.admin_url}/admin/routes", headers=auth, timeout=5)
+            return bool(answer.json()["digest"] == digest)
+
+        wait_for(served, timeout=10, message="the proxy to serve the new route table")
 
     def token(self, sub: uuid.UUID | str, *, staff: bool = False, ttl_s: int = 3600) -> str:
         now = int(time.time())
@@ -111,9 +143,28 @@ def running_upstreams(logs: Path) -> Iterator[Upstreams]:
             },
         )
         env.pop("ORDERS_DATABASE_URL", None)
-        # The saga reserves in the inventory service here (the stack's default is the monolith).
-        env["ORDERS_INVENTORY_URL"] = f"http://127.0.0.1:{ports.inventory}"
-        stack.enter_context(running(["monolith", "inventory"], ports=ports, env=env, log_dir=logs))
+        env[SYNC_TOKEN_ENV] = f"sync-{random_suffix()}"  # the façade honours the saga's dry runs
+        env["PROXY_ADMIN_TOKEN"] = f"admin-{random_suffix()}"
+        # Two upstreams that fail, for the routes of a test that wants an owner down: nothing
+        # listens at ``nowhere`` (every connection refused); ``blackhole`` accepts connections
+        # and never answers (every read times out).
+        blackhole = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+        blackhole.bind(("127.0.0.1", 0))
+        blackhole.listen(64)
+        routes = var / "routes.yaml"
+        write_routes_file(routes, ports)
+        failing = (
+            f"  nowhere: {{url: http://127.0.0.1:{free_port()}}}\n"
+            f"  blackhole: {{url: http://127.0.0.1:{blackhole.getsockname()[1]}, timeout_s: 1}}\n"
+        )
+        routes.write_text(routes.read_text().replace("\nroutes:", f"{failing}\nroutes:", 1))
+        env["PROXY_ROUTES_FILE"] = str(routes)
+        # The saga reserves in the inventory service here: inventory's routes send it there.
+        for name in ("inventory-reads", "inventory-writes"):
+            update_route(routes, name, actor="test", mode="extracted")
+        stack.enter_context(
+            running(["monolith", "inventory", "proxy"], ports=ports, env=env, log_dir=logs)
+        )
         # The monolith writes its key pair on first use; the JWKS asks for it.
         assert httpx.get(f"http://127.0.0.1:{ports.monolith}/api/auth/jwks/").status_code == 200
         private_key = serialization.load_pem_private_key(

@@ -1,6 +1,6 @@
 """The owners (the monolith and the inventory service; the payments and orders services when a
-test asks) as real processes on fresh databases, plus the sync processes and the CLI, for the
-sync tests.
+test asks, and with the orders service the proxy: the façade its saga calls through) as real
+processes on fresh databases, plus the sync processes and the CLI, for the sync tests.
 
 Writes reach the monolith through its HTTP API (gunicorn); what the service holds is read
 through its HTTP API (uvicorn), so "equal" means equal JSON as clients see it. Like `strangler
@@ -11,6 +11,7 @@ test itself calls an owner's internal endpoints that are not reads.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -26,7 +27,8 @@ import redis
 from celery import Celery
 
 from contracts.sync_token import SYNC_TOKEN_ENV, bearer
-from strangler.stack import orders_service_token_step, stack_environment
+from proxy.config_edit import update_route
+from strangler.stack import orders_service_token_step, stack_environment, write_routes_file
 from sync.backfill_jobs import JOBS
 from sync.celery_app import make_celery, queue_name
 from tests.support.components import free_ports, prepare, running
@@ -43,6 +45,7 @@ from tests.support.inventory_api import (
 )
 from tests.support.processes import REPO_ROOT, VENV_BIN, ServerProcess
 from tests.support.random_refs import random_suffix
+from tests.support.waiting import wait_for
 from tests.sync.workers import running_relay, running_worker
 
 
@@ -146,6 +149,32 @@ class SyncRig:
     def service_url(self, capability: str) -> str:
         return self.env[f"STRANGLER_{capability.upper()}_URL"]
 
+    # --- the façade (with the orders service) ------------------------------------------------
+
+    @property
+    def proxy_url(self) -> str:
+        return self.env["STRANGLER_FACADE_URL"]
+
+    @property
+    def routes_file(self) -> Path:
+        return Path(self.env["PROXY_ROUTES_FILE"])
+
+    def routes_served(self) -> None:
+        """Wait until the running proxy serves the route file as it is now."""
+        digest = hashlib.sha256(self.routes_file.read_bytes()).hexdigest()
+        url = f"{self.env['STRANGLER_PROXY_ADMIN_URL']}/admin/routes"
+        auth = {"Authorization": f"Bearer {self.env['PROXY_ADMIN_TOKEN']}"}
+        wait_for(
+            lambda: httpx.get(url, headers=auth, timeout=5).json()["digest"] == digest,
+            timeout=10,
+            message="the proxy to serve the route file",
+        )
+
+    def set_route(self, name: str, **changes: Any) -> None:
+        """Flip a route of the façade, as `strangler routes set` does, once it is served."""
+        update_route(self.routes_file, name, actor="test", **changes)
+        self.routes_served()
+
     def sync_stats(self, capability: str = "inventory") -> dict[str, Any]:
         url = f"{self.service_url(capability)}/internal/sync/stats"
         data: dict[str, Any] = httpx.get(url).json()
@@ -201,8 +230,9 @@ def running_rig(
 ) -> Iterator[SyncRig]:
     """Fresh, migrated databases for every owner, and the HTTP servers of the monolith and of
     ``services`` on free ports. With the orders service, its account's token is issued as
-    `strangler up` does, and its saga calls the monolith, or the services named in
-    ``saga_calls_services`` (``ORDERS_INVENTORY_URL``, ``ORDERS_PAYMENTS_URL``)."""
+    `strangler up` does, the proxy runs on the default route table, and the saga calls through
+    it (``STRANGLER_FACADE_URL``), or calls the services named in ``saga_calls_services``
+    directly (the overrides ``ORDERS_INVENTORY_URL``, ``ORDERS_PAYMENTS_URL``, as a mesh)."""
     with ExitStack() as stack:
         var = Path(broker_env["STRANGLER_VAR_DIR"])
         ports = free_ports()
@@ -220,6 +250,9 @@ def running_rig(
             env["ORDERS_SERVICE_TOKEN"] = _issued(orders_service_token_step(), env)
             for called in saga_calls_services:
                 env[f"ORDERS_{called.upper()}_URL"] = env[f"STRANGLER_{called.upper()}_URL"]
+            write_routes_file(Path(env["PROXY_ROUTES_FILE"]), ports)
+            env.setdefault("PROXY_ADMIN_TOKEN", f"admin-{random_suffix()}")
+            services = (*services, "proxy")
         log_dir = tmp_path / "logs"
         servers = stack.enter_context(
             running(["monolith", *services], ports=ports, env=env, log_dir=log_dir)

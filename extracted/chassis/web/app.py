@@ -19,6 +19,7 @@ from extracted.chassis.web.host_check import HostCheckMiddleware
 from extracted.chassis.web.path_decoding import DjangoPathMiddleware
 from extracted.chassis.web.request_id import RequestIdMiddleware
 from extracted.chassis.web.server_error import ServerErrorMiddleware
+from extracted.chassis.web.settings import ServiceSettings
 
 
 def service_app(
@@ -26,7 +27,11 @@ def service_app(
     *,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
     routers: Sequence[APIRouter],
+    settings: ServiceSettings | None = None,
 ) -> FastAPI:
+    """``settings``: the edge's (allowed hosts, public origin); read from the environment when
+    not given."""
+    edge = settings or ServiceSettings()
     app = FastAPI(
         title=title,
         lifespan=lifespan,
@@ -39,9 +44,11 @@ def service_app(
     app.add_middleware(AllowHeaderMiddleware, routes=[r for rt in routers for r in rt.routes])
     app.add_middleware(ServerErrorMiddleware)
     app.add_middleware(DryRunMiddleware)
-    app.add_middleware(HostCheckMiddleware)
+    app.add_middleware(HostCheckMiddleware, allowed_hosts=edge.host_patterns)
     app.add_middleware(DjangoPathMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    #: Read by the pagination's absolute links (pagination.absolute_uri).
+    app.state.public_origin = edge.public_origin.rstrip("/")
     for router in routers:
         app.include_router(router)
     return app

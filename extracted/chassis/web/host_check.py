@@ -1,13 +1,16 @@
-"""Refuse requests whose ``Host`` header is not a valid host, as Django does for every request
-(``CommonMiddleware`` calls ``request.get_host()``): a 400 ``bad_request`` in the contract's shape.
+"""Refuse requests whose ``Host`` header is not one the service answers to, as Django does for
+every request (``CommonMiddleware`` calls ``request.get_host()``): a 400 ``bad_request`` in the
+contract's shape.
 
-Only the syntax is checked (Django's ``host_validation_re``), which is what the monolith's default
-``ALLOWED_HOSTS = ["*"]`` amounts to.
+The same rules as Django's ``validate_host``: the Host must be a valid host (Django's
+``host_validation_re``), and its domain must match a pattern of ``STRANGLER_ALLOWED_HOSTS``: an
+exact name, ``.example.com`` for the domain and its subdomains, or ``*`` for any.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -16,21 +19,35 @@ from extracted.chassis.web.errors import BadRequest
 _HOST = re.compile(r"^([a-z0-9.-]+|\[[a-f0-9]*:[a-f0-9.:]+\])(?::([0-9]+))?$")
 
 
-def valid_host(host: str) -> bool:
-    """Django's ``split_domain_port`` finds a domain (``validate_host`` with ``*`` then agrees)."""
+def host_domain(host: str) -> str | None:
+    """Django's ``split_domain_port``: the domain of a syntactically valid Host, else None."""
     match = _HOST.fullmatch(host.lower())
-    return bool(match and match.group(1).removesuffix("."))
+    if not match:
+        return None
+    return match.group(1).removesuffix(".") or None
+
+
+def allowed(domain: str, patterns: Sequence[str]) -> bool:
+    """Django's ``validate_host`` for a domain already split from its port."""
+    for pattern in patterns:
+        if pattern == "*" or domain == pattern:
+            return True
+        if pattern.startswith(".") and (domain.endswith(pattern) or domain == pattern[1:]):
+            return True
+    return False
 
 
 class HostCheckMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, allowed_hosts: Sequence[str]) -> None:
         self.app = app
+        self.allowed_hosts = tuple(allowed_hosts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             for name, value in scope["headers"]:
                 if name == b"host":
-                    if not valid_host(value.decode("latin-1")):
+                    domain = host_domain(value.decode("latin-1"))
+                    if domain is None or not allowed(domain, self.allowed_hosts):
                         await BadRequest().response()(scope, receive, send)
                         return
                     break

@@ -54,8 +54,14 @@ def remove_query_param(url: str, key: str) -> str:
 
 
 def absolute_uri(request: Request) -> str:
-    """Django's ``request.build_absolute_uri()`` for the current request."""
-    host = request.headers.get("host")
+    """Django's ``request.build_absolute_uri()`` for the current request, on the service's public
+    origin when one is configured (as the monolith's ``on_public_origin``), never on a Host the
+    client chose."""
+    origin: str = getattr(request.app.state, "public_origin", "")
+    if origin:
+        scheme, host = origin.split("://", 1)
+    else:
+        scheme, host = request.url.scheme, request.headers.get("host", "")
     if not host:
         server = request.scope.get("server") or ("localhost", 80)
         host = f"{server[0]}:{server[1]}" if server[1] not in (80, None) else str(server[0])
@@ -63,7 +69,7 @@ def absolute_uri(request: Request) -> str:
     # WSGI hands Django the raw query as latin-1 text; ASGI hands us the same bytes.
     query = request.scope.get("query_string", b"").decode("latin-1")
     location = _escape_uri_path(path) + (f"?{_iri_to_uri(query)}" if query else "")
-    return _iri_to_uri(f"{request.url.scheme}://{host}{location}")
+    return _iri_to_uri(f"{scheme}://{host}{location}")
 
 
 def _positive_int(text: str, *, cutoff: int) -> int:

@@ -50,10 +50,11 @@ def sagas_stuck(sessions: Sessions) -> ContractJSONResponse:
 
 @router.get("/internal/sync/upstreams")
 def sync_upstreams(request: Request) -> ContractJSONResponse:
-    """Where the saga reserves and pays (``ORDERS_INVENTORY_URL``, ``ORDERS_PAYMENTS_URL``): the
-    switch to ``reverse`` checks that each is its capability's source (sync.control.direction)."""
+    """Where the saga reserves and pays (the façade, ``STRANGLER_FACADE_URL``, unless
+    ``ORDERS_INVENTORY_URL`` / ``ORDERS_PAYMENTS_URL`` override it): the switch to ``reverse``
+    checks that each follows its capability's writes (sync.control.direction)."""
     settings = request.app.state.settings
-    upstreams = {"inventory": settings.inventory_url, "payments": settings.payments_url}
+    upstreams = {name: settings.upstream_url(name) for name in ("inventory", "payments")}
     return ContractJSONResponse(WriteUpstreams(upstreams=upstreams).model_dump(mode="json"))
 
 

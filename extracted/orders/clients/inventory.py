@@ -4,15 +4,21 @@ Every call here is idempotent, so every call is retried: reads; the reservation 
 the saga chooses the reservation's id (a repeat answers "already has a reservation", and the
 reservation is then read by that id); release and commit, because a repeat finds the state it
 wanted and says so (409 ``invalid_state`` with that status).
+
+Every call is made as the orders service's account (``service_token.py``): stock changes need
+a staff user or a service account on every owner.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
+from extracted.orders.clients.service_token import bearer
 from extracted.orders.clients.upstream import CallContext, UnexpectedAnswer, Upstream
 
 PRODUCTS = "/api/inventory/products/"
@@ -38,11 +44,21 @@ class NotSettleable:
 
 
 class InventoryClient:
-    def __init__(self, upstream: Upstream) -> None:
+    def __init__(self, upstream: Upstream, token: Callable[[], str]) -> None:
         self.upstream = upstream
+        self.token = token
+
+    def _call(
+        self, method: str, path: str, *, context: CallContext, json: Any = None
+    ) -> httpx.Response:
+        """One call as the service account (every call here is idempotent: module docstring)."""
+        headers = bearer(self.token, self.upstream.name)
+        return self.upstream.call(
+            method, path, json=json, headers=headers, context=context, idempotent=True
+        )
 
     def product(self, sku: str, *, context: CallContext) -> dict[str, Any] | None:
-        response = self.upstream.call("GET", f"{PRODUCTS}{sku}/", context=context, idempotent=True)
+        response = self._call("GET", f"{PRODUCTS}{sku}/", context=context)
         if response.status_code == 404:
             return None
         if response.status_code != 200:
@@ -63,9 +79,7 @@ class InventoryClient:
             "order_id": str(order_id),
             "lines": [{"sku": sku, "quantity": quantity} for sku, quantity in lines],
         }
-        response = self.upstream.call(
-            "POST", RESERVATIONS, json=body, context=context, idempotent=True
-        )
+        response = self._call("POST", RESERVATIONS, json=body, context=context)
         if response.status_code == 201:
             return Reserved(response.json())
         answer = response.json() if response.status_code in (404, 409) else {}
@@ -82,9 +96,7 @@ class InventoryClient:
     def reservation(
         self, reservation_id: uuid.UUID, *, context: CallContext
     ) -> dict[str, Any] | None:
-        response = self.upstream.call(
-            "GET", f"{RESERVATIONS}{reservation_id}/", context=context, idempotent=True
-        )
+        response = self._call("GET", f"{RESERVATIONS}{reservation_id}/", context=context)
         if response.status_code == 404:
             return None
         if response.status_code != 200:
@@ -103,9 +115,7 @@ class InventoryClient:
     def _settle(
         self, reservation_id: uuid.UUID, action: str, wanted: str, *, context: CallContext
     ) -> NotSettleable | None:
-        response = self.upstream.call(
-            "POST", f"{RESERVATIONS}{reservation_id}/{action}/", context=context, idempotent=True
-        )
+        response = self._call("POST", f"{RESERVATIONS}{reservation_id}/{action}/", context=context)
         if response.status_code == 200:
             return None
         if response.status_code == 404 and action == "release":

@@ -17,13 +17,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from extracted.orders.clients.service_token import ServiceTokenUnavailable
-from extracted.orders.clients.upstream import (
-    CallContext,
-    UnexpectedAnswer,
-    Upstream,
-    UpstreamUnavailable,
-)
+from extracted.orders.clients.service_token import bearer
+from extracted.orders.clients.upstream import CallContext, UnexpectedAnswer, Upstream
 
 PAYMENTS = "/api/payments/"
 
@@ -50,11 +45,7 @@ class PaymentsClient:
         self.token = token
 
     def _auth(self, key: str | None = None) -> dict[str, str]:
-        try:
-            token = self.token()
-        except ServiceTokenUnavailable as exc:  # nothing was sent
-            raise UpstreamUnavailable(self.upstream.name, str(exc), sent=False) from exc
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = bearer(self.token, self.upstream.name)
         if key is not None:
             headers["Idempotency-Key"] = key
         return headers

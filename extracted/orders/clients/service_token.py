@@ -1,4 +1,5 @@
-"""The orders service's own access token, for its calls to payments.
+"""The orders service's own access token, for its calls to payments and inventory (whose writes
+need a staff user or a service account).
 
 Why not forward the caller's bearer token: a saga outlives its request. After a crash the
 recovery loop must repeat the charge or refund it with no caller at hand (and a forwarded token
@@ -16,8 +17,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import httpx
+
+from extracted.orders.clients.upstream import UpstreamUnavailable
 
 #: Renew this long before the token's lifetime ends.
 RENEW_MARGIN_S = 60.0
@@ -73,3 +77,13 @@ class ServiceToken:
         body = response.json()
         self._token = str(body["access_token"])
         self._renew_at = time.monotonic() + max(0.0, float(body["expires_in"]) - RENEW_MARGIN_S)
+
+
+def bearer(token: Callable[[], str], upstream: str) -> dict[str, str]:
+    """The ``Authorization`` header of a call to ``upstream`` as the service account; a token
+    that cannot be had is that upstream unavailable, with nothing sent."""
+    try:
+        value = token()
+    except ServiceTokenUnavailable as exc:
+        raise UpstreamUnavailable(upstream, str(exc), sent=False) from exc
+    return {"Authorization": f"Bearer {value}"}

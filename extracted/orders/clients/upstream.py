@@ -5,6 +5,14 @@ Every call either returns the upstream's HTTP answer (any status the upstream ch
 except 500/503/504) or raises ``UpstreamUnavailable``, which says whether the request may have
 reached the upstream (``sent``): a refused connection or an open breaker means it surely did not,
 so the saga knows nothing needs undoing there; a timeout or a 5xx means it may have.
+
+The calls go through the façade (the proxy's public port, ``STRANGLER_FACADE_URL``), whose route
+table says who answers. When the proxy could not get an answer from that owner it answers itself
+(``X-Strangler-Upstream: -``, 502/503/504): that counts as the upstream being down, like a
+refused connection here, and ``X-Strangler-Unreached: 1`` says the owner surely never saw the
+request (the proxy could not connect, or its circuit was open). A dry run's calls carry the sync
+token in ``X-Strangler-Caller``, the one way a dry run crosses the proxy
+(proxy/internal_callers.py).
 """
 
 from __future__ import annotations
@@ -29,6 +37,17 @@ logger = logging.getLogger(__name__)
 
 #: Answers that mean "the upstream is not well", counted by the breaker and retried.
 UNHEALTHY_STATUSES = frozenset({500, 503, 504})
+#: The façade's own answers for an owner it got no answer from (proxy/retrying.py).
+FACADE_FAILURE_STATUSES = frozenset({502, 503, 504})
+
+
+def facade_failure(response: httpx.Response) -> bool:
+    """Is this the proxy answering for an owner that gave no answer (not the owner's answer)?
+    A payments 502 ``gateway_error`` is the owner's own, and passes through the proxy as it is."""
+    return (
+        response.status_code in FACADE_FAILURE_STATUSES
+        and response.headers.get("X-Strangler-Upstream") == "-"
+    )
 
 
 class UpstreamUnavailable(Exception):
@@ -86,10 +105,13 @@ class Upstream:
         read_timeout_s: float,
         retry_attempts: int,
         transport: httpx.BaseTransport | None = None,
+        caller_token: str | None = None,
     ) -> None:
         self.name = name
         self.breaker = breaker
         self.retry_attempts = retry_attempts
+        #: The sync token, sent as ``X-Strangler-Caller`` with a dry run's calls only.
+        self.caller_token = caller_token
         self._http = httpx.Client(
             base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s),
@@ -111,15 +133,16 @@ class Upstream:
     ) -> httpx.Response:
         """Send (and, when ``idempotent``, retry) one call; see the module docstring."""
         sent = False
+        sending = {**context.headers(), **(headers or {})}
+        if context.dry_run and self.caller_token is not None:
+            sending["X-Strangler-Caller"] = self.caller_token
 
         def attempt() -> httpx.Response:
             nonlocal sent
             if not self.breaker.allow():
                 raise UpstreamUnavailable(self.name, "circuit open", sent=False)
             try:
-                response = self._http.request(
-                    method, path, json=json, headers={**context.headers(), **(headers or {})}
-                )
+                response = self._http.request(method, path, json=json, headers=sending)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 self.breaker.record(ok=False)
                 raise _Retryable(UpstreamUnavailable(self.name, repr(exc), sent=False)) from exc
@@ -127,6 +150,12 @@ class Upstream:
                 sent = True
                 self.breaker.record(ok=False)
                 raise _Retryable(UpstreamUnavailable(self.name, repr(exc), sent=True)) from exc
+            if facade_failure(response):
+                reached = response.headers.get("X-Strangler-Unreached") != "1"
+                sent = sent or reached
+                self.breaker.record(ok=False)
+                reason = f"{response.status_code} from the proxy: {response.text[:200]}"
+                raise _Retryable(UpstreamUnavailable(self.name, reason, sent=reached))
             if response.status_code in UNHEALTHY_STATUSES:
                 sent = True
                 self.breaker.record(ok=False)

@@ -92,7 +92,7 @@ def test_while_forward_its_order_events_are_born_skipped(
             True,
         )
         assert http.get("/internal/sync/upstreams").json() == {
-            "upstreams": {"inventory": upstreams.inventory_url, "payments": upstreams.monolith_url}
+            "upstreams": {"inventory": upstreams.proxy_url, "payments": upstreams.proxy_url}
         }
 
 

@@ -1,8 +1,10 @@
-"""The product listing's pages: size, links built from the Host header, `last`, bad pages."""
+"""The product listing's pages: size, links built from the Host header (or the public origin),
+`last`, bad pages."""
 
 from __future__ import annotations
 
 import pytest
+from pytest_django.fixtures import Settings
 
 from monolith.inventory.seeding import seed_products
 from tests.monolith.api_client import JsonClient
@@ -21,7 +23,10 @@ def _skus(count: int) -> list[str]:
     return skus
 
 
-def test_pages_hold_page_size_rows_with_absolute_links_from_the_host(api: JsonClient) -> None:
+def test_pages_hold_page_size_rows_with_absolute_links_from_the_host(
+    api: JsonClient, settings: Settings
+) -> None:
+    settings.ALLOWED_HOSTS = ["shop.example"]
     skus = _skus(7)
 
     first = api.get(f"{PRODUCTS}?page_size=3", HTTP_HOST="shop.example:8443")
@@ -41,6 +46,14 @@ def test_pages_hold_page_size_rows_with_absolute_links_from_the_host(api: JsonCl
     assert (
         second.body["next"] == "http://shop.example:8443/api/inventory/products/?page=3&page_size=3"
     )
+
+
+def test_links_name_the_public_origin_when_one_is_set(api: JsonClient, settings: Settings) -> None:
+    settings.PUBLIC_ORIGIN = "https://shop.example"
+    _skus(4)
+    page = api.get(f"{PRODUCTS}?page=2&page_size=2", HTTP_HOST="localhost:8000").body
+    assert page["previous"] == "https://shop.example/api/inventory/products/?page_size=2"
+    assert page["next"] is None
 
 
 def test_links_reencode_the_query_sorted_like_drf(api: JsonClient) -> None:
