@@ -95,6 +95,24 @@ JWT_PUBLIC_KEY_FILE = Path(
 )
 JWT_TTL_S = int(os.environ.get("STRANGLER_JWT_TTL_S", "900"))
 
+# Branch by abstraction (docs/branch-by-abstraction.md): once a capability's direction is
+# ``reverse``, the orders' checkout, cancel and fulfil reach its owner over HTTP through the
+# façade (the proxy's public listener, whose route table decides who answers), as the account
+# ``ORDERS_REMOTE_ACCOUNT`` with a token this monolith issues itself.
+FACADE_URL = os.environ.get("STRANGLER_FACADE_URL", "http://127.0.0.1:8080").rstrip("/")
+ORDERS_REMOTE_ACCOUNT = os.environ.get("MONOLITH_ORDERS_ACCOUNT", "monolith-orders")
+ORDERS_REMOTE_CONNECT_TIMEOUT_S = float(os.environ.get("MONOLITH_REMOTE_CONNECT_TIMEOUT_S", "2"))
+# A slow card (tok_slow_<ms>) may take up to 10 s at the gateway, behind the payments service.
+ORDERS_REMOTE_READ_TIMEOUT_S = float(os.environ.get("MONOLITH_REMOTE_READ_TIMEOUT_S", "15"))
+# Tries of one idempotent call (a switch's freeze answers 503 + Retry-After for a second or two).
+ORDERS_REMOTE_ATTEMPTS = int(os.environ.get("MONOLITH_REMOTE_ATTEMPTS", "6"))
+# A remote order write not finished within its lease (its process died) is taken over by the
+# recovery pass, which runs in each monolith process on start and then every interval.
+ORDERS_PROGRESS_LEASE_S = float(os.environ.get("MONOLITH_ORDERS_LEASE_S", "120"))
+ORDERS_RECOVERY_INTERVAL_S = float(os.environ.get("MONOLITH_ORDERS_RECOVERY_INTERVAL_S", "5"))
+# TEST ONLY (monolith/orders/crash.py): the step at which the process kills itself.
+ORDERS_CRASH_AT = os.environ.get("MONOLITH_ORDERS_CRASH_AT") or None
+
 MIDDLEWARE = [
     "monolith.request_ids.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",

@@ -19,3 +19,13 @@ class IdempotencyKeyReused(ApplicationError):
 class InvalidIdempotencyKey(RuleValidationError):
     def __init__(self) -> None:
         super().__init__({HEADER: ["Must be 1 to 255 visible ASCII characters."]})
+
+
+class IdempotencyKeyInFlight(ApplicationError):
+    """409: the first request with this key is still running (a write made in steps, whose key
+    is claimed before it starts rather than held in one transaction); retry shortly."""
+
+    code = "conflict"
+
+    def __init__(self) -> None:
+        super().__init__(f"The first request with this {HEADER} is still running; retry shortly.")

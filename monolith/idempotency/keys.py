@@ -12,6 +12,12 @@
   against the current state, e.g. a cancelled order). Validation and access refusals (400, 401,
   403, 404, 422) and failures (5xx) drop the record (the handler's own writes, if any, stay), so
   the client may retry with the same key.
+
+``idempotent_in_steps`` serves a write made in steps that each commit (the orders' checkout once
+a port is remote, monolith/orders/order_steps.py), which cannot run inside one transaction: the
+key is claimed in a transaction of its own first, the write keeps its answer on the record when
+its outcome is decided (in the transaction that decides it), and a duplicate meanwhile is told
+409 ``conflict`` (still running) instead of waiting.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from rest_framework.response import Response
 from monolith.api.exception_handlers import contract_exception_handler
 from monolith.errors import ApplicationError
 from monolith.idempotency.errors import (
+    IdempotencyKeyInFlight,
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
 )
@@ -97,6 +104,52 @@ def idempotent(
             claimed.delete()
             return response
         claimed.update(
+            status_code=response.status_code,
+            response_body=JSONRenderer().render(response.data).decode(),
+        )
+    return response
+
+
+def idempotent_in_steps(
+    request: Request,
+    principal: Principal,
+    handler: Callable[[uuid.UUID | None], HttpResponseBase],
+) -> HttpResponseBase:
+    """Like ``idempotent``, for a handler whose writes commit step by step: ``handler(record
+    id)`` runs after the key's record committed (``None`` without a key), and may keep its
+    answer on the record itself; an answer it did not keep is kept (or the record dropped)
+    here, by the rules above."""
+    key = idempotency_key(request)
+    if key is None:
+        return handler(None)
+    method = request.method or "POST"
+    fingerprint = request_fingerprint(method=method, path=request.path, body=request.data)
+    record = IdempotencyRecord(
+        id=uuid.uuid4(),
+        principal_id=principal.id,
+        key=key,
+        fingerprint=fingerprint,
+        method=method,
+        path=request.path,
+        created_at=timezone.now(),
+    )
+    with transaction.atomic():
+        claimed = _claim(record)
+    if not claimed:
+        first = IdempotencyRecord.objects.get(principal_id=principal.id, key=key)
+        if first.fingerprint == fingerprint and first.status_code is None:
+            raise IdempotencyKeyInFlight()
+        return _replay(first, fingerprint)
+    try:
+        response = _answer(request, lambda: handler(record.id))
+    except BaseException:
+        IdempotencyRecord.objects.filter(id=record.id, status_code__isnull=True).delete()
+        raise
+    unkept = IdempotencyRecord.objects.filter(id=record.id, status_code__isnull=True)
+    if not is_kept(response.status_code) or not isinstance(response, Response):
+        unkept.delete()
+    else:
+        unkept.update(
             status_code=response.status_code,
             response_body=JSONRenderer().render(response.data).decode(),
         )

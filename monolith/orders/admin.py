@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from monolith.errors import ApplicationError
-from monolith.orders.models import Order, OrderLine, OrderStatus
+from monolith.orders.models import Order, OrderLine, OrderProgress, OrderStatus
 from monolith.orders.services import order_cancel, order_fulfil
 
 
@@ -83,3 +83,34 @@ class OrderAdmin(admin.ModelAdmin):
         self._each_confirmed(
             request, queryset, lambda order: order_fulfil(order_id=order.id), "fulfilled"
         )
+
+
+@admin.register(OrderProgress)
+class OrderProgressAdmin(admin.ModelAdmin):
+    """Read-only: the steps of the orders' remote writes, to watch what the recovery pass has
+    left to finish or compensate (``finished`` false). Only the steps change these rows."""
+
+    list_display = (
+        "order_id",
+        "kind",
+        "state",
+        "finished",
+        "reservation",
+        "payment",
+        "failure",
+        "attempts",
+        "updated_at",
+    )
+    list_filter = ("finished", "kind", "state")
+    search_fields = ("order_id",)
+    ordering = ("-created_at",)
+    exclude = ("card_token",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -17,10 +17,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from monolith.api.bodies import request_body
+from monolith.api.exception_handlers import contract_exception_handler
 from monolith.api.pagination import ContractPagination
 from monolith.api.schema import ErrorSerializer
 from monolith.errors import ApplicationError
-from monolith.idempotency.keys import idempotent
+from monolith.idempotency.keys import idempotent, idempotent_in_steps
 from monolith.idempotency.schema import IDEMPOTENCY_KEY
 from monolith.identity.access import acting_customer, customer_scope
 from monolith.identity.authentication import AuthenticatedApi
@@ -29,7 +30,13 @@ from monolith.inventory.models import MAX_STOCK
 from monolith.orders.errors import CheckoutShortOfStock, FulfilmentStaffOnly, OrderNotFound
 from monolith.orders.models import MAX_LINES, CancelReason, Order, OrderStatus
 from monolith.orders.selectors import order_exists, order_get, order_list
-from monolith.orders.services import CheckoutResult, order_cancel, order_checkout, order_fulfil
+from monolith.orders.services import (
+    CheckoutResult,
+    order_cancel,
+    order_checkout,
+    order_fulfil,
+    remote_ports,
+)
 from monolith.payments.errors import PaymentDeclined, PaymentGatewayFailed
 from monolith.payments.gateway import CARD_TOKEN_MAX_LENGTH, is_card_token
 
@@ -114,6 +121,16 @@ def checkout_refusal(result: CheckoutResult) -> ApplicationError | None:
     return PaymentGatewayFailed(order=body)
 
 
+def checkout_answer(result: CheckoutResult, request: Request) -> tuple[int, dict[str, Any]]:
+    """The status and body a checkout answers (kept on its ``Idempotency-Key``)."""
+    refusal = checkout_refusal(result)
+    if refusal is None:
+        return status.HTTP_201_CREATED, _order_body(result.order)
+    response = contract_exception_handler(refusal, {"request": request})
+    assert response is not None  # an application error always has a contract answer
+    return response.status_code, dict(response.data)
+
+
 class OrderListCreateApi(AuthenticatedApi):
     class InputSerializer(serializers.Serializer):
         class LineSerializer(serializers.Serializer):
@@ -152,9 +169,15 @@ class OrderListCreateApi(AuthenticatedApi):
     )
     def post(self, request: Request) -> HttpResponseBase:
         """Checkout; an ``Idempotency-Key`` makes a repeat replay the first answer."""
-        return idempotent(request, self.principal, lambda: self._checkout(request))
+        # Once a port is remote the checkout runs in steps that each commit, and so does the
+        # key's record (docs/branch-by-abstraction.md).
+        if remote_ports():
+            return idempotent_in_steps(
+                request, self.principal, lambda record_id: self._checkout(request, record_id)
+            )
+        return idempotent(request, self.principal, lambda: self._checkout(request, None))
 
-    def _checkout(self, request: Request) -> Response:
+    def _checkout(self, request: Request, record_id: uuid.UUID | None) -> Response:
         serializer = self.InputSerializer(data=request_body(request))
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -162,6 +185,8 @@ class OrderListCreateApi(AuthenticatedApi):
             customer_id=acting_customer(self.principal, data["customer_id"]),
             lines=[(line["sku"], line["quantity"]) for line in data["lines"]],
             card_token=data["card_token"],
+            idempotency_record_id=record_id,
+            answer=lambda decided: checkout_answer(decided, request),
         )
         refusal = checkout_refusal(result)
         if refusal is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from monolith.errors import ApplicationError, InvalidStateError, NotFoundError
+from monolith.errors import ApplicationError, ConflictError, InvalidStateError, NotFoundError
 from monolith.inventory.errors import InsufficientStock, Shortage
 
 
@@ -49,3 +49,10 @@ class CheckoutShortOfStock(InsufficientStock):
 
     def extra(self) -> dict[str, Any]:
         return {**super().extra(), "order": self.order}
+
+
+class OrderBusy(ConflictError):
+    """409: a cancel or fulfil of the order is still under way (its owner is reached over HTTP)."""
+
+    def __init__(self) -> None:
+        super().__init__("A change of this order is still under way; retry shortly.")

@@ -100,3 +100,87 @@ class OrderLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sku} x {self.quantity}"
+
+
+class ProgressKind(models.TextChoices):
+    CHECKOUT = "checkout"
+    CANCEL = "cancel"
+    FULFIL = "fulfil"
+
+
+class ProgressState(models.TextChoices):
+    # checkout, going forward
+    RESERVING = "reserving"
+    CHARGING = "charging"
+    # checkout, undoing what was done (a refusal, an owner down, a crash before the order)
+    COMPENSATING = "compensating"
+    # cancel and fulfil: settle the payment and the reservation, then write the order
+    SETTLING = "settling"
+    DONE = "done"
+
+
+class StepOutcome(models.TextChoices):
+    """What a step left at an owner: ``maybe`` once it was asked (recorded before the call), so
+    a crash or a timeout leaves it to be resolved by asking again (every step is idempotent)."""
+
+    NONE = "none"
+    MAYBE = "maybe"
+    HELD = "held"
+    UNDONE = "undone"
+
+
+class OrderProgress(models.Model):
+    """The durable record of an order write that calls an owner over HTTP (a remote adapter):
+    committed *before* each call, so a process killed at any step leaves what it had asked for,
+    and the recovery pass (``order_recovery.py``) finishes or compensates it.
+
+    Written only while some port is remote; a write whose ports are all in process stays one
+    local transaction and needs none. ``version`` is compare-and-set on every change and the
+    runner holds ``lease_until``: recovery takes only rows whose lease ran out.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=16, choices=ProgressKind.choices)
+    order_id = models.UUIDField()
+    state = models.CharField(max_length=16, choices=ProgressState.choices)
+    finished = models.BooleanField(default=False)
+    version = models.IntegerField(default=1)
+    customer_id = models.UUIDField()
+    #: [{sku, quantity, unit_price, line_total}] priced when the checkout started.
+    lines = models.JSONField(default=list)
+    total = models.DecimalField(max_digits=MONEY_MAX_DIGITS, decimal_places=2)
+    #: Kept until the checkout ends (a recovery may repeat the charge), then cleared.
+    card_token = models.CharField(max_length=128, null=True, blank=True)
+    by_staff = models.BooleanField(default=False)
+    reservation_id = models.UUIDField(null=True, blank=True)
+    reservation = models.CharField(max_length=8, choices=StepOutcome.choices, default="none")
+    payment_id = models.UUIDField(null=True, blank=True)
+    payment = models.CharField(max_length=8, choices=StepOutcome.choices, default="none")
+    #: The checkout's cancel reason once refused (or ``unavailable``), with what the answer needs.
+    failure = models.CharField(max_length=CANCEL_REASON_MAX_LENGTH, null=True, blank=True)
+    failure_detail = models.JSONField(default=dict)
+    idempotency_record_id = models.UUIDField(null=True, blank=True)
+    attempts = models.IntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    lease_until = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            # One unfinished remote write per order at a time.
+            models.UniqueConstraint(
+                fields=["order_id"], condition=Q(finished=False), name="order_progress_one_open"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(finished=False),
+                name="order_progress_due_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.order_id} ({self.state})"

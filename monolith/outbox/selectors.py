@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, get_args
 
 from django.db.models import Count, Min
@@ -10,6 +11,14 @@ from django.utils import timezone
 from contracts.direction import OutboxTail
 from contracts.events import CAPABILITY_AGGREGATES, AggregateType, Capability
 from monolith.outbox.models import OutboxEvent
+
+#: Per capability: how many accepted writes have not recorded their events yet (writes made in
+#: steps, e.g. the orders' remote checkouts). Registered by the app in its ``ready()``.
+_IN_FLIGHT: dict[str, Callable[[], int]] = {}
+
+
+def register_in_flight(capability: Capability, count: Callable[[], int]) -> None:
+    _IN_FLIGHT[capability] = count
 
 
 def outbox_stats(*, capability: Capability | None = None) -> dict[str, Any]:
@@ -39,8 +48,13 @@ def outbox_stats(*, capability: Capability | None = None) -> dict[str, Any]:
 
 
 def outbox_tail(*, capability: Capability, limit: int) -> OutboxTail:
-    """The capability's outbox as a drain reads it: pending events, the oldest one's age, and
-    the ids of the newest ``limit`` events the relay published (newest first)."""
+    """The capability's outbox as a drain reads it: pending events, the oldest one's age, the
+    ids of the newest ``limit`` events the relay published (newest first), and the writes in
+    flight (``register_in_flight``)."""
+    # Writes in flight first: one that ends meanwhile records its event in the same transaction
+    # that ends it, so it is counted in one of the two, never in neither.
+    count_in_flight = _IN_FLIGHT.get(capability)
+    in_flight = count_in_flight() if count_in_flight is not None else 0
     events = OutboxEvent.objects.filter(aggregate_type__in=CAPABILITY_AGGREGATES[capability])
     pending = events.filter(published_at__isnull=True).aggregate(
         count=Count("seq"), oldest=Min("occurred_at")
@@ -53,4 +67,5 @@ def outbox_tail(*, capability: Capability, limit: int) -> OutboxTail:
             (timezone.now() - oldest).total_seconds() if oldest is not None else None
         ),
         recent_event_ids=list(recent.values_list("event_id", flat=True)),
+        in_flight=in_flight,
     )

@@ -38,6 +38,16 @@ def require_writable(capability: str) -> None:
         raise CapabilityFrozen(capability, direction)
 
 
+def require_resumable(capability: str) -> None:
+    """Refuse (503) a *resumed* write of ``capability`` (a later step of a write the monolith
+    accepted before a freeze, e.g. the order stored by a checkout made in steps) only once the
+    service is the source: while frozen it is taken, and the drain waits for it (the writes in
+    flight in the outbox tail) before anything flips."""
+    direction = _locked_direction(capability, share=True)
+    if direction == "reverse":
+        raise CapabilityFrozen(capability, direction)
+
+
 def direction_get(*, capability: str) -> DirectionView:
     row, _ = CapabilityDirection.objects.get_or_create(
         capability=capability, defaults={"direction": "forward", "changed_at": timezone.now()}

@@ -171,6 +171,8 @@ def forward_backlog(client: httpx.Client, owners: Owners) -> str | None:
         f"{monolith}/internal/outbox/tail?capability={owners.capability}&limit={TAIL_LIMIT_MAX}",
         "the monolith",
     )
+    if tail.in_flight:
+        return f"{tail.in_flight} write(s) still in flight on the monolith (order steps not ended)"
     if tail.pending:
         return f"{tail.pending} event(s) pending in the monolith's outbox"
     url = f"{owners.service_url.rstrip('/')}/internal/sync/processed"

@@ -178,22 +178,3 @@ def test_frozen_or_reverse_orders_writes_answer_503_and_change_nothing(
         assert api.get(order_path(order.id), headers=headers).status == 200
     direction_set(capability="orders", direction="forward")
     assert api.post(order_path(order.id, "cancel"), headers=headers).status == 200
-
-
-def test_the_monoliths_checkout_needs_payments_writable_here(
-    api: JsonClient, customer: User
-) -> None:
-    """The monolith's checkout pays in its own transaction: while payments is reverse (the
-    payments service takes them), a checkout on the monolith is refused and stores nothing
-    (docs/reverse-sync.md, "Which directions go together")."""
-    product = make_product(on_hand=10)
-    direction_set(capability="payments", direction="reverse")
-    before = Order.objects.count()
-    refused = api.post(ORDERS, checkout_body([(product.sku, 1)]), headers=bearer(customer))
-    assert (refused.status, refused.body["error"]) == (503, "unavailable")
-    assert "payments" in refused.body["detail"]
-    assert Order.objects.count() == before
-    direction_set(capability="payments", direction="forward")
-    assert (
-        api.post(ORDERS, checkout_body([(product.sku, 1)]), headers=bearer(customer)).status == 201
-    )
