@@ -307,18 +307,27 @@ def _unreached(exc: OwnerUnavailable, first_run: bool) -> str:
     return StepOutcome.NONE if first_run and not exc.sent else StepOutcome.MAYBE
 
 
+def _owner_unavailable(
+    progress: OrderProgress, capability: str, reason: str, **outcomes: Any
+) -> OrderProgress:
+    """The checkout cannot go on because ``capability``'s owner cannot be reached or is frozen:
+    compensate what it holds (``outcomes``: what the failed step left)."""
+    return advance(
+        progress,
+        state=ProgressState.COMPENSATING,
+        failure=UNAVAILABLE,
+        failure_detail={"capability": capability, "reason": reason},
+        **outcomes,
+    )
+
+
 def _reserve(progress: OrderProgress, answer: CheckoutAnswer, first_run: bool) -> OrderProgress:
     crash_point("before_reserve")
     assert progress.reservation_id is not None
     try:
         port = stock_port()
     except CapabilityFrozen as exc:
-        return advance(
-            progress,
-            state=ProgressState.COMPENSATING,
-            failure=UNAVAILABLE,
-            failure_detail={"capability": "inventory", "reason": exc.detail},
-        )
+        return _owner_unavailable(progress, "inventory", exc.detail)
     progress = advance(progress, reservation=StepOutcome.MAYBE)
     assert progress.reservation_id is not None
     try:
@@ -328,21 +337,14 @@ def _reserve(progress: OrderProgress, answer: CheckoutAnswer, first_run: bool) -
             lines=_wanted(progress),
         )
     except OwnerUnavailable as exc:
-        return advance(
+        return _owner_unavailable(
             progress,
-            state=ProgressState.COMPENSATING,
-            failure=UNAVAILABLE,
-            failure_detail={"capability": "inventory", "reason": exc.reason},
+            "inventory",
+            exc.reason,
             reservation=_unreached(exc, first_run),
         )
     except CapabilityFrozen as exc:  # in process, frozen mid-call: nothing was written
-        return advance(
-            progress,
-            state=ProgressState.COMPENSATING,
-            failure=UNAVAILABLE,
-            failure_detail={"capability": "inventory", "reason": exc.detail},
-            reservation=StepOutcome.NONE,
-        )
+        return _owner_unavailable(progress, "inventory", exc.detail, reservation=StepOutcome.NONE)
     if isinstance(outcome, Reserved):
         crash_point("after_reserve")
         return advance(progress, state=ProgressState.CHARGING, reservation=StepOutcome.HELD)
@@ -364,12 +366,7 @@ def _charge(progress: OrderProgress, answer: CheckoutAnswer, first_run: bool) ->
     try:
         port = payment_port()
     except CapabilityFrozen as exc:
-        return advance(
-            progress,
-            state=ProgressState.COMPENSATING,
-            failure=UNAVAILABLE,
-            failure_detail={"capability": "payments", "reason": exc.detail},
-        )
+        return _owner_unavailable(progress, "payments", exc.detail)
     progress = advance(progress, payment=StepOutcome.MAYBE)
     assert progress.card_token is not None
     try:
@@ -382,31 +379,23 @@ def _charge(progress: OrderProgress, answer: CheckoutAnswer, first_run: bool) ->
             card_token=progress.card_token,
         )
     except OwnerUnavailable as exc:
-        return advance(
+        return _owner_unavailable(
             progress,
-            state=ProgressState.COMPENSATING,
-            failure=UNAVAILABLE,
-            failure_detail={"capability": "payments", "reason": exc.reason},
+            "payments",
+            exc.reason,
             payment=_unreached(exc, first_run),
         )
     except CapabilityFrozen as exc:
-        return advance(
-            progress,
-            state=ProgressState.COMPENSATING,
-            failure=UNAVAILABLE,
-            failure_detail={"capability": "payments", "reason": exc.detail},
-            payment=StepOutcome.NONE,
-        )
+        return _owner_unavailable(progress, "payments", exc.detail, payment=StepOutcome.NONE)
     if isinstance(outcome, Charged):
         crash_point("after_charge")
         try:
             progress = _confirm(progress, outcome.payment_id, answer)
         except CapabilityFrozen as exc:  # the orders switched meanwhile: undo, answer 503
-            return advance(
+            return _owner_unavailable(
                 progress,
-                state=ProgressState.COMPENSATING,
-                failure=UNAVAILABLE,
-                failure_detail={"capability": "orders", "reason": exc.detail},
+                "orders",
+                exc.detail,
                 payment=StepOutcome.HELD,
                 payment_id=outcome.payment_id,
             )
