@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from strangler.cli import Verbs
 from tests.support.processes import REPO_ROOT, VENV_BIN
 
@@ -46,13 +48,31 @@ def test_a_mistyped_verb_fails_with_a_suggestion() -> None:
     assert "No such command 'rotues'. Did you mean 'routes'?" in done.stderr
 
 
-def test_a_verb_imports_only_its_own_module() -> None:
+@pytest.mark.parametrize(
+    ("argv", "loaded", "not_loaded"),
+    [
+        (
+            ["routes", "list", "--help"],
+            ["routes_cmd"],
+            ["compare_cmd", "traffic_cmd", "up_cmd", "plan_cmd", "sync_cmd"],
+        ),
+        (
+            ["sync", "backfill", "--help"],
+            ["sync_cmd"],
+            ["routes_cmd", "reconcile_cmd", "switch_cmd", "dead_letters_cmd"],
+        ),
+        (["sync", "switch", "--help"], ["sync_cmd", "switch_cmd"], ["reconcile_cmd"]),
+    ],
+)
+def test_a_verb_imports_only_its_own_module(
+    argv: list[str], loaded: list[str], not_loaded: list[str]
+) -> None:
     # A fresh interpreter: this process has imported every verb already.
     probe = (
         "import sys\n"
         "from strangler.cli import app\n"
         "try:\n"
-        "    app(['routes', 'list', '--help'])\n"
+        f"    app({argv!r})\n"
         "except SystemExit as done:\n"
         "    assert done.code == 0, done.code\n"
         "print(sorted(m for m in sys.modules if m.startswith('strangler.')))\n"
@@ -60,7 +80,8 @@ def test_a_verb_imports_only_its_own_module() -> None:
     done = run(sys.executable, "-c", probe)
 
     assert done.returncode == 0, done.stderr
-    loaded = done.stdout.strip().splitlines()[-1]
-    assert "'strangler.routes_cmd'" in loaded
-    for other in ("compare_cmd", "traffic_cmd", "up_cmd", "plan_cmd", "sync_cmd"):
-        assert f"'strangler.{other}'" not in loaded
+    modules = done.stdout.strip().splitlines()[-1]
+    for name in loaded:
+        assert f"'strangler.{name}'" in modules
+    for name in not_loaded:
+        assert f"'strangler.{name}'" not in modules
