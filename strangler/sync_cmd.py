@@ -34,9 +34,7 @@ from rich.table import Table
 from rich.text import Text
 
 from contracts.events import Capability
-from strangler import dead_letters_cmd
-from strangler.reconcile_cmd import reconcile_command
-from strangler.switch_cmd import switch_command
+from strangler.lazy_commands import LazyGroup
 from sync.celery_app import BrokerSettingsError, make_celery
 from sync.control.backfill import (
     DEFAULT_PARALLEL,
@@ -53,18 +51,26 @@ from sync.control.stats import StatsUnavailable, SyncStats, fetch_product_count,
 from sync.settings import SyncSettings
 from sync.task_names import RELAY_OUTBOX
 
+
+class SyncVerbs(LazyGroup):
+    # Each in its own module, imported only when it runs: `sync backfill` and `sync status` need
+    # neither the proxy's route files (switch) nor the reconciliation driver.
+    lazy_commands = {
+        "reconcile": "strangler.reconcile_cmd:reconcile_command",
+        "switch": "strangler.switch_cmd:switch_command",
+        "dead-letters": "strangler.dead_letters_cmd:app",
+    }
+
+
 app = typer.Typer(
     help="Backfill the services, kick the outbox relay, show backlog and lag.",
+    cls=SyncVerbs,
     no_args_is_help=True,
 )
-app.add_typer(dead_letters_cmd.app, name="dead-letters")
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 POLL_S = 0.5
-
-app.command("reconcile")(reconcile_command)
-app.command("switch")(switch_command)
 
 
 class Wire(StrEnum):

@@ -156,22 +156,33 @@ class PlanEnv:
         return data
 
 
-@pytest.fixture
-def plan_env(tmp_path: Path) -> Iterator[PlanEnv]:
-    var_dir = tmp_path / "var"
-    var_dir.mkdir()
-    routes_file = var_dir / "routes.yaml"
-    routes_file.write_text(DEFAULT_ROUTES.read_text())
-    components = Components(tmp_path / "components.json")
+@pytest.fixture(scope="module")
+def gate_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """One gate-endpoint server per test module: its URL and the file it answers from. It
+    re-reads the file on every request, so each test's ``Components`` (a fresh picture and admin
+    token, written to this file) replaces the last test's; a module's tests run one at a time."""
+    folder = tmp_path_factory.mktemp("gate-server")
+    file = folder / "components.json"
+    Components(file)
     port = free_port()
     server = ServerProcess(
         "gate-server",
-        [sys.executable, "-m", "tests.plan.gate_server", str(port), str(components.file)],
-        log_dir=tmp_path,
+        [sys.executable, "-m", "tests.plan.gate_server", str(port), str(file)],
+        log_dir=folder,
     ).start()
     url = f"http://127.0.0.1:{port}"
     try:
         server.wait_http_ok(f"{url}/health")
-        yield PlanEnv(tmp_path, components, url, routes_file, var_dir)
+        yield url, file
     finally:
         server.stop()
+
+
+@pytest.fixture
+def plan_env(tmp_path: Path, gate_server: tuple[str, Path]) -> PlanEnv:
+    url, components_file = gate_server
+    var_dir = tmp_path / "var"
+    var_dir.mkdir()
+    routes_file = var_dir / "routes.yaml"
+    routes_file.write_text(DEFAULT_ROUTES.read_text())
+    return PlanEnv(tmp_path, Components(components_file), url, routes_file, var_dir)
