@@ -28,7 +28,8 @@ def _settings(env: dict[str, str]) -> dict[str, object]:
     base = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith("DJANGO_") and k not in {"DATABASE_URL", "STRANGLER_VAR_DIR"}
+        if not k.startswith("DJANGO_")
+        and k not in {"DATABASE_URL", "STRANGLER_VAR_DIR", "STRANGLER_ALLOWED_HOSTS"}
     }
     done = subprocess.run(
         [sys.executable, "-c", _PRINT],

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -70,11 +71,15 @@ def reservation_body(lines: Any, **overrides: Any) -> dict[str, Any]:
 
 
 def all_products(base_url: str) -> list[dict[str, Any]]:
-    """Every product row as the API at ``base_url`` shows it, following the pagination links."""
+    """Every product row as the API at ``base_url`` shows it, following the pagination links.
+
+    The links name the stack's public origin (the proxy), which may not run or may route
+    elsewhere: their path and query are asked of ``base_url``, the owner being read."""
     rows: list[dict[str, Any]] = []
     url: str | None = f"{base_url}{PRODUCTS}?page_size=500"
     while url:
         page = httpx.get(url, timeout=10).json()
         rows.extend(page["results"])
-        url = page["next"]
+        link = urlsplit(page["next"]) if page["next"] else None
+        url = f"{base_url}{link.path}?{link.query}" if link else None
     return rows
