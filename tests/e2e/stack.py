@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,20 +13,14 @@ from typing import Any
 
 import httpx
 
-from contracts.sync_token import SYNC_TOKEN_ENV
 from proxy.config_edit import update_route
 from strangler.stack import (
     Ports,
     orders_service_account,
-    stack_environment,
     stack_processes,
-    write_routes_file,
 )
-from tests.support.components import StackUrls, free_ports, prepare, running
-from tests.support.database_templates import fresh_owner_databases
-from tests.support.postgres import fresh_database
+from tests.support.components import StackUrls, prepare, running, whole_stack_environment
 from tests.support.processes import REPO_ROOT, ServerProcess
-from tests.support.random_refs import random_suffix
 from tests.support.waiting import wait_for
 
 
@@ -67,27 +60,11 @@ def running_stack(tmp_path: Path, redis_url: str, *, products: int) -> Iterator[
     """Migrate, seed, and start every process of the stack on fresh databases, with a sync
     token and the orders service's account, as `strangler up` does."""
     with ExitStack() as stack_cm:
-        databases = stack_cm.enter_context(fresh_owner_databases("e2e"))
-        proxy_db = stack_cm.enter_context(fresh_database("e2e_proxy"))
-        var = tmp_path / "var"
-        var.mkdir()
-        ports = free_ports()
-        routes_file = var / "routes.yaml"
-        write_routes_file(routes_file, ports)
-        env = stack_environment(
-            ports,
-            base={
-                **os.environ,
-                "STRANGLER_VAR_DIR": str(var),
-                **databases,
-                "PROXY_DIFF_DATABASE_URL": proxy_db,
-                "PROXY_ROUTES_FILE": str(routes_file),
-                "PROXY_ADMIN_TOKEN": f"e2e-{random_suffix()}",
-                "CELERY_BROKER_URL": redis_url,
-                "STRANGLER_QUEUE_PREFIX": f"e2e{random_suffix()}",
-            },
+        ports, env = stack_cm.enter_context(
+            whole_stack_environment(tmp_path, redis_url, "e2e", migrated=False)
         )
-        env.setdefault(SYNC_TOKEN_ENV, f"e2e-sync-{random_suffix()}")
+        var = Path(env["STRANGLER_VAR_DIR"])
+        routes_file = Path(env["PROXY_ROUTES_FILE"])
         prepare(env, products=products)
         # As `strangler up` does: the orders service's account, which its saga signs in as.
         argv, account_env = orders_service_account(var)

@@ -9,14 +9,26 @@ the processes by name, waits until each answers its ready URL, and stops them al
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from strangler.stack import Ports, ProcessSpec, preparation_steps, stack_processes
+from contracts.sync_token import SYNC_TOKEN_ENV
+from strangler.stack import (
+    Ports,
+    ProcessSpec,
+    preparation_steps,
+    stack_environment,
+    stack_processes,
+    write_routes_file,
+)
+from tests.support.database_templates import fresh_owner_databases
 from tests.support.ports import free_port
+from tests.support.postgres import fresh_database
 from tests.support.processes import REPO_ROOT, ServerProcess
+from tests.support.random_refs import random_suffix
 
 
 class StackUrls:
@@ -87,6 +99,39 @@ def prepare(
             argv, env=dict(env), cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
         )
         assert done.returncode == 0, f"could not {what}:\n{done.stdout}{done.stderr}"
+
+
+@contextmanager
+def whole_stack_environment(
+    tmp_path: Path, redis_url: str, label: str, *, migrated: bool
+) -> Iterator[tuple[Ports, dict[str, str]]]:
+    """Free ports and the environment `strangler up` gives every process, for a whole stack of
+    fresh databases (each owner's, ``migrated`` copies of the run's templates or empty, and the
+    proxy's diff store): a var folder under ``tmp_path`` with the default route table, queues on
+    ``redis_url`` named for this stack, and a sync token of its own. Nothing is started."""
+    with ExitStack() as stack:
+        databases = stack.enter_context(fresh_owner_databases(label, migrated=migrated))
+        proxy_db = stack.enter_context(fresh_database(f"{label}_proxy"))
+        var = tmp_path / "var"
+        var.mkdir(parents=True, exist_ok=True)
+        ports = free_ports()
+        routes_file = var / "routes.yaml"
+        write_routes_file(routes_file, ports)
+        env = stack_environment(
+            ports,
+            base={
+                **os.environ,
+                "STRANGLER_VAR_DIR": str(var),
+                **databases,
+                "PROXY_DIFF_DATABASE_URL": proxy_db,
+                "PROXY_ROUTES_FILE": str(routes_file),
+                "PROXY_ADMIN_TOKEN": f"{label}-{random_suffix()}",
+                "CELERY_BROKER_URL": redis_url,
+                "STRANGLER_QUEUE_PREFIX": f"{label}{random_suffix()}",
+                SYNC_TOKEN_ENV: f"{label}-sync-{random_suffix()}",
+            },
+        )
+        yield ports, env
 
 
 @contextmanager

@@ -11,9 +11,7 @@ whether stock, payments and orders agree.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -23,12 +21,9 @@ from typing import Any
 import httpx
 import jwt
 
-from contracts.sync_token import SYNC_TOKEN_ENV
-from strangler.stack import Ports, issue_tokens_step, stack_environment, write_routes_file
-from tests.support.components import StackUrls, free_ports, prepare, running, server
-from tests.support.database_templates import fresh_owner_databases
+from strangler.stack import Ports, issue_tokens_step
+from tests.support.components import StackUrls, prepare, running, server, whole_stack_environment
 from tests.support.inventory_api import PRODUCTS, product_body, product_path, reservation_path
-from tests.support.postgres import fresh_database
 from tests.support.processes import REPO_ROOT, VENV_BIN, ServerProcess
 from tests.support.random_refs import random_suffix
 from tests.support.waiting import wait_for
@@ -248,26 +243,8 @@ def running_ports_stack(
     """Migrate, then start ``PROCESSES`` on fresh databases (the monolith with
     ``monolith_env`` added: short leases and recovery intervals in tests)."""
     with ExitStack() as stack:
-        databases = stack.enter_context(fresh_owner_databases("bba", migrated=True))
-        proxy_db = stack.enter_context(fresh_database("bba_proxy"))
-        var = tmp_path / "var"
-        var.mkdir(parents=True, exist_ok=True)
-        ports = free_ports()
-        routes_file = var / "routes.yaml"
-        write_routes_file(routes_file, ports)
-        env = stack_environment(
-            ports,
-            base={
-                **os.environ,
-                "STRANGLER_VAR_DIR": str(var),
-                **databases,
-                "PROXY_DIFF_DATABASE_URL": proxy_db,
-                "PROXY_ROUTES_FILE": str(routes_file),
-                "PROXY_ADMIN_TOKEN": f"bba-{random_suffix()}",
-                "CELERY_BROKER_URL": redis_url,
-                "STRANGLER_QUEUE_PREFIX": f"bba{random_suffix()}",
-                SYNC_TOKEN_ENV: f"sync-{uuid.uuid4().hex}",
-            },
+        ports, env = stack.enter_context(
+            whole_stack_environment(tmp_path, redis_url, "bba", migrated=True)
         )
         prepare(env, migrated=True)
         logs = tmp_path / "logs"
