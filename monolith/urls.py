@@ -19,6 +19,7 @@ urlpatterns = [
     path("internal/outbox/", include("monolith.outbox.urls")),
     path("internal/sync/", include("monolith.reverse_sync.urls")),
     path("internal/reconcile/", include("monolith.reconcile.urls")),
+    path("internal/identity/", include("monolith.identity.internal_urls")),
     path("metrics", metrics_view, name="metrics"),
     path("health/live", HealthLiveApi.as_view(), name="health-live"),
     path("health/ready", HealthReadyApi.as_view(), name="health-ready"),

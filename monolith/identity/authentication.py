@@ -1,8 +1,10 @@
 """DRF authentication by ``Authorization: Bearer <token>``.
 
-Every refusal (no header, another scheme, a malformed, expired, wrongly signed, ``alg=none`` or
-tampered token) ends as the same 401 body (``contracts.tokens.UNAUTHENTICATED_BODY``, written by
-the exception handler); the reason goes to the log only.
+Every refusal (no header, another scheme, a malformed, expired, wrongly signed, ``alg=none``,
+tampered or revoked token) ends as the same 401 body (``contracts.tokens.UNAUTHENTICATED_BODY``,
+written by the exception handler); the reason goes to the log only. Revocation is checked on
+every request against the monolith's own table (``contracts.revocations``), so it applies here
+at once.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from rest_framework.views import APIView
 
 from contracts.tokens import WWW_AUTHENTICATE, TokenClaims
 from monolith.identity.principal import Principal
+from monolith.identity.revocation import token_revoked
 from monolith.identity.tokens import InvalidToken, token_verify
 
 logger = logging.getLogger(__name__)
@@ -36,6 +39,9 @@ class BearerTokenAuthentication(BaseAuthentication):
         except InvalidToken as exc:
             logger.info("refused credentials", extra={"reason": str(exc)})
             raise exceptions.NotAuthenticated() from None
+        if token_revoked(claims):
+            logger.info("refused credentials", extra={"reason": "revoked"})
+            raise exceptions.NotAuthenticated()
         return Principal.from_claims(claims), claims
 
     def authenticate_header(self, request: Request) -> str:

@@ -1,4 +1,5 @@
-"""Issuing and verifying access tokens (claims in ``contracts.tokens``)."""
+"""Issuing and verifying access tokens (claims in ``contracts.tokens``; revocation in
+``contracts.revocations``)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from contracts.tokens import (
 )
 from monolith.identity.keys import signing_keys
 from monolith.identity.models import User
+from monolith.identity.revocation import earliest_iat
 
 
 class InvalidToken(Exception):
@@ -34,10 +36,17 @@ class IssuedToken:
 
 
 def token_issue(*, user: User, ttl_s: int | None = None, now: float | None = None) -> IssuedToken:
+    """A token of ``user`` (an active account: an inactive one gets none, whoever asks), issued
+    after the account's last revocation (``earliest_iat``), so it is not refused by it; an
+    account never saved has none to read."""
     ttl = settings.JWT_TTL_S if ttl_s is None else ttl_s
     if not 0 < ttl <= MAX_LIFETIME_S:
         raise ValueError(f"a token lives 1 to {MAX_LIFETIME_S} s, not {ttl}")
+    if not user.is_active:
+        raise ValueError(f"the account {user.username!r} is inactive")
     issued_at = int(time.time() if now is None else now)
+    if not user._state.adding:
+        issued_at = earliest_iat(user.id, issued_at)
     keys = signing_keys()
     claims = {
         "sub": str(user.id),
