@@ -222,6 +222,11 @@ def stack_environment(ports: Ports, base: dict[str, str] | None = None) -> dict[
     # moved capabilities): the proxy's public port, so its route table decides who answers.
     env.setdefault("STRANGLER_FACADE_URL", f"http://127.0.0.1:{ports.proxy}")
     env.setdefault("ORDERS_TOKEN_URL", f"http://127.0.0.1:{ports.monolith}/api/auth/token/")
+    # Where each service learns which accounts' tokens the monolith revoked (contracts.revocations).
+    env.setdefault(
+        "STRANGLER_REVOCATIONS_URL",
+        f"http://127.0.0.1:{ports.monolith}/internal/identity/revocations",
+    )
     # The sync lag stored with each shadow mismatch: the age of the oldest unpublished event.
     env.setdefault("PROXY_SYNC_LAG_URL", f"http://127.0.0.1:{ports.monolith}/internal/outbox/stats")
     return env

@@ -3,12 +3,16 @@
 One place for what makes a service answer like the monolith at the HTTP edge, in one order
 (outermost first): request ids, Django's path decoding, the host check, dry runs, the 500 body,
 the ``Allow`` header of a 405. A service brings its title, lifespan and routers.
+
+Around the service's lifespan it runs the refresher of the revocation list of the app's token
+verifier (``app.state.token_verifier``, set by the service once the app is built), when it has
+one (``extracted.chassis.web.revocations``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
@@ -18,8 +22,27 @@ from extracted.chassis.web.errors import install_error_handlers
 from extracted.chassis.web.host_check import HostCheckMiddleware
 from extracted.chassis.web.path_decoding import DjangoPathMiddleware
 from extracted.chassis.web.request_id import RequestIdMiddleware
+from extracted.chassis.web.revocations import app_revocations
 from extracted.chassis.web.server_error import ServerErrorMiddleware
 from extracted.chassis.web.settings import ServiceSettings
+
+
+def _refreshing_revocations(
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def wrapped(app: FastAPI) -> AsyncIterator[None]:
+        revocations = app_revocations(app)
+        if revocations is not None:
+            revocations.start()
+        try:
+            async with lifespan(app):
+                yield
+        finally:
+            if revocations is not None:
+                revocations.stop()
+
+    return wrapped
 
 
 def service_app(
@@ -34,7 +57,7 @@ def service_app(
     edge = settings or ServiceSettings()
     app = FastAPI(
         title=title,
-        lifespan=lifespan,
+        lifespan=_refreshing_revocations(lifespan),
         redirect_slashes=False,  # the contract: a path without its "/" is an unknown URL
         docs_url=None,
         redoc_url=None,

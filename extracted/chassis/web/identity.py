@@ -8,6 +8,11 @@
   ``alg=none`` and HMAC-with-the-public-key fail), a ``kid`` naming a key the service was given,
   issuer, audience, leeway and every registered claim required, then
   ``contracts.tokens.TokenClaims`` (strict types, the lifetime cap).
+* Revocation (``contracts.revocations``): with ``STRANGLER_REVOCATIONS_URL`` set (the stack
+  sets it), a token of an account the monolith revoked is the one 401 within
+  ``bound_s(STRANGLER_REVOCATIONS_REFRESH_S)`` seconds; until the service has loaded a first list
+  every token is a 503 ``identity_unavailable`` (``extracted.chassis.web.revocations`` says why).
+  Without the setting nothing is revoked before it expires, and the service logs so at start.
 * More than one ``Authorization`` header is the one 401, as the monolith answers it: which one
   counts would otherwise depend on the server.
 * Every refusal (no header, another scheme, any bad token) is the monolith's one 401: the body
@@ -33,9 +38,10 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import Depends, Request
-from pydantic import AliasChoices, Field, ValidationError
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from contracts.revocations import DEFAULT_REFRESH_S, REVOCATIONS_PATH
 from contracts.tokens import (
     ALGORITHM,
     AUDIENCE,
@@ -48,6 +54,7 @@ from contracts.tokens import (
     key_id,
 )
 from extracted.chassis.web.errors import ApiError, ValidationFailed
+from extracted.chassis.web.revocations import RevocationList
 from extracted.chassis.web.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
@@ -177,11 +184,22 @@ class JwksKeySource:
 
 
 class TokenVerifier:
-    def __init__(self, keys: PublicKeySource) -> None:
+    def __init__(self, keys: PublicKeySource, revocations: RevocationList | None = None) -> None:
         self.keys = keys
+        self.revocations = revocations
 
     def verify(self, token: str) -> TokenClaims:
-        """The claims of a valid token the monolith signed, or ``InvalidToken``."""
+        """The claims of a valid token the monolith signed and did not revoke, or
+        ``InvalidToken``; ``KeyUnavailable`` while what it takes to tell is not at hand."""
+        claims = self._verified(token)
+        if self.revocations is not None:
+            if not self.revocations.loaded:
+                raise KeyUnavailable("no revocation list loaded yet")
+            if self.revocations.revoked(claims.sub, claims.iat):
+                raise InvalidToken("revoked")
+        return claims
+
+    def _verified(self, token: str) -> TokenClaims:
         try:
             header = jwt.get_unverified_header(token)
             kid = header.get("kid")
@@ -209,15 +227,46 @@ class IdentitySettings(ServiceSettings):
         default=None, validation_alias=AliasChoices("STRANGLER_JWT_PUBLIC_KEY_FILE")
     )
     jwks_url: str | None = Field(default=None, validation_alias=AliasChoices("STRANGLER_JWKS_URL"))
+    #: The monolith's revocation list (``http://host:port/internal/identity/revocations``).
+    revocations_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("STRANGLER_REVOCATIONS_URL")
+    )
+    revocations_refresh_s: float = Field(
+        default=DEFAULT_REFRESH_S,
+        validation_alias=AliasChoices("STRANGLER_REVOCATIONS_REFRESH_S"),
+        gt=0,
+        le=300,
+    )
+
+    @field_validator("revocations_url")
+    @classmethod
+    def _revocations_url(cls, value: str | None) -> str | None:
+        value = (value or "").strip() or None
+        if value is not None and not (
+            value.startswith(("http://", "https://")) and value.endswith(REVOCATIONS_PATH)
+        ):
+            raise ValueError(
+                f"STRANGLER_REVOCATIONS_URL must look like http(s)://host[:port]{REVOCATIONS_PATH}"
+            )
+        return value
 
     @property
     def public_key_file(self) -> Path:
         return self.jwt_public_key_file or self.var / "keys" / "jwt-public.pem"
 
+    def revocation_list(self) -> RevocationList | None:
+        if self.revocations_url is None:
+            logger.warning(
+                "no STRANGLER_REVOCATIONS_URL: revoked tokens work here until they expire"
+            )
+            return None
+        return RevocationList(self.revocations_url, refresh_s=self.revocations_refresh_s)
+
     def verifier(self) -> TokenVerifier:
-        if self.jwks_url:
-            return TokenVerifier(JwksKeySource(self.jwks_url))
-        return TokenVerifier(PemKeySource(self.public_key_file))
+        keys: PublicKeySource = (
+            JwksKeySource(self.jwks_url) if self.jwks_url else PemKeySource(self.public_key_file)
+        )
+        return TokenVerifier(keys, self.revocation_list())
 
 
 @dataclass(frozen=True)
