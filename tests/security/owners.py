@@ -28,6 +28,7 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from contracts.sync_token import SYNC_TOKEN_ENV
 from contracts.tokens import ALGORITHM, AUDIENCE, ISSUER
 from monolith.identity.keys import thumbprint
 from strangler.stack import Ports, stack_environment
@@ -206,6 +207,8 @@ def running_owners(
                 "STRANGLER_SERVICE_ACCOUNT_PASSWORD": password,
                 "ORDERS_SERVICE_USERNAME": SERVICE_ACCOUNT,
                 "ORDERS_SERVICE_PASSWORD": password,
+                # As `strangler up` writes one: the services fetch the revocation list with it.
+                SYNC_TOKEN_ENV: f"sec-sync-{random_suffix()}",
                 **extra_env,
             },
         )

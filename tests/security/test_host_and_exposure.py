@@ -16,10 +16,12 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from contracts.sync_token import SYNC_TOKEN_ENV
 from extracted.chassis.web.settings import ServiceSettings
 from strangler.stack import Ports, stack_environment, write_routes_file
 from tests.support.components import StackUrls, free_ports, prepare, running
 from tests.support.database_templates import fresh_owner_databases
+from tests.support.random_refs import random_suffix
 
 PRODUCTS = 3
 
@@ -97,6 +99,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 **databases,
                 "STRANGLER_VAR_DIR": str(tmp / "var"),
                 "PROXY_ROUTES_FILE": str(routes),
+                # As `strangler up` writes one: the services fetch the revocation list with it.
+                SYNC_TOKEN_ENV: f"host-sync-{random_suffix()}",
             },
         )
         prepare(env, products=PRODUCTS, migrated=True)

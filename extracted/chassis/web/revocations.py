@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -102,8 +103,11 @@ class RevocationList:
         *,
         refresh_s: float = DEFAULT_REFRESH_S,
         timeout_s: float = FETCH_TIMEOUT_S,
+        token: Callable[[], str | None] = sync_token,
     ) -> None:
+        """``token``: the sync token to send, read before each fetch (it may appear later)."""
         self.url = url
+        self._token = token
         self.refresh_s = refresh_s
         self.timeout_s = timeout_s
         self._entries: dict[uuid.UUID, int] | None = None
@@ -124,7 +128,7 @@ class RevocationList:
     def refresh(self, client: httpx.Client) -> bool:
         """Fetch the list once and apply it; False (the last list kept, the reason logged) when
         the fetch fails."""
-        token = sync_token()
+        token = self._token()
         if token is None:
             logger.error("revocation list %s not fetched: no sync token configured", self.url)
             return False

@@ -1,5 +1,6 @@
 """``manage.py ensure_service_account``: a staff account with the password from the environment,
-safe to run on every start; a one-line refusal without the password."""
+safe to run on every start (an unchanged account keeps its tokens; a new password revokes them);
+a one-line refusal without the password."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from monolith.identity.models import User
+from monolith.identity.models import TokenRevocation, User
+from monolith.identity.revocation import token_revoked
+from monolith.identity.tokens import token_issue, token_verify
 from tests.support.random_refs import random_suffix
 
 pytestmark = pytest.mark.django_db
@@ -35,3 +38,19 @@ def test_refuses_without_a_password(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(CommandError, match="set STRANGLER_SERVICE_ACCOUNT_PASSWORD"):
         _ensure("svc-none")
     assert not User.objects.filter(username="svc-none").exists()
+
+
+def test_running_it_again_revokes_nothing_and_a_new_password_rotates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    name = f"svc-{random_suffix()}"
+    monkeypatch.setenv("STRANGLER_SERVICE_ACCOUNT_PASSWORD", "first")
+    assert _ensure(name) == f"created {name}"
+    user = User.objects.get(username=name)
+    held = token_verify(token_issue(user=user).access_token)
+    assert _ensure(name) == f"unchanged {name}"  # every start of the stack runs it
+    assert not TokenRevocation.objects.filter(sub=user.id).exists()
+    assert not token_revoked(held)
+    monkeypatch.setenv("STRANGLER_SERVICE_ACCOUNT_PASSWORD", "second")
+    assert _ensure(name) == f"updated {name}"
+    assert token_revoked(held)
