@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import AliasChoices, Field
 
-from extracted.chassis.web.settings import ServiceSettings
+from extracted.chassis.web.identity import IdentitySettings
 
 
-class InventorySettings(ServiceSettings):
+class InventorySettings(IdentitySettings):
     inventory_database_url: str | None = Field(
         default=None, validation_alias=AliasChoices("INVENTORY_DATABASE_URL")
     )

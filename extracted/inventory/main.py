@@ -1,7 +1,8 @@
 """The inventory service's ASGI app: ``uvicorn extracted.inventory.main:app``.
 
-``create_app()`` wires the chassis (request ids, dry runs, the contract's error bodies, health)
-around the service's routers. On start-up it runs the Alembic migrations to head unless
+``create_app()`` wires the chassis (request ids, dry runs, the contract's error bodies, token
+verification, health) around the service's routers; writes need a staff caller
+(``api/access.py``). On start-up it runs the Alembic migrations to head unless
 ``INVENTORY_MIGRATE_ON_START=0``.
 """
 
@@ -20,6 +21,7 @@ from extracted.chassis.sync.metrics import SyncCollector, metrics_router
 from extracted.chassis.web.app import service_app
 from extracted.chassis.web.deps import get_sessions
 from extracted.chassis.web.health import health_router
+from extracted.chassis.web.identity import TokenVerifier
 from extracted.inventory import migrate, reconcile, sync
 from extracted.inventory.api import internal, products, reservations
 from extracted.inventory.config import InventorySettings
@@ -28,7 +30,10 @@ from extracted.inventory.wiring import WRITES, sessions_for
 
 
 def create_app(
-    settings: InventorySettings | None = None, *, sessions: sessionmaker[Session] | None = None
+    settings: InventorySettings | None = None,
+    *,
+    sessions: sessionmaker[Session] | None = None,
+    verifier: TokenVerifier | None = None,
 ) -> FastAPI:
     settings = settings or InventorySettings()
     url = settings.database_url
@@ -68,6 +73,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.sessions = sessions if sessions is not None else sessions_for(url)
+    app.state.token_verifier = verifier if verifier is not None else settings.verifier()
     return app
 
 

@@ -3,8 +3,8 @@
 Views follow one shape (nested ``InputSerializer`` / ``OutputSerializer``), so the schema reads
 them from there instead of repeating them in every ``@extend_schema``; a decorator is needed only
 where a view differs (list pages, status codes, extra error bodies). Every operation also
-documents the refusals every view can give: 400 (body), 401 (authenticated views), 404 (a path
-parameter names something).
+documents the refusals every view can give: 400 (body), 401 (authenticated views), 403 (the writes
+of a ``StaffWrites`` view, whose reads are public), 404 (a path parameter names something).
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
+from rest_framework.permissions import SAFE_METHODS
 
 from contracts.tokens import UNAUTHENTICATED_BODY
+from monolith.identity.staff_writes import StaffWrites
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -75,6 +77,18 @@ class ContractAutoSchema(AutoSchema):
         own = method.__doc__ if method is not None else None
         return inspect.cleandoc(own or type(self.view).__dict__.get("__doc__") or "")
 
+    def _staff_writes(self) -> StaffWrites | None:
+        """The view's ``StaffWrites`` permission, if it has one."""
+        found = (p for p in self.view.get_permissions() if isinstance(p, StaffWrites))
+        return next(found, None)
+
+    def _public_read(self) -> bool:
+        """A read of a ``StaffWrites`` view: credentials are never looked at."""
+        return self.method in SAFE_METHODS and self._staff_writes() is not None
+
+    def get_auth(self) -> list[dict[str, Any]]:
+        return [{}] if self._public_read() else list(super().get_auth())
+
     def get_request_serializer(self) -> Any:
         if self.method in {"POST", "PUT", "PATCH"}:
             return getattr(self.view, "InputSerializer", None)
@@ -88,16 +102,21 @@ class ContractAutoSchema(AutoSchema):
         wanted = []
         if self.get_request_serializer() is not None:
             wanted.append("400")
-        if any(
+        if not self._public_read() and any(
             auth.__class__.__name__ == "BearerTokenAuthentication"
             for auth in self.view.get_authenticators()
         ):
             wanted.append("401")
+        refusals = dict(_REFUSALS)
+        staff_writes = self._staff_writes()
+        if staff_writes is not None and not self._public_read():
+            wanted.append("403")
+            refusals["403"] = (ErrorSerializer, f"`permission_denied`: {staff_writes.message}")
         if "{" in self.path:
             wanted.append("404")
         for code in wanted:
             if code not in bodies:
-                serializer, description = _REFUSALS[code]
+                serializer, description = refusals[code]
                 bodies[code] = self._get_response_for_code(
                     OpenApiResponse(serializer, description=description), code, direction=direction
                 )

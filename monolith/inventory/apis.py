@@ -1,8 +1,9 @@
 """The inventory's HTTP API (docs/inventory-api.md): thin views over services and selectors.
 
-Input serializers only shape and validate the body (plain DRF, so the messages are DRF's); every
-rule that needs the database is the services' business, and every refusal becomes the contract's
-error body in ``monolith.api.exception_handlers``.
+Reads are public; every write needs a staff user or a service account (``InventoryApi``, the one
+place the rule is declared). Input serializers only shape and validate the body (plain DRF, so
+the messages are DRF's); every rule that needs the database is the services' business, and every
+refusal becomes the contract's error body in ``monolith.api.exception_handlers``.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from monolith.api.bodies import request_body
 from monolith.api.pagination import ContractPagination
 from monolith.api.schema import PAGE_PARAMETERS, ErrorSerializer, paginated
 from monolith.errors import ApplicationError
+from monolith.identity.staff_writes import StaffWrites, StaffWritesApi
 from monolith.inventory.models import MAX_STOCK, SKU_MAX_LENGTH, SKU_PATTERN, Product
 from monolith.inventory.selectors import product_get, product_list, reservation_get
 from monolith.inventory.services import (
@@ -34,6 +35,18 @@ from monolith.inventory.services import (
 )
 
 MAX_LINES = 100
+
+
+class StockWriters(StaffWrites):
+    """Stock changes (every inventory write) need a staff user or a service account."""
+
+    message = "Only staff may change stock."
+
+
+class InventoryApi(StaffWritesApi):
+    """Base of every inventory view: reads are public, writes are ``StockWriters``'."""
+
+    permission_classes = [StockWriters]
 
 
 class SkuField(serializers.RegexField):
@@ -116,7 +129,7 @@ _NOT_PENDING = OpenApiResponse(
 )
 
 
-class ProductListCreateApi(APIView):
+class ProductListCreateApi(InventoryApi):
     class InputSerializer(serializers.Serializer):
         sku = SkuField()
         name = serializers.CharField(max_length=200)
@@ -148,14 +161,14 @@ class ProductListCreateApi(APIView):
         return Response(product_body(product), status=status.HTTP_201_CREATED)
 
 
-class ProductDetailApi(APIView):
+class ProductDetailApi(InventoryApi):
     OutputSerializer = ProductOutputSerializer
 
     def get(self, request: Request, sku: str) -> Response:
         return Response(product_body(product_get(sku=sku)))
 
 
-class ProductAdjustStockApi(APIView):
+class ProductAdjustStockApi(InventoryApi):
     class InputSerializer(serializers.Serializer):
         delta = serializers.IntegerField()
         reason = serializers.CharField(max_length=200)
@@ -183,7 +196,7 @@ class ProductAdjustStockApi(APIView):
         return Response(product_body(product))
 
 
-class ReservationCreateApi(APIView):
+class ReservationCreateApi(InventoryApi):
     class InputSerializer(serializers.Serializer):
         class LineSerializer(serializers.Serializer):
             sku = SkuField()
@@ -222,7 +235,7 @@ class ReservationCreateApi(APIView):
         )
 
 
-class ReservationDetailApi(APIView):
+class ReservationDetailApi(InventoryApi):
     OutputSerializer = ReservationOutputSerializer
 
     def get(self, request: Request, reservation_id: uuid.UUID) -> Response:
@@ -230,7 +243,7 @@ class ReservationDetailApi(APIView):
         return Response(self.OutputSerializer(reservation).data)
 
 
-class ReservationCommitApi(APIView):
+class ReservationCommitApi(InventoryApi):
     """Takes no body: whatever is sent is never parsed."""
 
     OutputSerializer = ReservationOutputSerializer
@@ -242,7 +255,7 @@ class ReservationCommitApi(APIView):
         return Response(self.OutputSerializer(reservation).data)
 
 
-class ReservationReleaseApi(APIView):
+class ReservationReleaseApi(InventoryApi):
     """Takes no body: whatever is sent is never parsed."""
 
     OutputSerializer = ReservationOutputSerializer

@@ -15,6 +15,7 @@ import pytest
 
 from tests.e2e.stack import Stack
 from tests.e2e.traffic import Traffic
+from tests.support.callers import stack_staff_headers
 from tests.support.inventory_api import all_products
 from tests.support.waiting import wait_for
 
@@ -53,7 +54,7 @@ def test_walk_reads_from_monolith_to_extracted_and_back(stack: Stack) -> None:
         assert resp.headers["X-Strangler-Upstream"] == "monolith"
         expected[path] = (resp.status_code, resp.json())
 
-    traffic = Traffic(stack.proxy_url, read_paths, write_skus)
+    traffic = Traffic(stack.proxy_url, read_paths, write_skus, stack_staff_headers(stack.env))
     traffic.start()
     walk: list[dict[str, Any]] = [
         {"mode": "shadow"},

@@ -25,11 +25,13 @@ class Observation:
 @dataclass
 class Traffic:
     """Readers GET a fixed set of paths whose answers must never change; a writer adjusts stock
-    of other products (writes go to the monolith and reach the service by sync)."""
+    of other products (writes go to the monolith and reach the service by sync) as the caller
+    ``writer_headers`` names (a stock writer: staff)."""
 
     proxy_url: str
     read_paths: list[str]
     write_skus: list[str]
+    writer_headers: dict[str, str]
     observations: list[Observation] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -69,7 +71,9 @@ class Traffic:
                         self.errors.append(f"GET {path}: {err!r}")
 
     def _writer(self) -> None:
-        with httpx.Client(base_url=self.proxy_url, timeout=10) as client:
+        with httpx.Client(
+            base_url=self.proxy_url, timeout=10, headers=self.writer_headers
+        ) as client:
             i = 0
             while not self._stop.is_set():
                 sku = self.write_skus[i % len(self.write_skus)]

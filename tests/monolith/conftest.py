@@ -12,6 +12,7 @@ from pytest_django.fixtures import Settings
 from monolith.identity.models import User
 from tests.monolith.api_client import JsonClient
 from tests.monolith.factories import bearer, make_user
+from tests.support.callers import staff_headers
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +31,13 @@ def own_cache(settings: Settings) -> None:
 def api() -> JsonClient:
     """An in-process client of the monolith that sends and reads JSON."""
     return JsonClient(Client())
+
+
+@pytest.fixture
+def stock_api() -> JsonClient:
+    """``api`` as a stock writer: a staff token on every request, as every inventory write needs
+    (the account is never saved: the monolith reads the caller from the token alone)."""
+    return JsonClient(Client(), headers=staff_headers())
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.support import components
+from tests.support.callers import stack_staff_headers
 from tests.support.processes import REPO_ROOT, ServerProcess
 from tests.support.random_refs import random_suffix
 from tests.support.waiting import wait_for
@@ -110,11 +111,13 @@ def test_concurrent_writes_across_workers_all_land_on_sqlite(
 ) -> None:
     """Two gunicorn workers x threads write the same row at once: WAL, the busy timeout and
     IMMEDIATE transactions make them queue instead of failing with "database is locked"."""
-    url, _, _ = embedded
+    url, _, var_dir = embedded
+    staff = stack_staff_headers(_embedded_env(var_dir))
     sku = f"SQ-{random_suffix()}"
     created = httpx.post(
         f"{url}/api/inventory/products/",
         json={"sku": sku, "name": "Queue", "price": "1.00", "on_hand": 0},
+        headers=staff,
         timeout=10,
     )
     assert created.status_code == 201, created.text
@@ -122,7 +125,7 @@ def test_concurrent_writes_across_workers_all_land_on_sqlite(
     lock = threading.Lock()
 
     def adjust() -> None:
-        with httpx.Client(timeout=60) as client:
+        with httpx.Client(timeout=60, headers=staff) as client:
             for _ in range(5):
                 resp = client.post(
                     f"{url}/api/inventory/products/{sku}/adjustments/",
@@ -147,14 +150,14 @@ def test_concurrent_writes_across_workers_all_land_on_sqlite(
 def test_a_dry_run_through_the_real_server_persists_nothing(
     embedded: tuple[str, ServerProcess, Path],
 ) -> None:
-    url, _, _ = embedded
+    url, _, var_dir = embedded
     sku = f"DRY-{random_suffix()}"
     before = httpx.get(f"{url}/internal/outbox/stats", timeout=10).json()["total"]
 
     resp = httpx.post(
         f"{url}/api/inventory/products/",
         json={"sku": sku, "name": "Shadow", "price": "2.00"},
-        headers={"X-Strangler-Dry-Run": "1"},
+        headers={"X-Strangler-Dry-Run": "1", **stack_staff_headers(_embedded_env(var_dir))},
         timeout=10,
     )
 

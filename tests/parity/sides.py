@@ -35,7 +35,8 @@ class Sides(StackUrls):
     #: The seeded reservations as copied: id, order_id, status.
     reservations: list[dict[str, str]]
     logs: Path
-    #: What the payments scenario reads through ``{env:NAME}``: tokens and payment ids.
+    #: What the scenarios read through ``{env:NAME}``: tokens (a customer's, another's, staff's:
+    #: the inventory scenario writes as staff) and the payments scenario's payment ids.
     payments_env: dict[str, str] = field(default_factory=dict)
 
 

@@ -8,12 +8,20 @@ failure message names the request and shows both bodies.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from typing import Any
 
 import httpx
 
-from proxy.scenario import Scenario, ScenarioReport, load_scenario, parse_scenario, run_scenario
+from proxy.scenario import (
+    Placeholders,
+    Scenario,
+    ScenarioReport,
+    load_scenario,
+    parse_scenario,
+    run_scenario,
+)
 from tests.parity.sides import PRODUCTS, Sides, reservation_by_status
 from tests.support.processes import REPO_ROOT, VENV_BIN
 
@@ -39,9 +47,19 @@ def explain(report: ScenarioReport) -> str:
     return "\n".join(parts)
 
 
+def callers(sides: Sides) -> Placeholders:
+    """The tokens the scenario's writes are sent with (``{env:COMPARE_STAFF_TOKEN}``, and the
+    customer's ``{env:COMPARE_TOKEN}`` that is refused)."""
+    return Placeholders(env=sides.payments_env)
+
+
 def compare(sides: Sides, scenario: Scenario, **options: Any) -> ScenarioReport:
     return run_scenario(
-        scenario, monolith_url=sides.monolith_url, target_url=sides.inventory_url, **options
+        scenario,
+        monolith_url=sides.monolith_url,
+        target_url=sides.inventory_url,
+        placeholders=callers(sides),
+        **options,
     )
 
 
@@ -51,7 +69,7 @@ def test_the_inventory_scenario_finds_no_difference(sides: Sides) -> None:
     assert report.ok, explain(report)
     # Not vacuous: the scenario reached every kind of answer the contract has.
     statuses = {step.expected.status for step in report.steps}
-    assert statuses == {200, 201, 400, 404, 405, 409, 415}
+    assert statuses == {200, 201, 400, 401, 403, 404, 405, 409, 415}
     assert len(report.steps) == len(scenario.steps)
 
 
@@ -59,7 +77,8 @@ def _reservation_steps(sides: Sides) -> str:
     pending = reservation_by_status(sides, "pending")
     committed = reservation_by_status(sides, "committed")
     released = reservation_by_status(sides, "released")
-    updated = "compare: {ignore: [$.updated_at]}"
+    staff = "headers: {Authorization: 'Bearer {env:COMPARE_STAFF_TOKEN}'}"
+    updated = f"compare: {{ignore: [$.updated_at]}}, {staff}"
     steps = [
         f"- {{name: 'get {r['status']} {r['id']}', path: /api/inventory/reservations/{r['id']}/}}"
         for r in sides.reservations
@@ -70,13 +89,13 @@ def _reservation_steps(sides: Sides) -> str:
         f"- {{name: release pending, method: POST, body: {{ignored: true}}, "
         f"path: /api/inventory/reservations/{pending['id']}/release/, {updated}}}",
         f"- {{name: commit committed, method: POST, expect_status: 409, "
-        f"path: /api/inventory/reservations/{committed['id']}/commit/}}",
+        f"path: /api/inventory/reservations/{committed['id']}/commit/, {staff}}}",
         f"- {{name: release committed, method: POST, expect_status: 409, "
-        f"path: /api/inventory/reservations/{committed['id']}/release/}}",
+        f"path: /api/inventory/reservations/{committed['id']}/release/, {staff}}}",
         f"- {{name: commit released, method: POST, expect_status: 409, "
-        f"path: /api/inventory/reservations/{released['id']}/commit/}}",
+        f"path: /api/inventory/reservations/{released['id']}/commit/, {staff}}}",
         "- {name: reserve for an order that has a reservation, method: POST, "
-        "expect_status: 409, path: /api/inventory/reservations/, "
+        f"expect_status: 409, path: /api/inventory/reservations/, {staff}, "
         f"body: {{order_id: '{released['order_id']}', lines: [{{sku: SKU-00002, quantity: 1}}]}}}}",
         "- {name: products after the seeded reservations, "
         "path: '/api/inventory/products/?page_size=500'}",
@@ -123,7 +142,12 @@ def test_a_comparison_changes_neither_database(sides: Sides) -> None:
 
 
 def test_the_monolith_agrees_with_itself_under_the_scenarios_rules(sides: Sides) -> None:
-    report = run_scenario(load_scenario(SCENARIO), monolith_url=sides.monolith_url, aa=True)
+    report = run_scenario(
+        load_scenario(SCENARIO),
+        monolith_url=sides.monolith_url,
+        aa=True,
+        placeholders=callers(sides),
+    )
     assert report.ok, explain(report)
     assert report.proposed_ignores() == []
     # What differs by itself is exactly what the write steps ignore: the writer's timestamps.
@@ -146,6 +170,7 @@ def test_strangler_compare_on_the_real_sides(sides: Sides, tmp_path: Any) -> Non
             str(report_path),
         ],
         cwd=REPO_ROOT,
+        env={**os.environ, **sides.payments_env},  # the tokens, as an operator exports them
         capture_output=True,
         text=True,
         timeout=120,

@@ -48,7 +48,7 @@ def compare_env(upstreams: Upstreams) -> dict[str, str]:
     and the callers' tokens."""
     body = product_body(price="4.25", on_hand=10)
     for base in (upstreams.monolith_url, upstreams.inventory_url):
-        created = httpx.post(f"{base}{PRODUCTS}", json=body, timeout=10)
+        created = httpx.post(f"{base}{PRODUCTS}", json=body, headers=upstreams.staff(), timeout=10)
         assert created.status_code == 201, created.text
     return {
         "COMPARE_TOKEN": upstreams.token(uuid.uuid4()),

@@ -25,6 +25,7 @@ from migrations_plan.model import DEFAULT_PLAN
 from proxy.config import load_route_table
 from strangler.stack import Ports, stack_environment, write_routes_file
 from sync.control.direction import Owners, directions
+from tests.support.callers import stack_staff_headers
 from tests.support.components import free_ports, prepare, running
 from tests.support.database_templates import fresh_owner_databases
 from tests.support.inventory_api import (
@@ -114,7 +115,10 @@ class WritesWalk:
     def adjust(self, sku: str) -> str:
         """One write through the proxy; which upstream took it."""
         answer = httpx.post(
-            f"{self.proxy_url}{adjustments_path(sku)}", json=adjustment_body(delta=1), timeout=10
+            f"{self.proxy_url}{adjustments_path(sku)}",
+            json=adjustment_body(delta=1),
+            headers=stack_staff_headers(self.env),
+            timeout=10,
         )
         assert answer.status_code == 200, answer.text
         return answer.headers["X-Strangler-Upstream"]
@@ -158,7 +162,12 @@ def walk(tmp_path: Path, redis_url: str, queue_prefix: str) -> Iterator[WritesWa
 
 
 def test_step_8_moves_the_writes_with_a_drain_and_rolls_back(walk: WritesWalk) -> None:
-    created = httpx.post(f"{walk.proxy_url}{PRODUCTS}", json=product_body(on_hand=100), timeout=10)
+    created = httpx.post(
+        f"{walk.proxy_url}{PRODUCTS}",
+        json=product_body(on_hand=100),
+        headers=stack_staff_headers(walk.env),
+        timeout=10,
+    )
     assert created.status_code == 201
     sku = created.json()["sku"]
     assert walk.plan("next").returncode == 0  # the stand-in: reads extracted

@@ -474,7 +474,7 @@ def test_the_inventory_scenario_is_valid() -> None:
     methods = {step.method for step in scenario.steps}
     assert {"GET", "HEAD", "POST"} <= methods
     statuses = {step.expect_status for step in scenario.steps}
-    assert {200, 201, 400, 404, 405, 409, 415} <= statuses
+    assert {200, 201, 400, 401, 403, 404, 405, 409, 415} <= statuses
     assert all(step.expect_status is not None for step in scenario.steps)
 
 

@@ -22,6 +22,7 @@ import httpx
 import jwt
 
 from strangler.stack import Ports, issue_tokens_step
+from tests.support.callers import stack_staff_headers
 from tests.support.components import StackUrls, prepare, running, server, whole_stack_environment
 from tests.support.inventory_api import PRODUCTS, product_body, product_path, reservation_path
 from tests.support.processes import REPO_ROOT, VENV_BIN, ServerProcess
@@ -152,7 +153,12 @@ class PortsStack(StackUrls):
         """A new product, made at whoever takes the inventory writes (through the proxy), and
         on both owners once synced; its sku."""
         body = product_body(price=price, on_hand=on_hand)
-        created = httpx.post(f"{self.proxy_url}{PRODUCTS}", json=body, timeout=30)
+        created = httpx.post(
+            f"{self.proxy_url}{PRODUCTS}",
+            json=body,
+            headers=stack_staff_headers(self.env),
+            timeout=30,
+        )
         assert created.status_code == 201, created.text
         sku = str(created.json()["sku"])
         wait_for(lambda: self._same(product_path(sku), {}), message=f"product {sku} on both")

@@ -106,7 +106,9 @@ class Upstreams(StackUrls):
     def product(self, **overrides: Any) -> dict[str, Any]:
         """A new product in the inventory service (where the orders service reserves)."""
         body = product_body(**overrides)
-        created = httpx.post(f"{self.inventory_url}{PRODUCTS}", json=body, timeout=10)
+        created = httpx.post(
+            f"{self.inventory_url}{PRODUCTS}", json=body, headers=self.staff(), timeout=10
+        )
         assert created.status_code == 201, created.text
         return dict(created.json())
 

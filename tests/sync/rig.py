@@ -18,6 +18,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +32,7 @@ from proxy.config_edit import update_route
 from strangler.stack import orders_service_account, stack_environment, write_routes_file
 from sync.backfill_jobs import JOBS
 from sync.celery_app import make_celery, queue_name
+from tests.support.callers import stack_staff_headers
 from tests.support.components import free_ports, prepare, running
 from tests.support.database_templates import fresh_owner_databases
 from tests.support.inventory_api import (
@@ -102,8 +104,16 @@ class SyncRig:
 
     # --- monolith writes (HTTP) ------------------------------------------------------------
 
+    @cached_property
+    def staff(self) -> dict[str, str]:
+        """The ``Authorization`` header of a staff caller of the rig (every inventory write
+        needs one)."""
+        return stack_staff_headers(self.env)
+
     def _post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = httpx.post(f"{self.monolith_url}{path}", json=body or {}, timeout=10)
+        response = httpx.post(
+            f"{self.monolith_url}{path}", json=body or {}, headers=self.staff, timeout=10
+        )
         assert response.status_code in (200, 201), (path, response.status_code, response.text)
         data: dict[str, Any] = response.json()
         return data

@@ -15,9 +15,11 @@ class Writer(threading.Thread):
     """Subclasses say what one write is (``step``) and what an accepted answer means
     (``accept``)."""
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, *, headers: dict[str, str] | None = None) -> None:
+        """``headers`` go with every write (e.g. the caller's ``Authorization``)."""
         super().__init__(daemon=True)
         self.target = target
+        self.headers = headers or {}
         self.by_target: dict[str, int] = {}
         self.refused = 0
         self.errors: list[str] = []
@@ -30,7 +32,7 @@ class Writer(threading.Thread):
         raise NotImplementedError
 
     def run(self) -> None:
-        with httpx.Client(timeout=30) as client:
+        with httpx.Client(timeout=30, headers=self.headers) as client:
             while not self.halt.is_set():
                 target = self.target
                 try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
 from extracted.chassis.web.deps import Body, Sessions
 from extracted.chassis.web.dry_run import is_dry_run
@@ -10,9 +10,10 @@ from extracted.chassis.web.pagination import PageNumberPagination
 from extracted.chassis.web.responses import ContractJSONResponse
 from extracted.chassis.web.unit_of_work import unit_of_work
 from extracted.inventory import selectors, services
+from extracted.inventory.api.access import stock_writers
 from extracted.inventory.api.schemas import adjustment_input, product_body, product_create_input
 
-router = APIRouter(prefix="/api/inventory/products")
+router = APIRouter(prefix="/api/inventory/products", dependencies=[Depends(stock_writers)])
 pagination = PageNumberPagination(page_size=50, max_page_size=500)
 
 

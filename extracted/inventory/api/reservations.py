@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
 from extracted.chassis.web import paths  # noqa: F401  (registers the {…:lower_uuid} converter)
 from extracted.chassis.web.deps import Body, Sessions
@@ -12,9 +12,10 @@ from extracted.chassis.web.dry_run import is_dry_run
 from extracted.chassis.web.responses import ContractJSONResponse
 from extracted.chassis.web.unit_of_work import unit_of_work
 from extracted.inventory import selectors, services
+from extracted.inventory.api.access import stock_writers
 from extracted.inventory.api.schemas import reservation_body, reservation_create_input
 
-router = APIRouter(prefix="/api/inventory/reservations")
+router = APIRouter(prefix="/api/inventory/reservations", dependencies=[Depends(stock_writers)])
 
 
 @router.post("/")

@@ -22,8 +22,17 @@ import pytest
 from psycopg.rows import dict_row
 
 from contracts.events import EventEnvelope
+from contracts.tokens import UNAUTHENTICATED_BODY
 from extracted.chassis.web.db import make_engine, make_sessions
 from extracted.inventory.sync import apply_event
+from tests.support.callers import (
+    bearer,
+    caller_headers,
+    expired_staff_token,
+    forged_staff_token,
+    stack_keys,
+    stack_staff_headers,
+)
 from tests.support.components import free_ports, prepare, running
 from tests.support.database_templates import fresh_owner_databases
 from tests.support.random_refs import random_suffix
@@ -39,6 +48,8 @@ class Pair:
     service: httpx.Client
     monolith_db: str
     inventory_db: str
+    #: The environment both sides run in (their key pair is under its var folder).
+    env: dict[str, str]
 
     def send(
         self,
@@ -47,25 +58,29 @@ class Pair:
         *,
         body: Any = None,
         content: bytes | None = None,
-        headers: dict[str, str] | None = None,
+        headers: dict[str, str | None] | None = None,
     ) -> tuple[httpx.Response, httpx.Response]:
-        sent_headers = {"Host": HOST, **(headers or {})}
+        sent_headers: dict[str, str | None] = {"Host": HOST, **(headers or {})}
         if body is not None:
             content = json.dumps(body).encode()
             sent_headers.setdefault("Content-Type", "application/json")
-        answers = tuple(
-            client.request(method, path, content=content, headers=sent_headers)
-            for client in (self.monolith, self.service)
-        )
+        given = {k: v for k, v in sent_headers.items() if v is not None}
+        answers = []
+        for client in (self.monolith, self.service):
+            request = client.build_request(method, path, content=content, headers=given)
+            for name in (k for k, v in sent_headers.items() if v is None):
+                del request.headers[name]
+            answers.append(client.send(request))
         return answers[0], answers[1]
 
     def same(self, method: str, path: str, **kwargs: Any) -> tuple[Any, Any]:
-        """Send to both; assert equal status, type and JSON (minus writer-chosen fields)."""
+        """Send to both; assert equal status, type and JSON (minus writer-chosen fields). A header
+        given as ``None`` is not sent (the clients' own staff ``Authorization`` included)."""
         mono, svc = self.send(method, path, **kwargs)
         where = f"{method} {path} {kwargs}"
         assert (svc.status_code, _body(svc)) == (mono.status_code, _body(mono)), where
         assert svc.headers.get("content-type") == mono.headers.get("content-type"), where
-        for header in ("x-strangler-dry-run", "allow"):
+        for header in ("x-strangler-dry-run", "allow", "www-authenticate"):
             assert svc.headers.get(header) == mono.headers.get(header), (header, where)
         return _json(mono), _json(svc)
 
@@ -105,8 +120,13 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
         prepare(env, migrated=True)
         ports = free_ports()
         stack.enter_context(running(["monolith", "inventory"], ports=ports, env=env, log_dir=logs))
+        # A stock writer on every request: the writes need one (the refusals of anyone else
+        # are compared below, with their own headers).
+        staff = stack_staff_headers(env)
         clients = [
-            stack.enter_context(httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10))
+            stack.enter_context(
+                httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=staff, timeout=10)
+            )
             for port in (ports.monolith, ports.inventory)
         ]
         yield Pair(
@@ -114,6 +134,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
             clients[1],
             monolith_db=databases["DATABASE_URL"],
             inventory_db=databases["INVENTORY_DATABASE_URL"],
+            env=env,
         )
 
 
@@ -467,6 +488,52 @@ def test_reservation_lifecycle(pair: Pair) -> None:
     pair.same("GET", f"/api/inventory/reservations/{missing}/")
     pair.same("POST", f"/api/inventory/reservations/{missing}/commit/")
     pair.same("POST", f"/api/inventory/reservations/{missing}/release/")
+
+
+# -- who may write -------------------------------------------------------------------------------
+
+
+def test_callers_who_may_not_write_are_refused_alike(pair: Pair, stocked: list[str]) -> None:
+    """Every write without a staff caller (no token, another scheme, a customer's, an expired or
+    a forged one) is the same 401 (``WWW-Authenticate`` included) or 403 on both sides, before
+    the body is read or the row looked up; nothing is written. Reads stay open to them."""
+    with stack_keys(pair.env):
+        refused: dict[str, tuple[dict[str, str | None], int]] = {
+            "no token": ({"Authorization": None}, 401),
+            "another scheme": ({"Authorization": "Basic b3BzOm9wcw=="}, 401),
+            "expired": (dict(bearer(expired_staff_token())), 401),
+            "forged": (dict(bearer(forged_staff_token())), 401),
+            "customer": (dict(caller_headers(staff=False)), 403),
+        }
+    missing = uuid.uuid4()
+    writes: list[tuple[str, Any]] = [
+        ("/api/inventory/products/", _create_body("refused", {})),
+        ("/api/inventory/products/", {"sku": ""}),
+        (f"/api/inventory/products/{stocked[0]}/adjustments/", {"delta": 5, "reason": "no"}),
+        ("/api/inventory/products/nope-unknown/adjustments/", {"delta": 0}),
+        (
+            "/api/inventory/reservations/",
+            {"order_id": str(uuid.uuid4()), "lines": [{"sku": stocked[0], "quantity": 1}]},
+        ),
+        (f"/api/inventory/reservations/{missing}/commit/", None),
+        (f"/api/inventory/reservations/{missing}/release/", None),
+    ]
+    before, _ = pair.same("GET", f"/api/inventory/products/{stocked[0]}/")
+    for name, (headers, status) in refused.items():
+        for path, body in writes:
+            mono, _svc = pair.same("POST", path, body=body, headers=headers)
+            if status == 401:
+                assert mono == UNAUTHENTICATED_BODY, (name, path)
+            else:
+                assert mono == {
+                    "error": "permission_denied",
+                    "detail": "Only staff may change stock.",
+                }, (name, path)
+        pair.same("GET", f"/api/inventory/products/{stocked[0]}/", headers=headers)
+    after, _ = pair.same("GET", f"/api/inventory/products/{stocked[0]}/")
+    assert after == before
+    never, _ = pair.same("GET", f"/api/inventory/products/{sku('refused')}/")
+    assert never["error"] == "not_found"
 
 
 # -- URLs, methods, pagination, dry runs ---------------------------------------------------------

@@ -8,10 +8,12 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from extracted.chassis.web.db import make_engine, make_sessions
+from extracted.chassis.web.identity import TokenVerifier
 from extracted.inventory.sync import apply_backfill_batch, apply_event, backfill_checkpoint
 from tests.extracted.asgi_client import BlockingASGIClient
 from tests.extracted.conftest import build_app
 from tests.extracted.inventory.factories import envelope, product_state
+from tests.support.callers import staff_headers
 from tests.support.inventory_api import product_body, reservation_body
 from tests.support.random_refs import random_suffix
 
@@ -25,9 +27,12 @@ def sqlite_sessions(sqlite_inventory_url: str) -> Iterator[sessionmaker[Session]
 
 @pytest.fixture
 def sqlite_client(
-    sqlite_inventory_url: str, sqlite_sessions: sessionmaker[Session]
+    sqlite_inventory_url: str, sqlite_sessions: sessionmaker[Session], token_verifier: TokenVerifier
 ) -> Iterator[BlockingASGIClient]:
-    client = BlockingASGIClient(build_app(sqlite_inventory_url, sqlite_sessions))
+    """A stock writer's client (a staff token on every request)."""
+    client = BlockingASGIClient(
+        build_app(sqlite_inventory_url, sqlite_sessions, token_verifier), headers=staff_headers()
+    )
     yield client
     client.close()
 

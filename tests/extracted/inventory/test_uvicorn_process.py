@@ -14,25 +14,32 @@ from sqlalchemy import create_engine, text
 
 from extracted.chassis.web.db import normalise_url
 from extracted.inventory import migrate
+from tests.support.callers import stack_staff_headers
 from tests.support.components import free_ports, running
 from tests.support.inventory_api import product_body, reservation_body
 
 
 @pytest.fixture
-def service(pg_url: str, tmp_path: Path) -> Iterator[str]:
-    """Only the service: no preparation step, so the start-up migration is what makes the schema."""
+def service(pg_url: str, tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """Only the service: no preparation step, so the start-up migration is what makes the schema.
+    With it, the header of a staff caller signed with the key pair in its var folder (the
+    monolith's files, whose public half the service verifies with)."""
     env = {
         **os.environ,
         "INVENTORY_DATABASE_URL": pg_url,
         "STRANGLER_VAR_DIR": str(tmp_path / "var"),
     }
+    staff = stack_staff_headers(env)
     ports = free_ports()
     with running(["inventory"], ports=ports, env=env, log_dir=tmp_path):
-        yield f"http://127.0.0.1:{ports.inventory}"
+        yield f"http://127.0.0.1:{ports.inventory}", staff
 
 
-def test_serves_the_contract_over_a_socket(service: str, pg_url: str) -> None:
-    with httpx.Client(base_url=service, timeout=10) as http:
+def test_serves_the_contract_over_a_socket(
+    service: tuple[str, dict[str, str]], pg_url: str
+) -> None:
+    url, staff = service
+    with httpx.Client(base_url=url, headers=staff, timeout=10) as http:
         body = product_body(on_hand=3)
         created = http.post(
             "/api/inventory/products/", json=body, headers={"X-Request-Id": "req-1"}

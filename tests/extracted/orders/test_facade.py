@@ -24,7 +24,8 @@ def test_the_saga_follows_a_flip_of_the_inventory_routes_with_no_restart(
 ) -> None:
     body = product_body(on_hand=10)  # the same product on both owners
     for base in (upstreams.monolith_url, upstreams.inventory_url):
-        assert httpx.post(f"{base}{PRODUCTS}", json=body, timeout=10).status_code == 201
+        created = httpx.post(f"{base}{PRODUCTS}", json=body, headers=upstreams.staff(), timeout=10)
+        assert created.status_code == 201, created.text
     sku = body["sku"]
     me = upstreams.auth(uuid.uuid4())
     routes = upstreams.routes_file.read_text(encoding="utf-8")

@@ -56,7 +56,7 @@ def _current_state(event: OutboxEvent) -> dict[str, Any]:
 
 
 def test_every_write_endpoint_records_one_event_per_row_with_its_new_version(
-    api: JsonClient,
+    stock_api: JsonClient,
 ) -> None:
     """Walk every write endpoint; after each, the new events are exactly (row, version) of the
     rows it wrote, and each payload is that row's full state as it is now."""
@@ -67,7 +67,7 @@ def test_every_write_endpoint_records_one_event_per_row_with_its_new_version(
         path: str, body: dict[str, Any] | None, expected: list[tuple[str, str, str, int]]
     ) -> dict[str, Any]:
         before = _last_seq()
-        resp = api.post(path, body)
+        resp = stock_api.post(path, body)
         assert resp.status in (200, 201), resp.body
         new = _events_after(before)
         assert _pairs(new) == expected, path
@@ -94,7 +94,7 @@ def test_every_write_endpoint_records_one_event_per_row_with_its_new_version(
     )
     # A reservation's id is only known from the answer, so this step is checked by hand.
     before = _last_seq()
-    first = api.post(
+    first = stock_api.post(
         RESERVATIONS,
         reservation_body([{"sku": sku_b, "quantity": 1}, {"sku": sku_a, "quantity": 2}]),
     )
@@ -114,7 +114,7 @@ def test_every_write_endpoint_records_one_event_per_row_with_its_new_version(
             ("reservation", rid, events.RESERVATION_COMMITTED, 2),
         ],
     )
-    second = api.post(RESERVATIONS, reservation_body([{"sku": sku_a, "quantity": 1}])).body
+    second = stock_api.post(RESERVATIONS, reservation_body([{"sku": sku_a, "quantity": 1}])).body
     step(
         reservation_path(second["id"], "release"),
         None,
@@ -141,9 +141,9 @@ def test_every_write_endpoint_records_one_event_per_row_with_its_new_version(
         assert versions == list(range(1, reservation.version + 1))
 
 
-def test_payloads_are_the_contract_states_and_envelopes_validate(api: JsonClient) -> None:
+def test_payloads_are_the_contract_states_and_envelopes_validate(stock_api: JsonClient) -> None:
     product = make_product(price="3.10", on_hand=2)
-    resp = api.post(RESERVATIONS, reservation_body([{"sku": product.sku, "quantity": 2}]))
+    resp = stock_api.post(RESERVATIONS, reservation_body([{"sku": product.sku, "quantity": 2}]))
     assert resp.status == 201
 
     rows = list(OutboxEvent.objects.order_by("seq"))
@@ -167,17 +167,17 @@ def test_payloads_are_the_contract_states_and_envelopes_validate(api: JsonClient
         assert envelope.seq == row.seq
 
 
-def test_refused_writes_record_nothing(api: JsonClient) -> None:
+def test_refused_writes_record_nothing(stock_api: JsonClient) -> None:
     product = make_product(on_hand=1)
     before = _last_seq()
 
     refusals = [
-        api.post(PRODUCTS, product_body(sku=product.sku)),
-        api.post(PRODUCTS, product_body(price="-1")),
-        api.post(adjustments_path(product.sku), adjustment_body(delta=-2)),
-        api.post(RESERVATIONS, reservation_body([{"sku": product.sku, "quantity": 2}])),
-        api.post(RESERVATIONS, reservation_body([{"sku": "SKU-none", "quantity": 1}])),
-        api.post(reservation_path(uuid.uuid4(), "commit")),
+        stock_api.post(PRODUCTS, product_body(sku=product.sku)),
+        stock_api.post(PRODUCTS, product_body(price="-1")),
+        stock_api.post(adjustments_path(product.sku), adjustment_body(delta=-2)),
+        stock_api.post(RESERVATIONS, reservation_body([{"sku": product.sku, "quantity": 2}])),
+        stock_api.post(RESERVATIONS, reservation_body([{"sku": "SKU-none", "quantity": 1}])),
+        stock_api.post(reservation_path(uuid.uuid4(), "commit")),
     ]
 
     assert [r.status for r in refusals] == [409, 400, 409, 409, 404, 404]
@@ -221,14 +221,14 @@ def test_service_writes_commit_row_and_event_together() -> None:
     assert event.occurred_at == Product.objects.get(sku=product.sku).updated_at
 
 
-def test_outbox_stats_count_pending_and_published(api: JsonClient) -> None:
+def test_outbox_stats_count_pending_and_published(stock_api: JsonClient) -> None:
     make_product()
     make_product()
     OutboxEvent.objects.filter(seq=OutboxEvent.objects.order_by("seq").first().seq).update(  # type: ignore[union-attr]
         published_at="2026-01-01T00:00:00Z"
     )
 
-    resp = api.get("/internal/outbox/stats")
+    resp = stock_api.get("/internal/outbox/stats")
 
     assert resp.status == 200
     assert list(resp.body) == ["pending", "total", "oldest_pending_age_s", "by_aggregate_type"]
@@ -243,8 +243,8 @@ def test_outbox_stats_count_pending_and_published(api: JsonClient) -> None:
     assert resp.body["oldest_pending_age_s"] >= 0
 
 
-def test_outbox_stats_with_nothing_pending_has_no_age(api: JsonClient) -> None:
-    resp = api.get("/internal/outbox/stats")
+def test_outbox_stats_with_nothing_pending_has_no_age(stock_api: JsonClient) -> None:
+    resp = stock_api.get("/internal/outbox/stats")
 
     assert resp.body == {
         "pending": 0,
@@ -254,7 +254,7 @@ def test_outbox_stats_with_nothing_pending_has_no_age(api: JsonClient) -> None:
     }
 
 
-def test_outbox_stats_of_one_capability_count_only_its_events(api: JsonClient) -> None:
+def test_outbox_stats_of_one_capability_count_only_its_events(stock_api: JsonClient) -> None:
     product = make_product(on_hand=2)
     with transaction.atomic():
         outbox_record(
@@ -265,8 +265,8 @@ def test_outbox_stats_of_one_capability_count_only_its_events(api: JsonClient) -
             payload={},
         )
 
-    inventory = api.get("/internal/outbox/stats?capability=inventory").body
-    orders = api.get("/internal/outbox/stats?capability=orders").body
+    inventory = stock_api.get("/internal/outbox/stats?capability=inventory").body
+    orders = stock_api.get("/internal/outbox/stats?capability=orders").body
 
     assert (inventory["pending"], inventory["by_aggregate_type"]) == (
         1,
@@ -276,14 +276,14 @@ def test_outbox_stats_of_one_capability_count_only_its_events(api: JsonClient) -
     assert product.version == 1
 
 
-def test_outbox_stats_refuse_an_unknown_capability(api: JsonClient) -> None:
-    resp = api.get("/internal/outbox/stats?capability=billing")
+def test_outbox_stats_refuse_an_unknown_capability(stock_api: JsonClient) -> None:
+    resp = stock_api.get("/internal/outbox/stats?capability=billing")
     assert resp.status == 400
     assert list(resp.body["fields"]) == ["capability"]
 
 
 def test_an_adjustment_is_one_update_and_answers_and_records_the_row_it_wrote(
-    api: JsonClient,
+    stock_api: JsonClient,
 ) -> None:
     """The adjustment writes the product with one ``UPDATE ... RETURNING`` (no locking read
     first, the hot path of bench.relay_lag), and what it answers and records is the row as
@@ -292,7 +292,7 @@ def test_an_adjustment_is_one_update_and_answers_and_records_the_row_it_wrote(
     before = _last_seq()
 
     with CaptureQueriesContext(connection) as queries:
-        resp = api.post(adjustments_path(product.sku), adjustment_body(delta=-3))
+        resp = stock_api.post(adjustments_path(product.sku), adjustment_body(delta=-3))
 
     assert resp.status == 200, resp.body
     statements = [q["sql"] for q in queries.captured_queries]
@@ -300,7 +300,7 @@ def test_an_adjustment_is_one_update_and_answers_and_records_the_row_it_wrote(
     assert len([s for s in statements if s.startswith("UPDATE") and "inventory_product" in s]) == 1
     stored = Product.objects.get(sku=product.sku)
     assert (stored.on_hand, stored.version) == (7, 2)
-    assert resp.body == api.get(f"{PRODUCTS}{product.sku}/").body
+    assert resp.body == stock_api.get(f"{PRODUCTS}{product.sku}/").body
     (event,) = _events_after(before)
     assert _pairs([event]) == [("product", product.sku, events.PRODUCT_STOCK_ADJUSTED, 2)]
     assert event.payload == product_state(stored)

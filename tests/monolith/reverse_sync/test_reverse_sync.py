@@ -141,22 +141,22 @@ def test_dead_letters_are_listed_and_replayed(api: JsonClient, internal_api: Jso
     assert Product.objects.filter(sku=good["aggregate_id"]).exists()
 
 
-def test_frozen_or_reverse_writes_answer_503_with_retry_after(api: JsonClient) -> None:
+def test_frozen_or_reverse_writes_answer_503_with_retry_after(stock_api: JsonClient) -> None:
     product = make_product(on_hand=10)
     for direction in ("frozen", "reverse"):
         direction_set(capability="inventory", direction=direction)
         before = OutboxEvent.objects.count()
-        refused = api.post(adjustments_path(product.sku), adjustment_body(delta=1))
+        refused = stock_api.post(adjustments_path(product.sku), adjustment_body(delta=1))
         assert refused.status == 503
         assert refused.headers["Retry-After"] == "1"
         assert refused.body["error"] == "unavailable"
         assert "inventory" in refused.body["detail"]
-        assert api.post(PRODUCTS, product_body()).status == 503
+        assert stock_api.post(PRODUCTS, product_body()).status == 503
         assert OutboxEvent.objects.count() == before
         assert Product.objects.get(sku=product.sku).on_hand == 10
-        assert api.get(f"{PRODUCTS}{product.sku}/").status == 200  # reads still served
+        assert stock_api.get(f"{PRODUCTS}{product.sku}/").status == 200  # reads still served
     direction_set(capability="inventory", direction="forward")
-    assert api.post(adjustments_path(product.sku), adjustment_body(delta=1)).status == 200
+    assert stock_api.post(adjustments_path(product.sku), adjustment_body(delta=1)).status == 200
 
 
 def test_the_direction_endpoint_needs_the_sync_token(
