@@ -5,6 +5,10 @@
   transitional state while the other flow drains.
 * ``reverse``: the service takes the writes; its own outbox flows back into the monolith (the
   service relay), and the monolith stays read-only for the capability.
+* ``retired``: the cord is cut (the plan's last step). The service takes the writes and keeps
+  recording its events, but none is sent to the monolith any more; the monolith applies none
+  and its capability tables are read-only for good. Reached only from ``reverse``, never left
+  (``change_refusal``).
 
 Each owner stores its own direction in its own database; ``sync.control.direction`` moves
 both, with a drain in between (docs/reverse-sync.md).
@@ -18,12 +22,28 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Direction = Literal["forward", "frozen", "reverse"]
+Direction = Literal["forward", "frozen", "reverse", "retired"]
 
 #: What a frozen owner asks clients to wait before they retry a refused write (seconds).
 RETRY_AFTER_S: Final = 1
 #: How many of the newest relayed event ids a drain check looks at.
 TAIL_LIMIT_MAX: Final = 1000
+
+
+def change_refusal(current: str, target: Direction) -> str | None:
+    """Why an owner refuses to move from ``current`` to ``target`` (None: allowed). Both owners
+    apply it to every ``PUT .../direction`` and answer 409 ``conflict`` with this sentence.
+
+    Retirement is a one-way door: it is entered only from ``reverse`` (the service already takes
+    the writes, so nothing is lost by stopping the flow back), and nothing leaves it, since the
+    monolith's copy stops receiving writes from then on and could never take them back."""
+    if current == target:
+        return None
+    if current == "retired":
+        return f"the capability is retired here: it never moves to {target}"
+    if target == "retired" and current != "reverse":
+        return f"only a reverse capability can be retired, this one is {current}"
+    return None
 
 
 class _Wire(BaseModel):

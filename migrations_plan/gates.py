@@ -176,6 +176,16 @@ class Endpoints:
         except (SwitchError, StatsUnavailable) as err:
             raise EndpointError(" ".join(str(err).split())) from err
 
+    def owner_directions(self, capability: Capability) -> tuple[str, str]:
+        """(the monolith's, the service's) direction of ``capability``."""
+        owners = Owners(
+            capability, self.settings.monolith_url, self.settings.service_url(capability)
+        )
+        try:
+            return directions(self.client, owners)
+        except SwitchError as err:
+            raise EndpointError(" ".join(str(err).split())) from err
+
     def reverse_picture(self, capability: Capability) -> DirectionPicture:
         owners = Owners(
             capability, self.settings.monolith_url, self.settings.service_url(capability)

@@ -58,14 +58,22 @@ class SyncAction(_Strict):
     """Switch which owner takes ``sync``'s writes, with a drain (``sync.control.direction.switch``):
     ``reverse`` makes the service the source (its outbox flows back into the monolith),
     ``forward`` gives the writes back to the monolith. The step's route actions run inside the
-    switch, once the new source takes writes (before that, the old source answers 503)."""
+    switch, once the new source takes writes (before that, the old source answers 503).
+    ``retired`` cuts the cord: reverse sync stops and the monolith's tables of the capability
+    are frozen read-only for good (an irreversible step's action only; a step may retire
+    several capabilities)."""
 
     sync: Capability
-    direction: Literal["forward", "reverse"]
+    direction: Literal["forward", "reverse", "retired"]
     #: How long the drain may take before the switch gives up and undoes its freeze.
     drain_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
 
     def describe(self) -> str:
+        if self.direction == "retired":
+            return (
+                f"sync {self.sync}: retired (reverse sync stopped, the monolith's {self.sync} "
+                f"tables read-only for good; drain ≤ {self.drain_timeout_s:g}s)"
+            )
         return f"sync {self.sync}: writes {self.direction} (drain ≤ {self.drain_timeout_s:g}s)"
 
 
@@ -289,6 +297,7 @@ def rollback_problems(plan: Plan) -> list[str]:
     flags: dict[tuple[str, str], Any] = {}
     problems: list[str] = []
     problems += _irreversible_problems(plan)
+    problems += _retirement_problems(plan)
     for step in plan.steps:
         before = dict(flags)
         routes = [a for a in step.actions if isinstance(a, RouteAction)]
@@ -300,7 +309,9 @@ def rollback_problems(plan: Plan) -> list[str]:
             if isinstance(undo, RouteAction):
                 for key, value in undo.set.items():
                     undone[(undo.route, key)] = value
-        switches = [a for a in step.actions if isinstance(a, SyncAction)]
+        switches = [
+            a for a in step.actions if isinstance(a, SyncAction) and a.direction != "retired"
+        ]
         if len(switches) > 1:
             problems.append(f"step {step.id!r}: at most one sync switch per step")
         for sync_switch in switches:
@@ -341,6 +352,35 @@ def _irreversible_problems(plan: Plan) -> list[str]:
             problems.append(f"step {step.id!r}: phase {step.phase!r} is split by another phase")
         if not seen or step.phase != seen[-1]:
             seen.append(step.phase)
+    return problems
+
+
+def _retirement_problems(plan: Plan) -> list[str]:
+    """A capability is retired only by an irreversible step, once, after a step switched it to
+    ``reverse`` (and none switched it back): the owners refuse anything else, so the loader
+    says so before a walk gets there."""
+    problems = []
+    direction: dict[str, str] = {}
+    for step in plan.steps:
+        for action in step.actions:
+            if not isinstance(action, SyncAction):
+                continue
+            if action.direction == "retired":
+                if not step.irreversible:
+                    problems.append(
+                        f"step {step.id!r}: retiring {action.sync} cannot be undone, so only an "
+                        "irreversible step may do it"
+                    )
+                if direction.get(action.sync) != "reverse":
+                    problems.append(
+                        f"step {step.id!r}: {action.sync} can be retired only once an earlier "
+                        f"step switched it to reverse (it is "
+                        f"{direction.get(action.sync, 'forward')} there)"
+                    )
+            direction[action.sync] = action.direction
+        for undo in step.rollback:
+            if isinstance(undo, SyncAction) and undo.direction == "retired":
+                problems.append(f"step {step.id!r}: a rollback cannot retire {undo.sync}")
     return problems
 
 

@@ -155,14 +155,24 @@ def _mismatch_blocks(plan: Plan, endpoints: Endpoints) -> list[Block]:
     return blocks
 
 
+def _writes(endpoints: Endpoints, capability: Capability) -> str:
+    """Who takes the capability's writes, as each owner says (``retired`` once the cord is cut)."""
+    try:
+        monolith, service = endpoints.owner_directions(capability)
+    except EndpointError:
+        return "unknown"
+    return f"monolith {monolith}, service {service}"
+
+
 def _sync_blocks(endpoints: Endpoints) -> list[Block]:
     rows = []
     for capability in get_args(Capability):
+        writes = _writes(endpoints, capability)
         try:
             outbox = endpoints.outbox_stats(capability)
             sync = endpoints.sync_stats(capability)
         except EndpointError as err:
-            rows.append((capability, "unavailable", "", "", "", str(err)))
+            rows.append((capability, writes, "unavailable", "", "", "", str(err)))
             continue
         age = outbox.get("oldest_pending_age_s")
         lag = sync.get("last_lag_s")
@@ -175,6 +185,7 @@ def _sync_blocks(endpoints: Endpoints) -> list[Block]:
         rows.append(
             (
                 capability,
+                writes,
                 str(outbox.get("pending")),
                 "" if age is None else f"{float(age):.1f}s",
                 "" if lag is None else f"{float(lag) * 1000:.0f} ms",
@@ -187,6 +198,7 @@ def _sync_blocks(endpoints: Endpoints) -> list[Block]:
         Table(
             (
                 "capability",
+                "direction",
                 "outbox pending",
                 "oldest pending",
                 "last lag",

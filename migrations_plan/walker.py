@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import httpx
+
 from migrations_plan.gates import (
     Endpoints,
     GateResult,
@@ -53,7 +55,7 @@ from migrations_plan.state import (
 from proxy.admin_client import await_loaded
 from proxy.config import ConfigError
 from proxy.config_edit import RouteChange, route_flags, update_routes
-from sync.control.direction import Owners, SwitchError, switch
+from sync.control.direction import Owners, SwitchError, directions, switch
 
 #: What ``next`` does with a route table that differs from the flags the walk set.
 OnDrift = Literal["refuse", "adopt", "overwrite"]
@@ -375,6 +377,7 @@ class Walker:
         def move_route() -> None:
             changes.extend(self._apply_routes(routes, actor=actor, what=what))
 
+        self._refuse_moving_a_retired_capability(switches, what=what)
         for number, action in enumerate(switches):
             last = number == len(switches) - 1
             try:
@@ -387,6 +390,25 @@ class Walker:
             except SwitchError as err:
                 raise PlanError(f"{what}: {err}") from None
         return changes
+
+    def _refuse_moving_a_retired_capability(self, switches: list[SyncAction], *, what: str) -> None:
+        """Before any switch of several runs (a reset undoes every step's): none of them may
+        move a retired capability, which its owners would refuse only once the switches before
+        it had run, leaving the others half-moved."""
+        moving = [a for a in switches if a.direction != "retired"]
+        if len(switches) < 2 or not moving:
+            return
+        with httpx.Client() as http:
+            for action in moving:
+                try:
+                    found = directions(http, self._owners(action))
+                except SwitchError as err:
+                    raise PlanError(f"{what}: {err}") from None
+                if "retired" in found:
+                    raise PlanError(
+                        f"{what}: {action.sync} is retired (the cord is cut): it never moves to "
+                        f"{action.direction} again; nothing changed"
+                    )
 
     def _owners(self, action: SyncAction) -> Owners:
         return Owners(

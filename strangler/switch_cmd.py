@@ -1,6 +1,8 @@
-"""`strangler sync switch CAPABILITY reverse|forward`: move a capability's writes between the
-monolith and its service with a drain (``sync.control.direction.switch``,
-docs/reverse-sync.md), outside a plan walk (the shipped plan switches inventory only).
+"""`strangler sync switch CAPABILITY reverse|forward|retired`: move a capability's writes between
+the monolith and its service with a drain (``sync.control.direction.switch``,
+docs/reverse-sync.md), outside a plan walk. ``retired`` cuts the capability's cord (reverse
+sync stops, the monolith's tables of it freeze read-only for good): it cannot be undone, so it
+needs ``--confirm`` and takes no ``--route``.
 
 Each ``--route NAME`` is moved inside the switch, once the new source takes the writes
 (``reverse``: ``mode: extracted``; ``forward``: ``mode: monolith``), in one validated, atomic
@@ -46,6 +48,14 @@ class SwitchCapability(StrEnum):
 class Target(StrEnum):
     reverse = "reverse"
     forward = "forward"
+    retired = "retired"
+
+
+#: What ``retired`` cannot undo (said before ``--confirm``).
+CANNOT_UNDO = (
+    "the monolith stops receiving the service's writes and its tables of the capability refuse "
+    "every write, for good; no switch moves it back"
+)
 
 
 def _fail(message: str) -> NoReturn:
@@ -57,7 +67,10 @@ def switch_command(
     capability: Annotated[SwitchCapability, typer.Argument(help="Whose writes to move.")],
     direction: Annotated[
         Target,
-        typer.Argument(help="reverse: the service takes the writes; forward: the monolith."),
+        typer.Argument(
+            help="reverse: the service takes the writes; forward: the monolith; retired: cut "
+            "the cord (irreversible, needs --confirm)."
+        ),
     ],
     route: Annotated[
         list[str] | None,
@@ -81,10 +94,18 @@ def switch_command(
             "writes already on their way to it.",
         ),
     ] = DEFAULT_SETTLE_S,
+    confirm: Annotated[
+        bool, typer.Option("--confirm", help="Take an irreversible switch (retired).")
+    ] = False,
 ) -> None:
     """Switch which owner takes CAPABILITY's writes, with a drain (freeze, drain, new source,
     --route moved, old owner read-only); refused, with one line, when the capabilities that
     call each other could not follow (docs/reverse-sync.md)."""
+    if direction is Target.retired:
+        if route:
+            _fail("retired takes no --route: the write routes already name the service")
+        if not confirm:
+            _fail(f"retiring {capability.value} cannot be undone: {CANNOT_UNDO}. Pass --confirm")
     try:
         settings = WalkerSettings()
     except ValidationError as exc:

@@ -8,6 +8,13 @@ message (``sync.event_batches.pack``: at most ``ENVELOPES_PER_MESSAGE`` each), i
 only after the broker took every message of the batch), so several may run at once. Only events
 the service wrote while it was the source are pending; the others are born ``skipped``.
 
+Once the capability is **retired** (the cord is cut, ``sync.control.direction``), the service
+records every event ``skipped`` (``extracted.chassis.sync.direction``): the relay never sees them
+and has nothing to send, and nothing is dead-lettered. The choice is made when the event is
+written, under the direction row's lock, not here: the relay reads no direction, so it cannot
+race the cut, and the events written before it are still sent (the switch drains them into the
+monolith before freezing it). A relay left running after the cut idles; stopping it is safe.
+
 Waking: on PostgreSQL it ``LISTEN``\\ s on the channel the service's outbox trigger notifies at
 each commit (Alembic ``0004_reverse_sync`` for inventory, ``0005_reverse_sync`` for payments and
 orders), like the forward relay: no busy polling, and the lag is the commit's, not a poll

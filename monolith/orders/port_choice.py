@@ -2,9 +2,9 @@
 now, read from the monolith's direction row at each call (no restart; a switch is followed by
 the next call).
 
-``forward``: the monolith takes the writes, so in process. ``reverse``: the service does, so
-remote, through the façade. ``frozen``: a switch is under way and nobody takes them for a
-moment: 503 + ``Retry-After``, as every monolith write of a frozen capability answers.
+``forward``: the monolith takes the writes, so in process. ``reverse`` or ``retired``: the
+service does, so remote, through the façade. ``frozen``: a switch is under way and nobody takes
+them for a moment: 503 + ``Retry-After``, as every monolith write of a frozen capability answers.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ def adapter_for(capability: str, direction: str) -> Where:
     """The adapter for a capability in ``direction`` (``CapabilityFrozen`` while frozen)."""
     if direction == "forward":
         return "in_process"
-    if direction == "reverse":
+    if direction in ("reverse", "retired"):
         return "remote"
     raise CapabilityFrozen(capability, direction)
 

@@ -8,6 +8,12 @@ Per event (``apply_in_transaction``): claim the event id in the inbox (a second 
 row is as new or newer: processed, nothing written), and nothing else: no outbox event is
 recorded, so nothing applied here travels back. Events of the monolith's own origin never come
 back here; one that does is refused (a loop is a bug, parked as a dead letter).
+
+An event of a **retired** capability (the cord is cut: ``monolith.reverse_sync.direction``) is
+``ignored``: nothing is written, not even the inbox row, and nothing is parked, whatever the
+envelope holds. None should come (the service records its events ``skipped`` once retired, and
+the switch drains the flow before it retires the monolith); one sent by hand or redelivered late
+is dropped rather than dead-lettered, since the monolith's tables refuse writes for good.
 """
 
 from __future__ import annotations
@@ -19,12 +25,19 @@ from django.db import connection, transaction
 from django.utils import timezone
 from pydantic import BaseModel, ValidationError
 
-from contracts.events import EventEnvelope
+from contracts.events import CAPABILITY_AGGREGATES, EventEnvelope
 from monolith.reverse_sync.appliers import state_applier
+from monolith.reverse_sync.direction import retired_capabilities
 from monolith.reverse_sync.errors import SyncInputError
 from monolith.reverse_sync.models import InboxEvent
 
-Outcome = Literal["applied", "duplicate", "stale"]
+Outcome = Literal["applied", "duplicate", "stale", "ignored"]
+
+_CAPABILITY_OF: dict[str, str] = {
+    aggregate: capability
+    for capability, aggregates in CAPABILITY_AGGREGATES.items()
+    for aggregate in aggregates
+}
 
 
 def apply_event(envelope: Any) -> Outcome:
@@ -47,8 +60,9 @@ def apply_events(envelopes: Sequence[Any]) -> list[Outcome]:
     order = sorted(range(len(envelopes)), key=lambda i: _lock_order(envelopes[i]))
     outcomes: dict[int, Outcome] = {}
     with transaction.atomic():
+        retired = retired_capabilities({c for c in map(_capability_of, envelopes) if c})
         for i in order:
-            outcomes[i] = apply_in_transaction(envelopes[i])
+            outcomes[i] = apply_in_transaction(envelopes[i], retired=retired)
     return [outcomes[i] for i in range(len(envelopes))]
 
 
@@ -64,11 +78,24 @@ def _lock_order(envelope: Any) -> tuple[str, str, int]:
     )
 
 
-def apply_in_transaction(envelope: Any) -> Outcome:
+def _capability_of(envelope: Any) -> str | None:
+    """The capability an envelope's aggregate type belongs to (None: not one we know)."""
+    if not isinstance(envelope, dict):
+        return None
+    return _CAPABILITY_OF.get(str(envelope.get("aggregate_type")))
+
+
+def apply_in_transaction(envelope: Any, *, retired: set[str] | None = None) -> Outcome:
     """Apply one event inside the caller's transaction (which commits or rolls back it):
-    ``duplicate`` when its id was seen, ``stale`` when the monolith's row is as new or newer
-    (still recorded as processed), else ``applied``. A ``SyncInputError`` when the envelope is
-    not one reverse sync applies."""
+    ``ignored`` when its capability is retired (``retired``: those already read in this
+    transaction, else read here), ``duplicate`` when its id was seen, ``stale`` when the
+    monolith's row is as new or newer (still recorded as processed), else ``applied``. A
+    ``SyncInputError`` when the envelope is not one reverse sync applies."""
+    capability = _capability_of(envelope)
+    if retired is None:
+        retired = retired_capabilities({capability} if capability else set())
+    if capability in retired:
+        return "ignored"
     event, state, apply = _parse(envelope)
     now = timezone.now()
     claimed = _claim(

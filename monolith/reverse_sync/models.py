@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-DIRECTIONS = ("forward", "frozen", "reverse")
+DIRECTIONS = ("forward", "frozen", "reverse", "retired")
 
 
 class CapabilityDirection(models.Model):

@@ -24,6 +24,21 @@ most a window of 503s between 1 and 4, never a lost write: every write that was 
 in the outbox of the owner that took it, and that outbox is drained (or keeps flowing) before the
 other owner takes writes.
 
+Reverse → retired (cutting the cord, the plan's last step; one way, ``contracts.direction``):
+
+1. **stop the flow**: the service goes ``retired``: it keeps taking the writes, and every event
+   it records from then on is born ``skipped`` (never sent); the change waits for its writes in
+   flight, so the cut is exact;
+2. **drain** what it recorded before the cut into the monolith (nothing pending in the service's
+   outbox, the monolith has processed the newest events sent; sagas still in flight are not
+   waited for: what they write now is after the cut);
+3. **freeze** the monolith: ``retired``, its capability tables read-only for good (its API
+   answers writes 503, its database refuses them) and its inbox ignores the capability.
+
+There is no way back, so nothing is undone on a timeout: the service stays ``retired`` (the
+flow is stopped) and the monolith ``reverse`` (read-only already, applying the rest), and the
+same call finishes it. Both owners refuse to leave ``retired`` (409).
+
 Before anything changes, a caller whose calls could not follow the switches is refused
 (``CALLERS``: the orders service becomes the source of its writes only while its saga reserves
 and pays through the façade, whose route table the switches move; docs/reverse-sync.md, "Which
@@ -50,7 +65,7 @@ from contracts.direction import (
 )
 from sync.control.internal_auth import MissingSyncToken, refusal_hint, sync_headers
 
-Target = Literal["forward", "reverse"]
+Target = Literal["forward", "reverse", "retired"]
 TIMEOUT_S: Final = 10.0
 DEFAULT_DRAIN_TIMEOUT_S: Final = 60.0
 #: On the way back, how long the service stays frozen after the write route moved, before it
@@ -186,10 +201,11 @@ def reverse_tail(client: httpx.Client, owners: Owners) -> OutboxTail:
     return _tail(client, url, "the service")
 
 
-def reverse_backlog(client: httpx.Client, owners: Owners) -> str | None:
-    """Why the reverse flow is not drained yet (None: drained)."""
+def reverse_backlog(client: httpx.Client, owners: Owners, *, in_flight: bool = True) -> str | None:
+    """Why the reverse flow is not drained yet (None: drained); ``in_flight`` False: writes
+    still in flight on the service are not waited for (retiring: they write after the cut)."""
     tail = reverse_tail(client, owners)
-    if tail.in_flight:
+    if in_flight and tail.in_flight:
         return f"{tail.in_flight} write(s) still in flight on the service (sagas not ended)"
     if tail.pending:
         return f"{tail.pending} event(s) pending in the service's outbox"
@@ -225,7 +241,7 @@ def _follows_writes(client: httpx.Client, base_url: str, capability: str) -> boo
         if answer.status_code == 200:
             view = DirectionView.model_validate(answer.json())
             if view.capability == capability:
-                return view.direction == "reverse"
+                return view.direction in ("reverse", "retired")
     except (httpx.HTTPError, ValueError) as err:
         raise SwitchError(f"{base} is unreachable or answered no direction: {err}") from err
     raise SwitchError(f"{base} is neither the façade, the monolith nor the {capability} service")
@@ -276,12 +292,14 @@ def switch(
     sleep: Callable[[float], None] = time.sleep,
     client: httpx.Client | None = None,
 ) -> SwitchReport:
-    """Move the capability's writes to ``target``'s source (module docstring). Idempotent: a
-    capability already there is left alone (``move_route`` still runs, so the route follows).
-    ``settle_s``: see ``DEFAULT_SETTLE_S`` (the way back only), spent in ``sleep``. Without a
-    sync token it is refused before any owner is asked anything."""
+    """Move the capability's writes to ``target``'s source, or retire it (module docstring).
+    Idempotent: a capability already there is left alone (``move_route`` still runs, so the
+    route follows). ``settle_s``: see ``DEFAULT_SETTLE_S`` (the way back only), spent in
+    ``sleep``. Without a sync token it is refused before any owner is asked anything."""
     _auth()
     with httpx.Client() if client is None else _borrowed(client) as http:
+        if target == "retired":
+            return _retire(http, owners, move_route, drain_timeout_s, poll_s)
         settle = lambda: sleep(settle_s)  # noqa: E731
         return _switch(http, owners, target, move_route, drain_timeout_s, poll_s, settle)
 
@@ -326,6 +344,11 @@ def _switch(
         report.steps.append(f"finished an interrupted switch of {owners.capability} to {target}")
         report.changed = True
         return report
+    if "retired" in (monolith, service):
+        raise SwitchError(
+            f"{owners.capability} is retired (the cord is cut: monolith={monolith}, "
+            f"service={service}): it never moves to {target} again"
+        )
     _refuse_what_cannot_follow(http, owners, target)
     if target == "reverse":
         if service != "forward" or monolith == "reverse":
@@ -381,6 +404,51 @@ def _switch(
     final = "read-only, applying reverse events" if target == "reverse" else "forward"
     report.steps.append(f"{old_name} is {final}")
     report.changed = True
+    return report
+
+
+def _retire(
+    http: httpx.Client,
+    owners: Owners,
+    move_route: Callable[[], None],
+    drain_timeout_s: float,
+    poll_s: float,
+) -> SwitchReport:
+    """Reverse → retired on both owners: stop the flow, drain it, freeze the monolith."""
+    capability = owners.capability
+    report = SwitchReport(capability, "retired", changed=False)
+    monolith, service = directions(http, owners)
+    m_url, s_url = owners.monolith_direction_url(), owners.service_direction_url()
+    if (monolith, service) == ("retired", "retired"):
+        move_route()
+        report.steps.append(f"{capability} is already retired: nothing to do")
+        return report
+    if monolith not in ("reverse", "retired") or service not in ("reverse", "retired"):
+        raise SwitchError(
+            f"cannot retire {capability} from monolith={monolith}, service={service}: only a "
+            f"capability whose writes the service takes (reverse on both owners) can be retired"
+        )
+    if service == "reverse":
+        write_direction(http, s_url, "the service", "retired")
+        report.changed = True
+        report.steps.append(f"the service no longer sends its {capability} events (retired)")
+    if monolith == "reverse":
+        check = lambda: reverse_backlog(http, owners, in_flight=False)  # noqa: E731
+        try:
+            _await_drained(check, timeout_s=drain_timeout_s, poll_s=poll_s)
+        except SwitchError as err:
+            raise type(err)(
+                f"{err}; the service is retired (it sends nothing more), the monolith is still "
+                f"reverse (read-only, applying the rest): retire {capability} again to finish"
+            ) from err
+        report.steps.append("drained: every event sent before the cut is applied on the monolith")
+        write_direction(http, m_url, "the monolith", "retired")
+        report.changed = True
+        report.steps.append(
+            f"the monolith's {capability} tables are read-only for good (retired); "
+            "it applies no more events"
+        )
+    move_route()
     return report
 
 

@@ -76,3 +76,29 @@ def test_backfill_refusals(rig: SyncRig) -> None:
     _one_line_refusal(bad_prefix, "STRANGLER_QUEUE_PREFIX")
     short = rig.strangler_sync("relay", STRANGLER_BROKER_VISIBILITY_TIMEOUT_S="5")
     _one_line_refusal(short, "STRANGLER_BROKER_VISIBILITY_TIMEOUT_S=5", "retry countdown")
+
+
+def test_retiring_needs_confirm_and_takes_no_route() -> None:
+    """Refused before any owner is asked (none runs here)."""
+
+    def switch(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(VENV_BIN / "strangler"), "sync", "switch", "inventory", "retired", *args],
+            env={**os.environ, "STRANGLER_MONOLITH_URL": f"http://127.0.0.1:{free_port()}"},
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+        )
+
+    unconfirmed = switch()
+    assert unconfirmed.returncode == 1
+    assert unconfirmed.stderr.strip() == (
+        "strangler sync switch: retiring inventory cannot be undone: the monolith stops "
+        "receiving the service's writes and its tables of the capability refuse every write, "
+        "for good; no switch moves it back. Pass --confirm"
+    )
+    routed = switch("--confirm", "--route", "inventory-writes")
+    assert routed.returncode == 1
+    assert routed.stderr.strip() == (
+        "strangler sync switch: retired takes no --route: the write routes already name the service"
+    )

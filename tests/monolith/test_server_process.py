@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -69,6 +70,36 @@ def test_the_default_database_is_a_sqlite_file_in_the_var_dir(
     assert listing.status_code == 200
     assert listing.json()["count"] >= 20
     assert listing.json()["next"] == f"{url}/api/inventory/products/?page=2&page_size=5"
+
+
+def test_a_retired_capabilitys_tables_refuse_writes_in_the_sqlite_file_too(
+    embedded: tuple[str, ServerProcess, Path],
+) -> None:
+    """The triggers of ``reverse_sync`` migration 0003 on SQLite: a write by hand to a retired
+    capability's table is aborted, reads go on, and the API answers 503. The direction is set
+    in SQL here (the owners' rules are tested through their API elsewhere) and put back after,
+    for the module's other tests."""
+    url, _, var_dir = embedded
+    db = sqlite3.connect(var_dir / "monolith.sqlite3", timeout=10)
+    direction = "UPDATE reverse_sync_capabilitydirection SET direction = ? WHERE capability = ?"
+    try:
+        with db:
+            db.execute(direction, ("retired", "inventory"))
+        with pytest.raises(sqlite3.DatabaseError, match="inventory is retired"), db:
+            db.execute("UPDATE inventory_product SET on_hand = on_hand + 1")
+        with pytest.raises(sqlite3.DatabaseError, match="inventory is retired"), db:
+            db.execute("DELETE FROM inventory_reservation")  # no rows: no row trigger fires
+            db.execute("DELETE FROM inventory_product WHERE sku = 'SKU-00001'")
+        product = f"{url}/api/inventory/products/SKU-00001/"
+        before = httpx.get(product, timeout=10).json()["on_hand"]
+        adjustment = {"delta": 1, "reason": "restock"}
+        refused = httpx.post(f"{product}adjustments/", json=adjustment, timeout=10)
+        assert refused.status_code == 503
+        assert httpx.get(product, timeout=10).json()["on_hand"] == before
+    finally:
+        with db:
+            db.execute(direction, ("forward", "inventory"))
+        db.close()
 
 
 def test_head_has_the_headers_of_get_and_no_body(embedded: tuple[str, ServerProcess, Path]) -> None:

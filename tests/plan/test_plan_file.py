@@ -102,8 +102,12 @@ def test_the_shipped_plan_walks_every_capability_then_retires_the_monolith() -> 
         ("writes-extracted", "inventory", "reverse"),
         ("payments-writes-extracted", "payments", "reverse"),
         ("orders-writes-extracted", "orders", "reverse"),
+        # Cutting the cord retires every capability, each switched to reverse before.
+        ("cut-the-cord", "inventory", "retired"),
+        ("cut-the-cord", "payments", "retired"),
+        ("cut-the-cord", "orders", "retired"),
     ]
-    for step_id, action in switches:
+    for step_id, action in switches[:3]:
         step = plan.find(step_id)
         assert SyncAction(sync=action.sync, direction="forward") in step.rollback
     assert rollback_problems(plan) == []
@@ -167,6 +171,11 @@ def _write_plan(tmp_path: Path, steps: list[dict[str, Any]], **top: Any) -> Path
 
 def step_factory(step_id: str, **fields: Any) -> dict[str, Any]:
     return {"id": step_id, "title": step_id.title(), "page": f"{step_id}.md", **fields}
+
+
+REVERSE = {"sync": "inventory", "direction": "reverse"}
+FORWARD = {"sync": "inventory", "direction": "forward"}
+RETIRE = {"sync": "inventory", "direction": "retired"}
 
 
 def route_action(mode: str, **more: Any) -> dict[str, Any]:
@@ -257,6 +266,31 @@ def route_action(mode: str, **more: Any) -> dict[str, Any]:
                 step_factory("c", phase="one"),
             ],
             "step 'c': phase 'one' is split by another phase",
+        ),
+        (
+            [
+                step_factory("a", actions=[REVERSE], rollback=[FORWARD]),
+                step_factory("b", actions=[RETIRE]),
+            ],
+            "step 'b': retiring inventory cannot be undone, so only an irreversible step may do it",
+        ),
+        (
+            [step_factory("a", irreversible=True, cannot_undo=["x"], actions=[RETIRE])],
+            "step 'a': inventory can be retired only once an earlier step switched it to reverse "
+            "(it is forward there)",
+        ),
+        (
+            [
+                step_factory("a", actions=[REVERSE], rollback=[FORWARD]),
+                step_factory("b", actions=[FORWARD], rollback=[REVERSE]),
+                step_factory("c", irreversible=True, cannot_undo=["x"], actions=[RETIRE]),
+            ],
+            "step 'c': inventory can be retired only once an earlier step switched it to reverse "
+            "(it is forward there)",
+        ),
+        (
+            [step_factory("a", actions=[REVERSE], rollback=[FORWARD, RETIRE])],
+            "step 'a': a rollback cannot retire inventory",
         ),
     ],
 )

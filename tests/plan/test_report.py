@@ -25,7 +25,16 @@ def test_the_report_shows_each_move_with_its_gates_traffic_and_flags(plan_env: P
             "differences": [{"path": "$.status", "kind": "status"}],
         }
     )
+    # Payments and orders answer as services of their own (inventory's is the root: no direction).
+    plan_env.components.data["directions"] = {
+        "payments": {"monolith": "retired", "service": "retired"},
+        "orders": {"monolith": "reverse", "service": "reverse"},
+    }
     plan_env.components.save()
+    for capability in ("payments", "orders"):
+        plan_env.overrides[f"STRANGLER_{capability.upper()}_URL"] = (
+            f"{plan_env.url}/svc/{capability}"
+        )
     out = plan_env.tmp / "dossier"
 
     done = plan_env.plan("report", "--out", str(out))
@@ -45,8 +54,11 @@ def test_the_report_shows_each_move_with_its_gates_traffic_and_flags(plan_env: P
     assert "Route flags undone:" in rollback
     assert '| inventory-reads | mode | "canary" | "shadow" |' in rollback
     assert "inventory-reads: 1 stored." in md and "monolith 200, inventory 404" in md
-    # A capability whose owner did not answer is written down, not dropped.
-    assert re.search(r"\| payments \| unavailable \|", md)
+    # Who takes each capability's writes, as its owners say (retired: the cord is cut), and a
+    # capability whose owner did not answer is written down, not dropped.
+    assert "| orders | monolith reverse, service reverse | unavailable |" in md
+    assert "| payments | monolith retired, service retired | unavailable |" in md
+    assert re.search(r"\| inventory \| unknown \| \d+ \|", md)
 
     page = (out / "plan-report.html").read_text()
     assert page.startswith("<!doctype html>")

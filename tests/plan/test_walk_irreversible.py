@@ -4,6 +4,7 @@ rollback nor reset can undo it. (`status` before a walk: tests/plan/test_walk.py
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +92,52 @@ def test_the_irreversible_step_needs_confirm_and_then_nothing_undoes_it(plan_env
     assert forgotten.returncode == 0, forgotten.stderr
     assert not plan_env.state_file.exists()
     assert load_route_table(plan_env.routes_file).route(READS).mode == "extracted"
+
+
+def test_a_reset_that_would_move_a_retired_capability_changes_nothing(plan_env: PlanEnv) -> None:
+    """A reset undoes each step's switch, newest first: one of a retired capability would be
+    refused by its owners only after the switches before it had run, so the walker asks the
+    owners of every switch first (here: payments would have moved, then inventory refused)."""
+    steps: list[dict[str, Any]] = [
+        {
+            "id": capability,
+            "title": capability,
+            "page": f"{capability}.md",
+            "actions": [{"sync": capability, "direction": "reverse"}],
+            "rollback": [{"sync": capability, "direction": "forward"}],
+        }
+        for capability in ("inventory", "payments")
+    ]
+    for step in steps:
+        (plan_env.tmp / str(step["page"])).write_text(f"# {step['title']}\n")
+    plan_env.plan_file = plan_env.tmp / "switches.yaml"
+    YAML().dump({"name": "switches", "title": "Switches", "steps": steps}, plan_env.plan_file)
+    started = {"started_at": "2026-12-01T10:00:00+00:00"}
+    plan_env.state_file.write_text(
+        json.dumps(
+            {
+                "plan": "switches",
+                "current": "payments",
+                "steps": {"inventory": started, "payments": started},
+            }
+        )
+    )
+    plan_env.components.data["directions"] = {
+        "inventory": {"monolith": "retired", "service": "retired"},
+        "payments": {"monolith": "reverse", "service": "reverse"},
+    }
+    plan_env.components.save()
+    for capability in ("inventory", "payments"):
+        plan_env.overrides[f"STRANGLER_{capability.upper()}_URL"] = (
+            f"{plan_env.url}/svc/{capability}"
+        )
+    state_before = plan_env.state_file.read_text()
+
+    reset = plan_env.plan("reset")
+
+    assert reset.returncode == 1
+    assert reset.stderr.strip() == (
+        "strangler plan: reset: inventory is retired (the cord is cut): it never moves to "
+        "forward again; nothing changed"
+    )
+    assert plan_env.state_file.read_text() == state_before

@@ -3,7 +3,9 @@ monolith and the inventory service on fresh PostgreSQL databases, the real proxy
 both Celery workers and both relays. Writes go through the proxy, as clients send them.
 
 The step is taken from the shipped plan file as it is (only its drain timeout shortened), after a
-one-step stand-in for steps 1-7 (reads extracted)."""
+one-step stand-in for steps 1-7 (reads extracted), and followed by the shipped cut-the-cord step
+retiring inventory only (the capability this stack runs): the walk goes to step 8, back, to step
+8 again, and cuts the cord."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from ruamel.yaml import YAML
 
@@ -51,8 +54,11 @@ def _plan_file(folder: Path) -> Path:
     shipped = YAML(typ="safe").load(DEFAULT_PLAN.read_text(encoding="utf-8"))
     step8 = dict(next(s for s in shipped["steps"] if s["id"] == "writes-extracted"))
     step8["actions"] = [{**a, "drain_timeout_s": 3} if "sync" in a else a for a in step8["actions"]]
+    cut = dict(next(s for s in shipped["steps"] if s["id"] == "cut-the-cord"))
+    cut["actions"] = [a for a in cut["actions"] if a.get("sync") == "inventory"]
     (folder / "steps").mkdir(parents=True)
-    (folder / step8["page"]).write_text((DEFAULT_PLAN.parent / step8["page"]).read_text())
+    for step in (step8, cut):
+        (folder / step["page"]).write_text((DEFAULT_PLAN.parent / step["page"]).read_text())
     (folder / "steps" / "reads.md").write_text("# Step 1 — reads extracted\n")
     reads = {"route": "inventory-reads", "set": {"mode": "extracted"}}
     plan = {
@@ -67,6 +73,7 @@ def _plan_file(folder: Path) -> Path:
                 "rollback": [{"route": "inventory-reads", "set": {"mode": "monolith"}}],
             },
             step8,
+            cut,
         ],
     }
     path = folder / "plan.yaml"
@@ -213,3 +220,49 @@ def test_step_8_moves_the_writes_with_a_drain_and_rolls_back(walk: WritesWalk) -
         assert walk.adjust(sku) == "monolith"
         wait_for(lambda: walk.same_on_both(sku), timeout=30, message="forward sync again")
         assert walk.on_hand(walk.owners.service_url, sku)[0] == 203
+
+        # Step 8 again, then the cord: refused without --confirm, taken with it.
+        again = walk.plan("next")
+        assert again.returncode == 0, again.stdout + again.stderr
+        for _ in range(100):
+            assert walk.adjust(sku) == "inventory"
+        wait_for(lambda: walk.same_on_both(sku), timeout=30, message="the writes flowed back")
+        unconfirmed = walk.plan("next")
+        assert unconfirmed.returncode == 1
+        assert "cut-the-cord cannot be undone" in unconfirmed.stderr
+        assert walk.directions() == ("reverse", "reverse")
+        cut = walk.plan("next", "--confirm")
+        assert cut.returncode == 0, cut.stdout + cut.stderr
+        assert walk.current() == "cut-the-cord"
+        assert walk.directions() == ("retired", "retired")
+        _the_cord_is_cut(walk, sku)
+        refused = walk.plan("rollback")
+        assert refused.returncode == 1 and "cannot be rolled back" in refused.stderr
+        assert walk.directions() == ("retired", "retired")
+
+
+def _the_cord_is_cut(walk: WritesWalk, sku: str) -> None:
+    """The service takes the writes and sends none back; the monolith refuses writes, in its
+    API and in its database, and still serves reads."""
+    monolith = walk.on_hand(walk.owners.monolith_url, sku)
+    assert monolith == walk.on_hand(walk.owners.service_url, sku)  # drained before the freeze
+    outbox = f"{walk.owners.service_url}/internal/sync/outbox?limit=1"
+    sent_before = httpx.get(outbox, timeout=10).json()["recent_event_ids"]
+    assert walk.adjust(sku) == "inventory"
+    after = httpx.get(outbox, timeout=10).json()
+    assert (after["pending"], after["recent_event_ids"]) == (0, sent_before)  # born skipped
+    assert walk.on_hand(walk.owners.service_url, sku)[0] == monolith[0] + 1
+
+    refused = httpx.post(
+        f"{walk.owners.monolith_url}{adjustments_path(sku)}", json=adjustment_body(delta=1)
+    )
+    assert refused.status_code == 503
+    assert refused.json()["detail"] == (
+        "Writes of inventory are read-only here for good: inventory is retired."
+    )
+    with (
+        psycopg.connect(walk.env["DATABASE_URL"]) as conn,
+        pytest.raises(psycopg.errors.ReadOnlySqlTransaction, match="inventory is retired"),
+    ):
+        conn.execute("UPDATE inventory_product SET on_hand = on_hand + 1")
+    assert walk.on_hand(walk.owners.monolith_url, sku) == monolith

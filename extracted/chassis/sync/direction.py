@@ -13,6 +13,12 @@ that completes one accepted earlier (the orders saga's later steps) is *resumed*
 (``resume_write``): not refused while frozen, since the client's request was taken before the
 freeze; the service reports such writes as in flight and the drain waits for them
 (``outbox_relay.outbox_tail``).
+
+A ``retired`` capability (the cord is cut) takes its writes as ``reverse`` does, but it is not a
+source any more: its events are recorded ``skipped`` (born published), so the outbox keeps the
+whole history while the service relay has nothing to send and nothing is dead-lettered. The
+direction is checked under the row lock, so the cut is exact: a write committed before
+``set_direction(..., "retired")`` returned is sent, every later one is not.
 """
 
 from __future__ import annotations
@@ -24,9 +30,9 @@ from typing import Final, TypeVar
 from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from contracts.direction import RETRY_AFTER_S, Direction, DirectionView
+from contracts.direction import RETRY_AFTER_S, Direction, DirectionView, change_refusal
 from extracted.chassis.db_types import UTCDateTime
-from extracted.chassis.domain_errors import UnavailableError
+from extracted.chassis.domain_errors import ConflictError, UnavailableError
 from extracted.chassis.timefmt import utcnow
 
 #: ``session.info`` key: whether the write in progress records events to be sent (the service
@@ -95,7 +101,9 @@ def lock_for_write(
 
     ``resuming``: the write completes one accepted earlier, so it is not refused while frozen,
     and frozen counts as the source: the switch freezes a service only on its way back from
-    ``reverse``, and the drain waits for such writes before the monolith takes over."""
+    ``reverse``, and the drain waits for such writes before the monolith takes over.
+
+    ``retired``: taken, never the source (module docstring)."""
     row = _row(session, model, capability, lock="share")
     direction = "forward" if row is None else row.direction
     if direction == "frozen" and not resuming:
@@ -108,8 +116,12 @@ def lock_for_write(
 def set_direction(
     session: Session, model: type[D], capability: str, direction: Direction
 ) -> DirectionView:
-    """Move the direction (waits for the writes in flight: see the module docstring)."""
+    """Move the direction (waits for the writes in flight: see the module docstring);
+    ``ConflictError`` (409) for a move ``contracts.direction.change_refusal`` forbids."""
     row = _ensured(session, model, capability, lock="update")
+    refusal = change_refusal(row.direction, direction)
+    if refusal is not None:
+        raise ConflictError(f"Cannot move {capability} to {direction}: {refusal}.")
     if row.direction != direction:
         row.direction = direction
         row.changed_at = utcnow()

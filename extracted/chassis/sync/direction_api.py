@@ -2,8 +2,9 @@
 ``sync.control.direction``). One router per service, built around its tables:
 
 * ``GET /internal/sync/direction``: the capability's direction (contracts.direction).
-* ``PUT /internal/sync/direction`` with ``{"direction": "forward" | "frozen" | "reverse"}``:
-  moves it.
+* ``PUT /internal/sync/direction`` with ``{"direction": "forward" | "frozen" | "reverse" |
+  "retired"}``: moves it; 409 ``conflict`` for a move the rules forbid (``retired`` only from
+  ``reverse``, and never left: ``contracts.direction.change_refusal``).
 * ``GET /internal/sync/outbox?limit=N``: the service's own outbox as the reverse drain reads it
   (with ``in_flight``: the writes accepted whose events are still to come, when the service has
   such writes, e.g. the orders saga).

@@ -1,6 +1,7 @@
 """The inventory service's side of reverse sync: its direction (frozen writes answer 503), its
 own outbox recorded ``skipped`` unless it is the source, and the chassis relay over that outbox
-(batches, SKIP LOCKED, marked published only after the publisher took them)."""
+(batches, SKIP LOCKED, marked published only after the publisher took them); once retired (the
+cord is cut) it keeps taking and recording writes but sends none, and never leaves retired."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from extracted.chassis.sync.outbox_relay import relay_batch
 from extracted.inventory.models import OutboxEvent
 from extracted.inventory.sync import apply_event
+from sync.control.internal_auth import sync_headers
 from tests.extracted.asgi_client import BlockingASGIClient
 from tests.extracted.direction_calls import DIRECTION, relay_all, set_direction
 from tests.extracted.inventory.factories import envelope, product_state
@@ -155,3 +157,44 @@ def test_processed_lists_the_ids_not_applied_here(
     )
     assert answer.json() == {"missing": [other]}
     assert internal.post("/internal/sync/processed", json={"event_ids": 3}).status_code == 400
+
+
+def test_retired_is_reached_only_from_reverse_and_never_left(client: BlockingASGIClient) -> None:
+    for before in ("forward", "frozen"):
+        _set(client, before)
+        refused = client.request(
+            "PUT", DIRECTION, json={"direction": "retired"}, headers=sync_headers()
+        )
+        assert refused.status_code == 409
+        assert refused.json() == {
+            "error": "conflict",
+            "detail": "Cannot move inventory to retired: only a reverse capability can be "
+            f"retired, this one is {before}.",
+        }
+        assert client.get(DIRECTION).json()["direction"] == before
+    _set(client, "reverse")
+    _set(client, "retired")
+    _set(client, "retired")  # idempotent
+    for target in ("forward", "frozen", "reverse"):
+        refused = client.request(
+            "PUT", DIRECTION, json={"direction": target}, headers=sync_headers()
+        )
+        assert (refused.status_code, refused.json()["error"]) == (409, "conflict")
+        assert "it never moves to" in refused.json()["detail"]
+    assert client.get(DIRECTION).json()["direction"] == "retired"
+
+
+def test_once_retired_it_takes_writes_and_records_them_but_sends_none(
+    client: BlockingASGIClient, sessions: sessionmaker[Session]
+) -> None:
+    _set(client, "reverse")
+    _collect(sessions)
+    sku = client.post(PRODUCTS, json=product_body(on_hand=5)).json()["sku"]
+    _set(client, "retired")  # the event written before the cut is still sent
+    assert client.post(adjustments_path(sku), json=adjustment_body(delta=1)).status_code == 200
+    assert client.get(f"{PRODUCTS}{sku}/").json()["on_hand"] == 6
+
+    assert [(e["aggregate_id"], e["version"]) for e in _collect(sessions)] == [(sku, 1)]
+    events = _events(sessions, sku)
+    assert [(e.version, e.skipped) for e in events] == [(1, False), (2, True)]
+    assert client.get("/internal/sync/outbox").json()["pending"] == 0
