@@ -31,7 +31,13 @@ from bench.monolith_prep import fresh_postgres, manage
 from bench.processes import REPO_ROOT, free_port, running
 from bench.wrk import wait_http
 from proxy.config_edit import update_route
-from strangler.stack import Ports, stack_environment, stack_processes, write_routes_file
+from strangler.stack import (
+    Ports,
+    ensure_sync_token,
+    stack_environment,
+    stack_processes,
+    write_routes_file,
+)
 
 RESULTS = REPO_ROOT / "bench" / "results" / "checkout_facade.json"
 SIDES = ("direct", "facade")
@@ -55,6 +61,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-facade-"))
     var = work / "var"
     var.mkdir()
+    ensure_sync_token(var)  # the services load the monolith's revocation list with it
     ports = Ports(*(free_port() for _ in range(6)))
     env = stack_environment(
         ports,
@@ -111,7 +118,10 @@ def main() -> None:
             wait_http(f"{url}/health/ready")
         product = {"sku": sku, "name": "Bench mug", "price": "9.99", "on_hand": ON_HAND}
         httpx.post(
-            f"http://127.0.0.1:{ports.inventory}/api/inventory/products/", json=product, timeout=10
+            f"http://127.0.0.1:{ports.inventory}/api/inventory/products/",
+            json=product,
+            headers={"Authorization": f"Bearer {env['ORDERS_SERVICE_TOKEN']}"},  # stock is staff's
+            timeout=10,
         ).raise_for_status()
         body = {"lines": [{"sku": sku, "quantity": 1}], "card_token": "tok_visa"}
         auth = {"Authorization": f"Bearer {token}"}

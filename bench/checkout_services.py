@@ -64,11 +64,13 @@ def _median(rounds: list[WrkResult], field: str) -> float:
     return float(statistics.median(getattr(r, field) for r in rounds))
 
 
-def _load_product(base_url: str, sku: str) -> None:
-    """Create the bench's product through the stock owner's own API (monolith or service)."""
+def _load_product(base_url: str, sku: str, staff_token: str) -> None:
+    """Create the bench's product through the stock owner's own API (monolith or service), as
+    the staff account stock writes need."""
     created = httpx.post(
         f"{base_url}/api/inventory/products/",
         json={"sku": sku, "name": "Bench mug", "price": "9.99", "on_hand": ON_HAND},
+        headers={"Authorization": f"Bearer {staff_token}"},
         timeout=10,
     )
     created.raise_for_status()
@@ -147,8 +149,8 @@ def main() -> None:
     ):
         for base_url in (monolith_url, inventory_url, payments_url, orders_url, orders_all_url):
             wait_http(f"{base_url}/health/ready")
-        _load_product(monolith_url, sku)
-        _load_product(inventory_url, sku)
+        _load_product(monolith_url, sku, service_token)
+        _load_product(inventory_url, sku, service_token)
         urls = {
             "monolith": f"{monolith_url}/api/orders/",
             "services": f"{orders_url}/api/orders/",

@@ -209,12 +209,14 @@ async def _post_paced(
     seconds: float,
     request: Callable[[int], tuple[str, bytes]],
     *,
+    staff_token: str,
     connections: int = 32,
 ) -> tuple[float, list[float]]:
     """POST ``request(i)`` (path, JSON body) to ``upstream`` at ``rate`` per second for
     ``seconds`` (open loop: each sent at its scheduled time, whatever the earlier ones are
     doing); the rate achieved and each POST's latency (from its scheduled send, so a wait for
-    one of the ``connections`` counts). A refused write ends the run."""
+    one of the ``connections`` counts), each as the staff account stock writes need. A refused
+    write ends the run."""
     pool = UpstreamClient(connections_per_upstream=connections)
     loop = asyncio.get_running_loop()
     latencies: list[float] = []
@@ -224,7 +226,8 @@ async def _post_paced(
         path, body = request(i)
         head = [
             b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
-            b"Content-Length: %d\r\n\r\n" % (path.encode(), host, len(body)),
+            b"Authorization: Bearer %s\r\nContent-Length: %d\r\n\r\n"
+            % (path.encode(), host, staff_token.encode(), len(body)),
             body,
         ]
         began = loop.time()
@@ -250,7 +253,7 @@ async def _post_paced(
 
 
 def _figure(
-    args: argparse.Namespace, env: dict[str, str], ports: Ports, logs: Path
+    args: argparse.Namespace, env: dict[str, str], ports: Ports, logs: Path, staff_token: str
 ) -> dict[str, Any]:
     monolith = f"http://127.0.0.1:{ports.monolith}"
     skus = [f"SKU-{i:05d}" for i in range(1, args.products + 1)]
@@ -288,10 +291,12 @@ def _figure(
         async def write() -> tuple[float, list[float]]:
             # One warm-up write: gunicorn's workers and the database connections exist before
             # the meter lists the processes.
-            await _post_paced(upstream, 1, 1, adjustment, connections=1)
+            await _post_paced(upstream, 1, 1, adjustment, staff_token=staff_token, connections=1)
             window.append(datetime.now(UTC))
             meter.start()
-            return await _post_paced(upstream, args.rate, args.seconds, adjustment)
+            return await _post_paced(
+                upstream, args.rate, args.seconds, adjustment, staff_token=staff_token
+            )
 
         achieved, write_s = uvloop.run(write())
         window_start = window[0]
@@ -364,7 +369,8 @@ def main(argv: list[str] | None = None) -> None:
     subprocess.run(migrate, env=env, cwd=REPO_ROOT, check=True, capture_output=True)
 
     baseline = _baseline(args, env, logs)
-    result = _figure(args, env, ports, logs)
+    staff = manage(env, "issue_token", "bench-stock", "--create", "--staff", "--ttl-s", "86400")
+    result = _figure(args, env, ports, logs, staff)
     figure, achieved, stages = result["lag"], result["achieved"], result["stages"]
     ratio = figure["p99_ms"] / baseline["p99_ms"] if baseline["p99_ms"] else float("nan")
     total = int(args.rate * args.seconds)

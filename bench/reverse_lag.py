@@ -65,7 +65,7 @@ def _applied(monolith_url: str, since: datetime) -> list[float]:
 
 
 def _figure(
-    args: argparse.Namespace, env: dict[str, str], ports: Ports, logs: Path
+    args: argparse.Namespace, env: dict[str, str], ports: Ports, logs: Path, staff_token: str
 ) -> tuple[dict[str, float], float]:
     service = f"http://127.0.0.1:{ports.inventory}"
     with (
@@ -79,7 +79,8 @@ def _figure(
         # Setup, not measured: the products, created on the source, flow back first.
         setup_start = datetime.now(UTC)
         skus = [f"REV-{uuid.uuid4().hex[:10]}" for _ in range(args.products)]
-        with httpx.Client(base_url=service, timeout=30) as client:
+        staff = {"Authorization": f"Bearer {staff_token}"}  # stock writes need a staff account
+        with httpx.Client(base_url=service, headers=staff, timeout=30) as client:
             for sku in skus:
                 body = {"sku": sku, "name": sku, "price": "1.00", "on_hand": 1_000_000}
                 assert client.post("/api/inventory/products/", json=body).status_code == 201
@@ -93,7 +94,7 @@ def _figure(
 
         def send(i: int) -> None:
             if not hasattr(local, "client"):
-                local.client = httpx.Client(base_url=service, timeout=30)
+                local.client = httpx.Client(base_url=service, headers=staff, timeout=30)
             sku = skus[i % len(skus)]
             body = {"delta": 1 if i % 2 else -1, "reason": "bench"}
             response = local.client.post(f"/api/inventory/products/{sku}/adjustments/", json=body)
@@ -152,7 +153,8 @@ def main(argv: list[str] | None = None) -> None:
         )
 
     baseline = _baseline(args, env, logs)
-    figure, achieved = _figure(args, env, ports, logs)
+    staff = manage(env, "issue_token", "bench-stock", "--create", "--staff", "--ttl-s", "86400")
+    figure, achieved = _figure(args, env, ports, logs, staff)
     ratio = figure["p99_ms"] / baseline["p99_ms"] if baseline["p99_ms"] else float("nan")
     total = int(args.rate * args.seconds)
     print(f"writes: {total} through the service API at {achieved:.1f}/s (asked {args.rate:g}/s)")

@@ -93,7 +93,8 @@ def test_a_retired_capabilitys_tables_refuse_writes_in_the_sqlite_file_too(
         product = f"{url}/api/inventory/products/SKU-00001/"
         before = httpx.get(product, timeout=10).json()["on_hand"]
         adjustment = {"delta": 1, "reason": "restock"}
-        refused = httpx.post(f"{product}adjustments/", json=adjustment, timeout=10)
+        staff = stack_staff_headers(_embedded_env(var_dir))
+        refused = httpx.post(f"{product}adjustments/", json=adjustment, headers=staff, timeout=10)
         assert refused.status_code == 503
         assert httpx.get(product, timeout=10).json()["on_hand"] == before
     finally:

@@ -254,7 +254,9 @@ def _the_cord_is_cut(walk: WritesWalk, sku: str) -> None:
     assert walk.on_hand(walk.owners.service_url, sku)[0] == monolith[0] + 1
 
     refused = httpx.post(
-        f"{walk.owners.monolith_url}{adjustments_path(sku)}", json=adjustment_body(delta=1)
+        f"{walk.owners.monolith_url}{adjustments_path(sku)}",
+        json=adjustment_body(delta=1),
+        headers=stack_staff_headers(walk.env),
     )
     assert refused.status_code == 503
     assert refused.json()["detail"] == (

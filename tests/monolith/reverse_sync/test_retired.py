@@ -81,23 +81,25 @@ def test_retired_is_reached_only_from_reverse_and_never_left(internal_api: JsonC
     assert direction_get(capability="payments").direction == "forward"
 
 
-def test_a_retired_capability_refuses_writes_like_reverse_and_serves_reads(api: JsonClient) -> None:
+def test_a_retired_capability_refuses_writes_like_reverse_and_serves_reads(
+    stock_api: JsonClient,
+) -> None:
     product = make_product(on_hand=10)
     _retire("inventory")
     before = OutboxEvent.objects.count()
 
-    refused = api.post(adjustments_path(product.sku), adjustment_body(delta=1))
+    refused = stock_api.post(adjustments_path(product.sku), adjustment_body(delta=1))
     assert refused.status == 503
     assert refused.headers["Retry-After"] == "1"
     assert refused.body == {
         "error": "unavailable",
         "detail": "Writes of inventory are read-only here for good: inventory is retired.",
     }
-    assert api.post(PRODUCTS, product_body()).status == 503
+    assert stock_api.post(PRODUCTS, product_body()).status == 503
     assert OutboxEvent.objects.count() == before
-    read = api.get(f"{PRODUCTS}{product.sku}/")
+    read = stock_api.get(f"{PRODUCTS}{product.sku}/")
     assert (read.status, read.body["on_hand"]) == (200, 10)
-    assert api.get(PRODUCTS).status == 200
+    assert stock_api.get(PRODUCTS).status == 200
     # A write completing one accepted earlier is refused too; the monolith's own checkout
     # reaches the retired capability remotely, at its service.
     with pytest.raises(CapabilityFrozen):
