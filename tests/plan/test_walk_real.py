@@ -7,7 +7,9 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,8 @@ READ_PATHS = [f"/api/inventory/products/SKU-{n:05d}/" for n in range(1, 21)] + [
     "/api/inventory/products/?page=2&page_size=10",
     "/api/inventory/products/NOPE/",
 ]
+#: Reads sent at a time through the proxy.
+READERS = 8
 
 
 @dataclass
@@ -77,17 +81,22 @@ class RealWalk:
         wait_for(lambda: self.admin("/admin/routes")["digest"] == digest, message="reload")
 
     def reads(self, count: int, *, paths: list[str] = READ_PATHS) -> dict[str, int]:
-        """``count`` GETs through the proxy from many clients; every answer must be a success or
-        the 404 the paths ask for. Returns how many each upstream served."""
-        served: dict[str, int] = {}
-        with httpx.Client(base_url=self.sides.proxy_url, timeout=10) as client:
-            for i in range(count):
-                path = paths[i % len(paths)]
-                resp = client.get(path, headers={"X-Client-Id": f"client-{i % 97}"})
-                assert resp.status_code == (404 if "NOPE" in path else 200), (path, resp.text)
-                upstream = resp.headers["X-Strangler-Upstream"]
-                served[upstream] = served.get(upstream, 0) + 1
-        return served
+        """``count`` GETs through the proxy from many clients, ``READERS`` at a time (the gates
+        count hundreds of requests); every answer must be a success or the 404 the paths ask
+        for. Returns how many each upstream served."""
+
+        def read(client: httpx.Client, i: int) -> str:
+            path = paths[i % len(paths)]
+            resp = client.get(path, headers={"X-Client-Id": f"client-{i % 97}"})
+            assert resp.status_code == (404 if "NOPE" in path else 200), (path, resp.text)
+            return resp.headers["X-Strangler-Upstream"]
+
+        limits = httpx.Limits(max_connections=READERS)
+        with (
+            httpx.Client(base_url=self.sides.proxy_url, timeout=10, limits=limits) as client,
+            ThreadPoolExecutor(READERS) as pool,
+        ):
+            return dict(Counter(pool.map(lambda i: read(client, i), range(count))))
 
     def shadow_compared(self) -> int:
         return int(self.admin("/admin/stats")["routes"][READS]["shadow"]["compared"])
