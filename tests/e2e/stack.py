@@ -57,15 +57,16 @@ class Stack(StackUrls):
 
 @contextmanager
 def running_stack(tmp_path: Path, redis_url: str, *, products: int) -> Iterator[Stack]:
-    """Migrate, seed, and start every process of the stack on fresh databases, with a sync
+    """Seed and start every process of the stack on fresh databases (copies of the run's
+    migrated templates: the migrations themselves ran once, into the templates), with a sync
     token and the orders service's account, as `strangler up` does."""
     with ExitStack() as stack_cm:
         ports, env = stack_cm.enter_context(
-            whole_stack_environment(tmp_path, redis_url, "e2e", migrated=False)
+            whole_stack_environment(tmp_path, redis_url, "e2e", migrated=True)
         )
         var = Path(env["STRANGLER_VAR_DIR"])
         routes_file = Path(env["PROXY_ROUTES_FILE"])
-        prepare(env, products=products)
+        prepare(env, products=products, migrated=True)
         # As `strangler up` does: the orders service's account, which its saga signs in as.
         argv, account_env = orders_service_account(var)
         env.update(account_env)

@@ -54,7 +54,7 @@ from tests.support.waiting import wait_for
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 PRODUCTS = 60
-SCALE = 5
+SCALE = 10
 RETIRE_WINDOW_S = 10
 #: The steady traffic is two generators side by side. Readers read products SKU-00001..30 and
 #: their own orders and payments, and never write; writers adjust stock, pay and check out on
@@ -72,6 +72,8 @@ CHUNK_S = 2.0
 MAX_FROZEN_PER_SWITCH = 10
 #: A clean reconciliation run younger than this is not run again (the gates ask for 300 s).
 FRESH_S = 120
+#: Requests the proxy serves after each rollback before the next one.
+ROLLED_BACK_REQUESTS = 50
 #: How long a step may take to meet its gates under the steady traffic.
 STEP_TIMEOUT_S = 240.0
 
@@ -238,7 +240,7 @@ def _settle(walker: Walker, stack: Stack, step: Step) -> None:
         return outcome.moved
 
     try:
-        wait_for(gates_pass, timeout=STEP_TIMEOUT_S, interval=1, message=f"{step.id}'s gates")
+        wait_for(gates_pass, timeout=STEP_TIMEOUT_S, interval=0.5, message=f"{step.id}'s gates")
     except AssertionError as err:
         raise AssertionError(f"{step.id}: gates still fail: {last}") from err
 
@@ -341,7 +343,9 @@ def test_the_whole_plan_walks_to_the_retired_monolith_and_all_the_way_back(
             walker.rollback(actor="e2e")
             if any(isinstance(a, SyncAction) for a in step.rollback):
                 switches.append((f"{step.id} (back)", started, time.monotonic()))
-            _await_requests(stack, before + 100, f"traffic after rolling back {step.id}")
+            _await_requests(
+                stack, before + ROLLED_BACK_REQUESTS, f"traffic after rolling back {step.id}"
+            )
     finally:
         traffic.stop()
 

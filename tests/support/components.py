@@ -27,7 +27,7 @@ from strangler.stack import (
 from tests.support.database_templates import fresh_owner_databases
 from tests.support.ports import free_port
 from tests.support.postgres import fresh_database
-from tests.support.processes import REPO_ROOT, ServerProcess
+from tests.support.processes import REPO_ROOT, ServerProcess, stop_all
 from tests.support.random_refs import random_suffix
 
 
@@ -150,6 +150,8 @@ def running(
         for name in names:
             proc = server(name, ports=ports, env=env, log_dir=log_dir)
             started[name] = stack.enter_context(proc)
+        # Runs first on the way out (an exit stack unwinds last in, first out): all stop at once.
+        stack.callback(lambda: stop_all(started.values()))
         for name, proc in started.items():
             ready_url = process_spec(name, ports).ready_url
             if ready_url is not None:

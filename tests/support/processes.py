@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -103,3 +105,21 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def stop_all(processes: Iterable[ServerProcess], timeout: float = 10.0) -> None:
+    """Stop ``processes`` side by side: SIGTERM to every one, one shared wait, then SIGKILL for
+    those still running. A stack stops in the time of its slowest process, not the sum of all."""
+    stopping = [p for p in processes if p.alive()]
+    for process in stopping:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in stopping:
+        assert process.proc is not None
+        try:
+            process.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            process.proc.wait(timeout=timeout)
