@@ -10,6 +10,7 @@ import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ROUTES = REPO_ROOT / "proxy" / "routes.default.yaml"
@@ -165,13 +166,20 @@ def stack_processes(ports: Ports) -> list[ProcessSpec]:
         *(_subscriber_worker(side) for side in ("payments", "orders")),
         # The outbox relay: wakes on the outbox's NOTIFY (PostgreSQL) or polls (SQLite).
         ProcessSpec("relay", (sys.executable, "-m", "sync.relay")),
-        # The reverse relays: each service's own outbox to the monolith (reverse sync); each
-        # sends only what its service wrote while it is the source (docs/reverse-sync.md).
-        *(
-            ProcessSpec(f"relay-{side}", (sys.executable, "-m", "sync.service_relay", side))
-            for side in ("inventory", "payments", "orders")
-        ),
+        # The reverse relay: each service's own outbox to the monolith (reverse sync), sending
+        # only what that service wrote while it is the source (docs/reverse-sync.md).
+        ProcessSpec("relay-services", service_relay_argv()),
     ]
+
+
+#: The services whose own outbox flows back to the monolith.
+REVERSE_SYNCED: Final = ("inventory", "payments", "orders")
+
+
+def service_relay_argv(*capabilities: str) -> tuple[str, ...]:
+    """The reverse relay's command line for ``capabilities`` (default: every service's, as the
+    stack's ``relay-services`` runs it; one relay thread each, in one process)."""
+    return (sys.executable, "-m", "sync.service_relay", *(capabilities or REVERSE_SYNCED))
 
 
 def _subscriber_worker(side: str) -> ProcessSpec:
