@@ -45,9 +45,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import psycopg
 from celery import Celery
 from kombu.exceptions import KombuError
 from sqlalchemy.engine import make_url
@@ -59,6 +58,9 @@ from extracted.chassis.sync.outbox_relay import RelayedOutbox, relay_batches
 from sync.celery_app import make_celery
 from sync.event_batches import args_summary, pack
 from sync.task_names import task_name
+
+if TYPE_CHECKING:
+    import psycopg
 
 logger = logging.getLogger("sync.service_relay")
 
@@ -155,6 +157,8 @@ class Waker:
         if not self.notifying:
             time.sleep(SQLITE_POLL_S)
             return
+        import psycopg  # PostgreSQL only: a relay polling SQLite never loads the driver
+
         try:
             if self._conn is None:
                 # Listening starts before the pass that follows, so a commit during that pass
