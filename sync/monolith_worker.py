@@ -18,6 +18,10 @@ from typing import Final
 import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "monolith.settings")
+# Celery's Django fix-up runs Django's system checks when the worker starts, and the URL checks
+# import the URLconf: every view, DRF and the admin (some 45 MiB) in a process that serves no
+# request. `migrate` runs the same checks before any worker starts (`strangler up`, compose).
+os.environ.setdefault("CELERY_SKIP_CHECKS", "1")
 django.setup()
 
 from typing import Any  # noqa: E402
