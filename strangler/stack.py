@@ -48,13 +48,21 @@ class ProcessSpec:
     ready_url: str | None = None
 
 
+#: The monolith's request threads, shared out among its worker processes.
+MONOLITH_THREADS: Final = 8
+
+
 def _bin(name: str) -> str:
     """A console script installed beside the running interpreter (the project's venv)."""
     return str(Path(sys.executable).parent / name)
 
 
-def stack_processes(ports: Ports) -> list[ProcessSpec]:
+def stack_processes(ports: Ports, *, monolith_workers: int = 1) -> list[ProcessSpec]:
     """Every process of the stack, in start order.
+
+    The monolith serves with ``MONOLITH_THREADS`` gthread threads, in ``monolith_workers``
+    processes: one by default, as each worker process holds the whole of Django, DRF and the
+    monolith's code (some 95 MiB); the benchmarks that measure the monolith's own rates run two.
 
     The Celery workers run a thread pool: their tasks wait on databases and the broker, not on the
     CPU, and a thread pool stops within seconds when the process group gets SIGTERM (Ctrl-C
@@ -69,11 +77,11 @@ def stack_processes(ports: Ports) -> list[ProcessSpec]:
                 "--bind",
                 f"127.0.0.1:{ports.monolith}",
                 "--workers",
-                "2",
+                str(monolith_workers),
                 "--worker-class",
                 "gthread",
                 "--threads",
-                "4",
+                str(MONOLITH_THREADS // monolith_workers),
                 "--access-logfile",
                 "-",
                 # gunicorn's control socket has one default path per user: several monoliths on
