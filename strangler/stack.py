@@ -134,44 +134,9 @@ def stack_processes(ports: Ports, *, monolith_workers: int = 1) -> list[ProcessS
             (sys.executable, "-m", "proxy"),
             ready_url=f"http://127.0.0.1:{ports.admin}/health",
         ),
-        ProcessSpec(
-            "worker-monolith",
-            (
-                _bin("celery"),
-                "-A",
-                "sync.monolith_worker",
-                "worker",
-                "-n",
-                "monolith@%h",
-                "--pool",
-                "threads",
-                # A slot per backfill chain (sync.control.backfill.DEFAULT_PARALLEL ranges run
-                # at once).
-                "--concurrency",
-                "4",
-                "--loglevel",
-                "INFO",
-            ),
-        ),
-        ProcessSpec(
-            "worker-inventory",
-            (
-                _bin("celery"),
-                "-A",
-                "sync.inventory_worker",
-                "worker",
-                "-n",
-                "inventory@%h",
-                "--pool",
-                "threads",
-                # A slot per backfill chain, and events keep flowing beside them.
-                "--concurrency",
-                "4",
-                "--loglevel",
-                "INFO",
-            ),
-        ),
-        *(_subscriber_worker(side) for side in ("payments", "orders")),
+        # A slot per backfill chain (sync.control.backfill.DEFAULT_PARALLEL ranges of a job run
+        # at once), and events keep flowing beside them.
+        *(_worker(side) for side in ("monolith", "inventory", "payments", "orders")),
         # The outbox relay: wakes on the outbox's NOTIFY (PostgreSQL) or polls (SQLite).
         ProcessSpec("relay", (sys.executable, "-m", "sync.relay")),
         # The reverse relay: each service's own outbox to the monolith (reverse sync), sending
@@ -190,22 +155,19 @@ def service_relay_argv(*capabilities: str) -> tuple[str, ...]:
     return (sys.executable, "-m", "sync.service_relay", *(capabilities or REVERSE_SYNCED))
 
 
-def _subscriber_worker(side: str) -> ProcessSpec:
-    """``worker-<side>``: the event subscriber writing that service's database
-    (``sync/<side>_worker.py``)."""
+def _worker(side: str) -> ProcessSpec:
+    """``worker-<side>``: the Celery worker of that side (``sync/<side>_worker.py``: the
+    monolith's, or the event subscriber writing that service's database)."""
     return ProcessSpec(
         f"worker-{side}",
         (
-            _bin("celery"),
+            sys.executable,
+            "-m",
+            "sync.run_worker",
             "-A",
             f"sync.{side}_worker",
-            "worker",
             "-n",
             f"{side}@%h",
-            "--pool",
-            "threads",
-            # A slot per backfill chain (sync.control.backfill.DEFAULT_PARALLEL ranges of a
-            # job run at once), and events keep flowing beside them.
             "--concurrency",
             "4",
             "--loglevel",
