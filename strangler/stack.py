@@ -90,52 +90,14 @@ def stack_processes(ports: Ports, *, monolith_workers: int = 1) -> list[ProcessS
             ),
             ready_url=f"http://127.0.0.1:{ports.monolith}/health/ready",
         ),
-        ProcessSpec(
-            "inventory",
-            (
-                _bin("uvicorn"),
-                "extracted.inventory.main:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(ports.inventory),
-                "--no-access-log",
-            ),
-            ready_url=f"http://127.0.0.1:{ports.inventory}/health/ready",
-        ),
-        ProcessSpec(
-            "payments",
-            (
-                _bin("uvicorn"),
-                "extracted.payments.main:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(ports.payments),
-                "--no-access-log",
-            ),
-            ready_url=f"http://127.0.0.1:{ports.payments}/health/ready",
-        ),
-        ProcessSpec(
-            "orders",
-            (
-                _bin("uvicorn"),
-                "extracted.orders.main:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(ports.orders),
-                "--no-access-log",
-            ),
-            ready_url=f"http://127.0.0.1:{ports.orders}/health/ready",
-        ),
+        _service("inventory", ports.inventory),
+        _service("payments", ports.payments),
+        _service("orders", ports.orders),
         ProcessSpec(
             "proxy",
             (sys.executable, "-m", "proxy"),
             ready_url=f"http://127.0.0.1:{ports.admin}/health",
         ),
-        # A slot per backfill chain (sync.control.backfill.DEFAULT_PARALLEL ranges of a job run
-        # at once), and events keep flowing beside them.
         *(_worker(side) for side in ("monolith", "inventory", "payments", "orders")),
         # The outbox relay: wakes on the outbox's NOTIFY (PostgreSQL) or polls (SQLite).
         ProcessSpec("relay", (sys.executable, "-m", "sync.relay")),
@@ -155,6 +117,26 @@ def service_relay_argv(*capabilities: str) -> tuple[str, ...]:
     return (sys.executable, "-m", "sync.service_relay", *(capabilities or REVERSE_SYNCED))
 
 
+def _service(name: str, port: int) -> ProcessSpec:
+    """An extracted service (``extracted/<name>/main.py``) under uvicorn."""
+    return ProcessSpec(
+        name,
+        (
+            _bin("uvicorn"),
+            f"extracted.{name}.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            # No WebSocket endpoint: uvicorn's default would load a WebSocket library.
+            "--ws",
+            "none",
+        ),
+        ready_url=f"http://127.0.0.1:{port}/health/ready",
+    )
+
+
 def _worker(side: str) -> ProcessSpec:
     """``worker-<side>``: the Celery worker of that side (``sync/<side>_worker.py``: the
     monolith's, or the event subscriber writing that service's database)."""
@@ -168,6 +150,8 @@ def _worker(side: str) -> ProcessSpec:
             f"sync.{side}_worker",
             "-n",
             f"{side}@%h",
+            # A slot per backfill chain (sync.control.backfill.DEFAULT_PARALLEL ranges of a job
+            # run at once), and events keep flowing beside them.
             "--concurrency",
             "4",
             "--loglevel",
