@@ -221,9 +221,8 @@ def run_all(capabilities: list[str]) -> None:
     def relay(capability: str) -> None:
         try:
             run(capability)
-        except BaseException:
+        except Exception:
             logger.exception("service relay: the %s relay failed", capability)
-            raise
         finally:
             stopped.set()
 
