@@ -28,7 +28,7 @@ from pathlib import Path
 import httpx
 
 from bench.monolith_prep import fresh_postgres, manage
-from bench.processes import REPO_ROOT, free_port, running
+from bench.processes import BENCH_MONOLITH_WORKERS, REPO_ROOT, free_port, running
 from bench.wrk import wait_http
 from proxy.config_edit import update_route
 from strangler.stack import (
@@ -82,7 +82,9 @@ def main() -> None:
     write_routes_file(routes, ports)
     for route in ("inventory-reads", "inventory-writes", "payments-reads", "payments-writes"):
         update_route(routes, route, actor="bench", mode="extracted")
-    specs = {spec.name: spec for spec in stack_processes(ports)}
+    specs = {
+        spec.name: spec for spec in stack_processes(ports, monolith_workers=BENCH_MONOLITH_WORKERS)
+    }
     urls = {
         name: f"http://127.0.0.1:{port}"
         for name, port in (("direct", free_port()), ("facade", free_port()))

@@ -48,7 +48,7 @@ import httpx
 
 from bench.checkout_consistency import read_counts, settled_counts
 from bench.monolith_prep import fresh_postgres, manage
-from bench.processes import REPO_ROOT, free_port, running
+from bench.processes import BENCH_MONOLITH_WORKERS, REPO_ROOT, free_port, running
 from bench.wrk import WrkResult, run_wrk, wait_http
 from strangler.stack import Ports, stack_processes
 
@@ -111,12 +111,16 @@ def main() -> None:
         payments=free_port(),
         orders=free_port(),
     )
-    specs = {spec.name: spec for spec in stack_processes(ports)}
+    specs = {
+        spec.name: spec for spec in stack_processes(ports, monolith_workers=BENCH_MONOLITH_WORKERS)
+    }
     # The second orders service: the same process spec on a port of its own.
     orders_all_port = free_port()
     orders_all_spec = next(
         spec
-        for spec in stack_processes(replace(ports, orders=orders_all_port))
+        for spec in stack_processes(
+            replace(ports, orders=orders_all_port), monolith_workers=BENCH_MONOLITH_WORKERS
+        )
         if spec.name == "orders"
     )
     monolith_argv = [a for a in specs["monolith"].argv if a not in ("--access-logfile", "-")]

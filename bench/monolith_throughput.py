@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.monolith_prep import fresh_postgres, manage
-from bench.processes import REPO_ROOT, free_port, running
+from bench.processes import BENCH_MONOLITH_WORKERS, REPO_ROOT, free_port, running
 from bench.wrk import WrkResult, run_wrk, wait_http
 from strangler.stack import Ports, stack_processes
 
@@ -98,7 +98,9 @@ def main() -> None:
     token = _prepare(full_env, args.products)
 
     ports = Ports(free_port(), free_port(), free_port(), free_port())
-    monolith = {spec.name: spec for spec in stack_processes(ports)}["monolith"]
+    monolith = {
+        spec.name: spec for spec in stack_processes(ports, monolith_workers=BENCH_MONOLITH_WORKERS)
+    }["monolith"]
     argv = [a for a in monolith.argv if a not in ("--access-logfile", "-")]
     base = f"http://127.0.0.1:{ports.monolith}"
     results: dict[str, WrkResult] = {}

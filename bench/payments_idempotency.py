@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.monolith_prep import fresh_postgres, manage
-from bench.processes import REPO_ROOT, free_port, running
+from bench.processes import BENCH_MONOLITH_WORKERS, REPO_ROOT, free_port, running
 from bench.wrk import WrkResult, run_wrk, wait_http
 from strangler.stack import Ports, stack_processes
 
@@ -59,7 +59,9 @@ def main() -> None:
     token = manage(full_env, "issue_token", "bench-payer", "--create", "--ttl-s", "86400")
 
     ports = Ports(free_port(), free_port(), free_port(), free_port())
-    monolith = {spec.name: spec for spec in stack_processes(ports)}["monolith"]
+    monolith = {
+        spec.name: spec for spec in stack_processes(ports, monolith_workers=BENCH_MONOLITH_WORKERS)
+    }["monolith"]
     argv = [a for a in monolith.argv if a not in ("--access-logfile", "-")]
     url = f"http://127.0.0.1:{ports.monolith}/api/payments/"
     rounds: dict[str, list[WrkResult]] = {label: [] for label in VARIANTS}

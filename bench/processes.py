@@ -12,6 +12,11 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+#: The monolith's gunicorn worker processes in the benchmarks (``stack_processes``'s
+#: ``monolith_workers``): their figures in bench/README.md were measured with two workers of four
+#: threads; `strangler up` runs one of eight, to save memory.
+BENCH_MONOLITH_WORKERS = 2
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -31,7 +31,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.processes import REPO_ROOT, free_port, running
+from bench.processes import BENCH_MONOLITH_WORKERS, REPO_ROOT, free_port, running
 from bench.wrk import WrkResult, run_wrk, wait_http
 from strangler.stack import Ports, stack_processes
 
@@ -94,7 +94,9 @@ def main() -> None:
             "127.0.0.1:8101", f"127.0.0.1:{ports.inventory}"
         )
     )
-    specs = {spec.name: spec for spec in stack_processes(ports)}
+    specs = {
+        spec.name: spec for spec in stack_processes(ports, monolith_workers=BENCH_MONOLITH_WORKERS)
+    }
     monolith, proxy = specs["monolith"], specs["proxy"]
     monolith_argv = [a for a in monolith.argv if a not in ("--access-logfile", "-")]
     directs: list[WrkResult] = []

@@ -43,7 +43,7 @@ import psycopg
 
 from bench.monolith_prep import fresh_postgres, manage
 from bench.payments_seed import seed_payments
-from bench.processes import REPO_ROOT, free_port, running
+from bench.processes import BENCH_MONOLITH_WORKERS, REPO_ROOT, free_port, running
 from bench.products_seed import copy_into, seed_monolith_products
 from bench.wrk import wait_http
 from contracts.reconcile import ReconciliationReport
@@ -177,7 +177,9 @@ def main() -> None:
     case.seed(monolith_url, service_url, args.rows)
 
     drifted = case.drifted(args.rows)
-    specs = {spec.name: spec for spec in stack_processes(ports)}
+    specs = {
+        spec.name: spec for spec in stack_processes(ports, monolith_workers=BENCH_MONOLITH_WORKERS)
+    }
     baselines = case.baselines
     timings: dict[str, list[float]] = {"equal": [], "one row differs": []}
     timings.update({name: [] for name in baselines})

@@ -43,7 +43,7 @@ import uvloop
 
 from bench.monolith_prep import PG_SERVER, fresh_postgres, manage
 from bench.proc_cpu import cpu_seconds, process_tree
-from bench.processes import REPO_ROOT, free_port, running
+from bench.processes import BENCH_MONOLITH_WORKERS, REPO_ROOT, free_port, running
 from bench.wrk import wait_http
 from proxy.config import Upstream
 from proxy.upstream_client import UpstreamClient
@@ -56,7 +56,11 @@ INVENTORY_DB = "strangler_bench_relay_inv"
 
 
 def _argv(name: str, ports: Ports) -> list[str]:
-    return next(list(p.argv) for p in stack_processes(ports) if p.name == name)
+    return next(
+        list(p.argv)
+        for p in stack_processes(ports, monolith_workers=BENCH_MONOLITH_WORKERS)
+        if p.name == name
+    )
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:

@@ -38,7 +38,7 @@ from bench.monolith_prep import PG_SERVER, fresh_postgres, manage
 from bench.processes import REPO_ROOT, free_port, running
 from bench.relay_lag import _argv, _baseline, _paced, _percentiles, _wait_relay, _wait_worker
 from bench.wrk import wait_http
-from strangler.stack import Ports
+from strangler.stack import Ports, service_relay_argv
 
 RESULTS = REPO_ROOT / "bench" / "results" / "reverse_lag.json"
 MONOLITH_DB = "strangler_bench_reverse_mono"
@@ -71,7 +71,7 @@ def _figure(
     with (
         running(_argv("inventory", ports), log=logs / "inventory.log", env=env),
         running(_worker_argv(ports, args.concurrency), log=logs / "worker.log", env=env),
-        running(_argv("relay-inventory", ports), log=logs / "relay.log", env=env),
+        running(list(service_relay_argv("inventory")), log=logs / "relay.log", env=env),
     ):
         wait_http(f"{service}/health/ready")
         _wait_worker(logs / "worker.log")

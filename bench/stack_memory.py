@@ -4,11 +4,13 @@
 
 Starts `strangler up` (embedded default: SQLite files and the filesystem broker, in a temporary
 var folder, on free ports), waits for its ready banner and then ``--settle-s`` idle seconds, and
-reads ``VmRSS`` from ``/proc/PID/status`` for the `strangler up` process and every descendant
-(``bench.proc_cpu.process_tree``). Prints one line per process (command, RSS) and the totals.
-Summed RSS counts pages that processes share (the interpreter, libraries loaded before a fork)
-once per process, so it overstates what the stack takes from the machine; it is the figure the
-target is stated in.
+reads ``VmRSS`` from ``/proc/PID/status`` and ``Pss`` from ``/proc/PID/smaps_rollup`` for the
+`strangler up` process and every descendant (``bench.proc_cpu.process_tree``). Prints one line
+per process (RSS, PSS, command) and the totals. Summed RSS counts pages that processes share
+(the interpreter, libraries, whatever a parent had before it forked) once per process, so it
+overstates what the stack takes from the machine; it is the figure the target is stated in.
+PSS charges each shared page to its processes in equal parts, so summed PSS is the truer
+figure.
 """
 
 from __future__ import annotations
@@ -28,14 +30,23 @@ from bench.processes import REPO_ROOT, free_port
 BANNER = "Strangler Fig is up"
 
 
-def rss_kib(pid: int) -> int:
+def _kib(path: str, field: str) -> int:
+    """The ``field:`` line of a /proc file, in KiB (0 when the process is gone)."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def rss_kib(pid: int) -> int:
+    return _kib(f"/proc/{pid}/status", "VmRSS")
+
+
+def pss_kib(pid: int) -> int:
+    return _kib(f"/proc/{pid}/smaps_rollup", "Pss")
 
 
 def command(pid: int) -> str:
@@ -71,12 +82,17 @@ def main() -> None:
                 time.sleep(0.5)
             time.sleep(args.settle_s)  # a benchmark: idle for a while, then measure
             pids = process_tree(up.pid)
-            total = 0
+            total_rss = total_pss = 0
+            print(f"{'pid':>8}  {'RSS MiB':>8}  {'PSS MiB':>8}  command")
             for pid in sorted(pids):
-                kib = rss_kib(pid)
-                total += kib
-                print(f"{pid:>8}  {kib / 1024:7.1f} MiB  {command(pid)[:110]}")
-            print(f"{len(pids)} processes, {total / 1024:.0f} MiB RSS summed ({total} KiB)")
+                rss, pss = rss_kib(pid), pss_kib(pid)
+                total_rss += rss
+                total_pss += pss
+                print(f"{pid:>8}  {rss / 1024:8.1f}  {pss / 1024:8.1f}  {command(pid)[:100]}")
+            print(
+                f"{len(pids)} processes, {total_rss / 1024:.0f} MiB RSS summed ({total_rss} KiB),"
+                f" {total_pss / 1024:.0f} MiB PSS summed ({total_pss} KiB)"
+            )
         finally:
             up.send_signal(signal.SIGINT)
             started = time.monotonic()

@@ -7,16 +7,19 @@ On PostgreSQL the server writes the page itself (``COPY (SELECT ...) TO STDOUT``
 instance, no dict and no JSON per row, which is where a page of state dicts spends its time
 (bench/backfill_copy.py, bench/backfill_states.py). The rows and their children are read in one
 ``REPEATABLE READ`` transaction, so the children are those of the rows as read. On SQLite the same
-text is encoded in Python from the rows.
+text is encoded in Python from the rows, and psycopg (imported where a page is composed, some
+10 MiB) is never loaded.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection, models, transaction
-from psycopg import sql
+
+if TYPE_CHECKING:
+    from psycopg import sql
 
 from protocol.copy_text import encode_rows, join_page
 
@@ -48,6 +51,8 @@ class KeysetPage:
             raise ValueError(f"limit must be at least 1, got {limit}")
         if connection.vendor != "postgresql":
             return self._encoded(after_key=after_key, limit=limit, end_key=end_key)
+        from psycopg import sql
+
         page = self._query(self.columns, after_key=after_key, limit=limit, end_key=end_key)
         if self.children is None:
             return _copy_out(page)
@@ -92,6 +97,8 @@ class KeysetPage:
     def _query(
         self, columns: tuple[str, ...], *, after_key: str | None, limit: int, end_key: str | None
     ) -> sql.Composed:
+        from psycopg import sql
+
         key = sql.Identifier(self.key)
         clauses = []
         if after_key is not None:
@@ -126,6 +133,8 @@ class KeysetPage:
 
 
 def _copy_out(query: sql.Composable) -> bytes:
+    from psycopg import sql
+
     connection.ensure_connection()
     chunks: list[bytes] = []
     # Django's session runs in UTC, so timestamps come out as "... +00".

@@ -66,7 +66,10 @@ ALLOWED_HOSTS = [
 PUBLIC_ORIGIN = os.environ.get("STRANGLER_PUBLIC_ORIGIN", "").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin without autodiscovery at django.setup(): the URLconf that serves it loads each
+    # app's admin.py (monolith/urls.py), so the relay and the Celery worker, which never serve
+    # it, do not import the admin and the service layer it calls (some 35 MiB a process).
+    "django.contrib.admin.apps.SimpleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

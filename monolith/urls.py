@@ -10,6 +10,10 @@ from drf_spectacular.views import SpectacularAPIView
 from monolith.health import HealthLiveApi, HealthReadyApi
 from monolith.outbox.metrics import metrics_view
 
+# Every app's admin.py registers its models here, where the admin is served, not at
+# django.setup() (settings: SimpleAdminConfig).
+admin.autodiscover()
+
 urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/auth/", include("monolith.identity.urls")),

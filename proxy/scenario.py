@@ -37,10 +37,9 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
@@ -53,6 +52,9 @@ from proxy.config import (
     check_rules,
     validation_problems,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 DRY_RUN_HEADER = "X-Strangler-Dry-Run"
 ROLLED_BACK = "rolled-back"
@@ -372,6 +374,10 @@ def run_scenario(
     placeholders = placeholders or Placeholders()
     host = host or urlsplit(monolith_url).netloc
     results: list[StepResult] = []
+    # Imported here, where a scenario runs (the CLI): the proxy's processes load this module
+    # for recordings (proxy/recording.py) and never send a step.
+    import httpx
+
     with (
         httpx.Client(base_url=monolith_url, timeout=timeout_s) as expected_client,
         httpx.Client(base_url=actual_url, timeout=timeout_s) as actual_client,
@@ -453,6 +459,8 @@ def _as_is(value: Any) -> Any:
 
 
 def _send(client: httpx.Client, request: SentRequest, side: str, url: str) -> Exchange:
+    import httpx
+
     try:
         response = client.request(
             request.method, request.path, headers=request.headers, content=request.content

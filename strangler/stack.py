@@ -10,6 +10,7 @@ import secrets
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_ROUTES = REPO_ROOT / "proxy" / "routes.default.yaml"
@@ -47,13 +48,21 @@ class ProcessSpec:
     ready_url: str | None = None
 
 
+#: The monolith's request threads, shared out among its worker processes.
+MONOLITH_THREADS: Final = 8
+
+
 def _bin(name: str) -> str:
     """A console script installed beside the running interpreter (the project's venv)."""
     return str(Path(sys.executable).parent / name)
 
 
-def stack_processes(ports: Ports) -> list[ProcessSpec]:
+def stack_processes(ports: Ports, *, monolith_workers: int = 1) -> list[ProcessSpec]:
     """Every process of the stack, in start order.
+
+    The monolith serves with ``MONOLITH_THREADS`` gthread threads, in ``monolith_workers``
+    processes: one by default, as each worker process holds the whole of Django, DRF and the
+    monolith's code (some 95 MiB); the benchmarks that measure the monolith's own rates run two.
 
     The Celery workers run a thread pool: their tasks wait on databases and the broker, not on the
     CPU, and a thread pool stops within seconds when the process group gets SIGTERM (Ctrl-C
@@ -68,11 +77,11 @@ def stack_processes(ports: Ports) -> list[ProcessSpec]:
                 "--bind",
                 f"127.0.0.1:{ports.monolith}",
                 "--workers",
-                "2",
+                str(monolith_workers),
                 "--worker-class",
                 "gthread",
                 "--threads",
-                "4",
+                str(MONOLITH_THREADS // monolith_workers),
                 "--access-logfile",
                 "-",
                 # gunicorn's control socket has one default path per user: several monoliths on
@@ -81,115 +90,68 @@ def stack_processes(ports: Ports) -> list[ProcessSpec]:
             ),
             ready_url=f"http://127.0.0.1:{ports.monolith}/health/ready",
         ),
-        ProcessSpec(
-            "inventory",
-            (
-                _bin("uvicorn"),
-                "extracted.inventory.main:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(ports.inventory),
-                "--no-access-log",
-            ),
-            ready_url=f"http://127.0.0.1:{ports.inventory}/health/ready",
-        ),
-        ProcessSpec(
-            "payments",
-            (
-                _bin("uvicorn"),
-                "extracted.payments.main:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(ports.payments),
-                "--no-access-log",
-            ),
-            ready_url=f"http://127.0.0.1:{ports.payments}/health/ready",
-        ),
-        ProcessSpec(
-            "orders",
-            (
-                _bin("uvicorn"),
-                "extracted.orders.main:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(ports.orders),
-                "--no-access-log",
-            ),
-            ready_url=f"http://127.0.0.1:{ports.orders}/health/ready",
-        ),
+        _service("inventory", ports.inventory),
+        _service("payments", ports.payments),
+        _service("orders", ports.orders),
         ProcessSpec(
             "proxy",
             (sys.executable, "-m", "proxy"),
             ready_url=f"http://127.0.0.1:{ports.admin}/health",
         ),
-        ProcessSpec(
-            "worker-monolith",
-            (
-                _bin("celery"),
-                "-A",
-                "sync.monolith_worker",
-                "worker",
-                "-n",
-                "monolith@%h",
-                "--pool",
-                "threads",
-                # A slot per backfill chain (sync.control.backfill.DEFAULT_PARALLEL ranges run
-                # at once).
-                "--concurrency",
-                "4",
-                "--loglevel",
-                "INFO",
-            ),
-        ),
-        ProcessSpec(
-            "worker-inventory",
-            (
-                _bin("celery"),
-                "-A",
-                "sync.inventory_worker",
-                "worker",
-                "-n",
-                "inventory@%h",
-                "--pool",
-                "threads",
-                # A slot per backfill chain, and events keep flowing beside them.
-                "--concurrency",
-                "4",
-                "--loglevel",
-                "INFO",
-            ),
-        ),
-        *(_subscriber_worker(side) for side in ("payments", "orders")),
+        *(_worker(side) for side in ("monolith", "inventory", "payments", "orders")),
         # The outbox relay: wakes on the outbox's NOTIFY (PostgreSQL) or polls (SQLite).
         ProcessSpec("relay", (sys.executable, "-m", "sync.relay")),
-        # The reverse relays: each service's own outbox to the monolith (reverse sync); each
-        # sends only what its service wrote while it is the source (docs/reverse-sync.md).
-        *(
-            ProcessSpec(f"relay-{side}", (sys.executable, "-m", "sync.service_relay", side))
-            for side in ("inventory", "payments", "orders")
-        ),
+        # The reverse relay: each service's own outbox to the monolith (reverse sync), sending
+        # only what that service wrote while it is the source (docs/reverse-sync.md).
+        ProcessSpec("relay-services", service_relay_argv()),
     ]
 
 
-def _subscriber_worker(side: str) -> ProcessSpec:
-    """``worker-<side>``: the event subscriber writing that service's database
-    (``sync/<side>_worker.py``)."""
+#: The services whose own outbox flows back to the monolith.
+REVERSE_SYNCED: Final = ("inventory", "payments", "orders")
+
+
+def service_relay_argv(*capabilities: str) -> tuple[str, ...]:
+    """The reverse relay's command line for ``capabilities`` (default: every service's, as the
+    stack's ``relay-services`` runs it; one relay thread each, in one process)."""
+    return (sys.executable, "-m", "sync.service_relay", *(capabilities or REVERSE_SYNCED))
+
+
+def _service(name: str, port: int) -> ProcessSpec:
+    """An extracted service (``extracted/<name>/main.py``) under uvicorn."""
+    return ProcessSpec(
+        name,
+        (
+            _bin("uvicorn"),
+            f"extracted.{name}.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            # No WebSocket endpoint: uvicorn's default would load a WebSocket library.
+            "--ws",
+            "none",
+        ),
+        ready_url=f"http://127.0.0.1:{port}/health/ready",
+    )
+
+
+def _worker(side: str) -> ProcessSpec:
+    """``worker-<side>``: the Celery worker of that side (``sync/<side>_worker.py``: the
+    monolith's, or the event subscriber writing that service's database)."""
     return ProcessSpec(
         f"worker-{side}",
         (
-            _bin("celery"),
+            sys.executable,
+            "-m",
+            "sync.run_worker",
             "-A",
             f"sync.{side}_worker",
-            "worker",
             "-n",
             f"{side}@%h",
-            "--pool",
-            "threads",
-            # A slot per backfill chain (sync.control.backfill.DEFAULT_PARALLEL ranges of a
-            # job run at once), and events keep flowing beside them.
+            # A slot per backfill chain (sync.control.backfill.DEFAULT_PARALLEL ranges of a job
+            # run at once), and events keep flowing beside them.
             "--concurrency",
             "4",
             "--loglevel",

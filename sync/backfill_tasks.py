@@ -28,7 +28,7 @@ from extracted.chassis.sync.dead_letters import TRANSIENT_DB_ERRORS
 from extracted.chassis.sync.subscriber import SyncInputError
 from sync.backfill_pace import stagger, throttle_countdown
 from sync.celery_app import transient_retry
-from sync.page_store import TRANSIENT_STORE_ERRORS, store_for
+from sync.page_store import store_for, transient_store_errors
 from sync.settings import SyncSettings
 from sync.task_names import BACKFILL_PAGE, task_name
 
@@ -164,7 +164,7 @@ def register_backfill_tasks(
 
     @app.task(
         name=task_name(capability, "apply_backfill_copy"),
-        **transient_retry(*TRANSIENT_DB_ERRORS, *TRANSIENT_STORE_ERRORS),
+        **transient_retry(*TRANSIENT_DB_ERRORS, *transient_store_errors(SyncSettings())),
     )
     def apply_backfill_copy(**fields: Any) -> int:
         """The bulk path of ``apply_backfill_batch``: a page as COPY text

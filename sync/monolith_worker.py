@@ -18,6 +18,10 @@ from typing import Final
 import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "monolith.settings")
+# Celery's Django fix-up runs Django's system checks when the worker starts, and the URL checks
+# import the URLconf: every view, DRF and the admin (some 45 MiB) in a process that serves no
+# request. `migrate` runs the same checks before any worker starts (`strangler up`, compose).
+os.environ.setdefault("CELERY_SKIP_CHECKS", "1")
 django.setup()
 
 from typing import Any  # noqa: E402
@@ -49,7 +53,7 @@ from sync.celery_app import make_celery, transient_retry  # noqa: E402
 from sync.event_task import register_event_tasks  # noqa: E402
 from sync.outbox_relay import BATCH as RELAY_BATCH  # noqa: E402
 from sync.outbox_relay import drain  # noqa: E402
-from sync.page_store import TRANSIENT_STORE_ERRORS, store_for  # noqa: E402
+from sync.page_store import store_for, transient_store_errors  # noqa: E402
 from sync.settings import SyncSettings  # noqa: E402
 from sync.task_names import BACKFILL_PAGE, BACKFILL_SPLIT, RELAY_OUTBOX  # noqa: E402
 
@@ -127,7 +131,7 @@ tasks = register_event_tasks(
 
 @app.task(
     name=BACKFILL_PAGE,
-    **transient_retry(OperationalError, InterfaceError, *TRANSIENT_STORE_ERRORS),
+    **transient_retry(OperationalError, InterfaceError, *transient_store_errors(SyncSettings())),
 )
 def backfill_page(**fields: Any) -> int:
     """Read the keyset page a ``contracts.backfill.PageRequest`` names and send it to the job's

@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
-import psycopg
 from celery import Celery
 from django.db import DatabaseError, close_old_connections
 from kombu.exceptions import KombuError
@@ -90,6 +89,8 @@ class Waker:
         the next ``sleep`` to retry."""
         if not self.notifying or self._listener is not None:
             return
+        import psycopg  # PostgreSQL only: a relay polling SQLite never loads the driver
+
         try:
             self._listener = OutboxListener()
         except psycopg.Error as err:
@@ -108,6 +109,8 @@ class Waker:
         if not self.notifying:
             time.sleep(SQLITE_POLL_S)
             return
+        import psycopg
+
         if self._listener is None:
             self.listen()  # lost: a pass follows right after reconnecting
             return

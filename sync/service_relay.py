@@ -1,12 +1,19 @@
-"""The reverse relay process: ``python -m sync.service_relay inventory|payments|orders`` (the
-stack's ``relay-inventory``, ``relay-payments``, ``relay-orders``).
+"""The reverse relay process: ``python -m sync.service_relay inventory payments orders`` (the
+stack's ``relay-services``), or one capability (``python -m sync.service_relay inventory``).
 
-It reads one service's database only (never the monolith's) and publishes the service's pending
-own-outbox events to the monolith's queue as ``monolith.apply_events`` tasks, several events per
-message (``sync.event_batches.pack``: at most ``ENVELOPES_PER_MESSAGE`` each), in batches
-(``extracted.chassis.sync.outbox_relay.relay_batches``: ``FOR UPDATE SKIP LOCKED``, marked published
-only after the broker took every message of the batch), so several may run at once. Only events
-the service wrote while it was the source are pending; the others are born ``skipped``.
+For each capability named it reads that service's database only (never the monolith's) and
+publishes the service's pending own-outbox events to the monolith's queue as
+``monolith.apply_events`` tasks, several events per message (``sync.event_batches.pack``: at most
+``ENVELOPES_PER_MESSAGE`` each), in batches (``extracted.chassis.sync.outbox_relay.relay_batches``:
+``FOR UPDATE SKIP LOCKED``, marked published only after the broker took every message of the
+batch), so several may run at once. Only events the service wrote while it was the source are
+pending; the others are born ``skipped``.
+
+Each capability is relayed by a thread of its own, with its own database sessions, notification
+connection and Celery app, so one service's database being down holds up no other. One process
+relays the three in the stack because a relay process costs mostly its imports (SQLAlchemy,
+Celery), which the three share. A thread that dies of anything unforeseen ends the process
+(exit 1), so its supervisor restarts all of it rather than leaving a capability unrelayed.
 
 Once the capability is **retired** (the cord is cut, ``sync.control.direction``), the service
 records every event ``skipped`` (``extracted.chassis.sync.direction``): the relay never sees them
@@ -34,12 +41,12 @@ import contextlib
 import logging
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import psycopg
 from celery import Celery
 from kombu.exceptions import KombuError
 from sqlalchemy.engine import make_url
@@ -51,6 +58,9 @@ from extracted.chassis.sync.outbox_relay import RelayedOutbox, relay_batches
 from sync.celery_app import make_celery
 from sync.event_batches import args_summary, pack
 from sync.task_names import task_name
+
+if TYPE_CHECKING:
+    import psycopg
 
 logger = logging.getLogger("sync.service_relay")
 
@@ -103,9 +113,8 @@ def orders_outbox() -> ServiceOutbox:
     return ServiceOutbox("orders", url, sessions_for(url), OutboxEvent, NOTIFY_CHANNEL)
 
 
-#: The services whose outbox flows back: each relay process serves one (``relay-<capability>``
-#: in the stack), reading that service's database only. The imports wait until one is chosen, so
-#: a relay never loads another service's code.
+#: The services whose outbox flows back, each read from its own database only. The imports wait
+#: until one is chosen, so a relay loads the code of the services it relays and no other.
 SERVICES: Final[dict[str, Callable[[], ServiceOutbox]]] = {
     "inventory": inventory_outbox,
     "payments": payments_outbox,
@@ -148,6 +157,8 @@ class Waker:
         if not self.notifying:
             time.sleep(SQLITE_POLL_S)
             return
+        import psycopg  # PostgreSQL only: a relay polling SQLite never loads the driver
+
         try:
             if self._conn is None:
                 # Listening starts before the pass that follows, so a commit during that pass
@@ -202,6 +213,29 @@ def run(capability: str, *, stop: Callable[[], bool] = lambda: False) -> None:
         waker.close()
 
 
+def run_all(capabilities: list[str]) -> None:
+    """Relay each of ``capabilities`` in a thread of its own until the process is signalled;
+    ``SystemExit(1)`` as soon as one of them stops for any other reason."""
+    stopped = threading.Event()
+
+    def relay(capability: str) -> None:
+        try:
+            run(capability)
+        except Exception:
+            logger.exception("service relay: the %s relay failed", capability)
+        finally:
+            stopped.set()
+
+    # Daemon threads: a signal ends the process wherever they are; what a batch had not marked
+    # published yet is sent again by the next start.
+    for capability in capabilities:
+        threading.Thread(
+            target=relay, args=(capability,), name=f"relay-{capability}", daemon=True
+        ).start()
+    stopped.wait()
+    raise SystemExit(1)
+
+
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
@@ -209,14 +243,16 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m sync.service_relay",
-        description="Publish a service's own outbox to the monolith (reverse sync).",
+        description="Publish services' own outboxes to the monolith (reverse sync).",
     )
-    parser.add_argument("capability", choices=sorted(SERVICES))
+    parser.add_argument("capabilities", nargs="+", choices=sorted(SERVICES), metavar="capability")
     args = parser.parse_args(argv)
+    if len(set(args.capabilities)) < len(args.capabilities):
+        parser.error("name each capability once")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with contextlib.suppress(KeyboardInterrupt):
-        run(args.capability)
+        run_all(args.capabilities)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import AliasChoices, Field
 
-from extracted.chassis.web.identity import IdentitySettings
+from extracted.chassis.web.identity_settings import IdentitySettings
 
 
 class InventorySettings(IdentitySettings):

@@ -25,7 +25,7 @@ from extracted.chassis.sync.stats_api import event_stats_router
 from extracted.chassis.web.app import service_app
 from extracted.chassis.web.deps import get_sessions
 from extracted.chassis.web.health import health_router
-from extracted.chassis.web.identity import IdentitySettings
+from extracted.chassis.web.identity_settings import IdentitySettings
 from extracted.orders import migrate, reconcile, selectors, sync
 from extracted.orders.api import answers, internal, orders
 from extracted.orders.clients.breaker import CircuitBreaker

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Final
 
-import psycopg
 from django.db import connection
 
 #: The channel ``outbox_notify_pending()`` sends to after each insert into the outbox.
@@ -53,6 +52,8 @@ class OutboxListener:
     """
 
     def __init__(self) -> None:
+        import psycopg  # PostgreSQL only: on SQLite no process loads the driver for this
+
         params = connection.get_connection_params()
         params.pop("cursor_factory", None)
         params.pop("context", None)

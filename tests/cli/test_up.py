@@ -6,15 +6,17 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
+from strangler.stack import issue_tokens_step
 from tests.support.components import free_ports
 from tests.support.processes import REPO_ROOT, ServerProcess
-from tests.support.random_refs import random_sku
+from tests.support.random_refs import random_sku, random_suffix
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -76,10 +78,20 @@ def test_up_serves_syncs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         assert listing.headers["X-Strangler-Upstream"] == "monolith"
         assert listing.json()["count"] == 20
 
+        # Inventory writes need a staff caller (docs/inventory-api.md, "Who may call").
+        staff_token = subprocess.run(
+            issue_tokens_step([f"up-staff-{random_suffix()}"], staff=True, ttl_s=600),
+            env=env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         sku = random_sku("up")
         created = httpx.post(
             f"{proxy}/api/inventory/products/",
             json={"sku": sku, "name": "Embedded mug", "price": "9.90", "on_hand": 3},
+            headers={"Authorization": f"Bearer {staff_token}"},
             timeout=10,
         )
         assert created.status_code == 201, created.text

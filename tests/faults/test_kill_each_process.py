@@ -1,5 +1,6 @@
 """SIGKILL each kind of process of a running `strangler up` stack (PostgreSQL, Redis) under read
-load through the proxy: a service, the monolith, a worker, a relay, the proxy's shadow process.
+load through the proxy: a service, the monolith, a worker, the outbox relay, the services' reverse
+relay, the proxy's shadow process.
 
 Reads go through a route whose fallback covers the dead process, and none of them fails; the
 process is running again within 5 s (a new pid); and once sync catches up with the writes made
@@ -246,6 +247,8 @@ KINDS = [
     Kind("monolith", "monolith", "extracted"),
     Kind("worker", "worker-inventory", "extracted"),
     Kind("relay", "relay", "extracted"),
+    # The services' reverse relay (a thread per service, one process).
+    Kind("reverse-relay", "relay-services", "extracted"),
     # Reads go to the monolith; the shadow process only compares copies, off the hot path.
     Kind("shadow", None, "shadow"),
 ]

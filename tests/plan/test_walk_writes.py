@@ -46,7 +46,7 @@ from tests.sync.workers import wait_until_ready
 pytestmark = pytest.mark.slow
 
 WRITES = "inventory-writes"
-SYNC_PROCESSES = ["worker-monolith", "worker-inventory", "relay", "relay-inventory"]
+SYNC_PROCESSES = ["worker-monolith", "worker-inventory", "relay", "relay-services"]
 
 
 def _plan_file(folder: Path) -> Path:

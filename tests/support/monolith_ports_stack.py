@@ -32,7 +32,8 @@ from tests.support.waiting import wait_for
 ORDERS = "/api/orders/"
 PAYMENTS = "/api/payments/"
 
-#: Every process but the orders service and its sync (the orders stay on the monolith).
+#: Every process but the orders service and its worker (the orders stay on the monolith; the
+#: reverse relay's orders thread has nothing to send).
 PROCESSES = (
     "monolith",
     "inventory",
@@ -42,8 +43,7 @@ PROCESSES = (
     "worker-inventory",
     "worker-payments",
     "relay",
-    "relay-inventory",
-    "relay-payments",
+    "relay-services",
 )
 
 

@@ -13,6 +13,9 @@ table: it is ``COPY``ed straight in (``AggregateMerge.copy_into_empty_range``).
 Staging tables are ``ON COMMIT DELETE ROWS`` (``LIKE`` the real table: its columns and
 defaults, none of its constraints), one per connection, created once. The caller runs all of
 this inside its own transaction (the checkpoint's, ``extracted.chassis.sync.backfill_checkpoints``).
+
+psycopg is imported where a page is written, not with the module: the services declare their
+merges at import, and on SQLite (the embedded default) no process needs the driver, some 10 MiB.
 """
 
 from __future__ import annotations
@@ -21,21 +24,15 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any
 
-import psycopg
 from sqlalchemy.orm import Session
 
 from extracted.chassis.sync.subscriber import SyncInputError
 from protocol.copy_text import count_rows
 
-#: What a page the database refuses raises: a field that does not parse, a row a constraint
-#: refuses, a child named twice (one merge may not touch a row twice).
-POISON_ERRORS: Final = (
-    psycopg.DataError,
-    psycopg.IntegrityError,
-    psycopg.errors.CardinalityViolation,
-)
+if TYPE_CHECKING:
+    import psycopg
 
 
 def staging_name(table: str) -> str:
@@ -190,6 +187,8 @@ class AggregateMerge:
     def _copy_straight_in(self, cursor: psycopg.Cursor[Any], text: str | bytes) -> bool:
         """COPY the page straight into the table under a savepoint; False (and nothing written)
         when a row of it exists already (a live event got there first)."""
+        import psycopg
+
         cursor.execute("SAVEPOINT backfill_copy")
         try:
             with cursor.copy(f"COPY {self.table} ({', '.join(self.columns)}) FROM STDIN") as copy:
@@ -211,6 +210,8 @@ class AggregateMerge:
 @contextmanager
 def raw_cursor(session: Session) -> Iterator[psycopg.Cursor[Any]]:
     """A psycopg cursor on the session's connection, inside its transaction."""
+    import psycopg
+
     dbapi = session.connection().connection.driver_connection
     assert isinstance(dbapi, psycopg.Connection)
     with dbapi.cursor() as cursor:
@@ -219,10 +220,14 @@ def raw_cursor(session: Session) -> Iterator[psycopg.Cursor[Any]]:
 
 @contextmanager
 def poison_as_input_error(what: str) -> Iterator[None]:
-    """A page the database refuses (``POISON_ERRORS``) becomes ``SyncInputError``, one line."""
+    """A page the database refuses becomes ``SyncInputError``, one line: a field that does not
+    parse, a row a constraint refuses, a child named twice (one merge may not touch a row
+    twice)."""
+    import psycopg
+
     try:
         yield
-    except POISON_ERRORS as exc:
+    except (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.CardinalityViolation) as exc:
         raise SyncInputError(f"invalid {what} page: {str(exc).splitlines()[0]}") from None
 
 
@@ -246,7 +251,6 @@ def copy_text(
 
 
 __all__ = [
-    "POISON_ERRORS",
     "AggregateMerge",
     "Children",
     "copy_rows",

@@ -38,10 +38,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import Depends, Request
-from pydantic import AliasChoices, Field, ValidationError, field_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic import ValidationError
 
-from contracts.revocations import DEFAULT_REFRESH_S, REVOCATIONS_PATH
 from contracts.tokens import (
     ALGORITHM,
     AUDIENCE,
@@ -55,7 +53,6 @@ from contracts.tokens import (
 )
 from extracted.chassis.web.errors import ApiError, ValidationFailed
 from extracted.chassis.web.revocations import RevocationList
-from extracted.chassis.web.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
 
@@ -216,57 +213,6 @@ class TokenVerifier:
             return TokenClaims.model_validate(decoded)
         except (jwt.PyJWTError, ValidationError) as exc:
             raise InvalidToken(str(exc)) from None
-
-
-class IdentitySettings(ServiceSettings):
-    """Where the public key comes from: the JWKS URL when set, else the PEM file."""
-
-    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-    jwt_public_key_file: Path | None = Field(
-        default=None, validation_alias=AliasChoices("STRANGLER_JWT_PUBLIC_KEY_FILE")
-    )
-    jwks_url: str | None = Field(default=None, validation_alias=AliasChoices("STRANGLER_JWKS_URL"))
-    #: The monolith's revocation list (``http://host:port/internal/identity/revocations``).
-    revocations_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("STRANGLER_REVOCATIONS_URL")
-    )
-    revocations_refresh_s: float = Field(
-        default=DEFAULT_REFRESH_S,
-        validation_alias=AliasChoices("STRANGLER_REVOCATIONS_REFRESH_S"),
-        gt=0,
-        le=300,
-    )
-
-    @field_validator("revocations_url")
-    @classmethod
-    def _revocations_url(cls, value: str | None) -> str | None:
-        value = (value or "").strip() or None
-        if value is not None and not (
-            value.startswith(("http://", "https://")) and value.endswith(REVOCATIONS_PATH)
-        ):
-            raise ValueError(
-                f"STRANGLER_REVOCATIONS_URL must look like http(s)://host[:port]{REVOCATIONS_PATH}"
-            )
-        return value
-
-    @property
-    def public_key_file(self) -> Path:
-        return self.jwt_public_key_file or self.var / "keys" / "jwt-public.pem"
-
-    def revocation_list(self) -> RevocationList | None:
-        if self.revocations_url is None:
-            logger.warning(
-                "no STRANGLER_REVOCATIONS_URL: revoked tokens work here until they expire"
-            )
-            return None
-        return RevocationList(self.revocations_url, refresh_s=self.revocations_refresh_s)
-
-    def verifier(self) -> TokenVerifier:
-        keys: PublicKeySource = (
-            JwksKeySource(self.jwks_url) if self.jwks_url else PemKeySource(self.public_key_file)
-        )
-        return TokenVerifier(keys, self.revocation_list())
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 the body of each service's ``alembic/env.py``.
 
 Every service keeps its own ``alembic.ini``, versions and metadata; only the mechanics are here.
+Alembic itself (with Mako and Pygments, some 10 MiB) is imported when a migration runs, not
+with the service's wiring: its sync worker and its reverse relay never migrate.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command, context
-from alembic.config import Config
 from sqlalchemy import Connection, MetaData
 
 from extracted.chassis.web.db import make_engine, normalise_url
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,8 @@ class ServiceMigrations:
     module: str
 
     def alembic_config(self, url: str) -> Config:
+        from alembic.config import Config
+
         config = Config(str(self.ini))
         # ConfigParser interpolation: a literal "%" in a URL (an encoded password) must be doubled.
         config.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
@@ -34,6 +40,8 @@ class ServiceMigrations:
 
     def upgrade(self, url: str | None = None, revision: str = "head") -> None:
         """Bring the database at ``url`` (default: the settings') to ``revision``."""
+        from alembic import command
+
         command.upgrade(self.alembic_config(url or self.default_url()), revision)
 
     def main(self, argv: list[str] | None = None) -> int:
@@ -54,6 +62,8 @@ class ServiceMigrations:
 def run_env(metadata: MetaData, default_url: Callable[[], str]) -> None:
     """What a service's ``alembic/env.py`` does: migrate the connection the caller handed over
     (``config.attributes["connection"]``), else the ini's URL, else the settings' URL."""
+    from alembic import context
+
     if context.is_offline_mode():
         raise SystemExit("offline migrations are not supported; run against a database")
     config = context.config

@@ -18,10 +18,10 @@ import httpx
 import pytest
 from celery import Celery
 
+from strangler.stack import service_relay_argv
 from sync.control.direction import DrainTimeout, Owners, directions, switch, write_direction
 from sync.task_names import task_name
 from tests.extracted.inventory.factories import envelope, product_state, reservation_state
-from tests.support.components import process_spec
 from tests.support.inventory_api import (
     adjustment_body,
     adjustments_path,
@@ -59,8 +59,8 @@ def owners(rig: SyncRig) -> Owners:
 
 @contextmanager
 def service_relay(rig: SyncRig) -> Iterator[ServerProcess]:
-    """The stack's reverse relay (``relay-inventory``), once it listens."""
-    argv = process_spec("relay-inventory").argv
+    """The stack's reverse relay, of the inventory service only, once it listens."""
+    argv = service_relay_argv("inventory")
     with ServerProcess(
         f"relay-inventory-{random_suffix()}", argv, env=rig.env, log_dir=rig.log_dir
     ) as p:

@@ -30,11 +30,10 @@ from migrations_plan.gates import Endpoints, GateResult, evaluate_gate
 from migrations_plan.model import ReverseBacklogGate
 from migrations_plan.settings import WalkerSettings
 from proxy.config import load_route_table
-from strangler.stack import Ports, write_routes_file
+from strangler.stack import Ports, service_relay_argv, write_routes_file
 from sync.control.direction import Owners, directions, switch
 from sync.task_names import task_name
 from tests.monolith.orders.factories import checkout_body
-from tests.support.components import process_spec
 from tests.support.orders_stack import ORDERS, order_path
 from tests.support.payments_api import PAYMENTS, payment_body, payment_path
 from tests.support.processes import ServerProcess
@@ -67,8 +66,8 @@ def owners(rig: SyncRig, capability: str) -> Owners:
 
 @contextmanager
 def service_relay(rig: SyncRig, capability: str) -> Iterator[ServerProcess]:
-    """The stack's reverse relay of ``capability`` (``relay-<capability>``), once it listens."""
-    argv = process_spec(f"relay-{capability}").argv
+    """The stack's reverse relay, of ``capability`` only, once it listens."""
+    argv = service_relay_argv(capability)
     name = f"relay-{capability}-{random_suffix()}"
     with ServerProcess(name, argv, env=rig.env, log_dir=rig.log_dir) as p:
         wait_until_ready(p)

@@ -29,13 +29,13 @@ from extracted.chassis.web.identity import (
     ActingForOthers,
     Caller,
     CurrentCaller,
-    IdentitySettings,
     JwksKeySource,
     PemKeySource,
     TokenVerifier,
     acting_customer,
     customer_scope,
 )
+from extracted.chassis.web.identity_settings import IdentitySettings
 from extracted.chassis.web.responses import ContractJSONResponse
 from monolith.identity.keys import SigningKeys, signing_keys
 from monolith.identity.models import User

@@ -32,10 +32,10 @@ from extracted.chassis.web.errors import install_error_handlers
 from extracted.chassis.web.health import health_router
 from extracted.chassis.web.identity import (
     CurrentCaller,
-    IdentitySettings,
     PemKeySource,
     TokenVerifier,
 )
+from extracted.chassis.web.identity_settings import IdentitySettings
 from extracted.chassis.web.responses import ContractJSONResponse
 from extracted.chassis.web.revocations import ListRefused, RevocationList, parse_list
 from monolith.identity.keys import SigningKeys, signing_keys
