@@ -239,6 +239,11 @@ class Kind:
     #: The mode of inventory-reads while it is dead: one whose fallback covers it.
     mode: str
 
+    @property
+    def primary(self) -> str:
+        """The upstream that serves inventory-reads in ``mode`` while nothing is wrong."""
+        return "inventory" if self.mode == "extracted" else "monolith"
+
 
 KINDS = [
     # Reads go to the inventory service, with the monolith as the fallback.
@@ -252,6 +257,14 @@ KINDS = [
     # Reads go to the monolith; the shadow process only compares copies, off the hot path.
     Kind("shadow", None, "shadow"),
 ]
+
+
+def _primary_serves(stack: Supervised, kind: Kind) -> bool:
+    """Reads are on the route's primary again, not on its fallback: after an earlier kill of the
+    primary, the proxy's breaker sends reads to the fallback until its probe finds the primary
+    healthy, and a kill of the fallback then is not the case under test."""
+    answer = httpx.get(f"{stack.proxy_url}/api/inventory/products/?page_size=1", timeout=5)
+    return answer.headers.get("X-Strangler-Upstream") == kind.primary
 
 
 def _all_up(stack: Supervised) -> bool:
@@ -295,6 +308,7 @@ def _cpu_s(pid: int) -> float:
 def test_sigkill_under_read_load(stack: Supervised, kind: Kind) -> None:
     stack.set_route("inventory-reads", mode=kind.mode)
     wait_for(lambda: _all_up(stack), timeout=60, message="every process up and ready")
+    wait_for(lambda: _primary_serves(stack, kind), timeout=60, message="reads on the primary")
     skus = [
         p["sku"]
         for p in httpx.get(

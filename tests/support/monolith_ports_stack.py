@@ -254,12 +254,13 @@ def running_ports_stack(
         )
         prepare(env, migrated=True)
         logs = tmp_path / "logs"
+        rig = PortsStack(ports=ports, env={**env, **monolith_env}, logs=logs, processes={})
+        # The monolith first: a service is ready only once it holds the monolith's revocation
+        # list. Whichever monolith process runs at the end is stopped.
+        stack.callback(lambda: rig.monolith().stop())
+        rig.start_monolith()
         others = [name for name in PROCESSES if name != "monolith"]
-        processes = stack.enter_context(running(others, ports=ports, env=env, log_dir=logs))
-        rig = PortsStack(ports=ports, env=env, logs=logs, processes=dict(processes))
-        rig.env = {**env, **monolith_env}
-        try:
-            rig.start_monolith()
-            yield rig
-        finally:
-            rig.monolith().stop()
+        rig.processes.update(
+            stack.enter_context(running(others, ports=ports, env=env, log_dir=logs))
+        )
+        yield rig
