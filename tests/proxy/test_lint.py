@@ -9,8 +9,9 @@ from typing import Any
 
 import httpx
 
+from card_gateway.fake import MAX_SLOW_MS
 from proxy.atomic_file import write_atomically
-from proxy.config import RouteTable
+from proxy.config import RouteTable, load_route_table
 from proxy.lint import Finding, lint_file, lint_table
 from tests.proxy.harness import (
     Echo,
@@ -42,6 +43,15 @@ def messages(found: list[Finding], name: str) -> list[tuple[str, str]]:
 
 def test_default_route_file_is_clean() -> None:
     assert lint_file(Path("proxy/routes.default.yaml")) == []
+
+
+def test_default_upstreams_that_charge_a_card_outlast_the_slowest_card() -> None:
+    # The monolith's checkout charges in process or through the payments service, the orders
+    # saga through the payments service: a proxy that gave up first would answer 504 for an
+    # order that is placed and charged a moment later.
+    table = load_route_table(REPO_ROOT / "proxy" / "routes.default.yaml")
+    for name in ("monolith", "payments", "orders"):
+        assert table.upstreams[name].timeout_s > MAX_SLOW_MS / 1000, name
 
 
 def test_route_hidden_by_an_earlier_equal_rule_can_never_match() -> None:
