@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
+import psycopg
 import pytest
 import redis
 from celery import Celery
+from psycopg import sql
 
 from contracts.sync_token import SYNC_TOKEN_ENV, bearer
 from proxy.config_edit import update_route
@@ -48,7 +50,11 @@ from tests.support.inventory_api import (
 from tests.support.processes import REPO_ROOT, VENV_BIN, ServerProcess
 from tests.support.random_refs import random_suffix
 from tests.support.waiting import wait_for
-from tests.sync.workers import running_relay, running_worker
+from tests.sync.workers import WorkerPool, running_relay, running_worker, running_workers
+
+#: What a service keeps when a test empties it (``SyncRig.empty_service``): its schema's version
+#: and which way sync runs (a test that switches it switches it back).
+_KEPT_TABLES = ("alembic_version", "sync_direction")
 
 
 @dataclass
@@ -58,6 +64,8 @@ class SyncRig:
     monolith_url: str
     inventory_url: str
     processes: list[ServerProcess] = field(default_factory=list)
+    #: Workers the tests on this rig share (``shared_workers``), stopped with the rig.
+    pool: WorkerPool | None = None
 
     # --- processes -------------------------------------------------------------------------
 
@@ -84,8 +92,56 @@ class SyncRig:
     ) -> AbstractContextManager[ServerProcess]:
         return running_worker(process, env=self.env, log_dir=self.log_dir, concurrency=concurrency)
 
+    def workers(
+        self, *processes: str, concurrency: int | None = None
+    ) -> AbstractContextManager[list[ServerProcess]]:
+        """Several workers of this test, started side by side."""
+        return running_workers(
+            processes, env=self.env, log_dir=self.log_dir, concurrency=concurrency
+        )
+
+    def shared_workers(
+        self, *processes: str, concurrency: int | None = None
+    ) -> list[ServerProcess]:
+        """Workers running from now until the rig stops, shared with the later tests on it
+        (started if they are not running yet)."""
+        assert self.pool is not None
+        return self.pool.running(*processes, concurrency=concurrency)
+
+    def take_worker(self, process: str, *, concurrency: int | None = None) -> ServerProcess:
+        """A running shared worker handed over to this test (which kills it)."""
+        assert self.pool is not None
+        return self.pool.take(process, concurrency=concurrency)
+
     def relay(self) -> AbstractContextManager[ServerProcess]:
         return running_relay(env=self.env, log_dir=self.log_dir)
+
+    # --- a fresh start on a shared rig (PostgreSQL) ----------------------------------------
+
+    def empty_service(self, *capabilities: str) -> None:
+        """Each service of ``capabilities`` as a fresh one: every row of its database gone
+        (rows, checkpoints, processed events, dead letters, reconciliation runs), so a test on
+        a rig shared by its module starts where a rig of its own would."""
+        for capability in capabilities:
+            url = self.env[f"{capability.upper()}_DATABASE_URL"].replace("+psycopg", "")
+            with psycopg.connect(url, autocommit=True) as conn:
+                tables = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                        " AND NOT tablename = ANY(%s)",
+                        (list(_KEPT_TABLES),),
+                    )
+                ]
+                conn.execute(
+                    sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, tables)))
+                )
+
+    def empty_outbox(self) -> None:
+        """The monolith's outbox without an event (as on a fresh rig): what earlier tests on a
+        shared rig wrote is neither pending nor counted."""
+        with psycopg.connect(self.env["DATABASE_URL"], autocommit=True) as conn:
+            conn.execute("TRUNCATE outbox_outboxevent")
 
     def sync_auth(self) -> dict[str, str]:
         """The ``Authorization`` header of the rig's sync token, as the callers send it."""
@@ -272,10 +328,13 @@ def running_rig(
         servers = stack.enter_context(
             running(["monolith", *services], ports=ports, env=env, log_dir=log_dir)
         )
+        pool = WorkerPool(env, log_dir)
+        stack.callback(pool.close)
         yield SyncRig(
             env=env,
             log_dir=log_dir,
             monolith_url=env["STRANGLER_MONOLITH_URL"],
             inventory_url=env["STRANGLER_INVENTORY_URL"],
             processes=list(servers.values()),
+            pool=pool,
         )
