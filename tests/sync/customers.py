@@ -1,5 +1,5 @@
-"""A customer of the monolith in the sync tests: an account with a token, writing payments and
-orders through the monolith's API and comparing what each side answers."""
+"""A customer of the monolith in the sync tests: a token of the rig's monolith, writing payments
+and orders through the monolith's API and comparing what each side answers."""
 
 from __future__ import annotations
 
@@ -7,26 +7,19 @@ from typing import Any
 
 import httpx
 
+from tests.support.callers import stack_caller_headers
 from tests.support.payments_api import idempotency_key
-from tests.support.processes import VENV_BIN
-from tests.support.random_refs import random_suffix
 from tests.sync.rig import SyncRig
 
 
 class Customer:
-    """A monolith account with a token, writing payments and orders through the monolith's API."""
+    """A new customer of the rig, writing payments and orders through the monolith's API. Its
+    token is signed with the rig's keys in this process (every owner reads the caller from the
+    token alone), not issued by a ``manage.py`` run."""
 
     def __init__(self, rig: SyncRig) -> None:
         self.rig = rig
-        issued = rig.run_program(
-            str(VENV_BIN / "python"),
-            "monolith/manage.py",
-            "issue_token",
-            f"sync-customer-{random_suffix()}",
-            "--create",
-        )
-        assert issued.returncode == 0, issued.stderr
-        self.headers = {"Authorization": f"Bearer {issued.stdout.strip().splitlines()[-1]}"}
+        self.headers = stack_caller_headers(rig.env, staff=False)
 
     def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         headers = {**self.headers, **idempotency_key()}
