@@ -17,7 +17,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -108,6 +108,11 @@ class SyncRig:
         assert self.pool is not None
         return self.pool.running(*processes, concurrency=concurrency)
 
+    def stop_shared_worker(self, process: str, *, concurrency: int | None = None) -> None:
+        """Stop ``process``'s shared worker if it runs (the test needs its queue to itself)."""
+        assert self.pool is not None
+        self.pool.stop(process, concurrency=concurrency)
+
     def take_worker(self, process: str, *, concurrency: int | None = None) -> ServerProcess:
         """A running shared worker handed over to this test (which kills it)."""
         assert self.pool is not None
@@ -117,6 +122,11 @@ class SyncRig:
         return running_relay(env=self.env, log_dir=self.log_dir)
 
     # --- a fresh start on a shared rig (PostgreSQL) ----------------------------------------
+
+    def for_test(self) -> SyncRig:
+        """This rig for one test of the module sharing it: its own copy of the environment (what
+        the test changes there goes no further), the same servers and shared workers."""
+        return replace(self, env=dict(self.env))
 
     def empty_service(self, *capabilities: str) -> None:
         """Each service of ``capabilities`` as a fresh one: every row of its database gone
@@ -140,8 +150,15 @@ class SyncRig:
     def empty_outbox(self) -> None:
         """The monolith's outbox without an event (as on a fresh rig): what earlier tests on a
         shared rig wrote is neither pending nor counted."""
+        self._empty_monolith("outbox_outboxevent")
+
+    def empty_monolith_dead_letters(self) -> None:
+        """The monolith's dead letters (of the reverse flow) gone, as on a fresh rig."""
+        self._empty_monolith("reverse_sync_deadletter")
+
+    def _empty_monolith(self, table: str) -> None:
         with psycopg.connect(self.env["DATABASE_URL"], autocommit=True) as conn:
-            conn.execute("TRUNCATE outbox_outboxevent")
+            conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(table)))
 
     def sync_auth(self) -> dict[str, str]:
         """The ``Authorization`` header of the rig's sync token, as the callers send it."""

@@ -144,6 +144,11 @@ class WorkerPool:
         del self._workers[(process, concurrency)]
         return worker
 
+    def stop(self, process: str, *, concurrency: int | None = None) -> None:
+        worker = self._workers.pop((process, concurrency), None)
+        if worker is not None:
+            worker.stop()
+
     def close(self) -> None:
         """Stop every worker of the pool, side by side (each finishes its warm shutdown)."""
         workers = list(self._workers.values())
