@@ -8,7 +8,6 @@ import base64
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,8 @@ from tests.sync.rig import SyncRig, running_rig
 
 pytestmark = pytest.mark.slow
 
-EVENTS = 3000
+#: Fifty relay batches of 20: enough for the three relays to overlap.
+EVENTS = 1000
 
 #: One relay pass in its own process, started together with the others by a file appearing.
 CONCURRENT_DRAIN = """
@@ -46,9 +46,13 @@ print(drain(app, limit=20))
 
 
 @pytest.fixture
-def seeded_rig(tmp_path: Path, redis_env: dict[str, str]) -> Iterator[SyncRig]:
-    with running_rig(tmp_path, redis_env, seed_products=EVENTS) as rig:
-        yield rig
+def seeded_rig(rig: SyncRig) -> SyncRig:
+    """The module's rig with EVENTS pending events (the seed's products) and no inventory
+    worker: what the relays publish stays in the queue."""
+    rig.stop_shared_worker("worker-inventory")
+    seeded = rig.run("monolith/manage.py", "seed_inventory", "--products", str(EVENTS))
+    assert seeded.returncode == 0, seeded.stderr
+    return rig
 
 
 def _queued_event_ids(rig: SyncRig) -> list[list[str]]:
@@ -114,7 +118,8 @@ def test_three_relays_at_once_publish_every_event_exactly_once(
 def test_the_relay_wakes_on_the_outbox_notification(rig: SyncRig) -> None:
     # No fallback pass within the test: only a notification can wake the relay.
     rig.env["STRANGLER_RELAY_FALLBACK_S"] = "3600"
-    with rig.worker("worker-inventory"), rig.relay() as relay:
+    rig.shared_workers("worker-inventory")
+    with rig.relay() as relay:
         assert "waking on LISTEN/NOTIFY" in relay.log_path.read_text()
         skus = [rig.create_product()["sku"] for _ in range(3)]
         for sku in skus:
@@ -178,8 +183,8 @@ def test_a_write_in_flight_while_the_relay_goes_to_sleep_is_relayed_without_a_no
     rig.env["STRANGLER_RELAY_FALLBACK_S"] = "3600"
     rig.env["STRANGLER_RELAY_AWAKE_S"] = "0.3"
     url = rig.env["DATABASE_URL"]
+    rig.shared_workers("worker-inventory")
     with (
-        rig.worker("worker-inventory"),
         rig.relay(),
         psycopg.connect(url, autocommit=True) as watcher,
         psycopg.connect(url) as writer,
