@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from tests.support.callers import stack_caller_headers
 from tests.support.payments_api import idempotency_key
 from tests.sync.rig import SyncRig
@@ -23,7 +21,7 @@ class Customer:
 
     def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         headers = {**self.headers, **idempotency_key()}
-        answer = httpx.post(
+        answer = self.rig.http.post(
             f"{self.rig.monolith_url}{path}", json=body or {}, headers=headers, timeout=30
         )
         assert answer.status_code in (200, 201), (path, answer.status_code, answer.text)
@@ -31,7 +29,7 @@ class Customer:
         return data
 
     def get(self, base_url: str, path: str) -> tuple[int, Any]:
-        answer = httpx.get(f"{base_url}{path}", headers=self.headers, timeout=10)
+        answer = self.rig.http.get(f"{base_url}{path}", headers=self.headers)
         return answer.status_code, answer.json()
 
     def synced(self, capability: str, path: str) -> bool:

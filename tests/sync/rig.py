@@ -63,6 +63,9 @@ class SyncRig:
     log_dir: Path
     monolith_url: str
     inventory_url: str
+    #: The test process's HTTP client of the rig's servers (one for all calls: a client made per
+    #: call builds its TLS context each time, which costs more than a local request).
+    http: httpx.Client
     processes: list[ServerProcess] = field(default_factory=list)
     #: Workers the tests on this rig share (``shared_workers``), stopped with the rig.
     pool: WorkerPool | None = None
@@ -122,6 +125,13 @@ class SyncRig:
         return running_relay(env=self.env, log_dir=self.log_dir)
 
     # --- a fresh start on a shared rig (PostgreSQL) ----------------------------------------
+
+    def fresh(self, *services: str) -> SyncRig:
+        """This shared rig for one test, as a rig of its own would start: ``services`` empty
+        (``empty_service``), the outbox empty, the environment the test's own (``for_test``)."""
+        self.empty_service(*services)
+        self.empty_outbox()
+        return self.for_test()
 
     def for_test(self) -> SyncRig:
         """This rig for one test of the module sharing it: its own copy of the environment (what
@@ -184,9 +194,7 @@ class SyncRig:
         return stack_staff_headers(self.env)
 
     def _post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = httpx.post(
-            f"{self.monolith_url}{path}", json=body or {}, headers=self.staff, timeout=10
-        )
+        response = self.http.post(f"{self.monolith_url}{path}", json=body or {}, headers=self.staff)
         assert response.status_code in (200, 201), (path, response.status_code, response.text)
         data: dict[str, Any] = response.json()
         return data
@@ -206,7 +214,7 @@ class SyncRig:
     # --- reads (HTTP) ----------------------------------------------------------------------
 
     def get(self, base_url: str, path: str) -> tuple[int, Any]:
-        response = httpx.get(f"{base_url}{path}", timeout=10)
+        response = self.http.get(f"{base_url}{path}")
         return response.status_code, response.json()
 
     def product_on_both(self, sku: str) -> tuple[Any, Any]:
@@ -226,7 +234,7 @@ class SyncRig:
         return bool(monolith[0] == 200 and monolith == service)
 
     def outbox_stats(self) -> dict[str, Any]:
-        data: dict[str, Any] = httpx.get(f"{self.monolith_url}/internal/outbox/stats").json()
+        data: dict[str, Any] = self.http.get(f"{self.monolith_url}/internal/outbox/stats").json()
         return data
 
     def service_url(self, capability: str) -> str:
@@ -248,7 +256,7 @@ class SyncRig:
         url = f"{self.env['STRANGLER_PROXY_ADMIN_URL']}/admin/routes"
         auth = {"Authorization": f"Bearer {self.env['PROXY_ADMIN_TOKEN']}"}
         wait_for(
-            lambda: httpx.get(url, headers=auth, timeout=5).json()["digest"] == digest,
+            lambda: self.http.get(url, headers=auth).json()["digest"] == digest,
             timeout=10,
             message="the proxy to serve the route file",
         )
@@ -260,7 +268,7 @@ class SyncRig:
 
     def sync_stats(self, capability: str = "inventory") -> dict[str, Any]:
         url = f"{self.service_url(capability)}/internal/sync/stats"
-        data: dict[str, Any] = httpx.get(url).json()
+        data: dict[str, Any] = self.http.get(url).json()
         return data
 
     def bearer(self, username: str, *, staff: bool = False) -> dict[str, str]:
@@ -347,6 +355,7 @@ def running_rig(
         )
         pool = WorkerPool(env, log_dir)
         stack.callback(pool.close)
+        http = stack.enter_context(httpx.Client(timeout=10))
         yield SyncRig(
             env=env,
             log_dir=log_dir,
@@ -354,4 +363,5 @@ def running_rig(
             inventory_url=env["STRANGLER_INVENTORY_URL"],
             processes=list(servers.values()),
             pool=pool,
+            http=http,
         )
