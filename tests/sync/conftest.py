@@ -59,23 +59,21 @@ def module_filesystem_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str,
     }
 
 
+@pytest.fixture
+def rig(tmp_path: Path, redis_env: dict[str, str]) -> Iterator[SyncRig]:
+    """Monolith and inventory service on fresh PostgreSQL databases; Redis as the broker."""
+    with running_rig(tmp_path, redis_env) as rig:
+        yield rig
+
+
 @pytest.fixture(scope="module")
 def module_rig(
     tmp_path_factory: pytest.TempPathFactory, module_redis_env: dict[str, str]
 ) -> Iterator[SyncRig]:
-    """Monolith and inventory service on fresh PostgreSQL databases, Redis as the broker: one
-    rig for the tests of a module (``rig``)."""
+    """``rig`` for the tests of a module to share: a module whose tests each start it fresh
+    overrides ``rig`` with ``module_rig.fresh("inventory")``."""
     with running_rig(tmp_path_factory.mktemp("rig"), module_redis_env) as rig:
         yield rig
-
-
-@pytest.fixture
-def rig(module_rig: SyncRig) -> SyncRig:
-    """The module's rig as a fresh one for this test: an empty inventory service, an empty
-    outbox, and an environment of its own; workers that tests leave running are shared."""
-    module_rig.empty_service("inventory")
-    module_rig.empty_outbox()
-    return module_rig.for_test()
 
 
 @pytest.fixture

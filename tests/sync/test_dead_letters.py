@@ -10,6 +10,7 @@ from functools import partial
 from typing import Any
 
 import psycopg
+import pytest
 from celery import Celery
 
 from sync.task_names import task_name
@@ -17,6 +18,12 @@ from tests.support.waiting import wait_for
 from tests.sync.envelopes import events_of, take_pending_envelopes
 from tests.sync.rig import SyncRig
 from tests.sync.workers import LogMark
+
+
+@pytest.fixture
+def rig(module_rig: SyncRig) -> SyncRig:
+    """The module's shared rig, fresh for this test (empty inventory service and outbox)."""
+    return module_rig.fresh("inventory")
 
 
 def _deliver(sender: Celery, *envelopes: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ from functools import partial
 from typing import Any
 
 import psycopg
+import pytest
 from celery import Celery
 from psycopg import sql
 
@@ -15,6 +16,12 @@ from tests.support.postgres import ADMIN_URL
 from tests.support.waiting import wait_for
 from tests.sync.envelopes import events_of, take_pending_envelopes
 from tests.sync.rig import SyncRig
+
+
+@pytest.fixture
+def rig(module_rig: SyncRig) -> SyncRig:
+    """The module's shared rig, fresh for this test (empty inventory service and outbox)."""
+    return module_rig.fresh("inventory")
 
 
 def _deliver(sender: Celery, *envelopes: dict[str, Any]) -> None:

@@ -5,11 +5,19 @@ from __future__ import annotations
 import json
 from functools import partial
 
+import pytest
+
 from tests.support.ports import free_port
 from tests.support.waiting import wait_for
 from tests.sync.rig import SyncRig
 
 RELAY_ONCE = "from sync.monolith_worker import relay_outbox; print(relay_outbox(limit={limit}))"
+
+
+@pytest.fixture
+def rig(module_rig: SyncRig) -> SyncRig:
+    """The module's shared rig, fresh for this test (empty inventory service and outbox)."""
+    return module_rig.fresh("inventory")
 
 
 def test_monolith_writes_reach_the_service_rows_through_relay_and_worker(rig: SyncRig) -> None:

@@ -21,7 +21,7 @@ from sync.task_names import task_name
 from tests.support.processes import REPO_ROOT
 from tests.support.redis_server import OwnRedis
 from tests.support.waiting import wait_for
-from tests.sync.rig import SyncRig, running_rig
+from tests.sync.rig import SyncRig
 
 pytestmark = pytest.mark.slow
 
@@ -43,6 +43,12 @@ while not go.exists():
     time.sleep(0.005)
 print(drain(app, limit=20))
 """
+
+
+@pytest.fixture
+def rig(module_rig: SyncRig) -> SyncRig:
+    """The module's shared rig, fresh for this test (empty inventory service and outbox)."""
+    return module_rig.fresh("inventory")
 
 
 @pytest.fixture
@@ -128,12 +134,12 @@ def test_the_relay_wakes_on_the_outbox_notification(rig: SyncRig) -> None:
 
 
 def test_a_broker_that_goes_away_leaves_events_pending_until_it_is_back(
-    tmp_path: Path, redis_env: dict[str, str]
+    rig: SyncRig, tmp_path: Path
 ) -> None:
-    with (
-        OwnRedis(tmp_path / "redis") as broker,
-        running_rig(tmp_path, {**redis_env, "CELERY_BROKER_URL": broker.url}) as rig,
-    ):
+    # A broker of this test's own (the owners' servers never talk to the broker): its relay and
+    # worker use it, not the module's shared workers.
+    with OwnRedis(tmp_path / "redis") as broker:
+        rig.env["CELERY_BROKER_URL"] = broker.url
         rig.env["STRANGLER_RELAY_FALLBACK_S"] = "3600"
         with rig.worker("worker-inventory"), rig.relay() as relay:
             first = rig.create_product()["sku"]
