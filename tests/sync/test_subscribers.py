@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 from celery import Celery
@@ -73,7 +72,7 @@ def owners_sender(owners_rig: SyncRig, monkeypatch: pytest.MonkeyPatch) -> Celer
 
 def _outbox_total(rig: SyncRig, capability: str) -> int:
     url = f"{rig.monolith_url}/internal/outbox/stats?capability={capability}"
-    total: int = httpx.get(url, timeout=10).json()["total"]
+    total: int = rig.http.get(url).json()["total"]
     return total
 
 

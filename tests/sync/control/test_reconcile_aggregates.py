@@ -49,7 +49,7 @@ class Shop:
 def _caught_up(rig: SyncRig) -> bool:
     for owner in OWNERS:
         url = f"{rig.monolith_url}/internal/outbox/stats?capability={owner}"
-        total = httpx.get(url, timeout=10).json()["total"]
+        total = rig.http.get(url).json()["total"]
         if rig.sync_stats(owner)["events_processed"] != total:
             return False
     return True

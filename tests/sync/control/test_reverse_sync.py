@@ -103,15 +103,18 @@ class StockWriter(Writer):
         self.n += 1
 
 
-def _on_hand(base_url: str, sku: str) -> tuple[int, int]:
-    body = httpx.get(f"{base_url}{product_path(sku)}", timeout=10).json()
+def _on_hand(http: httpx.Client, base_url: str, sku: str) -> tuple[int, int]:
+    body = http.get(f"{base_url}{product_path(sku)}").json()
     return body["on_hand"], body["version"]
 
 
 def _converged(rig: SyncRig, writer: StockWriter) -> bool:
     for sku in writer.skus:
         expected = START + writer.accepted[sku]
-        monolith, service = _on_hand(rig.monolith_url, sku), _on_hand(rig.inventory_url, sku)
+        monolith, service = (
+            _on_hand(rig.http, rig.monolith_url, sku),
+            _on_hand(rig.http, rig.inventory_url, sku),
+        )
         if monolith != service or monolith[0] != expected:
             return False
     return True
@@ -141,7 +144,8 @@ def test_writes_through_the_switch_and_back_lose_nothing(rig: SyncRig) -> None:
             writer_snapshot = dict(writer.accepted)
             wait_for(
                 lambda: all(
-                    _on_hand(rig.monolith_url, s)[0] >= START + writer_snapshot[s] for s in skus
+                    _on_hand(rig.http, rig.monolith_url, s)[0] >= START + writer_snapshot[s]
+                    for s in skus
                 ),
                 timeout=60,
                 message="reverse events applied by the monolith",

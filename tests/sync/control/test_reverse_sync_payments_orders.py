@@ -69,12 +69,17 @@ def owners(rig: SyncRig, capability: str) -> Owners:
     return Owners(capability, rig.monolith_url, rig.service_url(capability))
 
 
-@contextmanager
-def service_relay(rig: SyncRig, capability: str) -> Iterator[ServerProcess]:
-    """The stack's reverse relay of ``capability`` (``relay-<capability>``), once it listens."""
+def _service_relay_process(rig: SyncRig, capability: str) -> ServerProcess:
+    """The stack's reverse relay of ``capability`` (``relay-<capability>``), not started yet."""
     argv = process_spec(f"relay-{capability}").argv
     name = f"relay-{capability}-{random_suffix()}"
-    with ServerProcess(name, argv, env=rig.env, log_dir=rig.log_dir) as p:
+    return ServerProcess(name, argv, env=rig.env, log_dir=rig.log_dir)
+
+
+@contextmanager
+def service_relay(rig: SyncRig, capability: str) -> Iterator[ServerProcess]:
+    """The stack's reverse relay of ``capability``, once it listens."""
+    with _service_relay_process(rig, capability) as p:
         wait_until_ready(p)
         yield p
 
@@ -87,23 +92,23 @@ def shop(
     every worker, the forward relay and each service's relay running."""
     tmp = tmp_path_factory.mktemp("reverse-sync")
     with running_rig(tmp, module_redis_env, services=SERVICES) as rig, ExitStack() as relays:
+        # Every process started before any is awaited: their start-ups overlap.
+        started = [relays.enter_context(_service_relay_process(rig, side)) for side in SERVICES]
         rig.shared_workers("worker-monolith", *(f"worker-{side}" for side in SERVICES))
         relays.enter_context(rig.relay())
-        for side in SERVICES:
-            relays.enter_context(service_relay(rig, side))
+        for relay in started:
+            wait_until_ready(relay)
         yield rig
 
 
 def _outbox_total(rig: SyncRig, capability: str) -> int:
     url = f"{rig.monolith_url}/internal/outbox/stats?capability={capability}"
-    total: int = httpx.get(url, timeout=10).json()["total"]
+    total: int = rig.http.get(url).json()["total"]
     return total
 
 
 def _dead_letters(rig: SyncRig) -> dict[str, Any]:
-    body: dict[str, Any] = httpx.get(
-        f"{rig.monolith_url}/internal/sync/dead-letters", timeout=10
-    ).json()
+    body: dict[str, Any] = rig.http.get(f"{rig.monolith_url}/internal/sync/dead-letters").json()
     return body
 
 
@@ -162,12 +167,11 @@ class OrderWriter(Writer):
 def _same_on_both(rig: SyncRig, capability: str, paths: list[str], headers: dict[str, str]) -> bool:
     """True when both owners answer each path alike; else an ``AssertionError`` saying where
     (``wait_for`` reports the last one)."""
-    with httpx.Client(timeout=10, headers=headers) as client:
-        for path in paths:
-            monolith = client.get(f"{rig.monolith_url}{path}")
-            service = client.get(f"{rig.service_url(capability)}{path}")
-            if monolith.status_code != 200 or monolith.json() != service.json():
-                raise AssertionError(f"{path}: monolith {monolith.text} service {service.text}")
+    for path in paths:
+        monolith = rig.http.get(f"{rig.monolith_url}{path}", headers=headers)
+        service = rig.http.get(f"{rig.service_url(capability)}{path}", headers=headers)
+        if monolith.status_code != 200 or monolith.json() != service.json():
+            raise AssertionError(f"{path}: monolith {monolith.text} service {service.text}")
     return True
 
 
@@ -451,8 +455,10 @@ class Checkouts(threading.Thread):
                     return
 
 
-def _listed(base_url: str, path: str, headers: dict[str, str]) -> list[dict[str, Any]]:
-    answer = httpx.get(f"{base_url}{path}?page_size=500", headers=headers, timeout=10)
+def _listed(
+    rig: SyncRig, base_url: str, path: str, headers: dict[str, str]
+) -> list[dict[str, Any]]:
+    answer = rig.http.get(f"{base_url}{path}?page_size=500", headers=headers)
     assert answer.status_code == 200, answer.text
     return sorted(answer.json()["results"], key=lambda row: str(row["id"]))
 
@@ -462,13 +468,13 @@ def _books_balance(rig: SyncRig, customer: dict[str, str], sku: str, orders: set
     monolith and on each service; else an ``AssertionError`` saying what differs."""
     mono, service = rig.monolith_url, rig.service_url
     held = {
-        mono: _listed(mono, ORDERS, customer),
-        "orders": _listed(service("orders"), ORDERS, customer),
+        mono: _listed(rig, mono, ORDERS, customer),
+        "orders": _listed(rig, service("orders"), ORDERS, customer),
     }
     assert held[mono] == held["orders"], "the owners' orders differ"
     confirmed = {o["id"]: o for o in held[mono] if o["status"] == "confirmed"}
     assert set(confirmed) == orders, (sorted(confirmed), sorted(orders))
-    paid = [_listed(base, PAYMENTS, customer) for base in (mono, service("payments"))]
+    paid = [_listed(rig, base, PAYMENTS, customer) for base in (mono, service("payments"))]
     assert paid[0] == paid[1], "the owners' payments differ"
     captured = {p["id"] for p in paid[0] if p["status"] == "captured"}
     assert captured == {o["payment_id"] for o in confirmed.values()}, "captured != confirmed"
