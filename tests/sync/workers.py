@@ -129,6 +129,8 @@ class WorkerPool:
         for key in keys:
             worker = self._workers.get(key)
             if worker is None or not worker.alive():
+                if worker is not None:
+                    worker.stop()  # reaped: it died (a test killed it without taking it)
                 worker = worker_process(
                     key[0], env=self._env, log_dir=self._log_dir, concurrency=concurrency
                 ).start()
