@@ -47,10 +47,32 @@ def filesystem_env(queue_prefix: str, var_dir: Path) -> dict[str, str]:
     }
 
 
+@pytest.fixture(scope="module")
+def module_filesystem_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """``filesystem_env`` for a module whose tests share one rig."""
+    var = tmp_path_factory.mktemp("var")
+    return {
+        "CELERY_BROKER_URL": "",
+        "STRANGLER_QUEUE_PREFIX": f"t{random_suffix()}",
+        "STRANGLER_VAR_DIR": str(var),
+        "PYTHONPATH": str(REPO_ROOT),
+    }
+
+
 @pytest.fixture
 def rig(tmp_path: Path, redis_env: dict[str, str]) -> Iterator[SyncRig]:
     """Monolith and inventory service on fresh PostgreSQL databases; Redis as the broker."""
     with running_rig(tmp_path, redis_env) as rig:
+        yield rig
+
+
+@pytest.fixture(scope="module")
+def module_rig(
+    tmp_path_factory: pytest.TempPathFactory, module_redis_env: dict[str, str]
+) -> Iterator[SyncRig]:
+    """``rig`` for the tests of a module to share: a module whose tests each start it fresh
+    overrides ``rig`` with ``module_rig.fresh("inventory")``."""
+    with running_rig(tmp_path_factory.mktemp("rig"), module_redis_env) as rig:
         yield rig
 
 

@@ -17,15 +17,17 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 import httpx
+import psycopg
 import pytest
 import redis
 from celery import Celery
+from psycopg import sql
 
 from contracts.sync_token import SYNC_TOKEN_ENV, bearer
 from proxy.config_edit import update_route
@@ -48,7 +50,11 @@ from tests.support.inventory_api import (
 from tests.support.processes import REPO_ROOT, VENV_BIN, ServerProcess
 from tests.support.random_refs import random_suffix
 from tests.support.waiting import wait_for
-from tests.sync.workers import running_relay, running_worker
+from tests.sync.workers import WorkerPool, running_relay, running_worker, running_workers
+
+#: What a service keeps when a test empties it (``SyncRig.empty_service``): its schema's version
+#: and which way sync runs (a test that switches it switches it back).
+_KEPT_TABLES = ("alembic_version", "sync_direction")
 
 
 @dataclass
@@ -57,7 +63,12 @@ class SyncRig:
     log_dir: Path
     monolith_url: str
     inventory_url: str
+    #: The test process's HTTP client of the rig's servers (one for all calls: a client made per
+    #: call builds its TLS context each time, which costs more than a local request).
+    http: httpx.Client
     processes: list[ServerProcess] = field(default_factory=list)
+    #: Workers the tests on this rig share (``shared_workers``), stopped with the rig.
+    pool: WorkerPool | None = None
 
     # --- processes -------------------------------------------------------------------------
 
@@ -84,8 +95,80 @@ class SyncRig:
     ) -> AbstractContextManager[ServerProcess]:
         return running_worker(process, env=self.env, log_dir=self.log_dir, concurrency=concurrency)
 
+    def workers(
+        self, *processes: str, concurrency: int | None = None
+    ) -> AbstractContextManager[list[ServerProcess]]:
+        """Several workers of this test, started side by side."""
+        return running_workers(
+            processes, env=self.env, log_dir=self.log_dir, concurrency=concurrency
+        )
+
+    def shared_workers(
+        self, *processes: str, concurrency: int | None = None
+    ) -> list[ServerProcess]:
+        """Workers running from now until the rig stops, shared with the later tests on it
+        (started if they are not running yet)."""
+        assert self.pool is not None
+        return self.pool.running(*processes, concurrency=concurrency)
+
+    def stop_shared_worker(self, process: str, *, concurrency: int | None = None) -> None:
+        """Stop ``process``'s shared worker if it runs (the test needs its queue to itself)."""
+        assert self.pool is not None
+        self.pool.stop(process, concurrency=concurrency)
+
+    def take_worker(self, process: str, *, concurrency: int | None = None) -> ServerProcess:
+        """A running shared worker handed over to this test (which kills it)."""
+        assert self.pool is not None
+        return self.pool.take(process, concurrency=concurrency)
+
     def relay(self) -> AbstractContextManager[ServerProcess]:
         return running_relay(env=self.env, log_dir=self.log_dir)
+
+    # --- a fresh start on a shared rig (PostgreSQL) ----------------------------------------
+
+    def fresh(self, *services: str) -> SyncRig:
+        """This shared rig for one test, as a rig of its own would start: ``services`` empty
+        (``empty_service``), the outbox empty, the environment the test's own (``for_test``)."""
+        self.empty_service(*services)
+        self.empty_outbox()
+        return self.for_test()
+
+    def for_test(self) -> SyncRig:
+        """This rig for one test of the module sharing it: its own copy of the environment (what
+        the test changes there goes no further), the same servers and shared workers."""
+        return replace(self, env=dict(self.env))
+
+    def empty_service(self, *capabilities: str) -> None:
+        """Each service of ``capabilities`` as a fresh one: every row of its database gone
+        (rows, checkpoints, processed events, dead letters, reconciliation runs), so a test on
+        a rig shared by its module starts where a rig of its own would."""
+        for capability in capabilities:
+            url = self.env[f"{capability.upper()}_DATABASE_URL"].replace("+psycopg", "")
+            with psycopg.connect(url, autocommit=True) as conn:
+                tables = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                        " AND NOT tablename = ANY(%s)",
+                        (list(_KEPT_TABLES),),
+                    )
+                ]
+                conn.execute(
+                    sql.SQL("TRUNCATE {}").format(sql.SQL(", ").join(map(sql.Identifier, tables)))
+                )
+
+    def empty_outbox(self) -> None:
+        """The monolith's outbox without an event (as on a fresh rig): what earlier tests on a
+        shared rig wrote is neither pending nor counted."""
+        self._empty_monolith("outbox_outboxevent")
+
+    def empty_monolith_dead_letters(self) -> None:
+        """The monolith's dead letters (of the reverse flow) gone, as on a fresh rig."""
+        self._empty_monolith("reverse_sync_deadletter")
+
+    def _empty_monolith(self, table: str) -> None:
+        with psycopg.connect(self.env["DATABASE_URL"], autocommit=True) as conn:
+            conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(table)))
 
     def sync_auth(self) -> dict[str, str]:
         """The ``Authorization`` header of the rig's sync token, as the callers send it."""
@@ -111,9 +194,7 @@ class SyncRig:
         return stack_staff_headers(self.env)
 
     def _post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = httpx.post(
-            f"{self.monolith_url}{path}", json=body or {}, headers=self.staff, timeout=10
-        )
+        response = self.http.post(f"{self.monolith_url}{path}", json=body or {}, headers=self.staff)
         assert response.status_code in (200, 201), (path, response.status_code, response.text)
         data: dict[str, Any] = response.json()
         return data
@@ -133,7 +214,7 @@ class SyncRig:
     # --- reads (HTTP) ----------------------------------------------------------------------
 
     def get(self, base_url: str, path: str) -> tuple[int, Any]:
-        response = httpx.get(f"{base_url}{path}", timeout=10)
+        response = self.http.get(f"{base_url}{path}")
         return response.status_code, response.json()
 
     def product_on_both(self, sku: str) -> tuple[Any, Any]:
@@ -153,7 +234,7 @@ class SyncRig:
         return bool(monolith[0] == 200 and monolith == service)
 
     def outbox_stats(self) -> dict[str, Any]:
-        data: dict[str, Any] = httpx.get(f"{self.monolith_url}/internal/outbox/stats").json()
+        data: dict[str, Any] = self.http.get(f"{self.monolith_url}/internal/outbox/stats").json()
         return data
 
     def service_url(self, capability: str) -> str:
@@ -175,7 +256,7 @@ class SyncRig:
         url = f"{self.env['STRANGLER_PROXY_ADMIN_URL']}/admin/routes"
         auth = {"Authorization": f"Bearer {self.env['PROXY_ADMIN_TOKEN']}"}
         wait_for(
-            lambda: httpx.get(url, headers=auth, timeout=5).json()["digest"] == digest,
+            lambda: self.http.get(url, headers=auth).json()["digest"] == digest,
             timeout=10,
             message="the proxy to serve the route file",
         )
@@ -187,7 +268,7 @@ class SyncRig:
 
     def sync_stats(self, capability: str = "inventory") -> dict[str, Any]:
         url = f"{self.service_url(capability)}/internal/sync/stats"
-        data: dict[str, Any] = httpx.get(url).json()
+        data: dict[str, Any] = self.http.get(url).json()
         return data
 
     def bearer(self, username: str, *, staff: bool = False) -> dict[str, str]:
@@ -272,10 +353,15 @@ def running_rig(
         servers = stack.enter_context(
             running(["monolith", *services], ports=ports, env=env, log_dir=log_dir)
         )
+        pool = WorkerPool(env, log_dir)
+        stack.callback(pool.close)
+        http = stack.enter_context(httpx.Client(timeout=10))
         yield SyncRig(
             env=env,
             log_dir=log_dir,
             monolith_url=env["STRANGLER_MONOLITH_URL"],
             inventory_url=env["STRANGLER_INVENTORY_URL"],
             processes=list(servers.values()),
+            pool=pool,
+            http=http,
         )

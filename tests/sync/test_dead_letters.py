@@ -10,12 +10,20 @@ from functools import partial
 from typing import Any
 
 import psycopg
+import pytest
 from celery import Celery
 
 from sync.task_names import task_name
 from tests.support.waiting import wait_for
 from tests.sync.envelopes import events_of, take_pending_envelopes
 from tests.sync.rig import SyncRig
+from tests.sync.workers import LogMark
+
+
+@pytest.fixture
+def rig(module_rig: SyncRig) -> SyncRig:
+    """The module's shared rig, fresh for this test (empty inventory service and outbox)."""
+    return module_rig.fresh("inventory")
 
 
 def _deliver(sender: Celery, *envelopes: dict[str, Any]) -> None:
@@ -49,15 +57,15 @@ def test_a_poison_event_is_parked_and_the_rest_keep_flowing(rig: SyncRig, sender
     (good,) = take_pending_envelopes(rig)
     poison = {**good, "event_id": str(uuid.uuid4()), "payload": {"sku": sku}}
 
-    with rig.worker("worker-inventory", concurrency=1) as worker:
-        # The poison twice (a redelivery): still one dead letter, two attempts.
-        _deliver(sender, poison, good, poison)
-        wait_for(lambda: rig.product_synced(sku), message="the good event after the poison")
-        wait_for(
-            lambda: worker.log_path.read_text().count("parked as dead letter") == 2,
-            message="both deliveries of the poison parked",
-        )
-        log = worker.log_path.read_text()
+    logged = LogMark(*rig.shared_workers("worker-inventory", concurrency=1))
+    # The poison twice (a redelivery): still one dead letter, two attempts.
+    _deliver(sender, poison, good, poison)
+    wait_for(lambda: rig.product_synced(sku), message="the good event after the poison")
+    wait_for(
+        lambda: logged.text().count("parked as dead letter") == 2,
+        message="both deliveries of the poison parked",
+    )
+    log = logged.text()
 
     assert f"poison event {poison['event_id']} parked as dead letter" in log
     assert "Retry in" not in log
@@ -86,14 +94,14 @@ def test_a_poison_event_in_a_batch_is_parked_and_the_rest_of_the_batch_applied(
     envelopes = take_pending_envelopes(rig)
     poison = {**envelopes[1], "event_id": str(uuid.uuid4()), "payload": {"sku": skus[1]}}
 
-    with rig.worker("worker-inventory", concurrency=1) as worker:
-        sender.send_task(
-            task_name("inventory", "apply_events"), args=[[envelopes[0], poison, *envelopes[1:]]]
-        )
-        for sku in skus:
-            wait_for(partial(rig.product_synced, sku), message=f"{sku} applied beside the poison")
-        wait_for(lambda: _dead_letters(rig) == 1, message="the poison parked")
-        log = worker.log_path.read_text()
+    logged = LogMark(*rig.shared_workers("worker-inventory", concurrency=1))
+    sender.send_task(
+        task_name("inventory", "apply_events"), args=[[envelopes[0], poison, *envelopes[1:]]]
+    )
+    for sku in skus:
+        wait_for(partial(rig.product_synced, sku), message=f"{sku} applied beside the poison")
+    wait_for(lambda: _dead_letters(rig) == 1, message="the poison parked")
+    log = logged.text()
 
     assert "applying them one by one" in log
     assert f"poison event {poison['event_id']} parked as dead letter" in log
@@ -104,10 +112,10 @@ def test_a_poison_event_in_a_batch_is_parked_and_the_rest_of_the_batch_applied(
 
 
 def test_a_message_that_is_not_a_batch_is_parked(rig: SyncRig, sender: Celery) -> None:
-    with rig.worker("worker-inventory", concurrency=1) as worker:
-        sender.send_task(task_name("inventory", "apply_events"), args=[{"not": "a list"}])
-        wait_for(lambda: _dead_letters(rig) == 1, message="the garbled message parked")
-        log = worker.log_path.read_text()
+    logged = LogMark(*rig.shared_workers("worker-inventory", concurrency=1))
+    sender.send_task(task_name("inventory", "apply_events"), args=[{"not": "a list"}])
+    wait_for(lambda: _dead_letters(rig) == 1, message="the garbled message parked")
+    log = logged.text()
     assert "Retry in" not in log
     assert rig.sync_stats()["events_processed"] == 0
 
@@ -120,28 +128,28 @@ def test_dead_letters_replay_after_the_fix_with_dedup_and_cas(rig: SyncRig, send
     envelopes = take_pending_envelopes(rig)
     old_events, only_events = events_of(envelopes, older), events_of(envelopes, only)
 
-    with rig.worker("worker-inventory", concurrency=1):
-        with _service_refuses_on_hand(rig, 105):
-            _deliver(sender, old_events[1], old_events[2], old_events[3], only_events[1])
-            wait_for(lambda: _dead_letters(rig) == 2, message="two events parked")
-            wait_for(lambda: rig.sync_stats()["events_processed"] == 2, message="v1 and v3")
-            assert rig.product_synced(older)  # v3 went through: the rest kept flowing
-            assert rig.get(rig.inventory_url, f"/api/inventory/products/{only}/")[0] == 404
+    rig.shared_workers("worker-inventory", concurrency=1)
+    with _service_refuses_on_hand(rig, 105):
+        _deliver(sender, old_events[1], old_events[2], old_events[3], only_events[1])
+        wait_for(lambda: _dead_letters(rig) == 2, message="two events parked")
+        wait_for(lambda: rig.sync_stats()["events_processed"] == 2, message="v1 and v3")
+        assert rig.product_synced(older)  # v3 went through: the rest kept flowing
+        assert rig.get(rig.inventory_url, f"/api/inventory/products/{only}/")[0] == 404
 
-        replayed = rig.strangler_sync("dead-letters", "replay", "--all")
-        assert replayed.returncode == 0, replayed.stderr
-        assert "2 replayed, 0 failed" in replayed.stdout
-        # The older product's v2 arrives after v3: compare-and-set keeps v3 (stale).
-        assert f"({old_events[2]['event_id']}): replayed, stale" in replayed.stdout
-        assert f"({only_events[1]['event_id']}): replayed, applied" in replayed.stdout
-        assert rig.product_synced(older) and rig.product_synced(only)
-        assert _dead_letters(rig) == 0
+    replayed = rig.strangler_sync("dead-letters", "replay", "--all")
+    assert replayed.returncode == 0, replayed.stderr
+    assert "2 replayed, 0 failed" in replayed.stdout
+    # The older product's v2 arrives after v3: compare-and-set keeps v3 (stale).
+    assert f"({old_events[2]['event_id']}): replayed, stale" in replayed.stdout
+    assert f"({only_events[1]['event_id']}): replayed, applied" in replayed.stdout
+    assert rig.product_synced(older) and rig.product_synced(only)
+    assert _dead_letters(rig) == 0
 
-        # Redelivered by the broker after the replay: recognised by event id, changes nothing.
-        marker = rig.create_product()["sku"]
-        (marker_event,) = take_pending_envelopes(rig)
-        _deliver(sender, only_events[1], old_events[2], marker_event)
-        wait_for(lambda: rig.product_synced(marker), message="the marker after the repeats")
+    # Redelivered by the broker after the replay: recognised by event id, changes nothing.
+    marker = rig.create_product()["sku"]
+    (marker_event,) = take_pending_envelopes(rig)
+    _deliver(sender, only_events[1], old_events[2], marker_event)
+    wait_for(lambda: rig.product_synced(marker), message="the marker after the repeats")
 
     stats = rig.sync_stats()
     assert stats["events_processed"] == 5  # older v1-v3, only v1, the marker: once each

@@ -7,6 +7,7 @@ from functools import partial
 from typing import Any
 
 import psycopg
+import pytest
 from celery import Celery
 from psycopg import sql
 
@@ -15,6 +16,12 @@ from tests.support.postgres import ADMIN_URL
 from tests.support.waiting import wait_for
 from tests.sync.envelopes import events_of, take_pending_envelopes
 from tests.sync.rig import SyncRig
+
+
+@pytest.fixture
+def rig(module_rig: SyncRig) -> SyncRig:
+    """The module's shared rig, fresh for this test (empty inventory service and outbox)."""
+    return module_rig.fresh("inventory")
 
 
 def _deliver(sender: Celery, *envelopes: dict[str, Any]) -> None:
@@ -34,10 +41,10 @@ def test_duplicate_and_out_of_order_delivery_leave_the_service_row_equal(
     assert sorted(versions) == [1, 2, 3]
 
     # One pool process: the queue is consumed in order, so the marker comes last.
-    with rig.worker("worker-inventory", concurrency=1):
-        _deliver(sender, versions[1], versions[3], versions[2], versions[3], versions[2])
-        _deliver(sender, versions[1], events_of(envelopes, marker)[1])
-        wait_for(lambda: rig.product_synced(marker), message="the marker event to be applied")
+    rig.shared_workers("worker-inventory", concurrency=1)
+    _deliver(sender, versions[1], versions[3], versions[2], versions[3], versions[2])
+    _deliver(sender, versions[1], events_of(envelopes, marker)[1])
+    wait_for(lambda: rig.product_synced(marker), message="the marker event to be applied")
 
     monolith, service = rig.product_on_both(sku)
     assert service == monolith
@@ -58,16 +65,16 @@ def test_a_batch_message_with_repeats_and_reordering_applies_each_event_once(
     envelopes = take_pending_envelopes(rig)
     versions, others = events_of(envelopes, sku), events_of(envelopes, other)
 
-    with rig.worker("worker-inventory", concurrency=1):
-        # One message: v3 before v2, a repeat of v2 in the same batch; then the batch again
-        # (a redelivery) in a second message.
-        batch = [versions[1], versions[3], versions[2], others[1], versions[2]]
-        sender.send_task(task_name("inventory", "apply_events"), args=[batch])
-        sender.send_task(task_name("inventory", "apply_events"), args=[batch])
-        marker = rig.create_product()["sku"]
-        (marker_event,) = take_pending_envelopes(rig)
-        sender.send_task(task_name("inventory", "apply_events"), args=[[marker_event]])
-        wait_for(lambda: rig.product_synced(marker), message="the marker batch to be applied")
+    rig.shared_workers("worker-inventory", concurrency=1)
+    # One message: v3 before v2, a repeat of v2 in the same batch; then the batch again (a
+    # redelivery) in a second message.
+    batch = [versions[1], versions[3], versions[2], others[1], versions[2]]
+    sender.send_task(task_name("inventory", "apply_events"), args=[batch])
+    sender.send_task(task_name("inventory", "apply_events"), args=[batch])
+    marker = rig.create_product()["sku"]
+    (marker_event,) = take_pending_envelopes(rig)
+    sender.send_task(task_name("inventory", "apply_events"), args=[[marker_event]])
+    wait_for(lambda: rig.product_synced(marker), message="the marker batch to be applied")
 
     for product in (sku, other):
         monolith, service = rig.product_on_both(product)
@@ -96,6 +103,8 @@ def test_a_database_that_refuses_connections_is_retried_until_it_is_back(
     (event,) = take_pending_envelopes(rig)
     database = rig.env["INVENTORY_DATABASE_URL"]
 
+    # A worker that starts while the database refuses (a shared one holds open connections).
+    rig.stop_shared_worker("worker-inventory", concurrency=1)
     _allow_connections(database, False)
     try:
         with rig.worker("worker-inventory", concurrency=1) as worker:
@@ -122,6 +131,7 @@ def test_a_batch_that_meets_a_database_refusing_connections_is_retried_whole(
     envelopes = take_pending_envelopes(rig)
     database = rig.env["INVENTORY_DATABASE_URL"]
 
+    rig.stop_shared_worker("worker-inventory", concurrency=1)
     _allow_connections(database, False)
     try:
         with rig.worker("worker-inventory", concurrency=1) as worker:

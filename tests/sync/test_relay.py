@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from functools import partial
 
+import pytest
+
 from tests.support.ports import free_port
 from tests.support.waiting import wait_for
 from tests.sync.rig import SyncRig
@@ -12,8 +14,15 @@ from tests.sync.rig import SyncRig
 RELAY_ONCE = "from sync.monolith_worker import relay_outbox; print(relay_outbox(limit={limit}))"
 
 
+@pytest.fixture
+def rig(module_rig: SyncRig) -> SyncRig:
+    """The module's shared rig, fresh for this test (empty inventory service and outbox)."""
+    return module_rig.fresh("inventory")
+
+
 def test_monolith_writes_reach_the_service_rows_through_relay_and_worker(rig: SyncRig) -> None:
-    with rig.worker("worker-monolith"), rig.worker("worker-inventory"), rig.relay():
+    rig.shared_workers("worker-monolith", "worker-inventory")
+    with rig.relay():
         product = rig.create_product(on_hand=8)
         other = rig.create_product(on_hand=5)
         rig.adjust(product["sku"], delta=4)
@@ -57,15 +66,15 @@ def test_a_refused_broker_marks_nothing_published_and_everything_goes_once_it_is
     assert "OperationalError" in refused.stderr
     assert rig.outbox_stats()["pending"] == 4
 
-    with rig.worker("worker-inventory"):
-        # A small limit: the relay keeps going while batches come back full.
-        relayed = rig.run("-c", RELAY_ONCE.format(limit=3))
-        assert relayed.returncode == 0, relayed.stderr
-        assert relayed.stdout.split()[-1] == "4"
-        assert rig.outbox_stats()["pending"] == 0
-        for sku in skus:
-            wait_for(partial(rig.product_synced, sku), message=f"{sku} in the service")
-        wait_for(lambda: rig.sync_stats()["events_processed"] == 4, message="4 events processed")
+    rig.shared_workers("worker-inventory")
+    # A small limit: the relay keeps going while batches come back full.
+    relayed = rig.run("-c", RELAY_ONCE.format(limit=3))
+    assert relayed.returncode == 0, relayed.stderr
+    assert relayed.stdout.split()[-1] == "4"
+    assert rig.outbox_stats()["pending"] == 0
+    for sku in skus:
+        wait_for(partial(rig.product_synced, sku), message=f"{sku} in the service")
+    wait_for(lambda: rig.sync_stats()["events_processed"] == 4, message="4 events processed")
     # Two pool processes may apply skus[0]'s create after its adjustment: then it is stale.
     stats = rig.sync_stats()
     assert stats["events_applied"] + stats["events_skipped"] == 4
@@ -74,8 +83,8 @@ def test_a_refused_broker_marks_nothing_published_and_everything_goes_once_it_is
 
 def test_the_cli_kicks_the_relay(rig: SyncRig) -> None:
     sku = rig.create_product()["sku"]
-    with rig.worker("worker-monolith"), rig.worker("worker-inventory"):
-        kicked = rig.strangler_sync("relay")
-        assert kicked.returncode == 0, kicked.stderr
-        wait_for(lambda: rig.product_synced(sku), message=f"{sku} in the service")
+    rig.shared_workers("worker-monolith", "worker-inventory")
+    kicked = rig.strangler_sync("relay")
+    assert kicked.returncode == 0, kicked.stderr
+    wait_for(lambda: rig.product_synced(sku), message=f"{sku} in the service")
     assert rig.outbox_stats()["pending"] == 0

@@ -8,7 +8,6 @@ import base64
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -22,11 +21,12 @@ from sync.task_names import task_name
 from tests.support.processes import REPO_ROOT
 from tests.support.redis_server import OwnRedis
 from tests.support.waiting import wait_for
-from tests.sync.rig import SyncRig, running_rig
+from tests.sync.rig import SyncRig
 
 pytestmark = pytest.mark.slow
 
-EVENTS = 3000
+#: Fifty relay batches of 20: enough for the three relays to overlap.
+EVENTS = 1000
 
 #: One relay pass in its own process, started together with the others by a file appearing.
 CONCURRENT_DRAIN = """
@@ -46,9 +46,19 @@ print(drain(app, limit=20))
 
 
 @pytest.fixture
-def seeded_rig(tmp_path: Path, redis_env: dict[str, str]) -> Iterator[SyncRig]:
-    with running_rig(tmp_path, redis_env, seed_products=EVENTS) as rig:
-        yield rig
+def rig(module_rig: SyncRig) -> SyncRig:
+    """The module's shared rig, fresh for this test (empty inventory service and outbox)."""
+    return module_rig.fresh("inventory")
+
+
+@pytest.fixture
+def seeded_rig(rig: SyncRig) -> SyncRig:
+    """The module's rig with EVENTS pending events (the seed's products) and no inventory
+    worker: what the relays publish stays in the queue."""
+    rig.stop_shared_worker("worker-inventory")
+    seeded = rig.run("monolith/manage.py", "seed_inventory", "--products", str(EVENTS))
+    assert seeded.returncode == 0, seeded.stderr
+    return rig
 
 
 def _queued_event_ids(rig: SyncRig) -> list[list[str]]:
@@ -114,7 +124,8 @@ def test_three_relays_at_once_publish_every_event_exactly_once(
 def test_the_relay_wakes_on_the_outbox_notification(rig: SyncRig) -> None:
     # No fallback pass within the test: only a notification can wake the relay.
     rig.env["STRANGLER_RELAY_FALLBACK_S"] = "3600"
-    with rig.worker("worker-inventory"), rig.relay() as relay:
+    rig.shared_workers("worker-inventory")
+    with rig.relay() as relay:
         assert "waking on LISTEN/NOTIFY" in relay.log_path.read_text()
         skus = [rig.create_product()["sku"] for _ in range(3)]
         for sku in skus:
@@ -123,12 +134,12 @@ def test_the_relay_wakes_on_the_outbox_notification(rig: SyncRig) -> None:
 
 
 def test_a_broker_that_goes_away_leaves_events_pending_until_it_is_back(
-    tmp_path: Path, redis_env: dict[str, str]
+    rig: SyncRig, tmp_path: Path
 ) -> None:
-    with (
-        OwnRedis(tmp_path / "redis") as broker,
-        running_rig(tmp_path, {**redis_env, "CELERY_BROKER_URL": broker.url}) as rig,
-    ):
+    # A broker of this test's own (the owners' servers never talk to the broker): its relay and
+    # worker use it, not the module's shared workers.
+    with OwnRedis(tmp_path / "redis") as broker:
+        rig.env["CELERY_BROKER_URL"] = broker.url
         rig.env["STRANGLER_RELAY_FALLBACK_S"] = "3600"
         with rig.worker("worker-inventory"), rig.relay() as relay:
             first = rig.create_product()["sku"]
@@ -178,8 +189,8 @@ def test_a_write_in_flight_while_the_relay_goes_to_sleep_is_relayed_without_a_no
     rig.env["STRANGLER_RELAY_FALLBACK_S"] = "3600"
     rig.env["STRANGLER_RELAY_AWAKE_S"] = "0.3"
     url = rig.env["DATABASE_URL"]
+    rig.shared_workers("worker-inventory")
     with (
-        rig.worker("worker-inventory"),
         rig.relay(),
         psycopg.connect(url, autocommit=True) as watcher,
         psycopg.connect(url) as writer,

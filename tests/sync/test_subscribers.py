@@ -2,7 +2,10 @@
 the monolith's API reach the payments and orders services through the relay, Redis and each
 capability's own worker; a redelivered envelope changes nothing; a poison event is parked in the
 owner's database, listed and replayed after the fix by `strangler sync dead-letters -c`; a poison
-event in a batch message (what the relay sends) is parked and the rest of the batch applied."""
+event in a batch message (what the relay sends) is parked and the rest of the batch applied.
+
+The module shares one rig and its workers; each test starts from empty services and an empty
+outbox, as on a rig of its own."""
 
 from __future__ import annotations
 
@@ -10,10 +13,8 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
-from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 from celery import Celery
@@ -26,6 +27,7 @@ from tests.support.waiting import wait_for
 from tests.sync.customers import Customer
 from tests.sync.envelopes import take_pending_envelopes
 from tests.sync.rig import SyncRig, running_rig
+from tests.sync.workers import LogMark
 
 pytestmark = pytest.mark.slow
 
@@ -44,11 +46,23 @@ print(json.dumps([envelope_of(row).model_dump(mode="json") for row in rows]))
 """
 
 
-@pytest.fixture
-def owners_rig(tmp_path: Path, redis_env: dict[str, str]) -> Iterator[SyncRig]:
+@pytest.fixture(scope="module")
+def shared_rig(
+    tmp_path_factory: pytest.TempPathFactory, module_redis_env: dict[str, str]
+) -> Iterator[SyncRig]:
     """The monolith and the three services on fresh PostgreSQL databases; Redis as the broker."""
-    with running_rig(tmp_path, redis_env, services=OWNERS) as rig:
+    with running_rig(
+        tmp_path_factory.mktemp("subscribers"), module_redis_env, services=OWNERS
+    ) as rig:
         yield rig
+
+
+@pytest.fixture
+def owners_rig(shared_rig: SyncRig) -> SyncRig:
+    """The module's rig with empty services and an empty outbox."""
+    shared_rig.empty_service(*OWNERS)
+    shared_rig.empty_outbox()
+    return shared_rig
 
 
 @pytest.fixture
@@ -58,7 +72,7 @@ def owners_sender(owners_rig: SyncRig, monkeypatch: pytest.MonkeyPatch) -> Celer
 
 def _outbox_total(rig: SyncRig, capability: str) -> int:
     url = f"{rig.monolith_url}/internal/outbox/stats?capability={capability}"
-    total: int = httpx.get(url, timeout=10).json()["total"]
+    total: int = rig.http.get(url).json()["total"]
     return total
 
 
@@ -87,12 +101,8 @@ def test_payments_and_orders_reach_their_services_and_redelivery_changes_nothing
     customer = Customer(rig)
     sku = rig.create_product(on_hand=10, price="4.50")["sku"]
     # One thread per worker: each queue is consumed in order, so a marker sent last comes last.
-    with (
-        rig.worker("worker-inventory", concurrency=1),
-        rig.worker("worker-payments", concurrency=1),
-        rig.worker("worker-orders", concurrency=1),
-        rig.relay(),
-    ):
+    rig.shared_workers(*(f"worker-{owner}" for owner in OWNERS), concurrency=1)
+    with rig.relay():
         payment = customer.post(PAYMENTS, payment_body(amount="20.00"))
         customer.post(payment_path(payment["id"], "capture"))
         order = customer.post(ORDERS, checkout_body([(sku, 2)]))
@@ -187,37 +197,38 @@ def test_a_poison_event_is_parked_listed_and_replayed_after_the_fix(
     assert [e["aggregate_type"] for e in events] == [aggregate]
     stats = partial(rig.sync_stats, capability)
 
-    with rig.worker(f"worker-{capability}", concurrency=1) as worker:
-        with _service_refuses(rig, capability, check):
-            _deliver(owners_sender, events[0], events[0])  # the poison, and its redelivery
-            wait_for(
-                lambda: worker.log_path.read_text().count("parked as dead letter") == 2,
-                message="both deliveries parked",
-            )
-            assert stats()["dead_letters"] == 1
-            listed = rig.strangler_sync("dead-letters", "list", "--capability", capability)
-            assert listed.returncode == 0, listed.stderr
-            assert f"Dead letters: 1 ({capability})" in listed.stdout
-            assert events[0]["event_id"] in listed.stdout and "test_bug" in listed.stdout
-            again = rig.strangler_sync("dead-letters", "replay", "--all", "-c", capability)
-            assert again.returncode == 1 and "0 replayed, 1 failed" in again.stdout
-        assert "Retry in" not in worker.log_path.read_text()
-        assert customer.get(rig.service_url(capability), path)[0] == 404
+    [worker] = rig.shared_workers(f"worker-{capability}", concurrency=1)
+    logged = LogMark(worker)
+    with _service_refuses(rig, capability, check):
+        _deliver(owners_sender, events[0], events[0])  # the poison, and its redelivery
+        wait_for(
+            lambda: logged.text().count("parked as dead letter") == 2,
+            message="both deliveries parked",
+        )
+        assert stats()["dead_letters"] == 1
+        listed = rig.strangler_sync("dead-letters", "list", "--capability", capability)
+        assert listed.returncode == 0, listed.stderr
+        assert f"Dead letters: 1 ({capability})" in listed.stdout
+        assert events[0]["event_id"] in listed.stdout and "test_bug" in listed.stdout
+        again = rig.strangler_sync("dead-letters", "replay", "--all", "-c", capability)
+        assert again.returncode == 1 and "0 replayed, 1 failed" in again.stdout
+    assert "Retry in" not in logged.text()
+    assert customer.get(rig.service_url(capability), path)[0] == 404
 
-        replayed = rig.strangler_sync("dead-letters", "replay", "--all", "-c", capability)
-        assert replayed.returncode == 0, replayed.stderr
-        assert f"({events[0]['event_id']}): replayed, applied" in replayed.stdout
-        assert customer.synced(capability, path)
-        assert stats()["dead_letters"] == 0
+    replayed = rig.strangler_sync("dead-letters", "replay", "--all", "-c", capability)
+    assert replayed.returncode == 0, replayed.stderr
+    assert f"({events[0]['event_id']}): replayed, applied" in replayed.stdout
+    assert customer.synced(capability, path)
+    assert stats()["dead_letters"] == 0
 
-        # Redelivered after the replay: a duplicate; a later write still goes through.
-        if capability == "payments":
-            customer.post(payment_path(written["id"], "void"))
-        else:
-            customer.post(order_path(written["id"], "cancel"))
-        (later,) = [e for e in take_pending_envelopes(rig) if e["aggregate_id"] == written["id"]]
-        _deliver(owners_sender, events[0], later)
-        wait_for(lambda: customer.synced(capability, path), message="the later write applied")
+    # Redelivered after the replay: a duplicate; a later write still goes through.
+    if capability == "payments":
+        customer.post(payment_path(written["id"], "void"))
+    else:
+        customer.post(order_path(written["id"], "cancel"))
+    (later,) = [e for e in take_pending_envelopes(rig) if e["aggregate_id"] == written["id"]]
+    _deliver(owners_sender, events[0], later)
+    wait_for(lambda: customer.synced(capability, path), message="the later write applied")
     final = stats()
     assert (final["events_processed"], final["events_applied"], final["dead_letters"]) == (2, 2, 0)
     # The other owners' dead letters are their own: inventory parked nothing.
@@ -245,14 +256,13 @@ def test_a_poison_event_in_a_batch_is_parked_and_the_rest_of_the_batch_applied(
     assert [e["aggregate_id"] for e in events] == ids
     stats = partial(rig.sync_stats, capability)
 
-    with rig.worker(f"worker-{capability}", concurrency=1) as worker:
-        with _service_refuses(rig, capability, check):
-            owners_sender.send_task(EVENT_BATCH_TASKS[capability], args=[events])
-            wait_for(lambda: stats()["dead_letters"] == 1, message="the poison parked")
-            wait_for(
-                lambda: stats()["events_processed"] == 2, message="the rest of the batch applied"
-            )
-        log = worker.log_path.read_text()
+    [worker] = rig.shared_workers(f"worker-{capability}", concurrency=1)
+    logged = LogMark(worker)
+    with _service_refuses(rig, capability, check):
+        owners_sender.send_task(EVENT_BATCH_TASKS[capability], args=[events])
+        wait_for(lambda: stats()["dead_letters"] == 1, message="the poison parked")
+        wait_for(lambda: stats()["events_processed"] == 2, message="the rest of the batch applied")
+    log = logged.text()
 
     assert "applying them one by one" in log
     assert f"poison event {events[1]['event_id']} parked as dead letter" in log

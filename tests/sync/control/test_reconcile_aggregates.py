@@ -49,7 +49,7 @@ class Shop:
 def _caught_up(rig: SyncRig) -> bool:
     for owner in OWNERS:
         url = f"{rig.monolith_url}/internal/outbox/stats?capability={owner}"
-        total = httpx.get(url, timeout=10).json()["total"]
+        total = rig.http.get(url).json()["total"]
         if rig.sync_stats(owner)["events_processed"] != total:
             return False
     return True
@@ -60,13 +60,8 @@ def shop(
     tmp_path_factory: pytest.TempPathFactory, module_redis_env: dict[str, str]
 ) -> Iterator[Shop]:
     tmp = tmp_path_factory.mktemp("reconcile-aggregates")
-    with (
-        running_rig(tmp, module_redis_env, services=OWNERS) as rig,
-        rig.worker("worker-inventory"),
-        rig.worker("worker-payments"),
-        rig.worker("worker-orders"),
-        rig.relay(),
-    ):
+    with running_rig(tmp, module_redis_env, services=OWNERS) as rig, rig.relay():
+        rig.shared_workers(*(f"worker-{owner}" for owner in OWNERS))
         customer = Customer(rig)
         skus = [rig.create_product(on_hand=100, price=price)["sku"] for price in ("4.50", "0.99")]
         reservations = [rig.reserve([(skus[0], n), (skus[1], 1)])["id"] for n in (1, 2, 3, 4)]

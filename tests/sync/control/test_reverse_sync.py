@@ -4,6 +4,9 @@ workers, the forward relay and the service relay, PostgreSQL and Redis.
 The switch is proven by writing continuously through it, both ways: every write answered 2xx
 must be on both sides afterwards (on_hand = start + accepted adjustments, on both owners), none
 twice, and the monolith's outbox gains nothing while it only applies the service's events.
+
+The module shares one rig and its workers; each test starts with both owners forward, an empty
+outbox and no dead letter on the monolith, as on a rig of its own.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -40,11 +42,26 @@ pytestmark = pytest.mark.slow
 START = 1000
 
 
-@pytest.fixture
-def rig(tmp_path: Path, redis_env: dict[str, str]) -> Iterator[SyncRig]:
+@pytest.fixture(scope="module")
+def shared_rig(
+    tmp_path_factory: pytest.TempPathFactory, module_redis_env: dict[str, str]
+) -> Iterator[SyncRig]:
     """The sync rig (its owners take the rig's sync token)."""
-    with running_rig(tmp_path, redis_env) as r:
+    with running_rig(tmp_path_factory.mktemp("reverse-sync"), module_redis_env) as r:
         yield r
+
+
+@pytest.fixture
+def rig(shared_rig: SyncRig) -> SyncRig:
+    """The module's rig as a fresh one: both owners forward, an empty outbox, no dead letter on
+    the monolith."""
+    with pytest.MonkeyPatch.context() as patch, httpx.Client() as http:
+        shared_rig.hold_sync_token(patch)
+        write_direction(http, owners(shared_rig).monolith_direction_url(), "monolith", "forward")
+        write_direction(http, owners(shared_rig).service_direction_url(), "service", "forward")
+    shared_rig.empty_outbox()
+    shared_rig.empty_monolith_dead_letters()
+    return shared_rig.for_test()
 
 
 @pytest.fixture
@@ -86,15 +103,18 @@ class StockWriter(Writer):
         self.n += 1
 
 
-def _on_hand(base_url: str, sku: str) -> tuple[int, int]:
-    body = httpx.get(f"{base_url}{product_path(sku)}", timeout=10).json()
+def _on_hand(http: httpx.Client, base_url: str, sku: str) -> tuple[int, int]:
+    body = http.get(f"{base_url}{product_path(sku)}").json()
     return body["on_hand"], body["version"]
 
 
 def _converged(rig: SyncRig, writer: StockWriter) -> bool:
     for sku in writer.skus:
         expected = START + writer.accepted[sku]
-        monolith, service = _on_hand(rig.monolith_url, sku), _on_hand(rig.inventory_url, sku)
+        monolith, service = (
+            _on_hand(rig.http, rig.monolith_url, sku),
+            _on_hand(rig.http, rig.inventory_url, sku),
+        )
         if monolith != service or monolith[0] != expected:
             return False
     return True
@@ -102,12 +122,8 @@ def _converged(rig: SyncRig, writer: StockWriter) -> bool:
 
 @pytest.mark.usefixtures("token_env")
 def test_writes_through_the_switch_and_back_lose_nothing(rig: SyncRig) -> None:
-    with (
-        rig.worker("worker-monolith"),
-        rig.worker("worker-inventory"),
-        rig.relay(),
-        service_relay(rig),
-    ):
+    rig.shared_workers("worker-monolith", "worker-inventory")
+    with rig.relay(), service_relay(rig):
         skus = [rig.create_product(on_hand=START)["sku"] for _ in range(4)]
         wait_for(lambda: all(rig.product_synced(s) for s in skus), message="products synced")
         writer = StockWriter(rig, skus)
@@ -128,7 +144,8 @@ def test_writes_through_the_switch_and_back_lose_nothing(rig: SyncRig) -> None:
             writer_snapshot = dict(writer.accepted)
             wait_for(
                 lambda: all(
-                    _on_hand(rig.monolith_url, s)[0] >= START + writer_snapshot[s] for s in skus
+                    _on_hand(rig.http, rig.monolith_url, s)[0] >= START + writer_snapshot[s]
+                    for s in skus
                 ),
                 timeout=60,
                 message="reverse events applied by the monolith",
@@ -190,23 +207,23 @@ def test_poison_reverse_events_are_parked_by_the_monolith_and_replayed_by_the_cl
         "origin": "inventory",
     }
     sender = _sender(rig, monkeypatch)
-    with rig.worker("worker-monolith"):
-        sender.send_task(task_name("monolith", "apply_event"), args=[{"event_id": "garbled"}])
-        sender.send_task(
-            task_name("monolith", "apply_event"), args=[orphan]
-        )  # names a product not there yet
+    rig.shared_workers("worker-monolith")
+    sender.send_task(task_name("monolith", "apply_event"), args=[{"event_id": "garbled"}])
+    sender.send_task(
+        task_name("monolith", "apply_event"), args=[orphan]
+    )  # names a product not there yet
 
-        def listed() -> dict[str, Any]:
-            done = rig.strangler_sync("dead-letters", "list", "--owner", "monolith")
-            assert done.returncode == 0, done.stderr
-            return {"out": done.stdout} if "Dead letters: 2" in done.stdout else {}
+    def listed() -> dict[str, Any]:
+        done = rig.strangler_sync("dead-letters", "list", "--owner", "monolith")
+        assert done.returncode == 0, done.stderr
+        return {"out": done.stdout} if "Dead letters: 2" in done.stdout else {}
 
-        wait_for(listed, timeout=30, message="two dead letters on the monolith")
-        rig.create_product(sku=sku, on_hand=5)
-        replayed = rig.strangler_sync("dead-letters", "replay", "--all", "--owner", "monolith")
-        assert replayed.returncode == 1  # the garbled one fails again
-        assert "1 replayed, 1 failed" in replayed.stdout
-        assert "replayed, applied" in replayed.stdout
+    wait_for(listed, timeout=30, message="two dead letters on the monolith")
+    rig.create_product(sku=sku, on_hand=5)
+    replayed = rig.strangler_sync("dead-letters", "replay", "--all", "--owner", "monolith")
+    assert replayed.returncode == 1  # the garbled one fails again
+    assert "1 replayed, 1 failed" in replayed.stdout
+    assert "replayed, applied" in replayed.stdout
     monolith, _ = rig.reservation_on_both(orphan["aggregate_id"])
     assert monolith[0] == 200 and monolith[1]["lines"] == [{"sku": sku, "quantity": 1}]
     status = rig.strangler_sync("status", "-c", "inventory", "--json")
@@ -238,24 +255,24 @@ def test_a_batch_message_applies_each_event_once_and_parks_only_its_poison_event
     garbled = {"event_id": "garbled"}
     outbox_before = rig.outbox_stats()["total"]
     sender = _sender(rig, monkeypatch)
-    with rig.worker("worker-monolith"):
-        # Out of version order, one event twice in the message and again in the next one.
-        v1, v2, v3 = versions
-        sender.send_task(task_name("monolith", "apply_events"), args=[[v3, v1, other, v1, v2]])
-        sender.send_task(task_name("monolith", "apply_events"), args=[[orphan, v2, garbled]])
+    rig.shared_workers("worker-monolith")
+    # Out of version order, one event twice in the message and again in the next one.
+    v1, v2, v3 = versions
+    sender.send_task(task_name("monolith", "apply_events"), args=[[v3, v1, other, v1, v2]])
+    sender.send_task(task_name("monolith", "apply_events"), args=[[orphan, v2, garbled]])
 
-        def letters() -> dict[str, Any]:
-            body: dict[str, Any] = httpx.get(
-                f"{rig.monolith_url}/internal/sync/dead-letters", timeout=10
-            ).json()
-            return body if body["count"] == 2 else {}
+    def letters() -> dict[str, Any]:
+        body: dict[str, Any] = httpx.get(
+            f"{rig.monolith_url}/internal/sync/dead-letters", timeout=10
+        ).json()
+        return body if body["count"] == 2 else {}
 
-        parked = wait_for(letters, timeout=30, message="the two poison events parked")
-        assert {d["event_id"] for d in parked["dead_letters"]} == {orphan["event_id"], "garbled"}
-        wait_for(
-            lambda: rig.get(rig.monolith_url, product_path(other["aggregate_id"]))[0] == 200,
-            message="the other product applied",
-        )
+    parked = wait_for(letters, timeout=30, message="the two poison events parked")
+    assert {d["event_id"] for d in parked["dead_letters"]} == {orphan["event_id"], "garbled"}
+    wait_for(
+        lambda: rig.get(rig.monolith_url, product_path(other["aggregate_id"]))[0] == 200,
+        message="the other product applied",
+    )
     status, body = rig.get(rig.monolith_url, product_path(sku))
     assert status == 200 and (body["on_hand"], body["version"]) == (300, 3)  # the newest wins
     assert rig.get(rig.monolith_url, reservation_path(orphan["aggregate_id"]))[0] == 404
