@@ -42,6 +42,14 @@ def main(argv: list[str] | None = None) -> None:
         "--concurrency", type=_positive, default=4, help="pool threads (default: 4)"
     )
     parser.add_argument("--loglevel", default="INFO", help="log level (default: INFO)")
+    parser.add_argument(
+        "--without-mingle",
+        action="store_true",
+        help="no state exchange with other workers at start",
+    )
+    parser.add_argument(
+        "--without-gossip", action="store_true", help="no gossip with other workers"
+    )
     args = parser.parse_args(argv)
     try:
         module = importlib.import_module(args.app)
@@ -55,6 +63,8 @@ def main(argv: list[str] | None = None) -> None:
         pool_cls="threads",
         concurrency=args.concurrency,
         loglevel=args.loglevel,
+        without_mingle=args.without_mingle,
+        without_gossip=args.without_gossip,
     )
     worker.start()
     sys.exit(worker.exitcode)

@@ -19,6 +19,7 @@ import pytest
 from contracts.sync_token import bearer
 from strangler.stack import Ports, stack_environment, write_routes_file
 from strangler.traffic import Mix, MixError, RequestMaker, Tally, Workload, run_traffic
+from tests.support.callers import caller_token, stack_keys
 from tests.support.components import StackUrls, free_ports, running
 from tests.support.ports import free_port
 from tests.support.postgres import fresh_database
@@ -114,7 +115,10 @@ def test_every_kind_reaches_the_monolith_through_the_proxy_and_nothing_fails(
 
 
 def test_a_freeze_is_waited_out_after_retry_after_and_counted_not_failed(shop: Shop) -> None:
-    workload = Workload(base_url=shop.proxy_url, skus=[f"SKU-{n:05d}" for n in range(1, 6)])
+    with stack_keys(shop.env):  # stock writes need a staff caller
+        staff = caller_token(staff=True)
+    skus = [f"SKU-{n:05d}" for n in range(1, 6)]
+    workload = Workload(base_url=shop.proxy_url, skus=skus, staff_token=staff)
     seen: list[Tally] = []
 
     def freeze_then_thaw() -> None:

@@ -25,7 +25,7 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives import serialization
 
-from contracts.sync_token import SYNC_TOKEN_ENV
+from contracts.sync_token import SYNC_TOKEN_ENV, bearer
 from contracts.tokens import ALGORITHM, AUDIENCE, ISSUER
 from monolith.identity.keys import thumbprint
 from proxy.config_edit import update_route
@@ -203,6 +203,9 @@ class OrdersProcess(StackUrls):
             log_dir=upstreams.logs,
             inherit_env=False,
         )
+        #: The ``Authorization`` header of the sync token it takes (the stack's own: the service
+        #: loads the monolith's revocation list with it).
+        self.sync_auth = bearer(service_env[SYNC_TOKEN_ENV])
 
     def start(self) -> OrdersProcess:
         self.proc.start()

@@ -43,7 +43,7 @@ def worker_process(
     if app:
         argv[argv.index("-A") + 1] = app
     argv[argv.index("-n") + 1] = f"{process}-{random_suffix()}@%h"
-    argv[argv.index("worker") + 1 : argv.index("worker") + 1] = _WITHOUT_NEIGHBOURS
+    argv += _WITHOUT_NEIGHBOURS
     if concurrency is not None:
         argv[argv.index("--concurrency") + 1] = str(concurrency)
     return ServerProcess(f"{process}-{random_suffix()}", argv, env=env, log_dir=log_dir)

@@ -15,7 +15,6 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from contracts.sync_token import bearer
 from extracted.chassis.web.db import make_engine, make_sessions
 from extracted.orders.models import OutboxEvent
 from tests.support.orders_stack import (
@@ -26,21 +25,18 @@ from tests.support.orders_stack import (
     orders_deployment,
     orders_of,
 )
-from tests.support.random_refs import random_suffix
 from tests.support.waiting import wait_for
 
-#: The sync token of this module's orders process.
-TOKEN = f"sync-{random_suffix()}"
 DIRECTION = "/internal/sync/direction"
 
 
 @pytest.fixture(scope="module")
 def deployment(upstreams: Upstreams) -> Iterator[tuple[OrdersProcess, str]]:
-    """One orders process whose direction endpoints take this module's token, and its database.
+    """One orders process and its database.
     Its saga lease outlasts the slow card below (3 s): with the suite's 3 s lease the recovery
     loop would take that saga over mid-payment and the checkout would answer 503."""
     with orders_deployment(upstreams) as running:
-        process = running.start(STRANGLER_SYNC_TOKEN=TOKEN, ORDERS_SAGA_LEASE_S="30")
+        process = running.start(ORDERS_SAGA_LEASE_S="30")
         yield process, running.database_url
 
 
@@ -56,7 +52,7 @@ def _set(orders: OrdersProcess, direction: str) -> None:
     answer = httpx.put(
         f"{orders.orders_url}{DIRECTION}",
         json={"direction": direction},
-        headers=bearer(TOKEN),
+        headers=orders.sync_auth,
         timeout=10,
     )
     assert (answer.status_code, answer.json()["direction"]) == (200, direction)
