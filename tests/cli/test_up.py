@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 
 from strangler.stack import issue_tokens_step
 from tests.support.components import free_ports
-from tests.support.processes import REPO_ROOT, ServerProcess
+from tests.support.processes import REPO_ROOT, ServerProcess, run_to_end
 from tests.support.random_refs import random_sku, random_suffix
 from tests.support.waiting import wait_for
 
@@ -79,14 +78,9 @@ def test_up_serves_syncs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         assert listing.json()["count"] == 20
 
         # Inventory writes need a staff caller (docs/inventory-api.md, "Who may call").
-        staff_token = subprocess.run(
-            issue_tokens_step([f"up-staff-{random_suffix()}"], staff=True, ttl_s=600),
-            env=env,
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        staff_token = run_to_end(
+            issue_tokens_step([f"up-staff-{random_suffix()}"], staff=True, ttl_s=600), env
+        )
         sku = random_sku("up")
         created = httpx.post(
             f"{proxy}/api/inventory/products/",

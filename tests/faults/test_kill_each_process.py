@@ -38,7 +38,7 @@ from tests.e2e.stack import Stack
 from tests.support.components import free_ports
 from tests.support.database_templates import fresh_owner_databases
 from tests.support.postgres import fresh_database
-from tests.support.processes import REPO_ROOT, ServerProcess
+from tests.support.processes import ServerProcess, run_to_end
 from tests.support.random_refs import random_suffix
 from tests.support.waiting import wait_for
 
@@ -122,14 +122,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[
                 message="the ready banner",
             )
             assert up.alive(), f"strangler up exited:\n{up.log_tail()}"
-            token = subprocess.run(
-                issue_tokens_step([f"kill-staff-{random_suffix()}"], staff=True, ttl_s=3600),
-                env=env,
-                cwd=REPO_ROOT,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.strip()
+            token = run_to_end(
+                issue_tokens_step([f"kill-staff-{random_suffix()}"], staff=True, ttl_s=3600), env
+            )
             yield Supervised(
                 ports=ports, env=env, routes_file=routes_file, up=up, staff_token=token
             )

@@ -35,7 +35,7 @@ from strangler.stack import Ports, stack_environment
 from tests.proxy.harness import routes_yaml
 from tests.support.components import StackUrls, free_ports, running
 from tests.support.database_templates import fresh_owner_databases
-from tests.support.processes import REPO_ROOT
+from tests.support.processes import REPO_ROOT, manage
 from tests.support.random_refs import random_suffix
 
 OWNER_HEADER = "X-Security-Owner"
@@ -160,16 +160,7 @@ class Rig(StackUrls):
 
     def manage(self, *argv: str) -> str:
         """``monolith/manage.py`` in the rig's environment; its standard output."""
-        done = subprocess.run(
-            [sys.executable, "monolith/manage.py", *argv],
-            env=self.env,
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout.strip()
+        return manage(self.env, *argv)
 
 
 #: The processes of the rig: every owner and the proxy.

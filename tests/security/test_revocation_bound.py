@@ -11,8 +11,6 @@ until it refuses, and the deadline is the commit's time plus the bound.
 from __future__ import annotations
 
 import functools
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +22,7 @@ from contracts.revocations import bound_s
 from contracts.tokens import UNAUTHENTICATED_BODY
 from strangler.stack import Ports
 from tests.support.components import StackUrls, running, whole_stack_environment
-from tests.support.processes import REPO_ROOT
+from tests.support.processes import manage
 from tests.support.random_refs import random_suffix
 from tests.support.waiting import wait_for
 
@@ -39,16 +37,7 @@ class Rig(StackUrls):
     env: dict[str, str]
 
     def manage(self, *argv: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "monolith/manage.py", *argv],
-            env=self.env,
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout.strip()
+        return manage(self.env, *argv)
 
     def tokens(self, *usernames: str) -> dict[str, str]:
         """A token of each account (created when missing), as ``issue_token`` prints them."""

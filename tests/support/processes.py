@@ -123,3 +123,18 @@ def stop_all(processes: Iterable[ServerProcess], timeout: float = 10.0) -> None:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             process.proc.wait(timeout=timeout)
+
+
+def run_to_end(argv: Sequence[str], env: Mapping[str, str], *, timeout: float = 120) -> str:
+    """Run ``argv`` from the repository root in ``env`` until it exits; its standard output,
+    stripped. A non-zero exit fails the test with the command's output."""
+    done = subprocess.run(
+        list(argv), env=dict(env), cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout.strip()
+
+
+def manage(env: Mapping[str, str], *argv: str) -> str:
+    """``monolith/manage.py argv`` in ``env`` (``run_to_end``)."""
+    return run_to_end([sys.executable, "monolith/manage.py", *argv], env)
