@@ -89,15 +89,7 @@ class ServerProcess:
     def stop(self, timeout: float = 10.0) -> int | None:
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=timeout)
-            except ProcessLookupError:
-                pass
+        stop_all([self], timeout)
         return self.proc.returncode
 
     def __enter__(self) -> ServerProcess:
