@@ -24,12 +24,11 @@ fetches the list every ``refresh_s`` seconds on a fixed schedule
 
 from __future__ import annotations
 
-import uuid
-from typing import Annotated, Any, Final
+from typing import Annotated, Final
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from contracts.tokens import LEEWAY_S, MAX_LIFETIME_S
+from contracts.tokens import LEEWAY_S, MAX_LIFETIME_S, SubjectId
 
 REVOCATIONS_PATH: Final = "/internal/identity/revocations"
 #: How long an entry can still refuse a valid token (then the monolith drops it).
@@ -55,16 +54,10 @@ def refuses(revoked_at: int | None, iat: int) -> bool:
     return revoked_at is not None and iat <= revoked_at
 
 
-def _uuid_text(value: Any) -> Any:
-    if not isinstance(value, str):
-        raise ValueError("sub must be a UUID string")
-    return value
-
-
 class Revocation(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    sub: Annotated[uuid.UUID, BeforeValidator(_uuid_text)]
+    sub: SubjectId
     revoked_at: Annotated[StrictInt, Field(ge=0, le=MAX_REVOKED_AT)]
 
 

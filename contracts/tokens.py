@@ -63,10 +63,14 @@ def _uuid_text(value: Any) -> Any:
     return value
 
 
+#: An account's id as tokens and the revocation list carry it: a UUID given as a JSON string.
+SubjectId = Annotated[uuid.UUID, BeforeValidator(_uuid_text)]
+
+
 class TokenClaims(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    sub: Annotated[uuid.UUID, BeforeValidator(_uuid_text)]
+    sub: SubjectId
     username: StrictStr
     staff: StrictBool
     iss: StrictStr
