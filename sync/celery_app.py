@@ -13,15 +13,13 @@ Broker: ``CELERY_BROKER_URL`` (Redis in real mode); without it, the embedded kom
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from celery import Celery
 from kombu import Exchange, Queue
 
 from sync.settings import SyncSettings
-
-Side = Literal["monolith", "inventory", "payments", "orders"]
-SIDES: Final[tuple[Side, ...]] = ("monolith", "inventory", "payments", "orders")
+from sync.task_names import SIDES, Side
 
 #: The longest countdown any task of ours waits before a retry (exponential backoff is capped
 #: here). Every ETA message is held unacknowledged by the worker until it runs, so the Redis

@@ -14,9 +14,9 @@ from typing import Any
 
 from celery import Celery
 
-from sync.celery_app import Side, transient_retry
+from sync.celery_app import transient_retry
 from sync.event_batches import apply_message
-from sync.task_names import task_name
+from sync.task_names import Side, task_name
 
 
 @dataclass(frozen=True)

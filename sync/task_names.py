@@ -10,7 +10,11 @@ from __future__ import annotations
 from typing import Final, Literal
 
 from contracts.events import CAPABILITY_AGGREGATES, AggregateType, Capability
-from sync.celery_app import Side
+
+#: The workers: the monolith's and one per capability (``sync.celery_app`` gives each a queue).
+#: Kept here, apart from Celery, so that naming a task (the CLI, the plan) never imports Celery.
+Side = Literal["monolith", "inventory", "payments", "orders"]
+SIDES: Final[tuple[Side, ...]] = ("monolith", "inventory", "payments", "orders")
 
 Task = Literal[
     # The monolith's worker: a relay pass on demand, a backfill page read, a backfill split.
