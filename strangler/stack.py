@@ -84,6 +84,9 @@ def stack_processes(ports: Ports, *, monolith_workers: int = 1) -> list[ProcessS
                 str(MONOLITH_THREADS // monolith_workers),
                 "--access-logfile",
                 "-",
+                # Successful polls by the stack's own processes stay out of the log.
+                "--logger-class",
+                "monolith.access_log.PollsLeftOut",
                 # gunicorn's control socket has one default path per user: several monoliths on
                 # one machine (tests, benchmarks) would fight over it, and nothing here uses it.
                 "--no-control-socket",

@@ -217,3 +217,25 @@ def test_ready_is_503_while_the_database_does_not_answer(tmp_path: Path) -> None
     assert body["status"] == "unavailable"
     assert body["detail"].startswith("database: ")
     assert "\n" not in body["detail"]
+
+
+def test_the_access_log_leaves_out_successful_polls_only(
+    embedded: tuple[str, ServerProcess, Path],
+) -> None:
+    url, server, _ = embedded
+    marker = random_suffix()
+    polls = [f"/health/ready?{marker}", f"/internal/outbox/stats?{marker}", f"/metrics?{marker}"]
+    for path in polls:
+        assert httpx.get(f"{url}{path}").status_code == 200, path
+    failed_poll = f"/health/nope?{marker}"
+    assert httpx.get(f"{url}{failed_poll}").status_code == 404
+    read = f"/api/inventory/products/?{marker}"
+    assert httpx.get(f"{url}{read}").status_code == 200
+
+    def access_lines() -> list[str] | None:
+        lines = [line for line in server.log_path.read_text().splitlines() if marker in line]
+        return lines if any(read in line for line in lines) else None
+
+    lines = wait_for(access_lines, timeout=10, message="the read in the access log") or []
+    logged = {path for path in [*polls, failed_poll, read] if any(path in li for li in lines)}
+    assert logged == {failed_poll, read}
