@@ -38,8 +38,15 @@ _STARTED_RUN = pytest.StashKey[bool]()
 TEST_ALLOWED_HOSTS = "localhost,127.0.0.1,[::1],testserver,shop.example,parity.test"
 
 
+#: How often the proxies tests start look at their route file (the default is 0.5 s): a test
+#: that changes a flag waits until the proxy serves it, and the suite changes flags hundreds of
+#: times. Looking costs one stat() per poll.
+TEST_RELOAD_INTERVAL_S = "0.1"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("STRANGLER_ALLOWED_HOSTS", TEST_ALLOWED_HOSTS)
+    os.environ.setdefault("PROXY_RELOAD_INTERVAL_S", TEST_RELOAD_INTERVAL_S)
     # The controller (or the only process) names the run; xdist workers inherit the name.
     config.stash[_STARTED_RUN] = start_run()
 
