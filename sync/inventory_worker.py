@@ -1,45 +1,16 @@
-"""The inventory side of sync: ``celery -A sync.inventory_worker worker``.
+"""The inventory side of sync: ``celery -A sync.inventory_worker worker`` (``worker-inventory``).
 
-It writes the inventory service's database only, through the service's own functions
-(``extracted.inventory.sync``); it never imports the monolith (.importlinter checks it).
+It consumes the ``<prefix>inventory`` queue and writes the inventory service's database only,
+through the service's own functions (``extracted.inventory.sync``): outbox events of a product or
+a reservation, one or several per message, and backfill pages (products as COPY text, the bulk
+path; reservations, and products with ``--wire json``, as state dicts; ``sync.owner_worker``). It
+never imports the monolith nor another service (.importlinter checks it).
 """
 
 from __future__ import annotations
 
-import logging
-
-from extracted.chassis.sync.dead_letters import TRANSIENT_DB_ERRORS
 from extracted.inventory import sync as owner
-from sync.backfill_tasks import register_backfill_tasks
-from sync.celery_app import make_celery
-from sync.event_task import register_event_tasks
+from sync.owner_worker import owner_worker
 
-logger = logging.getLogger(__name__)
-
-app = make_celery("inventory")
-
-
-#: Apply outbox events of a product or a reservation, one or several per message
-#: (``sync.event_task``).
-tasks = register_event_tasks(
-    app,
-    side="inventory",
-    apply=owner.apply_event,
-    apply_many=owner.apply_events,
-    park=owner.park_event,
-    transient=TRANSIENT_DB_ERRORS,
-    logger=logger,
-)
-
-
-#: Backfill pages: products as COPY text (the bulk path, ``extracted.inventory.sync``),
-#: state dicts (reservations; products with ``--wire json``), and the opening of a split job's
-#: ranges (``sync.backfill_tasks``).
-backfill_tasks = register_backfill_tasks(
-    app,
-    capability="inventory",
-    apply_batch=owner.apply_backfill_batch,
-    apply_copy=owner.apply_backfill_copy,
-    copy_aggregate="product",
-    open_ranges=owner.open_backfill_ranges,
-)
+worker = owner_worker("inventory", owner, copy_aggregate="product")
+app = worker.app
