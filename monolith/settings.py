@@ -77,6 +77,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    # Swagger UI's files, served by this process (SPECTACULAR_SETTINGS): the docs page needs no CDN.
+    "drf_spectacular_sidecar",
     "monolith.identity",
     "monolith.inventory",
     "monolith.payments",
@@ -119,6 +121,8 @@ ORDERS_CRASH_AT = os.environ.get("MONOLITH_ORDERS_CRASH_AT") or None
 MIDDLEWARE = [
     "monolith.request_ids.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # The static files (the admin's, Swagger UI's) under gunicorn, where Django serves none.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -154,8 +158,11 @@ USE_I18N = True
 USE_TZ = True
 TIME_ZONE = "UTC"
 
+# Static files are the installed apps' own (the admin's, Swagger UI's from the sidecar), served
+# by WhiteNoise straight from where the apps keep them: found once when the process starts, so
+# no `collectstatic` step to run or forget, and nothing copied into the var folder.
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+WHITENOISE_USE_FINDERS = True
 
 # Every owner's body size limit (contracts/json_limits.py): a larger body is a 400 bad_request.
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
@@ -206,6 +213,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "PREPROCESSING_HOOKS": ["monolith.api.schema.only_the_public_api"],
+    # /api/schema/swagger-ui/ loads Swagger UI from this process, not from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 LOGGING = {

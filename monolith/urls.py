@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from monolith.health import HealthLiveApi, HealthReadyApi
 from monolith.outbox.metrics import metrics_view
@@ -16,6 +16,12 @@ admin.autodiscover()
 
 urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    # The same contract in Swagger UI, its files served by this process (no CDN).
+    path(
+        "api/schema/swagger-ui/",
+        SpectacularSwaggerView.as_view(url_name="schema"),
+        name="swagger-ui",
+    ),
     path("api/auth/", include("monolith.identity.urls")),
     path("api/inventory/", include("monolith.inventory.urls")),
     path("api/payments/", include("monolith.payments.urls")),

@@ -1,7 +1,8 @@
 """The admin API (its own port): health, Prometheus metrics, and — with the bearer token — the
 route table, flag changes, per-route stats, stored shadow mismatches, recorded requests, the
-audit log and the stack's processes (as `strangler up` supervises them); and the dashboard
-(:mod:`proxy.dashboard`) over the same API."""
+audit log and the stack's processes (as `strangler up` supervises them); the dashboard
+(:mod:`proxy.dashboard`) over the same API; and the start page (``/``), linking every page of the
+stack."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from proxy.config import ConfigError, Route, RouteTable
 from proxy.config_edit import EDITABLE_KEYS, read_audit, update_route
 from proxy.dashboard import add_dashboard_routes, valid_session
 from proxy.dashboard.session import DASHBOARD_HEADER
+from proxy.dashboard.start_page import start_page_html
 from proxy.diffstore import DiffStore, MismatchFilter
 from proxy.lint import lint_table
 from proxy.metrics import ProxyMetrics
@@ -303,5 +305,7 @@ def admin_app(
     app.router.add_get("/admin/recordings", get_recordings)
     app.router.add_get("/admin/audit", get_audit)
     app.router.add_get("/admin/processes", get_processes)
-    add_dashboard_routes(app, token=token)
+    add_dashboard_routes(
+        app, token=token, start_page=lambda: start_page_html(watcher.current.table)
+    )
     return app

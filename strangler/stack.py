@@ -250,6 +250,24 @@ def orders_service_account(var: Path) -> tuple[list[str], dict[str, str]]:
     return argv, env
 
 
+#: The workshop's superuser of the Django admin; its password is in ``$VAR/admin-password``.
+ADMIN_ACCOUNT: Final = "admin"
+ADMIN_PASSWORD_FILE: Final = "admin-password"
+
+
+def admin_account_step(var: Path) -> list[str]:
+    """The command that creates the workshop's superuser ``ADMIN_ACCOUNT`` when it is missing,
+    with the password in ``$VAR/admin-password`` (generated there, owner-only, the first time)."""
+    return [
+        sys.executable,
+        "monolith/manage.py",
+        "ensure_admin_account",
+        ADMIN_ACCOUNT,
+        "--password-file",
+        str(var / ADMIN_PASSWORD_FILE),
+    ]
+
+
 def ensure_sync_token(var: Path) -> Path:
     """``$VAR/sync-token``: the bearer token of the owners' internal endpoints that are not reads
     (contracts.sync_token), generated once (owner-only file) unless it exists."""

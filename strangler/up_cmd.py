@@ -31,8 +31,11 @@ from contracts.process_status import (
     uptime_s,
 )
 from strangler.stack import (
+    ADMIN_ACCOUNT,
+    ADMIN_PASSWORD_FILE,
     REPO_ROOT,
     Ports,
+    admin_account_step,
     ensure_sync_token,
     orders_service_account,
     preparation_steps,
@@ -44,24 +47,29 @@ from strangler.stack import (
 from strangler.supervisor import Supervisor
 
 
+def _run_step(what: str, argv: list[str], env: dict[str, str]) -> None:
+    """One preparation command; its output and exit 1 when it fails."""
+    typer.echo(f"strangler up: {what}")
+    done = subprocess.run(argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        typer.echo(f"strangler up: could not {what}:\n{done.stdout}{done.stderr}", err=True)
+        raise typer.Exit(1)
+
+
 def _prepare(env: dict[str, str], ports: Ports, products: int) -> None:
     """Migrate, seed and write the route file before any server starts (fails fast, exit 1)."""
     for what, argv in preparation_steps(products):
-        typer.echo(f"strangler up: {what}")
-        done = subprocess.run(argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True)
-        if done.returncode != 0:
-            typer.echo(f"strangler up: could not {what}:\n{done.stdout}{done.stderr}", err=True)
-            raise typer.Exit(1)
+        _run_step(what, argv, env)
+    var = Path(env["STRANGLER_VAR_DIR"])
     if not (env.get("ORDERS_SERVICE_TOKEN") or env.get("ORDERS_SERVICE_USERNAME")):
-        typer.echo("strangler up: set up the orders service's account")
-        argv, account_env = orders_service_account(Path(env["STRANGLER_VAR_DIR"]))
+        argv, account_env = orders_service_account(var)
         env.update(account_env)
-        done = subprocess.run(argv, env=env, cwd=REPO_ROOT, capture_output=True, text=True)
-        if done.returncode != 0:
-            typer.echo(f"strangler up: could not set it up:\n{done.stdout}{done.stderr}", err=True)
-            raise typer.Exit(1)
+        _run_step("set up the orders service's account", argv, env)
+    _run_step(
+        f"set up the Django admin's superuser {ADMIN_ACCOUNT!r}", admin_account_step(var), env
+    )
     if not env.get("STRANGLER_SYNC_TOKEN"):
-        ensure_sync_token(Path(env["STRANGLER_VAR_DIR"]))
+        ensure_sync_token(var)
     routes = Path(env["PROXY_ROUTES_FILE"])
     if not routes.exists():
         write_routes_file(routes, ports)
@@ -84,14 +92,19 @@ def _announce_when_ready(ports: Ports, urls: list[str], stop: threading.Event) -
         time.sleep(0.2)
     if stop.is_set():
         return
+    password = var_dir() / ADMIN_PASSWORD_FILE
     banner = f"""
   Strangler Fig is up (embedded default, files in {var_dir()})
+    start page (every link)    http://127.0.0.1:{ports.admin}/  (token: var/admin-token)
     proxy (send traffic here)  http://127.0.0.1:{ports.proxy}/api/inventory/products/
     monolith (Django)          http://127.0.0.1:{ports.monolith}/api/inventory/products/
+    monolith API docs          http://127.0.0.1:{ports.monolith}/api/schema/swagger-ui/
     monolith admin             http://127.0.0.1:{ports.monolith}/admin/
+                               (user {ADMIN_ACCOUNT}, password in {password})
     inventory service          http://127.0.0.1:{ports.inventory}/api/inventory/products/
     payments service           http://127.0.0.1:{ports.payments}/api/payments/  (bearer token)
     orders service             http://127.0.0.1:{ports.orders}/api/orders/
+    services' API docs         /docs on each service, e.g. http://127.0.0.1:{ports.inventory}/docs
     proxy admin API            http://127.0.0.1:{ports.admin}/admin/routes  (token: var/admin-token)
     processes                  `strangler up --status`, or the admin API's /admin/processes
   A process that dies is restarted. Next: `strangler routes list`, `strangler plan status`.

@@ -7,11 +7,13 @@ import json
 from typing import Any
 
 import pytest
+import yaml
 from multidict import CIMultiDict
 
 from proxy.config import RouteTable
 from proxy.routing import Decision, RequestFacts, Router
 from proxy.sticky import BUCKETS, bucket_of, in_canary, jwt_subject, sticky_key
+from tests.support.processes import REPO_ROOT
 from tests.support.random_refs import random_suffix
 
 UPSTREAMS = {
@@ -342,3 +344,31 @@ def test_explain_key_override_picks_the_bucket() -> None:
     decision = Router(table(spec)).decide(facts)
     assert decision.bucket == bucket_of("inv", "given")
     assert "given" in decision.reason
+
+
+@pytest.mark.parametrize("mode", ["as shipped", "extracted"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/docs",
+        "/docs/assets/swagger-ui.css",
+        "/openapi.json",
+        "/api/schema/swagger-ui/",
+        "/static/admin/css/base.css",
+        "/admin/",
+    ],
+)
+def test_no_route_of_the_shipped_table_takes_a_docs_or_admin_page(mode: str, path: str) -> None:
+    """Each service's /docs and /openapi.json, the monolith's Swagger UI, its admin and their
+    static files are on each owner's own port: the façade answers them 404 itself, with every
+    route as shipped or extracted, so none reaches a service (or the monolith) through it. The
+    contract itself stays public there (``api-schema``)."""
+    data = yaml.safe_load((REPO_ROOT / "proxy" / "routes.default.yaml").read_text())
+    if mode == "extracted":
+        for spec in data["routes"]:
+            if "target" in spec:
+                spec.update(mode="extracted", percent=0)
+    router = Router(RouteTable.model_validate(data))
+
+    assert decide(router, "GET", path).primary is None
+    assert decide(router, "GET", "/api/schema/").primary == "monolith"

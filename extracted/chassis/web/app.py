@@ -2,7 +2,8 @@
 
 One place for what makes a service answer like the monolith at the HTTP edge, in one order
 (outermost first): request ids, Django's path decoding, the host check, dry runs, the 500 body,
-the ``Allow`` header of a 405. A service brings its title, lifespan and routers.
+the ``Allow`` header of a 405. A service brings its title, lifespan and routers; every service
+also answers ``/docs`` (Swagger UI, offline) over its ``/openapi.json`` (``docs_page``).
 
 Around the service's lifespan it runs the refresher of the revocation list of the app's token
 verifier (``app.state.token_verifier``, set by the service once the app is built), when it has
@@ -17,6 +18,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from extracted.chassis.web.allow_header import AllowHeaderMiddleware
+from extracted.chassis.web.docs_page import OPENAPI_PATH, add_docs_page
 from extracted.chassis.web.dry_run import DryRunMiddleware
 from extracted.chassis.web.errors import install_error_handlers
 from extracted.chassis.web.host_check import HostCheckMiddleware
@@ -59,9 +61,9 @@ def service_app(
         title=title,
         lifespan=_refreshing_revocations(lifespan),
         redirect_slashes=False,  # the contract: a path without its "/" is an unknown URL
-        docs_url=None,
+        docs_url=None,  # docs_page: the same page, without the CDN
         redoc_url=None,
-        openapi_url=None,
+        openapi_url=OPENAPI_PATH,
     )
     install_error_handlers(app)
     app.add_middleware(AllowHeaderMiddleware, routes=[r for rt in routers for r in rt.routes])
@@ -74,4 +76,5 @@ def service_app(
     app.state.public_origin = edge.public_origin.rstrip("/")
     for router in routers:
         app.include_router(router)
+    add_docs_page(app)
     return app
