@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
+from tests.proxy.harness import route, routes_yaml, upstream
 from tests.support.ports import free_port
 from tests.support.processes import REPO_ROOT, VENV_BIN
 from tests.sync.rig import SyncRig
@@ -102,3 +104,33 @@ def test_retiring_needs_confirm_and_takes_no_route() -> None:
     assert routed.stderr.strip() == (
         "strangler sync switch: retired takes no --route: the write routes already name the service"
     )
+
+
+def test_switch_refuses_an_unknown_route_before_the_drain(tmp_path: Path) -> None:
+    """No owner runs here: the name is checked against the route file before any is asked."""
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(
+        routes_yaml(
+            {"monolith": upstream("http://127.0.0.1:1")},
+            [route("inventory-writes", match={"path_prefix": "/api/inventory/"})],
+        )
+    )
+    original = routes.read_bytes()
+    done = subprocess.run(
+        [
+            *(str(VENV_BIN / "strangler"), "sync", "switch", "inventory", "reverse"),
+            *("--route", "inventory-writes", "--route", "nope"),
+        ],
+        env={
+            **os.environ,
+            "PROXY_ROUTES_FILE": str(routes),
+            "STRANGLER_MONOLITH_URL": f"http://127.0.0.1:{free_port()}",
+            "STRANGLER_INVENTORY_URL": f"http://127.0.0.1:{free_port()}",
+        },
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"strangler sync switch: no route named 'nope' in {routes}"
+    assert routes.read_bytes() == original
