@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pty
 import subprocess
 from pathlib import Path
 
@@ -134,3 +136,35 @@ def test_switch_refuses_an_unknown_route_before_the_drain(tmp_path: Path) -> Non
     assert done.returncode == 1
     assert done.stderr.strip() == f"strangler sync switch: no route named 'nope' in {routes}"
     assert routes.read_bytes() == original
+
+
+def test_backfill_wait_shows_a_bar_on_a_terminal_only(rig: SyncRig) -> None:
+    """stderr a terminal (a pty), stdout a pipe: the bar, with the monolith's count as its
+    total, goes to the terminal; stdout holds the result lines alone."""
+    rig.create_product()
+    rig.create_product()
+    leader, follower = pty.openpty()
+    with subprocess.Popen(
+        [
+            *(str(VENV_BIN / "strangler"), "sync", "backfill", "-a", "products"),
+            *("--wait", "--timeout", "1"),
+        ],
+        env={**os.environ, **rig.env},
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        text=True,
+    ) as running:
+        os.close(follower)
+        terminal = b""
+        with contextlib.suppress(OSError):  # EIO once the command exits
+            while chunk := os.read(leader, 4096):
+                terminal += chunk
+        stdout = running.stdout.read() if running.stdout else ""
+    os.close(leader)
+    assert running.returncode == 1  # nobody applies the pages in this rig
+    shown = terminal.decode(errors="replace")
+    assert "products" in shown and "0/2" in shown and "rows/s" in shown
+    assert "not done after 1 s" in shown
+    (line,) = stdout.splitlines()
+    assert line.startswith("products: started from the beginning (pages of")
