@@ -34,7 +34,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -360,8 +360,10 @@ def run_scenario(
     host: str | None = None,
     timeout_s: float = 10.0,
     placeholders: Placeholders | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> ScenarioReport:
     """Send every step to both sides (the monolith twice with ``aa``) and compare the answers.
+    ``on_step`` is called with each step's name once its answers are compared (a progress bar).
 
     ``rules`` replaces the scenario's own rules (e.g. a route's); each step's rules are added.
     Both sides get the same ``Host`` header (default: the monolith's), so the pagination links
@@ -420,6 +422,8 @@ def run_scenario(
                     dry_run_problems=problems,
                 )
             )
+            if on_step is not None:
+                on_step(step.name)
     return ScenarioReport(
         scenario=scenario.name,
         monolith_url=monolith_url,

@@ -22,6 +22,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from ruamel.yaml import YAML
 
@@ -32,6 +33,7 @@ from proxy.config_edit import add_compare_ignores
 from proxy.recording import recorded_scenario
 from proxy.scenario import Scenario, ScenarioError, ScenarioReport, load_scenario, run_scenario
 from strangler.admin_api import AdminApiError, admin_get
+from strangler.console import progress, stdout_console
 from strangler.stack import routes_file_path
 
 _VALUE_WIDTH = 120
@@ -91,7 +93,8 @@ def compare(
     ] = False,
 ) -> None:
     """Replay a scenario against the monolith and a service and diff the answers."""
-    console = Console(highlight=False)
+    # Markup on: the report styles its verdicts; every piece of data in it goes through escape().
+    console = stdout_console(markup=True)
     try:
         if apply and not (aa and routes is not None and route is not None):
             raise ScenarioError("--apply needs --aa, --routes and --route")
@@ -106,16 +109,26 @@ def compare(
             assert scenario is not None
             loaded = load_scenario(scenario)
         rules = _route_rules(routes, route)
-        result = run_scenario(
-            loaded,
-            monolith_url=monolith,
-            target_url=target or "http://127.0.0.1:8101",
-            rules=rules,
-            aa=aa,
-            live_writes=live_writes,
-            host=host,
-            timeout_s=timeout,
-        )
+        # A bar of the steps on a terminal's stderr; nothing of it in a pipe.
+        with progress(
+            TextColumn("comparing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            transient=True,
+        ) as bar:
+            steps = bar.add_task("steps", total=len(loaded.steps))
+            result = run_scenario(
+                loaded,
+                monolith_url=monolith,
+                target_url=target or "http://127.0.0.1:8101",
+                rules=rules,
+                aa=aa,
+                live_writes=live_writes,
+                host=host,
+                timeout_s=timeout,
+                on_step=lambda _name: bar.advance(steps),
+            )
         if report is not None:
             data = result.as_dict()
             if aa:
@@ -240,7 +253,9 @@ def print_report(
         )
     console.print(table)
     for step in report.failed:
-        console.print(f"\n[bold red]✗ {escape(step.name)}[/bold red]  {step.method} {step.path}")
+        console.print(
+            f"\n[bold red]✗ {escape(step.name)}[/bold red]  {escape(f'{step.method} {step.path}')}"
+        )
         if step.expectation:
             console.print(f"  [yellow]scenario:[/yellow] {escape(step.expectation)}")
         for problem in step.dry_run_problems:

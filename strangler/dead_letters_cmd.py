@@ -6,14 +6,15 @@ sends the sync token (``STRANGLER_SYNC_TOKEN``, else ``$STRANGLER_VAR_DIR/sync-t
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from contracts.events import Capability
+from strangler.console import stdout_console
 from sync.control.dead_letter_client import (
     DeadLetterRefused,
     fetch_dead_letters,
@@ -27,7 +28,7 @@ app = typer.Typer(
     "under reverse sync) parked.",
     no_args_is_help=True,
 )
-out = Console(highlight=False, width=160)
+out = stdout_console()
 
 
 class Owner(StrEnum):
@@ -68,12 +69,17 @@ def _fail(message: str) -> NoReturn:
 def list_letters(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Show at most this many.")] = 100,
     capability: OwnerOption = Owner.inventory,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """The parked events, oldest first, with their error."""
     try:
         page = fetch_dead_letters(capability.url(), limit=limit)
     except (StatsUnavailable, DeadLetterRefused) as exc:
         _fail(str(exc))
+    if as_json:
+        body = {"owner": capability.value, **page.model_dump(mode="json")}
+        typer.echo(json.dumps(body, indent=2, ensure_ascii=False))
+        return
     table = Table(title=f"Dead letters: {page.count} ({capability.value})")
     for column in ("id", "event id", "attempts", "parked at", "error"):
         table.add_column(column, overflow="fold")

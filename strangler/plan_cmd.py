@@ -7,9 +7,10 @@ state file is unusable, the route file refuses the change) with one line on stde
 from __future__ import annotations
 
 import getpass
+import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,6 +24,7 @@ from migrations_plan.report import build_report, render_html, render_markdown
 from migrations_plan.settings import WalkerSettings
 from migrations_plan.walker import FlagDrift, OnDrift, Outcome, Status, Walker
 from proxy.atomic_file import write_atomically
+from strangler.console import stdout_console
 
 app = typer.Typer(
     help="Walk the migration plan: status, show, next, verify, rollback, reset, report.",
@@ -35,8 +37,13 @@ PlanOption = Annotated[
 ]
 
 
+#: Widest a step's page is laid out (prose; a pipe gets the same lines as a wide terminal).
+PAGE_WIDTH = 100
+
+
 def _console() -> Console:
-    return Console(highlight=False)
+    # Markup on: the plan's output styles its states; every piece of data goes through escape().
+    return stdout_console(markup=True)
 
 
 def _walker(plan: Path | None) -> Walker:
@@ -76,6 +83,7 @@ def _gate_table(gates: list[GateResult]) -> Table:
 def status(
     plan: PlanOption = None,
     gates: Annotated[bool, typer.Option(help="Evaluate the current step's gates.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """The steps, the current one, and its gates evaluated now."""
     console = _console()
@@ -84,7 +92,10 @@ def status(
         result = walker.status(check_gates=gates)
     except PlanError as err:
         raise _fail(err) from err
-    console.print(f"[bold]{escape(result.plan.title)}[/bold] ({result.plan.name})")
+    if as_json:
+        typer.echo(json.dumps(_status_json(result), indent=2, ensure_ascii=False))
+        return
+    console.print(f"[bold]{escape(result.plan.title)}[/bold] ({escape(result.plan.name)})")
     console.print(_where(result))
     table = Table()
     table.add_column("#", justify="right")
@@ -101,7 +112,9 @@ def status(
         title = escape(view.step.title)
         if view.step.irreversible:
             title = f"[bold red]IRREVERSIBLE[/bold red] {title}"
-        table.add_row(str(view.number), view.step.phase, view.step.id, title, state, started)
+        table.add_row(
+            str(view.number), escape(view.step.phase), escape(view.step.id), title, state, started
+        )
     console.print(table)
     _print_drift(console, result.drift)
     if result.current is None:
@@ -127,12 +140,54 @@ def status(
         console.print("\nThis is the last step of the plan.")
 
 
+def _status_json(result: Status) -> dict[str, Any]:
+    """`plan status --json`: what the tables show, as data."""
+    current = result.current
+    following = result.next_step
+    return {
+        "plan": {"name": result.plan.name, "title": result.plan.title},
+        "current": None if current is None else {"number": current.number, "id": current.step.id},
+        "steps": [
+            {
+                "number": view.number,
+                "phase": view.step.phase,
+                "id": view.step.id,
+                "title": view.step.title,
+                "irreversible": view.step.irreversible,
+                "state": view.status,
+                "started_at": view.record.started_at.isoformat() if view.record else None,
+            }
+            for view in result.steps
+        ],
+        "gates": [gate.as_dict() for gate in result.gates],
+        "drift": [
+            {
+                "route": item.route,
+                "key": item.key,
+                "expected": item.expected,
+                "actual": item.actual,
+                "missing": item.missing,
+            }
+            for item in result.drift
+        ],
+        "next": None
+        if following is None
+        else {
+            "id": following.id,
+            "title": following.title,
+            "sets": [action.describe() for action in following.actions],
+            "irreversible": following.irreversible,
+            "cannot_undo": list(following.cannot_undo),
+        },
+    }
+
+
 def _where(result: Status) -> str:
     """One line: the phase and the step the walk stands at, in the whole plan."""
     phases = result.plan.phases()
     total = len(result.plan.steps)
     if result.current is None:
-        return f"Not started: {total} steps in {len(phases)} phases ({', '.join(phases)})."
+        return f"Not started: {total} steps in {len(phases)} phases ({escape(', '.join(phases))})."
     step = result.current.step
     in_phase = [s for s in result.plan.steps if s.phase == step.phase]
     return (
@@ -160,7 +215,8 @@ def show(
         text = page_text(walker.settings.plan_file, chosen)
     except PlanError as err:
         raise _fail(err) from err
-    _console().print(Markdown(text))
+    console = _console()
+    console.print(Markdown(text), width=min(console.width, PAGE_WIDTH))
 
 
 def _print_drift(console: Console, drift: list[FlagDrift]) -> None:

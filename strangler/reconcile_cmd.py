@@ -21,17 +21,18 @@ from typing import Annotated, NoReturn
 import httpx
 import typer
 from pydantic import ValidationError
-from rich.console import Console
+from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from contracts.reconcile import ReconciliationReport
 from protocol.reconcile_spec import SPECS
+from strangler.console import progress, stdout_console
 from sync.control.reconcile import DEFAULT_LEAF_ROWS, DEFAULT_PARTS, reconcile
 from sync.control.reconcile_http import MonolithSide, ServiceSide
 from sync.control.stats import StatsUnavailable
 from sync.settings import SyncSettings
 
-out = Console(highlight=False)
+out = stdout_console()
 
 DRIFT_EXIT = 3
 #: Drifted rows listed in the table (all of them go into --json).
@@ -136,9 +137,13 @@ def reconcile_command(
         problem = exc.errors()[0]
         _fail(f"bad setting {'.'.join(map(str, problem['loc']))}: {problem['msg']}")
     reports: list[ReconciliationReport] = []
-    with httpx.Client() as client:
+    # A spinner on a terminal's stderr while each aggregate's checksums run: the driver cannot
+    # tell in advance how many ranges it will bisect, so no total.
+    indicator = progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with httpx.Client() as client, indicator:
         for name in names:
             owner = settings.service_url(SPECS[name].capability)
+            task = indicator.add_task(f"reconciling {name}", total=None)
             try:
                 source = MonolithSide(settings.monolith_url, client, name)
                 target = ServiceSide(owner, client, name)
@@ -152,7 +157,9 @@ def reconcile_command(
                 )
                 target.record(report)
             except StatsUnavailable as exc:
+                indicator.stop()
                 _fail(str(exc))
+            indicator.update(task, visible=False)
             reports.append(report)
             if not as_json:
                 _print(report)

@@ -15,8 +15,8 @@ from typing import Annotated, Any, NoReturn
 
 import httpx
 import typer
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from proxy.admin_client import await_loaded
 from proxy.config import MODES, ConfigError, Route, RouteTable, load_route_table
@@ -25,12 +25,13 @@ from proxy.lint import lint_file
 from proxy.retrying import may_fall_back
 from proxy.routing import RequestFacts, Router
 from strangler.admin_api import AdminApiError, admin_get, admin_target
+from strangler.console import stdout_console
 from strangler.stack import routes_file_path
 
 app = typer.Typer(
     help="Show, explain, lint and change the proxy's route flags.", no_args_is_help=True
 )
-out = Console(highlight=False)
+out = stdout_console()
 
 FileOption = Annotated[
     Path | None,
@@ -41,6 +42,7 @@ FileOption = Annotated[
         show_default=False,
     ),
 ]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 def _fail(message: str) -> NoReturn:
@@ -70,11 +72,43 @@ def _flag_text(route: Route) -> str:
     return route.mode
 
 
+def _route_json(route: Route) -> dict[str, Any]:
+    """A row of `routes list --json`: the table's columns, each as data."""
+    match = route.match
+    return {
+        "name": route.name,
+        "match": {
+            "kind": match.kind,
+            "rule": match.rule,
+            "methods": list(match.methods),
+            "headers": dict(match.headers),
+        },
+        "mode": route.mode,
+        "percent": route.percent if route.mode == "canary" else None,
+        "target": route.target,
+        "sticky": route.sticky if route.mode == "canary" else None,
+        "fallback": route.fallback,
+    }
+
+
+def _echo_json(data: object) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
 @app.command("list")
-def list_routes(file: FileOption = None) -> None:
+def list_routes(file: FileOption = None, as_json: JsonOption = False) -> None:
     """Every route with its match, mode and target."""
     path = routes_file_path(file)
     table = _load(path)
+    if as_json:
+        _echo_json(
+            {
+                "file": str(path),
+                "digest": table.digest,
+                "routes": [_route_json(route) for route in table.routes],
+            }
+        )
+        return
     grid = Table(title=f"{path} (digest {table.digest[:12]})")
     grid.add_column("route", no_wrap=True)
     grid.add_column("match", overflow="fold")
@@ -93,16 +127,21 @@ def list_routes(file: FileOption = None) -> None:
     out.print(grid)
 
 
+def _route_named(name: str, path: Path) -> tuple[RouteTable, Route]:
+    """The route table in ``path`` and its route ``name``; one line and exit 1 when it has none."""
+    table = _load(path)
+    try:
+        return table, table.route(name)
+    except KeyError:
+        _fail(f"no route named {name!r} in {path}")
+
+
 @app.command()
 def show(name: str, file: FileOption = None) -> None:
     """One route in full, with its upstreams and lint findings."""
     path = routes_file_path(file)
-    table = _load(path)
-    try:
-        route = table.route(name)
-    except KeyError:
-        _fail(f"no route named {name!r} in {path}")
-    out.print(f"[bold]{route.name}[/bold]  {_match_text(route)}")
+    table, route = _route_named(name, path)
+    out.print(Text.assemble((route.name, "bold"), f"  {_match_text(route)}"))
     out.print(f"  mode      {_flag_text(route)}")
     for label, upstream in (("target", route.target), ("fallback", route.fallback)):
         if upstream:
@@ -117,12 +156,42 @@ def show(name: str, file: FileOption = None) -> None:
             f"  ryw       group {route.write_group}, window {route.read_your_writes.window_s:g}s"
         )
     rules = route.compare.model_dump(mode="json")
-    out.print(
-        "  compare   " + " ".join(f"{key}={value}" for key, value in rules.items()), markup=False
-    )
+    out.print("  compare   " + " ".join(f"{key}={value}" for key, value in rules.items()))
     for finding in lint_file(path):
         if finding.route == name:
             out.print(f"  {finding.severity}: {finding.message}")
+
+
+#: How many recordings `--record` keeps when `--record-max` is not given.
+DEFAULT_RECORD_MAX = 1000
+
+
+def _pointless_option(route: Route, changes: dict[str, Any]) -> str:
+    """Why an option of `routes set` would do nothing on ``route`` as the change leaves it ("" when
+    each does something): a flag the resulting mode ignores is refused rather than stored."""
+    mode = changes.get("mode", route.mode)
+    target = changes.get("target", route.target)
+    ryw = route.read_your_writes is not None
+    whose = "given with --mode" if "mode" in changes else "the route's mode now"
+    not_for = f"not for mode {mode} ({whose})"
+    if "percent" in changes and mode != "canary":
+        return f"--percent is the canary share, {not_for}: give --mode canary with it"
+    if "sticky" in changes and mode != "canary" and not ryw:
+        return (
+            f"--sticky picks a canary's bucket or a read-your-writes key, {not_for}, and the "
+            "route has no read_your_writes: give --mode canary with it"
+        )
+    if changes.get("fallback") is not None and mode not in ("canary", "extracted"):
+        return (
+            f"--fallback takes the requests the target failed, {not_for}, where the monolith "
+            "answers them: give --mode canary or extracted with it (--fallback none removes one)"
+        )
+    if changes.get("record") and target is None:
+        return (
+            f"--record keeps requests to replay against the route's target and {route.name} "
+            "has none: give --target with it"
+        )
+    return ""
 
 
 def _actor() -> str:
@@ -160,8 +229,13 @@ def set_route(
         ),
     ] = None,
     record_max: Annotated[
-        int, typer.Option(min=1, max=100_000, help="With --record: keep the newest this many.")
-    ] = 1000,
+        int | None,
+        typer.Option(
+            min=1,
+            max=100_000,
+            help=f"With --record: keep the newest this many [default: {DEFAULT_RECORD_MAX}].",
+        ),
+    ] = None,
     file: FileOption = None,
 ) -> None:
     """Change a route's flags; the running proxy picks the change up within a second."""
@@ -180,12 +254,19 @@ def set_route(
         changes["sticky"] = sticky
     if record is not None:
         share = int(record) if record == int(record) else record
-        changes["record"] = {"percent": share, "max_requests": record_max} if record else None
+        keep = DEFAULT_RECORD_MAX if record_max is None else record_max
+        changes["record"] = {"percent": share, "max_requests": keep} if record else None
+    if record_max is not None and not record:
+        _fail("refused, file unchanged: --record-max goes with --record above 0")
     if not changes:
         raise typer.BadParameter(
             "give at least one of --mode, --percent, --target, --fallback, --sticky, --record"
         )
     path = routes_file_path(file)
+    _, current = _route_named(name, path)
+    problem = _pointless_option(current, changes)
+    if problem:
+        _fail(f"refused, file unchanged: {problem}")
     try:
         change = update_route(path, name, actor=_actor(), **changes)
     except KeyError:
@@ -298,16 +379,29 @@ def _breaker_text(upstream: str, fallback: str | None, method: str) -> str:
 def lint(
     file_arg: Annotated[Path | None, typer.Argument(metavar="[FILE]", show_default=False)] = None,
     file: FileOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Check the route file: schema, unreachable or overlapping routes, risky flags."""
     path = file_arg or routes_file_path(file)
     findings = lint_file(path)
-    for finding in findings:
-        style = "red" if finding.severity == "error" else "yellow"
-        out.print(f"[{style}]{finding}[/{style}]")
     errors = sum(f.severity == "error" for f in findings)
     warnings = len(findings) - errors
-    out.print(f"{path}: {errors} error(s), {warnings} warning(s)")
+    if as_json:
+        _echo_json(
+            {
+                "file": str(path),
+                "errors": errors,
+                "warnings": warnings,
+                "findings": [
+                    {"severity": f.severity, "route": f.route, "message": f.message}
+                    for f in findings
+                ],
+            }
+        )
+    else:
+        for finding in findings:
+            out.print(str(finding), style="red" if finding.severity == "error" else "yellow")
+        out.print(f"{path}: {errors} error(s), {warnings} warning(s)")
     if errors:
         raise typer.Exit(1)
 
@@ -334,8 +428,11 @@ def mismatches(
         str | None, typer.Option(help="The next cursor a previous page printed (older rows).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the admin API's JSON.")] = False,
+    file: FileOption = None,
 ) -> None:
     """Shadow mismatches stored by the running proxy, newest first."""
+    if route is not None:
+        _route_named(route, routes_file_path(file))
     data = _admin_get(
         "/admin/mismatches",
         {

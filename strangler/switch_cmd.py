@@ -17,13 +17,13 @@ from typing import Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 
 from contracts.events import Capability
 from migrations_plan.settings import WalkerSettings
 from proxy.admin_client import await_loaded
-from proxy.config import ConfigError
+from proxy.config import ConfigError, load_route_table
 from proxy.config_edit import update_routes
+from strangler.console import stdout_console
 from sync.control.direction import (
     DEFAULT_DRAIN_TIMEOUT_S,
     DEFAULT_SETTLE_S,
@@ -32,7 +32,7 @@ from sync.control.direction import (
     switch,
 )
 
-out = Console(highlight=False)
+out = stdout_console()
 
 ACTOR = "strangler sync switch"
 #: The mode each ``--route`` gets once the switch has given the writes to the new source.
@@ -114,6 +114,16 @@ def switch_command(
     name: Capability = capability.value
     owners = Owners(name, settings.monolith_url, settings.service_url(name))
     routes = route or []
+    if routes:
+        # Checked before the freeze: an unknown name found inside the switch would undo a drain.
+        try:
+            known = {r.name for r in load_route_table(settings.routes_file).routes}
+        except ConfigError as err:
+            _fail(str(err))
+        unknown = [r for r in routes if r not in known]
+        if unknown:
+            names = ", ".join(repr(r) for r in unknown)
+            _fail(f"no route named {names} in {settings.routes_file}")
 
     def move_route() -> None:
         if not routes:

@@ -15,15 +15,14 @@ import time
 from enum import StrEnum
 from typing import Annotated, NoReturn
 
+import httpx
 import typer
 from celery import Celery
 from kombu.exceptions import KombuError
 from pydantic import ValidationError
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
-    Progress,
     ProgressColumn,
     Task,
     TextColumn,
@@ -34,6 +33,8 @@ from rich.table import Table
 from rich.text import Text
 
 from contracts.events import Capability
+from contracts.reconcile import ChecksumsRequest
+from strangler.console import progress, stdout_console
 from strangler.lazy_commands import LazyGroup
 from sync.celery_app import BrokerSettingsError, make_celery
 from sync.control.backfill import (
@@ -47,6 +48,7 @@ from sync.control.backfill import (
 )
 from sync.control.direction import DirectionPicture, Owners, SwitchError, direction_picture
 from sync.control.lag import SyncPicture, sync_picture
+from sync.control.reconcile_http import MonolithSide
 from sync.control.stats import StatsUnavailable, SyncStats, fetch_product_count, fetch_sync_stats
 from sync.settings import SyncSettings
 from sync.task_names import RELAY_OUTBOX
@@ -67,8 +69,7 @@ app = typer.Typer(
     cls=SyncVerbs,
     no_args_is_help=True,
 )
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = stdout_console()
 
 POLL_S = 0.5
 
@@ -230,19 +231,20 @@ class RowsPerSecondColumn(ProgressColumn):
         return Text("- rows/s" if speed is None else f"{speed:,.0f} rows/s")
 
 
-def _totals(starts: list[BackfillStart], settings: SyncSettings) -> dict[str, int | None]:
-    """Rows each job will copy, where the monolith says (products); None when unknown."""
-    totals: dict[str, int | None] = {}
-    for start in starts:
-        totals[start.job.name] = None
-        if start.job.name == "products":
-            with contextlib.suppress(StatsUnavailable):
-                totals["products"] = fetch_product_count(settings.monolith_url)
-    return totals
+def _total(job: str, settings: SyncSettings) -> int | None:
+    """Rows the job will copy, as the monolith counts them; None when it cannot say. Products
+    come from the public list; the other aggregates from the monolith's whole-range checksum
+    (``/internal/reconcile``, with the sync token), which counts the rows it covers."""
+    with contextlib.suppress(StatsUnavailable):
+        if job == "products":
+            return fetch_product_count(settings.monolith_url)
+        with httpx.Client() as client:
+            whole = MonolithSide(settings.monolith_url, client, job).checksums(ChecksumsRequest())
+        return sum(part.count for part in whole.ranges)
+    return None
 
 
 def _follow(starts: list[BackfillStart], settings: SyncSettings, timeout: float) -> None:
-    totals = _totals(starts, settings)
     deadline = time.monotonic() + timeout
     last_problem = ""
     stats: dict[Capability, SyncStats] | None = None
@@ -256,8 +258,10 @@ def _follow(starts: list[BackfillStart], settings: SyncSettings, timeout: float)
         TimeRemainingColumn(),
     )
     # A live bar for people at a terminal; logs and pipes get only the summary lines.
-    with Progress(*columns, console=err, disable=not err.is_terminal) as progress:
-        bars = {s.job.name: progress.add_task(s.job.name, total=totals[s.job.name]) for s in starts}
+    with progress(*columns) as bar:
+        # Counting the rows costs the monolith a pass over them: only for a bar someone sees.
+        totals = {s.job.name: None if bar.disable else _total(s.job.name, settings) for s in starts}
+        bars = {s.job.name: bar.add_task(s.job.name, total=totals[s.job.name]) for s in starts}
         while True:
             try:
                 stats = _owners_stats(owners, settings)
@@ -271,11 +275,11 @@ def _follow(starts: list[BackfillStart], settings: SyncSettings, timeout: float)
                     total = totals[start.job.name]
                     if start.finished_in(owner):
                         total = rows if total is None else max(total, rows)
-                    progress.update(bars[start.job.name], completed=rows, total=total)
+                    bar.update(bars[start.job.name], completed=rows, total=total)
                 if all(s.finished_in(stats[s.job.capability]) for s in starts):
                     break
             if time.monotonic() >= deadline:
-                progress.stop()
+                bar.stop()
                 waiting = [
                     s for s in starts if stats is None or not s.finished_in(stats[s.job.capability])
                 ]

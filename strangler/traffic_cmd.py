@@ -13,16 +13,16 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from strangler.console import stdout_console
 from strangler.stack import REPO_ROOT, issue_tokens_step, var_dir
 from strangler.traffic import EXPECTED, KINDS, Mix, MixError, Tally, Workload, run_traffic
 
 MAX_RATE = 1000.0
 MAX_DURATION_S = 3600.0
 MAX_CUSTOMERS = 200
-out = Console(highlight=False)
+out = stdout_console()
 
 
 def _fail(message: str) -> NoReturn:

@@ -15,6 +15,7 @@ from proxy.config import Record, load_route_table
 from proxy.config_edit import read_audit
 from proxy.sticky import bucket_of
 from tests.proxy.harness import Echo, route, routes_yaml, running_proxy, upstream
+from tests.support.ports import free_port
 from tests.support.processes import REPO_ROOT, VENV_BIN
 from tests.support.waiting import wait_for
 
@@ -150,9 +151,9 @@ def test_set_turns_recording_on_and_off(routes_file: Path) -> None:
     [
         (["inventory-reads", "--record", "150"], 1),
         (["inventory-reads", "--record", "5", "--record-max", "0"], 2),
-        (["inventory-reads", "--percent", "150"], 1),
+        (["inventory-reads", "--mode", "canary", "--percent", "150"], 1),
         (["inventory-reads", "--target", "nowhere"], 1),
-        (["inventory-reads", "--sticky", "ip"], 1),
+        (["inventory-reads", "--mode", "canary", "--sticky", "ip"], 1),
         (["no-such-route", "--mode", "shadow"], 1),
         (["inventory-reads", "--mode", "sideways"], 2),
         (["inventory-reads"], 2),
@@ -169,6 +170,61 @@ def test_set_refuses_bad_input_and_leaves_the_file(
         one_line_error(done)
     assert routes_file.read_bytes() == original
     assert read_audit(routes_file) == []
+
+
+def test_set_refuses_options_the_resulting_mode_ignores(tmp_path: Path) -> None:
+    path = tmp_path / "routes.yaml"
+    path.write_text(
+        routes_yaml(
+            {
+                "monolith": upstream("http://127.0.0.1:1"),
+                "inventory": upstream("http://127.0.0.1:2"),
+            },
+            [
+                route("held", match={"path_prefix": "/api/held/"}),
+                route(
+                    "shadowed", match={"path_prefix": "/api/s/"}, mode="shadow", target="inventory"
+                ),
+                route(
+                    "pinned",
+                    match={"path_prefix": "/api/p/"},
+                    target="inventory",
+                    read_your_writes={"window_s": 2},
+                ),
+            ],
+        )
+    )
+    original = path.read_bytes()
+    for args, words in [
+        (["held", "--mode", "monolith", "--percent", "30"], "--percent is the canary share"),
+        (["shadowed", "--percent", "30"], "not for mode shadow (the route's mode now)"),
+        (["shadowed", "--mode", "extracted", "--percent", "30"], "not for mode extracted"),
+        (["shadowed", "--sticky", "jwt:sub"], "--sticky picks a canary's bucket"),
+        (["shadowed", "--fallback", "monolith"], "--fallback takes the requests the target"),
+        (["held", "--record", "5"], "held has none: give --target"),
+        (["shadowed", "--record-max", "5"], "--record-max goes with --record above 0"),
+        (["shadowed", "--record", "0", "--record-max", "5"], "--record-max goes with --record"),
+    ]:
+        done = strangler("set", *args, "--file", str(path))
+        assert done.returncode == 1, (args, done.stdout, done.stderr)
+        line = one_line_error(done)
+        assert line.startswith("strangler routes: refused, file unchanged: ") and words in line
+        assert path.read_bytes() == original and read_audit(path) == []
+
+    # Each option where the resulting route uses it (no proxy to tell: its admin port is closed).
+    no_proxy = {"STRANGLER_PROXY_ADMIN_URL": f"http://127.0.0.1:{free_port()}"}
+    for args in (
+        ["shadowed", "--mode", "canary", "--percent", "30", "--sticky", "jwt:sub"],
+        ["shadowed", "--mode", "extracted", "--fallback", "monolith"],
+        ["pinned", "--sticky", "header:X-Client-Id"],  # read-your-writes keys on it
+        ["held", "--target", "inventory", "--record", "5", "--record-max", "7"],
+    ):
+        done = strangler("set", *args, "--file", str(path), env=no_proxy)
+        assert done.returncode == 0, (args, done.stderr)
+    table = load_route_table(path)
+    assert table.route("shadowed").mode == "extracted" and table.route("shadowed").percent == 30
+    assert table.route("pinned").sticky == "header:X-Client-Id"
+    assert table.route("held").record == Record(percent=5, max_requests=7)
 
 
 def test_explain(routes_file: Path) -> None:
@@ -298,6 +354,12 @@ def test_set_reaches_a_running_proxy_and_mismatches_reads_the_admin_api(
         assert body["count"] >= 1 and body["results"][0]["path"] == "/api/inventory/x/"
         none = strangler("mismatches", "--json", "--status", "*:500", env=env)
         assert json.loads(none.stdout)["count"] == 0
+        # A route the file does not name: refused before the admin API is asked.
+        unknown = strangler("mismatches", "--route", "nope", env=env)
+        assert unknown.returncode == 1
+        assert one_line_error(unknown) == (
+            f"strangler routes: no route named 'nope' in {proxy.routes_file}"
+        )
         bad = strangler("mismatches", "--status", "two hundred", env=env)
         assert bad.returncode == 1 and "status is EXPECTED:ACTUAL" in one_line_error(bad)
 
@@ -337,3 +399,108 @@ def test_set_returns_once_the_running_proxy_serves_the_change(
     offline = strangler("set", "inventory-reads", "--mode", "monolith", env=env)
     assert offline.returncode == 0, offline.stderr
     assert "a proxy loads it when it starts" in offline.stdout
+
+
+def test_unknown_route_names_are_refused_without_a_proxy(routes_file: Path) -> None:
+    # No admin API answers here: the route table alone refuses the name.
+    for args in (
+        ["mismatches", "--route", "nope"],
+        ["show", "nope"],
+        ["set", "nope", "--mode", "shadow"],
+    ):
+        done = strangler(*args, "--file", str(routes_file))
+        assert done.returncode == 1, args
+        assert one_line_error(done) == f"strangler routes: no route named 'nope' in {routes_file}"
+
+
+def bracketed_table(tmp_path: Path) -> Path:
+    """Routes whose match texts hold [...] that Rich would take for markup tags."""
+    path = tmp_path / "bracketed.yaml"
+    path.write_text(
+        routes_yaml(
+            {
+                "monolith": upstream("http://127.0.0.1:1"),
+                "inventory": upstream("http://127.0.0.1:2"),
+            },
+            [
+                route("first", match={"path_prefix": "/api/"}),
+                route("legacy", match={"path_prefix": "/internal/[legacy]/", "methods": ["GET"]}),
+                route(
+                    "beta",
+                    match={"path_prefix": "/beta/", "headers": {"x-beta": "1"}},
+                    mode="extracted",
+                    target="inventory",
+                ),
+            ],
+        )
+    )
+    return path
+
+
+def test_data_in_brackets_prints_literally(tmp_path: Path) -> None:
+    path = bracketed_table(tmp_path)
+    linted = strangler("lint", str(path))
+    assert linted.returncode == 1
+    assert "'/internal/[legacy]/' is under /internal/" in linted.stdout
+    listed = strangler("list", "--file", str(path))
+    assert listed.returncode == 0, listed.stderr
+    assert (
+        "GET /internal/[legacy]/*" in listed.stdout and "any /beta/* [x-beta: 1]" in listed.stdout
+    )
+    shown = strangler("show", "beta", "--file", str(path))
+    assert "any /beta/* [x-beta: 1]" in shown.stdout
+    explained = strangler("explain", "GET", "/beta/x", "--header", "x-beta: 1", "--file", str(path))
+    assert "[x-beta: 1]" in explained.stdout
+
+
+def test_list_and_lint_as_json(tmp_path: Path) -> None:
+    path = bracketed_table(tmp_path)
+    listed = strangler("list", "--json", "--file", str(path))
+    assert listed.returncode == 0, listed.stderr
+    body = json.loads(listed.stdout)
+    assert body["file"] == str(path) and body["digest"] == load_route_table(path).digest
+    assert [r["name"] for r in body["routes"]] == ["first", "legacy", "beta"]
+    assert body["routes"][2] == {
+        "name": "beta",
+        "match": {
+            "kind": "path_prefix",
+            "rule": "/beta/",
+            "methods": [],
+            "headers": {"x-beta": "1"},
+        },
+        "mode": "extracted",
+        "percent": None,
+        "target": "inventory",
+        "sticky": None,
+        "fallback": None,
+    }
+    linted = strangler("lint", "--json", str(path))
+    assert linted.returncode == 1
+    findings = json.loads(linted.stdout)
+    assert findings["errors"] == 1 and findings["file"] == str(path)
+    assert {"severity": "error", "route": "legacy"}.items() <= findings["findings"][0].items()
+    assert "'/internal/[legacy]/'" in findings["findings"][0]["message"]
+
+
+def test_tables_keep_their_width_in_a_pipe(tmp_path: Path) -> None:
+    path = tmp_path / "long.yaml"
+    rule = "/api/inventory/" + "/".join(f"segment-{n}" for n in range(12)) + "/"
+    path.write_text(
+        routes_yaml(
+            {"monolith": upstream("http://127.0.0.1:1")},
+            [route("a-route-with-a-long-name-to-widen-the-table", match={"path_prefix": rule})],
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    done = subprocess.run(
+        [str(VENV_BIN / "strangler"), "routes", "list", "--file", str(path)],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    (row,) = [line for line in done.stdout.splitlines() if "a-route-with-a-long-name" in line]
+    assert f"any {rule}*" in row and len(row) > 120
+    assert max(len(line) for line in done.stdout.splitlines()) == len(row)

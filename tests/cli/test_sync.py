@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pty
 import subprocess
+from pathlib import Path
 
+from tests.proxy.harness import route, routes_yaml, upstream
 from tests.support.ports import free_port
 from tests.support.processes import REPO_ROOT, VENV_BIN
 from tests.sync.rig import SyncRig
@@ -102,3 +106,65 @@ def test_retiring_needs_confirm_and_takes_no_route() -> None:
     assert routed.stderr.strip() == (
         "strangler sync switch: retired takes no --route: the write routes already name the service"
     )
+
+
+def test_switch_refuses_an_unknown_route_before_the_drain(tmp_path: Path) -> None:
+    """No owner runs here: the name is checked against the route file before any is asked."""
+    routes = tmp_path / "routes.yaml"
+    routes.write_text(
+        routes_yaml(
+            {"monolith": upstream("http://127.0.0.1:1")},
+            [route("inventory-writes", match={"path_prefix": "/api/inventory/"})],
+        )
+    )
+    original = routes.read_bytes()
+    done = subprocess.run(
+        [
+            *(str(VENV_BIN / "strangler"), "sync", "switch", "inventory", "reverse"),
+            *("--route", "inventory-writes", "--route", "nope"),
+        ],
+        env={
+            **os.environ,
+            "PROXY_ROUTES_FILE": str(routes),
+            "STRANGLER_MONOLITH_URL": f"http://127.0.0.1:{free_port()}",
+            "STRANGLER_INVENTORY_URL": f"http://127.0.0.1:{free_port()}",
+        },
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"strangler sync switch: no route named 'nope' in {routes}"
+    assert routes.read_bytes() == original
+
+
+def test_backfill_wait_shows_a_bar_on_a_terminal_only(rig: SyncRig) -> None:
+    """stderr a terminal (a pty), stdout a pipe: the bar, with the monolith's count as its
+    total, goes to the terminal; stdout holds the result lines alone."""
+    rig.create_product()
+    rig.create_product()
+    leader, follower = pty.openpty()
+    with subprocess.Popen(
+        [
+            *(str(VENV_BIN / "strangler"), "sync", "backfill", "-a", "products"),
+            *("--wait", "--timeout", "1"),
+        ],
+        env={**os.environ, **rig.env},
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        text=True,
+    ) as running:
+        os.close(follower)
+        terminal = b""
+        with contextlib.suppress(OSError):  # EIO once the command exits
+            while chunk := os.read(leader, 4096):
+                terminal += chunk
+        stdout = running.stdout.read() if running.stdout else ""
+    os.close(leader)
+    assert running.returncode == 1  # nobody applies the pages in this rig
+    shown = terminal.decode(errors="replace")
+    assert "products" in shown and "0/2" in shown and "rows/s" in shown
+    assert "not done after 1 s" in shown
+    (line,) = stdout.splitlines()
+    assert line.startswith("products: started from the beginning (pages of")

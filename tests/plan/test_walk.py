@@ -4,6 +4,7 @@ real server process, every command a fresh CLI process (only the files carry the
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -75,6 +76,18 @@ def test_next_takes_the_first_step_and_records_it(plan_env: PlanEnv) -> None:
     status = plan_env.plan("status")
     assert status.returncode == 0
     assert "▶ current" in status.stdout and "error rate on inventory-reads" in status.stdout
+
+    as_json = plan_env.plan("status", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    body = json.loads(as_json.stdout)
+    assert body["current"] == {"number": 1, "id": "proxy-in-front"}
+    assert [s["state"] for s in body["steps"][:2]] == ["current", "pending"]
+    assert len(body["steps"]) == 22 and body["steps"][0]["started_at"] is not None
+    assert body["gates"] and all(
+        set(gate) == {"gate", "passed", "observed", "threshold", "reason"} for gate in body["gates"]
+    )
+    assert any("error rate on inventory-reads" in json.dumps(gate) for gate in body["gates"])
+    assert body["next"]["id"] == body["steps"][1]["id"] and body["drift"] == []
 
 
 def test_next_is_refused_while_gates_fail_and_changes_nothing(plan_env: PlanEnv) -> None:

@@ -3,6 +3,7 @@ a replay after the fix applies them with event-id dedup and compare-and-set stil
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -78,6 +79,11 @@ def test_a_poison_event_is_parked_and_the_rest_keep_flowing(rig: SyncRig, sender
     assert "Dead letters: 1" in listed.stdout
     assert poison["event_id"] in listed.stdout
     assert "SyncInputError" in listed.stdout
+    as_json = json.loads(rig.strangler_sync("dead-letters", "list", "--json").stdout)
+    assert as_json["owner"] == "inventory" and as_json["count"] == 1
+    (letter,) = as_json["dead_letters"]
+    assert letter["event_id"] == poison["event_id"] and "SyncInputError" in letter["error"]
+    assert letter["attempts"] == 2
 
     # Still poison: the replay fails again, says so, keeps the letter and exits 1.
     letter_id = listed.stdout.split(poison["event_id"])[0].split("│")[-2].strip()
