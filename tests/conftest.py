@@ -44,9 +44,23 @@ TEST_ALLOWED_HOSTS = "localhost,127.0.0.1,[::1],testserver,shop.example,parity.t
 TEST_RELOAD_INTERVAL_S = "0.1"
 
 
+#: Where a command under test looks for the stack when its test names none: a closed port, not
+#: the defaults (8000, 8081, ...), where a developer's own `strangler up` may be serving.
+NO_STACK_URL = "http://127.0.0.1:9"
+STACK_URL_VARIABLES = (
+    "STRANGLER_PROXY_ADMIN_URL",
+    "STRANGLER_MONOLITH_URL",
+    "STRANGLER_INVENTORY_URL",
+    "STRANGLER_PAYMENTS_URL",
+    "STRANGLER_ORDERS_URL",
+)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("STRANGLER_ALLOWED_HOSTS", TEST_ALLOWED_HOSTS)
     os.environ.setdefault("PROXY_RELOAD_INTERVAL_S", TEST_RELOAD_INTERVAL_S)
+    for name in STACK_URL_VARIABLES:
+        os.environ.setdefault(name, NO_STACK_URL)
     # The controller (or the only process) names the run; xdist workers inherit the name.
     config.stash[_STARTED_RUN] = start_run()
 

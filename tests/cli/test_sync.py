@@ -149,7 +149,8 @@ def test_backfill_wait_shows_a_bar_on_a_terminal_only(rig: SyncRig) -> None:
             *(str(VENV_BIN / "strangler"), "sync", "backfill", "-a", "products"),
             *("--wait", "--timeout", "1"),
         ],
-        env={**os.environ, **rig.env},
+        # Without COLUMNS (pytest-xdist sets 80), as a shell's pipe has it: lines keep their width.
+        env={k: v for k, v in {**os.environ, **rig.env}.items() if k != "COLUMNS"},
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=follower,
@@ -166,5 +167,7 @@ def test_backfill_wait_shows_a_bar_on_a_terminal_only(rig: SyncRig) -> None:
     shown = terminal.decode(errors="replace")
     assert "products" in shown and "0/2" in shown and "rows/s" in shown
     assert "not done after 1 s" in shown
-    (line,) = stdout.splitlines()
+    lines = stdout.splitlines()
+    assert len(lines) == 1, stdout
+    [line] = lines
     assert line.startswith("products: started from the beginning (pages of")
