@@ -7,6 +7,7 @@ stops it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -175,10 +176,5 @@ def test_ctrl_c_stops_every_process(stack: RealStack) -> None:
     assert stack.up.proc.wait(timeout=30) is not None
     status = read_status(stack.var / "processes.json")
     assert {p.state for p in status.processes} == {"stopped"}
-    for port in (
-        stack.ports.monolith,
-        stack.ports.inventory,
-        stack.ports.orders,
-        stack.ports.proxy,
-    ):
+    for port in dataclasses.astuple(stack.ports):
         assert not _listening(port), f"something still listens on {port} after Ctrl-C"
