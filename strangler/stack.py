@@ -46,6 +46,11 @@ class ProcessSpec:
     argv: tuple[str, ...]
     #: URL that answers 200 once the process serves (None for workers).
     ready_url: str | None = None
+    #: The owners whose database it opens (``strangler.real_mode.OWNER_URL_VARIABLES``): real
+    #: mode hands it those owners' URLs, and no other's.
+    databases: tuple[str, ...] = ()
+    #: Environment of this process only, over the stack's shared one.
+    env: tuple[tuple[str, str], ...] = ()
 
 
 #: The monolith's request threads, shared out among its worker processes.
@@ -92,6 +97,7 @@ def stack_processes(ports: Ports, *, monolith_workers: int = 1) -> list[ProcessS
                 "--no-control-socket",
             ),
             ready_url=f"http://127.0.0.1:{ports.monolith}/health/ready",
+            databases=("monolith",),
         ),
         _service("inventory", ports.inventory),
         _service("payments", ports.payments),
@@ -100,13 +106,15 @@ def stack_processes(ports: Ports, *, monolith_workers: int = 1) -> list[ProcessS
             "proxy",
             (sys.executable, "-m", "proxy"),
             ready_url=f"http://127.0.0.1:{ports.admin}/health",
+            # Its diff store.
+            databases=("proxy",),
         ),
         *(_worker(side) for side in ("monolith", "inventory", "payments", "orders")),
         # The outbox relay: wakes on the outbox's NOTIFY (PostgreSQL) or polls (SQLite).
-        ProcessSpec("relay", (sys.executable, "-m", "sync.relay")),
+        ProcessSpec("relay", (sys.executable, "-m", "sync.relay"), databases=("monolith",)),
         # The reverse relay: each service's own outbox to the monolith (reverse sync), sending
         # only what that service wrote while it is the source (docs/reverse-sync.md).
-        ProcessSpec("relay-services", service_relay_argv()),
+        ProcessSpec("relay-services", service_relay_argv(), databases=REVERSE_SYNCED),
     ]
 
 
@@ -137,6 +145,7 @@ def _service(name: str, port: int) -> ProcessSpec:
             "none",
         ),
         ready_url=f"http://127.0.0.1:{port}/health/ready",
+        databases=(name,),
     )
 
 
@@ -160,6 +169,7 @@ def _worker(side: str) -> ProcessSpec:
             "--loglevel",
             "INFO",
         ),
+        databases=(side,),
     )
 
 

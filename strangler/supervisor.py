@@ -225,7 +225,7 @@ class Supervisor:
         transport, protocol = await asyncio.get_running_loop().subprocess_exec(
             lambda: _ChildProtocol(on_line),
             *child.spec.argv,
-            env=self._env,
+            env={**self._env, **dict(child.spec.env)},
             cwd=self._cwd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

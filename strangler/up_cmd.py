@@ -4,8 +4,8 @@ A process that dies is restarted with backoff while the others keep serving
 (strangler/supervisor.py); `strangler up --status` lists each process of the running stack.
 
 Embedded default: one SQLite file per database and the kombu filesystem broker under the var
-folder, so nothing needs installing. Set DATABASE_URL / INVENTORY_DATABASE_URL / CELERY_BROKER_URL
-to run the same processes on PostgreSQL and Redis.
+folder, so nothing needs installing. ``--real``: the same processes on PostgreSQL (a database and
+a role per owner, created when missing: strangler/real_mode.py) and Redis as the broker.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -30,11 +32,22 @@ from contracts.process_status import (
     read_status,
     uptime_s,
 )
+from strangler.real_mode import (
+    DEFAULT_POSTGRES_URL,
+    DEFAULT_PREFIX,
+    DEFAULT_REDIS_URL,
+    OWNER_URL_VARIABLES,
+    RealModeError,
+    check_redis,
+    provision,
+    redacted,
+)
 from strangler.stack import (
     ADMIN_ACCOUNT,
     ADMIN_PASSWORD_FILE,
     REPO_ROOT,
     Ports,
+    ProcessSpec,
     admin_account_step,
     ensure_sync_token,
     orders_service_account,
@@ -56,17 +69,22 @@ def _run_step(what: str, argv: list[str], env: dict[str, str]) -> None:
         raise typer.Exit(1)
 
 
-def _prepare(env: dict[str, str], ports: Ports, products: int) -> None:
-    """Migrate, seed and write the route file before any server starts (fails fast, exit 1)."""
+def _prepare(
+    env: dict[str, str], ports: Ports, products: int, databases: Mapping[str, str]
+) -> None:
+    """Migrate, seed and write the route file before any server starts (fails fast, exit 1).
+    ``databases``: every owner's URL variable in real mode (each step opens its own owner's)."""
     for what, argv in preparation_steps(products):
-        _run_step(what, argv, env)
+        _run_step(what, argv, {**env, **databases})
     var = Path(env["STRANGLER_VAR_DIR"])
     if not (env.get("ORDERS_SERVICE_TOKEN") or env.get("ORDERS_SERVICE_USERNAME")):
         argv, account_env = orders_service_account(var)
         env.update(account_env)
-        _run_step("set up the orders service's account", argv, env)
+        _run_step("set up the orders service's account", argv, {**env, **databases})
     _run_step(
-        f"set up the Django admin's superuser {ADMIN_ACCOUNT!r}", admin_account_step(var), env
+        f"set up the Django admin's superuser {ADMIN_ACCOUNT!r}",
+        admin_account_step(var),
+        {**env, **databases},
     )
     if not env.get("STRANGLER_SYNC_TOKEN"):
         ensure_sync_token(var)
@@ -76,7 +94,33 @@ def _prepare(env: dict[str, str], ports: Ports, products: int) -> None:
         typer.echo(f"strangler up: wrote the route file {routes}")
 
 
-def _announce_when_ready(ports: Ports, urls: list[str], stop: threading.Event) -> None:
+def _real_mode(
+    env: dict[str, str], specs: list[ProcessSpec], postgres: str, redis: str, prefix: str
+) -> tuple[list[ProcessSpec], dict[str, str]]:
+    """Check Redis, create what PostgreSQL lacks (one line each), point the broker at Redis;
+    each process gets the URLs of the databases it opens, and only those. Returns the specs and
+    every owner's URL variable (for the preparation steps)."""
+    try:
+        check_redis(redis)
+        done = provision(postgres, prefix, Path(env["STRANGLER_VAR_DIR"]))
+    except RealModeError as err:
+        typer.echo(f"strangler up: {err}", err=True)
+        raise typer.Exit(1) from None
+    for line in done.report:
+        typer.echo(f"strangler up: {line}")
+    env["CELERY_BROKER_URL"] = redis
+    for variable in OWNER_URL_VARIABLES.values():
+        # One owner's URL in the shared environment would reach every other owner's processes.
+        env.pop(variable, None)
+    variables = {OWNER_URL_VARIABLES[owner]: url for owner, url in done.urls.items()}
+    specs = [
+        replace(spec, env=tuple((OWNER_URL_VARIABLES[o], done.urls[o]) for o in spec.databases))
+        for spec in specs
+    ]
+    return specs, variables
+
+
+def _announce_when_ready(ports: Ports, urls: list[str], stop: threading.Event, mode: str) -> None:
     """Print the URLs once every server answers its readiness check."""
     pending = list(urls)
     while pending and not stop.is_set():
@@ -94,7 +138,7 @@ def _announce_when_ready(ports: Ports, urls: list[str], stop: threading.Event) -
         return
     password = var_dir() / ADMIN_PASSWORD_FILE
     banner = f"""
-  Strangler Fig is up (embedded default, files in {var_dir()})
+  Strangler Fig is up ({mode})
     start page (every link)    http://127.0.0.1:{ports.admin}/  (token: var/admin-token)
     proxy (send traffic here)  http://127.0.0.1:{ports.proxy}/api/inventory/products/
     monolith (Django)          http://127.0.0.1:{ports.monolith}/api/inventory/products/
@@ -172,6 +216,32 @@ def up(
     admin_port: Annotated[int, typer.Option(help="Proxy admin API port.")] = 8081,
     payments_port: Annotated[int, typer.Option(help="Payments service port.")] = 8102,
     orders_port: Annotated[int, typer.Option(help="Orders service port.")] = 8103,
+    real: Annotated[
+        bool,
+        typer.Option(
+            "--real",
+            help="Run on PostgreSQL and Redis: a database and a role per owner, created when"
+            " missing.",
+        ),
+    ] = False,
+    postgres: Annotated[
+        str,
+        typer.Option(
+            envvar="STRANGLER_REAL_POSTGRES_URL",
+            help="With --real: the PostgreSQL URL of a role that may create roles and databases.",
+        ),
+    ] = DEFAULT_POSTGRES_URL,
+    redis: Annotated[
+        str,
+        typer.Option(envvar="STRANGLER_REAL_REDIS_URL", help="With --real: the Redis broker."),
+    ] = DEFAULT_REDIS_URL,
+    db_prefix: Annotated[
+        str,
+        typer.Option(
+            envvar="STRANGLER_REAL_DB_PREFIX",
+            help="With --real: the prefix of each owner's database and role name.",
+        ),
+    ] = DEFAULT_PREFIX,
     status: Annotated[
         bool,
         typer.Option(
@@ -191,17 +261,24 @@ def up(
     ports = Ports(monolith_port, inventory_port, proxy_port, admin_port, payments_port, orders_port)
     vd.mkdir(parents=True, exist_ok=True)
     env = stack_environment(ports)
-    _prepare(env, ports, products)
+    specs = stack_processes(ports)
+    databases: dict[str, str] = {}
+    mode = f"embedded default, files in {vd}"
+    if real:
+        specs, databases = _real_mode(env, specs, postgres, redis, db_prefix)
+        mode = f"real mode: PostgreSQL {redacted(postgres)}, Redis {redacted(redis)}"
+    _prepare(env, ports, products, databases)
     # _prepare migrated every service's database: a service need not migrate again at each
     # start and restart, nor load Alembic for it (some 10 MiB a service).
     for service in ("INVENTORY", "PAYMENTS", "ORDERS"):
         env.setdefault(f"{service}_MIGRATE_ON_START", "0")
 
-    specs = stack_processes(ports)
     supervisor = Supervisor(specs, env=env, cwd=REPO_ROOT, status_path=status_path)
     stop = threading.Event()
     urls = [spec.ready_url for spec in specs if spec.ready_url]
-    threading.Thread(target=_announce_when_ready, args=(ports, urls, stop), daemon=True).start()
+    threading.Thread(
+        target=_announce_when_ready, args=(ports, urls, stop, mode), daemon=True
+    ).start()
     try:
         asyncio.run(supervisor.run())
     finally:

@@ -3,6 +3,7 @@ comes up, a write through the proxy reaches the service by sync, and Ctrl-C stop
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import socket
@@ -13,7 +14,7 @@ import httpx
 import pytest
 
 from strangler.stack import issue_tokens_step
-from tests.support.components import free_ports
+from tests.support.components import free_ports, up_port_options
 from tests.support.processes import REPO_ROOT, ServerProcess, run_to_end
 from tests.support.random_refs import random_sku, random_suffix
 from tests.support.waiting import wait_for
@@ -49,16 +50,7 @@ def test_up_serves_syncs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             "up",
             "--products",
             "20",
-            "--monolith-port",
-            str(ports.monolith),
-            "--inventory-port",
-            str(ports.inventory),
-            "--proxy-port",
-            str(ports.proxy),
-            "--admin-port",
-            str(ports.admin),
-            "--payments-port",
-            str(ports.payments),
+            *up_port_options(ports),
         ],
         env=env,
         log_dir=tmp_path,
@@ -104,7 +96,7 @@ def test_up_serves_syncs_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         assert up.proc is not None
         up.proc.send_signal(signal.SIGINT)
         up.proc.wait(timeout=30)
-    for port in (ports.monolith, ports.inventory, ports.payments, ports.proxy, ports.admin):
+    for port in dataclasses.astuple(ports):
         assert not _listening(port), f"something still listens on {port} after Ctrl-C"
     assert (tmp_path / "var" / "monolith.sqlite3").exists()
     assert (tmp_path / "var" / "inventory.sqlite3").exists()

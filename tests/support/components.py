@@ -9,6 +9,7 @@ the processes by name, waits until each answers its ready URL, and stops them al
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 from collections.abc import Iterable, Iterator, Mapping
@@ -64,6 +65,15 @@ class StackUrls:
 def free_ports() -> Ports:
     """A free port for each listener of the stack."""
     return Ports(*(free_port() for _ in range(6)))
+
+
+def up_port_options(ports: Ports) -> list[str]:
+    """`strangler up`'s options that put every listener on ``ports``."""
+    return [
+        option
+        for name, port in dataclasses.asdict(ports).items()
+        for option in (f"--{name}-port", str(port))
+    ]
 
 
 def process_spec(name: str, ports: Ports | None = None) -> ProcessSpec:

@@ -17,6 +17,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from strangler.real_mode import OWNER_URL_VARIABLES
+
 ADMIN_URL = os.environ.get(
     "STRANGLER_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -63,3 +65,13 @@ def fresh_database(hint: str, *, template: str | None = None) -> Iterator[str]:
         yield database_url(name)
     finally:
         _queued.append(_drops.submit(_drop_now, name))
+
+
+def drop_owner_databases(prefix: str) -> None:
+    """Drop what real mode provisioned under ``prefix`` (strangler.real_mode): each owner's
+    database, then its role."""
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        for owner in OWNER_URL_VARIABLES:
+            drop_database(conn, f"{prefix}{owner}")
+        for owner in OWNER_URL_VARIABLES:
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(prefix + owner)))
