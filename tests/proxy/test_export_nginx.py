@@ -237,6 +237,9 @@ def test_routing_fallback_and_hygiene_through_nginx(nginx: Nginx) -> None:
         assert client.get("/api/shop/12/cancel/").json()["upstream"] == "inventory"
         assert client.get("/api/shop/ab/cancel/").json()["upstream"] == "monolith"
         assert client.get("/api/health/").json()["upstream"] == "inventory"
+        # A write's body survives the jump to the route's named location.
+        write = client.post("/api/shop/1/", content=b'{"qty": 3}')
+        assert (write.json()["method"], write.json()["body"]) == ("POST", '{"qty": 3}')
         # Nothing routes these: 404 from nginx itself, and /internal/ is never forwarded.
         assert client.get("/elsewhere/").status_code == 404
         assert client.get("/internal/outbox/stats").status_code == 404
