@@ -31,12 +31,14 @@ up: install
 test: install
 	bash scripts/services.sh
 	bash scripts/browser.sh
+	bash scripts/nginx.sh
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest $(PYTEST_PARALLEL)
 
 ## Everything except the slow end-to-end walk.
 test-fast: install
 	bash scripts/services.sh
 	bash scripts/browser.sh
+	bash scripts/nginx.sh
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow"
 
 check: install

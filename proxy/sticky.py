@@ -1,24 +1,73 @@
 """Canary stickiness: which key a request carries, and which of 10,000 buckets that key is in.
 
-The bucket is a stable hash of (route name, key), so a key keeps its bucket across restarts and
-processes, and a route's canary admits keys with ``bucket < percent * 100``: raising the percent
-only adds keys, lowering it only removes them.
+The bucket is nginx's ``split_clients`` arithmetic, so nginx (and an Envoy Lua filter) computes
+the same one from an exported route table (proxy/export_nginx.py): the 32-bit MurmurHash2 of
+``"<route name>:<key>"`` compared against ``percent * 100 * 0xffffffff // 10000``. A key keeps
+its bucket across restarts, processes and engines, and a route's canary admits keys with
+``bucket < percent * 100``: raising the percent only adds keys, lowering it only removes them.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from collections.abc import Mapping
+from functools import lru_cache
 
 BUCKETS = 10_000
+#: Between the route name and the key in the hashed text (a route name never contains one).
+SEPARATOR = ":"
+_M = 0x5BD1E995
+_MASK = 0xFFFFFFFF
 
 
+def murmur_hash2(data: bytes) -> int:
+    """nginx's ``ngx_murmur_hash2`` (src/core/ngx_murmurhash.c): MurmurHash2, 32 bits, seed 0
+    mixed with the length. Written here because no maintained package implements MurmurHash2
+    (mmh3 is MurmurHash3, which gives other values)."""
+    length = len(data)
+    h = length & _MASK
+    tail = length - length % 4
+    for i in range(0, tail, 4):
+        k = (int.from_bytes(data[i : i + 4], "little") * _M) & _MASK
+        k ^= k >> 24
+        k = (k * _M) & _MASK
+        h = ((h * _M) & _MASK) ^ k
+    rest = length - tail
+    if rest:
+        if rest == 3:
+            h ^= data[tail + 2] << 16
+        if rest >= 2:
+            h ^= data[tail + 1] << 8
+        h = ((h ^ data[tail]) * _M) & _MASK
+    h ^= h >> 13
+    h = (h * _M) & _MASK
+    return h ^ (h >> 15)
+
+
+def hashed_text(route_name: str, key: str) -> bytes:
+    """What is hashed: ``<route>:<key>``, the key's bytes as they arrived (headers are latin-1
+    on the wire; a JWT subject beyond latin-1 is UTF-8)."""
+    text = f"{route_name}{SEPARATOR}{key}"
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
+
+
+def bucket_of_hash(value: int) -> int:
+    """The bucket of a 32-bit hash: the smallest ``b`` such that nginx's ``split_clients`` puts
+    the hash in a ``(b + 1) / 100`` percent part, minus one. nginx admits a hash at ``p``
+    hundredths of a percent when ``hash < p * 0xffffffff // 10000`` (or ``p`` is 10000); that
+    holds exactly when ``p >= ceil((hash + 1) * 10000 / 0xffffffff)``."""
+    first = -(-(value + 1) * BUCKETS // _MASK)
+    return min(first, BUCKETS) - 1
+
+
+@lru_cache(maxsize=65_536)
 def bucket_of(route_name: str, key: str) -> int:
-    """The key's bucket in ``[0, BUCKETS)`` for this route (blake2b: stable and fast)."""
-    digest = hashlib.blake2b(f"{route_name}\x00{key}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % BUCKETS
+    """The key's bucket in ``[0, BUCKETS)`` for this route (cached: keys repeat)."""
+    return bucket_of_hash(murmur_hash2(hashed_text(route_name, key)))
 
 
 def in_canary(bucket: int, percent: float) -> bool:

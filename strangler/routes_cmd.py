@@ -10,6 +10,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -19,8 +20,10 @@ from rich.table import Table
 from rich.text import Text
 
 from proxy.admin_client import await_loaded
+from proxy.atomic_file import write_atomically
 from proxy.config import MODES, ConfigError, Route, RouteTable, load_route_table
 from proxy.config_edit import update_route
+from proxy.export_nginx import nginx_findings, render_nginx
 from proxy.lint import lint_file
 from proxy.retrying import may_fall_back
 from proxy.routing import RequestFacts, Router
@@ -404,6 +407,52 @@ def lint(
         out.print(f"{path}: {errors} error(s), {warnings} warning(s)")
     if errors:
         raise typer.Exit(1)
+
+
+class Engine(StrEnum):
+    nginx = "nginx"
+
+
+def _render(engine: Engine, table: RouteTable, listen: str) -> tuple[str, list[str]]:
+    """The engine's configuration for ``table`` and what it cannot express."""
+    return render_nginx(table, listen=listen), nginx_findings(table)
+
+
+@app.command("export")
+def export(
+    engine: Annotated[Engine, typer.Argument(help="The engine to render for.")],
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="List what the engine cannot express (exit 1 if anything) instead."
+        ),
+    ] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Write here (atomically) instead of stdout."),
+    ] = None,
+    listen: Annotated[
+        str, typer.Option(help="Address the engine listens on (HOST:PORT or PORT).")
+    ] = "127.0.0.1:8080",
+    file: FileOption = None,
+) -> None:
+    """Render the route table as the engine's configuration (same table, same bytes)."""
+    path = routes_file_path(file)
+    table = _load(path)
+    text, findings = _render(engine, table, listen)
+    if check:
+        for finding in findings:
+            typer.echo(finding)
+        if findings:
+            raise typer.Exit(1)
+        return
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        write_atomically(output, text)
+    except OSError as err:
+        _fail(f"cannot write {output}: {err.strerror or err}")
 
 
 def _admin_get(path: str, params: dict[str, Any]) -> Any:

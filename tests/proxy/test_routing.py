@@ -12,7 +12,15 @@ from multidict import CIMultiDict
 
 from proxy.config import RouteTable
 from proxy.routing import Decision, RequestFacts, Router
-from proxy.sticky import BUCKETS, bucket_of, in_canary, jwt_subject, sticky_key
+from proxy.sticky import (
+    BUCKETS,
+    bucket_of,
+    bucket_of_hash,
+    in_canary,
+    jwt_subject,
+    murmur_hash2,
+    sticky_key,
+)
 from tests.support.processes import REPO_ROOT
 from tests.support.random_refs import random_suffix
 
@@ -222,6 +230,42 @@ def test_buckets_are_stable_and_in_range() -> None:
     assert all(0 <= b < BUCKETS for b in first)
     # Another route shuffles keys differently (a key is not in every route's first 10%).
     assert first != [bucket_of("other-route", k) for k in keys]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # nginx's ngx_murmur_hash2 (src/core/ngx_murmurhash.c) compiled and run on these bytes:
+        # every tail length (0-3 bytes after the 4-byte blocks) once.
+        (b"", 0),
+        (b"a", 2456313694),
+        (b"ab", 446775395),
+        (b"abc", 324500635),
+        (b"abcd", 646393889),
+        (b"abcde", 1594468574),
+        (b"hello world", 1151865881),
+        (b"inventory-reads:key-1", 2002628211),
+    ],
+)
+def test_murmur_hash2_is_nginx_s(text: bytes, expected: int) -> None:
+    assert murmur_hash2(text) == expected
+
+
+def test_bucket_admits_exactly_what_nginx_split_clients_admits() -> None:
+    """nginx puts a hash in a ``p``/100 % part when ``hash < p * 0xffffffff // 10000`` (and
+    everything at 100%); the bucket must say the same for every hash and percent."""
+    full = 0xFFFFFFFF
+    hashes = [0, 1, full - 1, full] + [murmur_hash2(f"k{n}".encode()) for n in range(3000)]
+    # Hashes right at each threshold and one below it, where an off-by-one would show.
+    for p in (1, 2, 3333, 5000, 9999):
+        edge = p * full // 10_000
+        hashes += [edge - 1, edge]
+    for value in hashes:
+        bucket = bucket_of_hash(value)
+        assert 0 <= bucket < BUCKETS
+        for p in (0, 1, 2, 999, 3333, 5000, 9999, 10_000):
+            nginx_admits = p == 10_000 or (p > 0 and value < p * full // 10_000)
+            assert in_canary(bucket, p / 100) == nginx_admits, (value, p)
 
 
 PERCENTS = (0, 0.5, 1, 5, 10, 25, 33.33, 50, 75, 99, 100)
