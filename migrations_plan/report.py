@@ -23,8 +23,10 @@ from migrations_plan.gates import EndpointError, Endpoints
 from migrations_plan.model import Plan
 from migrations_plan.state import HistoryEntry, PlanState
 
-#: Examples of stored mismatches shown per route.
+#: Examples of stored mismatches shown per route, and differences shown per example (a list page
+#: shifted by one row differs in every field of every row).
 MISMATCH_EXAMPLES = 3
+DIFFERENCES_SHOWN = 8
 
 
 @dataclass(frozen=True)
@@ -142,17 +144,29 @@ def _mismatch_blocks(plan: Plan, endpoints: Endpoints) -> list[Block]:
         count = int(page.get("count") or 0)
         blocks.append(Paragraph(f"{route}: {count} stored."))
         for example in page.get("results") or []:
-            expected = example.get("expected") or {}
-            actual = example.get("actual") or {}
-            blocks.append(
-                Code(
-                    f"{example.get('at')} {example.get('method')} {example.get('path')}: "
-                    f"monolith {expected.get('status')}, {example.get('target')} "
-                    f"{actual.get('status')}\n"
-                    + json.dumps(example.get("differences"), indent=2, sort_keys=True)
-                )
-            )
+            blocks.append(Code(_mismatch_example(example)))
     return blocks
+
+
+def _mismatch_example(example: dict[str, Any]) -> str:
+    """One stored mismatch: when, what, both statuses, what may explain it (the sync lag stored
+    with it; a 503 from a side whose writes were frozen by a switch), and its first differences."""
+    expected = example.get("expected") or {}
+    actual = example.get("actual") or {}
+    head = (
+        f"{example.get('at')} {example.get('method')} {example.get('path')}: "
+        f"monolith {expected.get('status')}, {example.get('target')} {actual.get('status')}"
+    )
+    lag = example.get("sync_lag_s")
+    if lag is not None:
+        head += f"; sync lag then {float(lag):.1f} s (a read behind a write not yet applied)"
+    if 503 in (expected.get("status"), actual.get("status")):
+        head += "; a 503 is a side frozen by a direction switch, or failing"
+    differences = list(example.get("differences") or [])
+    shown = json.dumps(differences[:DIFFERENCES_SHOWN], indent=2, sort_keys=True)
+    more = len(differences) - DIFFERENCES_SHOWN
+    tail = f"\n... and {more} more differences (strangler routes mismatches)" if more > 0 else ""
+    return f"{head}\n{shown}{tail}"
 
 
 def _writes(endpoints: Endpoints, capability: Capability) -> str:

@@ -25,6 +25,20 @@ def test_the_report_shows_each_move_with_its_gates_traffic_and_flags(plan_env: P
             "differences": [{"path": "$.status", "kind": "status"}],
         }
     )
+    # A list page shifted by one row: a difference in every field, read behind a write.
+    plan_env.components.data["mismatches"].append(
+        {
+            "route": READS,
+            "at": datetime.now(UTC).isoformat(),
+            "method": "GET",
+            "path": "/api/inventory/products/",
+            "target": "inventory",
+            "expected": {"status": 200},
+            "actual": {"status": 200},
+            "sync_lag_s": 0.4,
+            "differences": [{"path": f"$.results[{n}].sku", "kind": "value"} for n in range(12)],
+        }
+    )
     # Payments and orders answer as services of their own (inventory's is the root: no direction).
     plan_env.components.data["directions"] = {
         "payments": {"monolith": "retired", "service": "retired"},
@@ -53,7 +67,11 @@ def test_the_report_shows_each_move_with_its_gates_traffic_and_flags(plan_env: P
     rollback = md[md.index("rollback canary-10 → shadow-reads") :]
     assert "Route flags undone:" in rollback
     assert '| inventory-reads | mode | "canary" | "shadow" |' in rollback
-    assert "inventory-reads: 1 stored." in md and "monolith 200, inventory 404" in md
+    assert "inventory-reads: 2 stored." in md and "monolith 200, inventory 404" in md
+    # Its first differences only, and what may explain it.
+    assert "sync lag then 0.4 s" in md
+    assert "$.results[7].sku" in md and "$.results[8].sku" not in md
+    assert "... and 4 more differences" in md
     # Who takes each capability's writes, as its owners say (retired: the cord is cut), and a
     # capability whose owner did not answer is written down, not dropped.
     assert "| orders | monolith reverse, service reverse | unavailable |" in md
