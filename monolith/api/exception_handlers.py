@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -15,6 +16,8 @@ from contracts.json_limits import MALFORMED_DETAIL
 from contracts.tokens import UNAUTHENTICATED_BODY, WWW_AUTHENTICATE
 from monolith.api.parsers import BodyLimitExceeded
 from monolith.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
 
 #: HTTP status of each domain error code.
 STATUS_BY_CODE = {
@@ -39,7 +42,23 @@ def contract_exception_handler(exc: Exception, context: dict[str, Any]) -> Respo
         retry_after = getattr(exc, "retry_after_s", None)
         headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
         status = STATUS_BY_CODE.get(exc.code, 400)
-        return _error(status, exc.code, exc.detail, headers=headers, **exc.extra())
+        response = _error(status, exc.code, exc.detail, headers=headers, **exc.extra())
+        if retry_after is not None:
+            # A refusal for a moment, by design (a direction switch's freeze, an owner out of
+            # reach): one warning line, not the ERROR Django logs for every 5xx.
+            request = context.get("request")
+            logger.warning(
+                "%s %s answered %s %s, retry after %s s: %s",
+                getattr(request, "method", "-"),
+                getattr(request, "path", "-"),
+                status,
+                exc.code,
+                retry_after,
+                exc.detail,
+            )
+            # django.utils.log.log_response skips a response marked so.
+            response._has_been_logged = True  # type: ignore[attr-defined]
+        return response
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -4,6 +4,7 @@ and the direction freezes the capability's writes (503 + Retry-After, the contra
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -141,13 +142,22 @@ def test_dead_letters_are_listed_and_replayed(api: JsonClient, internal_api: Jso
     assert Product.objects.filter(sku=good["aggregate_id"]).exists()
 
 
-def test_frozen_or_reverse_writes_answer_503_with_retry_after(stock_api: JsonClient) -> None:
+def test_frozen_or_reverse_writes_answer_503_with_retry_after(
+    stock_api: JsonClient, caplog: pytest.LogCaptureFixture
+) -> None:
     product = make_product(on_hand=10)
     for direction in ("frozen", "reverse"):
         direction_set(capability="inventory", direction=direction)
         before = OutboxEvent.objects.count()
-        refused = stock_api.post(adjustments_path(product.sku), adjustment_body(delta=1))
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            refused = stock_api.post(adjustments_path(product.sku), adjustment_body(delta=1))
         assert refused.status == 503
+        # A refusal by design: one warning, not the ERROR Django logs for a 5xx.
+        assert [(r.name, r.levelname) for r in caplog.records if r.levelno >= logging.WARNING] == [
+            ("monolith.api.exception_handlers", "WARNING")
+        ]
+        assert "answered 503 unavailable, retry after 1 s" in caplog.records[-1].getMessage()
         assert refused.headers["Retry-After"] == "1"
         assert refused.body["error"] == "unavailable"
         assert "inventory" in refused.body["detail"]
