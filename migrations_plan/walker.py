@@ -110,6 +110,8 @@ class Outcome:
     gates: list[GateResult] = field(default_factory=list)
     changes: list[RouteChange] = field(default_factory=list)
     drift: list[FlagDrift] = field(default_factory=list)
+    #: The direction switches it ran, in order.
+    switches: list[SyncAction] = field(default_factory=list)
 
     @property
     def failed_gates(self) -> list[GateResult]:
@@ -243,7 +245,10 @@ class Walker:
                 state, target.id, steps, "next", actor, current, target, now,
                 changes=changes, gates=gates, traffic=traffic,
             )  # fmt: skip
-            return Outcome(True, f"now at {target.id}", current, target, gates, changes, drift)
+            return Outcome(
+                True, f"now at {target.id}", current, target, gates, changes, drift,
+                switches=_switches(target.actions),
+            )  # fmt: skip
 
     def rollback(self, *, actor: str) -> Outcome:
         with state_lock(self.settings.state_file):
@@ -273,8 +278,9 @@ class Walker:
             )  # fmt: skip
             where = f"back at {previous.id}" if previous else "back before the first step"
             return Outcome(
-                True, f"rolled back {current.id}: {where}", current, previous, [], changes
-            )
+                True, f"rolled back {current.id}: {where}", current, previous, [], changes,
+                switches=_switches(current.rollback),
+            )  # fmt: skip
 
     def reset(self, *, actor: str, keep_flags: bool = False) -> Outcome:
         """Undo every step taken (newest first, in one route-file write) and forget the walk.
@@ -477,6 +483,10 @@ class Walker:
         )
         save_state(self.settings.state_file, updated)
         return updated
+
+
+def _switches(actions: Iterable[Action]) -> list[SyncAction]:
+    return [action for action in actions if isinstance(action, SyncAction)]
 
 
 def _owning(state: PlanState, changes: Iterable[RouteChange]) -> PlanState:

@@ -231,9 +231,19 @@ def _print_drift(console: Console, drift: list[FlagDrift]) -> None:
     )
 
 
+#: What each direction a switch leaves a capability in means, for the line it prints.
+SWITCHED = {
+    "reverse": "the service takes its writes; reverse sync keeps the monolith's copy warm",
+    "forward": "the monolith takes its writes again; sync feeds the service",
+    "retired": "retired: the service alone, the monolith's tables read-only for good",
+}
+
+
 def _print_outcome(console: Console, outcome: Outcome) -> None:
     if outcome.gates:
         console.print(_gate_table(outcome.gates))
+    for switch in outcome.switches:
+        console.print(f"  {escape(switch.sync)}: {SWITCHED[switch.direction]}")
     for change in outcome.changes:
         if change.changed:
             flags = ", ".join(

@@ -194,6 +194,7 @@ def test_step_8_moves_the_writes_with_a_drain_and_rolls_back(walk: WritesWalk) -
             wait_until_ready(process)
         moved = walk.plan("next")
         assert moved.returncode == 0, moved.stdout + moved.stderr
+        assert "inventory: the service takes its writes" in moved.stdout  # the switch it ran
         assert walk.current() == "writes-extracted"
         assert walk.directions() == ("reverse", "reverse")
         assert walk.writes_mode() == "extracted"
@@ -214,6 +215,7 @@ def test_step_8_moves_the_writes_with_a_drain_and_rolls_back(walk: WritesWalk) -
 
         rolled = walk.plan("rollback")
         assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+        assert "inventory: the monolith takes its writes again" in rolled.stdout
         assert walk.current() == "reads-extracted"
         assert walk.directions() == ("forward", "forward")
         assert walk.writes_mode() == "monolith"
@@ -233,6 +235,7 @@ def test_step_8_moves_the_writes_with_a_drain_and_rolls_back(walk: WritesWalk) -
         assert walk.directions() == ("reverse", "reverse")
         cut = walk.plan("next", "--confirm")
         assert cut.returncode == 0, cut.stdout + cut.stderr
+        assert "inventory: retired" in cut.stdout
         assert walk.current() == "cut-the-cord"
         assert walk.directions() == ("retired", "retired")
         _the_cord_is_cut(walk, sku)
