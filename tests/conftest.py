@@ -44,25 +44,26 @@ TEST_ALLOWED_HOSTS = "localhost,127.0.0.1,[::1],testserver,shop.example,parity.t
 TEST_RELOAD_INTERVAL_S = "0.1"
 
 
-#: Where a command under test looks for the stack when its test names none: a closed port, not
-#: the defaults (8000, 8081, ...), where a developer's own `strangler up` may be serving.
-NO_STACK_URL = "http://127.0.0.1:9"
-STACK_URL_VARIABLES = (
-    "STRANGLER_PROXY_ADMIN_URL",
-    "STRANGLER_MONOLITH_URL",
-    "STRANGLER_INVENTORY_URL",
-    "STRANGLER_PAYMENTS_URL",
-    "STRANGLER_ORDERS_URL",
-)
+#: Where a command under test finds the proxy's admin API when its test names none: a closed
+#: port, not the default 8081, where a developer's own `strangler up` may be serving. (The
+#: owners' URLs stay unset: a command without them takes them from the route file.)
+NO_PROXY_ADMIN_URL = "http://127.0.0.1:9"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("STRANGLER_ALLOWED_HOSTS", TEST_ALLOWED_HOSTS)
     os.environ.setdefault("PROXY_RELOAD_INTERVAL_S", TEST_RELOAD_INTERVAL_S)
-    for name in STACK_URL_VARIABLES:
-        os.environ.setdefault(name, NO_STACK_URL)
+    os.environ.setdefault("STRANGLER_PROXY_ADMIN_URL", NO_PROXY_ADMIN_URL)
     # The controller (or the only process) names the run; xdist workers inherit the name.
     config.stash[_STARTED_RUN] = start_run()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Each pytest-xdist worker finds COLUMNS=80 and LINES=24 in its environment (set as its
+    # terminal is set up), and every command a test runs would inherit them: the CLI lays out
+    # its tables at COLUMNS when it is set. A command run by a test gets a shell's pipe: none.
+    for name in ("COLUMNS", "LINES"):
+        os.environ.pop(name, None)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -149,8 +149,7 @@ def test_backfill_wait_shows_a_bar_on_a_terminal_only(rig: SyncRig) -> None:
             *(str(VENV_BIN / "strangler"), "sync", "backfill", "-a", "products"),
             *("--wait", "--timeout", "1"),
         ],
-        # Without COLUMNS (pytest-xdist sets 80), as a shell's pipe has it: lines keep their width.
-        env={k: v for k, v in {**os.environ, **rig.env}.items() if k != "COLUMNS"},
+        env={**os.environ, **rig.env},
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=follower,
