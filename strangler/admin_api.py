@@ -7,7 +7,6 @@ from typing import Any
 
 import httpx
 
-from proxy.settings import read_token_file
 from strangler.stack import var_dir
 
 
@@ -18,7 +17,12 @@ class AdminApiError(Exception):
 def admin_target() -> tuple[str, str | None]:
     """The proxy admin API's base URL and token (None when there is none to read)."""
     base = os.environ.get("STRANGLER_PROXY_ADMIN_URL", "http://127.0.0.1:8081").rstrip("/")
-    token = os.environ.get("PROXY_ADMIN_TOKEN") or read_token_file(var_dir() / "admin-token")
+    token = os.environ.get("PROXY_ADMIN_TOKEN")
+    if not token:
+        # The proxy's settings module (pydantic-settings) only when the environment has no token.
+        from proxy.settings import read_token_file
+
+        token = read_token_file(var_dir() / "admin-token")
     return base, token
 
 

@@ -14,7 +14,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markdown import Markdown
 from rich.markup import escape
 from rich.table import Table
 
@@ -216,6 +215,8 @@ def show(
     except PlanError as err:
         raise _fail(err) from err
     console = _console()
+    from rich.markdown import Markdown  # markdown-it: `plan show` only
+
     console.print(Markdown(text), width=min(console.width, PAGE_WIDTH))
 
 

@@ -23,9 +23,7 @@ from proxy.admin_client import await_loaded
 from proxy.atomic_file import write_atomically
 from proxy.config import MODES, ConfigError, Route, RouteTable, load_route_table
 from proxy.config_edit import update_route
-from proxy.export_nginx import nginx_findings, render_nginx
 from proxy.lint import lint_file
-from proxy.retrying import may_fall_back
 from proxy.routing import RequestFacts, Router
 from strangler.admin_api import AdminApiError, admin_get, admin_target
 from strangler.console import stdout_console
@@ -373,6 +371,8 @@ def _breaker_text(upstream: str, fallback: str | None, method: str) -> str:
     if state is None:
         return f"{upstream}: unknown (the running proxy at {base} has no such upstream)"
     text = f"{upstream}: {state} (running proxy at {base})"
+    from proxy.retrying import may_fall_back  # the upstream client's imports: explain only
+
     if state != "closed" and may_fall_back(method, fallback):
         text += f"; while open, this request goes to {fallback}"
     return text
@@ -415,6 +415,8 @@ class Engine(StrEnum):
 
 def _render(engine: Engine, table: RouteTable, listen: str) -> tuple[str, list[str]]:
     """The engine's configuration for ``table`` and what it cannot express."""
+    from proxy.export_nginx import nginx_findings, render_nginx  # export only
+
     return render_nginx(table, listen=listen), nginx_findings(table)
 
 
