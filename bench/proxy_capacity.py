@@ -8,6 +8,10 @@ Two questions from issue 5, one run:
   keep-alive connections. Rounds interleave; medians are compared. Figure: proxy / nginx.
 * **Added latency**: p50 at one connection through the proxy minus p50 straight to the upstream
   (and the same for nginx, for scale).
+* **The exported table** (``export``): a second nginx, one worker, serving what
+  ``strangler routes export nginx`` renders from the proxy's own route table (its header hygiene,
+  request ids and route jump included), on the same core: the data plane a team would run
+  instead of our proxy (docs/engines.md).
 
 The proxy runs its full hot path (routing, header hygiene, request ids and trace context,
 metrics) with every route in ``monolith`` mode pointed at the fast upstream. Writes
@@ -17,7 +21,7 @@ metrics) with every route in ``monolith`` mode pointed at the fast upstream. Wri
 shared-core figures; the one-connection p50 then excludes cross-core wake-ups).
 
 Run: ``.venv/bin/python -m bench.proxy_capacity [--seconds 5] [--rounds 3] [--connections 32]
-[--variants nginx,proxy] [--proxy-cpu 1]``
+[--variants nginx,proxy,export] [--proxy-cpu 1]``
 (needs ``nginx``; Debian: ``apt-get install nginx-light``).
 """
 
@@ -26,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 from contextlib import ExitStack
@@ -64,6 +69,34 @@ http {{
 }}
 """
 
+#: nginx around the exported file (``export``): the same process shape as NGINX_CONF.
+EXPORT_CONF = """\
+worker_processes 1;
+daemon off;
+pid {work}/export.pid;
+error_log {work}/export-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {work}/export-body;
+    proxy_temp_path {work}/export-proxy;
+    fastcgi_temp_path {work}/export-fastcgi;
+    uwsgi_temp_path {work}/export-uwsgi;
+    scgi_temp_path {work}/export-scgi;
+    include {work}/exported.conf;
+}}
+"""
+
+#: The proxy's table, and the export's: every read of the API to the monolith (the upstream).
+ROUTES = """\
+upstreams:
+  monolith: {{url: "{upstream}"}}
+routes:
+  - name: reads
+    match: {{path_prefix: /api/, methods: [GET, HEAD]}}
+    mode: monolith
+"""
+
 
 def _median(results: list[WrkResult]) -> WrkResult:
     return sorted(results, key=lambda r: r.requests_per_s)[len(results) // 2]
@@ -82,8 +115,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument(
         "--variants",
-        default="nginx,proxy",
-        help="comma-separated, from nginx, proxy; nginx is required",
+        default="nginx,proxy,export",
+        help="comma-separated, from nginx, proxy, export (nginx from the exported table); "
+        "nginx is required",
     )
     parser.add_argument(
         "--proxy-cpu",
@@ -93,21 +127,34 @@ def main() -> None:
     )
     args = parser.parse_args()
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    if "nginx" not in variants or not set(variants) <= {"nginx", "proxy"}:
-        raise SystemExit("bench.proxy_capacity: --variants takes nginx (required), proxy")
+    if "nginx" not in variants or not set(variants) <= {"nginx", "proxy", "export"}:
+        raise SystemExit("bench.proxy_capacity: --variants takes nginx (required), proxy, export")
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     if not Path(nginx).exists():
         raise SystemExit("bench.proxy_capacity: needs nginx (Debian: apt-get install nginx-light)")
 
     work = Path(tempfile.mkdtemp(prefix="bench-proxy-capacity-"))
-    upstream_port, nginx_port, proxy_port, admin_port = (free_port() for _ in range(4))
+    upstream_port, nginx_port, proxy_port, admin_port, export_port = (free_port() for _ in range(5))
     upstream = f"http://127.0.0.1:{upstream_port}"
     (work / "nginx.conf").write_text(
         NGINX_CONF.format(work=work, upstream=upstream_port, port=nginx_port)
     )
     var = work / "var"
     var.mkdir()
-    (var / "routes.yaml").write_text(f"upstreams:\n  monolith: {{url: {upstream}}}\nroutes: []\n")
+    (var / "routes.yaml").write_text(ROUTES.format(upstream=upstream))
+    if "export" in variants:
+        for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (work / f"export-{name}").mkdir()
+        subprocess.run(
+            [
+                *(sys.executable, "-m", "strangler.cli", "routes", "export", "nginx"),
+                *("-f", str(var / "routes.yaml"), "--listen", f"127.0.0.1:{export_port}"),
+                *("-o", str(work / "exported.conf")),
+            ],
+            cwd=REPO_ROOT,
+            check=True,
+        )
+        (work / "export.conf").write_text(EXPORT_CONF.format(work=work))
     proxy_env = {
         "STRANGLER_VAR_DIR": str(var),
         "PROXY_ROUTES_FILE": str(var / "routes.yaml"),
@@ -118,6 +165,7 @@ def main() -> None:
         "direct": f"{upstream}{PATH}",
         "nginx": f"http://127.0.0.1:{nginx_port}{PATH}",
         "proxy": f"http://127.0.0.1:{proxy_port}{PATH}",
+        "export": f"http://127.0.0.1:{export_port}{PATH}",
     }
     capacity: dict[str, list[WrkResult]] = {label: [] for label in variants}
     single: dict[str, list[WrkResult]] = {"direct": [], **{label: [] for label in variants}}
@@ -136,6 +184,14 @@ def main() -> None:
                 cpus=args.proxy_cpu,
             )
         )
+        if "export" in variants:
+            stack.enter_context(
+                running(
+                    [nginx, "-c", str(work / "export.conf"), "-e", str(work / "export-error.log")],
+                    log=work / "export.log",
+                    cpus=args.proxy_cpu,
+                )
+            )
         if "proxy" in variants:
             stack.enter_context(
                 running(
@@ -148,6 +204,8 @@ def main() -> None:
             wait_http(f"http://127.0.0.1:{admin_port}/health")
         wait_http(urls["direct"])
         wait_http(urls["nginx"])
+        if "export" in variants:
+            wait_http(urls["export"])
         for label in variants:  # warm up
             run_wrk(urls[label], seconds=1, connections=args.connections, cpus="1")
         for n in range(args.rounds):
@@ -188,6 +246,8 @@ def main() -> None:
         )
     for label, ratio in ratios.items():
         print(f"  {label} / nginx: {ratio:.3f}x")
+    if {"proxy", "export"} <= set(cap):
+        print(f"  proxy / export: {ratios['proxy'] / ratios['export']:.3f}x")
     print("p50 at one connection:")
     for label, p50 in lat.items():
         extra = f"  (+{added_us[label]:.0f} us over direct)" if label in added_us else ""
