@@ -32,6 +32,7 @@ test: install
 	bash scripts/services.sh
 	bash scripts/browser.sh
 	bash scripts/nginx.sh
+	bash scripts/lua.sh
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest $(PYTEST_PARALLEL)
 
 ## Everything except the slow end-to-end walk.
@@ -39,6 +40,7 @@ test-fast: install
 	bash scripts/services.sh
 	bash scripts/browser.sh
 	bash scripts/nginx.sh
+	bash scripts/lua.sh
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow"
 
 check: install

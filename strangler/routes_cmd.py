@@ -411,10 +411,18 @@ def lint(
 
 class Engine(StrEnum):
     nginx = "nginx"
+    envoy = "envoy"
 
 
 def _render(engine: Engine, table: RouteTable, listen: str) -> tuple[str, list[str]]:
     """The engine's configuration for ``table`` and what it cannot express."""
+    if engine is Engine.envoy:
+        from proxy.export_envoy import envoy_findings, render_envoy  # export only
+
+        try:
+            return render_envoy(table, listen=listen), envoy_findings(table)
+        except ValueError as err:
+            _fail(str(err))
     from proxy.export_nginx import nginx_findings, render_nginx  # export only
 
     return render_nginx(table, listen=listen), nginx_findings(table)
