@@ -27,20 +27,16 @@ up: install
 	$(BIN)/strangler up
 
 ## The whole test suite on real PostgreSQL and Redis (started if they are not running) and a
-## headless Chromium for the dashboard test (installed from Debian if missing).
+## headless Chromium, nginx and LuaJIT for the tests that drive them (from Debian if missing).
 test: install
 	bash scripts/services.sh
-	bash scripts/browser.sh
-	bash scripts/nginx.sh
-	bash scripts/lua.sh
+	bash scripts/test_tools.sh
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest $(PYTEST_PARALLEL)
 
 ## Everything except the slow end-to-end walk.
 test-fast: install
 	bash scripts/services.sh
-	bash scripts/browser.sh
-	bash scripts/nginx.sh
-	bash scripts/lua.sh
+	bash scripts/test_tools.sh
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest $(PYTEST_PARALLEL) -m "not slow"
 
 check: install

@@ -84,7 +84,7 @@ def test_sign_in_sets_a_derived_http_only_cookie(proxy: RunningProxy) -> None:
 def chromium_path() -> str:
     found = os.environ.get("STRANGLER_CHROMIUM") or shutil.which("chromium")
     if not found:
-        pytest.fail("no Chromium: run scripts/browser.sh (Debian package chromium)")
+        pytest.fail("no Chromium: run scripts/test_tools.sh (Debian package chromium)")
     return found
 
 

@@ -1,6 +1,6 @@
 """`strangler routes export envoy`: the bootstrap parses into Envoy's own API types (no field
 they do not know), routes in our router's order, and the Lua filter's bucket is proxy/sticky.py's
-(run with LuaJIT, the Lua of Envoy's filter; scripts/lua.sh installs it)."""
+(run with LuaJIT, the Lua of Envoy's filter; scripts/test_tools.sh installs it)."""
 
 from __future__ import annotations
 
@@ -232,7 +232,7 @@ def test_a_bad_listen_address_is_one_line_and_exit_1(routes_file: Path) -> None:
 
 def _luajit() -> str:
     found = shutil.which("luajit")
-    assert found, "luajit is missing: bash scripts/lua.sh installs it"
+    assert found, "luajit is missing: bash scripts/test_tools.sh installs it"
     return found
 
 
