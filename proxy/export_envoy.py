@@ -28,6 +28,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.scalarstring import LiteralScalarString
 
 from proxy.config import ANY_VALUE, IDEMPOTENT_METHODS, PLACEHOLDER, Route, RouteTable
+from proxy.headers import CLIENT_ADDRESS_HEADERS
+from proxy.proxy_only import proxy_only_findings
 from proxy.retrying import READ_METHODS
 from proxy.sticky import SEPARATOR
 
@@ -40,24 +42,7 @@ _REMOVED_HEADERS = (
     "x-strangler-dry-run",
     "x-strangler-upstream",
     "x-strangler-route",
-    "true-client-ip",
-    "x-client-ip",
-    "client-ip",
-    "cf-connecting-ip",
-    "fastly-client-ip",
-    "akamai-client-ip",
-    "x-cluster-client-ip",
-    "x-originating-ip",
-    "x-remote-ip",
-    "x-remote-addr",
-    "x-original-forwarded-for",
-    "x-original-remote-addr",
-    "x-proxyuser-ip",
-    "x-appengine-user-ip",
-    "x-azure-clientip",
-    "x-envoy-external-address",
-    "forwarded-for",
-    "x-forwarded",
+    *(name.lower() for name in CLIENT_ADDRESS_HEADERS),
     "forwarded",
 )
 _ROUTE_ORDER = {"path": 0, "path_pattern": 1, "path_prefix": 2}
@@ -597,18 +582,7 @@ def envoy_findings(table: RouteTable) -> list[str]:
                     f"{headers_seen[header]}'s (rename one)"
                 )
             headers_seen[header] = name
-        if route.mode == "shadow":
-            findings.append(
-                f"route {name}: shadow needs our proxy or a comparer (rendered as monolith: no "
-                f"copy goes to {route.target})"
-            )
-        if route.read_your_writes is not None:
-            findings.append(
-                f"route {name}: read_your_writes keeps per-key state; Envoy config has none "
-                "(not rendered)"
-            )
-        if route.record is not None:
-            findings.append(f"route {name}: record is our proxy's own sampling (not rendered)")
+        findings += proxy_only_findings(route, "Envoy config")
         if route.match.kind == "path_pattern":
             for found in PLACEHOLDER.finditer(route.match.rule):
                 regex = found.group(2)

@@ -23,31 +23,13 @@ import re
 from dataclasses import dataclass
 
 from proxy.config import ANY_VALUE, PLACEHOLDER, PathPattern, Route, RouteTable, Upstream
+from proxy.headers import CLIENT_ADDRESS_HEADERS
+from proxy.proxy_only import proxy_only_findings
 from proxy.retrying import READ_METHODS
 from proxy.sticky import SEPARATOR
 
 #: Client-address headers of other conventions, removed as our proxy removes them (wire.py).
-_CLIENT_ADDRESS_HEADERS = (
-    "True-Client-IP",
-    "X-Client-IP",
-    "Client-IP",
-    "CF-Connecting-IP",
-    "Fastly-Client-IP",
-    "Akamai-Client-IP",
-    "X-Cluster-Client-IP",
-    "X-Originating-IP",
-    "X-Remote-IP",
-    "X-Remote-Addr",
-    "X-Original-Forwarded-For",
-    "X-Original-Remote-Addr",
-    "X-ProxyUser-IP",
-    "X-AppEngine-User-IP",
-    "X-Azure-ClientIP",
-    "X-Envoy-External-Address",
-    "Forwarded-For",
-    "X-Forwarded",
-    "Forwarded",
-)
+_CLIENT_ADDRESS_HEADERS = (*CLIENT_ADDRESS_HEADERS, "Forwarded")
 #: Hop-by-hop request headers (RFC 9110 §7.6.1) and ours a client may not send.
 _DROPPED_HEADERS = (
     "Connection",
@@ -477,17 +459,7 @@ def nginx_findings(table: RouteTable) -> list[str]:
                     f"route {name}: sticky {route.sticky}: nginx's $cookie_ variables cannot name "
                     "a cookie with '-' or '.' (rendered keyed on the client address)"
                 )
-        if route.mode == "shadow":
-            findings.append(
-                f"route {name}: shadow needs our proxy or a comparer (rendered as monolith: no "
-                f"copy goes to {route.target})"
-            )
-        if route.read_your_writes is not None:
-            findings.append(
-                f"route {name}: read_your_writes keeps per-key state; nginx has none (not rendered)"
-            )
-        if route.record is not None:
-            findings.append(f"route {name}: record is our proxy's own sampling (not rendered)")
+        findings += proxy_only_findings(route, "nginx")
         for header, wanted in route.match.headers.items():
             if wanted == ANY_VALUE:
                 findings.append(

@@ -33,6 +33,29 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
+#: Headers that name the client's address in some server's or CDN's convention (besides
+#: ``X-Forwarded-For``, ``X-Real-IP`` and ``Forwarded``): never forwarded as a client sent them,
+#: by the proxy (proxy/wire.py) nor by the configurations it exports (export_nginx, export_envoy).
+CLIENT_ADDRESS_HEADERS = (
+    "True-Client-IP",
+    "X-Client-IP",
+    "Client-IP",
+    "CF-Connecting-IP",
+    "Fastly-Client-IP",
+    "Akamai-Client-IP",
+    "X-Cluster-Client-IP",
+    "X-Originating-IP",
+    "X-Remote-IP",
+    "X-Remote-Addr",
+    "X-Original-Forwarded-For",
+    "X-Original-Remote-Addr",
+    "X-ProxyUser-IP",
+    "X-AppEngine-User-IP",
+    "X-Azure-ClientIP",
+    "X-Envoy-External-Address",
+    "Forwarded-For",
+    "X-Forwarded",
+)
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 _TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
 

@@ -23,27 +23,7 @@ _REPLACED_UPSTREAM = frozenset({b"x-request-id", b"traceparent", b"expect"})
 #: forwarded as sent (an upstream could believe a client's own): the proxy sends ``X-Real-IP``
 #: with the address it determined (a trusted proxy's ``X-Forwarded-For``, else the peer).
 _CLIENT_ADDRESS = frozenset(
-    {
-        b"x-real-ip",
-        b"true-client-ip",
-        b"x-client-ip",
-        b"client-ip",
-        b"cf-connecting-ip",
-        b"fastly-client-ip",
-        b"akamai-client-ip",
-        b"x-cluster-client-ip",
-        b"x-originating-ip",
-        b"x-remote-ip",
-        b"x-remote-addr",
-        b"x-original-forwarded-for",
-        b"x-original-remote-addr",
-        b"x-proxyuser-ip",
-        b"x-appengine-user-ip",
-        b"x-azure-clientip",
-        b"x-envoy-external-address",
-        b"forwarded-for",
-        b"x-forwarded",
-    }
+    {b"x-real-ip", *(name.lower().encode() for name in hdr.CLIENT_ADDRESS_HEADERS)}
 )
 #: Never passed back to the client from an answer: set by the proxy.
 _REPLACED_DOWNSTREAM = frozenset({b"x-strangler-upstream", b"x-strangler-route", b"x-request-id"})
