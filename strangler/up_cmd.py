@@ -74,18 +74,18 @@ def _prepare(
 ) -> None:
     """Migrate, seed and write the route file before any server starts (fails fast, exit 1).
     ``databases``: every owner's URL variable in real mode (each step opens its own owner's)."""
-    for what, argv in preparation_steps(products):
+
+    def run(what: str, argv: list[str]) -> None:
         _run_step(what, argv, {**env, **databases})
+
+    for what, argv in preparation_steps(products):
+        run(what, argv)
     var = Path(env["STRANGLER_VAR_DIR"])
     if not (env.get("ORDERS_SERVICE_TOKEN") or env.get("ORDERS_SERVICE_USERNAME")):
         argv, account_env = orders_service_account(var)
         env.update(account_env)
-        _run_step("set up the orders service's account", argv, {**env, **databases})
-    _run_step(
-        f"set up the Django admin's superuser {ADMIN_ACCOUNT!r}",
-        admin_account_step(var),
-        {**env, **databases},
-    )
+        run("set up the orders service's account", argv)
+    run(f"set up the Django admin's superuser {ADMIN_ACCOUNT!r}", admin_account_step(var))
     if not env.get("STRANGLER_SYNC_TOKEN"):
         ensure_sync_token(var)
     routes = Path(env["PROXY_ROUTES_FILE"])
