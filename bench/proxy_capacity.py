@@ -43,19 +43,26 @@ from bench.wrk import WrkResult, run_wrk, wait_http
 PATH = "/api/inventory/products/SKU-00001/"
 RESULTS = REPO_ROOT / "bench" / "results" / "proxy_capacity.json"
 
+#: One nginx process of one worker, its files under ``{work}`` named after it: the minimal
+#: ``proxy_pass`` baseline (``nginx``) and the exported table (``export``) take the same shape.
 NGINX_CONF = """\
 worker_processes 1;
 daemon off;
-pid {work}/nginx.pid;
-error_log {work}/nginx-error.log warn;
+pid {work}/{name}.pid;
+error_log {work}/{name}-error.log warn;
 events {{ worker_connections 4096; }}
 http {{
     access_log off;
-    client_body_temp_path {work}/body;
-    proxy_temp_path {work}/proxy;
-    fastcgi_temp_path {work}/fastcgi;
-    uwsgi_temp_path {work}/uwsgi;
-    scgi_temp_path {work}/scgi;
+    client_body_temp_path {work}/{name}-body;
+    proxy_temp_path {work}/{name}-proxy;
+    fastcgi_temp_path {work}/{name}-fastcgi;
+    uwsgi_temp_path {work}/{name}-uwsgi;
+    scgi_temp_path {work}/{name}-scgi;
+{http}
+}}
+"""
+#: The baseline's ``http`` block: ``proxy_pass`` with a keep-alive pool, nothing else.
+MINIMAL_HTTP = """\
     upstream app {{ server 127.0.0.1:{upstream}; keepalive 64; }}
     server {{
         listen 127.0.0.1:{port};
@@ -65,27 +72,15 @@ http {{
             proxy_set_header Connection "";
             proxy_set_header X-Forwarded-For $remote_addr;
         }}
-    }}
-}}
-"""
+    }}"""
 
-#: nginx around the exported file (``export``): the same process shape as NGINX_CONF.
-EXPORT_CONF = """\
-worker_processes 1;
-daemon off;
-pid {work}/export.pid;
-error_log {work}/export-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {work}/export-body;
-    proxy_temp_path {work}/export-proxy;
-    fastcgi_temp_path {work}/export-fastcgi;
-    uwsgi_temp_path {work}/export-uwsgi;
-    scgi_temp_path {work}/export-scgi;
-    include {work}/exported.conf;
-}}
-"""
+
+def _nginx_conf(work: Path, name: str, http: str) -> Path:
+    """``work/<name>.conf``: NGINX_CONF around ``http``."""
+    path = work / f"{name}.conf"
+    path.write_text(NGINX_CONF.format(work=work, name=name, http=http))
+    return path
+
 
 #: The proxy's table, and the export's: every read of the API to the monolith (the upstream).
 ROUTES = """\
@@ -136,15 +131,15 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-proxy-capacity-"))
     upstream_port, nginx_port, proxy_port, admin_port, export_port = (free_port() for _ in range(5))
     upstream = f"http://127.0.0.1:{upstream_port}"
-    (work / "nginx.conf").write_text(
-        NGINX_CONF.format(work=work, upstream=upstream_port, port=nginx_port)
-    )
+    confs = {
+        "nginx": _nginx_conf(
+            work, "nginx", MINIMAL_HTTP.format(upstream=upstream_port, port=nginx_port)
+        )
+    }
     var = work / "var"
     var.mkdir()
     (var / "routes.yaml").write_text(ROUTES.format(upstream=upstream))
     if "export" in variants:
-        for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            (work / f"export-{name}").mkdir()
         subprocess.run(
             [
                 *(sys.executable, "-m", "strangler.cli", "routes", "export", "nginx"),
@@ -154,7 +149,7 @@ def main() -> None:
             cwd=REPO_ROOT,
             check=True,
         )
-        (work / "export.conf").write_text(EXPORT_CONF.format(work=work))
+        confs["export"] = _nginx_conf(work, "export", f"    include {work}/exported.conf;")
     proxy_env = {
         "STRANGLER_VAR_DIR": str(var),
         "PROXY_ROUTES_FILE": str(var / "routes.yaml"),
@@ -177,18 +172,11 @@ def main() -> None:
                 cpus="1",
             )
         )
-        stack.enter_context(
-            running(
-                [nginx, "-c", str(work / "nginx.conf"), "-e", str(work / "nginx-error.log")],
-                log=work / "nginx.log",
-                cpus=args.proxy_cpu,
-            )
-        )
-        if "export" in variants:
+        for name, conf in confs.items():
             stack.enter_context(
                 running(
-                    [nginx, "-c", str(work / "export.conf"), "-e", str(work / "export-error.log")],
-                    log=work / "export.log",
+                    [nginx, "-c", str(conf), "-e", str(work / f"{name}-error.log")],
+                    log=work / f"{name}.log",
                     cpus=args.proxy_cpu,
                 )
             )
